@@ -1,0 +1,6 @@
+import type { ContextDefinition } from '@rxt/kit'
+import { system } from '@rxt/system'
+
+/** Every context this build can run, in start order. A new context is one line here. */
+// biome-ignore lint/suspicious/noExplicitAny: contexts type their own config
+export const catalog: readonly ContextDefinition<any>[] = [system]

@@ -1,0 +1,182 @@
+import {
+  type ContextDefinition,
+  CoreConfig,
+  composeConfigSchema,
+  createLogger,
+  type Database,
+  type DatabaseTarget,
+  isKitError,
+  type Logger,
+  openDatabase,
+  parseConfig,
+  type Runtime,
+  startRuntime,
+} from '@rxt/kit'
+import type { TObject } from 'typebox'
+import { type Command, parseCommand, usage } from './cli.ts'
+
+export interface MainOptions {
+  readonly argv: readonly string[]
+  readonly env: Readonly<Record<string, string | undefined>>
+  // biome-ignore lint/suspicious/noExplicitAny: contexts type their own config
+  readonly catalog: readonly ContextDefinition<any>[]
+  readonly version: string
+  readonly out?: (line: string) => void
+  readonly err?: (line: string) => void
+}
+
+/** A failure the user can act on: printed as one line, exit code 2. */
+class UsageFailure extends Error {}
+
+/**
+ * The `rxt-deploy` command. Resolves with the exit code for commands that end; for `up` and `serve` it
+ * resolves once the server listens, and the process exits from the signal handler after a graceful stop.
+ */
+export async function main(options: MainOptions): Promise<number | 'running'> {
+  const out = options.out ?? ((line) => process.stdout.write(`${line}\n`))
+  const err = options.err ?? ((line) => process.stderr.write(`${line}\n`))
+  try {
+    const command = parseCommand(options.argv)
+    if ('error' in command) throw new UsageFailure(`${command.error}\n\n${usage}`)
+    return await execute(command, options, out)
+  } catch (error) {
+    if (error instanceof UsageFailure || isKitError(error)) {
+      err(`rxt-deploy: ${error.message}`)
+      return 2
+    }
+    err(`rxt-deploy: ${(error as Error).stack ?? String(error)}`)
+    return 1
+  }
+}
+
+async function execute(command: Command, options: MainOptions, out: (line: string) => void) {
+  const { catalog } = options
+  switch (command.kind) {
+    case 'help':
+      out(usage)
+      return 0
+    case 'version':
+      out(options.version)
+      return 0
+    case 'contexts':
+      for (const c of catalog) out(`${c.name}\t${c.description ?? ''}`)
+      return 0
+    case 'openapi': {
+      const config = loadConfig(options)
+      const log = createLogger({ level: 'silent' })
+      const database = await openDatabase({ kind: 'pglite' }, log)
+      const runtime = await startRuntime({
+        contexts: catalog,
+        config,
+        log,
+        database,
+        mode: 'embedded',
+        version: options.version,
+      })
+      out(JSON.stringify(runtime.app.swagger(), null, 2))
+      await runtime.stop()
+      await database.close()
+      return 0
+    }
+    case 'up':
+    case 'serve': {
+      const config = loadConfig(options)
+      const contexts = command.kind === 'up' ? catalog : pick(catalog, command.contexts)
+      if (command.kind === 'serve' && config.DATABASE_URL === undefined) {
+        throw new UsageFailure(
+          'serve runs against PostgreSQL: set DATABASE_URL (postgres://user@host:5432/db)',
+        )
+      }
+      const target: DatabaseTarget =
+        config.DATABASE_URL === undefined
+          ? { kind: 'pglite', dataDir: config.RXT_DATA_DIR }
+          : { kind: 'postgres', url: config.DATABASE_URL, poolMax: config.DATABASE_POOL_MAX }
+      const log = createLogger({ level: config.LOG_LEVEL, base: { service: 'rxt-deploy' } })
+      const database = await openDatabase(target, log)
+      let runtime: Runtime
+      try {
+        runtime = await startRuntime({
+          contexts,
+          config,
+          log,
+          database,
+          mode: command.kind === 'up' ? 'embedded' : 'distributed',
+          version: options.version,
+        })
+      } catch (error) {
+        await database.close()
+        throw error
+      }
+      const address = await runtime.listen()
+      log.info(
+        {
+          address,
+          mode: runtime.info.mode,
+          database: database.kind,
+          ...(database.kind === 'pglite' ? { dataDir: config.RXT_DATA_DIR } : {}),
+          contexts: runtime.info.contexts,
+        },
+        'rxt-deploy is serving',
+      )
+      stopOnSignals(runtime, database, log, config.SHUTDOWN_TIMEOUT_MS)
+      return 'running'
+    }
+  }
+}
+
+function loadConfig(options: MainOptions): CoreConfig {
+  const parts = [
+    CoreConfig,
+    ...options.catalog.flatMap((c) => (c.config === undefined ? [] : [c.config as TObject])),
+  ]
+  return parseConfig(composeConfigSchema(parts), options.env) as CoreConfig
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: contexts type their own config
+function pick(catalog: readonly ContextDefinition<any>[], names: readonly string[]) {
+  const known = new Map(catalog.map((c) => [c.name, c]))
+  const unknown = names.filter((n) => !known.has(n))
+  if (unknown.length > 0) {
+    throw new UsageFailure(
+      `unknown context ${unknown.join(', ')}; this build has ${[...known.keys()].join(', ')}`,
+    )
+  }
+  // Keep catalog order: it is the start order.
+  return catalog.filter((c) => names.includes(c.name))
+}
+
+/**
+ * SIGTERM or SIGINT: stop taking connections, let in-flight requests finish, stop the contexts, close
+ * the database, exit 0. Past SHUTDOWN_TIMEOUT_MS, or on a second signal, exit 1 at once.
+ */
+function stopOnSignals(runtime: Runtime, database: Database, log: Logger, timeoutMs: number): void {
+  let stopping = false
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal while stopping; exiting now')
+      process.exit(1)
+    }
+    stopping = true
+    log.info({ signal }, 'stopping: draining in-flight requests')
+    const timer = setTimeout(() => {
+      log.error({ timeoutMs }, 'stop timed out; exiting')
+      process.exit(1)
+    }, timeoutMs)
+    timer.unref()
+    runtime
+      .stop()
+      .then(() => database.close())
+      .then(
+        () => {
+          log.info('stopped')
+          process.exit(0)
+        },
+        (error: unknown) => {
+          log.error({ err: error }, 'stop failed')
+          process.exit(1)
+        },
+      )
+  }
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
+}

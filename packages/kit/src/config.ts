@@ -1,0 +1,143 @@
+import Type, { type Static, type TObject, type TProperties, type TSchema } from 'typebox'
+import Value from 'typebox/value'
+import { InputError, type Violation } from './errors.ts'
+
+export const LogLevel = {
+  fatal: 'fatal',
+  error: 'error',
+  warn: 'warn',
+  info: 'info',
+  debug: 'debug',
+  trace: 'trace',
+  silent: 'silent',
+} as const
+export type LogLevel = (typeof LogLevel)[keyof typeof LogLevel]
+
+/**
+ * The configuration keys of the kit itself. Contexts add their own keys with `defineContext({ config })`;
+ * the app merges them into one schema and parses the environment once at startup.
+ * Secrets have no defaults.
+ */
+export const CoreConfig = Type.Object({
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Address the HTTP server binds to.' }),
+  PORT: Type.Integer({
+    minimum: 0,
+    maximum: 65535,
+    default: 8080,
+    description: 'TCP port of the HTTP server (0 picks a free port).',
+  }),
+  RXT_DATA_DIR: Type.String({
+    minLength: 1,
+    default: './.rxt',
+    description: 'Where the embedded mode keeps its data (the PGlite database).',
+  }),
+  DATABASE_URL: Type.Optional(
+    Type.String({
+      pattern: '^postgres(ql)?://',
+      description:
+        'PostgreSQL connection URL (postgres://user:password@host:port/db). Unset: the embedded PGlite database under RXT_DATA_DIR. Required by `serve`. The user must be able to create roles and schemas.',
+    }),
+  ),
+  DATABASE_POOL_MAX: Type.Integer({
+    minimum: 1,
+    maximum: 1000,
+    default: 10,
+    description: 'Most connections each context keeps open to PostgreSQL.',
+  }),
+  LOG_LEVEL: Type.Union(
+    Object.values(LogLevel).map((level) => Type.Literal(level)),
+    { default: 'info', description: 'Lowest level written to the JSON log.' },
+  ),
+  SHUTDOWN_TIMEOUT_MS: Type.Integer({
+    minimum: 0,
+    default: 30000,
+    description: 'How long a stop waits for in-flight requests and handlers before it gives up (exit 1).',
+  }),
+  RXT_BUILD_COMMIT: Type.Optional(
+    Type.String({ description: 'Source commit the build was made from, shown by GET /v1/system.' }),
+  ),
+})
+export type CoreConfig = Static<typeof CoreConfig>
+
+/** Merges the kit's keys with the keys of every loaded context into one schema. */
+export function composeConfigSchema(parts: readonly TObject[]): TObject {
+  const properties: TProperties = {}
+  for (const part of parts) {
+    for (const [key, schema] of Object.entries(part.properties)) {
+      if (key in properties && properties[key] !== schema) {
+        throw new Error(`configuration key ${key} is declared twice`)
+      }
+      properties[key] = schema
+    }
+  }
+  return Type.Object(properties)
+}
+
+/**
+ * Parses the environment into a typed object: empty values count as unset, defaults fill in, strings
+ * convert to numbers and booleans, and every invalid key is reported in one line that names it and
+ * says what it expects. Keys the schema does not know are ignored.
+ */
+export function parseConfig<T extends TObject>(
+  schema: T,
+  env: Readonly<Record<string, string | undefined>>,
+): Static<T> {
+  const raw: Record<string, unknown> = {}
+  for (const key of Object.keys(schema.properties)) {
+    const value = env[key]
+    if (value !== undefined && value !== '') raw[key] = value
+  }
+  const value = Value.Default(schema, Value.Convert(schema, raw))
+  const violations: Violation[] = []
+  for (const [key, property] of Object.entries(schema.properties)) {
+    const given = (value as Record<string, unknown>)[key]
+    if (given === undefined) {
+      if (!isOptional(schema, key))
+        violations.push({ path: key, message: `${key} is required: ${expects(property)}` })
+      continue
+    }
+    if (!Value.Check(property, given)) {
+      violations.push({
+        path: key,
+        message: `${key} expects ${expects(property)}, got ${JSON.stringify(raw[key])}`,
+      })
+    }
+  }
+  if (violations.length > 0) {
+    throw new InputError(`invalid configuration: ${violations.map((v) => v.message).join('; ')}`, violations)
+  }
+  return value as Static<T>
+}
+
+function isOptional(schema: TObject, key: string): boolean {
+  return !(schema.required ?? []).includes(key)
+}
+
+/** A short human description of what a config schema accepts. */
+export function expects(schema: TSchema): string {
+  const s = schema as Record<string, unknown>
+  if (Array.isArray(s.anyOf)) {
+    const options = (s.anyOf as Record<string, unknown>[]).map((o) =>
+      'const' in o ? String(o.const) : expects(o),
+    )
+    return `one of ${options.join(', ')}`
+  }
+  switch (s.type) {
+    case 'integer':
+    case 'number': {
+      const kind = s.type === 'integer' ? 'an integer' : 'a number'
+      if (s.minimum !== undefined && s.maximum !== undefined)
+        return `${kind} from ${s.minimum} to ${s.maximum}`
+      if (s.minimum !== undefined) return `${kind} of at least ${s.minimum}`
+      return kind
+    }
+    case 'boolean':
+      return 'true or false'
+    case 'string':
+      if (typeof s.pattern === 'string' && s.pattern.startsWith('^postgres')) return 'a postgres:// URL'
+      if (typeof s.pattern === 'string') return `a string matching ${s.pattern}`
+      return 'a non-empty string'
+    default:
+      return 'a valid value'
+  }
+}

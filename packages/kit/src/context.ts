@@ -1,0 +1,57 @@
+import type { Registry } from 'prom-client'
+import type { TObject } from 'typebox'
+import type { Clock } from './clock.ts'
+import type { CoreConfig } from './config.ts'
+import type { ContextDb, Migration } from './db/index.ts'
+import type { HttpApp } from './http/app.ts'
+import type { Logger } from './log.ts'
+
+/** What the process knows about itself; the system context reports it. */
+export interface RuntimeInfo {
+  readonly version: string
+  readonly commit: string | undefined
+  readonly mode: 'embedded' | 'distributed'
+  readonly database: 'pglite' | 'postgres'
+  readonly contexts: readonly string[]
+  readonly instanceId: string
+  readonly startedAt: Date
+}
+
+/** Everything a context is given; it reaches nothing else. */
+export interface ContextDeps<C = CoreConfig> {
+  readonly name: string
+  readonly db: ContextDb
+  readonly log: Logger
+  readonly config: C
+  readonly clock: Clock
+  readonly metrics: Registry
+  readonly runtime: RuntimeInfo
+}
+
+/** Filled in by the bus (outbox/inbox) issue; a context declaring handlers needs it. */
+export interface HandlerDefinition {
+  readonly id: string
+  readonly types: readonly string[]
+  readonly handle: (message: unknown, deps: ContextDeps) => Promise<void>
+}
+
+export interface ContextDefinition<C = CoreConfig> {
+  /** Lower-case; also the name of its Postgres schema and (prefixed) role. */
+  readonly name: string
+  readonly description?: string
+  /** Its own configuration keys, merged into the one config object at startup. */
+  readonly config?: TObject
+  /** Its migrations directory (`new URL('../migrations/', import.meta.url)`) or a list. */
+  readonly migrations?: URL | readonly Migration[]
+  /** Registers its HTTP routes; mounted under /v1 and tagged with the context's name. */
+  readonly routes?: (app: HttpApp, deps: ContextDeps<C>) => void | Promise<void>
+  readonly handlers?: readonly HandlerDefinition[]
+  /** Runs after migrations, before the server listens. */
+  readonly start?: (deps: ContextDeps<C>) => void | Promise<void>
+  /** Runs on shutdown after the server stopped taking requests, in reverse start order. */
+  readonly stop?: (deps: ContextDeps<C>) => void | Promise<void>
+}
+
+/** The one shape a context has. Identity function; it exists for typing and one place to read. */
+export const defineContext = <C = CoreConfig>(definition: ContextDefinition<C>): ContextDefinition<C> =>
+  definition

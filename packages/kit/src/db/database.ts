@@ -1,0 +1,132 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
+import { InputError } from '../errors.ts'
+import { translateDbError } from './errors.ts'
+import { applyMigrations } from './migrations.ts'
+import type { ContextDb, Database, Driver, Migration, Queryable, RoleRunner, Session } from './types.ts'
+
+const contextName = /^[a-z][a-z0-9_]{0,40}$/
+
+/** The Postgres role a context's statements run as. Roles are cluster-wide; the prefix keeps ours apart. */
+export const roleOf = (context: string): string => `rxt_${context}`
+
+/**
+ * Idempotent, race-tolerant bootstrap of a context: its NOLOGIN role, the administrative user's right
+ * to act as it, and its schema owned by it. Nothing else is granted: the role reaches its schema only.
+ */
+const bootstrapSql = (role: string, schema: string): string => `
+DO $rxt$
+BEGIN
+  BEGIN
+    CREATE ROLE "${role}" NOLOGIN;
+  EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+  END;
+  IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+     AND NOT pg_has_role(current_user, '${role}', 'MEMBER') THEN
+    EXECUTE format('GRANT %I TO %I', '${role}', current_user);
+  END IF;
+END
+$rxt$;
+CREATE SCHEMA IF NOT EXISTS "${schema}" AUTHORIZATION "${role}";`
+
+/** The shared half of both engines: role/schema bootstrap, migrations, transactions, tenancy. */
+export function createDatabase(driver: Driver): Database {
+  const runners: RoleRunner[] = []
+  return {
+    kind: driver.kind,
+    async openContext(name: string, migrations: readonly Migration[]): Promise<ContextDb> {
+      if (!contextName.test(name)) {
+        throw new InputError(`context name ${JSON.stringify(name)} must match ${contextName.source}`)
+      }
+      const role = roleOf(name)
+      const schema = name
+      try {
+        await driver.admin(async (session) => {
+          await session.exec('BEGIN')
+          try {
+            await session.query('SELECT pg_advisory_xact_lock(hashtext($1))', ['rxt:bootstrap'])
+            await session.exec(bootstrapSql(role, schema))
+            await session.exec('COMMIT')
+          } catch (error) {
+            await session.exec('ROLLBACK')
+            throw error
+          }
+        })
+        const runner = driver.forRole(role, schema)
+        runners.push(runner)
+        await runner.run((session) => applyMigrations(session, name, migrations))
+        return contextDb(name, role, schema, runner)
+      } catch (error) {
+        throw translateDbError(error)
+      }
+    },
+    async ping() {
+      try {
+        await driver.admin((session) => session.query('SELECT 1'))
+      } catch (error) {
+        throw translateDbError(error)
+      }
+    },
+    async close() {
+      await Promise.all(runners.map((runner) => runner.close()))
+      await driver.close()
+    },
+  }
+}
+
+/** Marks the async flow inside a transaction, so that using the outer handle there fails loudly. */
+const inTransaction = new AsyncLocalStorage<string>()
+
+function contextDb(context: string, role: string, schema: string, runner: RoleRunner): ContextDb {
+  const guard = () => {
+    const open = inTransaction.getStore()
+    if (open !== undefined) {
+      throw new Error(
+        `${context}: a database handle was used inside a transaction of ${open}; use that transaction's handle (tx) instead`,
+      )
+    }
+  }
+
+  const inTx = <T>(
+    setup: ((session: Session) => Promise<unknown>) | undefined,
+    fn: (tx: Queryable) => Promise<T>,
+  ) => {
+    guard()
+    return runner
+      .run(async (session) => {
+        await session.exec('BEGIN')
+        let result: T
+        try {
+          if (setup !== undefined) await setup(session)
+          const tx: Queryable = { query: (text, params) => session.query(text, params) }
+          result = await inTransaction.run(context, () => fn(tx))
+        } catch (error) {
+          await session.exec('ROLLBACK')
+          throw error
+        }
+        await session.exec('COMMIT')
+        return result
+      })
+      .catch((error: unknown) => {
+        throw translateDbError(error)
+      })
+  }
+
+  return {
+    context,
+    role,
+    schema,
+    query: async (text, params) => {
+      guard()
+      try {
+        return await runner.query(text, params)
+      } catch (error) {
+        throw translateDbError(error)
+      }
+    },
+    transaction: (fn) => inTx(undefined, fn),
+    withTenant: (tenantId, fn) => {
+      if (tenantId.length === 0) throw new InputError('withTenant needs a tenant id')
+      return inTx((session) => session.query("SELECT set_config('rxt.tenant_id', $1, true)", [tenantId]), fn)
+    },
+  }
+}

@@ -1,0 +1,73 @@
+import { PGlite } from '@electric-sql/pglite'
+import type { Driver, QueryResult, RoleRunner, Row, Session } from './types.ts'
+
+export interface PGliteOptions {
+  /** Directory of the database files; in memory when not given (tests). */
+  readonly dataDir?: string
+}
+
+/** Runs one task at a time, in order of arrival. */
+function createSerialQueue() {
+  let tail: Promise<unknown> = Promise.resolve()
+  return <T>(task: () => Promise<T>): Promise<T> => {
+    const result = tail.then(task)
+    tail = result.catch(() => undefined)
+    return result
+  }
+}
+
+/**
+ * PGlite (PostgreSQL compiled to WASM, in process). It has a single connection, so every session
+ * waits its turn: transactions are serialised, and a session switches the connection to its role
+ * and search path before it runs.
+ */
+export async function createPGliteDriver(options: PGliteOptions): Promise<Driver> {
+  const db = await PGlite.create(options.dataDir === undefined ? {} : { dataDir: options.dataDir })
+  const serial = createSerialQueue()
+  let current = '' // the role/search_path the connection is switched to
+  let closed = false
+
+  const session: Session = {
+    query: async <R extends Row>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> => {
+      const result = await db.query<R>(text, params as unknown[] | undefined)
+      return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length }
+    },
+    exec: async (sql: string) => {
+      await db.exec(sql)
+    },
+  }
+
+  const switchTo = async (role: string, schema: string): Promise<void> => {
+    const key = `${role}/${schema}`
+    if (current === key) return
+    current = ''
+    if (role === '') await db.exec('RESET ROLE; RESET search_path')
+    else await db.exec(`SET ROLE "${role}"; SET search_path = "${schema}"`)
+    current = key
+  }
+
+  const runAs = <T>(role: string, schema: string, fn: (session: Session) => Promise<T>): Promise<T> =>
+    serial(async () => {
+      if (closed) throw new Error('the database is closed')
+      await switchTo(role, schema)
+      return fn(session)
+    })
+
+  return {
+    kind: 'pglite',
+    admin: (fn) => runAs('', '', fn),
+    forRole(role, schema): RoleRunner {
+      return {
+        run: (fn) => runAs(role, schema, fn),
+        query: (text, params) => runAs(role, schema, (s) => s.query(text, params)),
+        close: async () => undefined,
+      }
+    },
+    close: () =>
+      serial(async () => {
+        if (closed) return
+        closed = true
+        await db.close()
+      }),
+  }
+}

@@ -1,0 +1,203 @@
+import { randomUUID } from 'node:crypto'
+import swagger from '@fastify/swagger'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import scalar from '@scalar/fastify-api-reference'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
+import { collectDefaultMetrics, Histogram, Registry } from 'prom-client'
+import Type from 'typebox'
+import { UnavailableError } from '../errors.ts'
+import type { Logger } from '../log.ts'
+import { withScope } from '../scope.ts'
+import { Problem, problemContentType, toProblem } from './problem.ts'
+
+export type HttpApp = FastifyInstance<
+  import('node:http').Server,
+  import('node:http').IncomingMessage,
+  import('node:http').ServerResponse,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>
+
+export interface ReadinessCheck {
+  readonly name: string
+  /** Resolves when the dependency answers, throws when it does not. */
+  readonly check: () => Promise<void>
+}
+
+export interface HttpAppOptions {
+  readonly log: Logger
+  readonly title: string
+  readonly version: string
+  readonly description?: string
+  readonly readiness: readonly ReadinessCheck[]
+  /** The registry /metrics serves; a new one when not given. */
+  readonly metrics?: Registry
+  readonly bodyLimit?: number
+}
+
+const requestIdPattern = /^[A-Za-z0-9._:@/+=-]{1,128}$/
+
+const Status = Type.Object({ status: Type.String() })
+const Ready = Type.Object({
+  status: Type.String(),
+  checks: Type.Record(Type.String(), Type.String()),
+})
+
+/** Probes and scrapes are not worth an info line each; their failures still are. */
+const quiet = { logLevel: 'warn' } as const
+
+/**
+ * The Fastify app every process serves: TypeBox types, X-Request-Id in and out, one scope per request
+ * (correlationId in every log line), problem+json errors, health, readiness, Prometheus metrics and
+ * one OpenAPI 3.1 document of every route registered on it.
+ */
+export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
+  const app = Fastify({
+    loggerInstance: options.log as FastifyBaseLogger,
+    // One line per request, written by the onResponse hook below.
+    logController: new LogController({ disableRequestLogging: true }),
+    // The request's scope puts correlationId on every line (see log.ts); no second copy from a binding.
+    childLoggerFactory: (logger, _bindings, options) => logger.child({}, options),
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id']
+      return typeof given === 'string' && requestIdPattern.test(given) ? given : randomUUID()
+    },
+    bodyLimit: options.bodyLimit ?? 1_048_576,
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  const metrics = options.metrics ?? new Registry()
+  collectDefaultMetrics({ register: metrics })
+  const duration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request duration by method, route and status',
+    labelNames: ['method', 'route', 'status_code'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [metrics],
+  })
+
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header('x-request-id', request.id)
+    withScope({ correlationId: request.id }, done)
+  })
+  app.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions.url ?? 'unmatched'
+    duration.observe(
+      { method: request.method, route, status_code: reply.statusCode },
+      reply.elapsedTime / 1000,
+    )
+    request.log.info(
+      {
+        method: request.method,
+        url: request.url,
+        route,
+        statusCode: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+      },
+      'request completed',
+    )
+    done()
+  })
+
+  app.setErrorHandler((error, request, reply) => {
+    const problem = toProblem(error, request.url, request.id)
+    if (problem.status >= 500) request.log.error({ err: error }, 'request failed')
+    else request.log.info({ code: problem.code, status: problem.status }, 'request rejected')
+    if (problem.status === 503) reply.header('retry-after', '5')
+    return reply.code(problem.status).type(problemContentType).send(problem)
+  })
+  app.setNotFoundHandler((request, reply) => {
+    const problem = toProblem(
+      Object.assign(new Error(`no route for ${request.method} ${request.url.split('?')[0]}`), {
+        statusCode: 404,
+      }),
+      request.url,
+      request.id,
+    )
+    return reply
+      .code(404)
+      .type(problemContentType)
+      .send({ ...problem, code: 'not-found', type: 'urn:rxt:problem:not-found' })
+  })
+
+  app.addSchema(Problem)
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: options.title, version: options.version, description: options.description ?? '' },
+    },
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`) },
+  })
+
+  const operations = { tags: ['operations'] }
+  app.get(
+    '/healthz',
+    {
+      ...quiet,
+      schema: {
+        ...operations,
+        summary: 'Liveness: the process serves requests',
+        description: 'Unauthenticated by design: probes carry no credentials, and the answer says nothing.',
+        security: [],
+        response: { 200: Status },
+      },
+    },
+    async () => ({ status: 'ok' }),
+  )
+  app.get(
+    '/readyz',
+    {
+      ...quiet,
+      schema: {
+        ...operations,
+        summary: 'Readiness: the database (and bus) answer',
+        description:
+          'Unauthenticated by design (probes). 503 with a problem document while a dependency is down.',
+        security: [],
+        response: { 200: Ready, 503: Problem },
+      },
+    },
+    async (request) => {
+      const checks: Record<string, string> = {}
+      const failed: string[] = []
+      await Promise.all(
+        options.readiness.map(async ({ name, check }) => {
+          try {
+            await check()
+            checks[name] = 'ok'
+          } catch (error) {
+            checks[name] = 'unavailable'
+            failed.push(name)
+            request.log.warn({ check: name, err: error }, 'readiness check failed')
+          }
+        }),
+      )
+      if (failed.length > 0) throw new UnavailableError(`not ready: ${failed.sort().join(', ')} unavailable`)
+      return { status: 'ok', checks }
+    },
+  )
+  app.get(
+    '/metrics',
+    {
+      ...quiet,
+      schema: {
+        ...operations,
+        summary: 'Prometheus metrics',
+        description:
+          'Unauthenticated so that a scraper on the management network can read it; it carries counts and timings only, never tenant data. Bind HOST to a private address.',
+        security: [],
+        produces: ['text/plain'],
+      },
+    },
+    async (_request, reply) => reply.type(metrics.contentType).send(await metrics.metrics()),
+  )
+  app.get('/openapi.json', { ...quiet, schema: { hide: true } }, async () => app.swagger())
+  await app.register(scalar, {
+    routePrefix: '/docs',
+    configuration: { url: '/openapi.json' },
+    logLevel: 'warn',
+  })
+
+  return app
+}

@@ -1,0 +1,128 @@
+import type { FastifyError } from 'fastify'
+import Type, { type Static } from 'typebox'
+import { assertNever, isKitError, type KitError, type Violation } from '../errors.ts'
+
+/** RFC 9457 problem details, with the extensions every RXT Deploy error carries. */
+export const Problem = Type.Object(
+  {
+    type: Type.String({ description: 'URI naming the kind of problem' }),
+    title: Type.String(),
+    status: Type.Integer(),
+    detail: Type.Optional(Type.String()),
+    instance: Type.Optional(Type.String()),
+    code: Type.String({ description: 'Stable error code' }),
+    retryable: Type.Boolean({ description: 'Whether the same request may succeed later' }),
+    requestId: Type.Optional(Type.String()),
+    errors: Type.Optional(
+      Type.Array(
+        Type.Object({ path: Type.String(), message: Type.String(), line: Type.Optional(Type.Integer()) }),
+      ),
+    ),
+  },
+  { $id: 'Problem', description: 'An RFC 9457 problem details document' },
+)
+export type Problem = Static<typeof Problem>
+
+export const problemContentType = 'application/problem+json'
+
+const typeUri = (code: string) => `urn:rxt:problem:${code}`
+
+export function statusOf(error: KitError): number {
+  const code = error.code
+  switch (code) {
+    case 'input':
+      return 400
+    case 'authentication':
+      return 401
+    case 'not-allowed':
+      return 403
+    case 'not-found':
+      return 404
+    case 'conflict':
+      return 409
+    case 'unavailable':
+      return 503
+    default:
+      return assertNever(code, 'unknown error code')
+  }
+}
+
+const titles: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  406: 'Not Acceptable',
+  409: 'Conflict',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+}
+
+/** Fastify's own client errors (bad JSON, wrong media type, schema validation) map to `input`-like problems. */
+function fromFastify(error: FastifyError): Omit<Problem, 'instance' | 'requestId'> | undefined {
+  if (error.validation !== undefined) {
+    const where = error.validationContext ?? 'request'
+    const errors: Violation[] = error.validation.map((v) => ({
+      path: `/${where}${v.instancePath}`,
+      message: v.message ?? 'is invalid',
+    }))
+    return {
+      type: typeUri('input'),
+      title: titles[400] ?? 'Bad Request',
+      status: 400,
+      detail: `the ${where} is invalid: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}`,
+      code: 'input',
+      retryable: false,
+      errors,
+    }
+  }
+  const status = error.statusCode
+  if (status !== undefined && status >= 400 && status < 500) {
+    return {
+      type: typeUri(status === 413 ? 'too-large' : status === 415 ? 'unsupported-media-type' : 'input'),
+      title: titles[status] ?? 'Bad Request',
+      status,
+      detail: error.message,
+      code: error.code ?? 'input',
+      retryable: status === 429,
+    }
+  }
+  return undefined
+}
+
+/**
+ * The one mapping from anything thrown to a problem document. Errors outside the closed set become
+ * a 500 whose detail says nothing about the cause (it is logged instead).
+ */
+export function toProblem(error: unknown, instance: string, requestId: string): Problem {
+  if (isKitError(error)) {
+    const status = statusOf(error)
+    return {
+      type: typeUri(error.code),
+      title: titles[status] ?? 'Error',
+      status,
+      detail: error.message,
+      instance,
+      code: error.code,
+      retryable: error.retryable,
+      requestId,
+      ...(error.code === 'input' && error.violations.length > 0 ? { errors: [...error.violations] } : {}),
+    }
+  }
+  const fastify = fromFastify(error as FastifyError)
+  if (fastify !== undefined) return { ...fastify, instance, requestId }
+  return {
+    type: typeUri('internal'),
+    title: titles[500] ?? 'Internal Server Error',
+    status: 500,
+    detail: `an unexpected error occurred; quote request id ${requestId} when reporting it`,
+    instance,
+    code: 'internal',
+    retryable: false,
+    requestId,
+  }
+}

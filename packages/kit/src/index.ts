@@ -1,0 +1,41 @@
+export { type Clock, systemClock } from './clock.ts'
+export { CoreConfig, composeConfigSchema, expects, LogLevel, parseConfig } from './config.ts'
+export {
+  type ContextDefinition,
+  type ContextDeps,
+  defineContext,
+  type HandlerDefinition,
+  type RuntimeInfo,
+} from './context.ts'
+export {
+  type ContextDb,
+  type Database,
+  type DatabaseKind,
+  type DatabaseTarget,
+  loadMigrations,
+  type Migration,
+  migration,
+  openDatabase,
+  type Queryable,
+  type QueryResult,
+  type Row,
+  roleOf,
+} from './db/index.ts'
+export {
+  AuthenticationError,
+  assertNever,
+  ConflictError,
+  ErrorCode,
+  InputError,
+  isKitError,
+  type KitError,
+  NotAllowedError,
+  NotFoundError,
+  UnavailableError,
+  type Violation,
+} from './errors.ts'
+export { createHttpApp, type HttpApp, type HttpAppOptions, type ReadinessCheck } from './http/app.ts'
+export { Problem, problemContentType, toProblem } from './http/problem.ts'
+export { createLogger, type Logger, type LoggerOptions, redactPaths } from './log.ts'
+export { type Runtime, type RuntimeOptions, startRuntime } from './runtime.ts'
+export { currentScope, type Scope, withScope } from './scope.ts'

@@ -1,0 +1,124 @@
+import { randomUUID } from 'node:crypto'
+import { Registry } from 'prom-client'
+import { type Clock, systemClock } from './clock.ts'
+import type { CoreConfig } from './config.ts'
+import type { ContextDefinition, ContextDeps, RuntimeInfo } from './context.ts'
+import { type Database, loadMigrations } from './db/index.ts'
+import { InputError } from './errors.ts'
+import { createHttpApp, type HttpApp } from './http/app.ts'
+import type { Logger } from './log.ts'
+
+export interface RuntimeOptions {
+  // biome-ignore lint/suspicious/noExplicitAny: each context types its own config; the runtime passes the merged object
+  readonly contexts: readonly ContextDefinition<any>[]
+  readonly config: CoreConfig
+  readonly log: Logger
+  readonly database: Database
+  readonly mode: RuntimeInfo['mode']
+  readonly version: string
+  readonly clock?: Clock
+}
+
+export interface Runtime {
+  readonly app: HttpApp
+  readonly info: RuntimeInfo
+  /** Starts listening on config HOST:PORT; resolves to the address. */
+  listen(): Promise<string>
+  /** Stops taking requests, waits for those in flight, then stops the contexts in reverse order. */
+  stop(): Promise<void>
+}
+
+/**
+ * Runs a set of contexts in this process: migrates each, hands it its dependencies, mounts its routes
+ * under /v1 and starts it. The same code serves `up` (all contexts, embedded) and `serve` (a few).
+ */
+export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
+  const { config, database, log } = options
+  const names = options.contexts.map((c) => c.name)
+  const duplicate = names.find((name, i) => names.indexOf(name) !== i)
+  if (duplicate !== undefined) throw new InputError(`context ${duplicate} is listed twice`)
+  const withHandlers = options.contexts.find((c) => (c.handlers?.length ?? 0) > 0)
+  if (withHandlers !== undefined) {
+    throw new InputError(`context ${withHandlers.name} declares bus handlers, and this build has no bus yet`)
+  }
+
+  const info: RuntimeInfo = {
+    version: options.version,
+    commit: config.RXT_BUILD_COMMIT,
+    mode: options.mode,
+    database: database.kind,
+    contexts: names,
+    instanceId: randomUUID(),
+    startedAt: (options.clock ?? systemClock).now(),
+  }
+  const metrics = new Registry()
+  metrics.setDefaultLabels({ instance_id: info.instanceId })
+  const app = await createHttpApp({
+    log,
+    metrics,
+    title: 'RXT Deploy',
+    version: options.version,
+    description: `The RXT Deploy control plane API (contexts: ${names.join(', ')}).`,
+    readiness: [{ name: 'database', check: () => database.ping() }],
+  })
+
+  const started: { definition: ContextDefinition<unknown>; deps: ContextDeps<unknown> }[] = []
+  const stopContexts = async () => {
+    for (const { definition, deps } of started.reverse()) {
+      try {
+        await definition.stop?.(deps)
+      } catch (error) {
+        deps.log.error({ err: error }, 'context failed to stop')
+      }
+    }
+    started.length = 0
+  }
+
+  try {
+    for (const definition of options.contexts) {
+      const migrations =
+        definition.migrations instanceof URL
+          ? await loadMigrations(definition.migrations)
+          : (definition.migrations ?? [])
+      const db = await database.openContext(definition.name, migrations)
+      const deps: ContextDeps<unknown> = {
+        name: definition.name,
+        db,
+        log: log.child({ context: definition.name }),
+        config,
+        clock: options.clock ?? systemClock,
+        metrics,
+        runtime: info,
+      }
+      if (definition.routes !== undefined) {
+        const routes = definition.routes
+        await app.register(
+          async (scope) => {
+            scope.addHook('onRoute', (route) => {
+              route.schema = { ...route.schema, tags: [definition.name] }
+            })
+            await routes(scope as HttpApp, deps)
+          },
+          { prefix: '/v1' },
+        )
+      }
+      await definition.start?.(deps)
+      started.push({ definition, deps })
+    }
+    await app.ready()
+  } catch (error) {
+    await stopContexts()
+    await app.close().catch(() => undefined)
+    throw error
+  }
+
+  return {
+    app,
+    info,
+    listen: () => app.listen({ host: config.HOST, port: config.PORT }),
+    async stop() {
+      await app.close()
+      await stopContexts()
+    },
+  }
+}
