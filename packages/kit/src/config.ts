@@ -99,7 +99,7 @@ export function parseConfig<T extends TObject>(
     if (!Value.Check(property, given)) {
       violations.push({
         path: key,
-        message: `${key} expects ${expects(property)}, got ${JSON.stringify(raw[key])}`,
+        message: `${key} expects ${expects(property)}, got ${JSON.stringify(env[key])}`,
       })
     }
   }

@@ -35,7 +35,7 @@ export {
   type Violation,
 } from './errors.ts'
 export { createHttpApp, type HttpApp, type HttpAppOptions, type ReadinessCheck } from './http/app.ts'
-export { Problem, problemContentType, toProblem } from './http/problem.ts'
+export { Problem, problemContentType, problemResponse, toProblem } from './http/problem.ts'
 export { createLogger, type Logger, type LoggerOptions, redactPaths } from './log.ts'
 export { type Runtime, type RuntimeOptions, startRuntime } from './runtime.ts'
 export { currentScope, type Scope, withScope } from './scope.ts'

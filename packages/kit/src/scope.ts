@@ -15,5 +15,6 @@ export const currentScope = (): Scope | undefined => storage.getStore()
 
 /** Runs `fn` with `patch` added to the current scope. */
 export function withScope<T>(patch: Scope, fn: () => T): T {
-  return storage.run({ ...storage.getStore(), ...patch }, fn)
+  const outer = storage.getStore()
+  return storage.run(outer === undefined ? patch : { ...outer, ...patch }, fn)
 }

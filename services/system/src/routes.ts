@@ -1,4 +1,4 @@
-import { type ContextDeps, type HttpApp, Problem } from '@rxt/kit'
+import { type ContextDeps, type HttpApp, problemResponse } from '@rxt/kit'
 import Type from 'typebox'
 import { createSystemStore } from './store.ts'
 
@@ -35,7 +35,7 @@ export function systemRoutes(app: HttpApp, deps: ContextDeps): void {
         summary: 'What this process runs',
         description: unauthenticated,
         security: [],
-        response: { 200: SystemInfo, 503: Problem },
+        response: { 200: SystemInfo, 503: problemResponse('The database is unavailable') },
       },
     },
     async () => {
@@ -61,7 +61,11 @@ export function systemRoutes(app: HttpApp, deps: ContextDeps): void {
         description: unauthenticated,
         security: [],
         querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }) }),
-        response: { 200: Type.Object({ items: Type.Array(Boot) }), 400: Problem, 503: Problem },
+        response: {
+          200: Type.Object({ items: Type.Array(Boot) }),
+          400: problemResponse('The query is invalid'),
+          503: problemResponse('The database is unavailable'),
+        },
       },
     },
     async (request) => ({ items: await store.recentBoots(request.query.limit) }),

@@ -2,13 +2,19 @@ import { randomUUID } from 'node:crypto'
 import swagger from '@fastify/swagger'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import scalar from '@scalar/fastify-api-reference'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  LogController,
+  type onRequestHookHandler,
+  type onResponseHookHandler,
+} from 'fastify'
 import { collectDefaultMetrics, Histogram, Registry } from 'prom-client'
 import Type from 'typebox'
 import { UnavailableError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { withScope } from '../scope.ts'
-import { Problem, problemContentType, toProblem } from './problem.ts'
+import { Problem, problemContentType, problemResponse, toProblem } from './problem.ts'
 
 export type HttpApp = FastifyInstance<
   import('node:http').Server,
@@ -44,7 +50,14 @@ const Ready = Type.Object({
 })
 
 /** Probes and scrapes are not worth an info line each; their failures still are. */
-const quiet = { logLevel: 'warn' } as const
+const quiet = { config: { quiet: true } } as const
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** No "request completed" line for this route (probes, scrapes); errors are still logged. */
+    quiet?: boolean
+  }
+}
 
 /**
  * The Fastify app every process serves: TypeBox types, X-Request-Id in and out, one scope per request
@@ -56,14 +69,18 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
     loggerInstance: options.log as FastifyBaseLogger,
     // One line per request, written by the onResponse hook below.
     logController: new LogController({ disableRequestLogging: true }),
-    // The request's scope puts correlationId on every line (see log.ts); no second copy from a binding.
-    childLoggerFactory: (logger, _bindings, options) => logger.child({}, options),
+    // The request's scope puts correlationId on every line (see log.ts), so a request needs no child
+    // logger of its own unless its route sets another level.
+    childLoggerFactory: (logger, _bindings, options) =>
+      options.level === undefined || options.level === logger.level ? logger : logger.child({}, options),
     requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id']
       return typeof given === 'string' && requestIdPattern.test(given) ? given : randomUUID()
     },
     bodyLimit: options.bodyLimit ?? 1_048_576,
+    // Report every violation of a request at once, not only the first (bodies are capped by bodyLimit).
+    ajv: { customOptions: { allErrors: true } },
     return503OnClosing: true,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
@@ -79,26 +96,51 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
 
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
-    withScope({ correlationId: request.id }, done)
-  })
-  app.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url ?? 'unmatched'
-    duration.observe(
-      { method: request.method, route, status_code: reply.statusCode },
-      reply.elapsedTime / 1000,
-    )
-    request.log.info(
-      {
-        method: request.method,
-        url: request.url,
-        route,
-        statusCode: reply.statusCode,
-        ms: Math.round(reply.elapsedTime * 10) / 10,
-      },
-      'request completed',
-    )
     done()
   })
+  // A request's scope (correlationId on every log line and, later, on every event it causes) is
+  // opened per route, so that probes and scrapes, which log and cause nothing, skip it.
+  const openScope: onRequestHookHandler = (request, _reply, done) => {
+    withScope({ correlationId: request.id }, done)
+  }
+
+  // While stopping, a keep-alive connection closes as soon as its answer is sent, so that an idle
+  // client cannot hold the drain open (at no cost per request).
+  app.addHook('preClose', (done) => {
+    app.server.keepAliveTimeout = 1
+    done()
+  })
+  // Each route gets its own onResponse hook with its label and quietness bound once, rather than
+  // reading request.routeOptions (rebuilt on every access) per request.
+  const completed =
+    (route: string, quiet: boolean): onResponseHookHandler =>
+    (request, reply, done) => {
+      duration.observe(
+        { method: request.method, route, status_code: reply.statusCode },
+        reply.elapsedTime / 1000,
+      )
+      if (!quiet && (request.log as Logger).isLevelEnabled('info')) {
+        request.log.info(
+          {
+            method: request.method,
+            url: request.url,
+            route,
+            statusCode: reply.statusCode,
+            ms: Math.round(reply.elapsedTime * 10) / 10,
+          },
+          'request completed',
+        )
+      }
+      done()
+    }
+  app.addHook('onRoute', (route) => {
+    const quiet = route.config?.quiet === true
+    const hook = completed(route.url, quiet)
+    route.onResponse = route.onResponse === undefined ? [hook] : [...[route.onResponse].flat(), hook]
+    if (!quiet)
+      route.onRequest = route.onRequest === undefined ? [openScope] : [openScope, ...[route.onRequest].flat()]
+  })
+  const unmatched = completed('unmatched', false)
 
   app.setErrorHandler((error, request, reply) => {
     const problem = toProblem(error, request.url, request.id)
@@ -108,6 +150,7 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
     return reply.code(problem.status).type(problemContentType).send(problem)
   })
   app.setNotFoundHandler((request, reply) => {
+    reply.raw.once('finish', () => unmatched.call(app, request, reply, () => undefined))
     const problem = toProblem(
       Object.assign(new Error(`no route for ${request.method} ${request.url.split('?')[0]}`), {
         statusCode: 404,
@@ -155,7 +198,7 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
         description:
           'Unauthenticated by design (probes). 503 with a problem document while a dependency is down.',
         security: [],
-        response: { 200: Ready, 503: Problem },
+        response: { 200: Ready, 503: problemResponse('A dependency is unavailable') },
       },
     },
     async (request) => {

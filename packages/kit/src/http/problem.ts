@@ -126,3 +126,9 @@ export function toProblem(error: unknown, instance: string, requestId: string): 
     requestId,
   }
 }
+
+/** An OpenAPI response entry for a problem document (use in a route's `response` map). */
+export const problemResponse = (description: string) => ({
+  description,
+  content: { [problemContentType]: { schema: Type.Ref('Problem') } },
+})

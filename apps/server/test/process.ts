@@ -1,0 +1,101 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+
+export const mainScript = fileURLToPath(new URL('../src/main.ts', import.meta.url))
+export const slowScript = fileURLToPath(new URL('./fixtures/slow-server.ts', import.meta.url))
+
+export interface Server {
+  readonly child: ChildProcess
+  readonly url: string
+  readonly output: () => string
+  /** Sends a signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>
+}
+
+export interface Run {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+const baseEnv = (): NodeJS.ProcessEnv => {
+  const { DATABASE_URL: _ignored, ...rest } = process.env
+  return { ...rest, PORT: '0', LOG_LEVEL: 'info' }
+}
+
+/** Runs rxt-deploy to completion (for commands that end, or startups that fail). */
+export async function runToEnd(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  script = mainScript,
+): Promise<Run> {
+  const child = spawn(process.execPath, ['--experimental-strip-types', script, ...args], {
+    env: { ...baseEnv(), ...env },
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d) => {
+    stdout += d
+  })
+  child.stderr.on('data', (d) => {
+    stderr += d
+  })
+  const [code] = (await once(child, 'exit')) as [number | null]
+  return { code, stdout, stderr }
+}
+
+const running = new Set<ChildProcess>()
+
+/** Kills every server a test started and left running (a failed assertion skips its stop). */
+export async function killLeftovers(): Promise<void> {
+  await Promise.all(
+    [...running].map(async (child) => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL')
+        await once(child, 'exit')
+      }
+      running.delete(child)
+    }),
+  )
+}
+
+/** Starts rxt-deploy and resolves once it logs that it is serving. */
+export async function startServer(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  script = mainScript,
+): Promise<Server> {
+  const child = spawn(process.execPath, ['--experimental-strip-types', script, ...args], {
+    env: { ...baseEnv(), ...env },
+  })
+  running.add(child)
+  let out = ''
+  const exited = once(child, 'exit') as Promise<[number | null]>
+  exited.then(() => running.delete(child))
+  const url = await new Promise<string>((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      out += d
+      for (const line of out.split('\n')) {
+        if (!line.includes('rxt-deploy is serving')) continue
+        resolve(JSON.parse(line).address)
+      }
+    }
+    child.stdout.on('data', onData)
+    child.stderr.on('data', (d) => {
+      out += d
+    })
+    exited.then(([code]) => reject(new Error(`rxt-deploy exited with ${code} before serving:\n${out}`)))
+  })
+  return {
+    child,
+    url,
+    output: () => out,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode !== null) return child.exitCode
+      child.kill(signal)
+      const [code] = await exited
+      return code
+    },
+  }
+}

@@ -1,0 +1,135 @@
+import { existsSync } from 'node:fs'
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createFreshPostgres } from '@rxt/kit/testing'
+import { Validator } from '@seriousme/openapi-schema-validator'
+import { afterEach, describe, expect, inject, it } from 'vitest'
+import { killLeftovers, runToEnd, type Server, slowScript, startServer } from './process.ts'
+
+afterEach(killLeftovers)
+
+const dataDir = () => mkdtemp(join(tmpdir(), 'rxt-data-'))
+
+interface SystemInfo {
+  instance: { id: string }
+  boots: { count: number; first: { instanceId: string } }
+}
+const getJson = async <T>(url: string): Promise<T> => (await (await fetch(url)).json()) as T
+
+async function expectServing(server: Server) {
+  const health = await fetch(`${server.url}/healthz`)
+  expect(health.status).toBe(200)
+  const ready = await fetch(`${server.url}/readyz`)
+  expect(ready.status).toBe(200)
+  expect(await ready.json()).toEqual({ status: 'ok', checks: { database: 'ok' } })
+  const doc = await getJson<{ openapi: string; paths: object }>(`${server.url}/openapi.json`)
+  expect(doc.openapi).toBe('3.1.0')
+  expect((await new Validator().validate(doc)).valid).toBe(true)
+  expect(doc.paths).toHaveProperty('/v1/system')
+}
+
+describe('rxt-deploy up (embedded)', () => {
+  it('serves health, readiness and OpenAPI from ./.rxt and keeps its data across a stop and a start', async () => {
+    const dir = await dataDir()
+    // How fast it comes up is measured by `npm run bench -- startup`, not asserted here.
+    const first = await startServer(['up'], { RXT_DATA_DIR: dir })
+    await expectServing(first)
+    expect(existsSync(join(dir, 'pgdata'))).toBe(true)
+    const before = await getJson<SystemInfo>(`${first.url}/v1/system`)
+    expect(before).toMatchObject({
+      mode: 'embedded',
+      database: 'pglite',
+      contexts: ['system'],
+      boots: { count: 1 },
+    })
+    expect(await first.stop()).toBe(0)
+
+    const second = await startServer(['up'], { RXT_DATA_DIR: dir })
+    const after = await getJson<SystemInfo>(`${second.url}/v1/system`)
+    expect(after.boots.count).toBe(2)
+    expect(after.boots.first.instanceId).toBe(before.instance.id)
+    expect(after.instance.id).not.toBe(before.instance.id)
+    expect(await second.stop('SIGINT')).toBe(0)
+  })
+
+  it('refuses a second process on the same data directory', async () => {
+    const dir = await dataDir()
+    const first = await startServer(['up'], { RXT_DATA_DIR: dir })
+    const second = await runToEnd(['up'], { RXT_DATA_DIR: dir })
+    expect(second.code).toBe(2)
+    expect(second.stderr).toContain(`is in use by process ${first.child.pid}`)
+    expect(await first.stop()).toBe(0)
+  })
+
+  it('finishes a request in flight when told to stop, then exits 0', async () => {
+    const server = await startServer(['up'], { RXT_DATA_DIR: await dataDir(), SLOW_MS: '1500' }, slowScript)
+    const inFlight = fetch(`${server.url}/v1/slow`)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    const exit = server.stop('SIGTERM')
+    const res = await inFlight
+    expect(res.status).toBe(200)
+    expect(await res.json()).toEqual({ done: true })
+    expect(await exit).toBe(0)
+    expect(server.output()).toMatch(/"msg":"stopping: draining in-flight requests"[\s\S]*"msg":"stopped"/)
+  })
+})
+
+describe('rxt-deploy configuration and usage errors', () => {
+  it('exits non-zero with one line naming PORT when PORT is not a number', async () => {
+    const run = await runToEnd(['up'], { PORT: 'abc', RXT_DATA_DIR: await dataDir() })
+    expect(run.code).toBe(2)
+    const lines = run.stderr.trim().split('\n')
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toBe(
+      'rxt-deploy: invalid configuration: PORT expects an integer from 0 to 65535, got "abc"',
+    )
+  })
+
+  it('refuses serve without DATABASE_URL and unknown contexts, naming what would work', async () => {
+    const noDb = await runToEnd(['serve', 'system'])
+    expect(noDb.code).toBe(2)
+    expect(noDb.stderr).toContain('serve runs against PostgreSQL: set DATABASE_URL')
+    const unknown = await runToEnd(['serve', 'nope'], { DATABASE_URL: 'postgres://127.0.0.1:1/none' })
+    expect(unknown.code).toBe(2)
+    expect(unknown.stderr).toContain('unknown context nope; this build has system')
+    const bad = await runToEnd(['launch'])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toContain('unknown command "launch"')
+  })
+
+  it('prints its contexts and version', async () => {
+    const contexts = await runToEnd(['contexts'])
+    expect(contexts.code).toBe(0)
+    expect(contexts.stdout).toMatch(/^system\t/)
+    const version = await runToEnd(['--version'])
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/)
+  })
+})
+
+const postgresSkip = inject('postgresSkipReason')
+describe.skipIf(postgresSkip !== '')('rxt-deploy serve (distributed, PostgreSQL)', () => {
+  it('serves the system context against DATABASE_URL', async () => {
+    const fresh = await createFreshPostgres(inject('postgresUrl'))
+    try {
+      const server = await startServer(['serve', 'system'], { DATABASE_URL: fresh.url })
+      await expectServing(server)
+      const info = await getJson<SystemInfo>(`${server.url}/v1/system`)
+      expect(info).toMatchObject({
+        mode: 'distributed',
+        database: 'postgres',
+        contexts: ['system'],
+        boots: { count: 1 },
+      })
+      expect(await server.stop()).toBe(0)
+    } finally {
+      await fresh.drop()
+    }
+  })
+
+  it('reports the database unreachable: startup fails with a clear line', async () => {
+    const run = await runToEnd(['serve', 'system'], { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' })
+    expect(run.code).toBe(2)
+    expect(run.stderr.trim()).toBe('rxt-deploy: the database cannot be reached')
+  })
+})

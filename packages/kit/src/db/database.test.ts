@@ -1,0 +1,148 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { dbTargets, type TestDatabase } from '../testing/index.ts'
+import { migration } from './migrations.ts'
+import type { Database } from './types.ts'
+
+const notes = [
+  migration(
+    '0001_init.sql',
+    `CREATE TABLE notes (id serial PRIMARY KEY, tenant_id text NOT NULL, body text NOT NULL);
+     ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
+     ALTER TABLE notes FORCE ROW LEVEL SECURITY;
+     CREATE POLICY tenant_isolation ON notes
+       USING (tenant_id = current_setting('rxt.tenant_id', true))
+       WITH CHECK (tenant_id = current_setting('rxt.tenant_id', true));`,
+  ),
+]
+const secrets = [migration('0001_init.sql', 'CREATE TABLE vault (id int PRIMARY KEY, value text NOT NULL)')]
+
+for (const target of dbTargets()) {
+  describe.skipIf(target.skipped !== undefined)(`kit db on ${target.name}`, () => {
+    let handle: TestDatabase
+    let db: Database
+    beforeAll(async () => {
+      handle = await target.create()
+      db = handle.database
+    })
+    afterAll(async () => {
+      await handle?.dispose()
+    })
+
+    it('creates the schema and role of a context and applies its migrations once', async () => {
+      const alpha = await db.openContext('alpha', notes)
+      expect(alpha.schema).toBe('alpha')
+      expect(alpha.role).toBe('rxt_alpha')
+      const who = await alpha.query<{ user: string; path: string }>(
+        'SELECT current_user AS user, current_setting($1) AS path',
+        ['search_path'],
+      )
+      expect(who.rows[0]).toEqual({ user: 'rxt_alpha', path: 'alpha' })
+      const again = await db.openContext('alpha', notes)
+      const applied = await again.query<{ version: number; name: string }>(
+        'SELECT version, name FROM rxt_migrations',
+      )
+      expect(applied.rows).toEqual([{ version: 1, name: '0001_init.sql' }])
+    })
+
+    it("denies a context's query on another context's table", async () => {
+      const beta = await db.openContext('beta', secrets)
+      await beta.query('INSERT INTO vault VALUES (1, $1)', ['top'])
+      const alpha = await db.openContext('alpha', notes)
+      await expect(alpha.query('SELECT * FROM beta.vault')).rejects.toMatchObject({ code: '42501' })
+      await expect(alpha.query('SELECT * FROM beta.vault')).rejects.toThrow(/permission denied/)
+      // nor write there, nor create objects in another schema
+      await expect(alpha.query("INSERT INTO beta.vault VALUES (9, 'x')")).rejects.toMatchObject({
+        code: '42501',
+      })
+      await expect(alpha.query('CREATE TABLE beta.planted (id int)')).rejects.toMatchObject({ code: '42501' })
+      await expect(alpha.query('CREATE TABLE public.planted (id int)')).rejects.toMatchObject({
+        code: '42501',
+      })
+    })
+
+    it('withTenant sets rxt.tenant_id so row-level security filters and checks rows', async () => {
+      const alpha = await db.openContext('alpha', notes)
+      await alpha.withTenant('t1', (tx) =>
+        tx.query("INSERT INTO notes (tenant_id, body) VALUES ('t1', 'one')"),
+      )
+      await alpha.withTenant('t2', (tx) =>
+        tx.query("INSERT INTO notes (tenant_id, body) VALUES ('t2', 'two')"),
+      )
+      const t1 = await alpha.withTenant('t1', (tx) => tx.query<{ body: string }>('SELECT body FROM notes'))
+      expect(t1.rows).toEqual([{ body: 'one' }])
+      await expect(
+        alpha.withTenant('t1', (tx) =>
+          tx.query("INSERT INTO notes (tenant_id, body) VALUES ('t2', 'sneak')"),
+        ),
+      ).rejects.toThrow(/row-level security/)
+      // outside withTenant no tenant is set: nothing is visible
+      expect((await alpha.query('SELECT * FROM notes')).rows).toEqual([])
+      // the setting is local to the transaction: it does not leak to the next one on the connection
+      const after = await alpha.transaction((tx) =>
+        tx.query<{ tenant: string | null }>("SELECT current_setting('rxt.tenant_id', true) AS tenant"),
+      )
+      expect(after.rows[0]?.tenant ?? '').toBe('')
+    })
+
+    it('rolls a transaction back when its function throws, and refuses the outer handle inside it', async () => {
+      const beta = await db.openContext('beta', secrets)
+      await expect(
+        beta.transaction(async (tx) => {
+          await tx.query('INSERT INTO vault VALUES (2, $1)', ['lost'])
+          throw new Error('boom')
+        }),
+      ).rejects.toThrow('boom')
+      expect((await beta.query('SELECT id FROM vault WHERE id = 2')).rows).toEqual([])
+      await expect(beta.transaction(() => beta.query('SELECT 1'))).rejects.toThrow(/inside a transaction/)
+    })
+
+    it('stops on an applied migration that was edited, and names it', async () => {
+      const edited = [migration('0001_init.sql', 'CREATE TABLE vault (id int PRIMARY KEY, value text)')]
+      await expect(db.openContext('beta', edited)).rejects.toThrow(
+        /migration beta\/0001_init\.sql was edited after it was applied/,
+      )
+    })
+
+    it('applies a failing migration not at all', async () => {
+      const broken = [
+        ...secrets,
+        migration('0002_half.sql', 'CREATE TABLE half (id int); SELECT no_such_function();'),
+      ]
+      await expect(db.openContext('beta', broken)).rejects.toThrow(/no_such_function/)
+      const beta = await db.openContext('beta', secrets)
+      const tables = await beta.query(
+        "SELECT 1 FROM pg_tables WHERE schemaname = 'beta' AND tablename = 'half'",
+      )
+      expect(tables.rows).toEqual([])
+      expect((await beta.query('SELECT version FROM rxt_migrations')).rows).toEqual([{ version: 1 }])
+    })
+
+    it('applies each migration once when replicas open the same context together', async () => {
+      const counter = [
+        migration('0001_init.sql', 'CREATE TABLE runs (n int)'),
+        migration('0002_count.sql', 'INSERT INTO runs VALUES (1)'),
+      ]
+      const others =
+        handle.url === undefined ? [] : await Promise.all([1, 2].map(() => reopen(handle.url as string)))
+      const handles = [db, ...others.map((o) => o.database)]
+      const opened = await Promise.all(
+        handles.flatMap((d) => [d.openContext('gamma', counter), d.openContext('gamma', counter)]),
+      )
+      const runs = await opened[0]?.query<{ n: number }>('SELECT n FROM runs')
+      expect(runs?.rows).toEqual([{ n: 1 }])
+      await Promise.all(others.map((o) => o.database.close()))
+    })
+
+    it('answers ping', async () => {
+      await expect(db.ping()).resolves.toBeUndefined()
+    })
+  })
+}
+
+async function reopen(url: string) {
+  const { openDatabase } = await import('./index.ts')
+  const { createLogger } = await import('../log.ts')
+  return {
+    database: await openDatabase({ kind: 'postgres', url, poolMax: 2 }, createLogger({ level: 'silent' })),
+  }
+}

@@ -1,0 +1,122 @@
+import Type from 'typebox'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { CoreConfig, parseConfig } from './config.ts'
+import { defineContext } from './context.ts'
+import { migration } from './db/migrations.ts'
+import { createLogger } from './log.ts'
+import { startRuntime } from './runtime.ts'
+import { dbTargets, type TestDatabase } from './testing/index.ts'
+
+const config = parseConfig(CoreConfig, { PORT: '0' })
+const log = createLogger({ level: 'silent' })
+
+function counterContext(name: string, events: string[]) {
+  return defineContext({
+    name,
+    migrations: [migration('0001_init.sql', 'CREATE TABLE hits (n int NOT NULL)')],
+    routes: (app, { db }) => {
+      app.post(
+        `/${name}/hits`,
+        {
+          schema: {
+            body: Type.Object({ n: Type.Integer() }),
+            response: { 201: Type.Object({ total: Type.Integer() }) },
+          },
+        },
+        async (request, reply) => {
+          await db.query('INSERT INTO hits VALUES ($1)', [request.body.n])
+          const { rows } = await db.query<{ total: number }>('SELECT sum(n)::int AS total FROM hits')
+          return reply.code(201).send({ total: rows[0]?.total ?? 0 })
+        },
+      )
+    },
+    start: ({ db, name: own }) => {
+      events.push(`start ${own} as ${db.role}`)
+    },
+    stop: ({ name: own }) => {
+      events.push(`stop ${own}`)
+    },
+  })
+}
+
+for (const target of dbTargets()) {
+  describe.skipIf(target.skipped !== undefined)(`runtime on ${target.name}`, () => {
+    let handle: TestDatabase
+    beforeAll(async () => {
+      handle = await target.create()
+    })
+    afterAll(() => handle?.dispose())
+
+    it('migrates, mounts routes under /v1 tagged with the context, starts in order and stops in reverse', async () => {
+      const events: string[] = []
+      const runtime = await startRuntime({
+        contexts: [counterContext('first', events), counterContext('second', events)],
+        config,
+        log,
+        database: handle.database,
+        mode: 'embedded',
+        version: '9.9.9',
+      })
+      await runtime.app.inject({ method: 'POST', url: '/v1/first/hits', payload: { n: 2 } })
+      const res = await runtime.app.inject({ method: 'POST', url: '/v1/first/hits', payload: { n: 3 } })
+      expect(res.statusCode).toBe(201)
+      expect(res.json()).toEqual({ total: 5 })
+      const other = await runtime.app.inject({ method: 'POST', url: '/v1/second/hits', payload: { n: 1 } })
+      expect(other.json()).toEqual({ total: 1 })
+      const doc = runtime.app.swagger() as { paths: Record<string, { post?: { tags?: string[] } }> }
+      expect(doc.paths['/v1/first/hits']?.post?.tags).toEqual(['first'])
+      expect(doc.paths['/v1/second/hits']?.post?.tags).toEqual(['second'])
+      expect(runtime.info).toMatchObject({
+        version: '9.9.9',
+        contexts: ['first', 'second'],
+        database: target.name,
+      })
+      await runtime.stop()
+      expect(events).toEqual([
+        'start first as rxt_first',
+        'start second as rxt_second',
+        'stop second',
+        'stop first',
+      ])
+    }, 60_000)
+
+    it('stops what it started when a later context fails to start', async () => {
+      const events: string[] = []
+      const failing = defineContext({
+        name: 'failing',
+        start: () => {
+          throw new Error('cannot start')
+        },
+      })
+      await expect(
+        startRuntime({
+          contexts: [counterContext('third', events), failing],
+          config,
+          log,
+          database: handle.database,
+          mode: 'embedded',
+          version: '1',
+        }),
+      ).rejects.toThrow('cannot start')
+      expect(events).toEqual(['start third as rxt_third', 'stop third'])
+    })
+  })
+}
+
+describe('runtime refuses', () => {
+  it('a context listed twice, and bus handlers before the bus exists', async () => {
+    const base = { config, log, mode: 'embedded' as const, version: '1' }
+    const database = {
+      kind: 'pglite' as const,
+      openContext: () => Promise.reject(new Error('unused')),
+      ping: async () => {},
+      close: async () => {},
+    }
+    const a = defineContext({ name: 'a' })
+    await expect(startRuntime({ ...base, database, contexts: [a, a] })).rejects.toThrow(
+      'context a is listed twice',
+    )
+    const h = defineContext({ name: 'h', handlers: [{ id: 'h1', types: ['evt.x'], handle: async () => {} }] })
+    await expect(startRuntime({ ...base, database, contexts: [h] })).rejects.toThrow(/declares bus handlers/)
+  })
+})

@@ -1,0 +1,67 @@
+// /healthz requests per second through the kit's app (the real `rxt-deploy up`) against a bare Fastify
+// app, measured in the same run with autocannon, alternating rounds so drift hits both alike.
+
+import { readFileSync } from 'node:fs'
+import autocannon from 'autocannon'
+import { type Server, startServer } from '../../apps/server/test/process.ts'
+import { bareScript, median, startKitServer } from './servers.ts'
+
+// Many short alternating rounds, compared pairwise: this machine's speed drifts by tens of percent
+// within a minute, and a pair of neighbouring rounds sees the same drift.
+const rounds = Number(process.env.BENCH_ROUNDS ?? 10)
+const duration = Number(process.env.BENCH_SECONDS ?? 2)
+const connections = 16
+
+/** CPU time (user + system, in clock ticks of 10 ms) a process has used, from /proc. */
+function cpuTicks(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+  return Number(fields[11]) + Number(fields[12])
+}
+
+/** Requests per second, and the server's CPU microseconds per request (steadier on a shared machine). */
+async function load(server: Server, seconds: number): Promise<{ rps: number; cpuUs: number }> {
+  const pid = server.child.pid as number
+  const before = cpuTicks(pid)
+  const result = await autocannon({
+    url: `${server.url}/healthz`,
+    connections,
+    duration: seconds,
+    pipelining: 1,
+  })
+  const ticks = cpuTicks(pid) - before
+  if (result.non2xx > 0 || result.errors > 0) {
+    throw new Error(`${server.url}: ${result.non2xx} non-2xx, ${result.errors} errors`)
+  }
+  return { rps: result.requests.average, cpuUs: (ticks * 10_000) / result.requests.total }
+}
+
+const bare = await startServer([], {}, bareScript)
+const kit = await startKitServer()
+try {
+  await load(bare, 2) // warm-up: JIT and connection setup
+  await load(kit, 2)
+  const bareRuns: { rps: number; cpuUs: number }[] = []
+  const kitRuns: { rps: number; cpuUs: number }[] = []
+  for (let i = 0; i < rounds; i++) {
+    bareRuns.push(await load(bare, duration))
+    kitRuns.push(await load(kit, duration))
+  }
+  const rps = (runs: typeof bareRuns) => median(runs.map((r) => r.rps))
+  const cpu = (runs: typeof bareRuns) => median(runs.map((r) => r.cpuUs))
+  const fmt = (runs: typeof bareRuns) => runs.map((r) => Math.round(r.rps)).join(', ')
+  const ratio = median(kitRuns.map((k, i) => k.rps / (bareRuns[i]?.rps ?? Number.NaN)))
+  console.log(`${rounds} rounds of ${duration} s, ${connections} connections, alternating`)
+  console.log(
+    `bare fastify  /healthz: ${Math.round(rps(bareRuns))} req/s (rounds: ${fmt(bareRuns)}), ${cpu(bareRuns).toFixed(1)} µs CPU/request`,
+  )
+  console.log(
+    `rxt-deploy up /healthz: ${Math.round(rps(kitRuns))} req/s (rounds: ${fmt(kitRuns)}), ${cpu(kitRuns).toFixed(1)} µs CPU/request`,
+  )
+  console.log(`CPU per request kit/bare: ${(cpu(kitRuns) / cpu(bareRuns)).toFixed(3)}`)
+  console.log(
+    `ratio req/s kit/bare (median of paired rounds): ${ratio.toFixed(3)} (target >= 0.9) ${ratio >= 0.9 ? 'MET' : 'NOT MET'}`,
+  )
+} finally {
+  await bare.stop()
+  await kit.stop()
+}
