@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream'
 import { Validator } from '@seriousme/openapi-schema-validator'
 import Type from 'typebox'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -15,6 +16,16 @@ import { problemResponse } from './problem.ts'
 
 let app: HttpApp
 let ready = true
+const lines: Record<string, unknown>[] = []
+const contextLog = createLogger({
+  level: 'info',
+  destination: new Writable({
+    write(chunk, _encoding, done) {
+      lines.push(JSON.parse(String(chunk)))
+      done()
+    },
+  }),
+})
 
 beforeAll(async () => {
   app = await createHttpApp({
@@ -41,6 +52,11 @@ beforeAll(async () => {
   }
   app.get('/throw/:kind', async (request) => {
     throw errors[(request.params as { kind: keyof typeof errors }).kind]
+  })
+  app.get('/logs', async () => {
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    contextLog.info('inside a request')
+    return { ok: true }
   })
   app.post(
     '/things',
@@ -115,6 +131,12 @@ describe('kit http app', () => {
   it('carries the violations of an InputError', async () => {
     const res = await app.inject({ url: '/throw/input' })
     expect(res.json().errors).toEqual([{ path: '/body/name', message: 'is required' }])
+  })
+
+  it('puts the request id on every log line written while serving it, whichever logger writes it', async () => {
+    const res = await app.inject({ url: '/logs', headers: { 'x-request-id': 'trace-me-7' } })
+    expect(res.statusCode).toBe(200)
+    expect(lines.at(-1)).toMatchObject({ msg: 'inside a request', correlationId: 'trace-me-7' })
   })
 
   it('turns an unknown error into a 500 that reveals nothing of it', async () => {
