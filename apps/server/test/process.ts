@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 
@@ -19,9 +19,12 @@ export interface Run {
   readonly stderr: string
 }
 
-const baseEnv = (): NodeJS.ProcessEnv => {
-  const { DATABASE_URL: _ignored, ...rest } = process.env
-  return { ...rest, PORT: '0', LOG_LEVEL: 'info' }
+/** rxt-deploy (or a script built on its main) as a child process: a free port, no inherited database. */
+function spawnRxt(args: string[], env: NodeJS.ProcessEnv, script: string): ChildProcessWithoutNullStreams {
+  const { DATABASE_URL: _ignored, ...inherited } = process.env
+  return spawn(process.execPath, ['--experimental-strip-types', script, ...args], {
+    env: { ...inherited, PORT: '0', LOG_LEVEL: 'info', ...env },
+  })
 }
 
 /** Runs rxt-deploy to completion (for commands that end, or startups that fail). */
@@ -30,9 +33,7 @@ export async function runToEnd(
   env: NodeJS.ProcessEnv = {},
   script = mainScript,
 ): Promise<Run> {
-  const child = spawn(process.execPath, ['--experimental-strip-types', script, ...args], {
-    env: { ...baseEnv(), ...env },
-  })
+  const child = spawnRxt(args, env, script)
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (d) => {
@@ -66,9 +67,7 @@ export async function startServer(
   env: NodeJS.ProcessEnv = {},
   script = mainScript,
 ): Promise<Server> {
-  const child = spawn(process.execPath, ['--experimental-strip-types', script, ...args], {
-    env: { ...baseEnv(), ...env },
-  })
+  const child = spawnRxt(args, env, script)
   running.add(child)
   let out = ''
   const exited = once(child, 'exit') as Promise<[number | null]>
