@@ -73,6 +73,18 @@ describe('rxt-deploy up (embedded)', () => {
     expect(await exit).toBe(0)
     expect(server.output()).toMatch(/"msg":"stopping: draining in-flight requests"[\s\S]*"msg":"stopped"/)
   })
+
+  it('gives up on a request that outlives SHUTDOWN_TIMEOUT_MS and exits 1', async () => {
+    const server = await startServer(
+      ['up'],
+      { RXT_DATA_DIR: await dataDir(), SLOW_MS: '20000', SHUTDOWN_TIMEOUT_MS: '300' },
+      slowScript,
+    )
+    fetch(`${server.url}/v1/slow`).catch(() => undefined)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(await server.stop('SIGTERM')).toBe(1)
+    expect(server.output()).toContain('"msg":"stop timed out; exiting"')
+  })
 })
 
 describe('rxt-deploy configuration and usage errors', () => {

@@ -103,6 +103,27 @@ for (const target of dbTargets()) {
   })
 }
 
+describe('runtime readiness', () => {
+  it('answers /readyz 503 once the database is gone', async () => {
+    const { openDatabase } = await import('./db/index.ts')
+    const database = await openDatabase({ kind: 'pglite' }, log)
+    const runtime = await startRuntime({
+      contexts: [],
+      config,
+      log,
+      database,
+      mode: 'embedded',
+      version: '1',
+    })
+    expect((await runtime.app.inject({ url: '/readyz' })).statusCode).toBe(200)
+    await database.close()
+    const res = await runtime.app.inject({ url: '/readyz' })
+    expect(res.statusCode).toBe(503)
+    expect(res.json()).toMatchObject({ code: 'unavailable', detail: 'not ready: database unavailable' })
+    await runtime.stop()
+  })
+})
+
 describe('runtime refuses', () => {
   it('a context listed twice, and bus handlers before the bus exists', async () => {
     const base = { config, log, mode: 'embedded' as const, version: '1' }
