@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createFreshPostgres } from '@rxt/kit/testing'
 import { Validator } from '@seriousme/openapi-schema-validator'
+import pg from 'pg'
 import { afterEach, describe, expect, inject, it } from 'vitest'
 import { killLeftovers, runToEnd, type Server, slowScript, startServer } from './process.ts'
 
@@ -51,6 +52,18 @@ describe('rxt-deploy up (embedded)', () => {
     expect(after.boots.first.instanceId).toBe(before.instance.id)
     expect(after.instance.id).not.toBe(before.instance.id)
     expect(await second.stop('SIGINT')).toBe(0)
+  })
+
+  it('comes back after being killed outright: the data and the lock are recovered', async () => {
+    const dir = await dataDir()
+    const first = await startServer(['up'], { RXT_DATA_DIR: dir })
+    const before = await getJson<SystemInfo>(`${first.url}/v1/system`)
+    expect(await first.stop('SIGKILL')).toBe(null)
+    const second = await startServer(['up'], { RXT_DATA_DIR: dir })
+    const after = await getJson<SystemInfo>(`${second.url}/v1/system`)
+    expect(after.boots.count).toBe(2)
+    expect(after.boots.first.instanceId).toBe(before.instance.id)
+    expect(await second.stop()).toBe(0)
   })
 
   it('refuses a second process on the same data directory', async () => {
@@ -134,6 +147,26 @@ describe.skipIf(postgresSkip !== '')('rxt-deploy serve (distributed, PostgreSQL)
         boots: { count: 1 },
       })
       expect(await server.stop()).toBe(0)
+    } finally {
+      await fresh.drop()
+    }
+  })
+
+  it('starts replicas of a context together: each migration is applied once', async () => {
+    const fresh = await createFreshPostgres(inject('postgresUrl'))
+    try {
+      const replicas = await Promise.all(
+        [1, 2, 3].map(() => startServer(['serve', 'system'], { DATABASE_URL: fresh.url })),
+      )
+      const info = await getJson<SystemInfo>(`${replicas[0]?.url}/v1/system`)
+      expect(info.boots.count).toBe(3)
+      const client = new pg.Client({ connectionString: fresh.url })
+      await client.connect()
+      const applied = await client.query('SELECT version FROM system.rxt_migrations')
+      await client.end()
+      expect(applied.rows).toEqual([{ version: 1 }])
+      const codes = await Promise.all(replicas.map((r) => r.stop()))
+      expect(codes).toEqual([0, 0, 0])
     } finally {
       await fresh.drop()
     }
