@@ -87,6 +87,14 @@ describe('rxt-deploy up (embedded)', () => {
     expect(server.output()).toMatch(/"msg":"stopping: draining in-flight requests"[\s\S]*"msg":"stopped"/)
   })
 
+  it('stops on SIGTERM even when whoever read its log is gone (a broken stdout pipe)', async () => {
+    const server = await startServer(['up'], { RXT_DATA_DIR: await dataDir() })
+    server.child.stdout?.destroy()
+    server.child.stderr?.destroy()
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+    expect(await server.stop('SIGTERM')).toBe(0)
+  })
+
   it('gives up on a request that outlives SHUTDOWN_TIMEOUT_MS and exits 1', async () => {
     const server = await startServer(
       ['up'],

@@ -58,6 +58,8 @@ export function createLogger(options: LoggerOptions): Logger {
         return scope === undefined ? {} : { ...scope }
       },
     },
-    options.destination,
+    // Synchronous writes to standard output: a line is out before the next statement runs (nothing is
+    // lost when the process dies), and no flush at exit, which would spin forever on a broken pipe.
+    options.destination ?? pino.destination({ dest: 1, sync: true }),
   )
 }
