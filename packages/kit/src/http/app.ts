@@ -11,7 +11,7 @@ import Fastify, {
 } from 'fastify'
 import { collectDefaultMetrics, Histogram, Registry } from 'prom-client'
 import Type from 'typebox'
-import { UnavailableError } from '../errors.ts'
+import { NotFoundError, UnavailableError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { withScope } from '../scope.ts'
 import { Problem, problemContentType, problemResponse, toProblem } from './problem.ts'
@@ -151,17 +151,11 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
   })
   app.setNotFoundHandler((request, reply) => {
     reply.raw.once('finish', () => unmatched.call(app, request, reply, () => undefined))
-    const problem = toProblem(
-      Object.assign(new Error(`no route for ${request.method} ${request.url.split('?')[0]}`), {
-        statusCode: 404,
-      }),
-      request.url,
-      request.id,
-    )
+    const error = new NotFoundError(`no route for ${request.method} ${request.url.split('?')[0]}`)
     return reply
       .code(404)
       .type(problemContentType)
-      .send({ ...problem, code: 'not-found', type: 'urn:rxt:problem:not-found' })
+      .send(toProblem(error, request.url, request.id))
   })
 
   app.addSchema(Problem)
