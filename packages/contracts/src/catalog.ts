@@ -1,0 +1,23 @@
+import { createCatalog, type MessageCatalog, type MessageContract } from './envelope.ts'
+import { accessContracts } from './messages/access.ts'
+import { deployContracts } from './messages/deploy.ts'
+import { operationsContracts } from './messages/operations.ts'
+import { provisioningContracts } from './messages/provisioning.ts'
+import { sddcContracts } from './messages/sddc.ts'
+import { sourceContracts } from './messages/source.ts'
+import { spotContracts } from './messages/spot.ts'
+import { vmContracts } from './messages/vm.ts'
+
+/** Every message the platform speaks, in the order the docs list them. */
+export const contracts: readonly MessageContract[] = [
+  ...deployContracts,
+  ...provisioningContracts,
+  ...spotContracts,
+  ...sddcContracts,
+  ...vmContracts,
+  ...sourceContracts,
+  ...accessContracts,
+  ...operationsContracts,
+]
+
+export const catalog: MessageCatalog = createCatalog(contracts)

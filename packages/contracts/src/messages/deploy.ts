@@ -1,0 +1,254 @@
+import Type, { type Static } from 'typebox'
+import { defineMessage } from '../define-message.ts'
+import { MessageKind } from '../envelope.ts'
+import {
+  artifactRefField,
+  closedObject,
+  commitShaField,
+  digestField,
+  idField,
+  platformField,
+  platformPreferenceField,
+  textField,
+  timestampField,
+  urlField,
+} from '../fields.ts'
+
+/** The deploy flow: the request to deploy, placement, and the orchestrator's outcome events. */
+
+const envId = () => idField('The environment being deployed')
+const deploymentId = () =>
+  idField("The orchestrator's deployment (saga) id: hash(tenant, project, env, commit)")
+
+export const DeployApply = closedObject({
+  envId: envId(),
+  projectId: idField('The project the environment belongs to'),
+  commitSha: commitShaField('The commit being deployed'),
+  artifactRef: artifactRefField('The image to run, pinned by digest'),
+  manifestDigest: digestField('Digest of the deploy.yaml the registry stored; fetch it from the registry'),
+  platformPreference: platformPreferenceField(),
+})
+export type DeployApply = Static<typeof DeployApply>
+
+export const PlacementRecommend = closedObject({
+  envId: envId(),
+  deploymentId: deploymentId(),
+  manifestDigest: digestField('Digest of the deploy.yaml to analyse'),
+  constraints: closedObject(
+    {
+      platformPreference: platformPreferenceField(),
+      allowedPlatforms: Type.Array(platformField('A platform the tenant may use'), {
+        minItems: 1,
+        maxItems: 2,
+        uniqueItems: true,
+      }),
+      requiresGpu: Type.Boolean({ description: 'The workload needs a GPU' }),
+      stateful: Type.Boolean({ description: 'The workload keeps local state across restarts' }),
+    },
+    { description: 'What limits the choice besides the manifest' },
+  ),
+})
+export type PlacementRecommend = Static<typeof PlacementRecommend>
+
+export const PlacementCandidate = closedObject({
+  platform: platformField(),
+  score: Type.Number({ minimum: 0, maximum: 1, description: 'Fitness from 0 (unsuitable) to 1 (ideal)' }),
+  eligible: Type.Boolean({ description: 'False when a hard constraint rules the platform out' }),
+  reasons: Type.Array(textField('One reason for the score', 500), { maxItems: 20 }),
+})
+export type PlacementCandidate = Static<typeof PlacementCandidate>
+
+export const PlacementRecommended = closedObject({
+  envId: envId(),
+  deploymentId: deploymentId(),
+  platform: platformField('The recommended platform'),
+  score: Type.Number({ minimum: 0, maximum: 1, description: 'Score of the recommended platform' }),
+  reasoning: textField('Why this platform, for people'),
+  candidates: Type.Array(PlacementCandidate, { minItems: 1, maxItems: 2 }),
+})
+export type PlacementRecommended = Static<typeof PlacementRecommended>
+
+export const DeployStarted = closedObject({
+  envId: envId(),
+  deploymentId: deploymentId(),
+  projectId: idField('The project'),
+  platform: platformField(),
+  artifactRef: artifactRefField(),
+  startedAt: timestampField('When the workload started consuming resources (metering starts here)'),
+})
+export type DeployStarted = Static<typeof DeployStarted>
+
+export const DeployReady = closedObject({
+  envId: envId(),
+  deploymentId: deploymentId(),
+  platform: platformField(),
+  urls: Type.Array(urlField('A URL the deployment answers on'), {
+    minItems: 1,
+    maxItems: 50,
+    uniqueItems: true,
+  }),
+})
+export type DeployReady = Static<typeof DeployReady>
+
+export const DeployFailed = closedObject({
+  envId: envId(),
+  deploymentId: deploymentId(),
+  platform: Type.Union([platformField(), Type.Null()], {
+    description: 'The platform, or null when the deployment failed before placement',
+  }),
+  step: Type.String({
+    minLength: 1,
+    maxLength: 64,
+    pattern: '^[a-z][a-z0-9-]*$',
+    description: 'The saga step that failed, e.g. provision, network, verify',
+  }),
+  reason: textField('What went wrong, for people'),
+  compensated: Type.Boolean({ description: 'Whether every completed step was undone' }),
+})
+export type DeployFailed = Static<typeof DeployFailed>
+
+export const DeployStopReason = {
+  superseded: 'superseded',
+  rolledBack: 'rolled-back',
+  destroyed: 'destroyed',
+  failed: 'failed',
+} as const
+export type DeployStopReason = (typeof DeployStopReason)[keyof typeof DeployStopReason]
+
+export const DeployStopped = closedObject({
+  envId: envId(),
+  deploymentId: deploymentId(),
+  platform: platformField(),
+  stoppedAt: timestampField('When the workload stopped consuming resources (metering stops here)'),
+  reason: Type.Union(
+    [
+      Type.Literal(DeployStopReason.superseded),
+      Type.Literal(DeployStopReason.rolledBack),
+      Type.Literal(DeployStopReason.destroyed),
+      Type.Literal(DeployStopReason.failed),
+    ],
+    { description: 'Why it stopped' },
+  ),
+})
+export type DeployStopped = Static<typeof DeployStopped>
+
+const digest = 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
+const artifactRef = `registry.rxt.example/acme/shop@${digest}`
+
+export const deployContracts = [
+  defineMessage({
+    type: 'cmd.deploy.apply',
+    version: 1,
+    kind: MessageKind.command,
+    summary: 'Deploy a built artifact to an environment with the manifest the registry stored',
+    publishedBy: 'registry',
+    schema: DeployApply,
+    fixture: {
+      envId: 'env_prod',
+      projectId: 'prj_shop',
+      commitSha: '9fceb02d0ae598e95dc970b74767f19372d61af8',
+      artifactRef,
+      manifestDigest: digest,
+      platformPreference: 'auto',
+    },
+  }),
+  defineMessage({
+    type: 'cmd.placement.recommend',
+    version: 1,
+    kind: MessageKind.command,
+    summary: 'Recommend the platform a deployment should run on',
+    publishedBy: 'orchestrator',
+    schema: PlacementRecommend,
+    fixture: {
+      envId: 'env_prod',
+      deploymentId: 'dep_7f3a9c',
+      manifestDigest: digest,
+      constraints: {
+        platformPreference: 'auto',
+        allowedPlatforms: ['rxt-spot', 'sddc-flex'],
+        requiresGpu: false,
+        stateful: false,
+      },
+    },
+  }),
+  defineMessage({
+    type: 'evt.placement.recommended',
+    version: 1,
+    kind: MessageKind.event,
+    summary: 'Placement chose a platform, with its score, reasoning and the candidates it weighed',
+    publishedBy: 'placement',
+    schema: PlacementRecommended,
+    fixture: {
+      envId: 'env_prod',
+      deploymentId: 'dep_7f3a9c',
+      platform: 'rxt-spot',
+      score: 0.82,
+      reasoning: 'Stateless HTTP service with horizontal scaling: containers fit best',
+      candidates: [
+        { platform: 'rxt-spot', score: 0.82, eligible: true, reasons: ['stateless', 'scales by replicas'] },
+        { platform: 'sddc-flex', score: 0.41, eligible: true, reasons: ['no VM-only dependency'] },
+      ],
+    },
+  }),
+  defineMessage({
+    type: 'evt.deploy.started',
+    version: 1,
+    kind: MessageKind.event,
+    summary: 'A deployment started running on its platform (usage metering starts)',
+    publishedBy: 'orchestrator',
+    schema: DeployStarted,
+    fixture: {
+      envId: 'env_prod',
+      deploymentId: 'dep_7f3a9c',
+      projectId: 'prj_shop',
+      platform: 'rxt-spot',
+      artifactRef,
+      startedAt: '2025-06-01T12:00:05Z',
+    },
+  }),
+  defineMessage({
+    type: 'evt.deploy.ready',
+    version: 1,
+    kind: MessageKind.event,
+    summary: 'A deployment passed its health checks and serves traffic',
+    publishedBy: 'orchestrator',
+    schema: DeployReady,
+    fixture: {
+      envId: 'env_prod',
+      deploymentId: 'dep_7f3a9c',
+      platform: 'rxt-spot',
+      urls: ['https://shop.acme.example'],
+    },
+  }),
+  defineMessage({
+    type: 'evt.deploy.failed',
+    version: 1,
+    kind: MessageKind.event,
+    summary: 'A deployment failed at a step; completed steps were compensated in reverse',
+    publishedBy: 'orchestrator',
+    schema: DeployFailed,
+    fixture: {
+      envId: 'env_prod',
+      deploymentId: 'dep_7f3a9c',
+      platform: 'rxt-spot',
+      step: 'verify',
+      reason: 'health check GET /healthz returned 503 for 120 s',
+      compensated: true,
+    },
+  }),
+  defineMessage({
+    type: 'evt.deploy.stopped',
+    version: 1,
+    kind: MessageKind.event,
+    summary: 'A deployment stopped running (usage metering stops)',
+    publishedBy: 'orchestrator',
+    schema: DeployStopped,
+    fixture: {
+      envId: 'env_prod',
+      deploymentId: 'dep_7f3a9c',
+      platform: 'rxt-spot',
+      stoppedAt: '2025-06-02T08:30:00Z',
+      reason: 'superseded',
+    },
+  }),
+] as const

@@ -1,0 +1,217 @@
+import Type, { type Static } from 'typebox'
+import { defineMessage } from '../define-message.ts'
+import { MessageKind } from '../envelope.ts'
+import {
+  closedObject,
+  hostnameField,
+  idField,
+  ipAddressField,
+  platformField,
+  portField,
+  textField,
+  timestampField,
+} from '../fields.ts'
+
+/**
+ * Platform-agnostic outcomes of provisioning and networking (both adapters publish them, with
+ * `platform` saying which), and the domains context's validation results.
+ */
+
+const envId = () => idField('The environment')
+const deploymentId = () => idField("The orchestrator's deployment (saga) id")
+
+export const Endpoint = closedObject({
+  name: Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([a-z0-9-]*[a-z0-9])?$' }),
+  host: Type.String({
+    minLength: 1,
+    maxLength: 253,
+    pattern: '^[A-Za-z0-9.:-]+$',
+    description: 'Internal host name or IP address the workload listens on',
+  }),
+  port: portField('Port'),
+  protocol: Type.Union([
+    Type.Literal('http'),
+    Type.Literal('https'),
+    Type.Literal('grpc'),
+    Type.Literal('tcp'),
+    Type.Literal('udp'),
+  ]),
+})
+export type Endpoint = Static<typeof Endpoint>
+
+export const Provisioned = closedObject({
+  envId: envId(),
+  deploymentId: deploymentId(),
+  platform: platformField(),
+  resourceIds: Type.Array(
+    Type.String({
+      minLength: 1,
+      maxLength: 256,
+      pattern: '^[A-Za-z0-9][A-Za-z0-9._:/-]*$',
+      description: 'A platform resource id (VM, vApp, namespace, Deployment…)',
+    }),
+    {
+      minItems: 1,
+      maxItems: 500,
+      uniqueItems: true,
+    },
+  ),
+  endpoints: Type.Array(Endpoint, { maxItems: 100 }),
+})
+export type Provisioned = Static<typeof Provisioned>
+
+export const ProvisionFailed = closedObject({
+  envId: envId(),
+  deploymentId: deploymentId(),
+  platform: platformField(),
+  reason: textField('What went wrong, for people'),
+  retryable: Type.Boolean({ description: 'Whether the same request may succeed later' }),
+})
+export type ProvisionFailed = Static<typeof ProvisionFailed>
+
+export const NetworkReady = closedObject({
+  envId: envId(),
+  deploymentId: deploymentId(),
+  platform: platformField(),
+  hostnames: Type.Array(hostnameField('A public host name now routed to the workload'), {
+    minItems: 1,
+    maxItems: 50,
+    uniqueItems: true,
+  }),
+  vip: Type.Union([ipAddressField('The virtual IP of the load balancer'), Type.Null()], {
+    description: 'The load balancer virtual IP, or null when the platform exposes none (ingress only)',
+  }),
+})
+export type NetworkReady = Static<typeof NetworkReady>
+
+export const NetworkFailed = closedObject({
+  envId: envId(),
+  deploymentId: deploymentId(),
+  platform: platformField(),
+  reason: textField('What went wrong, for people'),
+  retryable: Type.Boolean({ description: 'Whether the same request may succeed later' }),
+})
+export type NetworkFailed = Static<typeof NetworkFailed>
+
+export const DomainValid = closedObject({
+  domainId: idField('The domain binding'),
+  envId: envId(),
+  hostname: hostnameField('The custom domain'),
+  certificateExpiresAt: Type.Union([timestampField('When the TLS certificate expires'), Type.Null()], {
+    description: 'Expiry of the certificate issued for it, or null when TLS is off',
+  }),
+  validatedAt: timestampField('When ownership and DNS were confirmed'),
+})
+export type DomainValid = Static<typeof DomainValid>
+
+export const DomainCheck = {
+  dns: 'dns',
+  ownership: 'ownership',
+  acme: 'acme',
+} as const
+export type DomainCheck = (typeof DomainCheck)[keyof typeof DomainCheck]
+
+export const DomainInvalid = closedObject({
+  domainId: idField('The domain binding'),
+  envId: envId(),
+  hostname: hostnameField('The custom domain'),
+  check: Type.Union(
+    [Type.Literal(DomainCheck.dns), Type.Literal(DomainCheck.ownership), Type.Literal(DomainCheck.acme)],
+    { description: 'The check that failed' },
+  ),
+  reason: textField('What is wrong and how to fix it, for people'),
+})
+export type DomainInvalid = Static<typeof DomainInvalid>
+
+export const provisioningContracts = [
+  defineMessage({
+    type: 'evt.provisioned',
+    version: 1,
+    kind: MessageKind.event,
+    summary: 'Compute for a deployment exists on its platform (published by the spot or sddc adapter)',
+    publishedBy: '*',
+    schema: Provisioned,
+    fixture: {
+      envId: 'env_prod',
+      deploymentId: 'dep_7f3a9c',
+      platform: 'rxt-spot',
+      resourceIds: ['ns:tnt-acme-shop-prod', 'deployment:tnt-acme-shop-prod/web'],
+      endpoints: [{ name: 'web', host: 'web.tnt-acme-shop-prod.svc', port: 8080, protocol: 'http' }],
+    },
+  }),
+  defineMessage({
+    type: 'evt.provision.failed',
+    version: 1,
+    kind: MessageKind.event,
+    summary: 'Provisioning compute failed (published by the spot or sddc adapter)',
+    publishedBy: '*',
+    schema: ProvisionFailed,
+    fixture: {
+      envId: 'env_prod',
+      deploymentId: 'dep_7f3a9c',
+      platform: 'sddc-flex',
+      reason: 'resource pool tenant-acme has no free memory for 2 x 8 GiB',
+      retryable: false,
+    },
+  }),
+  defineMessage({
+    type: 'evt.network.ready',
+    version: 1,
+    kind: MessageKind.event,
+    summary: 'Networking, DNS and TLS for a deployment are in place (published by the spot or sddc adapter)',
+    publishedBy: '*',
+    schema: NetworkReady,
+    fixture: {
+      envId: 'env_prod',
+      deploymentId: 'dep_7f3a9c',
+      platform: 'sddc-flex',
+      hostnames: ['shop.acme.example'],
+      vip: '203.0.113.10',
+    },
+  }),
+  defineMessage({
+    type: 'evt.network.failed',
+    version: 1,
+    kind: MessageKind.event,
+    summary: 'Configuring networking failed (published by the spot or sddc adapter)',
+    publishedBy: '*',
+    schema: NetworkFailed,
+    fixture: {
+      envId: 'env_prod',
+      deploymentId: 'dep_7f3a9c',
+      platform: 'rxt-spot',
+      reason: 'ingress class rxt-public not found',
+      retryable: true,
+    },
+  }),
+  defineMessage({
+    type: 'evt.domain.valid',
+    version: 1,
+    kind: MessageKind.event,
+    summary: 'A custom domain is verified and its certificate issued',
+    publishedBy: 'domains',
+    schema: DomainValid,
+    fixture: {
+      domainId: 'dom_shop',
+      envId: 'env_prod',
+      hostname: 'shop.acme.example',
+      certificateExpiresAt: '2025-08-30T00:00:00Z',
+      validatedAt: '2025-06-01T11:58:00Z',
+    },
+  }),
+  defineMessage({
+    type: 'evt.domain.invalid',
+    version: 1,
+    kind: MessageKind.event,
+    summary: 'A custom domain failed validation',
+    publishedBy: 'domains',
+    schema: DomainInvalid,
+    fixture: {
+      domainId: 'dom_shop',
+      envId: 'env_prod',
+      hostname: 'shop.acme.example',
+      check: 'dns',
+      reason: 'CNAME shop.acme.example points to old.example, expected edge.rxt.example',
+    },
+  }),
+] as const

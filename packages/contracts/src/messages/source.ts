@@ -1,0 +1,333 @@
+import Type, { type Static } from 'typebox'
+import { defineMessage } from '../define-message.ts'
+import { MessageKind } from '../envelope.ts'
+import {
+  artifactRefField,
+  closedObject,
+  commitShaField,
+  digestField,
+  idField,
+  labelField,
+  nameField,
+  repoFullNameField,
+  slugField,
+  textField,
+  timestampField,
+  urlField,
+} from '../fields.ts'
+
+/** From source to artifact: projects and repositories, pushes and pull requests, builds, runners, templates. */
+
+const projectId = () => idField('The project')
+const gitRef = (description: string) => Type.String({ minLength: 1, maxLength: 255, description })
+const gitLogin = (description: string) =>
+  Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9][A-Za-z0-9_.\\[\\]-]*$', description })
+const vcsProvider = () => Type.Union([Type.Literal('github')], { description: 'The VCS provider' })
+
+export const ProjectCreated = closedObject({
+  projectId: projectId(),
+  slug: slugField('URL-safe project name, unique in the tenant'),
+  name: nameField('Display name'),
+  repo: Type.Union([repoFullNameField(), Type.Null()], {
+    description: 'The linked repository, or null until one is linked',
+  }),
+  createdBy: idField('The user who created it'),
+})
+export type ProjectCreated = Static<typeof ProjectCreated>
+
+export const ProjectUpdated = closedObject({
+  projectId: projectId(),
+  changed: Type.Array(
+    Type.String({
+      minLength: 1,
+      maxLength: 64,
+      pattern: '^[a-z][A-Za-z0-9.]*$',
+      description: 'A field name',
+    }),
+    {
+      minItems: 1,
+      maxItems: 50,
+      uniqueItems: true,
+      description: 'The fields that changed; read the project for values',
+    },
+  ),
+  envIds: Type.Array(idField('An environment'), {
+    maxItems: 100,
+    uniqueItems: true,
+    description: 'Environments created, changed or removed by this update',
+  }),
+  updatedBy: idField('The user who changed it'),
+})
+export type ProjectUpdated = Static<typeof ProjectUpdated>
+
+export const RepoVerified = closedObject({
+  projectId: projectId(),
+  provider: vcsProvider(),
+  repo: repoFullNameField(),
+  installationId: idField('The VCS app installation that grants access'),
+  defaultBranch: gitRef('The default branch'),
+})
+export type RepoVerified = Static<typeof RepoVerified>
+
+export const CommitPushed = closedObject({
+  provider: vcsProvider(),
+  repo: repoFullNameField(),
+  deliveryId: idField('The webhook delivery id (dedupe key)'),
+  ref: gitRef('The full ref pushed, e.g. refs/heads/main'),
+  commitSha: commitShaField('The new head commit'),
+  beforeSha: Type.Union([commitShaField('The previous head commit'), Type.Null()], {
+    description: 'The previous head, or null for a new branch',
+  }),
+  pusher: gitLogin('Login of who pushed'),
+  message: textField('Head commit message, truncated', 1000),
+  pushedAt: timestampField('When the push happened'),
+})
+export type CommitPushed = Static<typeof CommitPushed>
+
+export const PrOpened = closedObject({
+  provider: vcsProvider(),
+  repo: repoFullNameField(),
+  number: Type.Integer({ minimum: 1, description: 'Pull request number' }),
+  title: textField('Title', 256),
+  author: gitLogin('Login of the author'),
+  headRef: gitRef('Source branch'),
+  headSha: commitShaField('Head commit of the source branch'),
+  baseRef: gitRef('Target branch'),
+  url: urlField('The pull request page'),
+})
+export type PrOpened = Static<typeof PrOpened>
+
+export const BuildSucceeded = closedObject({
+  buildId: idField('The build'),
+  projectId: projectId(),
+  commitSha: commitShaField('The commit built'),
+  artifactRef: artifactRefField('The image pushed, pinned by digest'),
+  digest: digestField('Digest of the image (or its index for multi-arch)'),
+  multiArch: Type.Boolean({ description: 'Whether the artifact is a multi-architecture index' }),
+  architectures: Type.Array(Type.Union([Type.Literal('amd64'), Type.Literal('arm64')]), {
+    minItems: 1,
+    maxItems: 2,
+    uniqueItems: true,
+    description: 'The architectures built',
+  }),
+  durationMs: Type.Integer({ minimum: 0, description: 'How long the build took' }),
+})
+export type BuildSucceeded = Static<typeof BuildSucceeded>
+
+export const BuildFailed = closedObject({
+  buildId: idField('The build'),
+  projectId: projectId(),
+  commitSha: commitShaField('The commit built'),
+  reason: textField('What went wrong, for people (the log has the detail)'),
+  logUrl: urlField('Where the build log is'),
+})
+export type BuildFailed = Static<typeof BuildFailed>
+
+export const RunnerKind = { shared: 'shared', dedicated: 'dedicated', ephemeral: 'ephemeral' } as const
+export type RunnerKind = (typeof RunnerKind)[keyof typeof RunnerKind]
+
+const runnerKind = () =>
+  Type.Union(
+    [Type.Literal(RunnerKind.shared), Type.Literal(RunnerKind.dedicated), Type.Literal(RunnerKind.ephemeral)],
+    { description: 'shared pool, a pool dedicated to the tenant, or one runner per job' },
+  )
+const runnerLabels = () =>
+  Type.Array(labelField('A label jobs select runners by'), { maxItems: 20, uniqueItems: true })
+
+export const RunnersEnsure = closedObject({
+  tenantId: idField('The tenant'),
+  projectId: projectId(),
+  kind: runnerKind(),
+  labels: runnerLabels(),
+  minRunners: Type.Integer({ minimum: 1, maximum: 100, description: 'Runners that must be idle or busy' }),
+})
+export type RunnersEnsure = Static<typeof RunnersEnsure>
+
+export const RunnersReady = closedObject({
+  tenantId: idField('The tenant'),
+  projectId: projectId(),
+  poolId: idField('The runner pool'),
+  kind: runnerKind(),
+  labels: runnerLabels(),
+  runnerCount: Type.Integer({ minimum: 1, maximum: 1000, description: 'Runners now available' }),
+})
+export type RunnersReady = Static<typeof RunnersReady>
+
+export const TemplatePublished = closedObject({
+  templateId: idField('The template'),
+  name: slugField('Template name'),
+  version: Type.String({
+    minLength: 5,
+    maxLength: 64,
+    pattern: '^[0-9]+\\.[0-9]+\\.[0-9]+(-[0-9A-Za-z.-]+)?$',
+    description: 'Semantic version',
+  }),
+  variant: Type.Union([slugField('Compliance variant, e.g. pci'), Type.Null()], {
+    description: 'Compliance variant, or null for the base template',
+  }),
+  digest: digestField('Digest of the template bundle'),
+  authorId: idField('Who published it'),
+})
+export type TemplatePublished = Static<typeof TemplatePublished>
+
+const sha = '9fceb02d0ae598e95dc970b74767f19372d61af8'
+const digest = 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
+
+export const sourceContracts = [
+  defineMessage({
+    type: 'evt.project.created',
+    version: 1,
+    kind: MessageKind.event,
+    summary: 'A project was created',
+    publishedBy: 'registry',
+    schema: ProjectCreated,
+    fixture: { projectId: 'prj_shop', slug: 'shop', name: 'Shop', repo: 'acme/shop', createdBy: 'usr_ada' },
+  }),
+  defineMessage({
+    type: 'evt.project.updated',
+    version: 1,
+    kind: MessageKind.event,
+    summary: 'A project or its environments changed',
+    publishedBy: 'registry',
+    schema: ProjectUpdated,
+    fixture: {
+      projectId: 'prj_shop',
+      changed: ['environments'],
+      envIds: ['env_staging'],
+      updatedBy: 'usr_ada',
+    },
+  }),
+  defineMessage({
+    type: 'evt.repo.verified',
+    version: 1,
+    kind: MessageKind.event,
+    summary: 'RXT Deploy can read a repository and receives its webhooks',
+    publishedBy: 'vcs',
+    schema: RepoVerified,
+    fixture: {
+      projectId: 'prj_shop',
+      provider: 'github',
+      repo: 'acme/shop',
+      installationId: '41235813',
+      defaultBranch: 'main',
+    },
+  }),
+  defineMessage({
+    type: 'evt.commit.pushed',
+    version: 1,
+    kind: MessageKind.event,
+    summary: 'Commits were pushed to a repository (from a verified webhook)',
+    publishedBy: 'vcs',
+    schema: CommitPushed,
+    fixture: {
+      provider: 'github',
+      repo: 'acme/shop',
+      deliveryId: '72d3162e-cc78-11e3-81ab-4c9367dc0958',
+      ref: 'refs/heads/main',
+      commitSha: sha,
+      beforeSha: null,
+      pusher: 'ada',
+      message: 'Add checkout page',
+      pushedAt: '2025-06-01T11:55:00Z',
+    },
+  }),
+  defineMessage({
+    type: 'evt.pr.opened',
+    version: 1,
+    kind: MessageKind.event,
+    summary: 'A pull request was opened',
+    publishedBy: 'vcs',
+    schema: PrOpened,
+    fixture: {
+      provider: 'github',
+      repo: 'acme/shop',
+      number: 42,
+      title: 'Add checkout page',
+      author: 'ada',
+      headRef: 'feature/checkout',
+      headSha: sha,
+      baseRef: 'main',
+      url: 'https://github.com/acme/shop/pull/42',
+    },
+  }),
+  defineMessage({
+    type: 'evt.build.succeeded',
+    version: 1,
+    kind: MessageKind.event,
+    summary: 'A commit was built into an image and pushed to the registry',
+    publishedBy: 'build',
+    schema: BuildSucceeded,
+    fixture: {
+      buildId: 'bld_9k2',
+      projectId: 'prj_shop',
+      commitSha: sha,
+      artifactRef: `registry.rxt.example/acme/shop@${digest}`,
+      digest,
+      multiArch: true,
+      architectures: ['amd64', 'arm64'],
+      durationMs: 84000,
+    },
+  }),
+  defineMessage({
+    type: 'evt.build.failed',
+    version: 1,
+    kind: MessageKind.event,
+    summary: 'Building a commit failed',
+    publishedBy: 'build',
+    schema: BuildFailed,
+    fixture: {
+      buildId: 'bld_9k2',
+      projectId: 'prj_shop',
+      commitSha: sha,
+      reason: 'RUN npm ci exited with code 1',
+      logUrl: 'https://deploy.rxt.example/builds/bld_9k2/logs',
+    },
+  }),
+  defineMessage({
+    type: 'cmd.runners.ensure',
+    version: 1,
+    kind: MessageKind.command,
+    summary: 'Make sure a runner pool of a kind and labels exists with enough runners',
+    publishedBy: 'build',
+    schema: RunnersEnsure,
+    fixture: {
+      tenantId: 'tnt_acme',
+      projectId: 'prj_shop',
+      kind: 'shared',
+      labels: ['linux', 'arch=amd64'],
+      minRunners: 1,
+    },
+  }),
+  defineMessage({
+    type: 'evt.runners.ready',
+    version: 1,
+    kind: MessageKind.event,
+    summary: 'A runner pool is ready to take jobs',
+    publishedBy: 'runners',
+    schema: RunnersReady,
+    fixture: {
+      tenantId: 'tnt_acme',
+      projectId: 'prj_shop',
+      poolId: 'pool_shared_linux',
+      kind: 'shared',
+      labels: ['linux', 'arch=amd64'],
+      runnerCount: 4,
+    },
+  }),
+  defineMessage({
+    type: 'evt.template.published',
+    version: 1,
+    kind: MessageKind.event,
+    summary: 'A golden template (or a compliance variant of one) was published',
+    publishedBy: 'templates',
+    schema: TemplatePublished,
+    fixture: {
+      templateId: 'tpl_node_web',
+      name: 'node-web',
+      version: '1.4.0',
+      variant: 'pci',
+      digest,
+      authorId: 'usr_platform',
+    },
+  }),
+] as const

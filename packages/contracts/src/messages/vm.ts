@@ -1,0 +1,108 @@
+import Type, { type Static } from 'typebox'
+import { defineMessage } from '../define-message.ts'
+import { MessageKind } from '../envelope.ts'
+import { closedObject, idField, textField, timestampField } from '../fields.ts'
+
+/**
+ * VM lifecycle (seed 002): what happened to a VM, whoever caused it. The inventory context watches
+ * vCenter and publishes these; read models (VM lists, details, billing) are built from them.
+ */
+
+const vmId = () => idField('The VM managed object id, e.g. vm-1042')
+const nodeId = (description: string) => idField(description)
+
+export const VmSpecSummary = closedObject(
+  {
+    cpu: Type.Integer({ minimum: 1, maximum: 768, description: 'vCPUs' }),
+    memoryMiB: Type.Integer({ minimum: 1, maximum: 25165824, description: 'Memory' }),
+    diskGiB: Type.Integer({ minimum: 0, maximum: 1048576, description: 'Total disk' }),
+    guestOs: Type.String({ minLength: 1, maxLength: 64, description: 'vSphere guest OS id' }),
+  },
+  { description: 'The shape of the VM' },
+)
+export type VmSpecSummary = Static<typeof VmSpecSummary>
+
+export const VmCreated = closedObject({
+  vmId: vmId(),
+  tenantId: idField('The tenant that owns the VM'),
+  nodeId: nodeId('The ESXi host the VM was placed on'),
+  envId: Type.Union([idField('The environment'), Type.Null()], {
+    description: 'The environment the VM serves, or null for a VM outside any deployment',
+  }),
+  spec: VmSpecSummary,
+})
+export type VmCreated = Static<typeof VmCreated>
+
+export const VmStarted = closedObject({
+  vmId: vmId(),
+  nodeId: nodeId('The ESXi host the VM runs on'),
+  startTime: timestampField('When the VM powered on'),
+})
+export type VmStarted = Static<typeof VmStarted>
+
+export const VmStopped = closedObject({
+  vmId: vmId(),
+  stopTime: timestampField('When the VM powered off'),
+  reason: textField('Why it stopped, e.g. scaled down, guest shutdown, host failure', 500),
+})
+export type VmStopped = Static<typeof VmStopped>
+
+export const VmMigrated = closedObject({
+  vmId: vmId(),
+  fromNode: nodeId('The ESXi host the VM left'),
+  toNode: nodeId('The ESXi host the VM now runs on'),
+  startTime: timestampField('When the migration began'),
+  completedTime: timestampField('When the migration completed'),
+})
+export type VmMigrated = Static<typeof VmMigrated>
+
+export const vmContracts = [
+  defineMessage({
+    type: 'evt.vm.created',
+    version: 1,
+    kind: MessageKind.event,
+    summary: 'A VM was created',
+    publishedBy: 'inventory',
+    schema: VmCreated,
+    fixture: {
+      vmId: 'vm-1042',
+      tenantId: 'tnt_acme',
+      nodeId: 'host-17',
+      envId: 'env_prod',
+      spec: { cpu: 2, memoryMiB: 4096, diskGiB: 40, guestOs: 'ubuntu64Guest' },
+    },
+  }),
+  defineMessage({
+    type: 'evt.vm.started',
+    version: 1,
+    kind: MessageKind.event,
+    summary: 'A VM powered on',
+    publishedBy: 'inventory',
+    schema: VmStarted,
+    fixture: { vmId: 'vm-1042', nodeId: 'host-17', startTime: '2025-06-01T11:59:30Z' },
+  }),
+  defineMessage({
+    type: 'evt.vm.stopped',
+    version: 1,
+    kind: MessageKind.event,
+    summary: 'A VM powered off',
+    publishedBy: 'inventory',
+    schema: VmStopped,
+    fixture: { vmId: 'vm-1042', stopTime: '2025-06-02T08:30:00Z', reason: 'scaled down' },
+  }),
+  defineMessage({
+    type: 'evt.vm.migrated',
+    version: 1,
+    kind: MessageKind.event,
+    summary: 'A VM moved to another host (vMotion)',
+    publishedBy: 'inventory',
+    schema: VmMigrated,
+    fixture: {
+      vmId: 'vm-1042',
+      fromNode: 'host-17',
+      toNode: 'host-21',
+      startTime: '2025-06-01T15:00:00Z',
+      completedTime: '2025-06-01T15:00:42Z',
+    },
+  }),
+] as const
