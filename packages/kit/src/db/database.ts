@@ -2,7 +2,16 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import { InputError } from '../errors.ts'
 import { translateDbError } from './errors.ts'
 import { applyMigrations } from './migrations.ts'
-import type { ContextDb, Database, Driver, Migration, Queryable, RoleRunner, Session } from './types.ts'
+import type {
+  ContextDb,
+  Database,
+  Driver,
+  Migration,
+  OpenContextOptions,
+  RoleRunner,
+  Session,
+  Transaction,
+} from './types.ts'
 
 const contextName = /^[a-z][a-z0-9_]{0,40}$/
 
@@ -33,7 +42,11 @@ export function createDatabase(driver: Driver): Database {
   const runners: RoleRunner[] = []
   return {
     kind: driver.kind,
-    async openContext(name: string, migrations: readonly Migration[]): Promise<ContextDb> {
+    async openContext(
+      name: string,
+      migrations: readonly Migration[],
+      options: OpenContextOptions = {},
+    ): Promise<ContextDb> {
       if (!contextName.test(name)) {
         throw new InputError(`context name ${JSON.stringify(name)} must match ${contextName.source}`)
       }
@@ -53,6 +66,10 @@ export function createDatabase(driver: Driver): Database {
         })
         const runner = driver.forRole(role, schema)
         runners.push(runner)
+        if (options.kitMigrations !== undefined && options.kitMigrations.length > 0) {
+          const kit = options.kitMigrations
+          await runner.run((session) => applyMigrations(session, `${name} (kit)`, kit, 'rxt_kit_migrations'))
+        }
         await runner.run((session) => applyMigrations(session, name, migrations))
         return contextDb(name, role, schema, runner)
       } catch (error) {
@@ -88,22 +105,33 @@ function contextDb(context: string, role: string, schema: string, runner: RoleRu
 
   const inTx = <T>(
     setup: ((session: Session) => Promise<unknown>) | undefined,
-    fn: (tx: Queryable) => Promise<T>,
+    fn: (tx: Transaction) => Promise<T>,
   ) => {
     guard()
+    const committed: (() => void)[] = []
     return runner
       .run(async (session) => {
         await session.exec('BEGIN')
         let result: T
         try {
           if (setup !== undefined) await setup(session)
-          const tx: Queryable = { query: (text, params) => session.query(text, params) }
+          const tx: Transaction = {
+            context,
+            query: (text, params) => session.query(text, params),
+            afterCommit: (hook) => {
+              committed.push(hook)
+            },
+          }
           result = await inTransaction.run(context, () => fn(tx))
         } catch (error) {
           await session.exec('ROLLBACK')
           throw error
         }
         await session.exec('COMMIT')
+        return result
+      })
+      .then((result) => {
+        for (const hook of committed) hook()
         return result
       })
       .catch((error: unknown) => {

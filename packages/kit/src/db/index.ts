@@ -9,7 +9,17 @@ import type { Database } from './types.ts'
 export { roleOf } from './database.ts'
 export { translateDbError } from './errors.ts'
 export { checksumOf, loadMigrations, migration, planMigrations } from './migrations.ts'
-export type { ContextDb, Database, DatabaseKind, Migration, Queryable, QueryResult, Row } from './types.ts'
+export type {
+  ContextDb,
+  Database,
+  DatabaseKind,
+  Migration,
+  OpenContextOptions,
+  Queryable,
+  QueryResult,
+  Row,
+  Transaction,
+} from './types.ts'
 
 export type DatabaseTarget =
   | { readonly kind: 'postgres'; readonly url: string; readonly poolMax: number }

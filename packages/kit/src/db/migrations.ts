@@ -57,23 +57,24 @@ export async function applyMigrations(
   session: Session,
   context: string,
   migrations: readonly Migration[],
+  table = 'rxt_migrations',
 ): Promise<{ applied: string[] }> {
   await session.exec('BEGIN')
   try {
     await session.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`rxt:migrate:${context}`])
-    await session.exec(`CREATE TABLE IF NOT EXISTS rxt_migrations (
+    await session.exec(`CREATE TABLE IF NOT EXISTS ${table} (
       version integer PRIMARY KEY,
       name text NOT NULL,
       checksum text NOT NULL,
       applied_at timestamptz NOT NULL DEFAULT now()
     )`)
     const { rows } = await session.query<AppliedRow>(
-      'SELECT version, name, checksum FROM rxt_migrations ORDER BY version',
+      `SELECT version, name, checksum FROM ${table} ORDER BY version`,
     )
     const pending = planMigrations(context, rows, migrations)
     for (const m of pending) {
       await session.exec(m.sql)
-      await session.query('INSERT INTO rxt_migrations (version, name, checksum) VALUES ($1, $2, $3)', [
+      await session.query(`INSERT INTO ${table} (version, name, checksum) VALUES ($1, $2, $3)`, [
         m.version,
         m.name,
         m.checksum,

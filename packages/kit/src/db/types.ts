@@ -10,6 +10,14 @@ export interface Queryable {
   query<R extends Row = Row>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>>
 }
 
+/** An open transaction of one context: statements on it commit or roll back together. */
+export interface Transaction extends Queryable {
+  /** The context whose transaction this is. */
+  readonly context: string
+  /** Runs `fn` once this transaction has committed (never when it rolls back); errors are logged by the caller. */
+  afterCommit(fn: () => void): void
+}
+
 /**
  * A context's handle on the database. Every statement runs as the context's own role with its own
  * schema on the search path: another context's tables are out of reach (permission denied).
@@ -19,9 +27,9 @@ export interface ContextDb extends Queryable {
   readonly schema: string
   readonly role: string
   /** Runs `fn` in one transaction; commits when it resolves, rolls back when it throws. */
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>
+  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>
   /** As `transaction`, with `rxt.tenant_id` set for row-level security policies. */
-  withTenant<T>(tenantId: string, fn: (tx: Queryable) => Promise<T>): Promise<T>
+  withTenant<T>(tenantId: string, fn: (tx: Transaction) => Promise<T>): Promise<T>
 }
 
 export const DatabaseKind = { pglite: 'pglite', postgres: 'postgres' } as const
@@ -34,13 +42,25 @@ export interface Migration {
   readonly checksum: string
 }
 
+export interface OpenContextOptions {
+  /**
+   * Migrations the kit itself keeps in every context's schema (the bus's outbox and inbox), recorded
+   * apart from the context's own so that both number from 0001.
+   */
+  readonly kitMigrations?: readonly Migration[]
+}
+
 export interface Database {
   readonly kind: DatabaseKind
   /**
    * Creates the context's role and schema when missing, applies its pending migrations and returns
    * its handle. Safe to call from many processes at once.
    */
-  openContext(name: string, migrations: readonly Migration[]): Promise<ContextDb>
+  openContext(
+    name: string,
+    migrations: readonly Migration[],
+    options?: OpenContextOptions,
+  ): Promise<ContextDb>
   /** Resolves when the database answers; throws UnavailableError when it does not. */
   ping(): Promise<void>
   close(): Promise<void>
