@@ -1,3 +1,4 @@
+import { connect } from '@nats-io/transport-node'
 import pg from 'pg'
 import type { TestProject } from 'vitest/node'
 
@@ -7,6 +8,40 @@ declare module 'vitest' {
     postgresUrl: string
     /** Why PostgreSQL suites are skipped; '' when they run. */
     postgresSkipReason: string
+    /** URL of the NATS JetStream server the bus suites use; '' when there is none. */
+    natsUrl: string
+    /** Why NATS suites are skipped; '' when they run. */
+    natsSkipReason: string
+  }
+}
+
+const redact = (url: string) => url.replace(/:[^:@/]*@/, ':***@')
+
+async function findPostgres(url: string): Promise<string> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 })
+  try {
+    await client.connect()
+    await client.query('SELECT 1')
+    return ''
+  } catch (error) {
+    return `PostgreSQL at ${redact(url)} is not reachable (${(error as Error).message})`
+  } finally {
+    await client.end().catch(() => undefined)
+  }
+}
+
+async function findNats(url: string): Promise<string> {
+  try {
+    const nc = await connect({ servers: url, timeout: 3000 })
+    try {
+      // JetStream must be enabled, not only the core server.
+      await nc.request('$JS.API.INFO', '', { timeout: 3000 })
+      return ''
+    } finally {
+      await nc.close()
+    }
+  } catch (error) {
+    return `NATS JetStream at ${redact(url)} is not reachable (${(error as Error).message})`
   }
 }
 
@@ -15,20 +50,19 @@ declare module 'vitest' {
  * under CI=true, where it fails the run.
  */
 export default async function setup(project: TestProject): Promise<void> {
-  const url = process.env.RXT_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
-  let reason = ''
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 })
-  try {
-    await client.connect()
-    await client.query('SELECT 1')
-  } catch (error) {
-    reason = `PostgreSQL at ${url.replace(/:[^:@/]*@/, ':***@')} is not reachable (${(error as Error).message})`
-  } finally {
-    await client.end().catch(() => undefined)
+  const postgresUrl = process.env.RXT_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+  const natsUrl = process.env.RXT_TEST_NATS_URL ?? 'nats://127.0.0.1:4222'
+  const [postgresReason, natsReason] = await Promise.all([findPostgres(postgresUrl), findNats(natsUrl)])
+  for (const [name, reason] of [
+    ['postgres', postgresReason],
+    ['nats', natsReason],
+  ] as const) {
+    if (reason === '') continue
+    if (process.env.CI === 'true') throw new Error(`CI=true and a test peer is missing: ${reason}`)
+    process.stdout.write(`SKIPPED ${name} suites: ${reason}\n`)
   }
-  if (reason !== '' && process.env.CI === 'true')
-    throw new Error(`CI=true and a test peer is missing: ${reason}`)
-  if (reason !== '') process.stdout.write(`SKIPPED postgres suites: ${reason}\n`)
-  project.provide('postgresUrl', reason === '' ? url : '')
-  project.provide('postgresSkipReason', reason)
+  project.provide('postgresUrl', postgresReason === '' ? postgresUrl : '')
+  project.provide('postgresSkipReason', postgresReason)
+  project.provide('natsUrl', natsReason === '' ? natsUrl : '')
+  project.provide('natsSkipReason', natsReason)
 }

@@ -1,8 +1,11 @@
+import { catalog as messages } from '@rxt/contracts'
 import {
   type ContextDefinition,
   CoreConfig,
   composeConfigSchema,
   createLogger,
+  createNatsTransport,
+  createPostgresLog,
   type Database,
   type DatabaseTarget,
   isKitError,
@@ -70,6 +73,8 @@ async function execute(command: Command, options: MainOptions, out: (line: strin
         config,
         log,
         database,
+        transport: await createPostgresLog({ database }),
+        catalog: messages,
         mode: 'embedded',
         version: options.version,
       })
@@ -95,11 +100,17 @@ async function execute(command: Command, options: MainOptions, out: (line: strin
       const database = await openDatabase(target, log)
       let runtime: Runtime
       try {
+        const transport =
+          config.NATS_URL === undefined
+            ? await createPostgresLog({ database })
+            : await createNatsTransport({ url: config.NATS_URL, namespace: config.BUS_NAMESPACE, log })
         runtime = await startRuntime({
           contexts,
           config,
           log,
           database,
+          transport,
+          catalog: messages,
           mode: command.kind === 'up' ? 'embedded' : 'distributed',
           version: options.version,
         })
@@ -113,6 +124,7 @@ async function execute(command: Command, options: MainOptions, out: (line: strin
           address,
           mode: runtime.info.mode,
           database: database.kind,
+          bus: runtime.bus.transport.kind,
           ...(database.kind === 'pglite' ? { dataDir: config.RXT_DATA_DIR } : {}),
           contexts: runtime.info.contexts,
         },

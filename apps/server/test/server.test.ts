@@ -23,7 +23,7 @@ async function expectServing(server: Server) {
   expect(health.status).toBe(200)
   const ready = await fetch(`${server.url}/readyz`)
   expect(ready.status).toBe(200)
-  expect(await ready.json()).toEqual({ status: 'ok', checks: { database: 'ok' } })
+  expect(await ready.json()).toEqual({ status: 'ok', checks: { database: 'ok', bus: 'ok' } })
   const doc = await getJson<{ openapi: string; paths: object }>(`${server.url}/openapi.json`)
   expect(doc.openapi).toBe('3.1.0')
   expect((await new Validator().validate(doc)).valid).toBe(true)

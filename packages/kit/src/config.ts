@@ -53,6 +53,41 @@ export const CoreConfig = Type.Object({
     default: 30000,
     description: 'How long a stop waits for in-flight requests and handlers before it gives up (exit 1).',
   }),
+  NATS_URL: Type.Optional(
+    Type.String({
+      pattern: '^(nats|tls)://',
+      description:
+        'NATS JetStream server(s) for the bus (nats://host:4222, comma-separated for a cluster). Unset: the Postgres log in the database.',
+    }),
+  ),
+  BUS_NAMESPACE: Type.String({
+    pattern: '^[a-z][a-z0-9-]{0,30}$',
+    default: 'rxt',
+    description:
+      'Prefix of every bus subject and stream, so that installations sharing a NATS server stay apart.',
+  }),
+  BUS_MAX_DELIVERIES: Type.Integer({
+    minimum: 1,
+    maximum: 100,
+    default: 5,
+    description: 'Deliveries of a failing message before it is dead-lettered.',
+  }),
+  BUS_ACK_WAIT_MS: Type.Integer({
+    minimum: 1000,
+    default: 30000,
+    description:
+      'How long a delivered message may go unsettled before it is delivered again (a crashed consumer).',
+  }),
+  BUS_RETRY_BASE_MS: Type.Integer({
+    minimum: 1,
+    default: 500,
+    description: 'Delay before the first retry of a failed message; doubles per delivery, with jitter.',
+  }),
+  BUS_RETRY_MAX_MS: Type.Integer({
+    minimum: 1,
+    default: 60000,
+    description: 'Longest delay between retries of a failed message.',
+  }),
   RXT_BUILD_COMMIT: Type.Optional(
     Type.String({ description: 'Source commit the build was made from, shown by GET /v1/system.' }),
   ),

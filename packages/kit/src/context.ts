@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client'
 import type { TObject } from 'typebox'
+import type { ContextBus, MessageHandler } from './bus/index.ts'
 import type { Clock } from './clock.ts'
 import type { CoreConfig } from './config.ts'
 import type { ContextDb, Migration } from './db/index.ts'
@@ -26,13 +27,8 @@ export interface ContextDeps<C = CoreConfig> {
   readonly clock: Clock
   readonly metrics: Registry
   readonly runtime: RuntimeInfo
-}
-
-/** Filled in by the bus (outbox/inbox) issue; a context declaring handlers needs it. */
-export interface HandlerDefinition {
-  readonly id: string
-  readonly types: readonly string[]
-  readonly handle: (message: unknown, deps: ContextDeps) => Promise<void>
+  /** Publishes in the context's transactions (outbox); handlers are declared on the definition. */
+  readonly bus: ContextBus
 }
 
 export interface ContextDefinition<C = CoreConfig> {
@@ -45,7 +41,8 @@ export interface ContextDefinition<C = CoreConfig> {
   readonly migrations?: URL | readonly Migration[]
   /** Registers its HTTP routes; mounted under /v1 and tagged with the context's name. */
   readonly routes?: (app: HttpApp, deps: ContextDeps<C>) => void | Promise<void>
-  readonly handlers?: readonly HandlerDefinition[]
+  /** Its consumers of commands and events: `(deps) => [{ id, types, handle }]`. */
+  readonly handlers?: (deps: ContextDeps<C>) => readonly MessageHandler[]
   /** Runs after migrations, before the server listens. */
   readonly start?: (deps: ContextDeps<C>) => void | Promise<void>
   /** Runs on shutdown after the server stopped taking requests, in reverse start order. */

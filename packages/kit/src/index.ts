@@ -1,10 +1,10 @@
+export * from './bus/index.ts'
 export { type Clock, systemClock } from './clock.ts'
 export { CoreConfig, composeConfigSchema, expects, LogLevel, parseConfig } from './config.ts'
 export {
   type ContextDefinition,
   type ContextDeps,
   defineContext,
-  type HandlerDefinition,
   type RuntimeInfo,
 } from './context.ts'
 export {
@@ -15,11 +15,13 @@ export {
   loadMigrations,
   type Migration,
   migration,
+  type OpenContextOptions,
   openDatabase,
   type Queryable,
   type QueryResult,
   type Row,
   roleOf,
+  type Transaction,
 } from './db/index.ts'
 export {
   AuthenticationError,

@@ -1,5 +1,7 @@
+import { catalog } from '@rxt/contracts'
 import Type from 'typebox'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createPostgresLog } from './bus/postgres-log.ts'
 import { CoreConfig, parseConfig } from './config.ts'
 import { defineContext } from './context.ts'
 import { migration } from './db/migrations.ts'
@@ -54,6 +56,8 @@ for (const target of dbTargets()) {
         config,
         log,
         database: handle.database,
+        transport: await createPostgresLog({ database: handle.database }),
+        catalog,
         mode: 'embedded',
         version: '9.9.9',
       })
@@ -94,6 +98,8 @@ for (const target of dbTargets()) {
           config,
           log,
           database: handle.database,
+          transport: await createPostgresLog({ database: handle.database }),
+          catalog,
           mode: 'embedded',
           version: '1',
         }),
@@ -112,32 +118,39 @@ describe('runtime readiness', () => {
       config,
       log,
       database,
+      transport: await createPostgresLog({ database }),
+      catalog,
       mode: 'embedded',
       version: '1',
     })
-    expect((await runtime.app.inject({ url: '/readyz' })).statusCode).toBe(200)
+    const ready = await runtime.app.inject({ url: '/readyz' })
+    expect(ready.statusCode).toBe(200)
+    expect(ready.json()).toEqual({ status: 'ok', checks: { database: 'ok', bus: 'ok' } })
     await database.close()
     const res = await runtime.app.inject({ url: '/readyz' })
     expect(res.statusCode).toBe(503)
-    expect(res.json()).toMatchObject({ code: 'unavailable', detail: 'not ready: database unavailable' })
+    // The Postgres log lives in the same database: both are down.
+    expect(res.json()).toMatchObject({ code: 'unavailable', detail: 'not ready: bus, database unavailable' })
     await runtime.stop()
   })
 })
 
 describe('runtime refuses', () => {
-  it('a context listed twice, and bus handlers before the bus exists', async () => {
-    const base = { config, log, mode: 'embedded' as const, version: '1' }
-    const database = {
-      kind: 'pglite' as const,
-      openContext: () => Promise.reject(new Error('unused')),
-      ping: async () => {},
-      close: async () => {},
-    }
+  it('a context listed twice, and a handler of a type the catalog does not have', async () => {
+    const { openDatabase } = await import('./db/index.ts')
+    const database = await openDatabase({ kind: 'pglite' }, log)
+    const base = { config, log, mode: 'embedded' as const, version: '1', database, catalog }
     const a = defineContext({ name: 'a' })
-    await expect(startRuntime({ ...base, database, contexts: [a, a] })).rejects.toThrow(
-      'context a is listed twice',
-    )
-    const h = defineContext({ name: 'h', handlers: [{ id: 'h1', types: ['evt.x'], handle: async () => {} }] })
-    await expect(startRuntime({ ...base, database, contexts: [h] })).rejects.toThrow(/declares bus handlers/)
+    await expect(
+      startRuntime({ ...base, transport: await createPostgresLog({ database }), contexts: [a, a] }),
+    ).rejects.toThrow('context a is listed twice')
+    const h = defineContext({
+      name: 'h',
+      handlers: () => [{ id: 'h1', types: ['evt.no.such.thing'], handle: async () => {} }],
+    })
+    await expect(
+      startRuntime({ ...base, transport: await createPostgresLog({ database }), contexts: [h] }),
+    ).rejects.toThrow('h.h1 subscribes to unknown types: evt.no.such.thing')
+    await database.close()
   })
 })

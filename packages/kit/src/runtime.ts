@@ -1,9 +1,13 @@
 import { randomUUID } from 'node:crypto'
+import type { MessageCatalog } from '@rxt/contracts'
 import { Registry } from 'prom-client'
+import { registerBusAdminRoutes } from './bus/admin-routes.ts'
+import { type Bus, createBus } from './bus/bus.ts'
+import type { Transport } from './bus/transport.ts'
 import { type Clock, systemClock } from './clock.ts'
 import type { CoreConfig } from './config.ts'
 import type { ContextDefinition, ContextDeps, RuntimeInfo } from './context.ts'
-import { type Database, loadMigrations } from './db/index.ts'
+import { type Database, loadMigrations, type Migration } from './db/index.ts'
 import { InputError } from './errors.ts'
 import { createHttpApp, type HttpApp } from './http/app.ts'
 import type { Logger } from './log.ts'
@@ -14,6 +18,10 @@ export interface RuntimeOptions {
   readonly config: CoreConfig
   readonly log: Logger
   readonly database: Database
+  /** The bus's transport; the runtime closes it when it stops. */
+  readonly transport: Transport
+  /** Every message type the bus accepts. */
+  readonly catalog: MessageCatalog
   readonly mode: RuntimeInfo['mode']
   readonly version: string
   readonly clock?: Clock
@@ -22,6 +30,7 @@ export interface RuntimeOptions {
 export interface Runtime {
   readonly app: HttpApp
   readonly info: RuntimeInfo
+  readonly bus: Bus
   /** Starts listening on config HOST:PORT; resolves to the address. */
   listen(): Promise<string>
   /** Stops taking requests, waits for those in flight, then stops the contexts in reverse order. */
@@ -37,10 +46,6 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const names = options.contexts.map((c) => c.name)
   const duplicate = names.find((name, i) => names.indexOf(name) !== i)
   if (duplicate !== undefined) throw new InputError(`context ${duplicate} is listed twice`)
-  const withHandlers = options.contexts.find((c) => (c.handlers?.length ?? 0) > 0)
-  if (withHandlers !== undefined) {
-    throw new InputError(`context ${withHandlers.name} declares bus handlers, and this build has no bus yet`)
-  }
 
   const info: RuntimeInfo = {
     version: options.version,
@@ -59,8 +64,24 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     title: 'RXT Deploy',
     version: options.version,
     description: `The RXT Deploy control plane API (contexts: ${names.join(', ')}).`,
-    readiness: [{ name: 'database', check: () => database.ping() }],
+    readiness: [
+      { name: 'database', check: () => database.ping() },
+      { name: 'bus', check: () => options.transport.ping() },
+    ],
   })
+  const clock = options.clock ?? systemClock
+  const bus = createBus({
+    transport: options.transport,
+    catalog: options.catalog,
+    log: log.child({ component: 'bus' }),
+    metrics,
+    clock,
+    maxDeliveries: config.BUS_MAX_DELIVERIES,
+    ackWaitMs: config.BUS_ACK_WAIT_MS,
+    backoff: { baseMs: config.BUS_RETRY_BASE_MS, maxMs: config.BUS_RETRY_MAX_MS },
+  })
+  await app.register(async (scope) => registerBusAdminRoutes(scope as HttpApp, bus), { prefix: '/v1' })
+  const kitMigrations = await busMigrations()
 
   const started: { definition: ContextDefinition<unknown>; deps: ContextDeps<unknown> }[] = []
   const stopContexts = async () => {
@@ -80,15 +101,17 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         definition.migrations instanceof URL
           ? await loadMigrations(definition.migrations)
           : (definition.migrations ?? [])
-      const db = await database.openContext(definition.name, migrations)
+      const db = await database.openContext(definition.name, migrations, { kitMigrations })
+      const contextBus = bus.attach(definition.name, db)
       const deps: ContextDeps<unknown> = {
         name: definition.name,
         db,
         log: log.child({ context: definition.name }),
         config,
-        clock: options.clock ?? systemClock,
+        clock,
         metrics,
         runtime: info,
+        bus: contextBus,
       }
       if (definition.routes !== undefined) {
         const routes = definition.routes
@@ -102,23 +125,35 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
           { prefix: '/v1' },
         )
       }
+      if (definition.handlers !== undefined) await bus.subscribe(definition.name, definition.handlers(deps))
       await definition.start?.(deps)
       started.push({ definition, deps })
     }
     await app.ready()
+    await bus.start()
   } catch (error) {
+    await bus.stop().catch(() => undefined)
     await stopContexts()
     await app.close().catch(() => undefined)
+    await options.transport.close().catch(() => undefined)
     throw error
   }
 
   return {
     app,
     info,
+    bus,
     listen: () => app.listen({ host: config.HOST, port: config.PORT }),
     async stop() {
       await app.close()
+      // Handlers in hand finish and the relays send what committed before the contexts stop.
+      await bus.stop()
       await stopContexts()
+      await options.transport.close()
     },
   }
 }
+
+/** The outbox, inbox and dead letters every context's schema has. */
+const busMigrations = (): Promise<Migration[]> =>
+  loadMigrations(new URL('./bus/migrations/context/', import.meta.url))

@@ -1,0 +1,484 @@
+// The one conformance suite of the bus, run against every transport: the Postgres log (on PGlite and on
+// PostgreSQL) and NATS JetStream. Each case builds buses the way processes do: one per simulated process,
+// sharing the database and the transport's server.
+import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { catalog, type Envelope } from '@rxt/contracts'
+import { Registry } from 'prom-client'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { systemClock } from '../clock.ts'
+import type { ContextDb } from '../db/index.ts'
+import { migration } from '../db/migrations.ts'
+import { InputError } from '../errors.ts'
+import { createLogger } from '../log.ts'
+import { openBusContext, type TransportFixture, transportTargets } from '../testing/bus.ts'
+import { type Bus, type BusOptions, createBus, type MessageHandler } from './bus.ts'
+import type { OutboundMessage, Transport } from './transport.ts'
+
+const log = createLogger({ level: 'silent' })
+const type = 'evt.project.created'
+const fixture = catalog.messages.get(type)?.fixture
+
+const effects = [
+  migration(
+    '0001_effects.sql',
+    'CREATE TABLE effects (message_id uuid NOT NULL, key text NOT NULL, n serial)',
+  ),
+]
+
+/** Polls `probe` until it returns true or `ms` pass. */
+async function until(
+  probe: () => Promise<boolean> | boolean,
+  ms = 15_000,
+  what = 'condition',
+): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+    await sleep(25)
+  }
+}
+
+const count = async (db: ContextDb, sql: string, params: unknown[] = []) =>
+  Number((await db.query<{ n: string }>(sql, params)).rows[0]?.n ?? 0)
+
+for (const target of transportTargets()) {
+  describe.skipIf(target.skipped !== undefined)(`bus conformance: ${target.name}`, () => {
+    let fx: TransportFixture
+    let producer: ContextDb
+    let consumer: ContextDb
+    const buses: Bus[] = []
+
+    const newBus = async (options: Partial<BusOptions> & { transport?: Transport } = {}) => {
+      const bus = createBus({
+        transport: options.transport ?? (await fx.newTransport()),
+        catalog,
+        log,
+        metrics: new Registry(),
+        clock: systemClock,
+        maxDeliveries: 3,
+        ackWaitMs: 2_000,
+        backoff: { baseMs: 20, maxMs: 100 },
+        relayPollMs: 50,
+        ...options,
+      })
+      buses.push(bus)
+      return bus
+    }
+
+    /** A consumer handler that records each message it commits in `effects`. */
+    const recorder = (id: string, onHandle?: (m: Envelope) => Promise<void> | void): MessageHandler => ({
+      id,
+      types: [type],
+      handle: async (message, { tx }) => {
+        await onHandle?.(message)
+        await tx.query('INSERT INTO effects (message_id, key) VALUES ($1, $2)', [message.id, message.key])
+      },
+    })
+
+    const publish = async (bus: Bus, keys: readonly string[]) => {
+      const ctx = bus.attach('producer', producer)
+      return producer.transaction(async (tx) => {
+        const sent: Envelope[] = []
+        for (const key of keys)
+          sent.push(await ctx.publish(tx, { type, data: fixture, tenantId: 'tenant-a', key }))
+        return sent
+      })
+    }
+
+    beforeEach(async () => {
+      fx = await target.create()
+      producer = await openBusContext(fx.database, 'producer')
+      consumer = await openBusContext(fx.database, 'consumer', effects)
+    })
+    afterEach(async () => {
+      for (const bus of buses.splice(0).reverse()) await bus.stop().catch(() => undefined)
+      await fx.dispose()
+    })
+
+    it('keeps the order of each key while handling keys in parallel', async () => {
+      const bus = await newBus({ concurrency: 4, fetchBatch: 16 })
+      bus.attach('consumer', consumer)
+      await bus.subscribe('consumer', [recorder('ordered')])
+      await bus.start()
+      const keys = Array.from({ length: 60 }, (_, i) => `key-${i % 3}`)
+      const sent = await publish(bus, keys)
+      await until(
+        async () => (await count(consumer, 'SELECT count(*) AS n FROM effects')) === 60,
+        20_000,
+        '60 effects',
+      )
+      const { rows } = await consumer.query<{ message_id: string; key: string }>(
+        'SELECT message_id, key FROM effects ORDER BY n',
+      )
+      for (const key of ['key-0', 'key-1', 'key-2']) {
+        expect(rows.filter((r) => r.key === key).map((r) => r.message_id)).toEqual(
+          sent.filter((m) => m.key === key).map((m) => m.id),
+        )
+      }
+    })
+
+    it('handles a message once when the consumer died between handling and ack', async () => {
+      // The first process commits the handler's work, then dies before its ack reaches the transport.
+      const real = await fx.newTransport()
+      const dying: Transport = {
+        ...real,
+        consumer: async (spec) => {
+          const inner = await real.consumer(spec)
+          return {
+            ...inner,
+            fetch: async (max, wait) =>
+              (await inner.fetch(max, wait)).map((d) => ({ ...d, ack: async () => {} })),
+          }
+        },
+      }
+      const first = await newBus({ transport: dying })
+      first.attach('consumer', consumer)
+      await first.subscribe('consumer', [recorder('crash')])
+      await first.start()
+      const [sent] = await publish(first, ['k'])
+      await until(
+        async () => (await count(consumer, 'SELECT count(*) AS n FROM effects')) === 1,
+        15_000,
+        'first effect',
+      )
+      await first.stop()
+
+      const second = await newBus()
+      second.attach('consumer', consumer)
+      await second.subscribe('consumer', [recorder('crash')])
+      await second.start()
+      // After the ack wait the message comes back; the inbox knows it, so it is acked unhandled.
+      await until(
+        async () =>
+          (await second.transport.lag({ name: 'consumer.crash', types: [type], ackWaitMs: 2_000 })) === 0,
+        20_000,
+        'the redelivery to be settled',
+      )
+      expect(
+        await count(consumer, 'SELECT count(*) AS n FROM effects WHERE message_id = $1', [sent?.id]),
+      ).toBe(1)
+      expect(
+        await count(consumer, "SELECT count(*) AS n FROM rxt_inbox WHERE consumer = 'consumer.crash'"),
+      ).toBe(1)
+    })
+
+    it('dead-letters after maxDeliveries failures with the last error, then replays it', async () => {
+      let failing = true
+      let attempts = 0
+      const bus = await newBus()
+      bus.attach('consumer', consumer)
+      await bus.subscribe('consumer', [
+        recorder('flaky', () => {
+          attempts++
+          if (failing) throw new Error(`boom ${attempts}`)
+        }),
+      ])
+      await bus.start()
+      const [sent] = await publish(bus, ['k'])
+      await until(async () => (await bus.deadLetters()).length === 1, 15_000, 'a dead letter')
+      const [letter] = await bus.deadLetters()
+      expect(letter).toMatchObject({
+        consumer: 'consumer.flaky',
+        messageId: sent?.id,
+        type,
+        error: 'Error: boom 3',
+        deliveries: 3,
+        replayedAt: null,
+      })
+      expect(attempts).toBe(3)
+      expect(await count(consumer, 'SELECT count(*) AS n FROM effects')).toBe(0)
+
+      failing = false
+      const replayed = await bus.replayDeadLetter(letter?.id as string)
+      expect(replayed.replayedAt).not.toBeNull()
+      expect(replayed.replays).toBe(1)
+      expect(await count(consumer, 'SELECT count(*) AS n FROM effects')).toBe(1)
+      expect(await bus.deadLetters()).toEqual([])
+      expect(await bus.deadLetters({ includeReplayed: true })).toHaveLength(1)
+    })
+
+    it('retries one failing message of a key without handling the others twice or out of order', async () => {
+      const bus = await newBus({ fetchBatch: 64 })
+      let failOnce: string | undefined
+      bus.attach('consumer', consumer)
+      await bus.subscribe('consumer', [
+        recorder('partial', (m) => {
+          if (m.id === failOnce) {
+            failOnce = undefined
+            throw new Error('transient')
+          }
+        }),
+      ])
+      const ctx = bus.attach('producer', producer)
+      const sent = await producer.transaction((tx) =>
+        ctx.publishAll(
+          tx,
+          Array.from({ length: 20 }, (_, i) => ({ type, data: fixture, tenantId: 't', key: `k${i % 2}` })),
+        ),
+      )
+      failOnce = sent[7]?.id
+      await bus.start()
+      await until(
+        async () => (await count(consumer, 'SELECT count(*) AS n FROM effects')) === 20,
+        20_000,
+        '20 effects',
+      )
+      const { rows } = await consumer.query<{ message_id: string; key: string }>(
+        'SELECT message_id, key FROM effects ORDER BY n',
+      )
+      expect(new Set(rows.map((r) => r.message_id)).size).toBe(20)
+      for (const key of ['k0', 'k1']) {
+        expect(rows.filter((r) => r.key === key).map((r) => r.message_id)).toEqual(
+          sent.filter((m) => m.key === key).map((m) => m.id),
+        )
+      }
+      expect(failOnce).toBeUndefined()
+    })
+
+    it('dead-letters a non-retryable failure at once', async () => {
+      let attempts = 0
+      const bus = await newBus()
+      bus.attach('consumer', consumer)
+      await bus.subscribe('consumer', [
+        recorder('strict', () => {
+          attempts++
+          throw new InputError('this payload can never work')
+        }),
+      ])
+      await bus.start()
+      await publish(bus, ['k'])
+      await until(async () => (await bus.deadLetters()).length === 1, 15_000, 'a dead letter')
+      expect((await bus.deadLetters())[0]).toMatchObject({
+        error: 'InputError: this payload can never work',
+        deliveries: 1,
+      })
+      expect(attempts).toBe(1)
+    })
+
+    it('replays a consumer from a sequence number and from a time', async () => {
+      const sequences: number[] = []
+      const bus = await newBus()
+      bus.attach('consumer', consumer)
+      await bus.subscribe('consumer', [
+        {
+          ...recorder('replayed'),
+          handle: async (message, { tx, sequence }) => {
+            sequences.push(sequence as number)
+            await tx.query('INSERT INTO effects (message_id, key) VALUES ($1, $2)', [message.id, message.key])
+          },
+        },
+      ])
+      await bus.start()
+      const sent = await publish(bus, ['a', 'b', 'c', 'd', 'e'])
+      await until(
+        async () => (await count(consumer, 'SELECT count(*) AS n FROM effects')) === 5,
+        15_000,
+        '5 effects',
+      )
+      const third = [...sequences].sort((x, y) => x - y)[2] as number
+
+      await bus.replay('consumer.replayed', { seq: third })
+      await until(
+        async () => (await count(consumer, 'SELECT count(*) AS n FROM effects')) === 8,
+        15_000,
+        '3 replayed',
+      )
+      const again = await consumer.query<{ message_id: string }>(
+        'SELECT message_id FROM effects ORDER BY n OFFSET 5',
+      )
+      // Distinct keys are handled in parallel: the set is what counts, not the order across keys.
+      expect(again.rows.map((r) => r.message_id).sort()).toEqual(
+        sent
+          .slice(2)
+          .map((m) => m.id)
+          .sort(),
+      )
+
+      await bus.replay('consumer.replayed', { time: new Date(Date.now() - 60_000) })
+      await until(
+        async () => (await count(consumer, 'SELECT count(*) AS n FROM effects')) === 13,
+        15_000,
+        'all replayed',
+      )
+    })
+
+    it('drops a duplicate publish of one message id', async () => {
+      const bus = await newBus()
+      bus.attach('consumer', consumer)
+      await bus.subscribe('consumer', [recorder('dedupe')])
+      await bus.start()
+      const id = randomUUID()
+      const envelope = {
+        id,
+        type,
+        version: 1,
+        time: new Date().toISOString(),
+        tenantId: 't',
+        correlationId: id,
+        causationId: null,
+        idempotencyKey: id,
+        key: 'k',
+        data: fixture,
+      }
+      const message: OutboundMessage = {
+        id,
+        type,
+        key: 'k',
+        time: new Date(),
+        body: JSON.stringify(envelope),
+      }
+      await bus.transport.publish([message])
+      await bus.transport.publish([message])
+      const [marker] = await publish(bus, ['k'])
+      await until(
+        async () =>
+          (await count(consumer, 'SELECT count(*) AS n FROM effects WHERE message_id = $1', [marker?.id])) ===
+          1,
+        15_000,
+        'the marker',
+      )
+      expect(await count(consumer, 'SELECT count(*) AS n FROM effects WHERE message_id = $1', [id])).toBe(1)
+      const delivered = await bus.transport.lag({ name: 'consumer.dedupe', types: [type], ackWaitMs: 2_000 })
+      expect(delivered).toBe(0)
+    })
+
+    it('shares a consumer between two replicas, and no message is handled twice', async () => {
+      const handledBy = new Map<string, string[]>()
+      const replica = async (name: string) => {
+        const bus = await newBus({ fetchBatch: 5, concurrency: 2 })
+        bus.attach('consumer', consumer)
+        await bus.subscribe('consumer', [
+          recorder('shared', async (m) => {
+            handledBy.set(m.id, [...(handledBy.get(m.id) ?? []), name])
+            await sleep(2)
+          }),
+        ])
+        await bus.start()
+        return bus
+      }
+      const one = await replica('one')
+      await replica('two')
+      const keys = Array.from({ length: 120 }, (_, i) => `key-${i}`)
+      const sent = await publish(one, keys)
+      await until(
+        async () => (await count(consumer, 'SELECT count(*) AS n FROM effects')) === 120,
+        30_000,
+        '120 effects',
+      )
+      expect(sent.every((m) => handledBy.get(m.id)?.length === 1)).toBe(true)
+      const perReplica = [...handledBy.values()].flat()
+      expect(perReplica.filter((r) => r === 'one').length).toBeGreaterThan(0)
+      expect(perReplica.filter((r) => r === 'two').length).toBeGreaterThan(0)
+    })
+
+    it('loses nothing when the relay dies between publishing a batch and clearing it', async () => {
+      const real = await fx.newTransport()
+      let crashes = 1
+      const crashing: Transport = {
+        ...real,
+        publish: async (messages) => {
+          await real.publish(messages)
+          if (crashes-- > 0) throw new Error('relay died after publishing')
+        },
+      }
+      const first = await newBus({ transport: crashing, relayBatch: 10 })
+      first.attach('consumer', consumer)
+      await first.subscribe('consumer', [recorder('relayed')])
+      await first.start()
+      const sent = await publish(
+        first,
+        Array.from({ length: 25 }, (_, i) => `k${i % 5}`),
+      )
+      await until(
+        async () => (await count(consumer, 'SELECT count(*) AS n FROM effects')) === 25,
+        20_000,
+        '25 effects',
+      )
+      await sleep(200)
+      expect(await count(consumer, 'SELECT count(DISTINCT message_id) AS n FROM effects')).toBe(25)
+      expect(await count(consumer, 'SELECT count(*) AS n FROM effects')).toBe(25)
+      expect(await count(producer, 'SELECT count(*) AS n FROM rxt_outbox')).toBe(0)
+      expect(sent).toHaveLength(25)
+    })
+
+    it('loses nothing while many transactions publish at once', async () => {
+      // Sequence numbers are taken in one order and committed in another: the relay must not skip a
+      // row that commits late with a low number.
+      const bus = await newBus({ relayBatch: 7, relayPollMs: 5 })
+      bus.attach('consumer', consumer)
+      await bus.subscribe('consumer', [recorder('concurrent')])
+      await bus.start()
+      const ctx = bus.attach('producer', producer)
+      await Promise.all(
+        Array.from({ length: 8 }, (_, writer) =>
+          (async () => {
+            for (let round = 0; round < 5; round++) {
+              await producer.transaction(async (tx) => {
+                for (let i = 0; i < 4; i++) {
+                  await ctx.publish(tx, { type, data: fixture, tenantId: 't', key: `w${writer}` })
+                  await sleep(Math.random() * 3)
+                }
+              })
+            }
+          })(),
+        ),
+      )
+      await until(
+        async () => (await count(consumer, 'SELECT count(*) AS n FROM effects')) === 160,
+        30_000,
+        '160 effects',
+      )
+      expect(await count(consumer, 'SELECT count(DISTINCT message_id) AS n FROM effects')).toBe(160)
+    })
+
+    it('refuses a payload that violates its schema, and writes nothing', async () => {
+      const bus = await newBus()
+      const ctx = bus.attach('producer', producer)
+      await producer.query('CREATE TABLE IF NOT EXISTS notes (t text)')
+      const attempt = producer.transaction(async (tx) => {
+        await tx.query("INSERT INTO notes VALUES ('written before the publish')")
+        await ctx.publish(tx, { type, data: { unexpected: true }, tenantId: 't' })
+      })
+      await expect(attempt).rejects.toBeInstanceOf(InputError)
+      const error = (await attempt.catch((e: unknown) => e)) as InputError
+      expect(error.violations.length).toBeGreaterThan(0)
+      expect(error.violations.every((v) => v.path.startsWith('/data'))).toBe(true)
+      expect(await count(producer, 'SELECT count(*) AS n FROM rxt_outbox')).toBe(0)
+      expect(await count(producer, 'SELECT count(*) AS n FROM notes')).toBe(0)
+    })
+
+    it('dead-letters an invalid message it receives with the validation error, and keeps running', async () => {
+      const bus = await newBus()
+      bus.attach('consumer', consumer)
+      await bus.subscribe('consumer', [recorder('validating')])
+      await bus.start()
+      const id = randomUUID()
+      const bad = {
+        id,
+        type,
+        version: 1,
+        time: new Date().toISOString(),
+        tenantId: 't',
+        correlationId: id,
+        causationId: null,
+        idempotencyKey: id,
+        data: { nope: 1 },
+      }
+      await bus.transport.publish([{ id, type, key: 'k', time: new Date(), body: JSON.stringify(bad) }])
+      await bus.transport.publish([{ id: randomUUID(), type, key: 'k', time: new Date(), body: '{not json' }])
+      const [good] = await publish(bus, ['k'])
+      await until(
+        async () =>
+          (await count(consumer, 'SELECT count(*) AS n FROM effects WHERE message_id = $1', [good?.id])) ===
+          1,
+        15_000,
+        'the valid message',
+      )
+      const letters = await bus.deadLetters()
+      expect(letters).toHaveLength(2)
+      expect(letters.find((l) => l.messageId === id)?.error).toMatch(/^invalid message: \/data/)
+      expect(letters.find((l) => l.messageId === null)?.error).toMatch(/^not JSON/)
+    })
+  })
+}

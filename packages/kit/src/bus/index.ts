@@ -1,0 +1,22 @@
+export { type BackoffPolicy, backoffDelay } from './backoff.ts'
+export {
+  type Bus,
+  type BusOptions,
+  type ConsumerStatus,
+  type ContextBus,
+  createBus,
+  type DeadLetter,
+  type HandlerContext,
+  type MessageHandler,
+  type PublishInput,
+} from './bus.ts'
+export { createNatsTransport, familyOf, type NatsTransportOptions } from './nats.ts'
+export { createPostgresLog, type PostgresLogOptions } from './postgres-log.ts'
+export type {
+  ConsumerSpec,
+  Delivery,
+  OutboundMessage,
+  ReplayFrom,
+  Transport,
+  TransportConsumer,
+} from './transport.ts'

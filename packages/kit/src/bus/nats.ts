@@ -1,0 +1,245 @@
+import {
+  AckPolicy,
+  type ConsumerConfig,
+  type ConsumerMessages,
+  DeliverPolicy,
+  type JetStreamClient,
+  type JsMsg,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+} from '@nats-io/jetstream'
+import { connect, headers, type NatsConnection, nanos } from '@nats-io/transport-node'
+import { InputError, UnavailableError } from '../errors.ts'
+import type { Logger } from '../log.ts'
+import type { ConsumerSpec, Delivery, ReplayFrom, Transport, TransportConsumer } from './transport.ts'
+
+export interface NatsTransportOptions {
+  /** `nats://host:port` (comma-separated for a cluster). */
+  readonly url: string
+  /** Prefix of every subject and stream: installations (and test runs) sharing a server stay apart. */
+  readonly namespace: string
+  readonly log: Logger
+  /** How long the streams remember message ids to drop re-publishes (the relay's retry horizon). */
+  readonly duplicateWindowMs?: number
+  /** How long the streams keep messages (the replay horizon). */
+  readonly maxAgeMs?: number
+}
+
+const keyHeader = 'Rxt-Key'
+
+/** `evt.deploy.ready` → `evt.deploy`: the family whose stream carries it. */
+export const familyOf = (type: string): string => type.split('.').slice(0, 2).join('.')
+const token = (s: string): string => s.replace(/[^A-Za-z0-9]/g, '_')
+
+/**
+ * NATS JetStream: a stream per subject family (`<ns>.evt.deploy.>`), durable pull consumers shared by
+ * every replica of a consumer, explicit acks, and `Nats-Msg-Id` = the envelope id so that the stream's
+ * duplicate window drops a relay's re-publish.
+ */
+export async function createNatsTransport(options: NatsTransportOptions): Promise<Transport> {
+  let nc: NatsConnection
+  try {
+    nc = await connect({ servers: options.url.split(','), name: `rxt-${options.namespace}` })
+  } catch (error) {
+    throw new UnavailableError(`cannot connect to NATS at ${options.url}: ${(error as Error).message}`, {
+      cause: error,
+    })
+  }
+  const jsm = await jetstreamManager(nc)
+  const js = jetstream(nc)
+  const ns = options.namespace
+  const subjectOf = (type: string) => `${ns}.${type}`
+  const streamOf = (family: string) => token(`${ns}_${family}`).toUpperCase()
+  const durableOf = (name: string) => token(name)
+  const ensured = new Map<string, Promise<string>>()
+
+  const ensureStream = (family: string): Promise<string> => {
+    let pending = ensured.get(family)
+    if (pending === undefined) {
+      const name = streamOf(family)
+      pending = jsm.streams
+        .add({
+          name,
+          subjects: [subjectOf(family), `${subjectOf(family)}.>`],
+          retention: RetentionPolicy.Limits,
+          storage: StorageType.File,
+          duplicate_window: nanos(options.duplicateWindowMs ?? 120_000),
+          max_age: nanos(options.maxAgeMs ?? 7 * 24 * 3_600_000),
+        })
+        .then(() => name)
+      pending.catch(() => ensured.delete(family))
+      ensured.set(family, pending)
+    }
+    return pending
+  }
+
+  /**
+   * The streams a consumer's types live on, with the subject it filters on in each: the type's own
+   * subject when it takes one type of the family, else the whole family (the consumer acks the types
+   * it does not take). One filter subject works on every JetStream server (filter_subjects needs 2.10).
+   */
+  const streamsOf = async (spec: ConsumerSpec) => {
+    const byFamily = new Map<string, string[]>()
+    for (const type of spec.types) {
+      const family = familyOf(type)
+      byFamily.set(family, [...(byFamily.get(family) ?? []), subjectOf(type)])
+    }
+    return Promise.all(
+      [...byFamily].map(async ([family, subjects]) => ({
+        stream: await ensureStream(family),
+        filter: subjects.length === 1 ? (subjects[0] as string) : `${subjectOf(family)}.>`,
+      })),
+    )
+  }
+
+  const consumerConfig = (spec: ConsumerSpec, filter: string): Partial<ConsumerConfig> => ({
+    durable_name: durableOf(spec.name),
+    ack_policy: AckPolicy.Explicit,
+    filter_subject: filter,
+    ack_wait: nanos(spec.ackWaitMs),
+    max_deliver: -1,
+    max_ack_pending: 20_000,
+  })
+
+  return {
+    kind: 'nats',
+    async publish(messages) {
+      await Promise.all([...new Set(messages.map((m) => familyOf(m.type)))].map(ensureStream))
+      await Promise.all(
+        messages.map((m) => {
+          const h = headers()
+          h.set(keyHeader, m.key)
+          return js.publish(subjectOf(m.type), m.body, { msgID: m.id, headers: h })
+        }),
+      )
+    },
+    async consumer(spec) {
+      const streams = await streamsOf(spec)
+      for (const { stream, filter } of streams) {
+        const config = consumerConfig(spec, filter)
+        const existing = await jsm.consumers.info(stream, durableOf(spec.name)).catch(() => undefined)
+        if (existing === undefined) {
+          await jsm.consumers.add(stream, { ...config, deliver_policy: DeliverPolicy.New })
+        } else if (
+          existing.config.filter_subject !== filter ||
+          existing.config.ack_wait !== config.ack_wait
+        ) {
+          await jsm.consumers.update(stream, durableOf(spec.name), {
+            filter_subject: filter,
+            ack_wait: config.ack_wait,
+          })
+        }
+      }
+      return natsConsumer(js, spec, streams, ns, options.log)
+    },
+    async replay(spec, from) {
+      const streams = await streamsOf(spec)
+      if ('seq' in from && streams.length > 1) {
+        throw new InputError(
+          `consumer ${spec.name} reads ${streams.length} streams, whose sequence numbers differ: replay it from a time`,
+        )
+      }
+      for (const { stream, filter } of streams) {
+        await jsm.consumers.delete(stream, durableOf(spec.name)).catch(() => undefined)
+        await jsm.consumers.add(stream, { ...consumerConfig(spec, filter), ...replayPolicy(from) })
+      }
+    },
+    async lag(spec) {
+      let lag = 0
+      for (const { stream } of await streamsOf(spec)) {
+        const info = await jsm.consumers.info(stream, durableOf(spec.name)).catch(() => undefined)
+        if (info !== undefined) lag += info.num_pending + info.num_ack_pending
+      }
+      return lag
+    },
+    async ping() {
+      try {
+        await nc.flush()
+      } catch (error) {
+        throw new UnavailableError(`NATS does not answer: ${(error as Error).message}`, { cause: error })
+      }
+    },
+    async close() {
+      if (!nc.isClosed()) await nc.drain()
+    },
+  }
+}
+
+const replayPolicy = (from: ReplayFrom): Partial<ConsumerConfig> =>
+  'seq' in from
+    ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from.seq }
+    : { deliver_policy: DeliverPolicy.StartTime, opt_start_time: from.time.toISOString() }
+
+function natsConsumer(
+  js: JetStreamClient,
+  spec: ConsumerSpec,
+  streams: readonly { stream: string; filter: string }[],
+  ns: string,
+  log: Logger,
+): TransportConsumer {
+  const durable = token(spec.name)
+  const wanted = new Set(spec.types.map((type) => `${ns}.${type}`))
+  const queue: JsMsg[] = []
+  let notify: (() => void) | undefined
+  let closed = false
+  const iterators: ConsumerMessages[] = []
+
+  // One consume() loop per stream feeds the queue; it restarts when the consumer is recreated (replay)
+  // or the connection drops.
+  const run = async (stream: string) => {
+    while (!closed) {
+      try {
+        const consumer = await js.consumers.get(stream, durable)
+        const messages = await consumer.consume({ max_messages: spec.prefetch ?? 256 })
+        iterators.push(messages)
+        for await (const msg of messages) {
+          if (!wanted.has(msg.subject)) {
+            msg.ack()
+            continue
+          }
+          queue.push(msg)
+          notify?.()
+        }
+      } catch (error) {
+        if (!closed) log.warn({ err: error, stream, consumer: spec.name }, 'NATS consumer restarting')
+      }
+      if (!closed) await new Promise((resolve) => setTimeout(resolve, 250))
+    }
+  }
+  for (const { stream } of streams) void run(stream)
+
+  const toDelivery = (msg: JsMsg): Delivery => ({
+    type: msg.subject.slice(ns.length + 1),
+    key: msg.headers?.get(keyHeader) ?? '',
+    body: msg.string(),
+    seq: msg.seq,
+    deliveryCount: msg.info.deliveryCount,
+    ack: async () => msg.ack(),
+    retry: async (delayMs) => msg.nak(delayMs),
+  })
+
+  return {
+    async fetch(max, waitMs) {
+      if (queue.length === 0 && !closed) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, waitMs)
+          notify = () => {
+            clearTimeout(timer)
+            resolve()
+          }
+        })
+        notify = undefined
+      }
+      return queue.splice(0, max).map(toDelivery)
+    },
+    async close() {
+      closed = true
+      notify?.()
+      for (const it of iterators) it.stop()
+      // Unsettled messages are redelivered to another replica after ack_wait; hand them back now.
+      for (const msg of queue.splice(0)) msg.nak()
+    },
+  }
+}

@@ -1,0 +1,219 @@
+import { EventEmitter, once } from 'node:events'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { ContextDb, Database } from '../db/index.ts'
+import { loadMigrations } from '../db/index.ts'
+import type { ConsumerSpec, Delivery, OutboundMessage, Transport, TransportConsumer } from './transport.ts'
+
+export interface PostgresLogOptions {
+  readonly database: Database
+  /** How often an idle consumer looks for work written by another process. */
+  readonly pollMs?: number
+}
+
+interface ClaimedRow extends Record<string, unknown> {
+  seq: string
+  key: string
+  deliveries: number
+  subject: string
+  body: string
+}
+
+/** The most log rows one fetch fans out to a consumer's pending deliveries. */
+const fanOutBatch = 5000
+
+/**
+ * The embedded mode's transport: an append-only log table in the `bus` schema, a cursor per durable
+ * consumer and a table of the deliveries it still owes. Durable across restarts; replicas of one
+ * consumer claim under one lock per consumer, and a message is not claimed while an earlier message
+ * with its key is leased or waiting for a retry, so one key is never handled out of order or twice at
+ * the same time. Appends are serialised so that sequence order is commit order.
+ */
+export async function createPostgresLog(options: PostgresLogOptions): Promise<Transport> {
+  const db = await options.database.openContext(
+    'bus',
+    await loadMigrations(new URL('./migrations/log/', import.meta.url)),
+  )
+  const pollMs = options.pollMs ?? 100
+  const appended = new EventEmitter()
+  appended.setMaxListeners(0)
+  let closed = false
+
+  return {
+    kind: 'postgres-log',
+    async publish(messages) {
+      if (messages.length === 0) return
+      await db.transaction(async (tx) => {
+        await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', ['rxt:bus:append'])
+        await tx.query(
+          `INSERT INTO log (id, subject, key, time, body)
+           SELECT id, subject, key, time, body
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[])
+                  WITH ORDINALITY AS m(id, subject, key, time, body, n)
+            ORDER BY n
+           ON CONFLICT (id) DO NOTHING`,
+          columns(messages),
+        )
+      })
+      appended.emit('appended')
+    },
+    async consumer(spec) {
+      await ensureConsumer(db, spec)
+      return logConsumer(db, spec, pollMs, appended, () => closed)
+    },
+    async replay(spec, from) {
+      await ensureConsumer(db, spec)
+      await db.transaction(async (tx) => {
+        await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`rxt:bus:claim:${spec.name}`])
+        const cursor =
+          'seq' in from
+            ? Math.max(0, from.seq - 1)
+            : await tx
+                .query<{ cursor: string }>(
+                  `SELECT coalesce((SELECT min(seq) - 1 FROM log WHERE time >= $1),
+                                   (SELECT coalesce(max(seq), 0) FROM log)) AS cursor`,
+                  [from.time],
+                )
+                .then((r) => Number(r.rows[0]?.cursor ?? 0))
+        await tx.query('UPDATE consumers SET cursor = $2 WHERE name = $1', [spec.name, cursor])
+      })
+      appended.emit('appended')
+    },
+    async lag(spec) {
+      const { rows } = await db.query<{ lag: string }>(
+        `SELECT (SELECT count(*) FROM pending WHERE consumer = $1)
+              + (SELECT count(*) FROM log l, consumers c
+                  WHERE c.name = $1 AND l.seq > c.cursor AND l.subject = ANY(c.subjects)) AS lag`,
+        [spec.name],
+      )
+      return Number(rows[0]?.lag ?? 0)
+    },
+    async ping() {
+      await db.query('SELECT 1')
+    },
+    async close() {
+      closed = true
+      appended.emit('appended')
+    },
+  }
+}
+
+const columns = (messages: readonly OutboundMessage[]) => [
+  messages.map((m) => m.id),
+  messages.map((m) => m.type),
+  messages.map((m) => m.key),
+  messages.map((m) => m.time.toISOString()),
+  messages.map((m) => m.body),
+]
+
+/** Creates the consumer at the end of the log, or updates the types it takes. */
+async function ensureConsumer(db: ContextDb, spec: ConsumerSpec): Promise<void> {
+  await db.query(
+    `INSERT INTO consumers (name, subjects, cursor)
+     VALUES ($1, $2, (SELECT coalesce(max(seq), 0) FROM log))
+     ON CONFLICT (name) DO UPDATE SET subjects = EXCLUDED.subjects`,
+    [spec.name, [...spec.types].sort()],
+  )
+}
+
+function logConsumer(
+  db: ContextDb,
+  spec: ConsumerSpec,
+  pollMs: number,
+  appended: EventEmitter,
+  transportClosed: () => boolean,
+): TransportConsumer {
+  let closed = false
+  const done = () => closed || transportClosed()
+
+  // Acks of one turn of the event loop go out in one statement.
+  let acks: string[] = []
+  let flushing: Promise<void> | undefined
+  const flushAcks = async () => {
+    await Promise.resolve()
+    const seqs = acks
+    acks = []
+    flushing = undefined
+    await db.query('DELETE FROM pending WHERE consumer = $1 AND seq = ANY($2::bigint[])', [spec.name, seqs])
+  }
+
+  const claim = (max: number) =>
+    db.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`rxt:bus:claim:${spec.name}`])
+      await tx.query(
+        `WITH c AS (SELECT cursor, subjects FROM consumers WHERE name = $1),
+              scanned AS (SELECT l.seq, l.subject, l.key FROM log l, c WHERE l.seq > c.cursor ORDER BY l.seq LIMIT ${fanOutBatch}),
+              ins AS (INSERT INTO pending (consumer, seq, key)
+                      SELECT $1, s.seq, s.key FROM scanned s, c WHERE s.subject = ANY(c.subjects)
+                      ON CONFLICT DO NOTHING)
+         UPDATE consumers SET cursor = (SELECT max(seq) FROM scanned)
+          WHERE name = $1 AND EXISTS (SELECT 1 FROM scanned)`,
+        [spec.name],
+      )
+      const { rows } = await tx.query<ClaimedRow>(
+        `WITH claimable AS (
+           SELECT p.seq FROM pending p
+            WHERE p.consumer = $1 AND p.not_before <= now() AND (p.lease_until IS NULL OR p.lease_until < now())
+              AND NOT EXISTS (SELECT 1 FROM pending e
+                               WHERE e.consumer = $1 AND e.key = p.key AND e.seq < p.seq
+                                 AND (e.lease_until >= now() OR e.not_before > now()))
+            ORDER BY p.seq LIMIT $2)
+         UPDATE pending p
+            SET deliveries = p.deliveries + 1, lease_until = now() + make_interval(secs => $3::double precision / 1000)
+           FROM claimable c, log l
+          WHERE p.consumer = $1 AND p.seq = c.seq AND l.seq = p.seq
+         RETURNING p.seq, p.key, p.deliveries, l.subject, l.body`,
+        [spec.name, max, spec.ackWaitMs],
+      )
+      return rows
+        .sort((a, b) => Number(a.seq) - Number(b.seq))
+        .map(
+          (row): Delivery => ({
+            type: row.subject,
+            key: row.key,
+            body: row.body,
+            seq: Number(row.seq),
+            deliveryCount: row.deliveries,
+            ack: () => {
+              acks.push(row.seq)
+              flushing ??= flushAcks()
+              return flushing
+            },
+            retry: async (delayMs) => {
+              await db.query(
+                `UPDATE pending SET lease_until = NULL, not_before = now() + make_interval(secs => $3::double precision / 1000)
+                  WHERE consumer = $1 AND seq = $2`,
+                [spec.name, row.seq, delayMs],
+              )
+            },
+          }),
+        )
+    })
+
+  return {
+    async fetch(max, waitMs) {
+      const deadline = Date.now() + waitMs
+      for (;;) {
+        if (done()) return []
+        const deliveries = await claim(max)
+        if (deliveries.length > 0 || Date.now() >= deadline) return deliveries
+        await wake(appended, Math.min(pollMs, deadline - Date.now()))
+      }
+    },
+    async close() {
+      closed = true
+      appended.emit('appended')
+      await flushing
+    },
+  }
+}
+
+/** Resolves on the next append in this process, or after `ms`. */
+async function wake(appended: EventEmitter, ms: number): Promise<void> {
+  const controller = new AbortController()
+  const { signal } = controller
+  await Promise.race([
+    once(appended, 'appended', { signal }).catch(() => undefined),
+    sleep(Math.max(0, ms), undefined, { signal }).catch(() => undefined),
+  ])
+  controller.abort()
+}

@@ -1,0 +1,65 @@
+/** A committed message as the transport carries it: the envelope serialised once, plus routing fields. */
+export interface OutboundMessage {
+  /** The envelope id; the transport drops a second message with the same id. */
+  readonly id: string
+  /** The message type (`evt.deploy.ready`): the subject it is published on. */
+  readonly type: string
+  /** Ordering key: messages with one key are delivered in publish order. */
+  readonly key: string
+  readonly time: Date
+  /** The envelope as JSON. */
+  readonly body: string
+}
+
+/** One delivery of a message to a consumer. Settle it exactly once: ack, retry or (after handling) ack. */
+export interface Delivery {
+  readonly type: string
+  readonly key: string
+  readonly body: string
+  /** The transport's sequence number of the message (per stream on NATS, global on the Postgres log). */
+  readonly seq: number
+  /** 1 on the first delivery, 2 on the first redelivery, … */
+  readonly deliveryCount: number
+  /** Done with it: it will not be delivered again. */
+  ack(): Promise<void>
+  /** Deliver it again after `delayMs` (to this or another replica). */
+  retry(delayMs: number): Promise<void>
+}
+
+/** Where a consumer (re)starts: every message from a sequence number, or from a time. */
+export type ReplayFrom = { readonly seq: number } | { readonly time: Date }
+
+export interface ConsumerSpec {
+  /** Durable name, shared by every replica of the consumer: `<context>.<handler id>`. */
+  readonly name: string
+  readonly types: readonly string[]
+  /** How long a delivery may stay unsettled before it is delivered again. */
+  readonly ackWaitMs: number
+  /**
+   * Most messages a replica holds before handling them (what it prefetches): small enough that the
+   * replicas of a consumer share the work. Default 256.
+   */
+  readonly prefetch?: number
+}
+
+export interface TransportConsumer {
+  /** Up to `max` deliveries; waits up to `waitMs` for the first one. Resolves empty on timeout or close. */
+  fetch(max: number, waitMs: number): Promise<Delivery[]>
+  close(): Promise<void>
+}
+
+/** What carries messages between processes: NATS JetStream, or the Postgres log. */
+export interface Transport {
+  readonly kind: 'nats' | 'postgres-log'
+  /** Resolves once every message is stored durably, in order; re-publishing a stored id is a no-op. */
+  publish(messages: readonly OutboundMessage[]): Promise<void>
+  /** Joins (creating when missing) the durable consumer `spec.name`; new consumers start at the end. */
+  consumer(spec: ConsumerSpec): Promise<TransportConsumer>
+  /** Rewinds the durable consumer: it delivers again every matching message from `from` on. */
+  replay(spec: ConsumerSpec, from: ReplayFrom): Promise<void>
+  /** Messages the consumer has not settled: not yet delivered, or delivered and not acknowledged. */
+  lag(spec: ConsumerSpec): Promise<number>
+  /** Resolves when the transport answers; throws UnavailableError when it does not. */
+  ping(): Promise<void>
+  close(): Promise<void>
+}
