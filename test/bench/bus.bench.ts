@@ -129,7 +129,14 @@ async function throughBus(
   n: number,
   perTx: number,
 ): Promise<Result> {
-  const bus: Bus = createBus({ transport, catalog, log, metrics: new Registry(), clock: systemClock })
+  const bus: Bus = createBus({
+    transport,
+    catalog,
+    log,
+    metrics: new Registry(),
+    clock: systemClock,
+    ...(process.env.BENCH_CONCURRENCY ? { concurrency: Number(process.env.BENCH_CONCURRENCY) } : {}),
+  })
   const producerDb = await openBusContext(database, 'bench_producer')
   const consumerDb = await openBusContext(database, 'bench_consumer')
   const producer = bus.attach('bench_producer', producerDb)

@@ -145,13 +145,6 @@ interface Screened {
   duplicate?: boolean
 }
 
-/** FNV-1a: spreads ordering keys over the handling groups. */
-const hashOf = (key: string): number => {
-  let hash = 0x811c9dc5
-  for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193)
-  return hash >>> 0
-}
-
 /**
  * The bus of one process: a transactional outbox and a relay per context, and per handler a durable
  * consumer whose messages are handled in a transaction with an inbox row (effectively once), retried
@@ -443,9 +436,10 @@ export function createBus(options: BusOptions): Bus {
   }
 
   /**
-   * The consumer of one handler. The fetch loop spreads messages over `concurrency` slots by key; each
-   * slot drains its queue in order, many messages per transaction (one by one when any fails), while
-   * the loop fetches more: keys in parallel, one key in order, and no wait between batches.
+   * The consumer of one handler. The fetch loop queues what it fetches; up to `concurrency` workers
+   * each take a share of the queue whose keys no other worker holds, and handle it in one transaction
+   * (one by one when a handler fails). One key is handled in order by one worker at a time; keys run in
+   * parallel; a worker takes what accumulated while it was busy, so that transactions grow with load.
    */
   const runConsumer = async (a: Attached, handler: MessageHandler) => {
     const spec: ConsumerSpec = {
@@ -456,21 +450,39 @@ export function createBus(options: BusOptions): Bus {
     }
     await a.db.query('INSERT INTO rxt_consumers (consumer) VALUES ($1) ON CONFLICT DO NOTHING', [spec.name])
     const consumer: TransportConsumer = await transport.consumer(spec)
-    const slots = Array.from({ length: concurrency }, () => ({
-      queue: [] as Screened[],
-      draining: undefined as Promise<void> | undefined,
-      blocked: new Set<string>(),
-    }))
+    let queue: Screened[] = []
+    /** Keys a worker is handling: their later messages wait for it. */
+    const held = new Set<string>()
+    /** Keys whose message went back for a retry: their later messages go back too, behind it. */
+    const blocked = new Set<string>()
+    const workers = new Set<Promise<void>>()
     const progress = new EventEmitter()
     let inHand = 0
     let stopping = false
 
-    const drain = async (slot: (typeof slots)[number]) => {
-      while (slot.queue.length > 0) {
-        const group = slot.queue.splice(0, fetchBatch)
-        const open = group.filter((g) => !slot.blocked.has(g.delivery.key))
+    /** Takes a share of the queue: in order, skipping held keys; holds the keys it takes. */
+    const take = (): Screened[] => {
+      const limit = Math.max(16, Math.ceil(queue.length / concurrency))
+      const group: Screened[] = []
+      const rest: Screened[] = []
+      const taken = new Set<string>()
+      for (const g of queue) {
+        const key = g.delivery.key
+        if ((held.has(key) && !taken.has(key)) || (group.length >= limit && !taken.has(key))) rest.push(g)
+        else {
+          group.push(g)
+          taken.add(key)
+        }
+      }
+      for (const key of taken) held.add(key)
+      queue = rest
+      return group
+    }
+
+    const work = async () => {
+      for (let group = take(); group.length > 0; group = take()) {
         let done = false
-        if (open.length === group.length && group.length > 1) {
+        if (group.length > 1 && !group.some((g) => blocked.has(g.delivery.key))) {
           try {
             await handleGroupInTx(a, handler, group)
             done = true
@@ -478,12 +490,27 @@ export function createBus(options: BusOptions): Bus {
             log.debug({ err: error, consumer: spec.name }, 'group failed; handling its messages one by one')
           }
         }
-        if (!done) await deliverInOrder(a, handler, group, slot.blocked)
+        if (!done) await deliverInOrder(a, handler, group, blocked)
+        for (const g of group) {
+          held.delete(g.delivery.key)
+          if (!queue.some((q) => q.delivery.key === g.delivery.key)) blocked.delete(g.delivery.key)
+        }
         inHand -= group.length
         progress.emit('settled')
       }
-      slot.blocked.clear()
-      slot.draining = undefined
+    }
+
+    // A worker starts when none runs, or when the backlog can keep one more busy: fewer, larger
+    // transactions under a trickle; every worker under a flood or behind slow handlers.
+    const eligible = () => queue.reduce((n, g) => (held.has(g.delivery.key) ? n : n + 1), 0)
+    const spawn = () => {
+      while (workers.size < concurrency && eligible() > (workers.size === 0 ? 0 : 16)) {
+        const worker: Promise<void> = work().finally(() => {
+          workers.delete(worker)
+          spawn()
+        })
+        workers.add(worker)
+      }
     }
 
     const loop = (async () => {
@@ -506,12 +533,10 @@ export function createBus(options: BusOptions): Bus {
             return undefined
           })
           if (valid === undefined) continue
-          const slot = slots[hashOf(d.key) % concurrency] as (typeof slots)[number]
-          slot.queue.push(valid)
+          queue.push(valid)
           inHand++
-          // Started after this fetch is spread, so that a slot takes its share in one transaction.
-          slot.draining ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => drain(slot))
         }
+        spawn()
       }
     })()
     return {
@@ -520,7 +545,7 @@ export function createBus(options: BusOptions): Bus {
         progress.emit('settled')
         await consumer.close()
         await loop
-        await Promise.all(slots.map((slot) => slot.draining))
+        while (workers.size > 0) await Promise.all(workers)
       },
     }
   }
