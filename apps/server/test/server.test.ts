@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -155,6 +156,42 @@ describe.skipIf(postgresSkip !== '')('rxt-deploy serve (distributed, PostgreSQL)
         boots: { count: 1 },
       })
       expect(await server.stop()).toBe(0)
+    } finally {
+      await fresh.drop()
+    }
+  })
+
+  it.skipIf(inject('natsSkipReason') !== '')(
+    'serves the system context with the bus on NATS JetStream (NATS_URL)',
+    async () => {
+      const fresh = await createFreshPostgres(inject('postgresUrl'))
+      const namespace = `t${randomUUID().replaceAll('-', '').slice(0, 10)}`
+      try {
+        const server = await startServer(['serve', 'system'], {
+          DATABASE_URL: fresh.url,
+          NATS_URL: inject('natsUrl'),
+          BUS_NAMESPACE: namespace,
+        })
+        await expectServing(server)
+        const info = await getJson<SystemInfo>(`${server.url}/v1/system`)
+        expect(info).toMatchObject({ mode: 'distributed', database: 'postgres', bus: 'nats' })
+        expect(await server.stop()).toBe(0)
+      } finally {
+        await fresh.drop()
+      }
+    },
+  )
+
+  it('refuses to start when NATS_URL names no server, with one line', async () => {
+    const fresh = await createFreshPostgres(inject('postgresUrl'))
+    try {
+      const run = await runToEnd(['serve', 'system'], {
+        DATABASE_URL: fresh.url,
+        NATS_URL: 'nats://127.0.0.1:1',
+      })
+      expect(run.code).toBe(2)
+      expect(run.stderr).toMatch(/cannot connect to NATS at nats:\/\/127\.0\.0\.1:1/)
+      expect(run.stderr.trim().split('\n')).toHaveLength(1)
     } finally {
       await fresh.drop()
     }

@@ -13,6 +13,7 @@ export interface RuntimeInfo {
   readonly commit: string | undefined
   readonly mode: 'embedded' | 'distributed'
   readonly database: 'pglite' | 'postgres'
+  readonly bus: 'nats' | 'postgres-log'
   readonly contexts: readonly string[]
   readonly instanceId: string
   readonly startedAt: Date

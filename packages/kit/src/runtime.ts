@@ -52,6 +52,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     commit: config.RXT_BUILD_COMMIT,
     mode: options.mode,
     database: database.kind,
+    bus: options.transport.kind,
     contexts: names,
     instanceId: randomUUID(),
     startedAt: (options.clock ?? systemClock).now(),

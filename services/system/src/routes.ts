@@ -16,6 +16,9 @@ const SystemInfo = Type.Object({
   node: Type.String(),
   mode: Type.Union([Type.Literal('embedded'), Type.Literal('distributed')]),
   database: Type.Union([Type.Literal('pglite'), Type.Literal('postgres')]),
+  bus: Type.Union([Type.Literal('nats'), Type.Literal('postgres-log')], {
+    description: 'The transport of the bus: NATS JetStream, or the Postgres log in the database',
+  }),
   contexts: Type.Array(Type.String()),
   instance: Type.Object({ id: Type.String(), startedAt: Type.String({ format: 'date-time' }) }),
   boots: Type.Object({ count: Type.Integer(), first: Type.Union([Boot, Type.Null()]) }),
@@ -46,6 +49,7 @@ export function systemRoutes(app: HttpApp, deps: ContextDeps): void {
         node: process.version,
         mode: runtime.mode,
         database: runtime.database,
+        bus: runtime.bus,
         contexts: [...runtime.contexts],
         instance: { id: runtime.instanceId, startedAt: runtime.startedAt.toISOString() },
         boots: { count: boots.count, first: boots.first ?? null },

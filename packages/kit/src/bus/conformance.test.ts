@@ -39,6 +39,20 @@ async function until(
   }
 }
 
+/** An envelope written by hand, as a misbehaving or foreign publisher would send it. */
+const rawEnvelope = (id: string, data: unknown) => ({
+  id,
+  type,
+  version: 1,
+  time: new Date().toISOString(),
+  tenantId: 't',
+  correlationId: id,
+  causationId: null,
+  idempotencyKey: id,
+  key: 'k',
+  data,
+})
+
 const count = async (db: ContextDb, sql: string, params: unknown[] = []) =>
   Number((await db.query<{ n: string }>(sql, params)).rows[0]?.n ?? 0)
 
@@ -309,18 +323,7 @@ for (const target of transportTargets()) {
       await bus.subscribe('consumer', [recorder('dedupe')])
       await bus.start()
       const id = randomUUID()
-      const envelope = {
-        id,
-        type,
-        version: 1,
-        time: new Date().toISOString(),
-        tenantId: 't',
-        correlationId: id,
-        causationId: null,
-        idempotencyKey: id,
-        key: 'k',
-        data: fixture,
-      }
+      const envelope = rawEnvelope(id, fixture)
       const message: OutboundMessage = {
         id,
         type,
@@ -454,17 +457,7 @@ for (const target of transportTargets()) {
       await bus.subscribe('consumer', [recorder('validating')])
       await bus.start()
       const id = randomUUID()
-      const bad = {
-        id,
-        type,
-        version: 1,
-        time: new Date().toISOString(),
-        tenantId: 't',
-        correlationId: id,
-        causationId: null,
-        idempotencyKey: id,
-        data: { nope: 1 },
-      }
+      const bad = rawEnvelope(id, { nope: 1 })
       await bus.transport.publish([{ id, type, key: 'k', time: new Date(), body: JSON.stringify(bad) }])
       await bus.transport.publish([{ id: randomUUID(), type, key: 'k', time: new Date(), body: '{not json' }])
       const [good] = await publish(bus, ['k'])
