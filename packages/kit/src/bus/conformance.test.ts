@@ -435,6 +435,43 @@ for (const target of transportTargets()) {
       expect(await count(consumer, 'SELECT count(DISTINCT message_id) AS n FROM effects')).toBe(160)
     })
 
+    it('delivers a backlog larger than what a consumer holds at once, in full and in order', async () => {
+      const bus = await newBus({ fetchBatch: 256 })
+      bus.attach('consumer', consumer)
+      await bus.subscribe('consumer', [recorder('backlog')])
+      const ctx = bus.attach('producer', producer)
+      const sent = []
+      for (let t = 0; t < 5; t++) {
+        sent.push(
+          ...(await producer.transaction((tx) =>
+            ctx.publishAll(
+              tx,
+              Array.from({ length: 500 }, (_, i) => ({
+                type,
+                data: fixture,
+                tenantId: 't',
+                key: `k${i % 4}`,
+              })),
+            ),
+          )),
+        )
+      }
+      await bus.start()
+      await until(
+        async () => (await count(consumer, 'SELECT count(*) AS n FROM effects')) === 2500,
+        60_000,
+        '2500 effects',
+      )
+      const { rows } = await consumer.query<{ message_id: string; key: string }>(
+        'SELECT message_id, key FROM effects ORDER BY n',
+      )
+      for (const key of ['k0', 'k3']) {
+        expect(rows.filter((r) => r.key === key).map((r) => r.message_id)).toEqual(
+          sent.filter((m) => m.key === key).map((m) => m.id),
+        )
+      }
+    }, 90_000)
+
     it('refuses a payload that violates its schema, and writes nothing', async () => {
       const bus = await newBus()
       const ctx = bus.attach('producer', producer)

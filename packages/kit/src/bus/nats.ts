@@ -41,7 +41,12 @@ const token = (s: string): string => s.replace(/[^A-Za-z0-9]/g, '_')
 export async function createNatsTransport(options: NatsTransportOptions): Promise<Transport> {
   let nc: NatsConnection
   try {
-    nc = await connect({ servers: options.url.split(','), name: `rxt-${options.namespace}` })
+    // No async stack traces: each request would capture two stacks, a tenth of the relay's CPU.
+    nc = await connect({
+      servers: options.url.split(','),
+      name: `rxt-${options.namespace}`,
+      noAsyncTraces: true,
+    })
   } catch (error) {
     throw new UnavailableError(`cannot connect to NATS at ${options.url}: ${(error as Error).message}`, {
       cause: error,

@@ -18,8 +18,11 @@ interface ClaimedRow extends Record<string, unknown> {
   body: string
 }
 
-/** The most log rows one fetch fans out to a consumer's pending deliveries. */
-const fanOutBatch = 5000
+/**
+ * The most deliveries a consumer owes at once: a backlog waits in the log (read by sequence), not in
+ * `pending`, whose claim query looks at every row of a held key.
+ */
+const pendingCap = 2048
 
 /**
  * The embedded mode's transport: an append-only log table in the `bus` schema, a cursor per durable
@@ -134,6 +137,8 @@ function logConsumer(
     acks = []
     flushing = undefined
     await db.query('DELETE FROM pending WHERE consumer = $1 AND seq = ANY($2::bigint[])', [spec.name, seqs])
+    // Settling frees the keys: their next messages may be claimed now, not at the next poll.
+    appended.emit('appended')
   }
 
   const claim = (max: number) =>
@@ -141,7 +146,10 @@ function logConsumer(
       await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`rxt:bus:claim:${spec.name}`])
       await tx.query(
         `WITH c AS (SELECT cursor, subjects FROM consumers WHERE name = $1),
-              scanned AS (SELECT l.seq, l.subject, l.key FROM log l, c WHERE l.seq > c.cursor ORDER BY l.seq LIMIT ${fanOutBatch}),
+              owed AS (SELECT count(*) AS n FROM pending WHERE consumer = $1),
+              scanned AS (SELECT l.seq, l.subject, l.key FROM log l, c
+                           WHERE l.seq > c.cursor ORDER BY l.seq
+                           LIMIT greatest(0, ${pendingCap} - (SELECT n FROM owed))),
               ins AS (INSERT INTO pending (consumer, seq, key)
                       SELECT $1, s.seq, s.key FROM scanned s, c WHERE s.subject = ANY(c.subjects)
                       ON CONFLICT DO NOTHING)
@@ -184,6 +192,7 @@ function logConsumer(
                   WHERE consumer = $1 AND seq = $2`,
                 [spec.name, row.seq, delayMs],
               )
+              appended.emit('appended')
             },
           }),
         )
