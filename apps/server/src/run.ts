@@ -103,7 +103,12 @@ async function execute(command: Command, options: MainOptions, out: (line: strin
         const transport =
           config.NATS_URL === undefined
             ? await createPostgresLog({ database })
-            : await createNatsTransport({ url: config.NATS_URL, namespace: config.BUS_NAMESPACE, log })
+            : await createNatsTransport({
+                url: config.NATS_URL,
+                namespace: config.BUS_NAMESPACE,
+                log,
+                maxAgeMs: config.BUS_RETENTION_HOURS * 3_600_000,
+              })
         runtime = await startRuntime({
           contexts,
           config,

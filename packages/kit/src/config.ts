@@ -88,6 +88,13 @@ export const CoreConfig = Type.Object({
     default: 60000,
     description: 'Longest delay between retries of a failed message.',
   }),
+  BUS_RETENTION_HOURS: Type.Integer({
+    minimum: 1,
+    maximum: 8760,
+    default: 168,
+    description:
+      'How long the bus keeps handled messages: the replay horizon (NATS max age, the Postgres log) and how long an inbox remembers a message.',
+  }),
   RXT_BUILD_COMMIT: Type.Optional(
     Type.String({ description: 'Source commit the build was made from, shown by GET /v1/system.' }),
   ),

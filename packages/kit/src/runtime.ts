@@ -80,6 +80,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     maxDeliveries: config.BUS_MAX_DELIVERIES,
     ackWaitMs: config.BUS_ACK_WAIT_MS,
     backoff: { baseMs: config.BUS_RETRY_BASE_MS, maxMs: config.BUS_RETRY_MAX_MS },
+    retentionMs: config.BUS_RETENTION_HOURS * 3_600_000,
   })
   await app.register(async (scope) => registerBusAdminRoutes(scope as HttpApp, bus), { prefix: '/v1' })
   const kitMigrations = await busMigrations()

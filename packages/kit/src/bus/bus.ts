@@ -99,6 +99,10 @@ export interface BusOptions {
   readonly fetchBatch?: number
   /** Keys one consumer handles at the same time (one message of a key at a time). */
   readonly concurrency?: number
+  /** How long handled messages are kept: inbox rows, and the transport's settled messages. */
+  readonly retentionMs?: number
+  /** How often `prune` runs while the bus is started. */
+  readonly pruneEveryMs?: number
 }
 
 export interface Bus {
@@ -121,6 +125,8 @@ export interface Bus {
   }): Promise<DeadLetter[]>
   /** Handles a dead letter again; throws ConflictError with the new error when it fails again. */
   replayDeadLetter(id: string): Promise<DeadLetter>
+  /** Drops inbox rows and settled transport messages older than the retention; runs on a timer too. */
+  prune(): Promise<{ inbox: number; transport: number }>
 }
 
 interface Attached {
@@ -159,6 +165,9 @@ export function createBus(options: BusOptions): Bus {
   const relayPollMs = options.relayPollMs ?? 250
   const fetchBatch = options.fetchBatch ?? 256
   const concurrency = options.concurrency ?? 8
+  const retentionMs = options.retentionMs ?? 7 * 24 * 3_600_000
+  const pruneEveryMs = options.pruneEveryMs ?? 10 * 60_000
+  let pruner: NodeJS.Timeout | undefined
   const attached = new Map<string, Attached>()
   const running = new Map<string, { stop(): Promise<void> }>()
   let started = false
@@ -657,7 +666,7 @@ export function createBus(options: BusOptions): Bus {
     replays: Number(r.replays),
   })
 
-  return {
+  const bus: Bus = {
     transport,
     attach(context, db) {
       if (attached.has(context)) throw new InputError(`context ${context} is attached to the bus twice`)
@@ -689,9 +698,14 @@ export function createBus(options: BusOptions): Bus {
       // the relays publish what the contexts wrote.
       for (const a of attached.values()) for (const handler of a.handlers) await startConsumer(a, handler)
       for (const a of attached.values()) a.relay.start()
+      pruner = setInterval(() => {
+        bus.prune().catch((error: unknown) => log.warn({ err: error }, 'bus prune failed'))
+      }, pruneEveryMs)
+      pruner.unref()
     },
     async stop() {
       started = false
+      clearInterval(pruner)
       await Promise.all([...running.values()].map((c) => c.stop()))
       running.clear()
       await Promise.all([...attached.values()].map((a) => a.relay.stop()))
@@ -738,6 +752,17 @@ export function createBus(options: BusOptions): Bus {
         .sort((x, y) => (x.deadAt < y.deadAt ? 1 : x.deadAt > y.deadAt ? -1 : 0))
         .slice(0, limit)
     },
+    async prune() {
+      const olderThan = new Date(clock.now().getTime() - retentionMs)
+      let inbox = 0
+      for (const a of attached.values()) {
+        const { rowCount } = await a.db.query('DELETE FROM rxt_inbox WHERE handled_at < $1', [olderThan])
+        inbox += rowCount
+      }
+      const dropped = await transport.prune(olderThan)
+      if (inbox + dropped > 0) log.info({ inbox, transport: dropped, olderThan }, 'bus pruned')
+      return { inbox, transport: dropped }
+    },
     async replayDeadLetter(id) {
       if (!/^[0-9a-f-]{36}$/i.test(id))
         throw new InputError(`dead letter id ${JSON.stringify(id)} is not a UUID`)
@@ -772,6 +797,7 @@ export function createBus(options: BusOptions): Bus {
       throw new NotFoundError(`no dead letter ${id}`)
     },
   }
+  return bus
 }
 
 function busMetrics(

@@ -12,7 +12,7 @@ import { migration } from '../db/migrations.ts'
 import { InputError } from '../errors.ts'
 import { createLogger } from '../log.ts'
 import { openBusContext, type TransportFixture, transportTargets } from '../testing/bus.ts'
-import { type Bus, type BusOptions, createBus, type MessageHandler } from './bus.ts'
+import { type Bus, type BusOptions, type ContextBus, createBus, type MessageHandler } from './bus.ts'
 import type { OutboundMessage, Transport } from './transport.ts'
 
 const log = createLogger({ level: 'silent' })
@@ -90,8 +90,10 @@ for (const target of transportTargets()) {
       },
     })
 
+    const producers = new WeakMap<Bus, ContextBus>()
     const publish = async (bus: Bus, keys: readonly string[]) => {
-      const ctx = bus.attach('producer', producer)
+      const ctx = producers.get(bus) ?? bus.attach('producer', producer)
+      producers.set(bus, ctx)
       return producer.transaction(async (tx) => {
         const sent: Envelope[] = []
         for (const key of keys)
@@ -471,6 +473,37 @@ for (const target of transportTargets()) {
         )
       }
     }, 90_000)
+
+    it('prunes inbox rows and settled messages past the retention, and keeps flowing', async () => {
+      const bus = await newBus({ retentionMs: 1 })
+      bus.attach('consumer', consumer)
+      await bus.subscribe('consumer', [recorder('pruned')])
+      await bus.start()
+      await publish(bus, ['a', 'b', 'c'])
+      await until(
+        async () => (await count(consumer, 'SELECT count(*) AS n FROM effects')) === 3,
+        15_000,
+        '3 effects',
+      )
+      await until(
+        async () =>
+          (await bus.transport.lag({ name: 'consumer.pruned', types: [type], ackWaitMs: 2_000 })) === 0,
+        15_000,
+        'all settled',
+      )
+      await sleep(20)
+      const pruned = await bus.prune()
+      expect(pruned.inbox).toBe(3)
+      // NATS drops old messages itself (the streams' max age); the Postgres log deletes them here.
+      expect(pruned.transport).toBe(target.name === 'nats' ? 0 : 3)
+      expect(await count(consumer, 'SELECT count(*) AS n FROM rxt_inbox')).toBe(0)
+      await publish(bus, ['d'])
+      await until(
+        async () => (await count(consumer, 'SELECT count(*) AS n FROM effects')) === 4,
+        15_000,
+        'a 4th effect',
+      )
+    })
 
     it('refuses a payload that violates its schema, and writes nothing', async () => {
       const bus = await newBus()

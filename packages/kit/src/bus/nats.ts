@@ -64,16 +64,31 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
     let pending = ensured.get(family)
     if (pending === undefined) {
       const name = streamOf(family)
+      const config = {
+        name,
+        subjects: [subjectOf(family), `${subjectOf(family)}.>`],
+        retention: RetentionPolicy.Limits,
+        storage: StorageType.File,
+        duplicate_window: nanos(options.duplicateWindowMs ?? 120_000),
+        max_age: nanos(options.maxAgeMs ?? 7 * 24 * 3_600_000),
+      }
       pending = jsm.streams
-        .add({
-          name,
-          subjects: [subjectOf(family), `${subjectOf(family)}.>`],
-          retention: RetentionPolicy.Limits,
-          storage: StorageType.File,
-          duplicate_window: nanos(options.duplicateWindowMs ?? 120_000),
-          max_age: nanos(options.maxAgeMs ?? 7 * 24 * 3_600_000),
+        .info(name)
+        .catch(() => undefined)
+        .then(async (existing) => {
+          if (existing === undefined) await jsm.streams.add(config)
+          else if (
+            existing.config.max_age !== config.max_age ||
+            existing.config.duplicate_window !== config.duplicate_window
+          ) {
+            // A changed retention applies to the existing stream.
+            await jsm.streams.update(name, {
+              max_age: config.max_age,
+              duplicate_window: config.duplicate_window,
+            })
+          }
+          return name
         })
-        .then(() => name)
       pending.catch(() => ensured.delete(family))
       ensured.set(family, pending)
     }
@@ -159,6 +174,8 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       }
       return lag
     },
+    // The streams' max_age (maxAgeMs) drops old messages on the server.
+    prune: async () => 0,
     async ping() {
       try {
         await nc.flush()

@@ -90,6 +90,17 @@ export async function createPostgresLog(options: PostgresLogOptions): Promise<Tr
       )
       return Number(rows[0]?.lag ?? 0)
     },
+    async prune(olderThan) {
+      // Only what every consumer has fanned out and settled: below every cursor, owed to nobody.
+      const { rowCount } = await db.query(
+        `DELETE FROM log l
+          WHERE l.appended_at < $1
+            AND l.seq <= (SELECT coalesce(min(cursor), 0) FROM consumers)
+            AND NOT EXISTS (SELECT 1 FROM pending p WHERE p.seq = l.seq)`,
+        [olderThan],
+      )
+      return rowCount
+    },
     async ping() {
       await db.query('SELECT 1')
     },

@@ -59,6 +59,11 @@ export interface Transport {
   replay(spec: ConsumerSpec, from: ReplayFrom): Promise<void>
   /** Messages the consumer has not settled: not yet delivered, or delivered and not acknowledged. */
   lag(spec: ConsumerSpec): Promise<number>
+  /**
+   * Drops messages older than `olderThan` that every consumer has settled (the transport's own
+   * retention, if it has one, may do this itself); resolves with how many went.
+   */
+  prune(olderThan: Date): Promise<number>
   /** Resolves when the transport answers; throws UnavailableError when it does not. */
   ping(): Promise<void>
   close(): Promise<void>
