@@ -144,6 +144,38 @@ interface Relay {
 
 const consumerName = (context: string, handler: MessageHandler) => `${context}.${handler.id}`
 
+/**
+ * Records messages in a consumer's inbox; returns those that are new. After a replay (a new generation)
+ * a message handled in an earlier generation is new again only from the replay point on: one before it
+ * (say, redelivered because its ack was lost) is still a duplicate.
+ */
+const inboxInsert = `
+  INSERT INTO rxt_inbox (consumer, generation, message_id)
+  SELECT $1, c.generation, m.id
+    FROM rxt_consumers c, unnest($2::uuid[], $3::bigint[], $4::timestamptz[]) AS m(id, seq, time)
+   WHERE c.consumer = $1
+     AND (c.generation = 0
+          OR m.seq >= c.replay_from_seq OR m.time >= c.replay_from_time
+          OR NOT EXISTS (SELECT 1 FROM rxt_inbox i
+                          WHERE i.consumer = $1 AND i.message_id = m.id AND i.generation < c.generation))
+  ON CONFLICT DO NOTHING RETURNING message_id`
+
+/** The largest envelope the bus carries (NATS' default max_payload is 1 MiB, with headers). */
+export const maxMessageBytes = 512 * 1024
+
+/** What every transport can carry: a key that is a header value, a body under the size limit. */
+function transportViolations(envelope: Envelope, body: string): { path: string; message: string }[] {
+  const problems: { path: string; message: string }[] = []
+  if (envelope.key !== undefined && !/^[\x21-\x7e]+$/.test(envelope.key)) {
+    problems.push({ path: '/key', message: 'must be printable ASCII without spaces' })
+  }
+  const bytes = Buffer.byteLength(body)
+  if (bytes > maxMessageBytes) {
+    problems.push({ path: '/data', message: `makes a message of ${bytes} bytes; at most ${maxMessageBytes}` })
+  }
+  return problems
+}
+
 /** A delivery whose envelope parsed and validated. */
 interface Screened {
   readonly delivery: Delivery
@@ -170,6 +202,7 @@ export function createBus(options: BusOptions): Bus {
   let pruner: NodeJS.Timeout | undefined
   const attached = new Map<string, Attached>()
   const running = new Map<string, { stop(): Promise<void> }>()
+  const replays = new Map<string, Promise<void>>()
   let started = false
 
   const m = busMetrics(options.metrics, () => [...attached.values()], transport, running)
@@ -212,8 +245,9 @@ export function createBus(options: BusOptions): Bus {
       )
     }
     const envelopes = inputs.map((input) => envelopeOf(input, cause))
+    const bodies = envelopes.map((e) => JSON.stringify(e))
     for (const [i, envelope] of envelopes.entries()) {
-      const violations = violationsOf(envelope)
+      const violations = [...violationsOf(envelope), ...transportViolations(envelope, bodies[i] as string)]
       if (violations.length > 0) {
         throw new InputError(
           `${envelope.type} is not a valid message${inputs.length > 1 ? ` (message ${i + 1} of ${inputs.length})` : ''}: ${violations.map((v) => `${v.path} ${v.message}`).join('; ')}`,
@@ -227,12 +261,7 @@ export function createBus(options: BusOptions): Bus {
        SELECT id, type, key, body FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])
               WITH ORDINALITY AS m(id, type, key, body, n)
         ORDER BY n`,
-      [
-        envelopes.map((e) => e.id),
-        envelopes.map((e) => e.type),
-        envelopes.map((e) => e.key),
-        envelopes.map((e) => JSON.stringify(e)),
-      ],
+      [envelopes.map((e) => e.id), envelopes.map((e) => e.type), envelopes.map((e) => e.key), bodies],
     )
     tx.afterCommit(a.relay.kick)
     return envelopes
@@ -315,12 +344,12 @@ export function createBus(options: BusOptions): Bus {
     sequence: number | null,
   ) =>
     a.db.transaction(async (tx) => {
-      const inserted = await tx.query(
-        `INSERT INTO rxt_inbox (consumer, generation, message_id)
-         SELECT $1, generation, $2 FROM rxt_consumers WHERE consumer = $1
-         ON CONFLICT DO NOTHING RETURNING 1`,
-        [consumerName(a.context, handler), envelope.id],
-      )
+      const inserted = await tx.query(inboxInsert, [
+        consumerName(a.context, handler),
+        [envelope.id],
+        [sequence],
+        [envelope.time],
+      ])
       if (inserted.rowCount === 0) return false
       await runHandler(a, handler, tx, envelope, deliveryCount, sequence)
       return true
@@ -333,13 +362,12 @@ export function createBus(options: BusOptions): Bus {
   const handleGroupInTx = async (a: Attached, handler: MessageHandler, group: readonly Screened[]) => {
     const consumer = consumerName(a.context, handler)
     const fresh = await a.db.transaction(async (tx) => {
-      const { rows } = await tx.query<{ message_id: string }>(
-        `INSERT INTO rxt_inbox (consumer, generation, message_id)
-         SELECT $1, c.generation, m.id FROM rxt_consumers c, unnest($2::uuid[]) AS m(id)
-          WHERE c.consumer = $1
-         ON CONFLICT DO NOTHING RETURNING message_id`,
-        [consumer, group.map((g) => g.envelope.id)],
-      )
+      const { rows } = await tx.query<{ message_id: string }>(inboxInsert, [
+        consumer,
+        group.map((g) => g.envelope.id),
+        group.map((g) => g.delivery.seq),
+        group.map((g) => g.envelope.time),
+      ])
       const inserted = new Set(rows.map((r) => r.message_id.toLowerCase()))
       for (const g of group) {
         if (inserted.delete(g.envelope.id.toLowerCase())) {
@@ -396,11 +424,9 @@ export function createBus(options: BusOptions): Bus {
   const deliver = async (a: Attached, handler: MessageHandler, g: Screened): Promise<'done' | 'retry'> => {
     const consumer = consumerName(a.context, handler)
     const d = g.delivery
+    let handled: boolean
     try {
-      const handled = await handleInTx(a, handler, g.envelope, d.deliveryCount, d.seq)
-      if (!handled) m.duplicates.inc({ consumer })
-      await d.ack()
-      return 'done'
+      handled = await handleInTx(a, handler, g.envelope, d.deliveryCount, d.seq)
     } catch (error) {
       const retryable = isKitError(error) ? error.retryable : true
       if (!retryable || d.deliveryCount >= maxDeliveries) {
@@ -418,6 +444,12 @@ export function createBus(options: BusOptions): Bus {
       await d.retry(backoffDelay(backoff, d.deliveryCount))
       return 'retry'
     }
+    // Committed: a failed ack only means a redelivery, which the inbox acknowledges unhandled.
+    if (!handled) m.duplicates.inc({ consumer })
+    await d
+      .ack()
+      .catch((error: unknown) => log.warn({ err: error, consumer }, 'ack failed; it will be redelivered'))
+    return 'done'
   }
 
   /**
@@ -536,15 +568,18 @@ export function createBus(options: BusOptions): Bus {
           await sleep(1000)
           continue
         }
+        // Screened in full before any is queued, so that a worker never sees a later message of a key
+        // before an earlier one (dead-lettering an invalid message takes a moment).
+        const screened: Screened[] = []
         for (const d of deliveries) {
           const valid = await screen(a, handler, d).catch((error: unknown) => {
             log.error({ err: error, consumer: spec.name }, 'bus delivery failed')
             return undefined
           })
-          if (valid === undefined) continue
-          queue.push(valid)
-          inHand++
+          if (valid !== undefined) screened.push(valid)
         }
+        queue.push(...screened)
+        inHand += screened.length
         spawn()
       }
     })()
@@ -631,7 +666,11 @@ export function createBus(options: BusOptions): Bus {
     return {
       kick: () => wake.emit('kick'),
       start() {
-        loop ??= run()
+        if (loop !== undefined) return
+        stopping = false
+        loop = run().finally(() => {
+          loop = undefined
+        })
       },
       async stop() {
         stopping = true
@@ -693,11 +732,13 @@ export function createBus(options: BusOptions): Bus {
       if (started) await Promise.all(handlers.map((handler) => startConsumer(a, handler)))
     },
     async start() {
+      if (started) return
       started = true
       // Consumers first: a durable consumer starts at the end of the stream, so it must exist before
       // the relays publish what the contexts wrote.
       for (const a of attached.values()) for (const handler of a.handlers) await startConsumer(a, handler)
       for (const a of attached.values()) a.relay.start()
+      clearInterval(pruner)
       pruner = setInterval(() => {
         bus.prune().catch((error: unknown) => log.warn({ err: error }, 'bus prune failed'))
       }, pruneEveryMs)
@@ -723,16 +764,35 @@ export function createBus(options: BusOptions): Bus {
     },
     async replay(name, from) {
       const { a, handler } = findHandler(name)
-      const current = running.get(name)
-      running.delete(name)
-      await current?.stop()
-      await a.db.query(
-        'UPDATE rxt_consumers SET generation = generation + 1, replayed_at = now() WHERE consumer = $1',
-        [name],
-      )
-      await transport.replay({ name, types: handler.types, ackWaitMs }, from)
-      if (started) await startConsumer(a, handler)
-      log.info({ consumer: name, from }, 'consumer replayed')
+      if ('time' in from && from.time.getTime() > clock.now().getTime()) {
+        throw new InputError(`a replay starts in the past; ${from.time.toISOString()} is in the future`)
+      }
+      const previous = replays.get(name) ?? Promise.resolve()
+      const replay = previous
+        .catch(() => undefined)
+        .then(async () => {
+          const current = running.get(name)
+          running.delete(name)
+          try {
+            await current?.stop()
+            await transport.replay({ name, types: handler.types, ackWaitMs }, from)
+            await a.db.query(
+              `UPDATE rxt_consumers
+                  SET generation = generation + 1, replayed_at = now(), replay_from_seq = $2, replay_from_time = $3
+                WHERE consumer = $1`,
+              [name, 'seq' in from ? from.seq : null, 'time' in from ? from.time : null],
+            )
+            log.info({ consumer: name, from }, 'consumer replayed')
+          } finally {
+            if (started && !running.has(name)) await startConsumer(a, handler)
+          }
+        })
+      replays.set(name, replay)
+      try {
+        await replay
+      } finally {
+        if (replays.get(name) === replay) replays.delete(name)
+      }
     },
     async deadLetters(filter = {}) {
       const limit = Math.min(filter.limit ?? 100, 1000)

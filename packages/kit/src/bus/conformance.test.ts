@@ -505,6 +505,99 @@ for (const target of transportTargets()) {
       )
     })
 
+    it('after a replay, a message from before the replay point whose ack was lost is not handled again', async () => {
+      const real = await fx.newTransport()
+      const ackless: Transport = {
+        ...real,
+        consumer: async (spec) => {
+          const inner = await real.consumer(spec)
+          return {
+            ...inner,
+            fetch: async (max, wait) =>
+              (await inner.fetch(max, wait)).map((d) => ({ ...d, ack: async () => {} })),
+          }
+        },
+      }
+      const sequences = new Map<string, number>()
+      const handler: MessageHandler = {
+        ...recorder('lost-ack'),
+        handle: async (message, { tx, sequence }) => {
+          sequences.set(message.id, sequence as number)
+          await tx.query('INSERT INTO effects (message_id, key) VALUES ($1, $2)', [message.id, message.key])
+        },
+      }
+      // A long ack wait: the replay below happens while the lost ack's message is still leased.
+      const first = await newBus({ transport: ackless, ackWaitMs: 5_000 })
+      first.attach('consumer', consumer)
+      await first.subscribe('consumer', [handler])
+      await first.start()
+      const [early] = await publish(first, ['k'])
+      await until(
+        async () => (await count(consumer, 'SELECT count(*) AS n FROM effects')) === 1,
+        15_000,
+        'an effect',
+      )
+      await first.stop()
+
+      const second = await newBus()
+      second.attach('consumer', consumer)
+      await second.subscribe('consumer', [handler])
+      await second.start()
+      const [late] = await publish(second, ['k2'])
+      await until(
+        async () => (await count(consumer, 'SELECT count(*) AS n FROM effects')) >= 2,
+        15_000,
+        'a 2nd effect',
+      )
+      // Replay from the later message on: the earlier one, redelivered for its lost ack, stays handled once.
+      await second.replay('consumer.lost-ack', { seq: sequences.get(late?.id as string) as number })
+      await until(
+        async () => (await count(consumer, 'SELECT count(*) AS n FROM effects')) === 3,
+        15_000,
+        'the replay',
+      )
+      await until(
+        async () =>
+          (await second.transport.lag({ name: 'consumer.lost-ack', types: [type], ackWaitMs: 2_000 })) === 0,
+        20_000,
+        'everything settled',
+      )
+      expect(
+        await count(consumer, 'SELECT count(*) AS n FROM effects WHERE message_id = $1', [early?.id]),
+      ).toBe(1)
+      expect(
+        await count(consumer, 'SELECT count(*) AS n FROM effects WHERE message_id = $1', [late?.id]),
+      ).toBe(2)
+    })
+
+    it('refuses a replay from the future or past the end, and a key or size no transport carries', async () => {
+      const bus = await newBus()
+      bus.attach('consumer', consumer)
+      await bus.subscribe('consumer', [recorder('bounds')])
+      await bus.start()
+      await expect(bus.replay('consumer.bounds', { time: new Date(Date.now() + 60_000) })).rejects.toThrow(
+        /in the future/,
+      )
+      await expect(bus.replay('consumer.bounds', { seq: 1_000_000_000 })).rejects.toBeInstanceOf(InputError)
+      const ctx = bus.attach('producer', producer)
+      await expect(
+        producer.transaction((tx) =>
+          ctx.publish(tx, { type, data: fixture, tenantId: 't', key: 'has space' }),
+        ),
+      ).rejects.toThrow(/\/key must be printable ASCII/)
+      // The consumer still runs after the refused replays.
+      const [sent] = await producer.transaction((tx) =>
+        ctx.publishAll(tx, [{ type, data: fixture, tenantId: 't', key: 'ok' }]),
+      )
+      await until(
+        async () =>
+          (await count(consumer, 'SELECT count(*) AS n FROM effects WHERE message_id = $1', [sent?.id])) ===
+          1,
+        15_000,
+        'the message after the refusals',
+      )
+    })
+
     it('refuses a payload that violates its schema, and writes nothing', async () => {
       const bus = await newBus()
       const ctx = bus.attach('producer', producer)

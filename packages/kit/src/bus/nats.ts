@@ -29,6 +29,9 @@ export interface NatsTransportOptions {
 
 const keyHeader = 'Rxt-Key'
 
+/** The URL without its credentials, for messages and logs. */
+const redactUrl = (url: string): string => url.replace(/\/\/[^@/]*@/g, '//***@')
+
 /** `evt.deploy.ready` → `evt.deploy`: the family whose stream carries it. */
 export const familyOf = (type: string): string => type.split('.').slice(0, 2).join('.')
 const token = (s: string): string => s.replace(/[^A-Za-z0-9]/g, '_')
@@ -48,9 +51,12 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       noAsyncTraces: true,
     })
   } catch (error) {
-    throw new UnavailableError(`cannot connect to NATS at ${options.url}: ${(error as Error).message}`, {
-      cause: error,
-    })
+    throw new UnavailableError(
+      `cannot connect to NATS at ${redactUrl(options.url)}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    )
   }
   const jsm = await jetstreamManager(nc)
   const js = jetstream(nc)
@@ -161,6 +167,14 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
           `consumer ${spec.name} reads ${streams.length} streams, whose sequence numbers differ: replay it from a time`,
         )
       }
+      if ('seq' in from) {
+        const last = (await jsm.streams.info(streams[0]?.stream as string)).state.last_seq
+        if (from.seq > last + 1) {
+          throw new InputError(`the stream ends at sequence ${last}; a replay cannot start at ${from.seq}`, [
+            { path: '/fromSeq', message: `at most ${last + 1}` },
+          ])
+        }
+      }
       for (const { stream, filter } of streams) {
         await jsm.consumers.delete(stream, durableOf(spec.name)).catch(() => undefined)
         await jsm.consumers.add(stream, { ...consumerConfig(spec, filter), ...replayPolicy(from) })
@@ -216,7 +230,13 @@ function natsConsumer(
         const consumer = await js.consumers.get(stream, durable)
         const messages = await consumer.consume({ max_messages: spec.prefetch ?? 256 })
         iterators.push(messages)
+        // Closed while this loop was starting: nothing may be pulled for a reader that is gone.
+        if (closed) messages.stop()
         for await (const msg of messages) {
+          if (closed) {
+            msg.nak()
+            continue
+          }
           if (!wanted.has(msg.subject)) {
             msg.ack()
             continue

@@ -2,6 +2,7 @@ import { EventEmitter, once } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { ContextDb, Database } from '../db/index.ts'
 import { loadMigrations } from '../db/index.ts'
+import { InputError } from '../errors.ts'
 import type { ConsumerSpec, Delivery, OutboundMessage, Transport, TransportConsumer } from './transport.ts'
 
 export interface PostgresLogOptions {
@@ -67,6 +68,15 @@ export async function createPostgresLog(options: PostgresLogOptions): Promise<Tr
       await ensureConsumer(db, spec)
       await db.transaction(async (tx) => {
         await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`rxt:bus:claim:${spec.name}`])
+        if ('seq' in from) {
+          const { rows } = await tx.query<{ last: string }>('SELECT coalesce(max(seq), 0) AS last FROM log')
+          const last = Number(rows[0]?.last ?? 0)
+          if (from.seq > last + 1) {
+            throw new InputError(`the log ends at sequence ${last}; a replay cannot start at ${from.seq}`, [
+              { path: '/fromSeq', message: `at most ${last + 1}` },
+            ])
+          }
+        }
         const cursor =
           'seq' in from
             ? Math.max(0, from.seq - 1)
