@@ -20,7 +20,7 @@ import {
   type Transport,
 } from '@rxt/kit'
 import { createFreshPostgres } from '@rxt/kit/testing'
-import { openBusContext } from '@rxt/kit/testing/bus'
+import { deleteStreams, openBusContext } from '@rxt/kit/testing/bus'
 import { Registry } from 'prom-client'
 
 const natsUrl = process.env.RXT_TEST_NATS_URL ?? 'nats://127.0.0.1:4222'
@@ -239,11 +239,7 @@ if (paths.has('nats')) {
       }
     } finally {
       await database.close()
-      const nc = await connect({ servers: natsUrl })
-      const jsm = await jetstreamManager(nc)
-      for await (const name of jsm.streams.names())
-        if (name.startsWith(namespace.toUpperCase())) await jsm.streams.delete(name)
-      await nc.close()
+      await deleteStreams(natsUrl, namespace)
     }
   } finally {
     await pg.drop()

@@ -3,7 +3,8 @@ import Type from 'typebox'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createPostgresLog } from './bus/postgres-log.ts'
 import { CoreConfig, parseConfig } from './config.ts'
-import { defineContext } from './context.ts'
+import { type ContextDefinition, defineContext } from './context.ts'
+import { type Database, openDatabase } from './db/index.ts'
 import { migration } from './db/migrations.ts'
 import { createLogger } from './log.ts'
 import { startRuntime } from './runtime.ts'
@@ -11,6 +12,19 @@ import { dbTargets, type TestDatabase } from './testing/index.ts'
 
 const config = parseConfig(CoreConfig, { PORT: '0' })
 const log = createLogger({ level: 'silent' })
+
+/** Starts contexts the way `rxt-deploy up` does: on `database`, with the Postgres log as the bus. */
+const startOn = async (database: Database, contexts: ContextDefinition[], version = '1') =>
+  startRuntime({
+    contexts,
+    config,
+    log,
+    database,
+    transport: await createPostgresLog({ database }),
+    catalog,
+    mode: 'embedded',
+    version,
+  })
 
 function counterContext(name: string, events: string[]) {
   return defineContext({
@@ -51,16 +65,11 @@ for (const target of dbTargets()) {
 
     it('migrates, mounts routes under /v1 tagged with the context, starts in order and stops in reverse', async () => {
       const events: string[] = []
-      const runtime = await startRuntime({
-        contexts: [counterContext('first', events), counterContext('second', events)],
-        config,
-        log,
-        database: handle.database,
-        transport: await createPostgresLog({ database: handle.database }),
-        catalog,
-        mode: 'embedded',
-        version: '9.9.9',
-      })
+      const runtime = await startOn(
+        handle.database,
+        [counterContext('first', events), counterContext('second', events)],
+        '9.9.9',
+      )
       await runtime.app.inject({ method: 'POST', url: '/v1/first/hits', payload: { n: 2 } })
       const res = await runtime.app.inject({ method: 'POST', url: '/v1/first/hits', payload: { n: 3 } })
       expect(res.statusCode).toBe(201)
@@ -92,18 +101,9 @@ for (const target of dbTargets()) {
           throw new Error('cannot start')
         },
       })
-      await expect(
-        startRuntime({
-          contexts: [counterContext('third', events), failing],
-          config,
-          log,
-          database: handle.database,
-          transport: await createPostgresLog({ database: handle.database }),
-          catalog,
-          mode: 'embedded',
-          version: '1',
-        }),
-      ).rejects.toThrow('cannot start')
+      await expect(startOn(handle.database, [counterContext('third', events), failing])).rejects.toThrow(
+        'cannot start',
+      )
       expect(events).toEqual(['start third as rxt_third', 'stop third'])
     })
   })
@@ -111,18 +111,8 @@ for (const target of dbTargets()) {
 
 describe('runtime readiness', () => {
   it('answers /readyz 503 once the database is gone', async () => {
-    const { openDatabase } = await import('./db/index.ts')
     const database = await openDatabase({ kind: 'pglite' }, log)
-    const runtime = await startRuntime({
-      contexts: [],
-      config,
-      log,
-      database,
-      transport: await createPostgresLog({ database }),
-      catalog,
-      mode: 'embedded',
-      version: '1',
-    })
+    const runtime = await startOn(database, [])
     const ready = await runtime.app.inject({ url: '/readyz' })
     expect(ready.statusCode).toBe(200)
     expect(ready.json()).toEqual({ status: 'ok', checks: { database: 'ok', bus: 'ok' } })
@@ -137,20 +127,16 @@ describe('runtime readiness', () => {
 
 describe('runtime refuses', () => {
   it('a context listed twice, and a handler of a type the catalog does not have', async () => {
-    const { openDatabase } = await import('./db/index.ts')
     const database = await openDatabase({ kind: 'pglite' }, log)
-    const base = { config, log, mode: 'embedded' as const, version: '1', database, catalog }
     const a = defineContext({ name: 'a' })
-    await expect(
-      startRuntime({ ...base, transport: await createPostgresLog({ database }), contexts: [a, a] }),
-    ).rejects.toThrow('context a is listed twice')
+    await expect(startOn(database, [a, a])).rejects.toThrow('context a is listed twice')
     const h = defineContext({
       name: 'h',
       handlers: () => [{ id: 'h1', types: ['evt.no.such.thing'], handle: async () => {} }],
     })
-    await expect(
-      startRuntime({ ...base, transport: await createPostgresLog({ database }), contexts: [h] }),
-    ).rejects.toThrow('h.h1 subscribes to unknown types: evt.no.such.thing')
+    await expect(startOn(database, [h])).rejects.toThrow(
+      'h.h1 subscribes to unknown types: evt.no.such.thing',
+    )
     await database.close()
   })
 })

@@ -6,7 +6,7 @@ import { type Database, openDatabase } from '../db/index.ts'
 import { migration } from '../db/migrations.ts'
 import { createLogger } from '../log.ts'
 import { type Runtime, startRuntime } from '../runtime.ts'
-import { createBusHarness } from '../testing/bus.ts'
+import { createBusHarness, until } from '../testing/bus.ts'
 import { createPostgresLog } from './postgres-log.ts'
 
 const log = createLogger({ level: 'silent' })
@@ -60,10 +60,14 @@ describe('bus admin routes and the test harness (embedded: PGlite and the Postgr
     const sent = await harness.publish(type)
 
     let items: { id: string; messageId: string; error: string; deliveries: number }[] = []
-    for (let i = 0; i < 200 && items.length === 0; i++) {
-      items = (await runtime.app.inject({ url: '/v1/admin/dead-letters' })).json().items
-      if (items.length === 0) await new Promise((r) => setTimeout(r, 25))
-    }
+    await until(
+      async () => {
+        items = (await runtime.app.inject({ url: '/v1/admin/dead-letters' })).json().items
+        return items.length > 0
+      },
+      5_000,
+      'a dead letter',
+    )
     expect(items).toHaveLength(1)
     expect(items[0]).toMatchObject({ messageId: sent.id, error: 'Error: index is down', deliveries: 2 })
     const id = items[0]?.id as string
@@ -114,8 +118,7 @@ describe('bus admin routes and the test harness (embedded: PGlite and the Postgr
     })
     expect(rewind.statusCode).toBe(202)
     // The message is in the log from sequence 1 on: a new generation handles it again.
-    for (let i = 0; i < 200 && state.handled.length === before; i++)
-      await new Promise((r) => setTimeout(r, 25))
+    await until(() => state.handled.length > before, 5_000, 'the replayed message')
     expect(state.handled).toHaveLength(before + 1)
     expect(state.handled[before]).toBe(state.handled[0])
     const metrics = await runtime.app.inject({ url: '/metrics' })

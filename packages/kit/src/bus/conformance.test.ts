@@ -11,7 +11,7 @@ import type { ContextDb } from '../db/index.ts'
 import { migration } from '../db/migrations.ts'
 import { InputError } from '../errors.ts'
 import { createLogger } from '../log.ts'
-import { openBusContext, type TransportFixture, transportTargets } from '../testing/bus.ts'
+import { openBusContext, type TransportFixture, transportTargets, until } from '../testing/bus.ts'
 import { type Bus, type BusOptions, type ContextBus, createBus, type MessageHandler } from './bus.ts'
 import type { OutboundMessage, Transport } from './transport.ts'
 
@@ -25,19 +25,6 @@ const effects = [
     'CREATE TABLE effects (message_id uuid NOT NULL, key text NOT NULL, n serial)',
   ),
 ]
-
-/** Polls `probe` until it returns true or `ms` pass. */
-async function until(
-  probe: () => Promise<boolean> | boolean,
-  ms = 15_000,
-  what = 'condition',
-): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-    await sleep(25)
-  }
-}
 
 /** The transport as a process sees it that dies after committing and before its acks go out. */
 const withoutAcks = (real: Transport): Transport => ({

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { isDeepStrictEqual } from 'node:util'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { connect } from '@nats-io/transport-node'
@@ -88,8 +89,8 @@ export function transportTargets(): TransportTarget[] {
   ]
 }
 
-/** Removes the streams of one namespace (a test run's). */
-async function deleteStreams(url: string, namespace: string): Promise<void> {
+/** Removes the streams of one namespace (a test or benchmark run's). */
+export async function deleteStreams(url: string, namespace: string): Promise<void> {
   const nc = await connect({ servers: url })
   try {
     const jsm = await jetstreamManager(nc)
@@ -99,6 +100,19 @@ async function deleteStreams(url: string, namespace: string): Promise<void> {
     }
   } finally {
     await nc.close()
+  }
+}
+
+/** Polls `probe` until it holds; fails after `ms`, naming what it waited for. */
+export async function until(
+  probe: () => Promise<boolean> | boolean,
+  ms = 15_000,
+  what = 'condition',
+): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+    await sleep(25)
   }
 }
 

@@ -1,0 +1,144 @@
+import { EventEmitter, once } from 'node:events'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Logger } from '../log.ts'
+import { type Attached, consumerName, type Handling, type MessageHandler, type Screened } from './handling.ts'
+import type { ConsumerSpec, Delivery, Transport, TransportConsumer } from './transport.ts'
+
+export interface ConsumerOptions {
+  readonly transport: Transport
+  readonly log: Logger
+  readonly handling: Handling
+  readonly ackWaitMs: number
+  /** Messages taken per fetch. */
+  readonly fetchBatch: number
+  /** Keys handled at the same time (one worker each). */
+  readonly concurrency: number
+}
+
+export interface RunningConsumer {
+  /** Stops fetching, finishes what is in hand. */
+  stop(): Promise<void>
+}
+
+/**
+ * The consumer of one handler. The fetch loop queues what it fetches; up to `concurrency` workers
+ * each take a share of the queue whose keys no other worker holds, and handle it in one transaction
+ * (one by one when a handler fails). One key is handled in order by one worker at a time; keys run in
+ * parallel; a worker takes what accumulated while it was busy, so that transactions grow with load.
+ */
+export async function runConsumer(
+  a: Attached,
+  handler: MessageHandler,
+  options: ConsumerOptions,
+): Promise<RunningConsumer> {
+  const { transport, log, handling, ackWaitMs, fetchBatch, concurrency } = options
+  const spec: ConsumerSpec = {
+    name: consumerName(a.context, handler),
+    types: handler.types,
+    ackWaitMs,
+    prefetch: fetchBatch * 2,
+  }
+  await a.db.query('INSERT INTO rxt_consumers (consumer) VALUES ($1) ON CONFLICT DO NOTHING', [spec.name])
+  const consumer: TransportConsumer = await transport.consumer(spec)
+  let queue: Screened[] = []
+  /** Keys a worker is handling: their later messages wait for it. */
+  const held = new Set<string>()
+  /** Keys whose message went back for a retry: their later messages go back too, behind it. */
+  const blocked = new Set<string>()
+  const workers = new Set<Promise<void>>()
+  const progress = new EventEmitter()
+  let inHand = 0
+  let stopping = false
+
+  /** Takes a share of the queue: in order, skipping held keys; holds the keys it takes. */
+  const take = (): Screened[] => {
+    const limit = Math.max(16, Math.ceil(queue.length / concurrency))
+    const group: Screened[] = []
+    const rest: Screened[] = []
+    const taken = new Set<string>()
+    for (const g of queue) {
+      const key = g.delivery.key
+      if ((held.has(key) && !taken.has(key)) || (group.length >= limit && !taken.has(key))) rest.push(g)
+      else {
+        group.push(g)
+        taken.add(key)
+      }
+    }
+    for (const key of taken) held.add(key)
+    queue = rest
+    return group
+  }
+
+  const work = async () => {
+    for (let group = take(); group.length > 0; group = take()) {
+      let done = false
+      if (group.length > 1 && !group.some((g) => blocked.has(g.delivery.key))) {
+        try {
+          await handling.handleGroupInTx(a, handler, group)
+          done = true
+        } catch (error) {
+          log.debug({ err: error, consumer: spec.name }, 'group failed; handling its messages one by one')
+        }
+      }
+      if (!done) await handling.deliverInOrder(a, handler, group, blocked)
+      for (const g of group) {
+        held.delete(g.delivery.key)
+        if (!queue.some((q) => q.delivery.key === g.delivery.key)) blocked.delete(g.delivery.key)
+      }
+      inHand -= group.length
+      progress.emit('settled')
+    }
+  }
+
+  // A worker starts when none runs, or when the backlog can keep one more busy: fewer, larger
+  // transactions under a trickle; every worker under a flood or behind slow handlers.
+  const eligible = () => queue.reduce((n, g) => (held.has(g.delivery.key) ? n : n + 1), 0)
+  const spawn = () => {
+    while (workers.size < concurrency && eligible() > (workers.size === 0 ? 0 : 16)) {
+      const worker: Promise<void> = work().finally(() => {
+        workers.delete(worker)
+        spawn()
+      })
+      workers.add(worker)
+    }
+  }
+
+  const loop = (async () => {
+    while (!stopping) {
+      if (inHand >= fetchBatch * 2) {
+        await once(progress, 'settled')
+        continue
+      }
+      let deliveries: Delivery[]
+      try {
+        deliveries = await consumer.fetch(fetchBatch, 500)
+      } catch (error) {
+        log.error({ err: error, consumer: spec.name }, 'bus fetch failed')
+        await sleep(1000)
+        continue
+      }
+      // Screened in full before any is queued, so that a worker never sees a later message of a key
+      // before an earlier one (dead-lettering an invalid message takes a moment).
+      const screened: Screened[] = []
+      for (const d of deliveries) {
+        const valid = await handling.screen(a, handler, d).catch((error: unknown) => {
+          log.error({ err: error, consumer: spec.name }, 'bus delivery failed')
+          return undefined
+        })
+        if (valid !== undefined) screened.push(valid)
+      }
+      queue.push(...screened)
+      inHand += screened.length
+      spawn()
+    }
+  })()
+  return {
+    async stop() {
+      stopping = true
+      progress.emit('settled')
+      await consumer.close()
+      await loop
+      while (workers.size > 0) await Promise.all(workers)
+    },
+  }
+}

@@ -1,0 +1,82 @@
+import { Counter, Gauge, type Registry } from 'prom-client'
+import type { ContextDb } from '../db/index.ts'
+import type { Transport } from './transport.ts'
+
+/** What the gauges read when Prometheus scrapes. */
+export interface BusMetricSources {
+  /** The consumers running in this process. */
+  consumers(): readonly { readonly name: string; readonly types: readonly string[] }[]
+  /** The outboxes of the contexts attached in this process. */
+  outboxes(): readonly { readonly context: string; readonly db: ContextDb }[]
+}
+
+/** The bus's counters and gauges: published, delivered, redelivered, duplicates, dead-lettered, lags. */
+export function createBusMetrics(registry: Registry, transport: Transport, sources: BusMetricSources) {
+  const registers = [registry]
+  return {
+    published: new Counter({
+      name: 'rxt_bus_published_total',
+      help: 'Messages the relay handed to the transport, by type',
+      labelNames: ['type'],
+      registers,
+    }),
+    delivered: new Counter({
+      name: 'rxt_bus_delivered_total',
+      help: 'Deliveries to a consumer (first and repeated)',
+      labelNames: ['consumer'],
+      registers,
+    }),
+    redelivered: new Counter({
+      name: 'rxt_bus_redelivered_total',
+      help: 'Deliveries of a message the consumer had been given before',
+      labelNames: ['consumer'],
+      registers,
+    }),
+    duplicates: new Counter({
+      name: 'rxt_bus_duplicates_total',
+      help: 'Deliveries acknowledged without handling: the inbox had the message',
+      labelNames: ['consumer'],
+      registers,
+    }),
+    deadLettered: new Counter({
+      name: 'rxt_bus_dead_lettered_total',
+      help: 'Messages a consumer gave up on',
+      labelNames: ['consumer'],
+      registers,
+    }),
+    consumerLag: new Gauge({
+      name: 'rxt_bus_consumer_lag',
+      help: 'Messages a consumer has not settled yet',
+      labelNames: ['consumer'],
+      registers,
+      async collect() {
+        this.reset()
+        for (const { name, types } of sources.consumers()) {
+          try {
+            this.set({ consumer: name }, await transport.lag({ name, types, ackWaitMs: 0 }))
+          } catch {
+            // The transport is down: readiness says so; the gauge shows no value.
+          }
+        }
+      },
+    }),
+    relayLag: new Gauge({
+      name: 'rxt_bus_relay_lag_seconds',
+      help: 'Age of the oldest committed message still in a context outbox',
+      labelNames: ['context'],
+      registers,
+      async collect() {
+        this.reset()
+        for (const { context, db } of sources.outboxes()) {
+          const { rows } = await db
+            .query<{ age: number | null }>(
+              'SELECT extract(epoch FROM now() - min(created_at))::float8 AS age FROM rxt_outbox',
+            )
+            .catch(() => ({ rows: [] as { age: number | null }[] }))
+          this.set({ context }, rows[0]?.age ?? 0)
+        }
+      },
+    }),
+  }
+}
+export type BusMetrics = ReturnType<typeof createBusMetrics>

@@ -1,0 +1,116 @@
+import { type Envelope, type MessageCatalog, validateEnvelope, validatePayload } from '@rxt/contracts'
+import { v7 as uuidv7 } from 'uuid'
+import type { Clock } from '../clock.ts'
+import type { Transaction } from '../db/index.ts'
+import { InputError, type Violation } from '../errors.ts'
+import { currentScope } from '../scope.ts'
+
+/** What a context publishes: the rest of the envelope is filled in from the scope and the catalog. */
+export interface PublishInput<D = unknown> {
+  readonly type: string
+  readonly data: D
+  readonly tenantId: string | null
+  /** Ordering key (default: the tenant, or `platform`). */
+  readonly key?: string
+  /** Stable across retries of one intent (default: the message id). */
+  readonly idempotencyKey?: string
+  /** Default: the catalog's current version of the type. */
+  readonly version?: number
+  readonly correlationId?: string
+  readonly causationId?: string | null
+}
+
+/** The largest envelope the bus carries (NATS' default max_payload is 1 MiB, with headers). */
+export const maxMessageBytes = 512 * 1024
+
+/** What every transport can carry: a key that is a header value, a body under the size limit. */
+function transportViolations(envelope: Envelope, body: string): Violation[] {
+  const problems: Violation[] = []
+  if (envelope.key !== undefined && !/^[\x21-\x7e]+$/.test(envelope.key)) {
+    problems.push({ path: '/key', message: 'must be printable ASCII without spaces' })
+  }
+  const bytes = Buffer.byteLength(body)
+  if (bytes > maxMessageBytes) {
+    problems.push({ path: '/data', message: `makes a message of ${bytes} bytes; at most ${maxMessageBytes}` })
+  }
+  return problems
+}
+
+/** A context's outbox: its name, and how to wake its relay once a transaction committed. */
+export interface OutboxOwner {
+  readonly context: string
+  readonly kick: () => void
+}
+
+/**
+ * The publish side of the bus: fills in the envelope (id, time, correlation and causation from the
+ * scope or the message being handled), validates envelope, payload, key and size, and writes the
+ * outbox rows in the caller's transaction.
+ */
+export function createPublisher(options: { readonly catalog: MessageCatalog; readonly clock: Clock }) {
+  const { catalog, clock } = options
+
+  const envelopeOf = <D>(input: PublishInput<D>, cause?: Envelope): Envelope<D> => {
+    const contract = catalog.messages.get(input.type)
+    const id = uuidv7()
+    const scope = currentScope()
+    return {
+      id,
+      type: input.type,
+      version: input.version ?? contract?.version ?? 1,
+      time: clock.now().toISOString(),
+      tenantId: input.tenantId,
+      correlationId: input.correlationId ?? cause?.correlationId ?? scope?.correlationId ?? id,
+      causationId: input.causationId !== undefined ? input.causationId : (cause?.id ?? null),
+      idempotencyKey: input.idempotencyKey ?? id,
+      key: input.key ?? input.tenantId ?? 'platform',
+      data: input.data,
+    }
+  }
+
+  /** Every violation of an envelope and its payload against the catalog. */
+  const violationsOf = (envelope: unknown): Violation[] => {
+    const problems = validateEnvelope(envelope)
+    if (problems.length > 0) return problems
+    const e = envelope as Envelope
+    return validatePayload(catalog, e.type, e.version, e.data)
+  }
+
+  /** Validates messages and writes them to the outbox in `tx`, in order, in one statement. */
+  const publishAll = async (
+    a: OutboxOwner,
+    tx: Transaction,
+    inputs: readonly PublishInput[],
+    cause?: Envelope,
+  ): Promise<Envelope[]> => {
+    if (tx === undefined || typeof tx.afterCommit !== 'function' || tx.context !== a.context) {
+      throw new InputError(
+        `${a.context}: publish takes the context's open transaction (db.transaction(tx => …))`,
+      )
+    }
+    const envelopes = inputs.map((input) => envelopeOf(input, cause))
+    const bodies = envelopes.map((e) => JSON.stringify(e))
+    for (const [i, envelope] of envelopes.entries()) {
+      const violations = [...violationsOf(envelope), ...transportViolations(envelope, bodies[i] as string)]
+      if (violations.length > 0) {
+        throw new InputError(
+          `${envelope.type} is not a valid message${inputs.length > 1 ? ` (message ${i + 1} of ${inputs.length})` : ''}: ${violations.map((v) => `${v.path} ${v.message}`).join('; ')}`,
+          violations,
+        )
+      }
+    }
+    if (envelopes.length === 0) return []
+    await tx.query(
+      `INSERT INTO rxt_outbox (id, type, key, body)
+       SELECT id, type, key, body FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])
+              WITH ORDINALITY AS m(id, type, key, body, n)
+        ORDER BY n`,
+      [envelopes.map((e) => e.id), envelopes.map((e) => e.type), envelopes.map((e) => e.key), bodies],
+    )
+    tx.afterCommit(a.kick)
+    return envelopes
+  }
+
+  return { publishAll, violationsOf }
+}
+export type Publisher = ReturnType<typeof createPublisher>

@@ -1,0 +1,120 @@
+import { randomUUID } from 'node:crypto'
+import { EventEmitter, once } from 'node:events'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { ContextDb } from '../db/index.ts'
+import type { Logger } from '../log.ts'
+import type { Transport } from './transport.ts'
+
+export interface Relay {
+  /** Wakes the relay: something committed to the outbox. */
+  kick(): void
+  start(): void
+  /** Stops after a last turn, so that what committed before the stop goes out. */
+  stop(): Promise<void>
+}
+
+export interface RelayOptions {
+  readonly context: string
+  readonly db: ContextDb
+  readonly transport: Transport
+  readonly log: Logger
+  /** Outbox rows one turn publishes. */
+  readonly batch: number
+  /** How often it looks at the outbox when nothing in this process woke it. */
+  readonly pollMs: number
+  /** Called with the types of the messages each turn handed to the transport. */
+  readonly onPublished: (types: readonly string[]) => void
+}
+
+/**
+ * The relay of one context's outbox: sends committed rows to the transport in order, then deletes
+ * exactly the rows it sent. One replica relays at a time (a lease row, `rxt_relay`); a relay that dies
+ * between sending and deleting sends the batch again, and the transport drops what it already has.
+ */
+export function createRelay(options: RelayOptions): Relay {
+  const { context, db, transport, log, batch, pollMs } = options
+  const owner = randomUUID()
+  const wake = new EventEmitter()
+  let stopping = false
+  let loop: Promise<void> | undefined
+  const leaseMs = Math.max(5_000, pollMs * 20)
+  let leaseUntil = 0
+
+  /** Publishes one batch when this replica holds the relay lease; the number of messages sent. */
+  const turn = async (): Promise<number> => {
+    // The lease is renewed once half of it has passed, not on every turn.
+    if (Date.now() > leaseUntil - leaseMs / 2) {
+      const renewedAt = Date.now()
+      const lease = await db.query(
+        `INSERT INTO rxt_relay (owner, lease_until) VALUES ($1, now() + make_interval(secs => $2::double precision / 1000))
+         ON CONFLICT (singleton) DO UPDATE SET owner = EXCLUDED.owner, lease_until = EXCLUDED.lease_until
+          WHERE rxt_relay.owner = EXCLUDED.owner OR rxt_relay.lease_until < now()
+         RETURNING owner`,
+        [owner, leaseMs],
+      )
+      if (lease.rowCount === 0) {
+        leaseUntil = 0
+        return 0
+      }
+      leaseUntil = renewedAt + leaseMs
+    }
+    const { rows } = await db.query<{
+      seq: string
+      id: string
+      type: string
+      key: string
+      body: string
+      created_at: Date | string
+    }>('SELECT seq, id, type, key, body, created_at FROM rxt_outbox ORDER BY seq LIMIT $1', [batch])
+    if (rows.length === 0) return 0
+    await transport.publish(
+      rows.map((r) => ({ id: r.id, type: r.type, key: r.key, body: r.body, time: new Date(r.created_at) })),
+    )
+    // Exactly the rows sent: a transaction that took a lower seq may commit after the SELECT.
+    await db.query('DELETE FROM rxt_outbox WHERE seq = ANY($1::bigint[])', [rows.map((r) => r.seq)])
+    options.onPublished(rows.map((r) => r.type))
+    return rows.length
+  }
+
+  const run = async () => {
+    while (!stopping) {
+      let sent = 0
+      try {
+        sent = await turn()
+      } catch (error) {
+        log.error({ err: error, context }, 'relay turn failed; retrying')
+        await sleep(1000)
+      }
+      if (sent < batch && !stopping) {
+        const controller = new AbortController()
+        const { signal } = controller
+        await Promise.race([
+          once(wake, 'kick', { signal }).catch(() => undefined),
+          sleep(pollMs, undefined, { signal }).catch(() => undefined),
+        ])
+        controller.abort()
+      }
+    }
+    // A last turn: what committed before the stop goes out now.
+    await turn().catch((error: unknown) => log.error({ err: error, context }, 'final relay turn failed'))
+    await db
+      .query('DELETE FROM rxt_relay WHERE owner = $1', [owner])
+      .catch((error: unknown) => log.warn({ err: error, context }, 'relay lease not released'))
+  }
+
+  return {
+    kick: () => wake.emit('kick'),
+    start() {
+      if (loop !== undefined) return
+      stopping = false
+      loop = run().finally(() => {
+        loop = undefined
+      })
+    },
+    async stop() {
+      stopping = true
+      wake.emit('kick')
+      await loop
+    },
+  }
+}
