@@ -8,66 +8,22 @@ import { Registry } from 'prom-client'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { systemClock } from '../clock.ts'
 import type { ContextDb } from '../db/index.ts'
-import { migration } from '../db/migrations.ts'
 import { InputError } from '../errors.ts'
 import { createLogger } from '../log.ts'
 import { openBusContext, type TransportFixture, transportTargets, until } from '../testing/bus.ts'
 import { type Bus, type BusOptions, type ContextBus, createBus, type MessageHandler } from './bus.ts'
+import {
+  count,
+  effects,
+  expectKeyOrder,
+  fixture,
+  rawEnvelope,
+  type,
+  withoutAcks,
+} from './conformance.fixtures.ts'
 import type { OutboundMessage, Transport } from './transport.ts'
 
 const log = createLogger({ level: 'silent' })
-const type = 'evt.project.created'
-const fixture = catalog.messages.get(type)?.fixture
-
-const effects = [
-  migration(
-    '0001_effects.sql',
-    'CREATE TABLE effects (message_id uuid NOT NULL, key text NOT NULL, n serial)',
-  ),
-]
-
-/** The transport as a process sees it that dies after committing and before its acks go out. */
-const withoutAcks = (real: Transport): Transport => ({
-  ...real,
-  consumer: async (spec) => {
-    const inner = await real.consumer(spec)
-    return {
-      ...inner,
-      fetch: async (max, wait) => (await inner.fetch(max, wait)).map((d) => ({ ...d, ack: async () => {} })),
-    }
-  },
-})
-
-/** Each key's handled messages are its published ones, in publish order. */
-const expectKeyOrder = (
-  handled: readonly { message_id: string; key: string }[],
-  sent: readonly Envelope[],
-  keys: readonly string[],
-) => {
-  for (const key of keys) {
-    expect(handled.filter((r) => r.key === key).map((r) => r.message_id)).toEqual(
-      sent.filter((m) => m.key === key).map((m) => m.id),
-    )
-  }
-}
-
-/** An envelope written by hand, as a misbehaving or foreign publisher would send it. */
-const rawEnvelope = (id: string, data: unknown) => ({
-  id,
-  type,
-  version: 1,
-  time: new Date().toISOString(),
-  tenantId: 't',
-  correlationId: id,
-  causationId: null,
-  idempotencyKey: id,
-  key: 'k',
-  data,
-})
-
-const count = async (db: ContextDb, sql: string, params: unknown[] = []) =>
-  Number((await db.query<{ n: string }>(sql, params)).rows[0]?.n ?? 0)
-
 for (const target of transportTargets()) {
   describe.skipIf(target.skipped !== undefined)(`bus conformance: ${target.name}`, () => {
     let fx: TransportFixture
