@@ -38,6 +38,7 @@ export {
 } from './errors.ts'
 export { createHttpApp, type HttpApp, type HttpAppOptions, type ReadinessCheck } from './http/app.ts'
 export { Problem, problemContentType, problemResponse, toProblem } from './http/problem.ts'
+export { newId } from './ids.ts'
 export { createLogger, type Logger, type LoggerOptions, redactPaths } from './log.ts'
 export { type Runtime, type RuntimeOptions, startRuntime } from './runtime.ts'
 export { currentScope, type Scope, withScope } from './scope.ts'

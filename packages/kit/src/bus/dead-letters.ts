@@ -1,5 +1,5 @@
-import { v7 as uuidv7 } from 'uuid'
 import type { ContextDb } from '../db/index.ts'
+import { newId } from '../ids.ts'
 
 /** A message a consumer gave up on, with the last error. */
 export interface DeadLetter {
@@ -50,7 +50,7 @@ export function deadLetterStore(context: string, db: ContextDb) {
         `INSERT INTO rxt_dead_letters (id, consumer, message_id, type, envelope, error, deliveries)
          VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)`,
         [
-          uuidv7(),
+          newId(),
           consumer,
           messageId,
           typeof e?.type === 'string' ? e.type : 'unknown',

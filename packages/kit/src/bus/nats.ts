@@ -10,7 +10,7 @@ import {
   RetentionPolicy,
   StorageType,
 } from '@nats-io/jetstream'
-import { connect, headers, type NatsConnection, nanos } from '@nats-io/transport-node'
+import { connect, createInbox, headers, type NatsConnection, nanos } from '@nats-io/transport-node'
 import { InputError, UnavailableError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import type { ConsumerSpec, Delivery, ReplayFrom, Transport, TransportConsumer } from './transport.ts'
@@ -25,6 +25,8 @@ export interface NatsTransportOptions {
   readonly duplicateWindowMs?: number
   /** How long the streams keep messages (the replay horizon). */
   readonly maxAgeMs?: number
+  /** How long a batch of publishes waits for the streams' acknowledgements. */
+  readonly publishTimeoutMs?: number
 }
 
 const keyHeader = 'Rxt-Key'
@@ -60,6 +62,7 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
   }
   const jsm = await jetstreamManager(nc)
   const js = jetstream(nc)
+  const publishing = createAsyncPublisher(nc, options.publishTimeoutMs ?? 10_000)
   const ns = options.namespace
   const subjectOf = (type: string) => `${ns}.${type}`
   const streamOf = (family: string) => token(`${ns}_${family}`).toUpperCase()
@@ -133,12 +136,8 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
     kind: 'nats',
     async publish(messages) {
       await Promise.all([...new Set(messages.map((m) => familyOf(m.type)))].map(ensureStream))
-      await Promise.all(
-        messages.map((m) => {
-          const h = headers()
-          h.set(keyHeader, m.key)
-          return js.publish(subjectOf(m.type), m.body, { msgID: m.id, headers: h })
-        }),
+      await publishing.publishAll(
+        messages.map((m) => ({ subject: subjectOf(m.type), body: m.body, id: m.id, key: m.key })),
       )
     },
     async consumer(spec) {
@@ -199,6 +198,94 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
     },
     async close() {
       if (!nc.isClosed()) await nc.drain()
+    },
+  }
+}
+
+interface Waiting {
+  resolve(): void
+  reject(error: Error): void
+}
+
+/**
+ * JetStream publishes in flight on one reply subscription: each is a core NATS publish whose reply
+ * subject is `<inbox>.<n>`, and the stream's acknowledgement comes back on it. A request per message
+ * would cost a subscription entry, a timer and an error object each; here a batch shares one timer
+ * (the asynchronous publishing of NATS's own clients works this way).
+ */
+function createAsyncPublisher(nc: NatsConnection, timeoutMs: number) {
+  const inbox = createInbox()
+  const waiting = new Map<string, Waiting>()
+  let next = 0
+  nc.subscribe(`${inbox}.*`, {
+    callback: (error, msg) => {
+      if (error !== null) {
+        for (const w of waiting.values()) w.reject(error)
+        waiting.clear()
+        return
+      }
+      const token = msg.subject.slice(inbox.length + 1)
+      const w = waiting.get(token)
+      if (w === undefined) return
+      waiting.delete(token)
+      // No stream listens on the subject (status 503, no responders).
+      if (msg.headers?.code === 503) {
+        w.reject(new UnavailableError('JetStream did not answer a publish: no stream takes its subject'))
+        return
+      }
+      let ack: { stream?: string; error?: { code?: number; description?: string } }
+      try {
+        ack = msg.json()
+      } catch {
+        w.reject(
+          new UnavailableError('JetStream answered a publish with something other than an acknowledgement'),
+        )
+        return
+      }
+      if (ack.error !== undefined || typeof ack.stream !== 'string') {
+        w.reject(
+          new UnavailableError(
+            `JetStream refused a publish: ${ack.error?.description ?? 'no stream in its acknowledgement'} (${ack.error?.code ?? 'no code'})`,
+          ),
+        )
+      } else w.resolve()
+    },
+  })
+
+  return {
+    /** Resolves once every message is stored (or was a duplicate the stream dropped). */
+    async publishAll(messages: readonly { subject: string; body: string; id: string; key: string }[]) {
+      const tokens: string[] = []
+      const acked = messages.map(
+        (m) =>
+          new Promise<void>((resolve, reject) => {
+            const token = String(next++)
+            tokens.push(token)
+            waiting.set(token, { resolve, reject })
+            const h = headers()
+            h.set('Nats-Msg-Id', m.id)
+            h.set(keyHeader, m.key)
+            nc.publish(m.subject, m.body, { reply: `${inbox}.${token}`, headers: h })
+          }),
+      )
+      let timer: NodeJS.Timeout | undefined
+      const timedOut = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new UnavailableError(
+                `JetStream did not acknowledge ${tokens.filter((t) => waiting.has(t)).length} of ${messages.length} publishes in ${timeoutMs} ms`,
+              ),
+            ),
+          timeoutMs,
+        )
+      })
+      try {
+        await Promise.race([Promise.all(acked), timedOut])
+      } finally {
+        clearTimeout(timer)
+        for (const token of tokens) waiting.delete(token)
+      }
     },
   }
 }

@@ -1,8 +1,8 @@
 import { type Envelope, type MessageCatalog, validateEnvelope, validatePayload } from '@rxt/contracts'
-import { v7 as uuidv7 } from 'uuid'
 import type { Clock } from '../clock.ts'
 import type { Transaction } from '../db/index.ts'
 import { InputError, type Violation } from '../errors.ts'
+import { newId } from '../ids.ts'
 import { currentScope } from '../scope.ts'
 
 /** What a context publishes: the rest of the envelope is filled in from the scope and the catalog. */
@@ -52,7 +52,7 @@ export function createPublisher(options: { readonly catalog: MessageCatalog; rea
 
   const envelopeOf = <D>(input: PublishInput<D>, cause?: Envelope): Envelope<D> => {
     const contract = catalog.messages.get(input.type)
-    const id = uuidv7()
+    const id = newId()
     const scope = currentScope()
     return {
       id,

@@ -96,6 +96,35 @@ for (const target of dbTargets()) {
       await expect(beta.transaction(() => beta.query('SELECT 1'))).rejects.toThrow(/inside a transaction/)
     })
 
+    it('keeps transactions whole when their first statement fails, when they send nothing, and under load', async () => {
+      const held = await db.openContext('held_begin', secrets)
+      // The first statement fails: the transaction and its later statements are gone, the connection works.
+      await expect(
+        held.transaction(async (tx) => {
+          await tx.query('INSERT INTO vault VALUES (1, NULL)')
+        }),
+      ).rejects.toThrow()
+      await held.transaction(async () => undefined)
+      // Both statements of each transaction see the same transaction: the second reads the first's row.
+      const seen = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          held
+            .transaction(async (tx) => {
+              await tx.query('INSERT INTO vault VALUES ($1, $2)', [100 + i, `v${i}`])
+              const { rows } = await tx.query<{ n: string }>(
+                'SELECT count(*) AS n FROM vault WHERE id = $1 AND txid_current_if_assigned() IS NOT NULL',
+                [100 + i],
+              )
+              if (i % 2 === 1) throw new Error('rolled back on purpose')
+              return Number(rows[0]?.n)
+            })
+            .catch(() => 'rolled back'),
+        ),
+      )
+      expect(seen.filter((s) => s === 1)).toHaveLength(20)
+      const { rows } = await held.query<{ id: number }>('SELECT id FROM vault ORDER BY id')
+      expect(rows.map((r) => r.id)).toEqual(Array.from({ length: 20 }, (_, i) => 100 + 2 * i))
+    })
     it('stops on an applied migration that was edited, and names it', async () => {
       const edited = [migration('0001_init.sql', 'CREATE TABLE vault (id int PRIMARY KEY, value text)')]
       await expect(db.openContext('beta', edited)).rejects.toThrow(

@@ -54,13 +54,13 @@ export function createDatabase(driver: Driver): Database {
       const schema = name
       try {
         await driver.admin(async (session) => {
-          await session.exec('BEGIN')
+          await session.begin()
           try {
             await session.query('SELECT pg_advisory_xact_lock(hashtext($1))', ['rxt:bootstrap'])
             await session.exec(bootstrapSql(role, schema))
-            await session.exec('COMMIT')
+            await session.commit()
           } catch (error) {
-            await session.exec('ROLLBACK')
+            await session.rollback()
             throw error
           }
         })
@@ -111,7 +111,7 @@ function contextDb(context: string, role: string, schema: string, runner: RoleRu
     const committed: (() => void)[] = []
     return runner
       .run(async (session) => {
-        await session.exec('BEGIN')
+        await session.begin()
         let result: T
         try {
           if (setup !== undefined) await setup(session)
@@ -124,10 +124,10 @@ function contextDb(context: string, role: string, schema: string, runner: RoleRu
           }
           result = await inTransaction.run(context, () => fn(tx))
         } catch (error) {
-          await session.exec('ROLLBACK')
+          await session.rollback()
           throw error
         }
-        await session.exec('COMMIT')
+        await session.commit()
         return result
       })
       .then((result) => {

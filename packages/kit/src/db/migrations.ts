@@ -59,7 +59,7 @@ export async function applyMigrations(
   migrations: readonly Migration[],
   table = 'rxt_migrations',
 ): Promise<{ applied: string[] }> {
-  await session.exec('BEGIN')
+  await session.begin()
   try {
     await session.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`rxt:migrate:${context}`])
     await session.exec(`CREATE TABLE IF NOT EXISTS ${table} (
@@ -80,10 +80,10 @@ export async function applyMigrations(
         m.checksum,
       ])
     }
-    await session.exec('COMMIT')
+    await session.commit()
     return { applied: pending.map((m) => m.name) }
   } catch (error) {
-    await session.exec('ROLLBACK')
+    await session.rollback()
     throw error
   }
 }

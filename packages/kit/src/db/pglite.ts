@@ -35,6 +35,15 @@ export async function createPGliteDriver(options: PGliteOptions): Promise<Driver
     exec: async (sql: string) => {
       await db.exec(sql)
     },
+    begin: async () => {
+      await db.exec('BEGIN')
+    },
+    commit: async () => {
+      await db.exec('COMMIT')
+    },
+    rollback: async () => {
+      await db.exec('ROLLBACK')
+    },
   }
 
   const switchTo = async (role: string, schema: string): Promise<void> => {

@@ -9,15 +9,49 @@ export interface PostgresOptions {
   readonly log: Logger
 }
 
+/** The socket under a client: corked, the statements written in between leave in one write. */
+const streamOf = (client: pg.PoolClient) =>
+  (client as unknown as { connection: { stream: { cork(): void; uncork(): void } } }).connection.stream
+
+/**
+ * A checked-out connection. BEGIN waits for the transaction's first statement and goes out with it
+ * (the pool's connections pipeline): one write and one round trip for both.
+ */
 function sessionOf(client: pg.PoolClient): Session {
+  let beginHeld = false
+  const send = async (text: string, params?: readonly unknown[]) => {
+    if (!beginHeld) return client.query(text, params as unknown[] | undefined)
+    beginHeld = false
+    const stream = streamOf(client)
+    stream.cork()
+    const begun = client.query('BEGIN')
+    const result = client.query(text, params as unknown[] | undefined)
+    stream.uncork()
+    // Both settle before this returns; a failed BEGIN wins (the statement then ran outside a
+    // transaction only on a connection that is failing, which is not given back to the pool).
+    const [b, r] = await Promise.allSettled([begun, result])
+    if (b.status === 'rejected') throw b.reason
+    if (r.status === 'rejected') throw r.reason
+    return r.value
+  }
+  const end = async (sql: 'COMMIT' | 'ROLLBACK') => {
+    if (beginHeld) beginHeld = false
+    else await client.query(sql)
+  }
   return {
     query: async <R extends Row>(text: string, params?: readonly unknown[]) => {
-      const result = await client.query(text, params as unknown[] | undefined)
+      const result = await send(text, params)
       return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 }
     },
     exec: async (sql: string) => {
-      await client.query(sql)
+      await send(sql)
     },
+    begin: async () => {
+      if (beginHeld) throw new Error('a transaction is already open on this connection')
+      beginHeld = true
+    },
+    commit: () => end('COMMIT'),
+    rollback: () => end('ROLLBACK'),
   }
 }
 
@@ -27,6 +61,8 @@ function createPool(url: string, max: number, log: Logger, options?: string): pg
     max,
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 10_000,
+    // Statements written before the previous one is answered; see sessionOf.
+    pipeline: true,
     ...(options === undefined ? {} : { options }),
   })
   // An idle connection that breaks must not crash the process; the next checkout reconnects.

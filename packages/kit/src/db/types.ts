@@ -71,6 +71,14 @@ export interface Session {
   query<R extends Row = Row>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>>
   /** Several statements, no parameters (migrations). */
   exec(sql: string): Promise<void>
+  /**
+   * Opens a transaction. A driver may hold BEGIN back and send it with the next statement in one
+   * write, so that a transaction costs one round trip less; a transaction that sends nothing then
+   * costs none.
+   */
+  begin(): Promise<void>
+  commit(): Promise<void>
+  rollback(): Promise<void>
 }
 
 /** What the two engines (pg pool, PGlite) provide; everything else is shared. */
