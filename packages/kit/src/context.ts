@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client'
 import type { TObject } from 'typebox'
+import type { Authenticator } from './auth/guard.ts'
 import type { ContextBus, MessageHandler } from './bus/index.ts'
 import type { Clock } from './clock.ts'
 import type { CoreConfig } from './config.ts'
@@ -44,6 +45,11 @@ export interface ContextDefinition<C = CoreConfig> {
   readonly routes?: (app: HttpApp, deps: ContextDeps<C>) => void | Promise<void>
   /** Its consumers of commands and events: `(deps) => [{ id, types, handle }]`. */
   readonly handlers?: (deps: ContextDeps<C>) => readonly MessageHandler[]
+  /**
+   * The authenticator of every guarded route in this process (the identity context provides it; at
+   * most one context may).
+   */
+  readonly authenticator?: (deps: ContextDeps<C>) => Authenticator
   /** Runs after migrations, before the server listens. */
   readonly start?: (deps: ContextDeps<C>) => void | Promise<void>
   /** Runs on shutdown after the server stopped taking requests, in reverse start order. */

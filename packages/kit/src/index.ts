@@ -1,3 +1,16 @@
+export {
+  BuiltinRole,
+  builtinRoles,
+  type Decision,
+  decide,
+  isBuiltinRole,
+  isPermission,
+  Permission,
+  type Principal,
+  permissions,
+  type Requirement,
+} from './auth/access.ts'
+export { type Authenticator, guardRoutes, orgHeader } from './auth/guard.ts'
 export * from './bus/index.ts'
 export { type Clock, systemClock } from './clock.ts'
 export { CoreConfig, composeConfigSchema, expects, LogLevel, parseConfig } from './config.ts'

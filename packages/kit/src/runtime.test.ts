@@ -34,6 +34,7 @@ function counterContext(name: string, events: string[]) {
       app.post(
         `/${name}/hits`,
         {
+          config: { auth: { public: 'a test counter' } },
           schema: {
             body: Type.Object({ n: Type.Integer() }),
             response: { 201: Type.Object({ total: Type.Integer() }) },
@@ -105,6 +106,18 @@ for (const target of dbTargets()) {
         'cannot start',
       )
       expect(events).toEqual(['start third as rxt_third', 'stop third'])
+    })
+
+    it('refuses to start a context with a route that does not say who may call it (default deny)', async () => {
+      const open = defineContext({
+        name: 'open',
+        routes: (app) => {
+          app.get('/open/door', async () => ({ ok: true }))
+        },
+      })
+      await expect(startOn(handle.database, [open])).rejects.toThrow(
+        'route GET /v1/open/door does not declare config.auth',
+      )
     })
   })
 }

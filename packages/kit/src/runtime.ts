@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { MessageCatalog } from '@rxt/contracts'
 import { Registry } from 'prom-client'
+import { type Authenticator, guardRoutes } from './auth/guard.ts'
 import { registerBusAdminRoutes } from './bus/admin-routes.ts'
 import { type Bus, createBus } from './bus/bus.ts'
 import type { Transport } from './bus/transport.ts'
@@ -82,7 +83,17 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     backoff: { baseMs: config.BUS_RETRY_BASE_MS, maxMs: config.BUS_RETRY_MAX_MS },
     retentionMs: config.BUS_RETENTION_HOURS * 3_600_000,
   })
-  await app.register(async (scope) => registerBusAdminRoutes(scope as HttpApp, bus), { prefix: '/v1' })
+  let authenticator: Authenticator | undefined
+  const providers = options.contexts.filter((c) => c.authenticator !== undefined).map((c) => c.name)
+  if (providers.length > 1)
+    throw new InputError(`only one context may authenticate; ${providers.join(', ')} do`)
+  await app.register(
+    async (scope) => {
+      guardRoutes(scope as HttpApp, () => authenticator)
+      registerBusAdminRoutes(scope as HttpApp, bus)
+    },
+    { prefix: '/v1' },
+  )
   const kitMigrations = await busMigrations()
 
   const started: { definition: ContextDefinition<unknown>; deps: ContextDeps<unknown> }[] = []
@@ -122,11 +133,13 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
             scope.addHook('onRoute', (route) => {
               route.schema = { ...route.schema, tags: [definition.name] }
             })
+            guardRoutes(scope as HttpApp, () => authenticator)
             await routes(scope as HttpApp, deps)
           },
           { prefix: '/v1' },
         )
       }
+      if (definition.authenticator !== undefined) authenticator = definition.authenticator(deps)
       if (definition.handlers !== undefined) await bus.subscribe(definition.name, definition.handlers(deps))
       await definition.start?.(deps)
       started.push({ definition, deps })

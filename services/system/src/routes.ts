@@ -34,6 +34,7 @@ export function systemRoutes(app: HttpApp, deps: ContextDeps): void {
   app.get(
     '/system',
     {
+      config: { auth: { public: unauthenticated } },
       schema: {
         summary: 'What this process runs',
         description: unauthenticated,
@@ -60,6 +61,7 @@ export function systemRoutes(app: HttpApp, deps: ContextDeps): void {
   app.get(
     '/system/boots',
     {
+      config: { auth: { public: unauthenticated } },
       schema: {
         summary: 'The most recent process starts against this database',
         description: unauthenticated,

@@ -1,9 +1,11 @@
 import { catalog } from '@rxt/contracts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Principal } from '../auth/access.ts'
 import { CoreConfig, parseConfig } from '../config.ts'
 import { defineContext } from '../context.ts'
 import { type Database, openDatabase } from '../db/index.ts'
 import { migration } from '../db/migrations.ts'
+import { AuthenticationError } from '../errors.ts'
 import { createLogger } from '../log.ts'
 import { type Runtime, startRuntime } from '../runtime.ts'
 import { createBusHarness, until } from '../testing/bus.ts'
@@ -32,6 +34,19 @@ function projects(state: { failing: boolean; handled: string[] }) {
   })
 }
 
+/** Callers of this suite: an operator and a tenant's user, by token (the identity context is not under test). */
+const callers = defineContext({
+  name: 'callers',
+  authenticator: () => ({
+    authenticate: async (header: string): Promise<Principal> => {
+      const token = header.replace(/^Bearer /, '')
+      if (token !== 'operator' && token !== 'tenant') throw new AuthenticationError('unknown token')
+      return { kind: 'user', id: token, userId: token, operator: token === 'operator', orgs: new Map() }
+    },
+  }),
+})
+const asOperator = { authorization: 'Bearer operator' }
+
 describe('bus admin routes and the test harness (embedded: PGlite and the Postgres log)', () => {
   const state = { failing: true, handled: [] as string[] }
   let database: Database
@@ -40,7 +55,7 @@ describe('bus admin routes and the test harness (embedded: PGlite and the Postgr
   beforeAll(async () => {
     database = await openDatabase({ kind: 'pglite' }, log)
     runtime = await startRuntime({
-      contexts: [projects(state)],
+      contexts: [callers, projects(state)],
       config,
       log,
       database,
@@ -55,6 +70,24 @@ describe('bus admin routes and the test harness (embedded: PGlite and the Postgr
     await database?.close()
   })
 
+  it('answers 401 without credentials and 403 to anyone but a platform operator', async () => {
+    const anonymous = await runtime.app.inject({ url: '/v1/admin/dead-letters' })
+    expect(anonymous.statusCode).toBe(401)
+    expect(anonymous.headers['content-type']).toMatch(/problem\+json/)
+    const forged = await runtime.app.inject({
+      url: '/v1/admin/consumers',
+      headers: { authorization: 'Bearer x' },
+    })
+    expect(forged.statusCode).toBe(401)
+    const tenant = await runtime.app.inject({
+      method: 'POST',
+      url: '/v1/admin/consumers/projects.index/replay',
+      headers: { authorization: 'Bearer tenant' },
+      payload: { fromSeq: 1 },
+    })
+    expect(tenant.statusCode).toBe(403)
+  })
+
   it('lists a dead letter, refuses a replay that fails again, then replays it', async () => {
     const harness = await createBusHarness({ bus: runtime.bus, database, catalog, watch: [] })
     const sent = await harness.publish(type)
@@ -62,7 +95,8 @@ describe('bus admin routes and the test harness (embedded: PGlite and the Postgr
     let items: { id: string; messageId: string; error: string; deliveries: number }[] = []
     await until(
       async () => {
-        items = (await runtime.app.inject({ url: '/v1/admin/dead-letters' })).json().items
+        items = (await runtime.app.inject({ url: '/v1/admin/dead-letters', headers: asOperator })).json()
+          .items
         return items.length > 0
       },
       5_000,
@@ -72,19 +106,30 @@ describe('bus admin routes and the test harness (embedded: PGlite and the Postgr
     expect(items[0]).toMatchObject({ messageId: sent.id, error: 'Error: index is down', deliveries: 2 })
     const id = items[0]?.id as string
 
-    const again = await runtime.app.inject({ method: 'POST', url: `/v1/admin/dead-letters/${id}/replay` })
+    const again = await runtime.app.inject({
+      method: 'POST',
+      url: `/v1/admin/dead-letters/${id}/replay`,
+      headers: asOperator,
+    })
     expect(again.statusCode).toBe(409)
     expect(again.headers['content-type']).toContain('application/problem+json')
     expect(again.json().detail).toContain('index is down')
 
     state.failing = false
-    const replayed = await runtime.app.inject({ method: 'POST', url: `/v1/admin/dead-letters/${id}/replay` })
+    const replayed = await runtime.app.inject({
+      method: 'POST',
+      url: `/v1/admin/dead-letters/${id}/replay`,
+      headers: asOperator,
+    })
     expect(replayed.statusCode).toBe(200)
     expect(replayed.json()).toMatchObject({ id, replays: 2 })
     expect(state.handled).toEqual([sent.id])
-    expect((await runtime.app.inject({ url: '/v1/admin/dead-letters' })).json().items).toEqual([])
+    expect(
+      (await runtime.app.inject({ url: '/v1/admin/dead-letters', headers: asOperator })).json().items,
+    ).toEqual([])
 
     const missing = await runtime.app.inject({
+      headers: asOperator,
       method: 'POST',
       url: '/v1/admin/dead-letters/01890000-0000-7000-8000-000000000000/replay',
     })
@@ -92,18 +137,20 @@ describe('bus admin routes and the test harness (embedded: PGlite and the Postgr
   })
 
   it('shows consumers with their lag and rewinds one', async () => {
-    const list = await runtime.app.inject({ url: '/v1/admin/consumers' })
+    const list = await runtime.app.inject({ url: '/v1/admin/consumers', headers: asOperator })
     expect(list.json().items).toEqual([
       { consumer: 'projects.index', context: 'projects', types: [type], lag: 0 },
     ])
 
     const neither = await runtime.app.inject({
+      headers: asOperator,
       method: 'POST',
       url: '/v1/admin/consumers/projects.index/replay',
       payload: {},
     })
     expect(neither.statusCode).toBe(400)
     const unknown = await runtime.app.inject({
+      headers: asOperator,
       method: 'POST',
       url: '/v1/admin/consumers/nobody.here/replay',
       payload: { fromSeq: 1 },
@@ -112,6 +159,7 @@ describe('bus admin routes and the test harness (embedded: PGlite and the Postgr
 
     const before = state.handled.length
     const rewind = await runtime.app.inject({
+      headers: asOperator,
       method: 'POST',
       url: '/v1/admin/consumers/projects.index/replay',
       payload: { fromSeq: 1 },

@@ -31,8 +31,9 @@ const ConsumerStatus = Type.Object(
   { $id: 'ConsumerStatus' },
 )
 
-const operatorsOnly =
-  'Operators only: the identity context will guard it; until it exists, keep HOST on a private address.'
+const operatorsOnly = 'Platform operators only.'
+/** Every route here is the platform operator's. */
+const operator = { auth: { operator: true } } as const
 
 /** The operator's view of the bus: dead letters (list, replay) and consumers (lag, replay). */
 export function registerBusAdminRoutes(app: HttpApp, bus: Bus): void {
@@ -43,6 +44,7 @@ export function registerBusAdminRoutes(app: HttpApp, bus: Bus): void {
   app.get(
     '/admin/dead-letters',
     {
+      config: operator,
       schema: {
         tags,
         summary: 'Messages consumers gave up on, newest first',
@@ -61,6 +63,7 @@ export function registerBusAdminRoutes(app: HttpApp, bus: Bus): void {
   app.post(
     '/admin/dead-letters/:id/replay',
     {
+      config: operator,
       schema: {
         tags,
         summary: 'Handle a dead letter again',
@@ -79,6 +82,7 @@ export function registerBusAdminRoutes(app: HttpApp, bus: Bus): void {
   app.get(
     '/admin/consumers',
     {
+      config: operator,
       schema: {
         tags,
         summary: 'The consumers running in this process, with their lag',
@@ -92,6 +96,7 @@ export function registerBusAdminRoutes(app: HttpApp, bus: Bus): void {
   app.post(
     '/admin/consumers/:name/replay',
     {
+      config: operator,
       schema: {
         tags,
         summary: 'Rewind a consumer to a sequence number or a time',
@@ -107,6 +112,8 @@ export function registerBusAdminRoutes(app: HttpApp, bus: Bus): void {
         response: {
           202: Type.Object({ consumer: Type.String(), status: Type.Literal('replaying') }),
           400: problemResponse('Neither or both of fromSeq and fromTime'),
+          401: problemResponse('Not authenticated'),
+          403: problemResponse('Not a platform operator'),
           404: problemResponse('No such consumer in this process'),
         },
       },

@@ -163,6 +163,22 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
     openapi: {
       openapi: '3.1.0',
       info: { title: options.title, version: options.version, description: options.description ?? '' },
+      components: {
+        securitySchemes: {
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'JWT',
+            description: 'An access token from POST /v1/auth/login (EdDSA, 15 minutes)',
+          },
+          apiKey: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'Authorization',
+            description: 'An API key of one organisation: `Authorization: ApiKey <key>`',
+          },
+        },
+      },
     },
     refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`) },
   })

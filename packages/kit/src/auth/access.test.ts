@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest'
+import { builtinRoles, decide, Permission, type Principal, permissions } from './access.ts'
+
+const member = (orgId: string, role: keyof typeof builtinRoles, operator = false): Principal => ({
+  kind: 'user',
+  id: 'usr_1',
+  userId: 'usr_1',
+  operator,
+  orgs: new Map([[orgId, { role, permissions: builtinRoles[role] }]]),
+})
+
+describe('decide', () => {
+  it('denies by default: a permission in an organisation the caller does not belong to is "not-member"', () => {
+    expect(decide(member('org_a', 'owner'), { permission: Permission.orgRead }, 'org_b')).toMatchObject({
+      allowed: false,
+      reason: 'not-member',
+    })
+    expect(decide(member('org_a', 'owner'), { permission: Permission.orgRead }, undefined)).toMatchObject({
+      allowed: false,
+      reason: 'not-member',
+    })
+  })
+
+  it('lets a viewer read and nothing else; a developer deploy but not manage members', () => {
+    const viewer = member('org_a', 'viewer')
+    expect(decide(viewer, { permission: Permission.projectsRead }, 'org_a').allowed).toBe(true)
+    for (const p of permissions.filter((p) => !builtinRoles.viewer.includes(p))) {
+      expect(decide(viewer, { permission: p }, 'org_a')).toMatchObject({
+        allowed: false,
+        reason: 'missing-permission',
+      })
+    }
+    const developer = member('org_a', 'developer')
+    expect(decide(developer, { permission: Permission.deploymentsWrite }, 'org_a').allowed).toBe(true)
+    expect(decide(developer, { permission: Permission.membersManage }, 'org_a')).toMatchObject({
+      allowed: false,
+      detail: 'role developer lacks members:manage',
+    })
+  })
+
+  it('keeps operator routes to operators, whatever their tenant roles', () => {
+    expect(decide(member('org_a', 'owner'), { operator: true }, 'org_a').allowed).toBe(false)
+    expect(decide(member('org_a', 'viewer', true), { operator: true }, undefined).allowed).toBe(true)
+    // Being an operator grants nothing inside a tenant.
+    expect(
+      decide(member('org_a', 'viewer', true), { permission: Permission.orgManage }, 'org_b').allowed,
+    ).toBe(false)
+  })
+
+  it('gives owners every permission and admins all but billing', () => {
+    expect([...builtinRoles.owner].sort()).toEqual([...permissions].sort())
+    expect(builtinRoles.admin).not.toContain(Permission.billingManage)
+    expect(builtinRoles.admin).toContain(Permission.membersManage)
+  })
+})

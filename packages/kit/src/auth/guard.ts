@@ -1,0 +1,105 @@
+import type { onRequestHookHandler } from 'fastify'
+import { AuthenticationError, NotAllowedError, NotFoundError, UnavailableError } from '../errors.ts'
+import type { HttpApp } from '../http/app.ts'
+import { withScope } from '../scope.ts'
+import { decide, type Principal, type Requirement } from './access.ts'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Who may call the route. Every route under /v1 declares it; one without it fails to register. */
+    auth?: Requirement
+  }
+  interface FastifyRequest {
+    /** Who is calling (set by the guard on every route that is not public). */
+    principal?: Principal
+    /** The organisation the request acts in, when the route is tenant-scoped. */
+    orgId?: string
+  }
+}
+
+/** Turns the Authorization header into a principal; the identity context provides it. */
+export interface Authenticator {
+  /** AuthenticationError when the header proves nothing (expired, tampered, revoked, unknown). */
+  authenticate(authorization: string): Promise<Principal>
+}
+
+/** The header that picks the organisation when a route names none and the caller belongs to several. */
+export const orgHeader = 'x-rxt-org'
+
+/** Where the organisation of a request comes from: the path, the header, or the caller's only one. */
+function orgOf(
+  params: unknown,
+  header: string | string[] | undefined,
+  principal: Principal,
+): string | undefined {
+  const fromPath = (params as Record<string, unknown> | undefined)?.orgId
+  if (typeof fromPath === 'string') return fromPath
+  if (typeof header === 'string' && header !== '') return header
+  if (principal.orgs.size === 1) return principal.orgs.keys().next().value
+  return undefined
+}
+
+const guard =
+  (requirement: Requirement, authenticator: () => Authenticator | undefined): onRequestHookHandler =>
+  (request, _reply, done) => {
+    const header = request.headers.authorization
+    const auth = authenticator()
+    if (auth === undefined) {
+      done(new UnavailableError('no identity context runs in this process to authenticate the request'))
+      return
+    }
+    if (header === undefined || header === '') {
+      done(
+        new AuthenticationError(
+          'authentication required: send Authorization: Bearer <token> or ApiKey <key>',
+        ),
+      )
+      return
+    }
+    auth.authenticate(header).then(
+      (principal) => {
+        const orgId = orgOf(request.params, request.headers[orgHeader], principal)
+        const decision = decide(principal, requirement, orgId)
+        if (!decision.allowed) {
+          // An organisation the caller does not belong to looks absent (OWASP API1): 404, not 403.
+          done(
+            decision.reason === 'not-member'
+              ? new NotFoundError(
+                  orgId === undefined
+                    ? `name the organisation: in the path or the ${orgHeader} header`
+                    : `no organisation ${orgId}`,
+                )
+              : new NotAllowedError(decision.detail),
+          )
+          return
+        }
+        request.principal = principal
+        if (orgId !== undefined && principal.orgs.has(orgId)) request.orgId = orgId
+        withScope(request.orgId === undefined ? {} : { tenantId: request.orgId }, done)
+      },
+      (error: unknown) => done(error as Error),
+    )
+  }
+
+/**
+ * Guards every route registered in `app` from now on: a route without `config.auth` fails to register
+ * (default deny), a public one says why in its OpenAPI description, the others authenticate and are
+ * decided by `decide` before validation or handler run.
+ */
+export function guardRoutes(app: HttpApp, authenticator: () => Authenticator | undefined): void {
+  app.addHook('onRoute', (route) => {
+    const requirement = route.config?.auth
+    if (requirement === undefined) {
+      throw new Error(
+        `route ${String(route.method)} ${route.url} does not declare config.auth: every route says who may call it`,
+      )
+    }
+    if ('public' in requirement) {
+      route.schema = { ...route.schema, security: [] }
+      return
+    }
+    route.schema = { ...route.schema, security: [{ bearer: [] }, { apiKey: [] }] }
+    const hook = guard(requirement, authenticator)
+    route.onRequest = route.onRequest === undefined ? [hook] : [...[route.onRequest].flat(), hook]
+  })
+}
