@@ -27,6 +27,9 @@ export function translateDbError(error: unknown): unknown {
   if (networkCodes.has(code) || code.startsWith('08') || unavailableCodes.has(code)) {
     return new UnavailableError('the database cannot be reached', { cause: error })
   }
+  if (code === '23505') {
+    return new ConflictError('a record with the same unique key exists', { cause: error })
+  }
   if (code === '40001' || code === '40P01') {
     return new ConflictError('a concurrent change got in the way; try again', {
       cause: error,

@@ -30,7 +30,8 @@ export async function createPGliteDriver(options: PGliteOptions): Promise<Driver
   const session: Session = {
     query: async <R extends Row>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> => {
       const result = await db.query<R>(text, params as unknown[] | undefined)
-      return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length }
+      // PGlite counts only written rows (0 for a SELECT); pg counts what a statement returned or wrote.
+      return { rows: result.rows, rowCount: Math.max(result.affectedRows ?? 0, result.rows.length) }
     },
     exec: async (sql: string) => {
       await db.exec(sql)

@@ -1,0 +1,126 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { AuthenticationError, type Clock, type ContextDb, newId } from '@rxt/kit'
+import { exportJWK, generateKeyPair, importJWK, type JWK, jwtVerify, SignJWT } from 'jose'
+
+type KeyLike = Awaited<ReturnType<typeof importJWK>>
+
+export const accessTokenTtlSeconds = 15 * 60
+export const refreshTokenTtlSeconds = 7 * 24 * 3600
+const issuer = 'rxt-deploy'
+const audience = 'rxt-deploy'
+
+/** A random secret (256 bits, base64url) and the SHA-256 that is stored in its place. */
+export function newSecret(): { secret: string; hash: Buffer } {
+  const secret = randomBytes(32).toString('base64url')
+  return { secret, hash: sha256(secret) }
+}
+export const sha256 = (value: string): Buffer => createHash('sha256').update(value).digest()
+/** Compares two hashes in constant time. */
+export const sameHash = (a: Buffer, b: Buffer): boolean => a.length === b.length && timingSafeEqual(a, b)
+
+type KeyRow = {
+  kid: string
+  private_jwk: JWK
+  public_jwk: JWK
+  created_at: Date | string
+  retired_at: Date | string | null
+}
+
+/**
+ * Ed25519 signing keys in the identity schema, and the access tokens they sign (EdDSA, 15 minutes).
+ * The newest unretired key signs; keys retired less than a token lifetime ago still verify, and the
+ * JWKS lists them, so that a rotation never invalidates a token in flight.
+ */
+export function createTokens(db: ContextDb, clock: Clock) {
+  let cache:
+    | { at: number; signer: { kid: string; key: KeyLike }; verifiers: Map<string, KeyLike>; jwks: JWK[] }
+    | undefined
+
+  const load = async () => {
+    if (cache !== undefined && clock.now().getTime() - cache.at < 5_000) return cache
+    const { rows } = await db.query<KeyRow>(
+      `SELECT kid, private_jwk, public_jwk, created_at, retired_at FROM signing_keys
+        WHERE retired_at IS NULL OR retired_at > now() - make_interval(secs => $1)
+        ORDER BY created_at DESC`,
+      [accessTokenTtlSeconds + 60],
+    )
+    let active = rows.find((r) => r.retired_at === null)
+    if (active === undefined) {
+      await rotate()
+      return load()
+    }
+    const verifiers = new Map<string, KeyLike>()
+    for (const r of rows) verifiers.set(r.kid, await importJWK(r.public_jwk, 'EdDSA'))
+    active = active as KeyRow
+    cache = {
+      at: clock.now().getTime(),
+      signer: { kid: active.kid, key: await importJWK(active.private_jwk, 'EdDSA') },
+      verifiers,
+      jwks: rows.map((r) => ({ ...r.public_jwk, kid: r.kid, alg: 'EdDSA', use: 'sig' })),
+    }
+    return cache
+  }
+
+  /** A new signing key; the previous one is retired (it verifies for one more token lifetime). */
+  const rotate = async (): Promise<string> => {
+    const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true })
+    const kid = newId()
+    await db.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', ['identity:signing-keys'])
+      await tx.query('UPDATE signing_keys SET retired_at = now() WHERE retired_at IS NULL')
+      await tx.query('INSERT INTO signing_keys (kid, private_jwk, public_jwk) VALUES ($1, $2, $3)', [
+        kid,
+        JSON.stringify(await exportJWK(privateKey)),
+        JSON.stringify(await exportJWK(publicKey)),
+      ])
+    })
+    cache = undefined
+    return kid
+  }
+
+  return {
+    rotate,
+    async jwks(): Promise<{ keys: JWK[] }> {
+      return { keys: (await load()).jwks }
+    },
+    async issue(userId: string): Promise<string> {
+      const { signer } = await load()
+      const now = Math.floor(clock.now().getTime() / 1000)
+      return new SignJWT({})
+        .setProtectedHeader({ alg: 'EdDSA', kid: signer.kid, typ: 'at+jwt' })
+        .setSubject(userId)
+        .setIssuer(issuer)
+        .setAudience(audience)
+        .setIssuedAt(now)
+        .setExpirationTime(now + accessTokenTtlSeconds)
+        .setJti(newId())
+        .sign(signer.key)
+    },
+    /** The user id the token was issued to; AuthenticationError for anything else. */
+    async verify(token: string): Promise<string> {
+      const { verifiers } = await load()
+      try {
+        const { payload } = await jwtVerify(
+          token,
+          async (header) => {
+            const key = header.kid === undefined ? undefined : verifiers.get(header.kid)
+            if (key === undefined) throw new Error('unknown signing key')
+            return key
+          },
+          {
+            issuer,
+            audience,
+            algorithms: ['EdDSA'],
+            currentDate: clock.now(),
+            requiredClaims: ['sub', 'exp', 'iat'],
+          },
+        )
+        return payload.sub as string
+      } catch (error) {
+        const reason = (error as { code?: string }).code === 'ERR_JWT_EXPIRED' ? 'expired' : 'invalid'
+        throw new AuthenticationError(`the access token is ${reason}; sign in again or refresh it`)
+      }
+    },
+  }
+}
+export type Tokens = ReturnType<typeof createTokens>

@@ -1,0 +1,362 @@
+import { catalog, type Envelope } from '@rxt/contracts'
+import {
+  type Clock,
+  CoreConfig,
+  composeConfigSchema,
+  createLogger,
+  createPostgresLog,
+  defineContext,
+  loadMigrations,
+  parseConfig,
+  type Runtime,
+  startRuntime,
+} from '@rxt/kit'
+import { dbTargets, type TestDatabase } from '@rxt/kit/testing'
+import { until } from '@rxt/kit/testing/bus'
+import { generateKeyPair, SignJWT } from 'jose'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { identity } from '../src/index.ts'
+
+const log = createLogger({ level: 'silent' })
+const password = 'correct horse battery staple'
+
+/** A clock the suite moves forward to expire tokens. */
+const clock = { offsetMs: 0, now: () => new Date(Date.now() + clock.offsetMs) } satisfies Clock & {
+  offsetMs: number
+}
+
+for (const target of dbTargets()) {
+  describe.skipIf(target.skipped !== undefined)(`identity on ${target.name}`, () => {
+    let handle: TestDatabase
+    let runtime: Runtime
+    const accessEvents: Envelope[] = []
+
+    const call = async (
+      method: string,
+      url: string,
+      auth?: string,
+      payload?: unknown,
+      headers: Record<string, string> = {},
+    ) => {
+      const res = await runtime.app.inject({
+        method: method as 'GET',
+        url: `/v1${url}`,
+        headers: { ...(auth === undefined ? {} : { authorization: auth }), ...headers },
+        ...(payload === undefined ? {} : { payload: payload as object }),
+      })
+      return { status: res.statusCode, body: res.body === '' ? undefined : res.json(), headers: res.headers }
+    }
+    const bearer = (token: string) => `Bearer ${token}`
+    const signup = async (email: string, orgName: string) => {
+      const res = await call('POST', '/auth/signup', undefined, {
+        email,
+        password,
+        name: email.split('@')[0],
+        orgName,
+      })
+      expect(res.status, JSON.stringify(res.body)).toBe(201)
+      return res.body as { userId: string; orgId: string; accessToken: string; refreshToken: string }
+    }
+
+    beforeAll(async () => {
+      handle = await target.create()
+      const config = parseConfig(composeConfigSchema([CoreConfig, identity.config ?? CoreConfig]), { PORT: '0' })
+      const watcher = defineContext({
+        name: 'watcher',
+        handlers: () => [
+          { id: 'access', types: ['evt.access.changed'], handle: async (m) => void accessEvents.push(m) },
+        ],
+      })
+      runtime = await startRuntime({
+        contexts: [identity, watcher],
+        config: config as CoreConfig,
+        log,
+        database: handle.database,
+        transport: await createPostgresLog({ database: handle.database, pollMs: 25 }),
+        catalog,
+        mode: 'embedded',
+        version: '1',
+        clock,
+      })
+    })
+    afterAll(async () => {
+      await runtime?.stop()
+      await handle?.dispose()
+    })
+
+    let alice: Awaited<ReturnType<typeof signup>>
+    let bob: Awaited<ReturnType<typeof signup>>
+    let bobKey: string
+
+    it('signs up (the first user is the operator), signs in, and says who is signed in', async () => {
+      alice = await signup('alice@example.com', 'Acme')
+      bob = await signup('bob@example.com', 'Globex')
+      const me = await call('GET', '/me', bearer(alice.accessToken))
+      expect(me.body).toMatchObject({
+        email: 'alice@example.com',
+        operator: true,
+        orgs: [{ id: alice.orgId, name: 'Acme', role: 'owner' }],
+      })
+      expect((await call('GET', '/me', bearer(bob.accessToken))).body).toMatchObject({ operator: false })
+      expect(
+        (
+          await call('POST', '/auth/signup', undefined, {
+            email: 'ALICE@example.com',
+            password,
+            name: 'a',
+            orgName: 'x',
+          })
+        ).status,
+      ).toBe(409)
+      const login = await call('POST', '/auth/login', undefined, { email: 'alice@example.com', password })
+      expect(login.status).toBe(200)
+      expect(
+        (
+          await call('POST', '/auth/login', undefined, {
+            email: 'alice@example.com',
+            password: 'wrong password!',
+          })
+        ).status,
+      ).toBe(401)
+      expect(
+        (await call('POST', '/auth/login', undefined, { email: 'nobody@example.com', password })).status,
+      ).toBe(401)
+      await until(
+        () => accessEvents.filter((e) => e.data && (e.data as { role: string }).role === 'owner').length >= 2,
+        10_000,
+      )
+      expect(accessEvents.map((e) => e.tenantId)).toEqual(expect.arrayContaining([alice.orgId, bob.orgId]))
+    })
+
+    it('refuses expired, tampered, foreign-key and alg:none tokens with 401', async () => {
+      const token = alice.accessToken
+      const [h, p, s] = token.split('.') as [string, string, string]
+      const payload = JSON.parse(Buffer.from(p, 'base64url').toString())
+      const forged = Buffer.from(JSON.stringify({ ...payload, sub: bob.userId })).toString('base64url')
+      const none = `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${p}.`
+      const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' })
+      const foreign = await new SignJWT(payload)
+        .setProtectedHeader({ alg: 'EdDSA', kid: JSON.parse(Buffer.from(h, 'base64url').toString()).kid })
+        .sign(privateKey)
+      for (const bad of [
+        `${h}.${forged}.${s}`,
+        none,
+        foreign,
+        `${h}.${p}.${s.slice(0, -2)}AA`,
+        'not-a-jwt',
+      ]) {
+        const res = await call('GET', '/me', bearer(bad))
+        expect(res.status, bad).toBe(401)
+        expect(res.headers['content-type']).toMatch(/problem\+json/)
+      }
+      expect((await call('GET', '/me')).status).toBe(401)
+      clock.offsetMs = 16 * 60_000
+      try {
+        const expired = await call('GET', '/me', bearer(token))
+        expect(expired.status).toBe(401)
+        expect(expired.body.detail).toMatch(/expired/)
+      } finally {
+        clock.offsetMs = 0
+      }
+    })
+
+    it('rotates refresh tokens, and a reused one revokes the whole sign-in', async () => {
+      const first = await call('POST', '/auth/refresh', undefined, { refreshToken: alice.refreshToken })
+      expect(first.status).toBe(200)
+      expect((await call('GET', '/me', bearer(first.body.accessToken))).status).toBe(200)
+      const reuse = await call('POST', '/auth/refresh', undefined, { refreshToken: alice.refreshToken })
+      expect(reuse.status).toBe(401)
+      expect(reuse.body.detail).toMatch(/revoked/)
+      // The token the first refresh returned belongs to the revoked family too.
+      expect(
+        (await call('POST', '/auth/refresh', undefined, { refreshToken: first.body.refreshToken })).status,
+      ).toBe(401)
+      const again = await call('POST', '/auth/login', undefined, { email: 'alice@example.com', password })
+      alice = { ...alice, accessToken: again.body.accessToken, refreshToken: again.body.refreshToken }
+      expect(
+        (await call('POST', '/auth/logout', undefined, { refreshToken: alice.refreshToken })).status,
+      ).toBe(204)
+      expect(
+        (await call('POST', '/auth/refresh', undefined, { refreshToken: alice.refreshToken })).status,
+      ).toBe(401)
+    })
+
+    it("isolates tenants: another organisation's JWT and API key get 404 and change nothing", async () => {
+      const key = await call('POST', `/orgs/${bob.orgId}/api-keys`, bearer(bob.accessToken), {
+        name: 'ci',
+        role: 'admin',
+      })
+      expect(key.status).toBe(201)
+      bobKey = key.body.key
+      expect((await call('GET', `/orgs/${bob.orgId}`, `ApiKey ${bobKey}`)).status).toBe(200)
+      const listed = await call('GET', `/orgs/${bob.orgId}/api-keys`, `ApiKey ${bobKey}`)
+      expect(JSON.stringify(listed.body)).not.toContain(bobKey.split('_')[2])
+
+      const aliceMembersBefore = (
+        await call('GET', `/orgs/${alice.orgId}/members`, bearer(alice.accessToken))
+      ).body
+      const a = alice.orgId
+      const attempts: [string, string, unknown?][] = [
+        ['GET', `/orgs/${a}`],
+        ['GET', `/orgs/${a}/members`],
+        ['PATCH', `/orgs/${a}/members/${alice.userId}`, { role: 'viewer' }],
+        ['DELETE', `/orgs/${a}/members/${alice.userId}`],
+        ['POST', `/orgs/${a}/roles`, { name: 'intruder', permissions: ['org:read'] }],
+        ['GET', `/orgs/${a}/api-keys`],
+        ['POST', `/orgs/${a}/api-keys`, { name: 'x', role: 'owner' }],
+        ['DELETE', `/orgs/${a}/api-keys/01890000-0000-7000-8000-000000000000`],
+        ['POST', `/orgs/${a}/invites`, { email: 'mallory@example.com', role: 'owner' }],
+      ]
+      for (const auth of [bearer(bob.accessToken), `ApiKey ${bobKey}`]) {
+        for (const [method, url, body] of attempts) {
+          const res = await call(method, url, auth, body)
+          expect(res.status, `${method} ${url} as ${auth.split(' ')[0]}`).toBe(404)
+          expect(JSON.stringify(res.body)).not.toContain('alice@example.com')
+        }
+      }
+      expect((await call('GET', `/orgs/${alice.orgId}/members`, bearer(alice.accessToken))).body).toEqual(
+        aliceMembersBefore,
+      )
+    })
+
+    it('lets a viewer read but not change, and a developer work but not manage members; invites are single use', async () => {
+      const carolInvite = await call('POST', `/orgs/${alice.orgId}/invites`, bearer(alice.accessToken), {
+        email: 'carol@example.com',
+        role: 'viewer',
+      })
+      const daveInvite = await call('POST', `/orgs/${alice.orgId}/invites`, bearer(alice.accessToken), {
+        email: 'dave@example.com',
+        role: 'developer',
+      })
+      expect(carolInvite.status).toBe(201)
+      const carol = await signup('carol@example.com', 'Carol Co')
+      const dave = await signup('dave@example.com', 'Dave Co')
+      expect(
+        (await call('POST', `/invites/${carolInvite.body.token}/accept`, bearer(dave.accessToken))).status,
+      ).toBe(403)
+      expect(
+        (await call('POST', `/invites/${carolInvite.body.token}/accept`, bearer(carol.accessToken))).body,
+      ).toEqual({ orgId: alice.orgId, role: 'viewer' })
+      expect(
+        (await call('POST', `/invites/${carolInvite.body.token}/accept`, bearer(carol.accessToken))).status,
+      ).toBe(409)
+      expect(
+        (await call('POST', `/invites/${daveInvite.body.token}/accept`, bearer(dave.accessToken))).status,
+      ).toBe(200)
+      const inAcme = { 'x-rxt-org': alice.orgId }
+
+      expect((await call('GET', `/orgs/${alice.orgId}/members`, bearer(carol.accessToken))).status).toBe(200)
+      expect(
+        (
+          await call('PATCH', `/orgs/${alice.orgId}/members/${dave.userId}`, bearer(carol.accessToken), {
+            role: 'viewer',
+          })
+        ).status,
+      ).toBe(403)
+      expect(
+        (
+          await call('POST', `/orgs/${alice.orgId}/api-keys`, bearer(carol.accessToken), {
+            name: 'x',
+            role: 'viewer',
+          })
+        ).status,
+      ).toBe(403)
+      expect(
+        (await call('DELETE', `/orgs/${alice.orgId}/members/${carol.userId}`, bearer(dave.accessToken)))
+          .status,
+      ).toBe(403)
+      expect(
+        (
+          await call('POST', `/orgs/${alice.orgId}/invites`, bearer(dave.accessToken), {
+            email: 'e@example.com',
+            role: 'viewer',
+          })
+        ).status,
+      ).toBe(403)
+      const roles = await call('GET', '/roles', bearer(dave.accessToken), undefined, inAcme)
+      expect(roles.body.items.map((r: { name: string }) => r.name)).toEqual([
+        'owner',
+        'admin',
+        'developer',
+        'viewer',
+      ])
+
+      // The owner promotes carol; a custom role; the last owner cannot leave.
+      expect(
+        (
+          await call('PATCH', `/orgs/${alice.orgId}/members/${carol.userId}`, bearer(alice.accessToken), {
+            role: 'admin',
+          })
+        ).status,
+      ).toBe(200)
+      expect(
+        (
+          await call('POST', `/orgs/${alice.orgId}/roles`, bearer(alice.accessToken), {
+            name: 'auditor',
+            permissions: ['audit:read', 'org:read'],
+          })
+        ).status,
+      ).toBe(201)
+      expect(
+        (
+          await call('POST', `/orgs/${alice.orgId}/roles`, bearer(alice.accessToken), {
+            name: 'bad',
+            permissions: ['root:everything'],
+          })
+        ).status,
+      ).toBe(400)
+      expect(
+        (await call('DELETE', `/orgs/${alice.orgId}/members/${alice.userId}`, bearer(alice.accessToken)))
+          .status,
+      ).toBe(409)
+      expect(
+        (
+          await call('PATCH', `/orgs/${alice.orgId}/members/${dave.userId}`, bearer(alice.accessToken), {
+            role: 'auditor',
+          })
+        ).status,
+      ).toBe(200)
+      expect((await call('GET', `/orgs/${alice.orgId}`, bearer(dave.accessToken))).status).toBe(200)
+      expect((await call('GET', `/orgs/${alice.orgId}/members`, bearer(dave.accessToken))).status).toBe(403)
+    })
+
+    it('revokes an API key at once, and keeps operator routes to the operator', async () => {
+      const list = await call('GET', `/orgs/${bob.orgId}/api-keys`, bearer(bob.accessToken))
+      const id = list.body.items[0].id
+      expect(list.body.items[0].lastUsedAt).not.toBeNull()
+      expect(
+        (await call('DELETE', `/orgs/${bob.orgId}/api-keys/${id}`, bearer(bob.accessToken))).status,
+      ).toBe(204)
+      expect((await call('GET', `/orgs/${bob.orgId}`, `ApiKey ${bobKey}`)).status).toBe(401)
+      expect((await call('GET', '/admin/dead-letters', bearer(bob.accessToken))).status).toBe(403)
+      const fresh = await call('POST', '/auth/login', undefined, { email: 'alice@example.com', password })
+      expect((await call('GET', '/admin/dead-letters', bearer(fresh.body.accessToken))).status).toBe(200)
+      // Rotation: a token signed by the old key still verifies; the JWKS lists both keys.
+      expect((await call('POST', '/admin/signing-keys/rotate', bearer(fresh.body.accessToken))).status).toBe(
+        200,
+      )
+      expect((await call('GET', '/me', bearer(fresh.body.accessToken))).status).toBe(200)
+      expect((await call('GET', '/.well-known/jwks.json')).body.keys).toHaveLength(2)
+    })
+
+    it('shows no tenant rows to a query without the tenant setting (row-level security)', async () => {
+      const db = await handle.database.openContext(
+        'identity',
+        await loadMigrations(new URL('../migrations/', import.meta.url)),
+        {
+          kitMigrations: await loadMigrations(
+            new URL('../../../packages/kit/src/bus/migrations/context/', import.meta.url),
+          ),
+        },
+      )
+      for (const table of ['memberships', 'roles', 'api_keys', 'invites']) {
+        const all = await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)
+        expect(Number(all.rows[0]?.n), table).toBe(0)
+      }
+      const inAcme = await db.withTenant(alice.orgId, (tx) =>
+        tx.query<{ n: string }>('SELECT count(*) AS n FROM memberships'),
+      )
+      expect(Number(inAcme.rows[0]?.n)).toBe(3)
+    })
+  })
+}
