@@ -42,9 +42,18 @@ describe('rxt-deploy up (embedded)', () => {
     expect(before).toMatchObject({
       mode: 'embedded',
       database: 'pglite',
-      contexts: ['system'],
+      contexts: ['identity', 'system'],
       boots: { count: 1 },
     })
+    // An account made before the stop signs in after it.
+    const account = { email: 'ada@example.com', password: 'a long passphrase', name: 'Ada', orgName: 'Acme' }
+    const signup = await fetch(`${first.url}/v1/auth/signup`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(account),
+    })
+    expect(signup.status).toBe(201)
+    expect((await fetch(`${first.url}/v1/me`)).status).toBe(401)
     expect(await first.stop()).toBe(0)
 
     const second = await startServer(['up'], { RXT_DATA_DIR: dir })
@@ -52,6 +61,18 @@ describe('rxt-deploy up (embedded)', () => {
     expect(after.boots.count).toBe(2)
     expect(after.boots.first.instanceId).toBe(before.instance.id)
     expect(after.instance.id).not.toBe(before.instance.id)
+    const login = await fetch(`${second.url}/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'ada@example.com', password: 'a long passphrase' }),
+    })
+    const { accessToken } = (await login.json()) as { accessToken: string }
+    const me = await fetch(`${second.url}/v1/me`, { headers: { authorization: `Bearer ${accessToken}` } })
+    expect(await me.json()).toMatchObject({
+      email: 'ada@example.com',
+      operator: true,
+      orgs: [{ name: 'Acme', role: 'owner' }],
+    })
     expect(await second.stop('SIGINT')).toBe(0)
   })
 
@@ -126,7 +147,7 @@ describe('rxt-deploy configuration and usage errors', () => {
     expect(noDb.stderr).toContain('serve runs against PostgreSQL: set DATABASE_URL')
     const unknown = await runToEnd(['serve', 'nope'], { DATABASE_URL: 'postgres://127.0.0.1:1/none' })
     expect(unknown.code).toBe(2)
-    expect(unknown.stderr).toContain('unknown context nope; this build has system')
+    expect(unknown.stderr).toContain('unknown context nope; this build has identity, system')
     const bad = await runToEnd(['launch'])
     expect(bad.code).toBe(2)
     expect(bad.stderr).toContain('unknown command "launch"')
@@ -135,7 +156,7 @@ describe('rxt-deploy configuration and usage errors', () => {
   it('prints its contexts and version', async () => {
     const contexts = await runToEnd(['contexts'])
     expect(contexts.code).toBe(0)
-    expect(contexts.stdout).toMatch(/^system\t/)
+    expect(contexts.stdout).toMatch(/^identity\t.*\nsystem\t/)
     const version = await runToEnd(['--version'])
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/)
   })
