@@ -11,10 +11,15 @@ const IdentityConfigSchema = Type.Object({
   }),
 })
 
-let current: Identity | undefined
-const identityOf = (deps: Parameters<typeof createIdentity>[0]) => {
-  current ??= createIdentity(deps)
-  return current
+/** One identity per context database: routes, authenticator and start share it (and runtimes stay apart). */
+const instances = new WeakMap<object, Identity>()
+const identityOf = (deps: Parameters<typeof createIdentity>[0]): Identity => {
+  let instance = instances.get(deps.db)
+  if (instance === undefined) {
+    instance = createIdentity(deps)
+    instances.set(deps.db, instance)
+  }
+  return instance
 }
 
 /** Organisations, users, memberships, roles, API keys and tokens; authenticates every guarded route. */
@@ -29,8 +34,5 @@ export const identity = defineContext<IdentityConfig>({
   start: async (deps) => {
     // A signing key exists before the first sign-in.
     await identityOf(deps).tokens.jwks()
-  },
-  stop: () => {
-    current = undefined
   },
 })

@@ -60,7 +60,9 @@ for (const target of dbTargets()) {
 
     beforeAll(async () => {
       handle = await target.create()
-      const config = parseConfig(composeConfigSchema([CoreConfig, identity.config ?? CoreConfig]), { PORT: '0' })
+      const config = parseConfig(composeConfigSchema([CoreConfig, identity.config ?? CoreConfig]), {
+        PORT: '0',
+      })
       const watcher = defineContext({
         name: 'watcher',
         handlers: () => [
