@@ -14,6 +14,7 @@ import {
   type Principal,
   type Transaction,
 } from '@rxt/kit'
+import { LRUCache } from 'lru-cache'
 import { createIdentityStore } from './store.ts'
 import { createTokens, newSecret, refreshTokenTtlSeconds, sameHash, sha256 } from './tokens.ts'
 
@@ -100,7 +101,17 @@ export function createIdentity(deps: ContextDeps<IdentityConfig>) {
     refreshToken: session.refreshToken,
   })
 
-  const principalOfUser = async (userId: string): Promise<Principal> =>
+  /**
+   * Who a user or key is, read from the database at most every 5 seconds per user or key: a change made
+   * through this process drops the entry at once; other replicas see it within the 5 seconds.
+   */
+  const principals = new LRUCache<string, Principal>({ max: 50_000, ttl: 5_000 })
+  const keyHashes = new Map<string, { hash: Buffer; expiresAt: number | null }>()
+  const forget = (kind: 'user' | 'key', id: string) => principals.delete(`${kind}:${id}`)
+  /** When each key's last use was last written: at most once a minute, off the request's path. */
+  const lastUseWritten = new LRUCache<string, true>({ max: 50_000, ttl: 60_000 })
+
+  const loadUser = async (userId: string): Promise<Principal> =>
     store.asUser(userId, async (tx) => {
       const user = await store.userById(userId, tx)
       if (user === undefined) throw new AuthenticationError('the account no longer exists')
@@ -124,9 +135,47 @@ export function createIdentity(deps: ContextDeps<IdentityConfig>) {
       }
     })
 
+  const principalOfUser = async (userId: string): Promise<Principal> => {
+    const cached = principals.get(`user:${userId}`)
+    if (cached !== undefined) return cached
+    const principal = await loadUser(userId)
+    principals.set(`user:${userId}`, principal)
+    return principal
+  }
+
   const principalOfKey = async (value: string): Promise<Principal> => {
     const parsed = parse(apiKeyPrefix, value)
     if (parsed === undefined) throw new AuthenticationError('the API key is malformed')
+    const cached = principals.get(`key:${parsed.id}`)
+    const known = keyHashes.get(parsed.id)
+    if (cached !== undefined && known !== undefined) {
+      if (!sameHash(known.hash, sha256(parsed.secret)))
+        throw new AuthenticationError('the API key is not valid')
+      if (known.expiresAt !== null && known.expiresAt <= clock.now().getTime()) {
+        throw new AuthenticationError('the API key has expired')
+      }
+      touch(cached)
+      return cached
+    }
+    const principal = await loadKey(parsed)
+    principals.set(`key:${parsed.id}`, principal)
+    return principal
+  }
+
+  const touch = (principal: Principal) => {
+    const orgId = principal.orgs.keys().next().value as string
+    if (lastUseWritten.has(principal.id)) return
+    lastUseWritten.set(principal.id, true)
+    void db
+      .withTenant(orgId, (tx) =>
+        tx.query('UPDATE api_keys SET last_used_at = now() WHERE id = $1', [principal.id]),
+      )
+      .catch((error: unknown) =>
+        deps.log.warn({ err: error, keyId: principal.id }, 'last use of an API key not recorded'),
+      )
+  }
+
+  const loadKey = async (parsed: { id: string; secret: string }): Promise<Principal> => {
     const org = (
       await db.query<{ org_id: string }>('SELECT org_id FROM api_key_orgs WHERE key_id = $1', [parsed.id])
     ).rows[0]
@@ -151,6 +200,8 @@ export function createIdentity(deps: ContextDeps<IdentityConfig>) {
       if (key.expires_at !== null && key.expires_at.getTime() <= clock.now().getTime()) {
         throw new AuthenticationError('the API key has expired')
       }
+      keyHashes.set(key.id, { hash: key.secret_hash, expiresAt: key.expires_at?.getTime() ?? null })
+      lastUseWritten.set(key.id, true)
       await tx.query('UPDATE api_keys SET last_used_at = now() WHERE id = $1', [key.id])
       return {
         kind: 'api-key',
@@ -311,6 +362,7 @@ export function createIdentity(deps: ContextDeps<IdentityConfig>) {
           userId,
           'owner',
         ])
+        tx.afterCommit(() => forget('user', userId))
         await accessChanged(tx, orgId, { kind: 'user', id: userId }, 'granted', 'owner', userId)
         const org = await store.orgById(tx, orgId)
         return { id: orgId, name, createdAt: (org?.created_at as Date).toISOString() }
@@ -368,6 +420,7 @@ export function createIdentity(deps: ContextDeps<IdentityConfig>) {
           throw new NotAllowedError('only an owner makes another member an owner')
         }
         await tx.query('UPDATE memberships SET role = $2 WHERE user_id = $1', [userId, role])
+        tx.afterCommit(() => forget('user', userId))
         await accessChanged(tx, orgId, { kind: 'user', id: userId }, 'revoked', current.role, principal.id)
         await accessChanged(tx, orgId, { kind: 'user', id: userId }, 'granted', role, principal.id)
         return { userId, role }
@@ -384,6 +437,7 @@ export function createIdentity(deps: ContextDeps<IdentityConfig>) {
         if (current === undefined) throw new NotFoundError(`no member ${userId} in this organisation`)
         if (current.role === 'owner') await keepAnOwner(tx, userId)
         await tx.query('DELETE FROM memberships WHERE user_id = $1', [userId])
+        tx.afterCommit(() => forget('user', userId))
         await accessChanged(tx, orgId, { kind: 'user', id: userId }, 'revoked', current.role, principal.id)
       })
     },
@@ -506,6 +560,10 @@ export function createIdentity(deps: ContextDeps<IdentityConfig>) {
           [keyId],
         )
         if (rows[0] === undefined) throw new NotFoundError(`no active API key ${keyId}`)
+        tx.afterCommit(() => {
+          forget('key', keyId)
+          keyHashes.delete(keyId)
+        })
         await accessChanged(
           tx,
           orgId,
@@ -582,6 +640,7 @@ export function createIdentity(deps: ContextDeps<IdentityConfig>) {
           invite.id,
           principal.id,
         ])
+        tx.afterCommit(() => forget('user', principal.id))
         await accessChanged(
           tx,
           link.org_id,
