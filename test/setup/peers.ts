@@ -1,4 +1,5 @@
 import { connect } from '@nats-io/transport-node'
+import { Redis } from 'ioredis'
 import pg from 'pg'
 import type { TestProject } from 'vitest/node'
 
@@ -12,6 +13,10 @@ declare module 'vitest' {
     natsUrl: string
     /** Why NATS suites are skipped; '' when they run. */
     natsSkipReason: string
+    /** URL of the Redis the edge suites share counters on; '' when there is none. */
+    redisUrl: string
+    /** Why Redis suites are skipped; '' when they run. */
+    redisSkipReason: string
   }
 }
 
@@ -45,6 +50,20 @@ async function findNats(url: string): Promise<string> {
   }
 }
 
+async function findRedis(url: string): Promise<string> {
+  const redis = new Redis(url, { connectTimeout: 3000, maxRetriesPerRequest: 0, lazyConnect: true })
+  redis.on('error', () => undefined)
+  try {
+    await redis.connect()
+    await redis.ping()
+    return ''
+  } catch (error) {
+    return `Redis at ${redact(url)} is not reachable (${(error as Error).message})`
+  } finally {
+    redis.disconnect()
+  }
+}
+
 /**
  * Finds the real peers once per run. A missing peer skips its suites with the reason printed, except
  * under CI=true, where it fails the run.
@@ -52,10 +71,16 @@ async function findNats(url: string): Promise<string> {
 export default async function setup(project: TestProject): Promise<void> {
   const postgresUrl = process.env.RXT_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
   const natsUrl = process.env.RXT_TEST_NATS_URL ?? 'nats://127.0.0.1:4222'
-  const [postgresReason, natsReason] = await Promise.all([findPostgres(postgresUrl), findNats(natsUrl)])
+  const redisUrl = process.env.RXT_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+  const [postgresReason, natsReason, redisReason] = await Promise.all([
+    findPostgres(postgresUrl),
+    findNats(natsUrl),
+    findRedis(redisUrl),
+  ])
   for (const [name, reason] of [
     ['postgres', postgresReason],
     ['nats', natsReason],
+    ['redis', redisReason],
   ] as const) {
     if (reason === '') continue
     if (process.env.CI === 'true') throw new Error(`CI=true and a test peer is missing: ${reason}`)
@@ -65,4 +90,6 @@ export default async function setup(project: TestProject): Promise<void> {
   project.provide('postgresSkipReason', postgresReason)
   project.provide('natsUrl', natsReason === '' ? natsUrl : '')
   project.provide('natsSkipReason', natsReason)
+  project.provide('redisUrl', redisReason === '' ? redisUrl : '')
+  project.provide('redisSkipReason', redisReason)
 }

@@ -60,6 +60,24 @@ export const CoreConfig = Type.Object({
         'NATS JetStream server(s) for the bus (nats://host:4222, comma-separated for a cluster). Unset: the Postgres log in the database.',
     }),
   ),
+  REDIS_URL: Type.Optional(
+    Type.String({
+      pattern: '^rediss?://',
+      description:
+        'Redis for state shared by replicas (rate-limit counters). Unset: kept in this process, which is right for one process only.',
+    }),
+  ),
+  RATE_LIMIT_PER_MINUTE: Type.Integer({
+    minimum: 1,
+    default: 1000,
+    description:
+      'Requests a minute each API key, organisation, signed-in user without one, or anonymous address may make; then 429 with Retry-After.',
+  }),
+  CORS_ORIGINS: Type.String({
+    default: '',
+    description:
+      'Browser origins allowed to call the API, comma-separated (https://console.example.com). Empty: no cross-origin browser calls.',
+  }),
   BUS_NAMESPACE: Type.String({
     pattern: '^[a-z][a-z0-9-]{0,30}$',
     default: 'rxt',

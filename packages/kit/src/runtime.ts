@@ -11,6 +11,7 @@ import type { ContextDefinition, ContextDeps, RuntimeInfo } from './context.ts'
 import { type Database, loadMigrations, type Migration } from './db/index.ts'
 import { InputError } from './errors.ts'
 import { createHttpApp, type HttpApp } from './http/app.ts'
+import { registerEdge } from './http/edge.ts'
 import type { Logger } from './log.ts'
 
 export interface RuntimeOptions {
@@ -83,6 +84,14 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     backoff: { baseMs: config.BUS_RETRY_BASE_MS, maxMs: config.BUS_RETRY_MAX_MS },
     retentionMs: config.BUS_RETENTION_HOURS * 3_600_000,
   })
+  const edge = await registerEdge(app, {
+    perMinute: config.RATE_LIMIT_PER_MINUTE,
+    redisUrl: config.REDIS_URL,
+    corsOrigins: config.CORS_ORIGINS.split(',')
+      .map((o) => o.trim())
+      .filter((o) => o !== ''),
+    log,
+  })
   let authenticator: Authenticator | undefined
   const providers = options.contexts.filter((c) => c.authenticator !== undefined).map((c) => c.name)
   if (providers.length > 1)
@@ -150,6 +159,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     await bus.stop().catch(() => undefined)
     await stopContexts()
     await app.close().catch(() => undefined)
+    await edge.close()
     await options.transport.close().catch(() => undefined)
     throw error
   }
@@ -164,6 +174,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       // Handlers in hand finish and the relays send what committed before the contexts stop.
       await bus.stop()
       await stopContexts()
+      await edge.close()
       await options.transport.close()
     },
   }

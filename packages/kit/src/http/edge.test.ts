@@ -1,0 +1,135 @@
+import { randomUUID } from 'node:crypto'
+import { catalog } from '@rxt/contracts'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import type { Principal } from '../auth/access.ts'
+import { createPostgresLog } from '../bus/postgres-log.ts'
+import { CoreConfig, parseConfig } from '../config.ts'
+import { defineContext } from '../context.ts'
+import { type Database, openDatabase } from '../db/index.ts'
+import { AuthenticationError } from '../errors.ts'
+import { createLogger } from '../log.ts'
+import { type Runtime, startRuntime } from '../runtime.ts'
+
+const log = createLogger({ level: 'silent' })
+const redisUrl = inject('redisUrl')
+
+/** Callers by token: `key-<id>` is an API key of org `o-<id>`; `user-<id>` a user in org-a and org-b. */
+const callers = defineContext({
+  name: 'callers',
+  authenticator: () => ({
+    authenticate: async (header: string): Promise<Principal> => {
+      const m = /^Bearer (key|user)-(\w+)$/.exec(header)
+      if (m === null) throw new AuthenticationError('unknown token')
+      const id = m[2] as string
+      return m[1] === 'key'
+        ? {
+            kind: 'api-key',
+            id,
+            userId: undefined,
+            operator: false,
+            orgs: new Map([[`o-${id}`, { role: 'viewer', permissions: ['org:read'] }]]),
+          }
+        : {
+            kind: 'user',
+            id,
+            userId: id,
+            operator: false,
+            orgs: new Map([
+              ['org-a', { role: 'viewer', permissions: ['org:read'] }],
+              ['org-b', { role: 'viewer', permissions: ['org:read'] }],
+            ]),
+          }
+    },
+  }),
+  routes: (app) => {
+    app.get('/ping', { config: { auth: { permission: 'org:read' } } }, async () => ({ ok: true }))
+    app.get('/open', { config: { auth: { public: 'a test route' } } }, async () => ({ ok: true }))
+  },
+})
+
+const targets = [
+  { name: 'in memory', redis: undefined as string | undefined, skipped: undefined as string | undefined },
+  { name: 'on Redis', redis: redisUrl, skipped: redisUrl === '' ? inject('redisSkipReason') : undefined },
+]
+
+for (const target of targets) {
+  describe.skipIf(target.skipped !== undefined)(`the edge, counters ${target.name}`, () => {
+    let database: Database
+    const runtimes: Runtime[] = []
+    const start = async () => {
+      const config = parseConfig(CoreConfig, {
+        PORT: '0',
+        RATE_LIMIT_PER_MINUTE: '3',
+        CORS_ORIGINS: 'https://console.example.com',
+        ...(target.redis === undefined ? {} : { REDIS_URL: target.redis }),
+      })
+      const runtime = await startRuntime({
+        contexts: [callers],
+        config,
+        log,
+        database,
+        transport: await createPostgresLog({ database }),
+        catalog,
+        mode: 'embedded',
+        version: '1',
+      })
+      runtimes.push(runtime)
+      return runtime
+    }
+    beforeAll(async () => {
+      database = await openDatabase({ kind: 'pglite' }, log)
+    })
+    afterAll(async () => {
+      for (const r of runtimes) await r.stop()
+      await database?.close()
+    })
+
+    it('limits each API key and each organisation on its own, with 429, Retry-After and a problem document', async () => {
+      const runtime = await start()
+      const run = randomUUID().slice(0, 8)
+      const get = (token: string, org?: string) =>
+        runtime.app.inject({
+          url: '/v1/ping',
+          headers: { authorization: `Bearer ${token}`, ...(org === undefined ? {} : { 'x-rxt-org': org }) },
+        })
+      for (let i = 0; i < 3; i++) expect((await get(`key-a${run}`)).statusCode).toBe(200)
+      const limited = await get(`key-a${run}`)
+      expect(limited.statusCode).toBe(429)
+      expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0)
+      expect(limited.headers['content-type']).toMatch(/problem\+json/)
+      expect(limited.json()).toMatchObject({ status: 429, retryable: true })
+      // Another key, and a user's requests counted per organisation, have limits of their own.
+      expect((await get(`key-b${run}`)).statusCode).toBe(200)
+      for (let i = 0; i < 3; i++) expect((await get(`user-${run}`, 'org-a')).statusCode).toBe(200)
+      expect((await get(`user-${run}`, 'org-a')).statusCode).toBe(429)
+      expect((await get(`user-${run}`, 'org-b')).statusCode).toBe(200)
+    })
+
+    if (target.redis !== undefined) {
+      it('shares the counters between replicas', async () => {
+        const [one, two] = [await start(), await start()]
+        const run = randomUUID().slice(0, 8)
+        const headers = { authorization: `Bearer key-s${run}` }
+        for (const r of [one, two, one])
+          expect((await r.app.inject({ url: '/v1/ping', headers })).statusCode).toBe(200)
+        expect((await two.app.inject({ url: '/v1/ping', headers })).statusCode).toBe(429)
+      })
+    }
+
+    it('sends security headers and answers CORS only for allowed origins', async () => {
+      const runtime = runtimes[0] ?? (await start())
+      const res = await runtime.app.inject({
+        url: '/v1/open',
+        headers: { origin: 'https://console.example.com' },
+      })
+      expect(res.headers['x-content-type-options']).toBe('nosniff')
+      expect(res.headers['strict-transport-security']).toBeDefined()
+      expect(res.headers['access-control-allow-origin']).toBe('https://console.example.com')
+      const other = await runtime.app.inject({
+        url: '/v1/open',
+        headers: { origin: 'https://evil.example.com' },
+      })
+      expect(other.headers['access-control-allow-origin']).toBeUndefined()
+    })
+  })
+}

@@ -1,0 +1,83 @@
+import { once } from 'node:events'
+import { setTimeout as sleep } from 'node:timers/promises'
+import cors from '@fastify/cors'
+import helmet from '@fastify/helmet'
+import rateLimit from '@fastify/rate-limit'
+import { Redis } from 'ioredis'
+import type { Logger } from '../log.ts'
+import type { HttpApp } from './app.ts'
+
+export interface EdgeOptions {
+  /** Requests a minute per API key, organisation, signed-in user or anonymous address. */
+  readonly perMinute: number
+  /** Shared counters for replicas; in this process when undefined. */
+  readonly redisUrl: string | undefined
+  /** Browser origins allowed to call the API; none when empty. */
+  readonly corsOrigins: readonly string[]
+  readonly log: Logger
+}
+
+/**
+ * What every request meets at the edge: security headers, the CORS allow-list, and rate limits. The
+ * limit is counted after the guard (it knows the caller): per API key, else per organisation, else per
+ * signed-in user, else per address; 429 problem+json with Retry-After past it.
+ */
+export async function registerEdge(app: HttpApp, options: EdgeOptions): Promise<{ close(): Promise<void> }> {
+  // The API answers JSON only; the rendered /docs page needs its own scripts, so no CSP here.
+  await app.register(helmet, { contentSecurityPolicy: false, crossOriginEmbedderPolicy: false })
+  await app.register(cors, {
+    origin: options.corsOrigins.length === 0 ? false : [...options.corsOrigins],
+    methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+    allowedHeaders: ['authorization', 'content-type', 'idempotency-key', 'x-request-id', 'x-rxt-org'],
+    exposedHeaders: [
+      'x-request-id',
+      'retry-after',
+      'x-ratelimit-limit',
+      'x-ratelimit-remaining',
+      'x-ratelimit-reset',
+    ],
+    maxAge: 600,
+  })
+  const redis =
+    options.redisUrl === undefined
+      ? undefined
+      : new Redis(options.redisUrl, {
+          connectTimeout: 1_000,
+          maxRetriesPerRequest: 1,
+          enableOfflineQueue: false,
+        })
+  redis?.on('error', (error) => options.log.warn({ err: { message: error.message } }, 'redis unavailable'))
+  if (redis !== undefined) {
+    // Counting starts connected; a Redis that does not answer in time is waited for in the background.
+    const ready = await Promise.race([once(redis, 'ready').then(() => true), sleep(2_000).then(() => false)])
+    if (!ready) options.log.warn('redis not ready: rate limits are not counted until it is')
+  }
+  await app.register(rateLimit, {
+    hook: 'preHandler',
+    max: options.perMinute,
+    timeWindow: 60_000,
+    ...(redis === undefined ? {} : { redis, nameSpace: 'rxt-rate-' }),
+    // A limit that cannot be counted (Redis down) lets the request through rather than failing it.
+    skipOnError: true,
+    keyGenerator: (request) => {
+      const p = request.principal
+      if (p?.kind === 'api-key') return `key:${p.id}`
+      if (request.orgId !== undefined) return `org:${request.orgId}`
+      if (p !== undefined) return `${p.kind}:${p.id}`
+      return `ip:${request.ip}`
+    },
+    errorResponseBuilder: (_request, context) =>
+      Object.assign(
+        new Error(`rate limit of ${context.max} requests a minute reached; retry in ${context.after}`),
+        {
+          statusCode: 429,
+          code: 'rate-limited',
+        },
+      ),
+  })
+  return {
+    close: async () => {
+      if (redis !== undefined) await redis.quit().catch(() => redis.disconnect())
+    },
+  }
+}
