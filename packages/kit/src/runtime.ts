@@ -12,6 +12,7 @@ import { type Database, loadMigrations, type Migration } from './db/index.ts'
 import { InputError } from './errors.ts'
 import { createHttpApp, type HttpApp } from './http/app.ts'
 import { registerEdge } from './http/edge.ts'
+import { idempotentRoutes, pruneIdempotency } from './http/idempotency.ts'
 import type { Logger } from './log.ts'
 
 export interface RuntimeOptions {
@@ -143,6 +144,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
               route.schema = { ...route.schema, tags: [definition.name] }
             })
             guardRoutes(scope as HttpApp, () => authenticator)
+            idempotentRoutes(scope as HttpApp, db)
             await routes(scope as HttpApp, deps)
           },
           { prefix: '/v1' },
@@ -164,12 +166,23 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     throw error
   }
 
+  // Stored idempotent responses past their 24 hours go, every ten minutes.
+  const pruner = setInterval(() => {
+    for (const { deps } of started) {
+      pruneIdempotency(deps.db).catch((error: unknown) =>
+        deps.log.warn({ err: error }, 'pruning idempotency keys failed'),
+      )
+    }
+  }, 10 * 60_000)
+  pruner.unref()
+
   return {
     app,
     info,
     bus,
     listen: () => app.listen({ host: config.HOST, port: config.PORT }),
     async stop() {
+      clearInterval(pruner)
       await app.close()
       // Handlers in hand finish and the relays send what committed before the contexts stop.
       await bus.stop()
@@ -180,6 +193,6 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   }
 }
 
-/** The outbox, inbox and dead letters every context's schema has. */
+/** The tables the kit keeps in every context's schema: outbox, inbox, dead letters, idempotency keys. */
 const busMigrations = (): Promise<Migration[]> =>
-  loadMigrations(new URL('./bus/migrations/context/', import.meta.url))
+  loadMigrations(new URL('./migrations/context/', import.meta.url))

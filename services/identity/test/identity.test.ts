@@ -347,7 +347,7 @@ for (const target of dbTargets()) {
         await loadMigrations(new URL('../migrations/', import.meta.url)),
         {
           kitMigrations: await loadMigrations(
-            new URL('../../../packages/kit/src/bus/migrations/context/', import.meta.url),
+            new URL('../../../packages/kit/src/migrations/context/', import.meta.url),
           ),
         },
       )

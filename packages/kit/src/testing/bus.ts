@@ -122,7 +122,7 @@ export async function openBusContext(
   name: string,
   migrations: Parameters<Database['openContext']>[1] = [],
 ): Promise<ContextDb> {
-  const kitMigrations = await loadMigrations(new URL('../bus/migrations/context/', import.meta.url))
+  const kitMigrations = await loadMigrations(new URL('../migrations/context/', import.meta.url))
   return database.openContext(name, migrations, { kitMigrations })
 }
 
