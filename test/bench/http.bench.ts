@@ -1,39 +1,15 @@
 // /healthz requests per second through the kit's app (the real `rxt-deploy up`) against a bare Fastify
 // app, measured in the same run with autocannon, alternating rounds so drift hits both alike.
 
-import { readFileSync } from 'node:fs'
-import autocannon from 'autocannon'
 import { type Server, startServer } from '../../apps/server/test/process.ts'
-import { bareScript, median, startKitServer } from './servers.ts'
+import { bareScript, load as loadPath, median, startKitServer } from './servers.ts'
 
 // Many short alternating rounds, compared pairwise: this machine's speed drifts by tens of percent
 // within a minute, and a pair of neighbouring rounds sees the same drift.
 const rounds = Number(process.env.BENCH_ROUNDS ?? 10)
 const duration = Number(process.env.BENCH_SECONDS ?? 2)
 const connections = 16
-
-/** CPU time (user + system, in clock ticks of 10 ms) a process has used, from /proc. */
-function cpuTicks(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-  return Number(fields[11]) + Number(fields[12])
-}
-
-/** Requests per second, and the server's CPU microseconds per request (steadier on a shared machine). */
-async function load(server: Server, seconds: number): Promise<{ rps: number; cpuUs: number }> {
-  const pid = server.child.pid as number
-  const before = cpuTicks(pid)
-  const result = await autocannon({
-    url: `${server.url}/healthz`,
-    connections,
-    duration: seconds,
-    pipelining: 1,
-  })
-  const ticks = cpuTicks(pid) - before
-  if (result.non2xx > 0 || result.errors > 0) {
-    throw new Error(`${server.url}: ${result.non2xx} non-2xx, ${result.errors} errors`)
-  }
-  return { rps: result.requests.average, cpuUs: (ticks * 10_000) / result.requests.total }
-}
+const load = (server: Server, seconds: number) => loadPath(server, '/healthz', seconds, connections)
 
 const bare = await startServer([], {}, bareScript)
 const kit = await startKitServer()

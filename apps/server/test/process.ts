@@ -73,10 +73,17 @@ export async function startServer(
   const exited = once(child, 'exit') as Promise<[number | null]>
   exited.then(() => running.delete(child))
   const url = await new Promise<string>((resolve, reject) => {
+    let serving = false
+    let partial = ''
     const onData = (d: Buffer) => {
       out += d
-      for (const line of out.split('\n')) {
+      // Only the lines not yet looked at, and none once it serves: a busy server logs a lot.
+      if (serving) return
+      const lines = (partial + d).split('\n')
+      partial = lines.pop() ?? ''
+      for (const line of lines) {
         if (!line.includes('rxt-deploy is serving')) continue
+        serving = true
         resolve(JSON.parse(line).address)
       }
     }

@@ -163,6 +163,42 @@ export function identityRoutes(identity: Identity) {
         return identity.me(principal)
       },
     )
+    app.get(
+      '/auth/whoami',
+      {
+        config: signedIn,
+        schema: {
+          tags,
+          summary: 'Who the API takes the caller to be, and what it may do where (like kubectl auth whoami)',
+          response: {
+            200: Type.Object({
+              kind: Type.Union([Type.Literal('user'), Type.Literal('api-key'), Type.Literal('service')]),
+              id: Type.String(),
+              userId: Type.Union([Type.String(), Type.Null()]),
+              operator: Type.Boolean(),
+              orgs: Type.Array(
+                Type.Object({
+                  id: Type.String(),
+                  role: Type.String(),
+                  permissions: Type.Array(Type.String()),
+                }),
+              ),
+            }),
+            ...errors,
+          },
+        },
+      },
+      async (request) => {
+        const p = principalOf(request)
+        return {
+          kind: p.kind,
+          id: p.id,
+          userId: p.userId ?? null,
+          operator: p.operator,
+          orgs: [...p.orgs].map(([id, m]) => ({ id, role: m.role, permissions: [...m.permissions] })),
+        }
+      },
+    )
     app.post(
       '/orgs',
       {
