@@ -60,6 +60,15 @@ const principalOf = (request: { principal?: Principal }): Principal => {
   return request.principal
 }
 
+/**
+ * The organisation the guard let the request act in — never the path's value taken on trust: were a
+ * decision ever wrong, the request would still reach no tenant's rows.
+ */
+const tenantOf = (request: { orgId?: string }): string => {
+  if (request.orgId === undefined) throw new NotFoundError('no such organisation')
+  return request.orgId
+}
+
 export function identityRoutes(identity: Identity) {
   return (app: HttpApp, _deps: ContextDeps<IdentityConfig>) => {
     app.post(
@@ -239,7 +248,7 @@ export function identityRoutes(identity: Identity) {
           },
         },
       },
-      async (request) => identity.getOrg(request.params.orgId),
+      async (request) => identity.getOrg(tenantOf(request)),
     )
     app.get(
       '/orgs/:orgId/members',
@@ -265,7 +274,7 @@ export function identityRoutes(identity: Identity) {
           },
         },
       },
-      async (request) => ({ items: await identity.members(request.params.orgId) }),
+      async (request) => ({ items: await identity.members(tenantOf(request)) }),
     )
     app.patch(
       '/orgs/:orgId/members/:userId',
@@ -282,7 +291,7 @@ export function identityRoutes(identity: Identity) {
       async (request) =>
         identity.changeMember(
           principalOf(request),
-          request.params.orgId,
+          tenantOf(request),
           request.params.userId,
           request.body.role,
         ),
@@ -299,7 +308,7 @@ export function identityRoutes(identity: Identity) {
         },
       },
       async (request, reply) => {
-        await identity.removeMember(principalOf(request), request.params.orgId, request.params.userId)
+        await identity.removeMember(principalOf(request), tenantOf(request), request.params.userId)
         return reply.code(204).send(null)
       },
     )
@@ -337,7 +346,7 @@ export function identityRoutes(identity: Identity) {
       async (request, reply) =>
         reply
           .code(201)
-          .send(await identity.createRole(principalOf(request), request.params.orgId, request.body)),
+          .send(await identity.createRole(principalOf(request), tenantOf(request), request.body)),
     )
     app.get(
       '/orgs/:orgId/api-keys',
@@ -350,7 +359,7 @@ export function identityRoutes(identity: Identity) {
           response: { 200: Type.Object({ items: Type.Array(ApiKey) }), ...errors },
         },
       },
-      async (request) => ({ items: await identity.apiKeys(request.params.orgId) }),
+      async (request) => ({ items: await identity.apiKeys(tenantOf(request)) }),
     )
     app.post(
       '/orgs/:orgId/api-keys',
@@ -383,7 +392,7 @@ export function identityRoutes(identity: Identity) {
       async (request, reply) =>
         reply
           .code(201)
-          .send(await identity.createApiKey(principalOf(request), request.params.orgId, request.body)),
+          .send(await identity.createApiKey(principalOf(request), tenantOf(request), request.body)),
     )
     app.delete(
       '/orgs/:orgId/api-keys/:keyId',
@@ -397,7 +406,7 @@ export function identityRoutes(identity: Identity) {
         },
       },
       async (request, reply) => {
-        await identity.revokeApiKey(principalOf(request), request.params.orgId, request.params.keyId)
+        await identity.revokeApiKey(principalOf(request), tenantOf(request), request.params.keyId)
         return reply.code(204).send(null)
       },
     )
@@ -423,7 +432,7 @@ export function identityRoutes(identity: Identity) {
         },
       },
       async (request, reply) =>
-        reply.code(201).send(await identity.invite(principalOf(request), request.params.orgId, request.body)),
+        reply.code(201).send(await identity.invite(principalOf(request), tenantOf(request), request.body)),
     )
     app.post(
       '/invites/:token/accept',

@@ -1,0 +1,182 @@
+// The tenancy-isolation suite (OWASP API1 and API5). Every route of every context in this build that
+// names a tenant's resource in its path is called with another organisation's JWT and API key, and must
+// answer 404 and leave the organisation's data as it was. Routes are found in the OpenAPI document, so a
+// new endpoint is covered the day it is added; a path parameter the suite has no resource of org A for
+// fails the suite until a fixture is added to `fixturesOfA` below.
+import { catalog as messages } from '@rxt/contracts'
+import {
+  type CoreConfig,
+  CoreConfig as CoreConfigSchema,
+  composeConfigSchema,
+  createLogger,
+  createPostgresLog,
+  parseConfig,
+  type Runtime,
+  startRuntime,
+} from '@rxt/kit'
+import { dbTargets, type TestDatabase } from '@rxt/kit/testing'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { catalog } from '../../apps/server/src/catalog.ts'
+
+const log = createLogger({ level: 'silent' })
+const password = 'a long passphrase'
+const [pglite] = dbTargets()
+
+interface Operation {
+  readonly method: string
+  readonly path: string
+  readonly auth: 'public' | 'guarded'
+}
+
+describe('tenancy isolation: another organisation gets 404 and changes nothing', () => {
+  let handle: TestDatabase
+  let runtime: Runtime
+  const call = async (method: string, url: string, authorization?: string, payload?: unknown) => {
+    const res = await runtime.app.inject({
+      method: method as 'GET',
+      url,
+      headers: authorization === undefined ? {} : { authorization },
+      ...(payload === undefined ? {} : { payload: payload as object }),
+    })
+    return { status: res.statusCode, text: res.body }
+  }
+  const json = async (method: string, url: string, authorization?: string, payload?: unknown) =>
+    JSON.parse((await call(method, url, authorization, payload)).text)
+
+  /** Org A's resources, by path parameter name: what an attacker from org B aims at. */
+  const fixturesOfA: Record<string, string> = {}
+  let attackers: { name: string; authorization: string }[] = []
+  let ownerOfA = ''
+
+  beforeAll(async () => {
+    handle = await (pglite as NonNullable<typeof pglite>).create()
+    const schemas = [CoreConfigSchema, ...catalog.flatMap((c) => (c.config === undefined ? [] : [c.config]))]
+    runtime = await startRuntime({
+      contexts: catalog,
+      config: parseConfig(composeConfigSchema(schemas), { PORT: '0' }) as CoreConfig,
+      log,
+      database: handle.database,
+      transport: await createPostgresLog({ database: handle.database }),
+      catalog: messages,
+      mode: 'embedded',
+      version: '1',
+    })
+    const signup = (email: string, orgName: string) =>
+      json('POST', '/v1/auth/signup', undefined, { email, password, name: email, orgName })
+    const alice = await signup('alice@a.example', 'A')
+    const bob = await signup('bob@b.example', 'B')
+    const carol = await signup('carol@a.example', 'Carol')
+    ownerOfA = `Bearer ${alice.accessToken}`
+    // Org A has a member besides its owner, a custom role, an API key and an open invite.
+    const invite = await json('POST', `/v1/orgs/${alice.orgId}/invites`, ownerOfA, {
+      email: 'carol@a.example',
+      role: 'developer',
+    })
+    await json('POST', `/v1/invites/${invite.token}/accept`, `Bearer ${carol.accessToken}`)
+    await json('POST', `/v1/orgs/${alice.orgId}/roles`, ownerOfA, {
+      name: 'auditor',
+      permissions: ['audit:read'],
+    })
+    const keyOfA = await json('POST', `/v1/orgs/${alice.orgId}/api-keys`, ownerOfA, {
+      name: 'ci',
+      role: 'viewer',
+    })
+    const open = await json('POST', `/v1/orgs/${alice.orgId}/invites`, ownerOfA, {
+      email: 'dave@a.example',
+      role: 'viewer',
+    })
+    Object.assign(fixturesOfA, {
+      orgId: alice.orgId,
+      userId: carol.userId,
+      keyId: keyOfA.id,
+      token: open.token,
+    })
+    const bobKey = await json('POST', `/v1/orgs/${bob.orgId}/api-keys`, `Bearer ${bob.accessToken}`, {
+      name: 'b',
+      role: 'owner',
+    })
+    attackers = [
+      { name: "org B's owner (JWT)", authorization: `Bearer ${bob.accessToken}` },
+      { name: "org B's API key", authorization: `ApiKey ${bobKey.key}` },
+    ]
+  })
+  afterAll(async () => {
+    await runtime?.stop()
+    await handle?.dispose()
+  })
+
+  /** Every operation in the API whose path names a resource. */
+  const operations = (): Operation[] => {
+    const doc = runtime.app.swagger() as {
+      paths: Record<string, Record<string, { security?: unknown[] }>>
+    }
+    return Object.entries(doc.paths).flatMap(([path, methods]) =>
+      Object.entries(methods)
+        .filter(([method]) => ['get', 'post', 'put', 'patch', 'delete'].includes(method))
+        .filter(() => path.includes('{'))
+        .map(([method, op]) => ({
+          method: method.toUpperCase(),
+          path,
+          auth:
+            Array.isArray(op.security) && op.security.length === 0
+              ? ('public' as const)
+              : ('guarded' as const),
+        })),
+    )
+  }
+
+  /** What org A looks like to its owner: every GET it can make, answered. */
+  const snapshotOfA = async () => {
+    const seen: Record<string, string> = {}
+    for (const op of operations().filter((o) => o.method === 'GET' && o.auth === 'guarded')) {
+      const url = fill(op.path)
+      seen[url] = (await call('GET', url, ownerOfA)).text
+    }
+    return seen
+  }
+
+  const fill = (path: string) =>
+    path.replace(/\{(\w+)\}/g, (_, name: string) => {
+      const value = fixturesOfA[name]
+      if (value === undefined) {
+        throw new Error(`no resource of org A for path parameter {${name}} (${path}): add one to fixturesOfA`)
+      }
+      return value
+    })
+
+  it('covers every guarded route that names a resource, and each answers 404 to org B', async () => {
+    const guarded = operations().filter((o) => o.auth === 'guarded' && !o.path.startsWith('/v1/admin/'))
+    expect(guarded.length).toBeGreaterThanOrEqual(8)
+    const before = await snapshotOfA()
+    const failures: string[] = []
+    for (const op of guarded) {
+      // Invites are accepted by whoever holds the token; the token is the credential, covered below.
+      if (op.path === '/v1/invites/{token}/accept') continue
+      for (const attacker of attackers) {
+        const body = op.method === 'GET' || op.method === 'DELETE' ? undefined : {}
+        const res = await call(op.method, fill(op.path), attacker.authorization, body)
+        if (res.status !== 404)
+          failures.push(
+            `${op.method} ${op.path} as ${attacker.name}: ${res.status} ${res.text.slice(0, 120)}`,
+          )
+        if (res.text.includes('alice@a.example') || res.text.includes('carol@a.example')) {
+          failures.push(`${op.method} ${op.path} as ${attacker.name}: leaks org A's data`)
+        }
+      }
+    }
+    expect(failures).toEqual([])
+    expect(await snapshotOfA()).toEqual(before)
+  })
+
+  it("does not let org B accept org A's invite sent to someone else", async () => {
+    for (const attacker of attackers) {
+      const res = await call('POST', `/v1/invites/${fixturesOfA.token}/accept`, attacker.authorization)
+      expect([403, 404]).toContain(res.status)
+    }
+    const members = await json('GET', `/v1/orgs/${fixturesOfA.orgId}/members`, ownerOfA)
+    expect(members.items.map((m: { email: string }) => m.email).sort()).toEqual([
+      'alice@a.example',
+      'carol@a.example',
+    ])
+  })
+})
