@@ -1,8 +1,9 @@
 import { once } from 'node:events'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import cors from '@fastify/cors'
-import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
+import helmet from 'helmet'
 import { Redis } from 'ioredis'
 import type { Logger } from '../log.ts'
 import type { HttpApp } from './app.ts'
@@ -23,21 +24,26 @@ export interface EdgeOptions {
  * signed-in user, else per address; 429 problem+json with Retry-After past it.
  */
 export async function registerEdge(app: HttpApp, options: EdgeOptions): Promise<{ close(): Promise<void> }> {
-  // The API answers JSON only; the rendered /docs page needs its own scripts, so no CSP here.
-  await app.register(helmet, { contentSecurityPolicy: false, crossOriginEmbedderPolicy: false })
-  await app.register(cors, {
-    origin: options.corsOrigins.length === 0 ? false : [...options.corsOrigins],
-    methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
-    allowedHeaders: ['authorization', 'content-type', 'idempotency-key', 'x-request-id', 'x-rxt-org'],
-    exposedHeaders: [
-      'x-request-id',
-      'retry-after',
-      'x-ratelimit-limit',
-      'x-ratelimit-remaining',
-      'x-ratelimit-reset',
-    ],
-    maxAge: 600,
+  const security = securityHeaders()
+  app.addHook('onRequest', (_request, reply, done) => {
+    reply.headers(security)
+    done()
   })
+  // No allow-list, no CORS headers: browsers then refuse every cross-origin call.
+  if (options.corsOrigins.length > 0)
+    await app.register(cors, {
+      origin: [...options.corsOrigins],
+      methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      allowedHeaders: ['authorization', 'content-type', 'idempotency-key', 'x-request-id', 'x-rxt-org'],
+      exposedHeaders: [
+        'x-request-id',
+        'retry-after',
+        'x-ratelimit-limit',
+        'x-ratelimit-remaining',
+        'x-ratelimit-reset',
+      ],
+      maxAge: 600,
+    })
   const redis =
     options.redisUrl === undefined
       ? undefined
@@ -80,4 +86,27 @@ export async function registerEdge(app: HttpApp, options: EdgeOptions): Promise<
       if (redis !== undefined) await redis.quit().catch(() => redis.disconnect())
     },
   }
+}
+
+/**
+ * Helmet's headers, computed once: with no per-request nonce they are the same on every response, and
+ * setting a fixed set is cheaper than running helmet's middleware per request. The API answers JSON
+ * only and the rendered /docs page needs its own scripts, so there is no Content-Security-Policy.
+ */
+function securityHeaders(): Record<string, string> {
+  const headers: Record<string, string> = {}
+  const response = {
+    setHeader: (name: string, value: unknown) => {
+      headers[name.toLowerCase()] = String(value)
+    },
+    removeHeader: (name: string) => {
+      delete headers[name.toLowerCase()]
+    },
+  }
+  helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false })(
+    {} as IncomingMessage,
+    response as unknown as ServerResponse,
+    () => undefined,
+  )
+  return headers
 }
