@@ -67,6 +67,13 @@ export const CoreConfig = Type.Object({
         'Redis for state shared by replicas (rate-limit counters). Unset: kept in this process, which is right for one process only.',
     }),
   ),
+  IDENTITY_URL: Type.Optional(
+    Type.String({
+      pattern: '^https?://',
+      description:
+        'A process that runs the identity context (http://identity:8080), for processes that do not: they authenticate through it. Unset: the identity context must run in this process for guarded routes to answer.',
+    }),
+  ),
   RATE_LIMIT_PER_MINUTE: Type.Integer({
     minimum: 1,
     default: 1000,

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { MessageCatalog } from '@rxt/contracts'
 import { Registry } from 'prom-client'
 import { type Authenticator, guardRoutes } from './auth/guard.ts'
+import { createRemoteAuthenticator } from './auth/remote.ts'
 import { registerBusAdminRoutes } from './bus/admin-routes.ts'
 import { type Bus, createBus } from './bus/bus.ts'
 import type { Transport } from './bus/transport.ts'
@@ -154,6 +155,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       if (definition.handlers !== undefined) await bus.subscribe(definition.name, definition.handlers(deps))
       await definition.start?.(deps)
       started.push({ definition, deps })
+    }
+    // Without the identity context here, authenticate through the process that runs it.
+    if (authenticator === undefined && config.IDENTITY_URL !== undefined) {
+      authenticator = createRemoteAuthenticator({ url: config.IDENTITY_URL })
     }
     await app.ready()
     await bus.start()

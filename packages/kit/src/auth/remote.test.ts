@@ -1,0 +1,94 @@
+import { catalog } from '@rxt/contracts'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createPostgresLog } from '../bus/postgres-log.ts'
+import { CoreConfig, parseConfig } from '../config.ts'
+import { defineContext } from '../context.ts'
+import { type Database, openDatabase } from '../db/index.ts'
+import { AuthenticationError } from '../errors.ts'
+import { createLogger } from '../log.ts'
+import { type Runtime, startRuntime } from '../runtime.ts'
+import type { Principal } from './access.ts'
+
+const log = createLogger({ level: 'silent' })
+
+/**
+ * Process A runs an authenticating context that answers GET /v1/auth/whoami (as identity does);
+ * process B runs no authenticator and is given IDENTITY_URL = A.
+ */
+const whoami = defineContext({
+  name: 'whoami',
+  authenticator: () => ({
+    authenticate: async (header: string): Promise<Principal> => {
+      if (header !== 'Bearer operator' && header !== 'Bearer member')
+        throw new AuthenticationError('the access token is invalid')
+      return {
+        kind: 'user',
+        id: header.slice(7),
+        userId: header.slice(7),
+        operator: header === 'Bearer operator',
+        orgs: new Map([['org-1', { role: 'viewer', permissions: ['org:read'] }]]),
+      }
+    },
+  }),
+  routes: (app) => {
+    app.get('/auth/whoami', { config: { auth: { authenticated: true } } }, async (request) => {
+      const p = request.principal as Principal
+      return {
+        kind: p.kind,
+        id: p.id,
+        userId: p.userId ?? null,
+        operator: p.operator,
+        orgs: [...p.orgs].map(([id, m]) => ({ id, role: m.role, permissions: [...m.permissions] })),
+      }
+    })
+  },
+})
+
+describe('authenticating through another process (IDENTITY_URL)', () => {
+  let database: Database
+  let a: Runtime
+  let b: Runtime
+  const start = async (contexts: (typeof whoami)[], env: Record<string, string>) =>
+    startRuntime({
+      contexts,
+      config: parseConfig(CoreConfig, { PORT: '0', ...env }),
+      log,
+      database,
+      transport: await createPostgresLog({ database }),
+      catalog,
+      mode: 'distributed',
+      version: '1',
+    })
+
+  beforeAll(async () => {
+    database = await openDatabase({ kind: 'pglite' }, log)
+    a = await start([whoami], {})
+    const url = await a.listen()
+    b = await start([], { IDENTITY_URL: url })
+  })
+  afterAll(async () => {
+    await b?.stop()
+    await a?.stop()
+    await database?.close()
+  })
+
+  it('admits what the identity process admits, refuses what it refuses, and says when it is gone', async () => {
+    const get = (authorization?: string) =>
+      b.app.inject({
+        url: '/v1/admin/consumers',
+        headers: authorization === undefined ? {} : { authorization },
+      })
+    expect((await get('Bearer operator')).statusCode).toBe(200)
+    expect((await get('Bearer member')).statusCode).toBe(403)
+    const forged = await get('Bearer forged')
+    expect(forged.statusCode).toBe(401)
+    expect(forged.json().detail).toBe('the access token is invalid')
+    expect((await get()).statusCode).toBe(401)
+    await a.stop()
+    // Known credentials are reused for a few seconds; unknown ones need the identity process.
+    expect((await get('Bearer operator')).statusCode).toBe(200)
+    const down = await get('Bearer other')
+    expect(down.statusCode).toBe(503)
+    expect(down.json().detail).toMatch(/identity service .* does not answer/)
+  })
+})

@@ -1,0 +1,67 @@
+import { createHash } from 'node:crypto'
+import { LRUCache } from 'lru-cache'
+import { AuthenticationError, UnavailableError } from '../errors.ts'
+import { isPermission, type Principal } from './access.ts'
+import type { Authenticator } from './guard.ts'
+
+interface WhoAmI {
+  kind: Principal['kind']
+  id: string
+  userId: string | null
+  operator: boolean
+  orgs: { id: string; role: string; permissions: string[] }[]
+}
+
+export interface RemoteAuthenticatorOptions {
+  /** Base URL of a process that runs the identity context (`http://identity:8080`). */
+  readonly url: string
+  /** How long an answer is reused for the same credentials. */
+  readonly ttlMs?: number
+  readonly timeoutMs?: number
+}
+
+/**
+ * Authenticates through the identity context of another process (the distributed mode): the caller's
+ * Authorization header is presented to its `GET /v1/auth/whoami`, and the principal it answers is kept
+ * for a few seconds per credential (by its SHA-256, never the credential itself).
+ */
+export function createRemoteAuthenticator(options: RemoteAuthenticatorOptions): Authenticator {
+  const base = options.url.replace(/\/+$/, '')
+  const ttl = options.ttlMs ?? 5_000
+  const known = new LRUCache<string, Principal>({ max: 50_000, ttl })
+  return {
+    async authenticate(header: string): Promise<Principal> {
+      const digest = createHash('sha256').update(header).digest('base64url')
+      const cached = known.get(digest)
+      if (cached !== undefined) return cached
+      let response: Response
+      try {
+        response = await fetch(`${base}/v1/auth/whoami`, {
+          headers: { authorization: header },
+          signal: AbortSignal.timeout(options.timeoutMs ?? 3_000),
+        })
+      } catch (error) {
+        throw new UnavailableError(`the identity service at ${base} does not answer`, { cause: error })
+      }
+      if (response.status === 401) {
+        const problem = (await response.json().catch(() => ({}))) as { detail?: string }
+        throw new AuthenticationError(problem.detail ?? 'the credentials are not valid')
+      }
+      if (!response.ok) {
+        throw new UnavailableError(`the identity service at ${base} answered ${response.status}`)
+      }
+      const who = (await response.json()) as WhoAmI
+      const principal: Principal = {
+        kind: who.kind,
+        id: who.id,
+        userId: who.userId ?? undefined,
+        operator: who.operator,
+        orgs: new Map(
+          who.orgs.map((o) => [o.id, { role: o.role, permissions: o.permissions.filter(isPermission) }]),
+        ),
+      }
+      known.set(digest, principal)
+      return principal
+    },
+  }
+}
