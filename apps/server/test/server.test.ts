@@ -42,7 +42,7 @@ describe('rxt-deploy up (embedded)', () => {
     expect(before).toMatchObject({
       mode: 'embedded',
       database: 'pglite',
-      contexts: ['identity', 'system'],
+      contexts: ['identity', 'system', 'gateway'],
       boots: { count: 1 },
     })
     // An account made before the stop signs in after it.
@@ -147,7 +147,7 @@ describe('rxt-deploy configuration and usage errors', () => {
     expect(noDb.stderr).toContain('serve runs against PostgreSQL: set DATABASE_URL')
     const unknown = await runToEnd(['serve', 'nope'], { DATABASE_URL: 'postgres://127.0.0.1:1/none' })
     expect(unknown.code).toBe(2)
-    expect(unknown.stderr).toContain('unknown context nope; this build has identity, system')
+    expect(unknown.stderr).toContain('unknown context nope; this build has identity, system, gateway')
     const bad = await runToEnd(['launch'])
     expect(bad.code).toBe(2)
     expect(bad.stderr).toContain('unknown command "launch"')
