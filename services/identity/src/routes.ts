@@ -394,6 +394,49 @@ export function identityRoutes(identity: Identity) {
           .code(201)
           .send(await identity.createApiKey(principalOf(request), tenantOf(request), request.body)),
     )
+    app.post(
+      '/orgs/:orgId/api-keys/:keyId/rotate',
+      {
+        config: permission(Permission.apiKeysManage),
+        schema: {
+          tags,
+          summary:
+            'Replace an API key with a new one (shown once); the old one stops at once or after a grace period',
+          params: Type.Object({ orgId: Id, keyId: Id }),
+          body: Type.Object(
+            { graceHours: Type.Optional(Type.Integer({ minimum: 0, maximum: 168, default: 0 })) },
+            { additionalProperties: false },
+          ),
+          response: {
+            201: Type.Object({
+              id: Id,
+              name: Type.String(),
+              role: Type.String(),
+              expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+              key: Type.String({ description: 'Shown once: store it now' }),
+              previous: Type.Object({
+                id: Id,
+                validUntil: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+                  description: 'Until when the old key still works; null: it stopped at once',
+                }),
+              }),
+            }),
+            ...errors,
+          },
+        },
+      },
+      async (request, reply) =>
+        reply
+          .code(201)
+          .send(
+            await identity.rotateApiKey(
+              principalOf(request),
+              tenantOf(request),
+              request.params.keyId,
+              request.body.graceHours,
+            ),
+          ),
+    )
     app.delete(
       '/orgs/:orgId/api-keys/:keyId',
       {

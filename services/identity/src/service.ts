@@ -552,6 +552,63 @@ export function createIdentity(deps: ContextDeps<IdentityConfig>) {
       }))
     },
 
+    /**
+     * Replaces a key with a new one of the same name and role (shown once); the old one stops working
+     * at once, or after `graceHours` so that deployments can switch over.
+     */
+    async rotateApiKey(principal: Principal, orgId: string, keyId: string, graceHours = 0) {
+      if (!uuidPattern.test(keyId)) throw new NotFoundError(`no API key ${keyId}`)
+      const id = newId()
+      const { secret, hash } = newSecret()
+      return db.withTenant(orgId, async (tx) => {
+        const old = (
+          await tx.query<{ name: string; role: string; expires_at: Date | null }>(
+            'SELECT name, role, expires_at FROM api_keys WHERE id = $1 AND revoked_at IS NULL FOR UPDATE',
+            [keyId],
+          )
+        ).rows[0]
+        if (old === undefined) throw new NotFoundError(`no active API key ${keyId}`)
+        const granted = await requireRole(tx, old.role)
+        const own = principal.orgs.get(orgId)?.permissions ?? []
+        if (granted.some((p) => !own.includes(p))) {
+          throw new NotAllowedError(`a key with role ${old.role} could do what you may not`)
+        }
+        await tx.query(
+          'INSERT INTO api_keys (id, org_id, name, role, secret_hash, created_by, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+          [id, orgId, old.name, old.role, hash, principal.userId, old.expires_at],
+        )
+        await tx.query('INSERT INTO api_key_orgs (key_id, org_id) VALUES ($1, $2)', [id, orgId])
+        const until = new Date(clock.now().getTime() + graceHours * 3_600_000)
+        await tx.query(
+          graceHours === 0
+            ? 'UPDATE api_keys SET revoked_at = now() WHERE id = $1'
+            : 'UPDATE api_keys SET expires_at = LEAST(coalesce(expires_at, $2), $2) WHERE id = $1',
+          graceHours === 0 ? [keyId] : [keyId, until],
+        )
+        tx.afterCommit(() => {
+          forget('key', keyId)
+          keyHashes.delete(keyId)
+        })
+        await accessChanged(tx, orgId, { kind: 'service-account', id }, 'granted', old.role, principal.id)
+        await accessChanged(
+          tx,
+          orgId,
+          { kind: 'service-account', id: keyId },
+          'revoked',
+          old.role,
+          principal.id,
+        )
+        return {
+          id,
+          name: old.name,
+          role: old.role,
+          expiresAt: old.expires_at?.toISOString() ?? null,
+          key: compose(apiKeyPrefix, id, secret),
+          previous: { id: keyId, validUntil: graceHours === 0 ? null : until.toISOString() },
+        }
+      })
+    },
+
     async revokeApiKey(principal: Principal, orgId: string, keyId: string) {
       if (!uuidPattern.test(keyId)) throw new NotFoundError(`no API key ${keyId}`)
       await db.withTenant(orgId, async (tx) => {

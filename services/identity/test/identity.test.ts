@@ -7,6 +7,7 @@ import {
   createPostgresLog,
   defineContext,
   loadMigrations,
+  openDatabase,
   parseConfig,
   type Runtime,
   startRuntime,
@@ -341,6 +342,42 @@ for (const target of dbTargets()) {
       expect((await call('GET', '/.well-known/jwks.json')).body.keys).toHaveLength(2)
     })
 
+    it('rotates an API key: the old one stops at once, or after its grace period', async () => {
+      const owner = bearer(bob.accessToken)
+      const created = await call('POST', `/orgs/${bob.orgId}/api-keys`, owner, {
+        name: 'deploy',
+        role: 'developer',
+      })
+      const old = `ApiKey ${created.body.key}`
+      expect((await call('GET', `/orgs/${bob.orgId}`, old)).status).toBe(200)
+      const now = await call('POST', `/orgs/${bob.orgId}/api-keys/${created.body.id}/rotate`, owner, {})
+      expect(now.status).toBe(201)
+      expect(now.body).toMatchObject({
+        name: 'deploy',
+        role: 'developer',
+        previous: { id: created.body.id, validUntil: null },
+      })
+      expect((await call('GET', `/orgs/${bob.orgId}`, old)).status).toBe(401)
+      const current = `ApiKey ${now.body.key}`
+      expect((await call('GET', `/orgs/${bob.orgId}`, current)).status).toBe(200)
+
+      const graced = await call('POST', `/orgs/${bob.orgId}/api-keys/${now.body.id}/rotate`, owner, {
+        graceHours: 1,
+      })
+      expect((await call('GET', `/orgs/${bob.orgId}`, current)).status).toBe(200)
+      expect((await call('GET', `/orgs/${bob.orgId}`, `ApiKey ${graced.body.key}`)).status).toBe(200)
+      clock.offsetMs = 2 * 3_600_000
+      try {
+        expect((await call('GET', `/orgs/${bob.orgId}`, current)).status).toBe(401)
+      } finally {
+        clock.offsetMs = 0
+      }
+      // A rotated-away key cannot be rotated again.
+      expect(
+        (await call('POST', `/orgs/${bob.orgId}/api-keys/${created.body.id}/rotate`, owner, {})).status,
+      ).toBe(404)
+    })
+
     it('shows no tenant rows to a query without the tenant setting (row-level security)', async () => {
       const db = await handle.database.openContext(
         'identity',
@@ -362,3 +399,38 @@ for (const target of dbTargets()) {
     })
   })
 }
+
+describe('identity with SIGNUP_ENABLED=false', () => {
+  it('lets the first user of an installation sign up, and nobody after', async () => {
+    const database = await openDatabase({ kind: 'pglite' }, log)
+    const config = parseConfig(composeConfigSchema([CoreConfig, identity.config ?? CoreConfig]), {
+      PORT: '0',
+      SIGNUP_ENABLED: 'false',
+    })
+    const runtime = await startRuntime({
+      contexts: [identity],
+      config: config as CoreConfig,
+      log,
+      database,
+      transport: await createPostgresLog({ database }),
+      catalog,
+      mode: 'embedded',
+      version: '1',
+    })
+    try {
+      const signup = (email: string) =>
+        runtime.app.inject({
+          method: 'POST',
+          url: '/v1/auth/signup',
+          payload: { email, password, name: 'x', orgName: 'x' },
+        })
+      expect((await signup('first@example.com')).statusCode).toBe(201)
+      const second = await signup('second@example.com')
+      expect(second.statusCode).toBe(403)
+      expect(second.json().detail).toMatch(/invite/)
+    } finally {
+      await runtime.stop()
+      await database.close()
+    }
+  })
+})
