@@ -3,22 +3,12 @@
 // answer 404 and leave the organisation's data as it was. Routes are found in the OpenAPI document, so a
 // new endpoint is covered the day it is added; a path parameter the suite has no resource of org A for
 // fails the suite until a fixture is added to `fixturesOfA` below.
-import { catalog as messages } from '@rxt/contracts'
-import {
-  type CoreConfig,
-  CoreConfig as CoreConfigSchema,
-  composeConfigSchema,
-  createLogger,
-  createPostgresLog,
-  parseConfig,
-  type Runtime,
-  startRuntime,
-} from '@rxt/kit'
+import type { Runtime } from '@rxt/kit'
 import { dbTargets, type TestDatabase } from '@rxt/kit/testing'
+import { startTestRuntime } from '@rxt/kit/testing/runtime'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { catalog } from '../../apps/server/src/catalog.ts'
 
-const log = createLogger({ level: 'silent' })
 const password = 'a long passphrase'
 const [pglite] = dbTargets()
 
@@ -50,17 +40,7 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
 
   beforeAll(async () => {
     handle = await (pglite as NonNullable<typeof pglite>).create()
-    const schemas = [CoreConfigSchema, ...catalog.flatMap((c) => (c.config === undefined ? [] : [c.config]))]
-    runtime = await startRuntime({
-      contexts: catalog,
-      config: parseConfig(composeConfigSchema(schemas), { PORT: '0' }) as CoreConfig,
-      log,
-      database: handle.database,
-      transport: await createPostgresLog({ database: handle.database }),
-      catalog: messages,
-      mode: 'embedded',
-      version: '1',
-    })
+    runtime = await startTestRuntime({ contexts: catalog, database: handle.database })
     const signup = (email: string, orgName: string) =>
       json('POST', '/v1/auth/signup', undefined, { email, password, name: email, orgName })
     const alice = await signup('alice@a.example', 'A')

@@ -11,6 +11,7 @@ export {
   type Requirement,
 } from './auth/access.ts'
 export { type Authenticator, guardRoutes, orgHeader } from './auth/guard.ts'
+export { createRemoteAuthenticator, type WhoAmI, whoAmI } from './auth/remote.ts'
 export * from './bus/index.ts'
 export { type Clock, systemClock } from './clock.ts'
 export { CoreConfig, composeConfigSchema, expects, LogLevel, parseConfig } from './config.ts'

@@ -1,24 +1,13 @@
-import { catalog as messages } from '@rxt/contracts'
 import { identity } from '@rxt/identity'
-import {
-  type CoreConfig,
-  CoreConfig as CoreConfigSchema,
-  composeConfigSchema,
-  createLogger,
-  createPostgresLog,
-  type Database,
-  openDatabase,
-  parseConfig,
-  type Runtime,
-  startRuntime,
-} from '@rxt/kit'
+import { createLogger, type Database, openDatabase, type Runtime } from '@rxt/kit'
+import { startTestRuntime } from '@rxt/kit/testing/runtime'
 import { system } from '@rxt/system'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { gateway } from '../src/index.ts'
 import { parseUpstreams } from '../src/upstreams.ts'
 
 const log = createLogger({ level: 'silent' })
-const config = (env: Record<string, string>) =>
+const _config = (env: Record<string, string>) =>
   parseConfig(
     composeConfigSchema([
       CoreConfigSchema,
@@ -38,16 +27,7 @@ describe('the gateway in the distributed mode', () => {
   ) => {
     const database = await openDatabase({ kind: 'pglite' }, log)
     databases.push(database)
-    return startRuntime({
-      contexts: list as never,
-      config: config(env),
-      log,
-      database,
-      transport: await createPostgresLog({ database }),
-      catalog: messages,
-      mode: 'distributed',
-      version: '1',
-    })
+    return startTestRuntime({ contexts: list, database, env, mode: 'distributed' })
   }
   const call = async (
     method: string,

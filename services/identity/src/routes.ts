@@ -5,6 +5,7 @@ import {
   Permission,
   type Principal,
   problemResponse,
+  whoAmI,
 } from '@rxt/kit'
 import Type from 'typebox'
 import type { Identity, IdentityConfig } from './service.ts'
@@ -197,16 +198,7 @@ export function identityRoutes(identity: Identity) {
           },
         },
       },
-      async (request) => {
-        const p = principalOf(request)
-        return {
-          kind: p.kind,
-          id: p.id,
-          userId: p.userId ?? null,
-          operator: p.operator,
-          orgs: [...p.orgs].map(([id, m]) => ({ id, role: m.role, permissions: [...m.permissions] })),
-        }
-      },
+      async (request) => whoAmI(principalOf(request)),
     )
     app.post(
       '/orgs',

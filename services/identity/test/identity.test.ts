@@ -1,19 +1,8 @@
-import { catalog, type Envelope } from '@rxt/contracts'
-import {
-  type Clock,
-  CoreConfig,
-  composeConfigSchema,
-  createLogger,
-  createPostgresLog,
-  defineContext,
-  loadMigrations,
-  openDatabase,
-  parseConfig,
-  type Runtime,
-  startRuntime,
-} from '@rxt/kit'
+import type { Envelope } from '@rxt/contracts'
+import { type Clock, createLogger, defineContext, loadMigrations, openDatabase, type Runtime } from '@rxt/kit'
 import { dbTargets, type TestDatabase } from '@rxt/kit/testing'
 import { until } from '@rxt/kit/testing/bus'
+import { startTestRuntime } from '@rxt/kit/testing/runtime'
 import { generateKeyPair, SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { identity } from '../src/index.ts'
@@ -61,26 +50,13 @@ for (const target of dbTargets()) {
 
     beforeAll(async () => {
       handle = await target.create()
-      const config = parseConfig(composeConfigSchema([CoreConfig, identity.config ?? CoreConfig]), {
-        PORT: '0',
-      })
       const watcher = defineContext({
         name: 'watcher',
         handlers: () => [
           { id: 'access', types: ['evt.access.changed'], handle: async (m) => void accessEvents.push(m) },
         ],
       })
-      runtime = await startRuntime({
-        contexts: [identity, watcher],
-        config: config as CoreConfig,
-        log,
-        database: handle.database,
-        transport: await createPostgresLog({ database: handle.database, pollMs: 25 }),
-        catalog,
-        mode: 'embedded',
-        version: '1',
-        clock,
-      })
+      runtime = await startTestRuntime({ contexts: [identity, watcher], database: handle.database, clock })
     })
     afterAll(async () => {
       await runtime?.stop()
@@ -403,19 +379,10 @@ for (const target of dbTargets()) {
 describe('identity with SIGNUP_ENABLED=false', () => {
   it('lets the first user of an installation sign up, and nobody after', async () => {
     const database = await openDatabase({ kind: 'pglite' }, log)
-    const config = parseConfig(composeConfigSchema([CoreConfig, identity.config ?? CoreConfig]), {
-      PORT: '0',
-      SIGNUP_ENABLED: 'false',
-    })
-    const runtime = await startRuntime({
+    const runtime = await startTestRuntime({
       contexts: [identity],
-      config: config as CoreConfig,
-      log,
       database,
-      transport: await createPostgresLog({ database }),
-      catalog,
-      mode: 'embedded',
-      version: '1',
+      env: { SIGNUP_ENABLED: 'false' },
     })
     try {
       const signup = (email: string) =>

@@ -1,13 +1,12 @@
-import { catalog } from '@rxt/contracts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createPostgresLog } from '../bus/postgres-log.ts'
-import { CoreConfig, parseConfig } from '../config.ts'
 import { defineContext } from '../context.ts'
 import { type Database, openDatabase } from '../db/index.ts'
 import { AuthenticationError } from '../errors.ts'
 import { createLogger } from '../log.ts'
-import { type Runtime, startRuntime } from '../runtime.ts'
+import type { Runtime } from '../runtime.ts'
+import { startTestRuntime } from '../testing/runtime.ts'
 import type { Principal } from './access.ts'
+import { whoAmI } from './remote.ts'
 
 const log = createLogger({ level: 'silent' })
 
@@ -31,16 +30,9 @@ const whoami = defineContext({
     },
   }),
   routes: (app) => {
-    app.get('/auth/whoami', { config: { auth: { authenticated: true } } }, async (request) => {
-      const p = request.principal as Principal
-      return {
-        kind: p.kind,
-        id: p.id,
-        userId: p.userId ?? null,
-        operator: p.operator,
-        orgs: [...p.orgs].map(([id, m]) => ({ id, role: m.role, permissions: [...m.permissions] })),
-      }
-    })
+    app.get('/auth/whoami', { config: { auth: { authenticated: true } } }, async (request) =>
+      whoAmI(request.principal as Principal),
+    )
   },
 })
 
@@ -49,16 +41,7 @@ describe('authenticating through another process (IDENTITY_URL)', () => {
   let a: Runtime
   let b: Runtime
   const start = async (contexts: (typeof whoami)[], env: Record<string, string>) =>
-    startRuntime({
-      contexts,
-      config: parseConfig(CoreConfig, { PORT: '0', ...env }),
-      log,
-      database,
-      transport: await createPostgresLog({ database }),
-      catalog,
-      mode: 'distributed',
-      version: '1',
-    })
+    startTestRuntime({ contexts, database, env, mode: 'distributed' })
 
   beforeAll(async () => {
     database = await openDatabase({ kind: 'pglite' }, log)

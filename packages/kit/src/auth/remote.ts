@@ -4,13 +4,22 @@ import { AuthenticationError, UnavailableError } from '../errors.ts'
 import { isPermission, type Principal } from './access.ts'
 import type { Authenticator } from './guard.ts'
 
-interface WhoAmI {
+/** A principal as `GET /v1/auth/whoami` answers it (and as this module reads it back). */
+export interface WhoAmI {
   kind: Principal['kind']
   id: string
   userId: string | null
   operator: boolean
   orgs: { id: string; role: string; permissions: string[] }[]
 }
+
+export const whoAmI = (p: Principal): WhoAmI => ({
+  kind: p.kind,
+  id: p.id,
+  userId: p.userId ?? null,
+  operator: p.operator,
+  orgs: [...p.orgs].map(([id, m]) => ({ id, role: m.role, permissions: [...m.permissions] })),
+})
 
 export interface RemoteAuthenticatorOptions {
   /** Base URL of a process that runs the identity context (`http://identity:8080`). */

@@ -1,14 +1,12 @@
 import { randomUUID } from 'node:crypto'
-import { catalog } from '@rxt/contracts'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import type { Principal } from '../auth/access.ts'
-import { createPostgresLog } from '../bus/postgres-log.ts'
-import { CoreConfig, parseConfig } from '../config.ts'
 import { defineContext } from '../context.ts'
 import { type Database, openDatabase } from '../db/index.ts'
 import { AuthenticationError } from '../errors.ts'
 import { createLogger } from '../log.ts'
-import { type Runtime, startRuntime } from '../runtime.ts'
+import type { Runtime } from '../runtime.ts'
+import { startTestRuntime } from '../testing/runtime.ts'
 
 const log = createLogger({ level: 'silent' })
 const redisUrl = inject('redisUrl')
@@ -57,21 +55,14 @@ for (const target of targets) {
     let database: Database
     const runtimes: Runtime[] = []
     const start = async () => {
-      const config = parseConfig(CoreConfig, {
-        PORT: '0',
-        RATE_LIMIT_PER_MINUTE: '3',
-        CORS_ORIGINS: 'https://console.example.com',
-        ...(target.redis === undefined ? {} : { REDIS_URL: target.redis }),
-      })
-      const runtime = await startRuntime({
+      const runtime = await startTestRuntime({
         contexts: [callers],
-        config,
-        log,
         database,
-        transport: await createPostgresLog({ database }),
-        catalog,
-        mode: 'embedded',
-        version: '1',
+        env: {
+          RATE_LIMIT_PER_MINUTE: '3',
+          CORS_ORIGINS: 'https://console.example.com',
+          ...(target.redis === undefined ? {} : { REDIS_URL: target.redis }),
+        },
       })
       runtimes.push(runtime)
       return runtime

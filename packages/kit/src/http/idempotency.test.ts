@@ -1,18 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { catalog } from '@rxt/contracts'
 import Type from 'typebox'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Principal } from '../auth/access.ts'
-import { createPostgresLog } from '../bus/postgres-log.ts'
-import { CoreConfig, parseConfig } from '../config.ts'
 import { defineContext } from '../context.ts'
 import { migration } from '../db/migrations.ts'
 import { AuthenticationError } from '../errors.ts'
 import { createLogger } from '../log.ts'
-import { type Runtime, startRuntime } from '../runtime.ts'
+import type { Runtime } from '../runtime.ts'
 import { dbTargets, type TestDatabase } from '../testing/index.ts'
+import { startTestRuntime } from '../testing/runtime.ts'
 
-const log = createLogger({ level: 'silent' })
+const _log = createLogger({ level: 'silent' })
 
 /** A context whose POST /orders runs slowly and counts its runs; `fail: true` answers 500 once. */
 const shop = (runs: { count: number }) =>
@@ -68,16 +66,7 @@ for (const target of dbTargets()) {
 
     beforeAll(async () => {
       handle = await target.create()
-      runtime = await startRuntime({
-        contexts: [shop(runs)],
-        config: parseConfig(CoreConfig, { PORT: '0' }),
-        log,
-        database: handle.database,
-        transport: await createPostgresLog({ database: handle.database }),
-        catalog,
-        mode: 'embedded',
-        version: '1',
-      })
+      runtime = await startTestRuntime({ contexts: [shop(runs)], database: handle.database })
     })
     afterAll(async () => {
       await runtime?.stop()

@@ -1,0 +1,42 @@
+import { type MessageCatalog, catalog as messages } from '@rxt/contracts'
+import type { TObject } from 'typebox'
+import { createPostgresLog } from '../bus/postgres-log.ts'
+import type { Clock } from '../clock.ts'
+import { CoreConfig, composeConfigSchema, parseConfig } from '../config.ts'
+import type { ContextDefinition, RuntimeInfo } from '../context.ts'
+import type { Database } from '../db/index.ts'
+import { createLogger } from '../log.ts'
+import { type Runtime, startRuntime } from '../runtime.ts'
+
+export interface TestRuntimeOptions {
+  // biome-ignore lint/suspicious/noExplicitAny: contexts type their own config
+  readonly contexts: readonly ContextDefinition<any>[]
+  readonly database: Database
+  /** Configuration as the environment would give it (PORT is 0 unless given). */
+  readonly env?: Readonly<Record<string, string>>
+  readonly mode?: RuntimeInfo['mode']
+  readonly clock?: Clock
+  readonly catalog?: MessageCatalog
+}
+
+/**
+ * A runtime for a suite: the given contexts on `database`, the bus on the Postgres log in it, the
+ * configuration parsed from `env` with every context's keys, quiet logs.
+ */
+export async function startTestRuntime(options: TestRuntimeOptions): Promise<Runtime> {
+  const schemas: TObject[] = [
+    CoreConfig,
+    ...options.contexts.flatMap((c) => (c.config === undefined ? [] : [c.config])),
+  ]
+  return startRuntime({
+    contexts: options.contexts,
+    config: parseConfig(composeConfigSchema(schemas), { PORT: '0', ...options.env }) as CoreConfig,
+    log: createLogger({ level: 'silent' }),
+    database: options.database,
+    transport: await createPostgresLog({ database: options.database, pollMs: 25 }),
+    catalog: options.catalog ?? messages,
+    mode: options.mode ?? 'embedded',
+    version: '1',
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+  })
+}
