@@ -7,6 +7,8 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 export interface Scope {
   readonly correlationId?: string
   readonly tenantId?: string
+  /** Who asked for the work: `user:<id>`, `api-key:<id>` or `service:<name>` (set by the HTTP guard). */
+  readonly actor?: string
 }
 
 const storage = new AsyncLocalStorage<Scope>()

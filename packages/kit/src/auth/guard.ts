@@ -75,7 +75,8 @@ const guard =
         }
         request.principal = principal
         if (orgId !== undefined && principal.orgs.has(orgId)) request.orgId = orgId
-        withScope(request.orgId === undefined ? {} : { tenantId: request.orgId }, done)
+        const actor = `${principal.kind}:${principal.id}`
+        withScope(request.orgId === undefined ? { actor } : { tenantId: request.orgId, actor }, done)
       },
       (error: unknown) => done(error as Error),
     )

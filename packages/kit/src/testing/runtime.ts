@@ -5,7 +5,7 @@ import type { Clock } from '../clock.ts'
 import { CoreConfig, composeConfigSchema, parseConfig } from '../config.ts'
 import type { ContextDefinition, RuntimeInfo } from '../context.ts'
 import type { Database } from '../db/index.ts'
-import { createLogger } from '../log.ts'
+import { createLogger, type Logger } from '../log.ts'
 import { type Runtime, startRuntime } from '../runtime.ts'
 
 export interface TestRuntimeOptions {
@@ -17,6 +17,8 @@ export interface TestRuntimeOptions {
   readonly mode?: RuntimeInfo['mode']
   readonly clock?: Clock
   readonly catalog?: MessageCatalog
+  /** Quiet unless given. */
+  readonly log?: Logger
 }
 
 /**
@@ -31,7 +33,7 @@ export async function startTestRuntime(options: TestRuntimeOptions): Promise<Run
   return startRuntime({
     contexts: options.contexts,
     config: parseConfig(composeConfigSchema(schemas), { PORT: '0', ...options.env }) as CoreConfig,
-    log: createLogger({ level: 'silent' }),
+    log: options.log ?? createLogger({ level: 'silent' }),
     database: options.database,
     transport: await createPostgresLog({ database: options.database, pollMs: 25 }),
     catalog: options.catalog ?? messages,
