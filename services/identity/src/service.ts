@@ -415,7 +415,12 @@ export function createIdentity(deps: ContextDeps<IdentityConfig>) {
         ).rows[0]
         if (current === undefined) throw new NotFoundError(`no member ${userId} in this organisation`)
         if (current.role === role) return { userId, role }
-        if (current.role === 'owner') await keepAnOwner(tx, userId)
+        if (current.role === 'owner') {
+          if (principal.orgs.get(orgId)?.role !== 'owner') {
+            throw new NotAllowedError('only an owner changes or removes another owner')
+          }
+          await keepAnOwner(tx, userId)
+        }
         if (role === 'owner' && principal.orgs.get(orgId)?.role !== 'owner') {
           throw new NotAllowedError('only an owner makes another member an owner')
         }
@@ -435,7 +440,12 @@ export function createIdentity(deps: ContextDeps<IdentityConfig>) {
           ])
         ).rows[0]
         if (current === undefined) throw new NotFoundError(`no member ${userId} in this organisation`)
-        if (current.role === 'owner') await keepAnOwner(tx, userId)
+        if (current.role === 'owner') {
+          if (principal.orgs.get(orgId)?.role !== 'owner') {
+            throw new NotAllowedError('only an owner changes or removes another owner')
+          }
+          await keepAnOwner(tx, userId)
+        }
         await tx.query('DELETE FROM memberships WHERE user_id = $1', [userId])
         tx.afterCommit(() => forget('user', userId))
         await accessChanged(tx, orgId, { kind: 'user', id: userId }, 'revoked', current.role, principal.id)

@@ -260,6 +260,27 @@ for (const target of dbTargets()) {
         'viewer',
       ])
 
+      // An admin may not demote or remove an owner.
+      const asAdmin = await call(
+        'PATCH',
+        `/orgs/${alice.orgId}/members/${carol.userId}`,
+        bearer(alice.accessToken),
+        {
+          role: 'admin',
+        },
+      )
+      expect(asAdmin.status).toBe(200)
+      expect(
+        (
+          await call('PATCH', `/orgs/${alice.orgId}/members/${alice.userId}`, bearer(carol.accessToken), {
+            role: 'viewer',
+          })
+        ).status,
+      ).toBe(403)
+      expect(
+        (await call('DELETE', `/orgs/${alice.orgId}/members/${alice.userId}`, bearer(carol.accessToken)))
+          .status,
+      ).toBe(403)
       // The owner promotes carol; a custom role; the last owner cannot leave.
       expect(
         (
