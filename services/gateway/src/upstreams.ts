@@ -31,6 +31,7 @@ const returnedHeaders = [
   'x-ratelimit-reset',
 ]
 const methods = ['get', 'post', 'put', 'patch', 'delete']
+const dotSegment = /(^|\/)(\.|%2e){1,2}(\/|$)/i
 
 /** `identity=http://a:8080,system=http://b:8080` → pairs; every mistake named at once. */
 export function parseUpstreams(value: string): { context: string; url: string }[] {
@@ -82,6 +83,12 @@ export async function createUpstreams(deps: ContextDeps<GatewayConfig>, probeEve
   timer.unref()
 
   const forward = async (u: Upstream, request: FastifyRequest, reply: FastifyReply) => {
+    // A URL normalises . and .. away: the path sent on would not be the path that was routed.
+    if (dotSegment.test(request.url.split('?')[0] ?? '')) {
+      throw new InputError('the path may not contain . or .. segments', [
+        { path: '/url', message: 'dot segment' },
+      ])
+    }
     const now = Date.now()
     if (!u.healthy || !u.breaker.allow(now)) {
       throw new UnavailableError(

@@ -1,3 +1,4 @@
+import { request } from 'node:http'
 import { identity } from '@rxt/identity'
 import { createLogger, type Database, openDatabase, type Runtime } from '@rxt/kit'
 import { startTestRuntime } from '@rxt/kit/testing/runtime'
@@ -77,6 +78,26 @@ describe('the gateway in the distributed mode', () => {
     // Refused at the edge, before the context sees it.
     expect((await call('GET', '/v1/me', { authorization: 'Bearer forged' })).status).toBe(401)
     expect((await call('GET', '/v1/me')).status).toBe(401)
+    // A dot segment would be routed as one path and sent on as another (a raw request: clients normalise).
+    const address = new URL(await edge.listen())
+    const status = await new Promise<number>((resolve, reject) => {
+      request(
+        {
+          host: address.hostname,
+          port: address.port,
+          method: 'DELETE',
+          path: `/v1/orgs/${signup.body.orgId}/members/%2e%2e`,
+          headers: auth,
+        },
+        (res) => {
+          res.resume()
+          resolve(res.statusCode ?? 0)
+        },
+      )
+        .on('error', reject)
+        .end()
+    })
+    expect(status).toBe(400)
     // Idempotent at the edge: the same key and body create one organisation.
     const headers = { ...auth, 'content-type': 'application/json', 'idempotency-key': 'org-2' }
     const first = await call('POST', '/v1/orgs', headers, { name: 'Second' })

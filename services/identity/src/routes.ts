@@ -356,7 +356,7 @@ export function identityRoutes(identity: Identity) {
     app.post(
       '/orgs/:orgId/api-keys',
       {
-        config: permission(Permission.apiKeysManage),
+        config: { ...permission(Permission.apiKeysManage), shownOnce: true },
         schema: {
           tags,
           summary: 'Create an API key for one role in this organisation; the key is shown once',
@@ -389,7 +389,7 @@ export function identityRoutes(identity: Identity) {
     app.post(
       '/orgs/:orgId/api-keys/:keyId/rotate',
       {
-        config: permission(Permission.apiKeysManage),
+        config: { ...permission(Permission.apiKeysManage), shownOnce: true },
         schema: {
           tags,
           summary:
@@ -448,7 +448,7 @@ export function identityRoutes(identity: Identity) {
     app.post(
       '/orgs/:orgId/invites',
       {
-        config: permission(Permission.membersManage),
+        config: { ...permission(Permission.membersManage), shownOnce: true },
         schema: {
           tags,
           summary: 'Invite someone by email; the token is single use, valid 7 days, shown once',
@@ -472,7 +472,7 @@ export function identityRoutes(identity: Identity) {
     app.post(
       '/invites/:token/accept',
       {
-        config: signedIn,
+        config: { ...signedIn, secretPath: true },
         schema: {
           tags,
           summary: 'Join the organisation of an invite sent to your email',

@@ -84,6 +84,14 @@ export function createIdentity(deps: ContextDeps<IdentityConfig>) {
     return granted
   }
 
+  /** Nobody hands out what they may not do themselves: a role, a key or an invite. */
+  const withinOwn = (principal: Principal, orgId: string, what: string, granted: readonly Permission[]) => {
+    const own = principal.orgs.get(orgId)?.permissions ?? []
+    const beyond = granted.filter((p) => !own.includes(p))
+    if (beyond.length > 0)
+      throw new NotAllowedError(`${what} would grant what you may not do: ${beyond.join(', ')}`)
+  }
+
   const issueSession = async (tx: Transaction, userId: string, familyId: string = newId()) => {
     const id = newId()
     const { secret, hash } = newSecret()
@@ -107,7 +115,30 @@ export function createIdentity(deps: ContextDeps<IdentityConfig>) {
    */
   const principals = new LRUCache<string, Principal>({ max: 50_000, ttl: 5_000 })
   const keyHashes = new Map<string, { hash: Buffer; expiresAt: number | null }>()
-  const forget = (kind: 'user' | 'key', id: string) => principals.delete(`${kind}:${id}`)
+  /**
+   * Bumped by every change: a load that started before a change does not put what it read in the
+   * cache after the change dropped it.
+   */
+  const generations = new LRUCache<string, number>({ max: 50_000 })
+  const forget = (kind: 'user' | 'key', id: string) => {
+    const drop = (key: string) => {
+      principals.delete(key)
+      generations.set(key, (generations.get(key) ?? 0) + 1)
+    }
+    drop(`${kind}:${id}`)
+    // The keys a user made act within the user's rights: they change with them.
+    if (kind === 'user')
+      for (const [key, p] of principals.entries()) if (p.kind === 'api-key' && p.userId === id) drop(key)
+  }
+  /** Loads into the cache unless a change came in meanwhile. */
+  const cached = async (key: string, load: () => Promise<Principal>): Promise<Principal> => {
+    const hit = principals.get(key)
+    if (hit !== undefined) return hit
+    const generation = generations.get(key) ?? 0
+    const principal = await load()
+    if ((generations.get(key) ?? 0) === generation) principals.set(key, principal)
+    return principal
+  }
   /** When each key's last use was last written: at most once a minute, off the request's path. */
   const lastUseWritten = new LRUCache<string, true>({ max: 50_000, ttl: 60_000 })
 
@@ -135,31 +166,24 @@ export function createIdentity(deps: ContextDeps<IdentityConfig>) {
       }
     })
 
-  const principalOfUser = async (userId: string): Promise<Principal> => {
-    const cached = principals.get(`user:${userId}`)
-    if (cached !== undefined) return cached
-    const principal = await loadUser(userId)
-    principals.set(`user:${userId}`, principal)
-    return principal
-  }
+  const principalOfUser = (userId: string): Promise<Principal> =>
+    cached(`user:${userId}`, () => loadUser(userId))
 
   const principalOfKey = async (value: string): Promise<Principal> => {
     const parsed = parse(apiKeyPrefix, value)
     if (parsed === undefined) throw new AuthenticationError('the API key is malformed')
-    const cached = principals.get(`key:${parsed.id}`)
+    const hit = principals.get(`key:${parsed.id}`)
     const known = keyHashes.get(parsed.id)
-    if (cached !== undefined && known !== undefined) {
+    if (hit !== undefined && known !== undefined) {
       if (!sameHash(known.hash, sha256(parsed.secret)))
         throw new AuthenticationError('the API key is not valid')
       if (known.expiresAt !== null && known.expiresAt <= clock.now().getTime()) {
         throw new AuthenticationError('the API key has expired')
       }
-      touch(cached)
-      return cached
+      touch(hit)
+      return hit
     }
-    const principal = await loadKey(parsed)
-    principals.set(`key:${parsed.id}`, principal)
-    return principal
+    return cached(`key:${parsed.id}`, () => loadKey(parsed))
   }
 
   const touch = (principal: Principal) => {
@@ -200,6 +224,15 @@ export function createIdentity(deps: ContextDeps<IdentityConfig>) {
       if (key.expires_at !== null && key.expires_at.getTime() <= clock.now().getTime()) {
         throw new AuthenticationError('the API key has expired')
       }
+      // A key never does more than its creator may still do: one whose creator left does nothing.
+      const creator = (
+        await tx.query<{ role: string }>('SELECT role FROM memberships WHERE user_id = $1', [key.created_by])
+      ).rows[0]
+      if (creator === undefined) {
+        throw new AuthenticationError("the API key's creator is no longer a member of its organisation")
+      }
+      const creatorMay = (await permissionsOfRole(tx, creator.role)) ?? []
+      const keyMay = ((await permissionsOfRole(tx, key.role)) ?? []).filter((p) => creatorMay.includes(p))
       keyHashes.set(key.id, { hash: key.secret_hash, expiresAt: key.expires_at?.getTime() ?? null })
       lastUseWritten.set(key.id, true)
       await tx.query('UPDATE api_keys SET last_used_at = now() WHERE id = $1', [key.id])
@@ -208,9 +241,7 @@ export function createIdentity(deps: ContextDeps<IdentityConfig>) {
         id: key.id,
         userId: key.created_by,
         operator: false,
-        orgs: new Map([
-          [org.org_id, { role: key.role, permissions: (await permissionsOfRole(tx, key.role)) ?? [] }],
-        ]),
+        orgs: new Map([[org.org_id, { role: key.role, permissions: keyMay }]]),
       }
     })
   }
@@ -407,7 +438,7 @@ export function createIdentity(deps: ContextDeps<IdentityConfig>) {
 
     async changeMember(principal: Principal, orgId: string, userId: string, role: string) {
       return db.withTenant(orgId, async (tx) => {
-        await requireRole(tx, role)
+        withinOwn(principal, orgId, `role ${role}`, await requireRole(tx, role))
         const current = (
           await tx.query<{ role: string }>('SELECT role FROM memberships WHERE user_id = $1 FOR UPDATE', [
             userId,
@@ -468,6 +499,7 @@ export function createIdentity(deps: ContextDeps<IdentityConfig>) {
           })),
         )
       }
+      withinOwn(principal, orgId, `role ${input.name}`, input.permissions.filter(isPermission))
       return db.withTenant(orgId, async (tx) => {
         const inserted = await tx.query(
           'INSERT INTO roles (org_id, name, description, permissions) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
@@ -475,7 +507,6 @@ export function createIdentity(deps: ContextDeps<IdentityConfig>) {
         )
         if (inserted.rowCount === 0)
           throw new ConflictError(`a role ${input.name} exists in this organisation`)
-        void principal
         return {
           name: input.name,
           description: input.description ?? '',
@@ -646,7 +677,7 @@ export function createIdentity(deps: ContextDeps<IdentityConfig>) {
       const id = newId()
       const { secret, hash } = newSecret()
       return db.withTenant(orgId, async (tx) => {
-        await requireRole(tx, input.role)
+        withinOwn(principal, orgId, `an invite as ${input.role}`, await requireRole(tx, input.role))
         if (input.role === 'owner' && principal.orgs.get(orgId)?.role !== 'owner') {
           throw new NotAllowedError('only an owner invites another owner')
         }
@@ -687,8 +718,9 @@ export function createIdentity(deps: ContextDeps<IdentityConfig>) {
             role: string
             expires_at: Date
             accepted_at: Date | null
+            created_by: string
           }>(
-            'SELECT id, email_key, role, expires_at, accepted_at FROM invites WHERE id = $1 AND token_hash = $2 FOR UPDATE',
+            'SELECT id, email_key, role, expires_at, accepted_at, created_by FROM invites WHERE id = $1 AND token_hash = $2 FOR UPDATE',
             [parsed.id, hash],
           )
         ).rows[0]
@@ -698,6 +730,17 @@ export function createIdentity(deps: ContextDeps<IdentityConfig>) {
           throw new ConflictError('this invite has expired; ask for a new one')
         if (user?.email.toLowerCase() !== invite.email_key)
           throw new NotAllowedError('this invite was sent to another email address')
+        // Its sender must still be able to grant its role.
+        const sender = (
+          await tx.query<{ role: string }>('SELECT role FROM memberships WHERE user_id = $1', [
+            invite.created_by,
+          ])
+        ).rows[0]
+        const senderMay = sender === undefined ? [] : ((await permissionsOfRole(tx, sender.role)) ?? [])
+        const inviteGrants = (await permissionsOfRole(tx, invite.role)) ?? []
+        if (sender === undefined || inviteGrants.some((p) => !senderMay.includes(p))) {
+          throw new ConflictError('whoever sent this invite can no longer grant its role; ask for a new one')
+        }
         const joined = await tx.query(
           'INSERT INTO memberships (org_id, user_id, role) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
           [link.org_id, principal.id, invite.role],
@@ -723,11 +766,11 @@ export function createIdentity(deps: ContextDeps<IdentityConfig>) {
 
   /** An organisation never loses its last owner. */
   async function keepAnOwner(tx: Transaction, leaving: string) {
-    const { rows } = await tx.query<{ n: string }>(
-      "SELECT count(*) AS n FROM memberships WHERE role = 'owner' AND user_id <> $1",
-      [leaving],
+    // Every owner row locked: two owners leaving at once are decided one after the other.
+    const { rows } = await tx.query<{ user_id: string }>(
+      "SELECT user_id FROM memberships WHERE role = 'owner' FOR UPDATE",
     )
-    if (Number(rows[0]?.n) === 0)
+    if (rows.filter((r) => r.user_id !== leaving).length === 0)
       throw new ConflictError('an organisation keeps at least one owner: make another member owner first')
   }
 }

@@ -1,6 +1,14 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { AuthenticationError, type Clock, type ContextDb, newId } from '@rxt/kit'
-import { exportJWK, generateKeyPair, importJWK, type JWK, jwtVerify, SignJWT } from 'jose'
+import {
+  decodeProtectedHeader,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  type JWK,
+  jwtVerify,
+  SignJWT,
+} from 'jose'
 import { LRUCache } from 'lru-cache'
 
 type KeyLike = Awaited<ReturnType<typeof importJWK>>
@@ -9,6 +17,14 @@ export const accessTokenTtlSeconds = 15 * 60
 export const refreshTokenTtlSeconds = 7 * 24 * 3600
 const issuer = 'rxt-deploy'
 const audience = 'rxt-deploy'
+
+const kidOf = (token: string): string | undefined => {
+  try {
+    return decodeProtectedHeader(token).kid
+  } catch {
+    return undefined
+  }
+}
 
 /** A random secret (256 bits, base64url) and the SHA-256 that is stored in its place. */
 export function newSecret(): { secret: string; hash: Buffer } {
@@ -112,7 +128,13 @@ export function createTokens(db: ContextDb, clock: Clock) {
         verified.delete(token)
         throw new AuthenticationError('the access token is expired; sign in again or refresh it')
       }
-      const { verifiers } = await load()
+      let { verifiers, at } = await load()
+      // A key another replica made in the last seconds: read the keys again (at most once a second).
+      const kid = kidOf(token)
+      if (kid !== undefined && !verifiers.has(kid) && clock.now().getTime() - at > 1_000) {
+        cache = undefined
+        ;({ verifiers, at } = await load())
+      }
       try {
         const { payload } = await jwtVerify(
           token,

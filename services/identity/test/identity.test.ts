@@ -320,6 +320,81 @@ for (const target of dbTargets()) {
       expect((await call('GET', `/orgs/${alice.orgId}/members`, bearer(dave.accessToken))).status).toBe(403)
     })
 
+    it('lets nobody grant more than they may do, and retires what a removed member made', async () => {
+      const owner = bearer(alice.accessToken)
+      const invite = await call('POST', `/orgs/${alice.orgId}/invites`, owner, {
+        email: 'erin@example.com',
+        role: 'admin',
+      })
+      const erin = await signup('erin@example.com', 'Erin Co')
+      await call('POST', `/invites/${invite.body.token}/accept`, bearer(erin.accessToken))
+      const asErin = bearer(erin.accessToken)
+      // An admin cannot mint billing:manage through a custom role, an invite, a key or a role change.
+      expect(
+        (
+          await call('POST', `/orgs/${alice.orgId}/roles`, asErin, {
+            name: 'finance',
+            permissions: ['billing:manage'],
+          })
+        ).status,
+      ).toBe(403)
+      expect(
+        (
+          await call('POST', `/orgs/${alice.orgId}/invites`, asErin, {
+            email: 'x@example.com',
+            role: 'owner',
+          })
+        ).status,
+      ).toBe(403)
+      expect(
+        (await call('POST', `/orgs/${alice.orgId}/api-keys`, asErin, { name: 'k', role: 'owner' })).status,
+      ).toBe(403)
+      expect(
+        (await call('PATCH', `/orgs/${alice.orgId}/members/${erin.userId}`, asErin, { role: 'owner' }))
+          .status,
+      ).toBe(403)
+      // What erin made stops working when erin leaves.
+      const key = await call('POST', `/orgs/${alice.orgId}/api-keys`, asErin, {
+        name: 'erin-ci',
+        role: 'admin',
+      })
+      const pending = await call('POST', `/orgs/${alice.orgId}/invites`, asErin, {
+        email: 'frank@example.com',
+        role: 'admin',
+      })
+      expect((await call('GET', `/orgs/${alice.orgId}/members`, `ApiKey ${key.body.key}`)).status).toBe(200)
+      expect((await call('DELETE', `/orgs/${alice.orgId}/members/${erin.userId}`, owner)).status).toBe(204)
+      expect((await call('GET', `/orgs/${alice.orgId}/members`, `ApiKey ${key.body.key}`)).status).toBe(401)
+      const frank = await signup('frank@example.com', 'Frank Co')
+      expect(
+        (await call('POST', `/invites/${pending.body.token}/accept`, bearer(frank.accessToken))).status,
+      ).toBe(409)
+    })
+
+    it('does not keep a secret shown once for an Idempotency-Key replay, and does not run the request twice', async () => {
+      const headers = { 'idempotency-key': 'key-once' }
+      const owner = bearer(bob.accessToken)
+      const before = (await call('GET', `/orgs/${bob.orgId}/api-keys`, owner)).body.items.length
+      const first = await call(
+        'POST',
+        `/orgs/${bob.orgId}/api-keys`,
+        owner,
+        { name: 'once', role: 'viewer' },
+        headers,
+      )
+      expect(first.status).toBe(201)
+      const again = await call(
+        'POST',
+        `/orgs/${bob.orgId}/api-keys`,
+        owner,
+        { name: 'once', role: 'viewer' },
+        headers,
+      )
+      expect(again.status).toBe(409)
+      expect(again.body.detail).toMatch(/secret shown once/)
+      expect((await call('GET', `/orgs/${bob.orgId}/api-keys`, owner)).body.items).toHaveLength(before + 1)
+    })
+
     it('revokes an API key at once, and keeps operator routes to the operator', async () => {
       const list = await call('GET', `/orgs/${bob.orgId}/api-keys`, bearer(bob.accessToken))
       const id = list.body.items[0].id

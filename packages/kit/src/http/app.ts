@@ -56,6 +56,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** No "request completed" line for this route (probes, scrapes); errors are still logged. */
     quiet?: boolean
+    /** The path holds a secret (an invite token): its request lines name the route, not the URL. */
+    secretPath?: boolean
   }
 }
 
@@ -113,7 +115,7 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
   // Each route gets its own onResponse hook with its label and quietness bound once, rather than
   // reading request.routeOptions (rebuilt on every access) per request.
   const completed =
-    (route: string, quiet: boolean): onResponseHookHandler =>
+    (route: string, quiet: boolean, secretPath = false): onResponseHookHandler =>
     (request, reply, done) => {
       duration.observe(
         { method: request.method, route, status_code: reply.statusCode },
@@ -123,7 +125,7 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
         request.log.info(
           {
             method: request.method,
-            url: request.url,
+            url: secretPath ? route : request.url,
             route,
             statusCode: reply.statusCode,
             ms: Math.round(reply.elapsedTime * 10) / 10,
@@ -135,7 +137,7 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
     }
   app.addHook('onRoute', (route) => {
     const quiet = route.config?.quiet === true
-    const hook = completed(route.url, quiet)
+    const hook = completed(route.url, quiet, route.config?.secretPath === true)
     route.onResponse = route.onResponse === undefined ? [hook] : [...[route.onResponse].flat(), hook]
     if (!quiet)
       route.onRequest = route.onRequest === undefined ? [openScope] : [openScope, ...[route.onRequest].flat()]

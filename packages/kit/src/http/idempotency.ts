@@ -9,6 +9,7 @@ export const idempotencyHeader = 'idempotency-key'
 const keyPattern = /^[\x21-\x7e]{1,255}$/
 const mutating = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 const keepMs = 24 * 3_600_000
+const notNow = new Set([408, 409, 425, 429])
 
 export interface IdempotencyOptions {
   /** How long a duplicate waits for the first request with its key before answering 409. */
@@ -18,6 +19,13 @@ export interface IdempotencyOptions {
 }
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * The response holds a secret shown once (a new API key, an invite token): it is not kept for
+     * Idempotency-Key replays; a replay answers 409 saying so, and the request does not run twice.
+     */
+    shownOnce?: boolean
+  }
   interface FastifyRequest {
     /** Set when this request is the first with its Idempotency-Key: its response is stored. */
     idempotency?: { caller: string; key: string }
@@ -62,7 +70,7 @@ export function idempotentRoutes(app: HttpApp, db: ContextDb, options: Idempoten
 
   const fingerprintOf = (request: FastifyRequest) =>
     createHash('sha256')
-      .update(`${request.method} ${request.url}\n`)
+      .update(`${request.method} ${request.url} ${request.orgId ?? ''}\n`)
       .update(request.body === undefined ? '' : JSON.stringify(request.body))
       .digest()
 
@@ -105,7 +113,14 @@ export function idempotentRoutes(app: HttpApp, db: ContextDb, options: Idempoten
       // Gone (the first failed with a 5xx): claim it now.
       if (row === undefined) continue
       if (!Buffer.from(row.fingerprint).equals(fingerprint)) throw reused(key)
-      if (row.state === 'done') return replay(reply, row)
+      if (row.state === 'done') {
+        if (request.routeOptions.config.shownOnce === true) {
+          throw new ConflictError(
+            `the request with Idempotency-Key ${key} succeeded; its response held a secret shown once, which is not kept`,
+          )
+        }
+        return replay(reply, row)
+      }
       if (Date.now() >= deadline) {
         throw new ConflictError(`a request with Idempotency-Key ${key} is still running; retry later`)
       }
@@ -117,7 +132,8 @@ export function idempotentRoutes(app: HttpApp, db: ContextDb, options: Idempoten
     const methods = [route.method].flat()
     const auth = route.config?.auth
     if (!methods.some((m) => mutating.has(m)) || auth === undefined || 'public' in auth) return
-    route.preHandler = route.preHandler === undefined ? [hook] : [hook, ...[route.preHandler].flat()]
+    // After the hooks already there (the rate limit): a refused request claims no key.
+    route.preHandler = route.preHandler === undefined ? [hook] : [...[route.preHandler].flat(), hook]
   })
 
   // The first request's response is stored (or, at 500 and above, its claim dropped so a retry runs).
@@ -125,11 +141,13 @@ export function idempotentRoutes(app: HttpApp, db: ContextDb, options: Idempoten
     const claim = request.idempotency
     if (claim === undefined) return payload
     request.idempotency = undefined
-    if (reply.statusCode >= 500) {
+    // Answers that say "not now" are not the request's outcome: a retry with the key runs it.
+    if (reply.statusCode >= 500 || notNow.has(reply.statusCode)) {
       await db.query('DELETE FROM rxt_idempotency WHERE caller = $1 AND key = $2', [claim.caller, claim.key])
       return payload
     }
-    const contentType = reply.getHeader('content-type')
+    const secret = request.routeOptions.config.shownOnce === true
+    const contentType = secret ? undefined : reply.getHeader('content-type')
     await db.query(
       `UPDATE rxt_idempotency SET state = 'done', status = $3, content_type = $4, body = $5
         WHERE caller = $1 AND key = $2`,
@@ -138,11 +156,7 @@ export function idempotentRoutes(app: HttpApp, db: ContextDb, options: Idempoten
         claim.key,
         reply.statusCode,
         typeof contentType === 'string' ? contentType : null,
-        typeof payload === 'string'
-          ? payload
-          : payload === null || payload === undefined
-            ? null
-            : String(payload),
+        secret || payload === null || payload === undefined ? null : String(payload),
       ],
     )
     return payload
