@@ -80,6 +80,11 @@ export const CoreConfig = Type.Object({
     description:
       'Requests a minute each API key, organisation, signed-in user without one, or anonymous address may make; then 429 with Retry-After.',
   }),
+  TRUSTED_PROXIES: Type.String({
+    default: '',
+    description:
+      'Addresses or CIDR ranges of proxies (the gateway) whose X-Forwarded-For names the client, comma-separated. Empty: the peer is the client.',
+  }),
   CORS_ORIGINS: Type.String({
     default: '',
     description:

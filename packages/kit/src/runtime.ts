@@ -69,6 +69,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     title: 'RXT Deploy',
     version: options.version,
     description: `The RXT Deploy control plane API (contexts: ${names.join(', ')}).`,
+    trustedProxies: config.TRUSTED_PROXIES.split(',')
+      .map((p) => p.trim())
+      .filter((p) => p !== ''),
     readiness: [
       { name: 'database', check: () => database.ping() },
       { name: 'bus', check: () => options.transport.ping() },

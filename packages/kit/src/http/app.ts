@@ -39,6 +39,11 @@ export interface HttpAppOptions {
   /** The registry /metrics serves; a new one when not given. */
   readonly metrics?: Registry
   readonly bodyLimit?: number
+  /**
+   * Addresses (or CIDR ranges) of proxies whose X-Forwarded-For is believed: the gateway in front of a
+   * context. Empty: the peer's address is the client's.
+   */
+  readonly trustedProxies?: readonly string[]
 }
 
 const requestIdPattern = /^[A-Za-z0-9._:@/+=-]{1,128}$/
@@ -81,6 +86,10 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
       return typeof given === 'string' && requestIdPattern.test(given) ? given : randomUUID()
     },
     bodyLimit: options.bodyLimit ?? 1_048_576,
+    trustProxy:
+      options.trustedProxies === undefined || options.trustedProxies.length === 0
+        ? false
+        : [...options.trustedProxies],
     // Report every violation of a request at once, not only the first (bodies are capped by bodyLimit).
     ajv: { customOptions: { allErrors: true } },
     return503OnClosing: true,

@@ -54,11 +54,12 @@ for (const target of targets) {
   describe.skipIf(target.skipped !== undefined)(`the edge, counters ${target.name}`, () => {
     let database: Database
     const runtimes: Runtime[] = []
-    const start = async () => {
+    const start = async (extra: Record<string, string> = {}) => {
       const runtime = await startTestRuntime({
         contexts: [callers],
         database,
         env: {
+          ...extra,
           RATE_LIMIT_PER_MINUTE: '3',
           CORS_ORIGINS: 'https://console.example.com',
           ...(target.redis === undefined ? {} : { REDIS_URL: target.redis }),
@@ -106,6 +107,18 @@ for (const target of targets) {
         expect((await two.app.inject({ url: '/v1/ping', headers })).statusCode).toBe(429)
       })
     }
+
+    it('counts anonymous calls per client behind a trusted proxy, and per peer otherwise', async () => {
+      const trusting = await start({ TRUSTED_PROXIES: '127.0.0.1' })
+      const octet = () => Math.floor(Math.random() * 250) + 1
+      const open = (runtime: Runtime, client: string) =>
+        runtime.app.inject({ url: '/v1/open', headers: { 'x-forwarded-for': `${client}` } })
+      const prefix = `10.${octet()}.${octet()}`
+      const [a, b] = [`${prefix}.1`, `${prefix}.2`]
+      for (let i = 0; i < 3; i++) expect((await open(trusting, a)).statusCode).toBe(200)
+      expect((await open(trusting, a)).statusCode).toBe(429)
+      expect((await open(trusting, b)).statusCode).toBe(200)
+    })
 
     it('sends security headers and answers CORS only for allowed origins', async () => {
       const runtime = runtimes[0] ?? (await start())
