@@ -11,7 +11,7 @@ import { startTestRuntime } from '../testing/runtime.ts'
 const log = createLogger({ level: 'silent' })
 const redisUrl = inject('redisUrl')
 
-/** Callers by token: `key-<id>` is an API key of org `o-<id>`; `user-<id>` a user in org-a and org-b. */
+/** Callers by token: `key-<id>` is an API key of org `o-<id>`; `user-<id>` a user in orgs `a-<id>` and `b-<id>`. */
 const callers = defineContext({
   name: 'callers',
   authenticator: () => ({
@@ -33,8 +33,8 @@ const callers = defineContext({
             userId: id,
             operator: false,
             orgs: new Map([
-              ['org-a', { role: 'viewer', permissions: ['org:read'] }],
-              ['org-b', { role: 'viewer', permissions: ['org:read'] }],
+              [`a-${id}`, { role: 'viewer', permissions: ['org:read'] }],
+              [`b-${id}`, { role: 'viewer', permissions: ['org:read'] }],
             ]),
           }
     },
@@ -92,9 +92,9 @@ for (const target of targets) {
       expect(limited.json()).toMatchObject({ status: 429, retryable: true })
       // Another key, and a user's requests counted per organisation, have limits of their own.
       expect((await get(`key-b${run}`)).statusCode).toBe(200)
-      for (let i = 0; i < 3; i++) expect((await get(`user-${run}`, 'org-a')).statusCode).toBe(200)
-      expect((await get(`user-${run}`, 'org-a')).statusCode).toBe(429)
-      expect((await get(`user-${run}`, 'org-b')).statusCode).toBe(200)
+      for (let i = 0; i < 3; i++) expect((await get(`user-${run}`, `a-${run}`)).statusCode).toBe(200)
+      expect((await get(`user-${run}`, `a-${run}`)).statusCode).toBe(429)
+      expect((await get(`user-${run}`, `b-${run}`)).statusCode).toBe(200)
     })
 
     if (target.redis !== undefined) {
