@@ -121,7 +121,7 @@ for (const target of dbTargets()) {
         `${h}.${forged}.${s}`,
         none,
         foreign,
-        `${h}.${p}.${s.slice(0, -2)}AA`,
+        `${h}.${p}.${s.slice(0, 10)}${s[10] === 'A' ? 'B' : 'A'}${s.slice(11)}`,
         'not-a-jwt',
       ]) {
         const res = await call('GET', '/me', bearer(bad))
