@@ -540,14 +540,7 @@ export function createIdentity(deps: ContextDeps<IdentityConfig>) {
       const id = newId()
       const { secret, hash } = newSecret()
       return db.withTenant(orgId, async (tx) => {
-        const granted = await requireRole(tx, input.role)
-        // A key never carries more than its creator may do.
-        const own = principal.orgs.get(orgId)?.permissions ?? []
-        const beyond = granted.filter((p) => !own.includes(p))
-        if (beyond.length > 0)
-          throw new NotAllowedError(
-            `a key with role ${input.role} could do what you may not: ${beyond.join(', ')}`,
-          )
+        withinOwn(principal, orgId, `a key with role ${input.role}`, await requireRole(tx, input.role))
         const expiresAt =
           input.expiresInDays === undefined
             ? null
@@ -609,11 +602,7 @@ export function createIdentity(deps: ContextDeps<IdentityConfig>) {
           )
         ).rows[0]
         if (old === undefined) throw new NotFoundError(`no active API key ${keyId}`)
-        const granted = await requireRole(tx, old.role)
-        const own = principal.orgs.get(orgId)?.permissions ?? []
-        if (granted.some((p) => !own.includes(p))) {
-          throw new NotAllowedError(`a key with role ${old.role} could do what you may not`)
-        }
+        withinOwn(principal, orgId, `a key with role ${old.role}`, await requireRole(tx, old.role))
         await tx.query(
           'INSERT INTO api_keys (id, org_id, name, role, secret_hash, created_by, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
           [id, orgId, old.name, old.role, hash, principal.userId, old.expires_at],
