@@ -1,0 +1,175 @@
+import {
+  AuthenticationError,
+  builtinRoles,
+  type ContextDeps,
+  isBuiltinRole,
+  isPermission,
+  type Principal,
+} from '@rxt/kit'
+import { LRUCache } from 'lru-cache'
+import { apiKeyPrefix, parse } from './credentials.ts'
+import type { Grants } from './grants.ts'
+import type { IdentityConfig } from './service.ts'
+import type { IdentityStore } from './store.ts'
+import { sameHash, sha256, type Tokens } from './tokens.ts'
+
+/** The authenticator: a Bearer token or an API key to a principal, cached and dropped on every change. */
+export function createPrincipals(
+  deps: ContextDeps<IdentityConfig>,
+  parts: { store: IdentityStore; tokens: Tokens; grants: Grants },
+) {
+  const { db, clock } = deps
+  const { store, tokens } = parts
+  const { permissionsOfRole } = parts.grants
+  /**
+   * Who a user or key is, read from the database at most every 5 seconds per user or key: a change made
+   * through this process drops the entry at once; other replicas see it within the 5 seconds.
+   */
+  const principals = new LRUCache<string, Principal>({ max: 50_000, ttl: 5_000 })
+  const keyHashes = new Map<string, { hash: Buffer; expiresAt: number | null }>()
+  /**
+   * Bumped by every change: a load that started before a change does not put what it read in the
+   * cache after the change dropped it.
+   */
+  const generations = new LRUCache<string, number>({ max: 50_000 })
+  const forget = (kind: 'user' | 'key', id: string) => {
+    const drop = (key: string) => {
+      principals.delete(key)
+      generations.set(key, (generations.get(key) ?? 0) + 1)
+    }
+    drop(`${kind}:${id}`)
+    if (kind === 'key') keyHashes.delete(id)
+    // The keys a user made act within the user's rights: they change with them.
+    if (kind === 'user')
+      for (const [key, p] of principals.entries()) if (p.kind === 'api-key' && p.userId === id) drop(key)
+  }
+  /** Loads into the cache unless a change came in meanwhile. */
+  const cached = async (key: string, load: () => Promise<Principal>): Promise<Principal> => {
+    const hit = principals.get(key)
+    if (hit !== undefined) return hit
+    const generation = generations.get(key) ?? 0
+    const principal = await load()
+    if ((generations.get(key) ?? 0) === generation) principals.set(key, principal)
+    return principal
+  }
+  /** When each key's last use was last written: at most once a minute, off the request's path. */
+  const lastUseWritten = new LRUCache<string, true>({ max: 50_000, ttl: 60_000 })
+
+  const loadUser = async (userId: string): Promise<Principal> =>
+    store.asUser(userId, async (tx) => {
+      const user = await store.userById(userId, tx)
+      if (user === undefined) throw new AuthenticationError('the account no longer exists')
+      const rows = await store.membershipsOf(tx, userId)
+      return {
+        kind: 'user',
+        id: userId,
+        userId,
+        operator: user.operator,
+        orgs: new Map(
+          rows.map((r) => [
+            r.org_id,
+            {
+              role: r.role,
+              permissions: isBuiltinRole(r.role)
+                ? builtinRoles[r.role]
+                : (r.custom_permissions ?? []).filter(isPermission),
+            },
+          ]),
+        ),
+      }
+    })
+
+  const principalOfUser = (userId: string): Promise<Principal> =>
+    cached(`user:${userId}`, () => loadUser(userId))
+
+  const principalOfKey = async (value: string): Promise<Principal> => {
+    const parsed = parse(apiKeyPrefix, value)
+    if (parsed === undefined) throw new AuthenticationError('the API key is malformed')
+    const hit = principals.get(`key:${parsed.id}`)
+    const known = keyHashes.get(parsed.id)
+    if (hit !== undefined && known !== undefined) {
+      if (!sameHash(known.hash, sha256(parsed.secret)))
+        throw new AuthenticationError('the API key is not valid')
+      if (known.expiresAt !== null && known.expiresAt <= clock.now().getTime()) {
+        throw new AuthenticationError('the API key has expired')
+      }
+      touch(hit)
+      return hit
+    }
+    return cached(`key:${parsed.id}`, () => loadKey(parsed))
+  }
+
+  const touch = (principal: Principal) => {
+    const orgId = principal.orgs.keys().next().value as string
+    if (lastUseWritten.has(principal.id)) return
+    lastUseWritten.set(principal.id, true)
+    void db
+      .withTenant(orgId, (tx) =>
+        tx.query('UPDATE api_keys SET last_used_at = now() WHERE id = $1', [principal.id]),
+      )
+      .catch((error: unknown) =>
+        deps.log.warn({ err: error, keyId: principal.id }, 'last use of an API key not recorded'),
+      )
+  }
+
+  const loadKey = async (parsed: { id: string; secret: string }): Promise<Principal> => {
+    const org = (
+      await db.query<{ org_id: string }>('SELECT org_id FROM api_key_orgs WHERE key_id = $1', [parsed.id])
+    ).rows[0]
+    if (org === undefined) throw new AuthenticationError('the API key is not valid')
+    return db.withTenant(org.org_id, async (tx) => {
+      const key = (
+        await tx.query<{
+          id: string
+          role: string
+          secret_hash: Buffer
+          expires_at: Date | null
+          revoked_at: Date | null
+          created_by: string
+        }>('SELECT id, role, secret_hash, expires_at, revoked_at, created_by FROM api_keys WHERE id = $1', [
+          parsed.id,
+        ])
+      ).rows[0]
+      if (key === undefined || !sameHash(key.secret_hash, sha256(parsed.secret))) {
+        throw new AuthenticationError('the API key is not valid')
+      }
+      if (key.revoked_at !== null) throw new AuthenticationError('the API key was revoked')
+      if (key.expires_at !== null && key.expires_at.getTime() <= clock.now().getTime()) {
+        throw new AuthenticationError('the API key has expired')
+      }
+      // A key never does more than its creator may still do: one whose creator left does nothing.
+      const creator = (
+        await tx.query<{ role: string }>('SELECT role FROM memberships WHERE user_id = $1', [key.created_by])
+      ).rows[0]
+      if (creator === undefined) {
+        throw new AuthenticationError("the API key's creator is no longer a member of its organisation")
+      }
+      const creatorMay = (await permissionsOfRole(tx, creator.role)) ?? []
+      const keyMay = ((await permissionsOfRole(tx, key.role)) ?? []).filter((p) => creatorMay.includes(p))
+      keyHashes.set(key.id, { hash: key.secret_hash, expiresAt: key.expires_at?.getTime() ?? null })
+      lastUseWritten.set(key.id, true)
+      await tx.query('UPDATE api_keys SET last_used_at = now() WHERE id = $1', [key.id])
+      return {
+        kind: 'api-key',
+        id: key.id,
+        userId: key.created_by,
+        operator: false,
+        orgs: new Map([[org.org_id, { role: key.role, permissions: keyMay }]]),
+      }
+    })
+  }
+
+  return {
+    forget,
+    async authenticate(header: string): Promise<Principal> {
+      const [scheme, value, ...rest] = header.trim().split(/\s+/)
+      if (value === undefined || rest.length > 0) {
+        throw new AuthenticationError('the Authorization header must be "Bearer <token>" or "ApiKey <key>"')
+      }
+      if (scheme?.toLowerCase() === 'bearer') return principalOfUser(await tokens.verify(value))
+      if (scheme?.toLowerCase() === 'apikey') return principalOfKey(value)
+      throw new AuthenticationError(`unsupported authorization scheme ${scheme}; use Bearer or ApiKey`)
+    },
+  }
+}
+export type Principals = ReturnType<typeof createPrincipals>
