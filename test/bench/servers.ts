@@ -11,7 +11,10 @@ export const bareScript = fileURLToPath(new URL('./fixtures/bare-fastify.ts', im
 /** `rxt-deploy up` on a fresh data directory, quiet logs; removes the directory when stopped. */
 export async function startKitServer(env: NodeJS.ProcessEnv = {}): Promise<Server> {
   const dir = await mkdtemp(join(tmpdir(), 'rxt-bench-'))
-  const server = await startServer(['up'], { RXT_DATA_DIR: dir, LOG_LEVEL: 'info', ...env }, mainScript)
+  // Its log lines are drained, not kept: the load generator shares this process and the machine.
+  const server = await startServer(['up'], { RXT_DATA_DIR: dir, LOG_LEVEL: 'info', ...env }, mainScript, {
+    discardOutput: true,
+  })
   return {
     ...server,
     async stop(signal) {

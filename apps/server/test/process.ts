@@ -66,6 +66,10 @@ export async function startServer(
   args: string[],
   env: NodeJS.ProcessEnv = {},
   script = mainScript,
+  options: {
+    /** Drain standard output once serving without keeping it (a benchmark's server logs megabytes). */
+    readonly discardOutput?: boolean
+  } = {},
 ): Promise<Server> {
   const child = spawnRxt(args, env, script)
   running.add(child)
@@ -76,6 +80,7 @@ export async function startServer(
     let serving = false
     let partial = ''
     const onData = (d: Buffer) => {
+      if (serving && options.discardOutput === true) return
       out += d
       // Only the lines not yet looked at, and none once it serves: a busy server logs a lot.
       if (serving) return

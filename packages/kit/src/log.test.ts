@@ -1,4 +1,7 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { Writable } from 'node:stream'
+import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { createLogger } from './log.ts'
 import { withScope } from './scope.ts'
@@ -52,5 +55,32 @@ describe('createLogger', () => {
       req: { headers: { authorization: '[redacted]', accept: 'json' } },
       config: { DATABASE_URL: '[redacted]', PORT: 1 },
     })
+  })
+})
+
+describe('standard output', () => {
+  const fixture = fileURLToPath(new URL('./fixtures/log-then-exit.ts', import.meta.url))
+  const run = async (how: string, count: number) => {
+    const child = spawn(process.execPath, ['--experimental-strip-types', fixture, how, String(count)])
+    let stdout = ''
+    child.stdout.on('data', (d) => {
+      stdout += d
+    })
+    const [code] = (await once(child, 'close')) as [number | null]
+    const lines = stdout.split('\n').filter(Boolean)
+    return { code, indexes: lines.map((l) => JSON.parse(l).i as number) }
+  }
+
+  // Lines are written without blocking the event loop; every one must still be out when the process
+  // ends, however it ends (a kill -9 is the one way to lose what is in memory).
+  it.each([
+    ['exit', 3],
+    ['throw', 1],
+    ['return', 0],
+  ])('keeps every line when the process ends by %s', { timeout: 30_000 }, async (how, expected) => {
+    const { code, indexes } = await run(how, 20_000)
+    expect(code).toBe(expected)
+    expect(indexes.length).toBe(20_000)
+    expect(indexes.every((i, n) => i === n)).toBe(true)
   })
 })

@@ -1,3 +1,4 @@
+import { write, writeSync } from 'node:fs'
 import { type DestinationStream, type Logger, pino } from 'pino'
 import type { LogLevel } from './config.ts'
 import { currentScope } from './scope.ts'
@@ -58,8 +59,98 @@ export function createLogger(options: LoggerOptions): Logger {
         return scope === undefined ? {} : { ...scope }
       },
     },
-    // Synchronous writes to standard output: a line is out before the next statement runs (nothing is
-    // lost when the process dies), and no flush at exit, which would spin forever on a broken pipe.
-    options.destination ?? pino.destination({ dest: 1, sync: true }),
+    options.destination ?? standardOutput(),
   )
+}
+
+let stdout: DestinationStream | undefined
+
+/**
+ * Standard output, one writer for the whole process, written without blocking the event loop: a line
+ * goes out at once when no write is in flight, and the lines that arrive during a write go out
+ * together in the next one (under load, one system call carries many lines rather than one each).
+ * Nothing waits for a timer, so an idle process has written everything within a write's time.
+ *
+ * What is pending is written synchronously when the process exits (a crash included); a reader that
+ * has stopped reading gets one second, a closed one (EPIPE) none, and the exit goes on. A process
+ * killed outright (SIGKILL, the OOM killer) loses the lines in memory, under load the last few
+ * milliseconds: the trade ADR 0008 makes. Audit records and events are transactional and never depend
+ * on a log line. (pino's own SonicBoom retries a failed synchronous write forever, whatever the error,
+ * which turns a closed pipe into an exit that never ends.)
+ */
+function standardOutput(): DestinationStream {
+  if (stdout !== undefined) return stdout
+  const writer = createAsyncWriter(1)
+  process.once('exit', () => writer.flushSync(1_000))
+  stdout = writer
+  return writer
+}
+
+/** Pending output past which lines are dropped: a stalled reader costs memory, up to this much. */
+const maxPendingChars = 32 * 1024 * 1024
+
+function createAsyncWriter(fd: number) {
+  let pending: string[] = []
+  let pendingChars = 0
+  let inFlight = false
+  let closed = false
+  let dropped = 0
+
+  const take = (): Buffer => {
+    const lines =
+      dropped > 0
+        ? [...pending, `${JSON.stringify({ level: 'warn', msg: 'log lines dropped', dropped })}\n`]
+        : pending
+    dropped = 0
+    pending = []
+    pendingChars = 0
+    return Buffer.from(lines.join(''))
+  }
+  const send = (buffer: Buffer): void => {
+    inFlight = true
+    write(fd, buffer, 0, buffer.length, null, (error, written) => {
+      if (error !== null) {
+        if (error.code === 'EAGAIN') {
+          setTimeout(() => send(buffer), 10).unref()
+          return
+        }
+        // EPIPE (the reader is gone) or a descriptor that is no more: nobody is left to read a line.
+        closed = true
+        inFlight = false
+        pending = []
+        pendingChars = 0
+        return
+      }
+      if (written < buffer.length) return send(buffer.subarray(written))
+      inFlight = false
+      if (pending.length > 0) send(take())
+    })
+  }
+
+  return {
+    write(line: string): void {
+      if (closed) return
+      if (pendingChars + line.length > maxPendingChars) {
+        dropped++
+        return
+      }
+      pending.push(line)
+      pendingChars += line.length
+      if (!inFlight) send(take())
+    },
+    /** Writes what is pending now, retrying a full pipe for up to `withinMs`. */
+    flushSync(withinMs: number): void {
+      if (closed || pending.length === 0) return
+      let buffer = take()
+      const deadline = Date.now() + withinMs
+      while (buffer.length > 0) {
+        try {
+          buffer = buffer.subarray(writeSync(fd, buffer))
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'EAGAIN' || Date.now() > deadline) return
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10)
+        }
+      }
+    },
+  }
 }

@@ -121,6 +121,10 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
     app.server.keepAliveTimeout = 1
     done()
   })
+  // The request line holds only the fields below, none of them a secret: it skips the redaction
+  // every other line goes through (a tenth of a request's CPU). A URL never names a secret in its keys;
+  // the routes whose path holds one set secretPath.
+  const lineLog = (options.log as Logger).child({}, { redact: { paths: [] } })
   // Each route gets its own onResponse hook with its label and quietness bound once, rather than
   // reading request.routeOptions (rebuilt on every access) per request.
   const completed =
@@ -131,7 +135,7 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
         reply.elapsedTime / 1000,
       )
       if (!quiet && (request.log as Logger).isLevelEnabled('info')) {
-        request.log.info(
+        lineLog.info(
           {
             method: request.method,
             url: secretPath ? route : request.url,
