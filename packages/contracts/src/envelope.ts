@@ -24,6 +24,13 @@ export const Envelope = Type.Object(
     causationId: Type.Union([Type.String({ minLength: 1, maxLength: 128 }), Type.Null()], {
       description: 'The id of the message that caused this one; null when a request did',
     }),
+    actor: Type.Optional(
+      Type.String({
+        pattern: '^(user|api-key|service):[A-Za-z0-9._-]{1,128}$',
+        description:
+          'Who started the flow: user:<id>, api-key:<id> or service:<name>; carried from a request to every message it causes, and from a message to the ones it causes. Absent when the platform started the work itself',
+      }),
+    ),
     idempotencyKey: Type.String({
       minLength: 1,
       maxLength: 256,

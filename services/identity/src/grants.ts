@@ -2,6 +2,7 @@ import {
   builtinRoles,
   ConflictError,
   type ContextDeps,
+  currentScope,
   InputError,
   isBuiltinRole,
   isPermission,
@@ -30,6 +31,8 @@ export function createGrants(deps: ContextDeps<IdentityConfig>, store: IdentityS
     bus.publish(tx, {
       type: 'evt.access.changed',
       tenantId: orgId,
+      // A signup has no caller yet: the user it creates is the actor.
+      actor: currentScope()?.actor ?? `user:${changedBy}`,
       data: { subject, change, role, scope: { kind: 'tenant', id: orgId }, changedBy },
     })
 

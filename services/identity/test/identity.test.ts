@@ -198,6 +198,27 @@ for (const target of dbTargets()) {
       )
     })
 
+    it('puts the caller on every event a request causes: the user, the API key, or the new user at signup', async () => {
+      const grantedTo = (id: string) =>
+        accessEvents.find(
+          (e) =>
+            (e.data as { subject: { id: string } }).subject.id === id &&
+            (e.data as { change: string }).change === 'granted',
+        )
+      const made = await call('POST', `/orgs/${bob.orgId}/api-keys`, `ApiKey ${bobKey}`, {
+        name: 'made by a key',
+        role: 'viewer',
+      })
+      expect(made.status).toBe(201)
+      await until(() => grantedTo(made.body.id) !== undefined, 10_000)
+      expect(accessEvents.find((e) => e.tenantId === alice.orgId)?.actor).toBe(`user:${alice.userId}`)
+      const bobKeyId = (
+        await call('GET', `/orgs/${bob.orgId}/api-keys`, bearer(bob.accessToken))
+      ).body.items.find((k: { name: string }) => k.name === 'ci').id
+      expect(grantedTo(bobKeyId)?.actor).toBe(`user:${bob.userId}`)
+      expect(grantedTo(made.body.id)?.actor).toBe(`api-key:${bobKeyId}`)
+    })
+
     it('lets a viewer read but not change, and a developer work but not manage members; invites are single use', async () => {
       const carolInvite = await call('POST', `/orgs/${alice.orgId}/invites`, bearer(alice.accessToken), {
         email: 'carol@example.com',

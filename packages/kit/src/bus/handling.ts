@@ -136,6 +136,7 @@ export function createHandling(options: HandlingOptions) {
       {
         correlationId: envelope.correlationId,
         ...(envelope.tenantId ? { tenantId: envelope.tenantId } : {}),
+        ...(envelope.actor ? { actor: envelope.actor } : {}),
       },
       () => handler.handle(envelope, context),
     )

@@ -18,6 +18,8 @@ export interface PublishInput<D = unknown> {
   readonly version?: number
   readonly correlationId?: string
   readonly causationId?: string | null
+  /** Default: the message being handled's actor, else the scope's (the request's caller). */
+  readonly actor?: string
 }
 
 /** The largest envelope the bus carries (NATS' default max_payload is 1 MiB, with headers). */
@@ -54,6 +56,7 @@ export function createPublisher(options: { readonly catalog: MessageCatalog; rea
     const contract = catalog.messages.get(input.type)
     const id = newId()
     const scope = currentScope()
+    const actor = input.actor ?? cause?.actor ?? scope?.actor
     return {
       id,
       type: input.type,
@@ -62,6 +65,7 @@ export function createPublisher(options: { readonly catalog: MessageCatalog; rea
       tenantId: input.tenantId,
       correlationId: input.correlationId ?? cause?.correlationId ?? scope?.correlationId ?? id,
       causationId: input.causationId !== undefined ? input.causationId : (cause?.id ?? null),
+      ...(actor === undefined ? {} : { actor }),
       idempotencyKey: input.idempotencyKey ?? id,
       key: input.key ?? input.tenantId ?? 'platform',
       data: input.data,
