@@ -80,6 +80,12 @@ export const CoreConfig = Type.Object({
     description:
       'Requests a minute each API key, organisation, signed-in user without one, or anonymous address may make; then 429 with Retry-After.',
   }),
+  AUTH_FAILURES_PER_MINUTE: Type.Integer({
+    minimum: 1,
+    default: 20,
+    description:
+      'Failed authentications (a bad token, API key, password or invite) a minute from one client address; past it, every request from that address that presents a credential or signs in is answered 429 with Retry-After until the minute is over.',
+  }),
   TRUSTED_PROXIES: Type.String({
     default: '',
     description:

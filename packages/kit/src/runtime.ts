@@ -91,6 +91,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   })
   const edge = await registerEdge(app, {
     perMinute: config.RATE_LIMIT_PER_MINUTE,
+    authFailuresPerMinute: config.AUTH_FAILURES_PER_MINUTE,
     redisUrl: config.REDIS_URL,
     corsOrigins: config.CORS_ORIGINS.split(',')
       .map((o) => o.trim())

@@ -42,6 +42,11 @@ const callers = defineContext({
   routes: (app) => {
     app.get('/ping', { config: { auth: { permission: 'org:read' } } }, async () => ({ ok: true }))
     app.get('/open', { config: { auth: { public: 'a test route' } } }, async () => ({ ok: true }))
+    app.post('/sign-in', { config: { auth: { public: 'signs in' } } }, async (request) => {
+      if ((request.body as { password?: string }).password !== 'right')
+        throw new AuthenticationError('wrong password')
+      return { ok: true }
+    })
   },
 })
 
@@ -59,10 +64,10 @@ for (const target of targets) {
         contexts: [callers],
         database,
         env: {
-          ...extra,
           RATE_LIMIT_PER_MINUTE: '3',
           CORS_ORIGINS: 'https://console.example.com',
           ...(target.redis === undefined ? {} : { REDIS_URL: target.redis }),
+          ...extra,
         },
       })
       runtimes.push(runtime)
@@ -118,6 +123,52 @@ for (const target of targets) {
       for (let i = 0; i < 3; i++) expect((await open(trusting, a)).statusCode).toBe(200)
       expect((await open(trusting, a)).statusCode).toBe(429)
       expect((await open(trusting, b)).statusCode).toBe(200)
+    })
+
+    it('refuses credentials from an address after too many failed authentications, right or wrong', async () => {
+      const runtime = await start({
+        TRUSTED_PROXIES: '127.0.0.1',
+        AUTH_FAILURES_PER_MINUTE: '4',
+        RATE_LIMIT_PER_MINUTE: '100',
+      })
+      const run = randomUUID().slice(0, 8)
+      const octet = () => Math.floor(Math.random() * 250) + 1
+      const [guesser, neighbour] = [`10.${octet()}.${octet()}.7`, `10.${octet()}.${octet()}.8`]
+      const call = (client: string, authorization?: string) =>
+        runtime.app.inject({
+          url: '/v1/ping',
+          headers: {
+            'x-forwarded-for': client,
+            'x-rxt-org': `a-${run}`,
+            ...(authorization === undefined ? {} : { authorization }),
+          },
+        })
+      // Calls without a credential neither count nor get refused.
+      for (let i = 0; i < 6; i++) expect((await call(guesser)).statusCode).toBe(401)
+      for (let i = 0; i < 4; i++) expect((await call(guesser, `Bearer wrong-${i}`)).statusCode).toBe(401)
+      const refused = await call(guesser, `Bearer user-${run}`)
+      expect(refused.statusCode).toBe(429)
+      expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0)
+      expect(refused.json()).toMatchObject({
+        status: 429,
+        detail: expect.stringContaining('failed authentications'),
+      })
+      expect((await call(guesser)).statusCode).toBe(401)
+      expect((await call(neighbour, `Bearer user-${run}`)).statusCode).toBe(200)
+
+      // Signing in counts and is refused alike.
+      const signIn = (password: string) =>
+        runtime.app.inject({
+          method: 'POST',
+          url: '/v1/sign-in',
+          headers: { 'x-forwarded-for': neighbour },
+          payload: { password },
+        })
+      expect((await signIn('right')).statusCode).toBe(200)
+      for (let i = 0; i < 4; i++) expect((await signIn('wrong')).statusCode).toBe(401)
+      const locked = await signIn('right')
+      expect(locked.statusCode).toBe(429)
+      expect(locked.json().detail).toContain('failed authentications')
     })
 
     it('sends security headers and answers CORS only for allowed origins', async () => {

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import cors from '@fastify/cors'
 import rateLimit from '@fastify/rate-limit'
+import type { FastifyRequest } from 'fastify'
 import helmet from 'helmet'
 import { Redis } from 'ioredis'
 import type { Logger } from '../log.ts'
@@ -11,6 +12,8 @@ import type { HttpApp } from './app.ts'
 export interface EdgeOptions {
   /** Requests a minute per API key, organisation, signed-in user or anonymous address. */
   readonly perMinute: number
+  /** Failed authentications a minute per client address before its credentials are refused. */
+  readonly authFailuresPerMinute: number
   /** Shared counters for replicas; in this process when undefined. */
   readonly redisUrl: string | undefined
   /** Browser origins allowed to call the API; none when empty. */
@@ -81,11 +84,46 @@ export async function registerEdge(app: HttpApp, options: EdgeOptions): Promise<
         },
       ),
   })
+  limitFailedAuthentication(app, options.authFailuresPerMinute)
   return {
     close: async () => {
       if (redis !== undefined) await redis.quit().catch(() => redis.disconnect())
     },
   }
+}
+
+/**
+ * Guessing credentials is slowed per client address: every 401 counts, and an address past the limit
+ * has every request that presents a credential (an Authorization header) or signs in (a public POST:
+ * login, refresh, signup, accepting an invite) answered 429 until its minute is over, whether the
+ * credential is right or not, so that a guess that happens to be right tells nothing. Only requests
+ * that present a credential count, and are refused; one without costs nothing extra. On Redis, the
+ * check is one more round trip per request that presents a credential.
+ */
+function limitFailedAuthentication(app: HttpApp, perMinute: number): void {
+  const failures = app.createRateLimit({
+    max: perMinute,
+    timeWindow: 60_000,
+    keyGenerator: (request) => `auth-failures:${request.ip}`,
+  })
+  const presentsCredential = (request: FastifyRequest) =>
+    request.headers.authorization !== undefined ||
+    (request.method === 'POST' &&
+      (request.routeOptions.config as { auth?: { public?: string } } | undefined)?.auth?.public !== undefined)
+  app.addHook('onRequest', async (request, reply) => {
+    if (!presentsCredential(request)) return
+    const status = await failures(request, { increment: false })
+    // `perMinute` failures spend the allowance: the next credential is refused.
+    if (status.isAllowed || status.remaining > 0) return
+    reply.header('retry-after', String(status.ttlInSeconds))
+    throw Object.assign(
+      new Error(`too many failed authentications from this address; retry in ${status.ttlInSeconds} seconds`),
+      { statusCode: 429, code: 'rate-limited' },
+    )
+  })
+  app.addHook('onResponse', async (request, reply) => {
+    if (reply.statusCode === 401 && presentsCredential(request)) await failures(request)
+  })
 }
 
 /**
