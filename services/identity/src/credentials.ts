@@ -2,6 +2,7 @@
 export const apiKeyPrefix = 'rxtk'
 export const refreshPrefix = 'rxtr'
 export const invitePrefix = 'rxti'
+export const servicePrefix = 'rxts'
 export const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 /** `<prefix>_<id without dashes>_<secret>`: the id finds the row, the secret proves possession. */

@@ -7,7 +7,7 @@ import {
   type Principal,
 } from '@rxt/kit'
 import { LRUCache } from 'lru-cache'
-import { apiKeyPrefix, parse } from './credentials.ts'
+import { apiKeyPrefix, parse, servicePrefix } from './credentials.ts'
 import type { Grants } from './grants.ts'
 import type { IdentityConfig } from './service.ts'
 import type { IdentityStore } from './store.ts'
@@ -32,13 +32,13 @@ export function createPrincipals(
    * cache after the change dropped it.
    */
   const generations = new LRUCache<string, number>({ max: 50_000 })
-  const forget = (kind: 'user' | 'key', id: string) => {
+  const forget = (kind: 'user' | 'key' | 'service', id: string) => {
     const drop = (key: string) => {
       principals.delete(key)
       generations.set(key, (generations.get(key) ?? 0) + 1)
     }
     drop(`${kind}:${id}`)
-    if (kind === 'key') keyHashes.delete(id)
+    if (kind !== 'user') keyHashes.delete(id)
     // The keys a user made act within the user's rights: they change with them.
     if (kind === 'user')
       for (const [key, p] of principals.entries()) if (p.kind === 'api-key' && p.userId === id) drop(key)
@@ -82,21 +82,72 @@ export function createPrincipals(
   const principalOfUser = (userId: string): Promise<Principal> =>
     cached(`user:${userId}`, () => loadUser(userId))
 
+  /** A cached key or service credential, when the secret presented is its secret and it has not expired. */
+  const hitFor = (cacheKey: string, parsed: { id: string; secret: string }, what: string) => {
+    const hit = principals.get(cacheKey)
+    const known = keyHashes.get(parsed.id)
+    if (hit === undefined || known === undefined) return undefined
+    if (!sameHash(known.hash, sha256(parsed.secret)))
+      throw new AuthenticationError(`the ${what} is not valid`)
+    if (known.expiresAt !== null && known.expiresAt <= clock.now().getTime()) {
+      throw new AuthenticationError(`the ${what} has expired`)
+    }
+    return hit
+  }
+
   const principalOfKey = async (value: string): Promise<Principal> => {
     const parsed = parse(apiKeyPrefix, value)
     if (parsed === undefined) throw new AuthenticationError('the API key is malformed')
-    const hit = principals.get(`key:${parsed.id}`)
-    const known = keyHashes.get(parsed.id)
-    if (hit !== undefined && known !== undefined) {
-      if (!sameHash(known.hash, sha256(parsed.secret)))
-        throw new AuthenticationError('the API key is not valid')
-      if (known.expiresAt !== null && known.expiresAt <= clock.now().getTime()) {
-        throw new AuthenticationError('the API key has expired')
-      }
+    const hit = hitFor(`key:${parsed.id}`, parsed, 'API key')
+    if (hit !== undefined) {
       touch(hit)
       return hit
     }
     return cached(`key:${parsed.id}`, () => loadKey(parsed))
+  }
+
+  const principalOfService = async (value: string): Promise<Principal> => {
+    const parsed = parse(servicePrefix, value)
+    if (parsed === undefined) throw new AuthenticationError('the service credential is malformed')
+    return (
+      hitFor(`service:${parsed.id}`, parsed, 'service credential') ??
+      cached(`service:${parsed.id}`, () => loadService(parsed))
+    )
+  }
+
+  const loadService = async (parsed: { id: string; secret: string }): Promise<Principal> => {
+    const row = (
+      await db.query<{
+        service: string
+        permissions: string[]
+        secret_hash: Buffer
+        expires_at: Date | null
+        revoked_at: Date | null
+      }>(
+        'SELECT service, permissions, secret_hash, expires_at, revoked_at FROM service_credentials WHERE id = $1',
+        [parsed.id],
+      )
+    ).rows[0]
+    if (row === undefined || !sameHash(row.secret_hash, sha256(parsed.secret))) {
+      throw new AuthenticationError('the service credential is not valid')
+    }
+    if (row.revoked_at !== null) throw new AuthenticationError('the service credential was revoked')
+    if (row.expires_at !== null && row.expires_at.getTime() <= clock.now().getTime()) {
+      throw new AuthenticationError('the service credential has expired')
+    }
+    keyHashes.set(parsed.id, { hash: row.secret_hash, expiresAt: row.expires_at?.getTime() ?? null })
+    if (!lastUseWritten.has(parsed.id)) {
+      lastUseWritten.set(parsed.id, true)
+      await db.query('UPDATE service_credentials SET last_used_at = now() WHERE id = $1', [parsed.id])
+    }
+    return {
+      kind: 'service',
+      id: row.service,
+      userId: undefined,
+      operator: false,
+      orgs: new Map(),
+      everyOrg: { role: 'service', permissions: row.permissions.filter(isPermission) },
+    }
   }
 
   const touch = (principal: Principal) => {
@@ -164,11 +215,16 @@ export function createPrincipals(
     async authenticate(header: string): Promise<Principal> {
       const [scheme, value, ...rest] = header.trim().split(/\s+/)
       if (value === undefined || rest.length > 0) {
-        throw new AuthenticationError('the Authorization header must be "Bearer <token>" or "ApiKey <key>"')
+        throw new AuthenticationError(
+          'the Authorization header must be "Bearer <token>", "ApiKey <key>" or "Service <credential>"',
+        )
       }
       if (scheme?.toLowerCase() === 'bearer') return principalOfUser(await tokens.verify(value))
       if (scheme?.toLowerCase() === 'apikey') return principalOfKey(value)
-      throw new AuthenticationError(`unsupported authorization scheme ${scheme}; use Bearer or ApiKey`)
+      if (scheme?.toLowerCase() === 'service') return principalOfService(value)
+      throw new AuthenticationError(
+        `unsupported authorization scheme ${scheme}; use Bearer, ApiKey or Service`,
+      )
     },
   }
 }

@@ -44,6 +44,15 @@ const ApiKey = Type.Object({
   lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   revokedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
 })
+const ServiceCredential = Type.Object({
+  id: Id,
+  service: Type.String(),
+  permissions: Type.Array(Type.String()),
+  createdAt: Type.String({ format: 'date-time' }),
+  expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  revokedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+})
 const errors = {
   400: problemResponse('The request is invalid'),
   401: problemResponse('Not authenticated'),
@@ -192,6 +201,13 @@ export function identityRoutes(identity: Identity) {
                   role: Type.String(),
                   permissions: Type.Array(Type.String()),
                 }),
+              ),
+              everyOrg: Type.Union(
+                [Type.Object({ role: Type.String(), permissions: Type.Array(Type.String()) }), Type.Null()],
+                {
+                  description:
+                    "A service's permissions in any organisation it names; null for users and keys",
+                },
               ),
             }),
             ...errors,
@@ -493,6 +509,66 @@ export function identityRoutes(identity: Identity) {
         },
       },
       async () => ({ kid: await identity.tokens.rotate() }),
+    )
+    const operator = { auth: { operator: true } } as const
+    app.post(
+      '/admin/service-credentials',
+      {
+        config: { ...operator, shownOnce: true },
+        schema: {
+          tags,
+          summary:
+            "Issue a credential for one of the platform's services (shown once): it acts in any organisation it names, with these permissions only",
+          body: Type.Object(
+            {
+              service: Type.String({
+                pattern: '^[a-z][a-z0-9-]{1,39}$',
+                description: 'The context that will present it, e.g. deployer',
+              }),
+              permissions: Type.Array(Type.String(), { minItems: 1, maxItems: 64 }),
+              expiresInDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 365 })),
+            },
+            { additionalProperties: false },
+          ),
+          response: {
+            201: Type.Object({
+              ...ServiceCredential.properties,
+              credential: Type.String({ description: 'Shown once: `Authorization: Service <credential>`' }),
+            }),
+            ...errors,
+          },
+        },
+      },
+      async (request, reply) =>
+        reply.code(201).send(await identity.createServiceCredential(principalOf(request), request.body)),
+    )
+    app.get(
+      '/admin/service-credentials',
+      {
+        config: operator,
+        schema: {
+          tags,
+          summary: 'The service credentials issued, without their secrets',
+          response: { 200: Type.Object({ items: Type.Array(ServiceCredential) }), ...errors },
+        },
+      },
+      async () => ({ items: await identity.serviceCredentials() }),
+    )
+    app.delete(
+      '/admin/service-credentials/:credentialId',
+      {
+        config: operator,
+        schema: {
+          tags,
+          summary: 'Revoke a service credential: it stops at once',
+          params: Type.Object({ credentialId: Id }),
+          response: { 204: Type.Null(), ...errors },
+        },
+      },
+      async (request, reply) => {
+        await identity.revokeServiceCredential(request.params.credentialId)
+        return reply.code(204).send(null)
+      },
     )
   }
 }

@@ -3,6 +3,7 @@ import { createApiKeys } from './api-keys.ts'
 import { createGrants } from './grants.ts'
 import { createOrgs } from './orgs.ts'
 import { createPrincipals } from './principals.ts'
+import { createServiceCredentials } from './service-credentials.ts'
 import { createSessions } from './sessions.ts'
 import { createIdentityStore } from './store.ts'
 import { createTokens } from './tokens.ts'
@@ -24,6 +25,7 @@ export function createIdentity(deps: ContextDeps<IdentityConfig>) {
     ...createSessions(deps, { store, tokens, grants }),
     ...createOrgs(deps, { store, grants, forget }),
     ...createApiKeys(deps, { grants, forget }),
+    ...createServiceCredentials(deps, { forget }),
   }
 }
 export type Identity = ReturnType<typeof createIdentity>

@@ -56,7 +56,13 @@ for (const target of dbTargets()) {
           { id: 'access', types: ['evt.access.changed'], handle: async (m) => void accessEvents.push(m) },
         ],
       })
-      runtime = await startTestRuntime({ contexts: [identity, watcher], database: handle.database, clock })
+      runtime = await startTestRuntime({
+        contexts: [identity, watcher],
+        database: handle.database,
+        clock,
+        // Every call comes from one address, and this suite fails authentication on purpose often.
+        env: { AUTH_FAILURES_PER_MINUTE: '1000' },
+      })
     })
     afterAll(async () => {
       await runtime?.stop()
@@ -433,6 +439,49 @@ for (const target of dbTargets()) {
       )
       expect((await call('GET', '/me', bearer(fresh.body.accessToken))).status).toBe(200)
       expect((await call('GET', '/.well-known/jwks.json')).body.keys).toHaveLength(2)
+    })
+
+    it('issues service credentials to operators only: a service acts in any organisation it names, within its permissions', async () => {
+      const body = { service: 'deployer', permissions: ['org:read'] }
+      expect((await call('POST', '/admin/service-credentials', bearer(bob.accessToken), body)).status).toBe(
+        403,
+      )
+      expect(
+        (
+          await call('POST', '/admin/service-credentials', bearer(alice.accessToken), {
+            ...body,
+            permissions: ['nope'],
+          })
+        ).status,
+      ).toBe(400)
+      const issued = await call('POST', '/admin/service-credentials', bearer(alice.accessToken), body)
+      expect(issued.status).toBe(201)
+      expect(issued.body).toMatchObject({ service: 'deployer', permissions: ['org:read'], revokedAt: null })
+      const service = `Service ${issued.body.credential}`
+
+      expect((await call('GET', `/orgs/${alice.orgId}`, service)).status).toBe(200)
+      expect((await call('GET', `/orgs/${bob.orgId}`, service)).status).toBe(200)
+      expect((await call('GET', `/orgs/${bob.orgId}/members`, service)).status).toBe(403)
+      expect((await call('POST', '/admin/signing-keys/rotate', service)).status).toBe(403)
+      expect((await call('GET', '/auth/whoami', service)).body).toMatchObject({
+        kind: 'service',
+        id: 'deployer',
+        orgs: [],
+        everyOrg: { permissions: ['org:read'] },
+      })
+      const wrong = `${issued.body.credential.slice(0, -4)}AAAA`
+      expect((await call('GET', `/orgs/${bob.orgId}`, `Service ${wrong}`)).status).toBe(401)
+
+      const listed = await call('GET', '/admin/service-credentials', bearer(alice.accessToken))
+      expect(JSON.stringify(listed.body)).not.toContain(issued.body.credential.slice(-20))
+      expect(listed.body.items.find((c: { id: string }) => c.id === issued.body.id).lastUsedAt).not.toBeNull()
+      expect((await call('GET', '/admin/service-credentials', service)).status).toBe(403)
+
+      expect(
+        (await call('DELETE', `/admin/service-credentials/${issued.body.id}`, bearer(alice.accessToken)))
+          .status,
+      ).toBe(204)
+      expect((await call('GET', `/orgs/${bob.orgId}`, service)).status).toBe(401)
     })
 
     it('rotates an API key: the old one stops at once, or after its grace period', async () => {

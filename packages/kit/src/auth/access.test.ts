@@ -47,6 +47,25 @@ describe('decide', () => {
     ).toBe(false)
   })
 
+  it('lets a service act in any organisation it names, with its permissions only, and in none unnamed', () => {
+    const service: Principal = {
+      kind: 'service',
+      id: 'deployer',
+      userId: undefined,
+      operator: false,
+      orgs: new Map(),
+      everyOrg: { role: 'service', permissions: [Permission.projectsRead] },
+    }
+    expect(decide(service, { permission: Permission.projectsRead }, 'org_a').allowed).toBe(true)
+    expect(decide(service, { permission: Permission.projectsRead }, 'org_b').allowed).toBe(true)
+    expect(decide(service, { permission: Permission.projectsWrite }, 'org_a')).toMatchObject({
+      allowed: false,
+      reason: 'missing-permission',
+    })
+    expect(decide(service, { permission: Permission.projectsRead }, undefined).allowed).toBe(false)
+    expect(decide(service, { operator: true }, 'org_a').allowed).toBe(false)
+  })
+
   it('gives owners every permission and admins all but billing', () => {
     expect([...builtinRoles.owner].sort()).toEqual([...permissions].sort())
     expect(builtinRoles.admin).not.toContain(Permission.billingManage)

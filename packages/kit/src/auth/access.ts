@@ -71,6 +71,11 @@ export interface Principal {
   readonly operator: boolean
   /** What it may do in each organisation it belongs to (an API key: exactly one). */
   readonly orgs: ReadonlyMap<string, { readonly role: string; readonly permissions: readonly Permission[] }>
+  /**
+   * A service (another context of the platform) belongs to no organisation and acts in any one it
+   * names, with these permissions only: what its credential was issued with.
+   */
+  readonly everyOrg?: { readonly role: string; readonly permissions: readonly Permission[] }
 }
 
 /** What a route needs: nobody, anyone signed in, an operator, or a permission in an organisation. */
@@ -97,7 +102,7 @@ export function decide(principal: Principal, requirement: Requirement, orgId: st
       ? { allowed: true }
       : { allowed: false, reason: 'not-operator', detail: 'only a platform operator may do this' }
   }
-  const membership = orgId === undefined ? undefined : principal.orgs.get(orgId)
+  const membership = orgId === undefined ? undefined : (principal.orgs.get(orgId) ?? principal.everyOrg)
   if (membership === undefined) {
     return { allowed: false, reason: 'not-member', detail: 'no such organisation' }
   }

@@ -51,7 +51,7 @@ const guard =
     if (header === undefined || header === '') {
       done(
         new AuthenticationError(
-          'authentication required: send Authorization: Bearer <token> or ApiKey <key>',
+          'authentication required: send Authorization: Bearer <token>, ApiKey <key> or Service <credential>',
         ),
       )
       return
@@ -74,7 +74,8 @@ const guard =
           return
         }
         request.principal = principal
-        if (orgId !== undefined && principal.orgs.has(orgId)) request.orgId = orgId
+        if (orgId !== undefined && (principal.orgs.has(orgId) || principal.everyOrg !== undefined))
+          request.orgId = orgId
         const actor = `${principal.kind}:${principal.id}`
         withScope(request.orgId === undefined ? { actor } : { tenantId: request.orgId, actor }, done)
       },
@@ -99,7 +100,7 @@ export function guardRoutes(app: HttpApp, authenticator: () => Authenticator | u
       route.schema = { ...route.schema, security: [] }
       return
     }
-    route.schema = { ...route.schema, security: [{ bearer: [] }, { apiKey: [] }] }
+    route.schema = { ...route.schema, security: [{ bearer: [] }, { apiKey: [] }, { service: [] }] }
     const hook = guard(requirement, authenticator)
     route.onRequest = route.onRequest === undefined ? [hook] : [...[route.onRequest].flat(), hook]
   })

@@ -18,6 +18,15 @@ const whoami = defineContext({
   name: 'whoami',
   authenticator: () => ({
     authenticate: async (header: string): Promise<Principal> => {
+      if (header === 'Service deployer')
+        return {
+          kind: 'service',
+          id: 'deployer',
+          userId: undefined,
+          operator: false,
+          orgs: new Map(),
+          everyOrg: { role: 'service', permissions: ['org:read'] },
+        }
       if (header !== 'Bearer operator' && header !== 'Bearer member')
         throw new AuthenticationError('the access token is invalid')
       return {
@@ -36,18 +45,29 @@ const whoami = defineContext({
   },
 })
 
+/** A tenant route in process B. */
+const tenantRoute = defineContext({
+  name: 'tenant',
+  routes: (app) => {
+    app.get('/orgs/:orgId/thing', { config: { auth: { permission: 'org:read' } } }, async (request) => ({
+      orgId: request.orgId,
+    }))
+    app.post('/orgs/:orgId/thing', { config: { auth: { permission: 'org:manage' } } }, async () => ({}))
+  },
+})
+
 describe('authenticating through another process (IDENTITY_URL)', () => {
   let database: Database
   let a: Runtime
   let b: Runtime
-  const start = async (contexts: (typeof whoami)[], env: Record<string, string>) =>
+  const start = async (contexts: (typeof whoami | typeof tenantRoute)[], env: Record<string, string>) =>
     startTestRuntime({ contexts, database, env, mode: 'distributed' })
 
   beforeAll(async () => {
     database = await openDatabase({ kind: 'pglite' }, log)
     a = await start([whoami], {})
     const url = await a.listen()
-    b = await start([], { IDENTITY_URL: url })
+    b = await start([tenantRoute], { IDENTITY_URL: url })
   })
   afterAll(async () => {
     await b?.stop()
@@ -67,6 +87,13 @@ describe('authenticating through another process (IDENTITY_URL)', () => {
     expect(forged.statusCode).toBe(401)
     expect(forged.json().detail).toBe('the access token is invalid')
     expect((await get()).statusCode).toBe(401)
+    // A service acts in the organisation it names, with its permissions only.
+    const service = { authorization: 'Service deployer' }
+    const read = await b.app.inject({ url: '/v1/orgs/org-9/thing', headers: service })
+    expect(read.json()).toEqual({ orgId: 'org-9' })
+    expect(
+      (await b.app.inject({ method: 'POST', url: '/v1/orgs/org-9/thing', headers: service })).statusCode,
+    ).toBe(403)
     await a.stop()
     // Known credentials are reused for a few seconds; unknown ones need the identity process.
     expect((await get('Bearer operator')).statusCode).toBe(200)

@@ -11,6 +11,8 @@ export interface WhoAmI {
   userId: string | null
   operator: boolean
   orgs: { id: string; role: string; permissions: string[] }[]
+  /** A service's permissions in every organisation; null for users and API keys. */
+  everyOrg: { role: string; permissions: string[] } | null
 }
 
 export const whoAmI = (p: Principal): WhoAmI => ({
@@ -19,6 +21,8 @@ export const whoAmI = (p: Principal): WhoAmI => ({
   userId: p.userId ?? null,
   operator: p.operator,
   orgs: [...p.orgs].map(([id, m]) => ({ id, role: m.role, permissions: [...m.permissions] })),
+  everyOrg:
+    p.everyOrg === undefined ? null : { role: p.everyOrg.role, permissions: [...p.everyOrg.permissions] },
 })
 
 export interface RemoteAuthenticatorOptions {
@@ -68,6 +72,14 @@ export function createRemoteAuthenticator(options: RemoteAuthenticatorOptions): 
         orgs: new Map(
           who.orgs.map((o) => [o.id, { role: o.role, permissions: o.permissions.filter(isPermission) }]),
         ),
+        ...(who.everyOrg == null
+          ? {}
+          : {
+              everyOrg: {
+                role: who.everyOrg.role,
+                permissions: who.everyOrg.permissions.filter(isPermission),
+              },
+            }),
       }
       known.set(digest, principal)
       return principal

@@ -192,6 +192,13 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
             name: 'Authorization',
             description: 'An API key of one organisation: `Authorization: ApiKey <key>`',
           },
+          service: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'Authorization',
+            description:
+              'A service credential, for one context of the platform calling another: `Authorization: Service <credential>`; it acts in the organisation it names (the path or X-Rxt-Org) with the permissions it was issued with',
+          },
         },
       },
     },
