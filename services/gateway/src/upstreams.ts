@@ -1,5 +1,7 @@
+import type { IncomingMessage } from 'node:http'
 import { type ContextDeps, type HttpApp, InputError, UnavailableError } from '@rxt/kit'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import FindMyWay from 'find-my-way'
 import { type Breaker, createBreaker } from './breaker.ts'
 
 export interface GatewayConfig {
@@ -54,12 +56,25 @@ export function parseUpstreams(value: string): { context: string; url: string }[
   return parsed
 }
 
+/** Which upstream serves a request, and whether the operation is public there. */
+interface Route {
+  readonly upstream: Upstream
+  readonly public: boolean
+}
+
 /**
- * The upstream contexts: their operations (read from each one's /openapi.json at startup), a health
- * probe of each every few seconds, and a breaker per context that fails fast after 5 consecutive errors.
+ * The upstream contexts: their operations, read from each one's /openapi.json and read again while
+ * the gateway runs (so that a context deployed with new routes is routed without restarting the
+ * gateway), a health probe of each every few seconds, and a breaker per context that fails fast after
+ * 5 consecutive errors.
  */
-export async function createUpstreams(deps: ContextDeps<GatewayConfig>, probeEveryMs = 5_000) {
+export async function createUpstreams(
+  deps: ContextDeps<GatewayConfig>,
+  options: { probeEveryMs?: number; refreshEveryMs?: number } = {},
+) {
   const { log } = deps
+  const probeEveryMs = options.probeEveryMs ?? 5_000
+  const refreshEveryMs = options.refreshEveryMs ?? 30_000
   const upstreams: Upstream[] = parseUpstreams(deps.config.GATEWAY_UPSTREAMS).map((u) => ({
     ...u,
     breaker: createBreaker({ threshold: 5, openMs: 10_000 }),
@@ -67,20 +82,91 @@ export async function createUpstreams(deps: ContextDeps<GatewayConfig>, probeEve
     operations: [],
   }))
 
-  for (const u of upstreams) u.operations = await operationsOf(u)
+  /** The routing table, rebuilt whole from the upstreams' operations and swapped in one assignment. */
+  let table = FindMyWay<FindMyWay.HTTPVersion.V1>()
+  let signature = ''
+  const rebuild = () => {
+    const next = FindMyWay<FindMyWay.HTTPVersion.V1>()
+    const lines: string[] = []
+    for (const u of upstreams) {
+      for (const op of u.operations) {
+        const url = op.path.replace(/\{(\w+)\}/g, ':$1')
+        if (next.find(op.method as 'GET', url) !== null) {
+          log.warn(
+            { context: u.context, route: `${op.method} ${url}` },
+            'two upstreams serve one route; the first wins',
+          )
+          continue
+        }
+        const route: Route = { upstream: u, public: op.public }
+        next.on(op.method as 'GET', url, () => undefined, route)
+        lines.push(`${u.context} ${op.method} ${url} ${op.public}`)
+      }
+    }
+    const changed = lines.join('\n')
+    if (changed === signature) return
+    signature = changed
+    table = next
+    log.info(
+      { upstreams: upstreams.map((u) => ({ context: u.context, routes: u.operations.length })) },
+      'gateway routes',
+    )
+  }
+  /** Reads an upstream's operations; keeps the ones it had when its document cannot be read. */
+  const refresh = async (u: Upstream): Promise<boolean> => {
+    try {
+      u.operations = await operationsOf(u)
+      return true
+    } catch (error) {
+      log.warn(
+        { context: u.context, url: u.url, err: { message: (error as Error).message } },
+        'upstream routes not read',
+      )
+      return false
+    }
+  }
+  // An upstream that is not up yet does not hold the gateway back: it is routed once a probe finds it.
+  await Promise.all(
+    upstreams.map(async (u) => {
+      u.healthy = await refresh(u)
+    }),
+  )
+  rebuild()
 
   const probe = async (u: Upstream) => {
     const healthy = await fetch(`${u.url}/readyz`, { signal: AbortSignal.timeout(2_000) })
       .then((r) => r.ok)
       .catch(() => false)
-    if (healthy !== u.healthy)
+    if (healthy !== u.healthy) {
       log.warn({ context: u.context, url: u.url, healthy }, 'upstream health changed')
+      // Back from a restart, perhaps with another version: read its routes now.
+      if (healthy) {
+        await refresh(u)
+        rebuild()
+      }
+    }
     u.healthy = healthy
   }
-  const timer = setInterval(() => {
+  const probing = setInterval(() => {
     for (const u of upstreams) void probe(u)
   }, probeEveryMs)
-  timer.unref()
+  probing.unref()
+  const refreshing = setInterval(() => {
+    void Promise.all(upstreams.filter((u) => u.healthy).map(refresh)).then(rebuild)
+  }, refreshEveryMs)
+  refreshing.unref()
+
+  /** The route of a request, looked up once (the constraint and the handler both ask). */
+  const routes = new WeakMap<object, Route | null>()
+  const routeOf = (req: { method?: string; url?: string }): Route | null => {
+    let route = routes.get(req)
+    if (route === undefined) {
+      const found = table.find((req.method ?? 'GET') as 'GET', (req.url ?? '/').split('?')[0] as string)
+      route = (found?.store as Route | undefined) ?? null
+      routes.set(req, route)
+    }
+    return route
+  }
 
   const forward = async (u: Upstream, request: FastifyRequest, reply: FastifyReply) => {
     // A URL normalises . and .. away: the path sent on would not be the path that was routed.
@@ -126,41 +212,57 @@ export async function createUpstreams(deps: ContextDeps<GatewayConfig>, probeEve
   }
 
   return {
+    /**
+     * Two catch-all routes, told apart by a route constraint that looks the request up in the table:
+     * one for operations public at their context, one for the rest, which the kit's guard authenticates
+     * as any route of this process. A request the table does not know matches neither: 404.
+     */
     register(app: HttpApp) {
       // Bodies are passed on as they came.
       app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) =>
         done(null, body),
       )
-      const seen = new Set<string>()
-      for (const u of upstreams) {
-        for (const op of u.operations) {
-          const url = op.path.replace(/^\/v1/, '').replace(/\{(\w+)\}/g, ':$1')
-          const key = `${op.method} ${url}`
-          if (seen.has(key)) {
-            log.warn({ context: u.context, route: key }, 'two upstreams serve one route; the first wins')
-            continue
-          }
-          seen.add(key)
-          app.route({
-            method: op.method as 'GET',
-            url,
-            config: {
-              auth: op.public
-                ? { public: `routed to ${u.context}, where it is public` }
-                : { authenticated: true },
+      app.addConstraintStrategy({
+        name: 'gatewayRoute',
+        mustMatchWhenDerived: true,
+        storage() {
+          const handlers = new Map<string, unknown>()
+          return {
+            get: (kind: string) => (handlers.get(kind) ?? null) as never,
+            set: (kind: string, handler: unknown) => {
+              handlers.set(kind, handler)
             },
-            schema: { summary: `Routed to the ${u.context} context`, hide: true },
-            handler: (request, reply) => forward(u, request, reply),
-          })
-        }
+          }
+        },
+        deriveConstraint: (req: IncomingMessage) => {
+          const route = routeOf(req)
+          return route === null ? 'none' : route.public ? 'public' : 'guarded'
+        },
+      })
+      for (const kind of ['public', 'guarded'] as const) {
+        app.route({
+          method: methods.map((m) => m.toUpperCase()) as 'GET'[],
+          url: '/*',
+          constraints: { gatewayRoute: kind },
+          config: {
+            auth:
+              kind === 'public'
+                ? { public: 'routed to a context where the operation is public' }
+                : { authenticated: true },
+          },
+          schema: { summary: 'Routed to the context that serves the operation', hide: true },
+          handler: (request, reply) => {
+            const route = routeOf(request.raw)
+            if (route === null)
+              throw new UnavailableError('the route table changed under this request; retry')
+            return forward(route.upstream, request, reply)
+          },
+        })
       }
-      log.info(
-        { upstreams: upstreams.map((u) => ({ context: u.context, routes: u.operations.length })) },
-        'gateway routes',
-      )
     },
     stop() {
-      clearInterval(timer)
+      clearInterval(probing)
+      clearInterval(refreshing)
     },
   }
 

@@ -1,6 +1,8 @@
 import { request } from 'node:http'
+import { createServer } from 'node:net'
 import { identity } from '@rxt/identity'
 import { createLogger, type Database, openDatabase, type Runtime } from '@rxt/kit'
+import { until } from '@rxt/kit/testing/bus'
 import { startTestRuntime } from '@rxt/kit/testing/runtime'
 import { system } from '@rxt/system'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -8,16 +10,15 @@ import { gateway } from '../src/index.ts'
 import { parseUpstreams } from '../src/upstreams.ts'
 
 const log = createLogger({ level: 'silent' })
-const _config = (env: Record<string, string>) =>
-  parseConfig(
-    composeConfigSchema([
-      CoreConfigSchema,
-      identity.config ?? CoreConfigSchema,
-      gateway.config ?? CoreConfigSchema,
-    ]),
-    { PORT: '0', ...env },
-  ) as CoreConfig
 
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+    server.on('error', reject)
+  })
 describe('the gateway in the distributed mode', () => {
   const databases: Database[] = []
   let contexts: Runtime
@@ -117,6 +118,24 @@ describe('the gateway in the distributed mode', () => {
     const fast = await call('GET', '/v1/system')
     expect(fast.status).toBe(503)
     expect(fast.body.detail).toMatch(/the system context is unavailable/)
+  })
+
+  it('routes a context that starts after it, once a probe finds it, and 404 until then', {
+    timeout: 30_000,
+  }, async () => {
+    const port = await freePort()
+    const late = await start([gateway], { GATEWAY_UPSTREAMS: `system=http://127.0.0.1:${port}` })
+    const get = () => late.app.inject({ url: '/v1/system' })
+    expect((await get()).statusCode).toBe(404)
+    const upstream = await start([system], { PORT: String(port) })
+    try {
+      await upstream.listen()
+      await until(async () => (await get()).statusCode === 200, 20_000, 'the late context routed')
+      expect((await get()).json().contexts).toEqual(['system'])
+    } finally {
+      await upstream.stop()
+      await late.stop()
+    }
   })
 
   it('refuses a malformed upstream list, naming every mistake', () => {
