@@ -61,7 +61,8 @@ export function validateEnvelope(value: unknown): Violation[] {
   return violations(envelopeValidator, value, '')
 }
 
-function violations(validator: Validator, value: unknown, prefix: string): Violation[] {
+/** Every violation of `value` against a compiled validator, as JSON pointers under `prefix`. */
+export function violations(validator: Validator, value: unknown, prefix: string): Violation[] {
   const previous = Settings.Get().maxErrors
   Settings.Set({ maxErrors })
   let errors: TLocalizedValidationError[]

@@ -1,0 +1,14 @@
+export {
+  Compliance,
+  DeployManifest,
+  deployManifestJsonSchema,
+  manifestApiVersions,
+  manifestKind,
+} from './deploy-manifest.ts'
+export {
+  loadManifest,
+  type ManifestResult,
+  type ManifestViolation,
+  maxManifestBytes,
+} from './load-manifest.ts'
+export { canonicalManifest, manifestDigest } from './manifest-digest.ts'

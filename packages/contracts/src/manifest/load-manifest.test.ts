@@ -1,0 +1,203 @@
+import { readFileSync } from 'node:fs'
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { deployManifestJsonSchema } from './deploy-manifest.ts'
+import { loadManifest, type ManifestResult, maxManifestBytes } from './load-manifest.ts'
+import { canonicalManifest, manifestDigest } from './manifest-digest.ts'
+
+const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8')
+const violationsOf = (result: ManifestResult) => (result.ok ? [] : result.violations)
+
+describe('loadManifest', () => {
+  it('reads the worked examples, with defaults applied', () => {
+    const minimal = loadManifest(fixture('minimal.yaml'))
+    expect(minimal.ok).toBe(true)
+    if (!minimal.ok) return
+    expect(minimal.manifest.spec).toMatchObject({ replicas: 1, stateful: false })
+    const full = loadManifest(fixture('full.yaml'))
+    expect(violationsOf(full)).toEqual([])
+    if (!full.ok) return
+    expect(full.manifest.spec.healthChecks?.liveness).toMatchObject({
+      port: 8080,
+      periodSeconds: 20,
+      timeoutSeconds: 1,
+    })
+    expect(full.manifest.spec.environments?.production?.replicas).toBe(4)
+  })
+
+  it('names the JSON path, line and column of every problem at once; unknown fields are errors', () => {
+    const text = [
+      'apiVersion: rxt-deploy/v1',
+      'kind: Application',
+      'metadata:',
+      '  name: Not_A_Label',
+      'spec:',
+      '  image: ghcr.io/acme/x:1',
+      '  replicas: -1',
+      '  ports:',
+      '    - name: http',
+      '      port: 70000',
+      '  colour: blue',
+    ].join('\n')
+    const problems = violationsOf(loadManifest(text))
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ path: '/metadata/name', line: 4, column: 3 }),
+        expect.objectContaining({ path: '/spec/replicas', line: 7, column: 3 }),
+        expect.objectContaining({ path: '/spec/ports/0/port', line: 10, column: 7 }),
+        expect.objectContaining({ path: '/spec/colour', message: 'is not allowed', line: 11, column: 3 }),
+      ]),
+    )
+    expect(problems).toHaveLength(4)
+  })
+
+  it('points a missing field at the mapping that lacks it', () => {
+    const problems = violationsOf(loadManifest('apiVersion: rxt-deploy/v1\nkind: Application\nspec: {}\n'))
+    expect(problems).toContainEqual(
+      expect.objectContaining({ path: '/metadata', message: 'is required', line: 1 }),
+    )
+  })
+
+  it('refuses an apiVersion it does not read, naming the ones it does', () => {
+    const [problem] = violationsOf(loadManifest('kind: Application\napiVersion: rxt-deploy/v2\n'))
+    expect(problem).toEqual({
+      path: '/apiVersion',
+      message: '"rxt-deploy/v2" is not supported; supported: rxt-deploy/v1',
+      line: 2,
+      column: 1,
+    })
+  })
+
+  it.each([
+    ['duplicate keys', 'apiVersion: rxt-deploy/v1\napiVersion: rxt-deploy/v1\n', /unique/i],
+    ['two documents', `${fixture('minimal.yaml')}---\n${fixture('minimal.yaml')}`, /holds 2 documents/],
+    ['an empty file', '', /is empty/],
+    ['a list at the top', '- a\n- b\n', /must be a mapping/],
+    ['an unknown tag', 'apiVersion: !evil rxt-deploy/v1\n', /tag/i],
+    [
+      'an alias bomb',
+      `a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n`,
+      /alias/i,
+    ],
+    ['a huge input', `a: "${'x'.repeat(maxManifestBytes)}"\n`, /at most 262144/],
+    ['deep nesting', `${'['.repeat(20_000)}${']'.repeat(20_000)}`, /./],
+  ])('refuses %s fast, with a clear message', (_name, text, message) => {
+    const started = performance.now()
+    const result = loadManifest(text)
+    expect(result.ok).toBe(false)
+    expect(violationsOf(result)[0]?.message).toMatch(message)
+    // Not a timing assertion on the happy path: hostile input must not be a denial of service.
+    expect(performance.now() - started).toBeLessThan(2_000)
+  })
+
+  it('reads "yes" and "no" as strings (YAML 1.2), not booleans', () => {
+    const result = loadManifest(`${fixture('minimal.yaml')}  env:\n    ENABLED: yes\n`)
+    expect(result.ok && result.manifest.spec.env).toEqual({ ENABLED: 'yes' })
+    const [problem] = violationsOf(loadManifest(`${fixture('minimal.yaml')}  stateful: no\n`))
+    expect(problem).toMatchObject({ path: '/spec/stateful', line: 7, column: 3 })
+  })
+
+  // Property: whatever the text, the loader answers with a manifest or with violations; it never throws.
+  it('never throws, whatever the input', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.string({ unit: 'binary' }), yamlish()), (text) => {
+        const result = loadManifest(text)
+        expect(typeof result.ok).toBe('boolean')
+        if (!result.ok) for (const v of result.violations) expect(typeof v.message).toBe('string')
+      }),
+      { numRuns: 500 },
+    )
+  })
+
+  it('never throws on manifests mutated from a valid one', () => {
+    const base = fixture('full.yaml').split('\n')
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(
+            fc.nat(base.length - 1),
+            fc.oneof(fc.string(), fc.constantFrom(': ', '- ', '  ', '&a ', '*a', '{', '[')),
+          ),
+          {
+            maxLength: 5,
+          },
+        ),
+        (edits) => {
+          const lines = [...base]
+          for (const [i, text] of edits) lines[i] = `${lines[i]?.slice(0, 4) ?? ''}${text}`
+          expect(typeof loadManifest(lines.join('\n')).ok).toBe('boolean')
+        },
+      ),
+      { numRuns: 500 },
+    )
+  })
+})
+
+describe('manifestDigest', () => {
+  it('gives the same digest to the same content, whatever the key order, comments or defaults written out', () => {
+    const a = loadManifest(fixture('minimal.yaml'))
+    const b = loadManifest(
+      [
+        '# reordered, with comments and the defaults spelled out',
+        'spec:',
+        '  stateful: false   # the default',
+        '  replicas: 1',
+        '  image: "ghcr.io/acme/hello:1.0.0"',
+        'metadata: { name: hello }',
+        'kind: Application',
+        'apiVersion: rxt-deploy/v1',
+      ].join('\n'),
+    )
+    if (!a.ok || !b.ok) throw new Error('both fixtures are valid')
+    expect(manifestDigest(a.manifest)).toMatch(/^sha256:[0-9a-f]{64}$/)
+    expect(manifestDigest(b.manifest)).toBe(manifestDigest(a.manifest))
+    const c = loadManifest(fixture('minimal.yaml').replace('hello:1.0.0', 'hello:1.0.1'))
+    if (!c.ok) throw new Error('valid')
+    expect(manifestDigest(c.manifest)).not.toBe(manifestDigest(a.manifest))
+  })
+
+  it('writes the canonical form of RFC 8785: sorted keys, no whitespace', () => {
+    const a = loadManifest(fixture('minimal.yaml'))
+    if (!a.ok) throw new Error('valid')
+    expect(canonicalManifest(a.manifest)).toBe(
+      '{"apiVersion":"rxt-deploy/v1","kind":"Application","metadata":{"name":"hello"},"spec":{"image":"ghcr.io/acme/hello:1.0.0","replicas":1,"stateful":false}}',
+    )
+  })
+})
+
+/** Text that looks like YAML: keys, lists, anchors, tags and quotes in random order. */
+function yamlish() {
+  const token = fc.constantFrom(
+    'apiVersion: rxt-deploy/v1\n',
+    'kind: Application\n',
+    'metadata:\n',
+    '  name: x\n',
+    'spec:\n',
+    '  replicas: ',
+    '- ',
+    '&a ',
+    '*a',
+    '!!binary ',
+    '"',
+    "'",
+    '{',
+    '}',
+    '[',
+    ']',
+    '---\n',
+    '\t',
+    '? ',
+    '%YAML 1.1\n',
+    '\n',
+  )
+  return fc
+    .array(fc.oneof(token, fc.string({ maxLength: 5 })), { maxLength: 40 })
+    .map((parts) => parts.join(''))
+}
+
+describe('the JSON Schema of deploy.yaml', () => {
+  it('is committed as docs/deploy.schema.json (npm run docs:deploy-schema writes it)', () => {
+    const committed = readFileSync(new URL('../../../../docs/deploy.schema.json', import.meta.url), 'utf8')
+    expect(committed).toBe(deployManifestJsonSchema())
+  })
+})
