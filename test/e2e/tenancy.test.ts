@@ -65,11 +65,27 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
       email: 'dave@a.example',
       role: 'viewer',
     })
+    // A project with an environment and two manifests in its history.
+    const project = await json('POST', '/v1/projects', ownerOfA, { slug: 'shop', name: 'Shop' })
+    const env = await json('POST', `/v1/projects/${project.id}/environments`, ownerOfA, {
+      name: 'staging',
+      type: 'staging',
+    })
+    const manifest = (image: string) =>
+      json('POST', `/v1/projects/${project.id}/manifests`, ownerOfA, {
+        yaml: `apiVersion: rxt-deploy/v1\nkind: Application\nmetadata: {name: shop}\nspec: {image: "${image}"}\n`,
+        environment: 'staging',
+      })
+    const [first, second] = [await manifest('ghcr.io/a/shop:1'), await manifest('ghcr.io/a/shop:2')]
     Object.assign(fixturesOfA, {
       orgId: alice.orgId,
       userId: carol.userId,
       keyId: keyOfA.id,
       token: open.token,
+      projectId: project.id,
+      envId: env.id,
+      digest: first.digest,
+      otherDigest: second.digest,
     })
     const bobKey = await json('POST', `/v1/orgs/${bob.orgId}/api-keys`, `Bearer ${bob.accessToken}`, {
       name: 'b',
@@ -115,6 +131,19 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
     return seen
   }
 
+  /**
+   * A valid body for the operations whose body would fail validation before the tenant is looked at:
+   * an empty body answered 400 would prove nothing. An operation not listed is sent `{}`.
+   */
+  const bodies: Record<string, unknown> = {
+    'PATCH /v1/projects/{projectId}': { name: 'taken over' },
+    'POST /v1/projects/{projectId}/environments': { name: 'planted', type: 'staging' },
+    'PATCH /v1/projects/{projectId}/environments/{envId}': { promotionOrder: 7 },
+    'POST /v1/projects/{projectId}/manifests': {
+      yaml: 'apiVersion: rxt-deploy/v1\nkind: Application\nmetadata: {name: planted}\nspec: {image: "x/y:1"}\n',
+    },
+  }
+
   const fill = (path: string) =>
     path.replace(/\{(\w+)\}/g, (_, name: string) => {
       const value = fixturesOfA[name]
@@ -133,11 +162,14 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
       // Invites are accepted by whoever holds the token; the token is the credential, covered below.
       if (op.path === '/v1/invites/{token}/accept') continue
       for (const attacker of attackers) {
-        const body = op.method === 'GET' || op.method === 'DELETE' ? undefined : {}
+        const body =
+          op.method === 'GET' || op.method === 'DELETE'
+            ? undefined
+            : (bodies[`${op.method} ${op.path}`] ?? {})
         const res = await call(op.method, fill(op.path), attacker.authorization, body)
         if (res.status !== 404)
           failures.push(
-            `${op.method} ${op.path} as ${attacker.name}: ${res.status} ${res.text.slice(0, 120)}`,
+            `${op.method} ${op.path} as ${attacker.name}: ${res.status} ${res.text.slice(0, 120)}${res.status === 400 ? ' (add a valid body for it to `bodies`)' : ''}`,
           )
         if (res.text.includes('alice@a.example') || res.text.includes('carol@a.example')) {
           failures.push(`${op.method} ${op.path} as ${attacker.name}: leaks org A's data`)

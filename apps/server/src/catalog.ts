@@ -1,8 +1,9 @@
 import { gateway } from '@rxt/gateway'
 import { identity } from '@rxt/identity'
 import type { ContextDefinition } from '@rxt/kit'
+import { registry } from '@rxt/registry'
 import { system } from '@rxt/system'
 
 /** Every context this build can run, in start order. A new context is one line here. */
 // biome-ignore lint/suspicious/noExplicitAny: contexts type their own config
-export const catalog: readonly ContextDefinition<any>[] = [identity, system, gateway]
+export const catalog: readonly ContextDefinition<any>[] = [identity, registry, system, gateway]

@@ -18,6 +18,7 @@ export interface Violation {
   readonly path: string
   readonly message: string
   readonly line?: number
+  readonly column?: number
 }
 
 export interface ErrorOptions {
@@ -41,13 +42,23 @@ abstract class KitErrorBase extends Error {
   }
 }
 
-/** The input is wrong; the caller must change it. Carries every violation found, not just the first. */
+/**
+ * The input is wrong; the caller must change it. Carries every violation found, not just the first.
+ * `unprocessable`: the request was well formed but its content is not (a manifest that breaks its
+ * schema, a key reused for another request): 422 rather than 400.
+ */
 export class InputError extends KitErrorBase {
   readonly code = ErrorCode.input
   readonly violations: readonly Violation[]
-  constructor(message: string, violations: readonly Violation[] = [], options?: ErrorOptions) {
+  readonly unprocessable: boolean
+  constructor(
+    message: string,
+    violations: readonly Violation[] = [],
+    options?: ErrorOptions & { readonly unprocessable?: boolean },
+  ) {
     super(message, false, options)
     this.violations = violations
+    this.unprocessable = options?.unprocessable === true
   }
 }
 

@@ -156,7 +156,7 @@ const Build = closedObject(
 )
 
 /** What an environment may change: everything but the image, the build and statefulness. */
-const Override = closedObject(
+export const ManifestOverride = closedObject(
   {
     platform: Type.Optional(Platform),
     resources: Type.Optional(Resources),
@@ -184,7 +184,7 @@ const Spec = closedObject({
   secrets: Type.Optional(Secrets),
   network: Type.Optional(Network),
   environments: Type.Optional(
-    Type.Record(slugField('An environment name'), Override, {
+    Type.Record(slugField('An environment name'), ManifestOverride, {
       maxProperties: 50,
       description: 'Per-environment overrides, by environment name',
     }),

@@ -2,6 +2,7 @@ export {
   Compliance,
   DeployManifest,
   deployManifestJsonSchema,
+  ManifestOverride,
   manifestApiVersions,
   manifestKind,
 } from './deploy-manifest.ts'

@@ -15,7 +15,12 @@ export const Problem = Type.Object(
     requestId: Type.Optional(Type.String()),
     errors: Type.Optional(
       Type.Array(
-        Type.Object({ path: Type.String(), message: Type.String(), line: Type.Optional(Type.Integer()) }),
+        Type.Object({
+          path: Type.String(),
+          message: Type.String(),
+          line: Type.Optional(Type.Integer()),
+          column: Type.Optional(Type.Integer()),
+        }),
       ),
     ),
   },
@@ -31,7 +36,7 @@ export function statusOf(error: KitError): number {
   const code = error.code
   switch (code) {
     case 'input':
-      return 400
+      return error.unprocessable ? 422 : 400
     case 'authentication':
       return 401
     case 'not-allowed':
@@ -57,6 +62,7 @@ const titles: Record<number, string> = {
   409: 'Conflict',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',

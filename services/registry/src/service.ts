@@ -1,0 +1,363 @@
+import { canonicalManifest, loadManifest, ManifestOverride, manifestDigest } from '@rxt/contracts/manifest'
+import { ConflictError, type ContextDeps, InputError, NotFoundError, newId, type Transaction } from '@rxt/kit'
+import { Compile } from 'typebox/compile'
+import { diffManifests } from './domain/manifest-diff.ts'
+import { createRegistryStore, type EnvironmentRow, type ProjectRow } from './store.ts'
+
+/** How long a deleted project can be restored; then the purge removes it with everything it had. */
+export const retentionDays = 30
+const retentionMs = retentionDays * 86_400_000
+
+export const EnvironmentType = ['preview', 'development', 'staging', 'production'] as const
+export type EnvironmentType = (typeof EnvironmentType)[number]
+
+export interface ProjectInput {
+  readonly slug: string
+  readonly name: string
+  readonly repository?: string | null
+  readonly repositoryUrl?: string | null
+  readonly defaultBranch?: string
+  readonly deployBranches?: readonly string[]
+}
+
+export interface EnvironmentInput {
+  readonly name: string
+  readonly type: EnvironmentType
+  readonly promotionOrder?: number
+  readonly overrides?: Record<string, unknown>
+}
+
+const overrideValidator = Compile(ManifestOverride)
+
+const projectView = (r: ProjectRow) => ({
+  id: r.id,
+  slug: r.slug,
+  name: r.name,
+  repository: r.repository,
+  repositoryUrl: r.repository_url,
+  defaultBranch: r.default_branch,
+  deployBranches: r.deploy_branches,
+  createdBy: r.created_by,
+  createdAt: r.created_at.toISOString(),
+  updatedAt: r.updated_at.toISOString(),
+  deletedAt: r.deleted_at?.toISOString() ?? null,
+})
+
+const environmentView = (r: EnvironmentRow) => ({
+  id: r.id,
+  projectId: r.project_id,
+  name: r.name,
+  type: r.type,
+  promotionOrder: r.promotion_order,
+  overrides: r.overrides,
+  createdAt: r.created_at.toISOString(),
+  updatedAt: r.updated_at.toISOString(),
+})
+
+/** A deploy.yaml that does not load: 422 with every problem, its path, line and column. */
+function manifestOf(yaml: string) {
+  const loaded = loadManifest(yaml)
+  if (!loaded.ok) {
+    throw new InputError(
+      `the manifest is not valid: ${loaded.violations.length} problem${loaded.violations.length === 1 ? '' : 's'}`,
+      loaded.violations,
+      { unprocessable: true },
+    )
+  }
+  return { manifest: loaded.manifest, digest: manifestDigest(loaded.manifest) }
+}
+
+function checkOverrides(overrides: unknown): void {
+  if (overrideValidator.Check(overrides)) return
+  const errors = [...overrideValidator.Errors(overrides)]
+  throw new InputError(
+    'the overrides are not valid deploy.yaml environment overrides',
+    errors.slice(0, 20).map((e) => ({ path: `/overrides${e.instancePath}`, message: e.message })),
+    { unprocessable: true },
+  )
+}
+
+/**
+ * The project registry: projects, their environments, and the manifests they were given, stored once
+ * per digest. Every call acts in one organisation (`orgId`, admitted by the guard) and under its
+ * row-level security.
+ */
+export function createRegistry(deps: ContextDeps) {
+  const { db, bus, clock } = deps
+  const store = createRegistryStore()
+
+  const liveProject = async (tx: Transaction, projectId: string): Promise<ProjectRow> => {
+    const project = await store.project(tx, projectId)
+    if (project === undefined || project.deleted_at !== null)
+      throw new NotFoundError(`no project ${projectId}`)
+    return project
+  }
+  const liveEnvironment = async (tx: Transaction, projectId: string, envId: string) => {
+    const env = await store.environment(tx, envId)
+    if (env === undefined || env.project_id !== projectId || env.deleted_at !== null)
+      throw new NotFoundError(`no environment ${envId} in project ${projectId}`)
+    return env
+  }
+  const updated = (
+    tx: Transaction,
+    orgId: string,
+    projectId: string,
+    actor: string,
+    changed: string[],
+    envIds: string[],
+  ) =>
+    bus.publish(tx, {
+      type: 'evt.project.updated',
+      tenantId: orgId,
+      data: { projectId, changed, envIds, updatedBy: actor },
+    })
+  const uniqueViolation = (error: unknown) => (error as { code?: string }).code === '23505'
+
+  return {
+    async createProject(actor: string, orgId: string, input: ProjectInput) {
+      const id = newId()
+      const defaultBranch = input.defaultBranch ?? 'main'
+      try {
+        return await db.withTenant(orgId, async (tx) => {
+          const row = await store.insertProject(tx, {
+            id,
+            orgId,
+            slug: input.slug,
+            name: input.name,
+            repository: input.repository ?? null,
+            repositoryUrl: input.repositoryUrl ?? null,
+            defaultBranch,
+            deployBranches: [...(input.deployBranches ?? [defaultBranch])],
+            createdBy: actor,
+          })
+          await bus.publish(tx, {
+            type: 'evt.project.created',
+            tenantId: orgId,
+            data: {
+              projectId: id,
+              slug: input.slug,
+              name: input.name,
+              repo: input.repository ?? null,
+              createdBy: actor,
+            },
+          })
+          return projectView(row)
+        })
+      } catch (error) {
+        if (uniqueViolation(error))
+          throw new ConflictError(`a project ${input.slug} exists in this organisation`)
+        throw error
+      }
+    },
+
+    async projects(orgId: string, includeDeleted = false) {
+      return db.withTenant(orgId, async (tx) => (await store.projects(tx, includeDeleted)).map(projectView))
+    },
+
+    async project(orgId: string, projectId: string) {
+      return db.withTenant(orgId, async (tx) => projectView(await liveProject(tx, projectId)))
+    },
+
+    async updateProject(actor: string, orgId: string, projectId: string, patch: Partial<ProjectInput>) {
+      try {
+        return await db.withTenant(orgId, async (tx) => {
+          const before = await liveProject(tx, projectId)
+          const row = await store.updateProject(tx, projectId, patch)
+          const changed = Object.keys(patch).filter(
+            (k) =>
+              JSON.stringify(projectView(before)[k as keyof ProjectInput]) !==
+              JSON.stringify(projectView(row)[k as keyof ProjectInput]),
+          )
+          if (changed.length > 0) await updated(tx, orgId, projectId, actor, changed, [])
+          return projectView(row)
+        })
+      } catch (error) {
+        if (uniqueViolation(error))
+          throw new ConflictError(`a project ${patch.slug} exists in this organisation`)
+        throw error
+      }
+    },
+
+    /** Soft delete: the project and its environments are hidden, restorable for 30 days, then purged. */
+    async deleteProject(actor: string, orgId: string, projectId: string) {
+      await db.withTenant(orgId, async (tx) => {
+        await liveProject(tx, projectId)
+        const at = clock.now()
+        const envIds = await store.softDelete(tx, orgId, projectId, at)
+        await updated(tx, orgId, projectId, actor, ['deletedAt'], envIds)
+      })
+    },
+
+    async restoreProject(actor: string, orgId: string, projectId: string) {
+      try {
+        return await db.withTenant(orgId, async (tx) => {
+          const project = await store.project(tx, projectId)
+          if (project === undefined) throw new NotFoundError(`no project ${projectId}`)
+          if (project.deleted_at === null) throw new ConflictError(`project ${projectId} is not deleted`)
+          if (clock.now().getTime() - project.deleted_at.getTime() > retentionMs)
+            throw new NotFoundError(`project ${projectId} was deleted more than ${retentionDays} days ago`)
+          const envIds = await store.restore(tx, projectId, project.deleted_at)
+          await updated(tx, orgId, projectId, actor, ['deletedAt'], envIds)
+          return projectView(await liveProject(tx, projectId))
+        })
+      } catch (error) {
+        if (uniqueViolation(error))
+          throw new ConflictError('another project took its slug meanwhile; rename that one first')
+        throw error
+      }
+    },
+
+    async createEnvironment(actor: string, orgId: string, projectId: string, input: EnvironmentInput) {
+      checkOverrides(input.overrides ?? {})
+      try {
+        return await db.withTenant(orgId, async (tx) => {
+          await liveProject(tx, projectId)
+          const row = await store.insertEnvironment(tx, {
+            id: newId(),
+            orgId,
+            projectId,
+            name: input.name,
+            type: input.type,
+            promotionOrder: input.promotionOrder ?? (await store.nextPromotionOrder(tx, projectId)),
+            overrides: input.overrides ?? {},
+          })
+          await updated(tx, orgId, projectId, actor, ['environments'], [row.id])
+          return environmentView(row)
+        })
+      } catch (error) {
+        if (uniqueViolation(error))
+          throw new ConflictError(`an environment ${input.name} exists in project ${projectId}`)
+        throw error
+      }
+    },
+
+    async environments(orgId: string, projectId: string) {
+      return db.withTenant(orgId, async (tx) => {
+        await liveProject(tx, projectId)
+        return (await store.environments(tx, projectId)).map(environmentView)
+      })
+    },
+
+    async environment(orgId: string, projectId: string, envId: string) {
+      return db.withTenant(orgId, async (tx) => {
+        await liveProject(tx, projectId)
+        return environmentView(await liveEnvironment(tx, projectId, envId))
+      })
+    },
+
+    async updateEnvironment(
+      actor: string,
+      orgId: string,
+      projectId: string,
+      envId: string,
+      patch: Partial<Omit<EnvironmentInput, 'name'>>,
+    ) {
+      if (patch.overrides !== undefined) checkOverrides(patch.overrides)
+      return db.withTenant(orgId, async (tx) => {
+        await liveProject(tx, projectId)
+        await liveEnvironment(tx, projectId, envId)
+        const row = await store.updateEnvironment(tx, envId, patch)
+        await updated(tx, orgId, projectId, actor, ['environments'], [envId])
+        return environmentView(row)
+      })
+    },
+
+    async deleteEnvironment(actor: string, orgId: string, projectId: string, envId: string) {
+      await db.withTenant(orgId, async (tx) => {
+        await liveProject(tx, projectId)
+        await liveEnvironment(tx, projectId, envId)
+        await store.deleteEnvironment(tx, orgId, envId, clock.now())
+        await updated(tx, orgId, projectId, actor, ['environments'], [envId])
+      })
+    },
+
+    /** No side effects: the manifest with its defaults, and its digest; 422 with every problem. */
+    validate(yaml: string) {
+      return manifestOf(yaml)
+    },
+
+    /** Stores a manifest once per digest, and records it in the project's (or environment's) history. */
+    async recordManifest(
+      actor: string,
+      orgId: string,
+      projectId: string,
+      input: { yaml: string; environment?: string; commitSha?: string },
+    ) {
+      const { manifest, digest } = manifestOf(input.yaml)
+      return db.withTenant(orgId, async (tx) => {
+        await liveProject(tx, projectId)
+        let envId: string | null = null
+        if (input.environment !== undefined) {
+          const env = await store.environmentByName(tx, projectId, input.environment)
+          if (env === undefined)
+            throw new NotFoundError(`no environment ${input.environment} in project ${projectId}`)
+          envId = env.id
+        }
+        const created = await store.insertManifest(tx, {
+          orgId,
+          digest,
+          canonical: canonicalManifest(manifest),
+          apiVersion: manifest.apiVersion,
+        })
+        await store.insertHistory(tx, {
+          id: newId(),
+          orgId,
+          projectId,
+          environmentId: envId,
+          digest,
+          commitSha: input.commitSha ?? null,
+          recordedBy: actor,
+        })
+        return { digest, created, manifest }
+      })
+    },
+
+    async manifest(orgId: string, digest: string) {
+      return db.withTenant(orgId, async (tx) => {
+        const row = await store.manifest(tx, digest)
+        if (row === undefined) throw new NotFoundError(`no manifest ${digest}`)
+        return {
+          digest,
+          manifest: JSON.parse(row.canonical) as unknown,
+          createdAt: row.created_at.toISOString(),
+        }
+      })
+    },
+
+    async diff(orgId: string, from: string, to: string) {
+      return db.withTenant(orgId, async (tx) => {
+        const [a, b] = [await store.manifest(tx, from), await store.manifest(tx, to)]
+        if (a === undefined) throw new NotFoundError(`no manifest ${from}`)
+        if (b === undefined) throw new NotFoundError(`no manifest ${to}`)
+        return { from, to, changes: diffManifests(JSON.parse(a.canonical), JSON.parse(b.canonical)) }
+      })
+    },
+
+    async history(orgId: string, projectId: string, environment?: string) {
+      return db.withTenant(orgId, async (tx) => {
+        await liveProject(tx, projectId)
+        return (await store.history(tx, projectId, environment)).map((h) => ({
+          digest: h.digest,
+          environment: h.environment,
+          commitSha: h.commit_sha,
+          recordedBy: h.recorded_by,
+          recordedAt: h.recorded_at.toISOString(),
+        }))
+      })
+    },
+
+    /**
+     * Removes projects deleted more than 30 days ago, with their environments and history, and the
+     * manifests nothing refers to any more; organisation by organisation, under its row-level security.
+     */
+    async purge(): Promise<number> {
+      const cutoff = new Date(clock.now().getTime() - retentionMs)
+      let purged = 0
+      for (const orgId of await store.orgsWithTombstonesBefore(db, cutoff)) {
+        purged += await db.withTenant(orgId, (tx) => store.purge(tx, orgId, cutoff))
+      }
+      return purged
+    },
+  }
+}
+export type Registry = ReturnType<typeof createRegistry>
