@@ -70,13 +70,13 @@ describe('loadManifest', () => {
 
   it.each([
     ['duplicate keys', 'apiVersion: rxt-deploy/v1\napiVersion: rxt-deploy/v1\n', /unique/i],
-    ['two documents', `${fixture('minimal.yaml')}---\n${fixture('minimal.yaml')}`, /holds 2 documents/],
+    ['two documents', `${fixture('minimal.yaml')}---\n${fixture('minimal.yaml')}`, /more than one document/],
     ['an empty file', '', /is empty/],
     ['a list at the top', '- a\n- b\n', /must be a mapping/],
     ['an unknown tag', 'apiVersion: !evil rxt-deploy/v1\n', /tag/i],
     [
       'an alias bomb',
-      `a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n`,
+      `a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n`,
       /alias/i,
     ],
     ['a huge input', `a: "${'x'.repeat(maxManifestBytes)}"\n`, /at most 262144/],
