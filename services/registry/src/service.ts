@@ -1,4 +1,11 @@
-import { canonicalManifest, loadManifest, ManifestOverride, manifestDigest } from '@rxt/contracts/manifest'
+import { createHash } from 'node:crypto'
+import {
+  canonical,
+  canonicalManifest,
+  loadManifest,
+  ManifestOverride,
+  manifestDigest,
+} from '@rxt/contracts/manifest'
 import { ConflictError, type ContextDeps, InputError, NotFoundError, newId, type Transaction } from '@rxt/kit'
 import { Compile } from 'typebox/compile'
 import { diffManifests } from './domain/manifest-diff.ts'
@@ -41,6 +48,15 @@ const projectView = (r: ProjectRow) => ({
   createdAt: r.created_at.toISOString(),
   updatedAt: r.updated_at.toISOString(),
   deletedAt: r.deleted_at?.toISOString() ?? null,
+})
+
+/** An environment as evt.project.updated shows it: the overrides by digest. */
+const environmentSummary = (r: EnvironmentRow) => ({
+  id: r.id,
+  name: r.name,
+  type: r.type,
+  promotionOrder: r.promotion_order,
+  overridesDigest: `sha256:${createHash('sha256').update(canonical(r.overrides)).digest('hex')}`,
 })
 
 const environmentView = (r: EnvironmentRow) => ({
@@ -98,18 +114,39 @@ export function createRegistry(deps: ContextDeps) {
       throw new NotFoundError(`no environment ${envId} in project ${projectId}`)
     return env
   }
+  /** evt.project.updated: the changed fields, each as it was and as it is. */
   const updated = (
     tx: Transaction,
     orgId: string,
     projectId: string,
     actor: string,
-    changed: string[],
-    envIds: string[],
+    change: { before: Record<string, unknown>; after: Record<string, unknown>; envIds?: string[] },
   ) =>
     bus.publish(tx, {
       type: 'evt.project.updated',
       tenantId: orgId,
-      data: { projectId, changed, envIds, updatedBy: actor },
+      data: {
+        projectId,
+        changed: Object.keys(change.after),
+        envIds: change.envIds ?? [],
+        before: change.before,
+        after: change.after,
+        updatedBy: actor,
+      },
+    })
+  /** An environment change: the environments as they were and are (null where absent). */
+  const environmentsChanged = (
+    tx: Transaction,
+    orgId: string,
+    projectId: string,
+    actor: string,
+    before: EnvironmentRow | null,
+    after: EnvironmentRow | null,
+  ) =>
+    updated(tx, orgId, projectId, actor, {
+      before: { environments: [before === null ? null : environmentSummary(before)] },
+      after: { environments: [after === null ? null : environmentSummary(after)] },
+      envIds: [(after ?? before)?.id as string],
     })
   const uniqueViolation = (error: unknown) => (error as { code?: string }).code === '23505'
 
@@ -163,12 +200,15 @@ export function createRegistry(deps: ContextDeps) {
         return await db.withTenant(orgId, async (tx) => {
           const before = await liveProject(tx, projectId)
           const row = await store.updateProject(tx, projectId, patch)
-          const changed = Object.keys(patch).filter(
-            (k) =>
-              JSON.stringify(projectView(before)[k as keyof ProjectInput]) !==
-              JSON.stringify(projectView(row)[k as keyof ProjectInput]),
+          const [was, is] = [projectView(before), projectView(row)]
+          const changed = (Object.keys(patch) as (keyof ProjectInput)[]).filter(
+            (k) => JSON.stringify(was[k]) !== JSON.stringify(is[k]),
           )
-          if (changed.length > 0) await updated(tx, orgId, projectId, actor, changed, [])
+          if (changed.length > 0)
+            await updated(tx, orgId, projectId, actor, {
+              before: Object.fromEntries(changed.map((k) => [k, was[k]])),
+              after: Object.fromEntries(changed.map((k) => [k, is[k]])),
+            })
           return projectView(row)
         })
       } catch (error) {
@@ -184,7 +224,11 @@ export function createRegistry(deps: ContextDeps) {
         await liveProject(tx, projectId)
         const at = clock.now()
         const envIds = await store.softDelete(tx, orgId, projectId, at)
-        await updated(tx, orgId, projectId, actor, ['deletedAt'], envIds)
+        await updated(tx, orgId, projectId, actor, {
+          before: { deletedAt: null },
+          after: { deletedAt: at.toISOString() },
+          envIds,
+        })
       })
     },
 
@@ -197,7 +241,11 @@ export function createRegistry(deps: ContextDeps) {
           if (clock.now().getTime() - project.deleted_at.getTime() > retentionMs)
             throw new NotFoundError(`project ${projectId} was deleted more than ${retentionDays} days ago`)
           const envIds = await store.restore(tx, projectId, project.deleted_at)
-          await updated(tx, orgId, projectId, actor, ['deletedAt'], envIds)
+          await updated(tx, orgId, projectId, actor, {
+            before: { deletedAt: (project.deleted_at as Date).toISOString() },
+            after: { deletedAt: null },
+            envIds,
+          })
           return projectView(await liveProject(tx, projectId))
         })
       } catch (error) {
@@ -221,7 +269,7 @@ export function createRegistry(deps: ContextDeps) {
             promotionOrder: input.promotionOrder ?? (await store.nextPromotionOrder(tx, projectId)),
             overrides: input.overrides ?? {},
           })
-          await updated(tx, orgId, projectId, actor, ['environments'], [row.id])
+          await environmentsChanged(tx, orgId, projectId, actor, null, row)
           return environmentView(row)
         })
       } catch (error) {
@@ -255,9 +303,9 @@ export function createRegistry(deps: ContextDeps) {
       if (patch.overrides !== undefined) checkOverrides(patch.overrides)
       return db.withTenant(orgId, async (tx) => {
         await liveProject(tx, projectId)
-        await liveEnvironment(tx, projectId, envId)
+        const before = await liveEnvironment(tx, projectId, envId)
         const row = await store.updateEnvironment(tx, envId, patch)
-        await updated(tx, orgId, projectId, actor, ['environments'], [envId])
+        await environmentsChanged(tx, orgId, projectId, actor, before, row)
         return environmentView(row)
       })
     },
@@ -265,9 +313,9 @@ export function createRegistry(deps: ContextDeps) {
     async deleteEnvironment(actor: string, orgId: string, projectId: string, envId: string) {
       await db.withTenant(orgId, async (tx) => {
         await liveProject(tx, projectId)
-        await liveEnvironment(tx, projectId, envId)
+        const before = await liveEnvironment(tx, projectId, envId)
         await store.deleteEnvironment(tx, orgId, envId, clock.now())
-        await updated(tx, orgId, projectId, actor, ['environments'], [envId])
+        await environmentsChanged(tx, orgId, projectId, actor, before, null)
       })
     },
 

@@ -92,6 +92,9 @@ for (const target of dbTargets()) {
       })
       expect(events.find((e) => e.type === 'evt.project.updated')?.data).toMatchObject({
         changed: ['name', 'deployBranches'],
+        before: { name: 'Shop', deployBranches: ['main'] },
+        after: { name: 'The Shop', deployBranches: ['main', 'release'] },
+        updatedBy: `user:${userId}`,
       })
     })
 
@@ -123,6 +126,18 @@ for (const target of dbTargets()) {
         (await call('POST', `/projects/${projectId}/environments`, { name: 'staging', type: 'staging' }))
           .status,
       ).toBe(409)
+      const planted = (e: Envelope) =>
+        (e.data as { envIds?: string[] }).envIds?.includes(production.body.id) === true
+      await until(() => events.some(planted), 10_000)
+      expect(events.find(planted)?.data).toMatchObject({
+        changed: ['environments'],
+        before: { environments: [null] },
+        after: {
+          environments: [
+            { name: 'production', type: 'production', overridesDigest: expect.stringMatching(/^sha256:/) },
+          ],
+        },
+      })
     })
 
     it('validates without storing, and answers 422 with the path, line and column of every problem', async () => {

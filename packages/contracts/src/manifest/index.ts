@@ -12,4 +12,4 @@ export {
   type ManifestViolation,
   maxManifestBytes,
 } from './load-manifest.ts'
-export { canonicalManifest, manifestDigest } from './manifest-digest.ts'
+export { canonical, canonicalManifest, manifestDigest } from './manifest-digest.ts'

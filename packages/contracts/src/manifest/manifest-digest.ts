@@ -11,7 +11,8 @@ export function canonicalManifest(manifest: DeployManifest): string {
   return canonical(manifest)
 }
 
-function canonical(value: unknown): string {
+/** RFC 8785 (JSON Canonicalization Scheme) of any JSON value: what canonicalManifest applies. */
+export function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`
   if (value !== null && typeof value === 'object') {
     const record = value as Record<string, unknown>

@@ -35,6 +35,46 @@ export const ProjectCreated = closedObject({
 })
 export type ProjectCreated = Static<typeof ProjectCreated>
 
+/** An environment as evt.project.updated shows it: its overrides by digest (read the environment for them). */
+const EnvironmentSummary = closedObject({
+  id: idField('The environment'),
+  name: slugField('Its name'),
+  type: Type.Union([
+    Type.Literal('preview'),
+    Type.Literal('development'),
+    Type.Literal('staging'),
+    Type.Literal('production'),
+  ]),
+  promotionOrder: Type.Integer({ minimum: 0, maximum: 1000 }),
+  overridesDigest: digestField('sha256: of the canonical JSON of its deploy.yaml overrides'),
+})
+
+/** The changed fields of a project, each with its value (before or after the change). */
+const ProjectChange = (description: string) =>
+  closedObject(
+    {
+      slug: Type.Optional(slugField('URL-safe project name')),
+      name: Type.Optional(nameField('Display name')),
+      repository: Type.Optional(Type.Union([repoFullNameField(), Type.Null()])),
+      repositoryUrl: Type.Optional(Type.Union([urlField('The repository URL'), Type.Null()])),
+      defaultBranch: Type.Optional(gitRef('The default branch')),
+      deployBranches: Type.Optional(Type.Array(gitRef('A branch pushes to which deploy'), { maxItems: 50 })),
+      deletedAt: Type.Optional(
+        Type.Union([timestampField('When it was deleted'), Type.Null()], {
+          description: 'null: not deleted',
+        }),
+      ),
+      environments: Type.Optional(
+        Type.Array(Type.Union([EnvironmentSummary, Type.Null()]), {
+          maxItems: 100,
+          description:
+            'The environments of envIds, in that order; null where one did not exist (before) or was removed (after)',
+        }),
+      ),
+    },
+    { description },
+  )
+
 export const ProjectUpdated = closedObject({
   projectId: projectId(),
   changed: Type.Array(
@@ -56,7 +96,9 @@ export const ProjectUpdated = closedObject({
     uniqueItems: true,
     description: 'Environments created, changed or removed by this update',
   }),
-  updatedBy: idField('The user who changed it'),
+  before: ProjectChange('Each changed field as it was'),
+  after: ProjectChange('Each changed field as it is now'),
+  updatedBy: idField('Who changed it: user:<id>, api-key:<id> or service:<name>'),
 })
 export type ProjectUpdated = Static<typeof ProjectUpdated>
 
@@ -185,16 +227,29 @@ export const sourceContracts = [
   }),
   defineMessage({
     type: 'evt.project.updated',
-    version: 1,
+    version: 2,
     kind: MessageKind.event,
     summary: 'A project or its environments changed',
     publishedBy: 'registry',
     schema: ProjectUpdated,
     fixture: {
       projectId: 'prj_shop',
-      changed: ['environments'],
+      changed: ['name', 'environments'],
       envIds: ['env_staging'],
-      updatedBy: 'usr_ada',
+      before: { name: 'Shop', environments: [null] },
+      after: {
+        name: 'The Shop',
+        environments: [
+          {
+            id: 'env_staging',
+            name: 'staging',
+            type: 'staging',
+            promotionOrder: 0,
+            overridesDigest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a',
+          },
+        ],
+      },
+      updatedBy: 'user:usr_ada',
     },
   }),
   defineMessage({
