@@ -1,4 +1,5 @@
 export {
+  actorOf,
   BuiltinRole,
   builtinRoles,
   type Decision,
@@ -10,7 +11,7 @@ export {
   permissions,
   type Requirement,
 } from './auth/access.ts'
-export { type Authenticator, guardRoutes, orgHeader } from './auth/guard.ts'
+export { type Authenticator, guardRoutes, orgHeader, principalOf, tenantOf } from './auth/guard.ts'
 export { createRemoteAuthenticator, type WhoAmI, whoAmI } from './auth/remote.ts'
 export * from './bus/index.ts'
 export { type Clock, systemClock } from './clock.ts'

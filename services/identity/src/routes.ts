@@ -3,8 +3,9 @@ import {
   type HttpApp,
   NotFoundError,
   Permission,
-  type Principal,
+  principalOf,
   problemResponse,
+  tenantOf,
   whoAmI,
 } from '@rxt/kit'
 import Type from 'typebox'
@@ -64,20 +65,6 @@ const tags = ['identity']
 const publicAuth = (why: string) => ({ auth: { public: why } })
 const permission = (p: Permission) => ({ auth: { permission: p } })
 const signedIn = { auth: { authenticated: true } } as const
-
-const principalOf = (request: { principal?: Principal }): Principal => {
-  if (request.principal === undefined) throw new NotFoundError('no principal on this request')
-  return request.principal
-}
-
-/**
- * The organisation the guard let the request act in — never the path's value taken on trust: were a
- * decision ever wrong, the request would still reach no tenant's rows.
- */
-const tenantOf = (request: { orgId?: string }): string => {
-  if (request.orgId === undefined) throw new NotFoundError('no such organisation')
-  return request.orgId
-}
 
 export function identityRoutes(identity: Identity) {
   return (app: HttpApp, _deps: ContextDeps<IdentityConfig>) => {

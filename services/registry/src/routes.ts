@@ -1,5 +1,13 @@
 import { deployManifestJsonSchema } from '@rxt/contracts/manifest'
-import { type HttpApp, NotFoundError, Permission, problemResponse } from '@rxt/kit'
+import {
+  actorOf,
+  type HttpApp,
+  Permission,
+  type Principal,
+  principalOf,
+  problemResponse,
+  tenantOf,
+} from '@rxt/kit'
 import Type from 'typebox'
 import { EnvironmentType, type Registry } from './service.ts'
 
@@ -65,12 +73,7 @@ const tags = ['registry']
 const read = { auth: { permission: Permission.projectsRead } } as const
 const write = { auth: { permission: Permission.projectsWrite } } as const
 
-const tenantOf = (request: { orgId?: string }): string => {
-  if (request.orgId === undefined) throw new NotFoundError('no such organisation')
-  return request.orgId
-}
-const actorOf = (request: { principal?: { kind: string; id: string } }): string =>
-  request.principal === undefined ? 'unknown' : `${request.principal.kind}:${request.principal.id}`
+const actorOfRequest = (request: { principal?: Principal }): string => actorOf(principalOf(request))
 
 /** The registry's HTTP API under /v1; organisations come from X-Rxt-Org or the caller's only one. */
 export const registryRoutes = (registry: Registry) => (app: HttpApp) => {
@@ -134,7 +137,9 @@ export const registryRoutes = (registry: Registry) => (app: HttpApp) => {
       },
     },
     async (request, reply) =>
-      reply.code(201).send(await registry.createProject(actorOf(request), tenantOf(request), request.body)),
+      reply
+        .code(201)
+        .send(await registry.createProject(actorOfRequest(request), tenantOf(request), request.body)),
   )
   app.get(
     '/projects',
@@ -170,7 +175,12 @@ export const registryRoutes = (registry: Registry) => (app: HttpApp) => {
       },
     },
     async (request) =>
-      registry.updateProject(actorOf(request), tenantOf(request), request.params.projectId, request.body),
+      registry.updateProject(
+        actorOfRequest(request),
+        tenantOf(request),
+        request.params.projectId,
+        request.body,
+      ),
   )
   app.delete(
     '/projects/:projectId',
@@ -184,7 +194,7 @@ export const registryRoutes = (registry: Registry) => (app: HttpApp) => {
       },
     },
     async (request, reply) => {
-      await registry.deleteProject(actorOf(request), tenantOf(request), request.params.projectId)
+      await registry.deleteProject(actorOfRequest(request), tenantOf(request), request.params.projectId)
       return reply.code(204).send(null)
     },
   )
@@ -199,7 +209,8 @@ export const registryRoutes = (registry: Registry) => (app: HttpApp) => {
         response: { 200: Project, ...errors },
       },
     },
-    async (request) => registry.restoreProject(actorOf(request), tenantOf(request), request.params.projectId),
+    async (request) =>
+      registry.restoreProject(actorOfRequest(request), tenantOf(request), request.params.projectId),
   )
   app.post(
     '/projects/:projectId/environments',
@@ -226,7 +237,7 @@ export const registryRoutes = (registry: Registry) => (app: HttpApp) => {
         .code(201)
         .send(
           await registry.createEnvironment(
-            actorOf(request),
+            actorOfRequest(request),
             tenantOf(request),
             request.params.projectId,
             request.body,
@@ -281,7 +292,7 @@ export const registryRoutes = (registry: Registry) => (app: HttpApp) => {
     },
     async (request) =>
       registry.updateEnvironment(
-        actorOf(request),
+        actorOfRequest(request),
         tenantOf(request),
         request.params.projectId,
         request.params.envId,
@@ -301,7 +312,7 @@ export const registryRoutes = (registry: Registry) => (app: HttpApp) => {
     },
     async (request, reply) => {
       await registry.deleteEnvironment(
-        actorOf(request),
+        actorOfRequest(request),
         tenantOf(request),
         request.params.projectId,
         request.params.envId,
@@ -340,7 +351,7 @@ export const registryRoutes = (registry: Registry) => (app: HttpApp) => {
         .code(201)
         .send(
           await registry.recordManifest(
-            actorOf(request),
+            actorOfRequest(request),
             tenantOf(request),
             request.params.projectId,
             request.body,

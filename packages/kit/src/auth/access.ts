@@ -78,6 +78,10 @@ export interface Principal {
   readonly everyOrg?: { readonly role: string; readonly permissions: readonly Permission[] }
 }
 
+/** How a principal is named on log lines, events and records: `user:<id>`, `api-key:<id>`, `service:<name>`. */
+export const actorOf = (principal: Pick<Principal, 'kind' | 'id'>): string =>
+  `${principal.kind}:${principal.id}`
+
 /** What a route needs: nobody, anyone signed in, an operator, or a permission in an organisation. */
 export type Requirement =
   | { readonly public: string }

@@ -2,7 +2,7 @@ import type { onRequestHookHandler } from 'fastify'
 import { AuthenticationError, NotAllowedError, NotFoundError, UnavailableError } from '../errors.ts'
 import type { HttpApp } from '../http/app.ts'
 import { withScope } from '../scope.ts'
-import { decide, type Principal, type Requirement } from './access.ts'
+import { actorOf, decide, type Principal, type Requirement } from './access.ts'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -76,12 +76,27 @@ const guard =
         request.principal = principal
         if (orgId !== undefined && (principal.orgs.has(orgId) || principal.everyOrg !== undefined))
           request.orgId = orgId
-        const actor = `${principal.kind}:${principal.id}`
+        const actor = actorOf(principal)
         withScope(request.orgId === undefined ? { actor } : { tenantId: request.orgId, actor }, done)
       },
       (error: unknown) => done(error as Error),
     )
   }
+
+/**
+ * The organisation the guard let the request act in — never the path's value taken on trust: were a
+ * decision ever wrong, the request would still reach no tenant's rows. 404 on a route without one.
+ */
+export const tenantOf = (request: { orgId?: string }): string => {
+  if (request.orgId === undefined) throw new NotFoundError('no such organisation')
+  return request.orgId
+}
+
+/** The caller of a guarded route (the guard set it). */
+export const principalOf = (request: { principal?: Principal }): Principal => {
+  if (request.principal === undefined) throw new NotFoundError('no principal on this request')
+  return request.principal
+}
 
 /**
  * Guards every route registered in `app` from now on: a route without `config.auth` fails to register

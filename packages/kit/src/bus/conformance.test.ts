@@ -10,7 +10,6 @@ import { systemClock } from '../clock.ts'
 import type { ContextDb } from '../db/index.ts'
 import { InputError } from '../errors.ts'
 import { createLogger } from '../log.ts'
-import { withScope } from '../scope.ts'
 import { openBusContext, type TransportFixture, transportTargets, until } from '../testing/bus.ts'
 import { type Bus, type BusOptions, type ContextBus, createBus, type MessageHandler } from './bus.ts'
 import {
@@ -97,40 +96,6 @@ for (const target of transportTargets()) {
         'SELECT message_id, key FROM effects ORDER BY n',
       )
       expectKeyOrder(rows, sent, ['key-0', 'key-1', 'key-2'])
-    })
-
-    it("carries a request's correlation id and caller to what it causes, and to what that causes", async () => {
-      const bus = await newBus()
-      bus.attach('consumer', consumer)
-      const seen: Envelope[] = []
-      await bus.subscribe('consumer', [
-        {
-          id: 'follower',
-          types: [type],
-          handle: async (message, { publish }) => {
-            seen.push(message)
-            if (message.key === 'first')
-              await publish({ type, data: fixture, tenantId: 'tenant-a', key: 'then' })
-          },
-        },
-      ])
-      await bus.start()
-      const ctx = bus.attach('producer', producer)
-      producers.set(bus, ctx)
-      const [first] = await withScope({ correlationId: 'req-42', actor: 'user:u-1' }, () =>
-        producer.transaction(async (tx) => [
-          await ctx.publish(tx, { type, data: fixture, tenantId: 'tenant-a', key: 'first' }),
-        ]),
-      )
-      await until(() => seen.some((m) => m.key === 'then'), 20_000, 'the follow-up message')
-      expect(first).toMatchObject({ correlationId: 'req-42', actor: 'user:u-1', causationId: null })
-      expect(seen.find((m) => m.key === 'then')).toMatchObject({
-        correlationId: 'req-42',
-        actor: 'user:u-1',
-        causationId: first?.id,
-      })
-      const untouched = await publish(bus, ['no-scope'])
-      expect(untouched[0]).not.toHaveProperty('actor')
     })
 
     it('handles a message once when the consumer died between handling and ack', async () => {

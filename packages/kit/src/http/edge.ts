@@ -6,6 +6,7 @@ import rateLimit from '@fastify/rate-limit'
 import type { FastifyRequest } from 'fastify'
 import helmet from 'helmet'
 import { Redis } from 'ioredis'
+import { actorOf } from '../auth/access.ts'
 import type { Logger } from '../log.ts'
 import type { HttpApp } from './app.ts'
 
@@ -72,7 +73,7 @@ export async function registerEdge(app: HttpApp, options: EdgeOptions): Promise<
       const p = request.principal
       if (p?.kind === 'api-key') return `key:${p.id}`
       if (request.orgId !== undefined) return `org:${request.orgId}`
-      if (p !== undefined) return `${p.kind}:${p.id}`
+      if (p !== undefined) return actorOf(p)
       return `ip:${request.ip}`
     },
     errorResponseBuilder: (_request, context) =>

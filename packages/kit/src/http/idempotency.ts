@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
+import { actorOf } from '../auth/access.ts'
 import type { ContextDb } from '../db/index.ts'
 import { ConflictError, InputError } from '../errors.ts'
 import type { HttpApp } from './app.ts'
@@ -84,7 +85,7 @@ export function idempotentRoutes(app: HttpApp, db: ContextDb, options: Idempoten
     }
     const principal = request.principal
     if (principal === undefined) return
-    const caller = `${principal.kind}:${principal.id}`
+    const caller = actorOf(principal)
     const fingerprint = fingerprintOf(request)
     const deadline = Date.now() + waitMs
     for (;;) {
