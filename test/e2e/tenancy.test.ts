@@ -3,6 +3,7 @@
 // answer 404 and leave the organisation's data as it was. Routes are found in the OpenAPI document, so a
 // new endpoint is covered the day it is added; a path parameter the suite has no resource of org A for
 // fails the suite until a fixture is added to `fixturesOfA` below.
+import { randomBytes } from 'node:crypto'
 import type { Runtime } from '@rxt/kit'
 import { dbTargets, type TestDatabase } from '@rxt/kit/testing'
 import { startTestRuntime } from '@rxt/kit/testing/runtime'
@@ -40,7 +41,11 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
 
   beforeAll(async () => {
     handle = await (pglite as NonNullable<typeof pglite>).create()
-    runtime = await startTestRuntime({ contexts: catalog, database: handle.database })
+    runtime = await startTestRuntime({
+      contexts: catalog,
+      database: handle.database,
+      env: { WEBHOOK_KEY: randomBytes(32).toString('base64url') },
+    })
     const signup = (email: string, orgName: string) =>
       json('POST', '/v1/auth/signup', undefined, { email, password, name: email, orgName })
     const alice = await signup('alice@a.example', 'A')

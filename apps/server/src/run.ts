@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { catalog as messages } from '@rxt/contracts'
 import {
   type ContextDefinition,
@@ -17,6 +18,7 @@ import {
 } from '@rxt/kit'
 import type { TObject } from 'typebox'
 import { type Command, parseCommand, usage } from './cli.ts'
+import { embeddedSecret } from './embedded-secret.ts'
 
 export interface MainOptions {
   readonly argv: readonly string[]
@@ -65,7 +67,11 @@ async function execute(command: Command, options: MainOptions, out: (line: strin
       for (const c of catalog) out(`${c.name}\t${c.description ?? ''}`)
       return 0
     case 'openapi': {
-      const config = loadConfig(options)
+      // A throwaway runtime that lives only to print its document: a throwaway webhook key will do.
+      const config = {
+        WEBHOOK_KEY: randomBytes(32).toString('base64url'),
+        ...loadConfig(options),
+      } as CoreConfig
       const log = createLogger({ level: 'silent' })
       const database = await openDatabase({ kind: 'pglite' }, log)
       const runtime = await startRuntime({
@@ -85,8 +91,15 @@ async function execute(command: Command, options: MainOptions, out: (line: strin
     }
     case 'up':
     case 'serve': {
-      const config = loadConfig(options)
+      let config = loadConfig(options)
       const contexts = command.kind === 'up' ? catalog : pick(catalog, command.contexts)
+      // The embedded mode makes its own webhook key once and keeps it beside its data.
+      if (command.kind === 'up' && (config as { WEBHOOK_KEY?: string }).WEBHOOK_KEY === undefined) {
+        config = {
+          ...config,
+          WEBHOOK_KEY: await embeddedSecret(config.RXT_DATA_DIR, 'webhook.key'),
+        } as CoreConfig
+      }
       if (command.kind === 'serve' && config.DATABASE_URL === undefined) {
         throw new UsageFailure(
           'serve runs against PostgreSQL: set DATABASE_URL (postgres://user@host:5432/db)',

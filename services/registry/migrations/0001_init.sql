@@ -10,6 +10,7 @@ CREATE TABLE projects (
   repository_url text,
   default_branch text NOT NULL,
   deploy_branches text[] NOT NULL,
+  webhook_generation integer NOT NULL DEFAULT 1, -- the webhook secret is derived from WEBHOOK_KEY and this
   created_by text NOT NULL,                 -- the actor: user:<id>, api-key:<id>, service:<name>
   created_at timestamptz NOT NULL DEFAULT now(),
   updated_at timestamptz NOT NULL DEFAULT now(),

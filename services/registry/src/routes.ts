@@ -26,11 +26,19 @@ const Project = Type.Object({
   repositoryUrl: Type.Union([Type.String(), Type.Null()]),
   defaultBranch: Type.String(),
   deployBranches: Type.Array(Type.String()),
+  webhookGeneration: Type.Integer({ description: 'Which webhook secret is current; a rotation adds one' }),
   createdBy: Type.String(),
   createdAt: Timestamp,
   updatedAt: Timestamp,
   deletedAt: Type.Union([Timestamp, Type.Null()]),
 })
+const Webhook = Type.Object(
+  {
+    url: Type.String({ description: "Where GitHub sends the repository's events" }),
+    secret: Type.String({ description: 'Shown once: the secret GitHub signs deliveries with' }),
+  },
+  { description: "Configure it as the repository's webhook (content type JSON or form)" },
+)
 const ProjectFields = {
   slug: Slug,
   name: Type.String({ minLength: 1, maxLength: 200 }),
@@ -118,7 +126,7 @@ export const registryRoutes = (registry: Registry) => (app: HttpApp) => {
   app.post(
     '/projects',
     {
-      config: write,
+      config: { ...write, shownOnce: true },
       schema: {
         tags,
         summary: 'Create a project',
@@ -133,7 +141,7 @@ export const registryRoutes = (registry: Registry) => (app: HttpApp) => {
           },
           { additionalProperties: false },
         ),
-        response: { 201: Project, ...errors },
+        response: { 201: Type.Object({ ...Project.properties, webhook: Webhook }), ...errors },
       },
     },
     async (request, reply) =>
@@ -197,6 +205,20 @@ export const registryRoutes = (registry: Registry) => (app: HttpApp) => {
       await registry.deleteProject(actorOfRequest(request), tenantOf(request), request.params.projectId)
       return reply.code(204).send(null)
     },
+  )
+  app.post(
+    '/projects/:projectId/webhook/rotate',
+    {
+      config: { ...write, shownOnce: true },
+      schema: {
+        tags,
+        summary: 'A new webhook secret for the project (shown once); the old one stops verifying at once',
+        params: ProjectParams,
+        response: { 200: Webhook, ...errors },
+      },
+    },
+    async (request) =>
+      registry.rotateWebhook(actorOfRequest(request), tenantOf(request), request.params.projectId),
   )
   app.post(
     '/projects/:projectId/restore',

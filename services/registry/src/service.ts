@@ -6,7 +6,16 @@ import {
   ManifestOverride,
   manifestDigest,
 } from '@rxt/contracts/manifest'
-import { ConflictError, type ContextDeps, InputError, NotFoundError, newId, type Transaction } from '@rxt/kit'
+import { webhookSecret } from '@rxt/contracts/webhooks'
+import {
+  ConflictError,
+  type ContextDeps,
+  InputError,
+  NotFoundError,
+  newId,
+  type Transaction,
+  UnavailableError,
+} from '@rxt/kit'
 import { Compile } from 'typebox/compile'
 import { diffManifests } from './domain/manifest-diff.ts'
 import { createRegistryStore, type EnvironmentRow, type ProjectRow } from './store.ts'
@@ -44,6 +53,7 @@ const projectView = (r: ProjectRow) => ({
   repositoryUrl: r.repository_url,
   defaultBranch: r.default_branch,
   deployBranches: r.deploy_branches,
+  webhookGeneration: r.webhook_generation,
   createdBy: r.created_by,
   createdAt: r.created_at.toISOString(),
   updatedAt: r.updated_at.toISOString(),
@@ -98,8 +108,20 @@ function checkOverrides(overrides: unknown): void {
  * per digest. Every call acts in one organisation (`orgId`, admitted by the guard) and under its
  * row-level security.
  */
-export function createRegistry(deps: ContextDeps) {
+export interface RegistryConfig {
+  readonly WEBHOOK_KEY?: string | undefined
+  readonly PUBLIC_URL: string
+}
+
+export function createRegistry(deps: ContextDeps<RegistryConfig>) {
   const { db, bus, clock } = deps
+  const webhookUrl = `${deps.config.PUBLIC_URL.replace(/\/+$/, '')}/v1/webhooks/github`
+  /** The project's webhook: where GitHub sends, and the secret it signs with (shown once). */
+  const webhookOf = (project: ProjectRow) => {
+    const key = deps.config.WEBHOOK_KEY
+    if (key === undefined) throw new UnavailableError('WEBHOOK_KEY is not set: no webhook secret can be made')
+    return { url: webhookUrl, secret: webhookSecret(key, project.id, project.webhook_generation) }
+  }
   const store = createRegistryStore()
 
   const liveProject = async (tx: Transaction, projectId: string): Promise<ProjectRow> => {
@@ -176,9 +198,11 @@ export function createRegistry(deps: ContextDeps) {
               name: input.name,
               repo: input.repository ?? null,
               createdBy: actor,
+              deployBranches: row.deploy_branches,
+              webhookGeneration: row.webhook_generation,
             },
           })
-          return projectView(row)
+          return { ...projectView(row), webhook: webhookOf(row) }
         })
       } catch (error) {
         if (uniqueViolation(error))
@@ -216,6 +240,19 @@ export function createRegistry(deps: ContextDeps) {
           throw new ConflictError(`a project ${patch.slug} exists in this organisation`)
         throw error
       }
+    },
+
+    /** A new webhook secret (shown once); the previous one stops verifying at once. */
+    async rotateWebhook(actor: string, orgId: string, projectId: string) {
+      return db.withTenant(orgId, async (tx) => {
+        const before = await liveProject(tx, projectId)
+        const row = await store.rotateWebhook(tx, projectId)
+        await updated(tx, orgId, projectId, actor, {
+          before: { webhookGeneration: before.webhook_generation },
+          after: { webhookGeneration: row.webhook_generation },
+        })
+        return webhookOf(row)
+      })
     },
 
     /** Soft delete: the project and its environments are hidden, restorable for 30 days, then purged. */

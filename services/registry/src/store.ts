@@ -9,6 +9,7 @@ export type ProjectRow = {
   repository_url: string | null
   default_branch: string
   deploy_branches: string[]
+  webhook_generation: number
   created_by: string
   created_at: Date
   updated_at: Date
@@ -28,7 +29,7 @@ export type EnvironmentRow = {
 }
 
 const projectColumns =
-  'id, org_id, slug, name, repository, repository_url, default_branch, deploy_branches, created_by, created_at, updated_at, deleted_at'
+  'id, org_id, slug, name, repository, repository_url, default_branch, deploy_branches, webhook_generation, created_by, created_at, updated_at, deleted_at'
 const environmentColumns =
   'id, project_id, name, type, promotion_order, overrides, created_at, updated_at, deleted_at'
 
@@ -213,6 +214,16 @@ export function createRegistryStore() {
           patch.promotionOrder ?? null,
           patch.overrides === undefined ? null : JSON.stringify(patch.overrides),
         ],
+      )
+      return one(rows)
+    },
+
+    /** The next webhook generation: the secret of the previous one stops verifying. */
+    async rotateWebhook(tx: Transaction, projectId: string): Promise<ProjectRow> {
+      const { rows } = await tx.query<ProjectRow>(
+        `UPDATE projects SET webhook_generation = webhook_generation + 1, updated_at = now() WHERE id = $1
+         RETURNING ${projectColumns}`,
+        [projectId],
       )
       return one(rows)
     },

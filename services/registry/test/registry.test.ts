@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { Envelope } from '@rxt/contracts'
+import { webhookSecret } from '@rxt/contracts/webhooks'
 import { identity } from '@rxt/identity'
 import { type Clock, defineContext, type Runtime } from '@rxt/kit'
 import { dbTargets, type TestDatabase } from '@rxt/kit/testing'
@@ -11,6 +13,8 @@ import { registry } from '../src/index.ts'
 const manifestsDir = new URL('../../../packages/contracts/src/manifest/fixtures/', import.meta.url)
 const minimal = readFileSync(new URL('minimal.yaml', manifestsDir), 'utf8')
 const full = readFileSync(new URL('full.yaml', manifestsDir), 'utf8')
+
+const webhookKey = randomBytes(32).toString('base64url')
 
 /** A clock the suite moves forward past the 30 days of retention. */
 const clock = { offsetMs: 0, now: () => new Date(Date.now() + clock.offsetMs) } satisfies Clock & {
@@ -51,6 +55,7 @@ for (const target of dbTargets()) {
         contexts: [identity, registry, watcher],
         database: handle.database,
         clock,
+        env: { WEBHOOK_KEY: webhookKey, PUBLIC_URL: 'https://deploy.example.com' },
       })
       const signup = await runtime.app.inject({
         method: 'POST',
@@ -76,6 +81,15 @@ for (const target of dbTargets()) {
         createdBy: `user:${userId}`,
       })
       projectId = created.body.id
+      // The webhook, shown once: its secret is the one vcs derives for this project's first generation.
+      expect(created.body.webhook).toEqual({
+        url: 'https://deploy.example.com/v1/webhooks/github',
+        secret: webhookSecret(webhookKey, projectId, 1),
+      })
+      expect((await call('GET', `/projects/${projectId}`)).body).not.toHaveProperty('webhook')
+      const rotated = await call('POST', `/projects/${projectId}/webhook/rotate`)
+      expect(rotated.body.secret).toBe(webhookSecret(webhookKey, projectId, 2))
+      expect((await call('GET', `/projects/${projectId}`)).body.webhookGeneration).toBe(2)
       expect((await call('POST', '/projects', { slug: 'shop', name: 'Again' })).status).toBe(409)
       const changed = await call('PATCH', `/projects/${projectId}`, {
         name: 'The Shop',
@@ -85,12 +99,17 @@ for (const target of dbTargets()) {
       expect((await call('GET', '/projects')).body.items.map((p: { slug: string }) => p.slug)).toEqual([
         'shop',
       ])
-      await until(() => events.some((e) => e.type === 'evt.project.updated'), 10_000)
+      await until(
+        () => events.some((e) => (e.data as { changed?: string[] }).changed?.includes('name')),
+        10_000,
+      )
       expect(events.find((e) => e.type === 'evt.project.created')).toMatchObject({
         data: { projectId, slug: 'shop', repo: 'acme/shop', createdBy: `user:${userId}` },
         actor: `user:${userId}`,
       })
-      expect(events.find((e) => e.type === 'evt.project.updated')?.data).toMatchObject({
+      expect(
+        events.find((e) => (e.data as { changed?: string[] }).changed?.includes('name'))?.data,
+      ).toMatchObject({
         changed: ['name', 'deployBranches'],
         before: { name: 'Shop', deployBranches: ['main'] },
         after: { name: 'The Shop', deployBranches: ['main', 'release'] },

@@ -32,6 +32,18 @@ export const ProjectCreated = closedObject({
     description: 'The linked repository, or null until one is linked',
   }),
   createdBy: idField('The user who created it'),
+  deployBranches: Type.Optional(
+    Type.Array(gitRef('A branch whose pushes deploy'), {
+      maxItems: 50,
+      description: 'Pushes to these deploy',
+    }),
+  ),
+  webhookGeneration: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      description: "Which of the project's webhook secrets is current (1 at first)",
+    }),
+  ),
 })
 export type ProjectCreated = Static<typeof ProjectCreated>
 
@@ -59,6 +71,9 @@ const ProjectChange = (description: string) =>
       repositoryUrl: Type.Optional(Type.Union([urlField('The repository URL'), Type.Null()])),
       defaultBranch: Type.Optional(gitRef('The default branch')),
       deployBranches: Type.Optional(Type.Array(gitRef('A branch pushes to which deploy'), { maxItems: 50 })),
+      webhookGeneration: Type.Optional(
+        Type.Integer({ minimum: 1, description: 'Which webhook secret is current; a rotation adds one' }),
+      ),
       deletedAt: Type.Optional(
         Type.Union([timestampField('When it was deleted'), Type.Null()], {
           description: 'null: not deleted',
