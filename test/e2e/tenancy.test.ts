@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Runtime } from '@rxt/kit'
 import { dbTargets, type TestDatabase } from '@rxt/kit/testing'
+import { until } from '@rxt/kit/testing/bus'
 import { startTestRuntime } from '@rxt/kit/testing/runtime'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { catalog } from '../../apps/server/src/catalog.ts'
@@ -82,6 +83,12 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
         environment: 'staging',
       })
     const [first, second] = [await manifest('ghcr.io/a/shop:1'), await manifest('ghcr.io/a/shop:2')]
+    // vcs learns of the project through the bus before its deliveries can be listed.
+    await until(
+      async () =>
+        (await call('GET', `/v1/projects/${project.id}/webhook/deliveries`, ownerOfA)).status === 200,
+      10_000,
+    )
     Object.assign(fixturesOfA, {
       orgId: alice.orgId,
       userId: carol.userId,

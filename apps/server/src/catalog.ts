@@ -3,7 +3,8 @@ import { identity } from '@rxt/identity'
 import type { ContextDefinition } from '@rxt/kit'
 import { registry } from '@rxt/registry'
 import { system } from '@rxt/system'
+import { vcs } from '@rxt/vcs'
 
 /** Every context this build can run, in start order. A new context is one line here. */
 // biome-ignore lint/suspicious/noExplicitAny: contexts type their own config
-export const catalog: readonly ContextDefinition<any>[] = [identity, registry, system, gateway]
+export const catalog: readonly ContextDefinition<any>[] = [identity, registry, vcs, system, gateway]

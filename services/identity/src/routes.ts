@@ -63,6 +63,8 @@ const errors = {
 }
 const tags = ['identity']
 const publicAuth = (why: string) => ({ auth: { public: why } })
+/** A public route whose body is a credential: failed attempts count against the caller's address. */
+const signIn = (why: string) => ({ auth: { public: why }, signIn: true })
 const permission = (p: Permission) => ({ auth: { permission: p } })
 const signedIn = { auth: { authenticated: true } } as const
 
@@ -89,7 +91,7 @@ export function identityRoutes(identity: Identity) {
     app.post(
       '/auth/login',
       {
-        config: publicAuth('Exchanges an email and password for tokens.'),
+        config: signIn('Exchanges an email and password for tokens.'),
         schema: {
           tags,
           summary: 'Sign in: an access token (15 minutes) and a refresh token (7 days)',
@@ -105,7 +107,7 @@ export function identityRoutes(identity: Identity) {
     app.post(
       '/auth/refresh',
       {
-        config: publicAuth('The refresh token is the credential.'),
+        config: signIn('The refresh token is the credential.'),
         schema: {
           tags,
           summary: 'Rotate a refresh token; presenting a used one revokes every token of that sign-in',
@@ -118,7 +120,7 @@ export function identityRoutes(identity: Identity) {
     app.post(
       '/auth/logout',
       {
-        config: publicAuth('The refresh token is the credential.'),
+        config: signIn('The refresh token is the credential.'),
         schema: {
           tags,
           summary: 'Revoke the refresh tokens of this sign-in',

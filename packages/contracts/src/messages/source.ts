@@ -127,6 +127,7 @@ export const RepoVerified = closedObject({
 export type RepoVerified = Static<typeof RepoVerified>
 
 export const CommitPushed = closedObject({
+  projectId: Type.Optional(projectId()),
   provider: vcsProvider(),
   repo: repoFullNameField(),
   deliveryId: idField('The webhook delivery id (dedupe key)'),
@@ -136,12 +137,16 @@ export const CommitPushed = closedObject({
     description: 'The previous head, or null for a new branch',
   }),
   pusher: gitLogin('Login of who pushed'),
+  author: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 256, description: 'Name of the head commit author' }),
+  ),
   message: textField('Head commit message, truncated', 1000),
   pushedAt: timestampField('When the push happened'),
 })
 export type CommitPushed = Static<typeof CommitPushed>
 
 export const PrOpened = closedObject({
+  projectId: Type.Optional(projectId()),
   provider: vcsProvider(),
   repo: repoFullNameField(),
   number: Type.Integer({ minimum: 1, description: 'Pull request number' }),
@@ -153,6 +158,16 @@ export const PrOpened = closedObject({
   url: urlField('The pull request page'),
 })
 export type PrOpened = Static<typeof PrOpened>
+
+/** New commits on an open pull request's branch. */
+export const PrSynchronized = PrOpened
+export type PrSynchronized = PrOpened
+
+export const PrClosed = closedObject({
+  ...PrOpened.properties,
+  merged: Type.Boolean({ description: 'Whether it was merged (else closed without merging)' }),
+})
+export type PrClosed = Static<typeof PrClosed>
 
 export const BuildSucceeded = closedObject({
   buildId: idField('The build'),
@@ -318,6 +333,45 @@ export const sourceContracts = [
       headSha: sha,
       baseRef: 'main',
       url: 'https://github.com/acme/shop/pull/42',
+    },
+  }),
+  defineMessage({
+    type: 'evt.pr.synchronized',
+    version: 1,
+    kind: MessageKind.event,
+    summary: "New commits were pushed to an open pull request's branch",
+    publishedBy: 'vcs',
+    schema: PrSynchronized,
+    fixture: {
+      provider: 'github',
+      repo: 'acme/shop',
+      number: 42,
+      title: 'Add checkout page',
+      author: 'ada',
+      headRef: 'feature/checkout',
+      headSha: sha,
+      baseRef: 'main',
+      url: 'https://github.com/acme/shop/pull/42',
+    },
+  }),
+  defineMessage({
+    type: 'evt.pr.closed',
+    version: 1,
+    kind: MessageKind.event,
+    summary: 'A pull request was closed, merged or not (its preview environment can go)',
+    publishedBy: 'vcs',
+    schema: PrClosed,
+    fixture: {
+      provider: 'github',
+      repo: 'acme/shop',
+      number: 42,
+      title: 'Add checkout page',
+      author: 'ada',
+      headRef: 'feature/checkout',
+      headSha: sha,
+      baseRef: 'main',
+      url: 'https://github.com/acme/shop/pull/42',
+      merged: true,
     },
   }),
   defineMessage({

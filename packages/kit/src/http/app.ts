@@ -63,6 +63,11 @@ declare module 'fastify' {
     quiet?: boolean
     /** The path holds a secret (an invite token): its request lines name the route, not the URL. */
     secretPath?: boolean
+    /**
+     * A public route whose body is a credential (a password, a refresh token): its 401s count as failed
+     * authentications of the caller's address (see http/edge.ts).
+     */
+    signIn?: boolean
   }
 }
 

@@ -42,7 +42,7 @@ const callers = defineContext({
   routes: (app) => {
     app.get('/ping', { config: { auth: { permission: 'org:read' } } }, async () => ({ ok: true }))
     app.get('/open', { config: { auth: { public: 'a test route' } } }, async () => ({ ok: true }))
-    app.post('/sign-in', { config: { auth: { public: 'signs in' } } }, async (request) => {
+    app.post('/sign-in', { config: { auth: { public: 'signs in' }, signIn: true } }, async (request) => {
       if ((request.body as { password?: string }).password !== 'right')
         throw new AuthenticationError('wrong password')
       return { ok: true }

@@ -95,8 +95,8 @@ export async function registerEdge(app: HttpApp, options: EdgeOptions): Promise<
 
 /**
  * Guessing credentials is slowed per client address: every 401 counts, and an address past the limit
- * has every request that presents a credential (an Authorization header) or signs in (a public POST:
- * login, refresh, signup, accepting an invite) answered 429 until its minute is over, whether the
+ * has every request that presents a credential (an Authorization header) or signs in (a route with
+ * `config.signIn`: login, refresh) answered 429 until its minute is over, whether the
  * credential is right or not, so that a guess that happens to be right tells nothing. Only requests
  * that present a credential count, and are refused; one without costs nothing extra. On Redis, the
  * check is one more round trip per request that presents a credential.
@@ -108,9 +108,7 @@ function limitFailedAuthentication(app: HttpApp, perMinute: number): void {
     keyGenerator: (request) => `auth-failures:${request.ip}`,
   })
   const presentsCredential = (request: FastifyRequest) =>
-    request.headers.authorization !== undefined ||
-    (request.method === 'POST' &&
-      (request.routeOptions.config as { auth?: { public?: string } } | undefined)?.auth?.public !== undefined)
+    request.headers.authorization !== undefined || request.routeOptions.config?.signIn === true
   app.addHook('onRequest', async (request, reply) => {
     if (!presentsCredential(request)) return
     const status = await failures(request, { increment: false })

@@ -1,0 +1,79 @@
+import type { Envelope } from '@rxt/contracts'
+import { WebhookKeyField } from '@rxt/contracts/webhooks'
+import { defineContext, InputError } from '@rxt/kit'
+import Type from 'typebox'
+import { vcsRoutes } from './routes.ts'
+import { createVcs, type Vcs, type VcsConfig } from './service.ts'
+
+const instances = new WeakMap<object, Vcs>()
+const vcsOf = (deps: Parameters<typeof createVcs>[0]): Vcs => {
+  let instance = instances.get(deps.db)
+  if (instance === undefined) {
+    instance = createVcs(deps)
+    instances.set(deps.db, instance)
+  }
+  return instance
+}
+
+interface ProjectCreated {
+  projectId: string
+  repo: string | null
+  deployBranches?: string[]
+  webhookGeneration?: number
+}
+interface ProjectUpdated {
+  projectId: string
+  after: {
+    repository?: string | null
+    deployBranches?: string[]
+    webhookGeneration?: number
+    deletedAt?: string | null
+  }
+}
+
+/** GitHub webhooks: deliveries checked, kept and turned into events. */
+export const vcs = defineContext<VcsConfig>({
+  name: 'vcs',
+  description: 'GitHub webhooks: signatures, deliveries, pushes and pull requests',
+  config: Type.Object({ WEBHOOK_KEY: WebhookKeyField }),
+  migrations: new URL('../migrations/', import.meta.url),
+  routes: (app, deps) => vcsRoutes(vcsOf(deps))(app),
+  handlers: (deps) => [
+    {
+      id: 'project-routes',
+      types: ['evt.project.created', 'evt.project.updated'],
+      handle: async (message: Envelope, { tx }) => {
+        const orgId = message.tenantId as string
+        if (message.type === 'evt.project.created') {
+          const data = message.data as ProjectCreated
+          await vcsOf(deps).projectChanged(tx, {
+            projectId: data.projectId,
+            orgId,
+            repository: data.repo,
+            ...(data.deployBranches === undefined ? {} : { deployBranches: data.deployBranches }),
+            ...(data.webhookGeneration === undefined ? {} : { webhookGeneration: data.webhookGeneration }),
+            live: true,
+          })
+          return
+        }
+        const { projectId, after } = message.data as ProjectUpdated
+        await vcsOf(deps).projectChanged(tx, {
+          projectId,
+          orgId,
+          ...(after.repository === undefined ? {} : { repository: after.repository }),
+          ...(after.deployBranches === undefined ? {} : { deployBranches: after.deployBranches }),
+          ...(after.webhookGeneration === undefined ? {} : { webhookGeneration: after.webhookGeneration }),
+          ...(after.deletedAt === undefined ? {} : { live: after.deletedAt === null }),
+        })
+      },
+    },
+  ],
+  start: (deps) => {
+    if (deps.config.WEBHOOK_KEY === undefined) {
+      throw new InputError(
+        'WEBHOOK_KEY is not set: vcs needs it to check the signatures of webhook deliveries',
+      )
+    }
+  },
+})
+export { createVcs, type Vcs } from './service.ts'

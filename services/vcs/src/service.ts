@@ -1,0 +1,193 @@
+import { verify } from '@octokit/webhooks-methods'
+import { webhookSecret } from '@rxt/contracts/webhooks'
+import {
+  AuthenticationError,
+  type ContextDeps,
+  InputError,
+  NotFoundError,
+  newId,
+  type Transaction,
+} from '@rxt/kit'
+import { decide, type ProjectRoute } from './github.ts'
+
+export interface VcsConfig {
+  readonly WEBHOOK_KEY?: string | undefined
+}
+
+/** Deliveries kept per project: the newest. */
+export const keptDeliveries = 1_000
+
+export interface Delivery {
+  readonly event: string
+  readonly deliveryId: string
+  readonly signature: string | undefined
+  readonly contentType: string
+  readonly body: Buffer
+}
+
+/**
+ * GitHub webhooks: a delivery is checked against the secret of every live project of its repository
+ * (derived from WEBHOOK_KEY, ADR 0010), stored once per delivery id, and turned into events in the
+ * same transaction (the outbox sends them after the answer).
+ */
+export function createVcs(deps: ContextDeps<VcsConfig>) {
+  const { db, bus } = deps
+
+  const payloadOf = (delivery: Delivery): Record<string, unknown> => {
+    try {
+      const text = delivery.body.toString('utf8')
+      const json = delivery.contentType.startsWith('application/x-www-form-urlencoded')
+        ? (new URLSearchParams(text).get('payload') ?? '')
+        : text
+      const value = JSON.parse(json) as unknown
+      if (value === null || typeof value !== 'object' || Array.isArray(value))
+        throw new Error('not an object')
+      return value as Record<string, unknown>
+    } catch (error) {
+      throw new InputError(`the delivery is not a JSON payload: ${(error as Error).message}`)
+    }
+  }
+
+  /** The live project of this repository whose secret signed the delivery, if any. */
+  const signer = async (repository: string, delivery: Delivery): Promise<ProjectRoute | undefined> => {
+    const key = deps.config.WEBHOOK_KEY
+    if (key === undefined || delivery.signature === undefined) return undefined
+    const { rows } = await db.query<{
+      project_id: string
+      org_id: string
+      deploy_branches: string[]
+      webhook_generation: number
+    }>(
+      'SELECT project_id, org_id, deploy_branches, webhook_generation FROM project_routes WHERE live AND repository = $1',
+      [repository.toLowerCase()],
+    )
+    const body = delivery.body.toString('utf8')
+    for (const row of rows) {
+      const secret = webhookSecret(key, row.project_id, row.webhook_generation)
+      if (await verify(secret, body, delivery.signature).catch(() => false)) {
+        return { projectId: row.project_id, orgId: row.org_id, deployBranches: row.deploy_branches }
+      }
+    }
+    return undefined
+  }
+
+  return {
+    /**
+     * Accepts a delivery: 401 (nothing stored) unless a project of its repository signed it; a delivery
+     * id seen before is acknowledged again and causes nothing.
+     */
+    async receive(delivery: Delivery): Promise<{ duplicate: boolean; outcome: string; detail: string }> {
+      if (delivery.signature === undefined) {
+        throw new AuthenticationError('X-Hub-Signature-256 is missing: configure the webhook with its secret')
+      }
+      const payload = payloadOf(delivery)
+      const repository = String((payload.repository as { full_name?: unknown } | undefined)?.full_name ?? '')
+      const project = repository === '' ? undefined : await signer(repository, delivery)
+      if (project === undefined) {
+        throw new AuthenticationError('the signature matches no project of this repository')
+      }
+      const decision = decide(delivery.event, payload, delivery.deliveryId, project)
+      return db.withTenant(project.orgId, async (tx) => {
+        const inserted = await tx.query(
+          `INSERT INTO deliveries (id, org_id, project_id, delivery_id, event, action, outcome, detail)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (project_id, delivery_id) DO NOTHING`,
+          [
+            newId(),
+            project.orgId,
+            project.projectId,
+            delivery.deliveryId,
+            delivery.event,
+            typeof payload.action === 'string' ? payload.action : null,
+            decision.outcome,
+            decision.detail,
+          ],
+        )
+        if ((inserted.rowCount ?? 0) === 0)
+          return { duplicate: true, outcome: 'duplicate', detail: 'delivered before' }
+        if (decision.outcome === 'published') {
+          await bus.publishAll(
+            tx,
+            decision.events.map((e) => ({
+              type: e.type,
+              data: e.data,
+              tenantId: project.orgId,
+              key: project.projectId,
+              idempotencyKey: `github:${delivery.deliveryId}:${e.type}`,
+              actor: 'service:vcs',
+            })),
+          )
+        }
+        await tx.query(
+          `DELETE FROM deliveries WHERE project_id = $1 AND id NOT IN
+             (SELECT id FROM deliveries WHERE project_id = $1 ORDER BY received_at DESC, id DESC LIMIT $2)`,
+          [project.projectId, keptDeliveries],
+        )
+        return { duplicate: false, outcome: decision.outcome, detail: decision.detail }
+      })
+    },
+
+    async deliveries(orgId: string, projectId: string) {
+      return db.withTenant(orgId, async (tx) => {
+        const known = await tx.query(
+          'SELECT 1 FROM project_routes WHERE project_id = $1 AND org_id = $2 AND live',
+          [projectId, orgId],
+        )
+        if (known.rowCount === 0) throw new NotFoundError(`no project ${projectId}`)
+        const { rows } = await tx.query<{
+          delivery_id: string
+          event: string
+          action: string | null
+          outcome: string
+          detail: string
+          received_at: Date
+        }>(
+          `SELECT delivery_id, event, action, outcome, detail, received_at FROM deliveries
+            WHERE project_id = $1 ORDER BY received_at DESC, id DESC LIMIT $2`,
+          [projectId, keptDeliveries],
+        )
+        return rows.map((r) => ({
+          deliveryId: r.delivery_id,
+          event: r.event,
+          action: r.action,
+          outcome: r.outcome,
+          detail: r.detail,
+          receivedAt: r.received_at.toISOString(),
+        }))
+      })
+    },
+
+    /** Keeps the project's route (repository, deploy branches, webhook generation) as registry says. */
+    async projectChanged(
+      tx: Transaction,
+      change: {
+        projectId: string
+        orgId: string
+        repository?: string | null
+        deployBranches?: readonly string[]
+        webhookGeneration?: number
+        live?: boolean
+      },
+    ) {
+      await tx.query(
+        `INSERT INTO project_routes (project_id, org_id, repository, deploy_branches, webhook_generation, live)
+         VALUES ($1, $2, $3, coalesce($4, '{main}'::text[]), coalesce($5, 1), coalesce($6, true))
+         ON CONFLICT (project_id) DO UPDATE SET
+           repository = CASE WHEN $7 THEN excluded.repository ELSE project_routes.repository END,
+           deploy_branches = coalesce($4, project_routes.deploy_branches),
+           webhook_generation = coalesce($5, project_routes.webhook_generation),
+           live = coalesce($6, project_routes.live),
+           updated_at = now()`,
+        [
+          change.projectId,
+          change.orgId,
+          change.repository?.toLowerCase() ?? null,
+          change.deployBranches === undefined ? null : [...change.deployBranches],
+          change.webhookGeneration ?? null,
+          change.live ?? null,
+          change.repository !== undefined,
+        ],
+      )
+    },
+  }
+}
+export type Vcs = ReturnType<typeof createVcs>

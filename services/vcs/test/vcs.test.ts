@@ -1,0 +1,218 @@
+import { randomBytes, randomUUID } from 'node:crypto'
+import examples from '@octokit/webhooks-examples' with { type: 'json' }
+import { sign, verify } from '@octokit/webhooks-methods'
+import type { Envelope } from '@rxt/contracts'
+import { identity } from '@rxt/identity'
+import { defineContext, type Runtime } from '@rxt/kit'
+import { dbTargets, type TestDatabase } from '@rxt/kit/testing'
+import { until } from '@rxt/kit/testing/bus'
+import { startTestRuntime } from '@rxt/kit/testing/runtime'
+import { registry } from '@rxt/registry'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { vcs } from '../src/index.ts'
+
+/** GitHub's own payloads (the @octokit/webhooks-examples corpus), by event name. */
+const example = (event: string, match: (payload: Record<string, any>) => boolean = () => true) => {
+  const found = (examples as { name: string; examples: Record<string, any>[] }[])
+    .find((e) => e.name === event)
+    ?.examples.find(match)
+  if (found === undefined) throw new Error(`no ${event} example`)
+  return found
+}
+const repository = 'Codertocat/Hello-World'
+const pushToMaster = example('push', (p) => p.ref === 'refs/heads/master' && p.deleted === false)
+const pushTag = example('push', (p) => p.ref.startsWith('refs/tags/') && p.deleted === false)
+const ping = { ...example('ping'), repository: { ...example('ping').repository, full_name: repository } }
+const pr = (action: string) => example('pull_request', (p) => p.action === action)
+
+describe('signatures', () => {
+  it("verifies GitHub's documented test vector", async () => {
+    const signature = 'sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17'
+    expect(await verify("It's a Secret to Everybody", 'Hello, World!', signature)).toBe(true)
+    expect(await verify("It's a Secret to Everybody", 'Hello, World?', signature)).toBe(false)
+  })
+})
+
+for (const target of dbTargets()) {
+  describe.skipIf(target.skipped !== undefined)(`vcs on ${target.name}`, () => {
+    let handle: TestDatabase
+    let runtime: Runtime
+    const events: Envelope[] = []
+    let auth: string
+    let projectId: string
+    let secret: string
+
+    const deliver = async (
+      event: string,
+      payload: unknown,
+      options: { secret?: string; deliveryId?: string; form?: boolean; signature?: string | null } = {},
+    ) => {
+      const json = JSON.stringify(payload)
+      const body = options.form === true ? `payload=${encodeURIComponent(json)}` : json
+      const signature =
+        options.signature === null
+          ? undefined
+          : (options.signature ?? (await sign(options.secret ?? secret, body)))
+      const res = await runtime.app.inject({
+        method: 'POST',
+        url: '/v1/webhooks/github',
+        headers: {
+          'content-type': options.form === true ? 'application/x-www-form-urlencoded' : 'application/json',
+          'x-github-event': event,
+          'x-github-delivery': options.deliveryId ?? randomUUID(),
+          ...(signature === undefined ? {} : { 'x-hub-signature-256': signature }),
+        },
+        payload: body,
+      })
+      return { status: res.statusCode, body: res.json() }
+    }
+    const deliveries = async () =>
+      (
+        await runtime.app.inject({
+          url: `/v1/projects/${projectId}/webhook/deliveries`,
+          headers: { authorization: auth },
+        })
+      ).json().items as { deliveryId: string; event: string; outcome: string; detail: string }[]
+    const ofType = (type: string) => events.filter((e) => e.type === type)
+
+    beforeAll(async () => {
+      handle = await target.create()
+      const watcher = defineContext({
+        name: 'watcher',
+        handlers: () => [
+          {
+            id: 'source',
+            types: [
+              'evt.repo.verified',
+              'evt.commit.pushed',
+              'evt.pr.opened',
+              'evt.pr.synchronized',
+              'evt.pr.closed',
+            ],
+            handle: async (m) => void events.push(m),
+          },
+        ],
+      })
+      runtime = await startTestRuntime({
+        contexts: [identity, registry, vcs, watcher],
+        database: handle.database,
+        env: { WEBHOOK_KEY: randomBytes(32).toString('base64url'), AUTH_FAILURES_PER_MINUTE: '1000' },
+      })
+      const signup = await runtime.app.inject({
+        method: 'POST',
+        url: '/v1/auth/signup',
+        payload: { email: 'vcs@example.com', password: 'a long passphrase', name: 'V', orgName: 'V' },
+      })
+      auth = `Bearer ${signup.json().accessToken}`
+      const project = await runtime.app.inject({
+        method: 'POST',
+        url: '/v1/projects',
+        headers: { authorization: auth },
+        payload: { slug: 'hello', name: 'Hello', repository, deployBranches: ['master'] },
+      })
+      projectId = project.json().id
+      secret = project.json().webhook.secret
+      // vcs learns of the project through the bus: a ping succeeds once it has.
+      await until(
+        async () => {
+          const r = await deliver('ping', ping)
+          if (r.status !== 202) console.log('PING', r.status, JSON.stringify(r.body))
+          return r.status === 202
+        },
+        10_000,
+        'vcs knows the project',
+      )
+    })
+    afterAll(async () => {
+      await runtime?.stop()
+      await handle?.dispose()
+    })
+
+    it("accepts a delivery signed with the project's secret, and says so with evt.repo.verified on a ping", async () => {
+      await until(() => ofType('evt.repo.verified').length > 0, 10_000)
+      expect(ofType('evt.repo.verified')[0]).toMatchObject({
+        tenantId: expect.any(String),
+        actor: 'service:vcs',
+        data: { projectId, provider: 'github', repo: repository },
+      })
+    })
+
+    it('turns a push to a deploy branch into evt.commit.pushed, JSON or form-encoded, once per delivery id', async () => {
+      const deliveryId = randomUUID()
+      const first = await deliver('push', pushToMaster, { deliveryId })
+      expect(first).toEqual({
+        status: 202,
+        body: { outcome: 'published', detail: expect.stringContaining('master') },
+      })
+      expect((await deliver('push', pushToMaster, { deliveryId })).status).toBe(200)
+      expect((await deliver('push', pushToMaster, { form: true })).status).toBe(202)
+      await until(() => ofType('evt.commit.pushed').length >= 2, 10_000)
+      const pushed = ofType('evt.commit.pushed').filter(
+        (e) => (e.data as { deliveryId: string }).deliveryId === deliveryId,
+      )
+      expect(pushed).toHaveLength(1)
+      expect(pushed[0]?.data).toMatchObject({
+        projectId,
+        repo: repository,
+        ref: 'refs/heads/master',
+        commitSha: pushToMaster.after,
+        pusher: 'Codertocat',
+      })
+    })
+
+    it('keeps a tag push and other branches as ignored deliveries, with no event', async () => {
+      const before = ofType('evt.commit.pushed').length
+      expect((await deliver('push', pushTag)).body.outcome).toBe('ignored')
+      expect((await deliver('push', { ...pushToMaster, ref: 'refs/heads/feature' })).body).toMatchObject({
+        outcome: 'ignored',
+        detail: expect.stringContaining('not a deploy branch'),
+      })
+      expect(
+        (await deliver('workflow_run', { ...example('workflow_run'), repository: { full_name: repository } }))
+          .body,
+      ).toMatchObject({ outcome: 'ignored' })
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      expect(ofType('evt.commit.pushed')).toHaveLength(before)
+    })
+
+    it('refuses a missing or wrong signature and an unknown repository with 401, storing nothing', async () => {
+      const before = (await deliveries()).length
+      expect((await deliver('push', pushToMaster, { signature: null })).status).toBe(401)
+      expect((await deliver('push', pushToMaster, { secret: 'not the secret' })).status).toBe(401)
+      const elsewhere = {
+        ...pushToMaster,
+        repository: { ...pushToMaster.repository, full_name: 'someone/else' },
+      }
+      expect((await deliver('push', elsewhere)).status).toBe(401)
+      expect(await deliveries()).toHaveLength(before)
+    })
+
+    it('turns pull requests opened, synchronised and closed into their events', async () => {
+      for (const action of ['opened', 'synchronize', 'closed']) {
+        const payload = { ...pr(action), repository: { ...pr(action).repository, full_name: repository } }
+        expect((await deliver('pull_request', payload)).status).toBe(202)
+      }
+      await until(() => ofType('evt.pr.closed').length > 0, 10_000)
+      expect(ofType('evt.pr.opened')[0]?.data).toMatchObject({ projectId, number: expect.any(Number) })
+      expect(ofType('evt.pr.synchronized')).toHaveLength(1)
+      expect(ofType('evt.pr.closed')[0]?.data).toMatchObject({ merged: expect.any(Boolean) })
+    })
+
+    it('lists the deliveries with their outcome, newest first', async () => {
+      const list = await deliveries()
+      expect(list[0]).toMatchObject({ event: 'pull_request', outcome: 'published' })
+      expect(list.map((d) => d.outcome)).toEqual(expect.arrayContaining(['published', 'ignored']))
+    })
+
+    it('stops accepting the old secret once the webhook is rotated', async () => {
+      const rotated = await runtime.app.inject({
+        method: 'POST',
+        url: `/v1/projects/${projectId}/webhook/rotate`,
+        headers: { authorization: auth },
+      })
+      const fresh = rotated.json().secret as string
+      await until(async () => (await deliver('ping', ping, { secret: fresh })).status === 202, 10_000)
+      expect((await deliver('ping', ping)).status).toBe(401)
+    })
+  })
+}
