@@ -11,9 +11,13 @@ import { registry } from '@rxt/registry'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { vcs } from '../src/index.ts'
 
+/** A GitHub payload, read field by field. */
+// biome-ignore lint/suspicious/noExplicitAny: GitHub's payloads are deep, and the tests read a few fields
+type Payload = Record<string, any>
+
 /** GitHub's own payloads (the @octokit/webhooks-examples corpus), by event name. */
-const example = (event: string, match: (payload: Record<string, any>) => boolean = () => true) => {
-  const found = (examples as { name: string; examples: Record<string, any>[] }[])
+const example = (event: string, match: (payload: Payload) => boolean = () => true) => {
+  const found = (examples as { name: string; examples: Payload[] }[])
     .find((e) => e.name === event)
     ?.examples.find(match)
   if (found === undefined) throw new Error(`no ${event} example`)
