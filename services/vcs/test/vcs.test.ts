@@ -117,15 +117,7 @@ for (const target of dbTargets()) {
       projectId = project.json().id
       secret = project.json().webhook.secret
       // vcs learns of the project through the bus: a ping succeeds once it has.
-      await until(
-        async () => {
-          const r = await deliver('ping', ping)
-          if (r.status !== 202) console.log('PING', r.status, JSON.stringify(r.body))
-          return r.status === 202
-        },
-        10_000,
-        'vcs knows the project',
-      )
+      await until(async () => (await deliver('ping', ping)).status === 202, 10_000, 'vcs knows the project')
     })
     afterAll(async () => {
       await runtime?.stop()
