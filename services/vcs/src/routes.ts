@@ -56,6 +56,22 @@ export const vcsRoutes = (vcs: Vcs) => async (app: HttpApp) => {
       },
     )
   })
+  app.post(
+    '/admin/vcs/prune',
+    {
+      config: { auth: { operator: true } },
+      schema: {
+        tags,
+        summary: "Remove every project's deliveries beyond its newest 1,000 now (it runs every 10 minutes)",
+        response: {
+          200: Type.Object({ removed: Type.Integer() }),
+          401: problemResponse('Not authenticated'),
+          403: problemResponse('Not allowed'),
+        },
+      },
+    },
+    async () => ({ removed: await vcs.prune() }),
+  )
   app.get(
     '/projects/:projectId/webhook/deliveries',
     {

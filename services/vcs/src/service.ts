@@ -117,13 +117,33 @@ export function createVcs(deps: ContextDeps<VcsConfig>) {
             })),
           )
         }
-        await tx.query(
-          `DELETE FROM deliveries WHERE project_id = $1 AND id NOT IN
-             (SELECT id FROM deliveries WHERE project_id = $1 ORDER BY received_at DESC, id DESC LIMIT $2)`,
-          [project.projectId, keptDeliveries],
-        )
         return { duplicate: false, outcome: decision.outcome, detail: decision.detail }
       })
+    },
+
+    /**
+     * Keeps the newest 1,000 deliveries of every project (run every few minutes, not per delivery:
+     * a delivery's transaction stays two inserts), organisation by organisation under its row-level
+     * security.
+     */
+    async prune(): Promise<number> {
+      const { rows } = await db.query<{ org_id: string }>('SELECT DISTINCT org_id FROM project_routes')
+      let removed = 0
+      for (const { org_id } of rows) {
+        removed += await db.withTenant(org_id, async (tx) => {
+          const result = await tx.query(
+            `DELETE FROM deliveries d USING (
+               SELECT id FROM (
+                 SELECT id, row_number() OVER (PARTITION BY project_id ORDER BY received_at DESC, id DESC) AS n
+                   FROM deliveries
+               ) ranked WHERE n > $1
+             ) old WHERE d.id = old.id`,
+            [keptDeliveries],
+          )
+          return result.rowCount ?? 0
+        })
+      }
+      return removed
     },
 
     async deliveries(orgId: string, projectId: string) {

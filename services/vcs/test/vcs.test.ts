@@ -3,7 +3,7 @@ import examples from '@octokit/webhooks-examples' with { type: 'json' }
 import { sign, verify } from '@octokit/webhooks-methods'
 import type { Envelope } from '@rxt/contracts'
 import { identity } from '@rxt/identity'
-import { defineContext, type Runtime } from '@rxt/kit'
+import { defineContext, loadMigrations, type Runtime } from '@rxt/kit'
 import { dbTargets, type TestDatabase } from '@rxt/kit/testing'
 import { until } from '@rxt/kit/testing/bus'
 import { startTestRuntime } from '@rxt/kit/testing/runtime'
@@ -194,10 +194,34 @@ for (const target of dbTargets()) {
       expect(ofType('evt.pr.closed')[0]?.data).toMatchObject({ merged: expect.any(Boolean) })
     })
 
-    it('lists the deliveries with their outcome, newest first', async () => {
+    it('lists the deliveries with their outcome, newest first, and keeps the newest 1,000', async () => {
       const list = await deliveries()
       expect(list[0]).toMatchObject({ event: 'pull_request', outcome: 'published' })
       expect(list.map((d) => d.outcome)).toEqual(expect.arrayContaining(['published', 'ignored']))
+      // 1,000 newer deliveries, written directly, then the prune (every 10 minutes; an operator can run
+      // it now): only the newest 1,000 remain.
+      const orgId = ofType('evt.repo.verified')[0]?.tenantId as string
+      const db = await handle.database.openContext(
+        'vcs',
+        await loadMigrations(new URL('../migrations/', import.meta.url)),
+      )
+      await db.withTenant(orgId, (tx) =>
+        tx.query(
+          `INSERT INTO deliveries (id, org_id, project_id, delivery_id, event, outcome, detail, received_at)
+           SELECT gen_random_uuid(), $1, $2, 'bulk-' || n, 'push', 'ignored', 'bulk', now() + make_interval(secs => n)
+             FROM generate_series(1, 1000) n`,
+          [orgId, projectId],
+        ),
+      )
+      const pruned = await runtime.app.inject({
+        method: 'POST',
+        url: '/v1/admin/vcs/prune',
+        headers: { authorization: auth },
+      })
+      expect(pruned.json()).toEqual({ removed: list.length })
+      const kept = await deliveries()
+      expect(kept).toHaveLength(1000)
+      expect(kept.every((d) => d.deliveryId.startsWith('bulk-'))).toBe(true)
     })
 
     it('stops accepting the old secret once the webhook is rotated', async () => {
