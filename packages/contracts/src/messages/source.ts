@@ -245,6 +245,19 @@ export type TemplatePublished = Static<typeof TemplatePublished>
 const sha = '9fceb02d0ae598e95dc970b74767f19372d61af8'
 const digest = 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
 
+/** The pull request every pull request fixture is about. */
+const pullRequest: PrOpened = {
+  provider: 'github',
+  repo: 'acme/shop',
+  number: 42,
+  title: 'Add checkout page',
+  author: 'ada',
+  headRef: 'feature/checkout',
+  headSha: sha,
+  baseRef: 'main',
+  url: 'https://github.com/acme/shop/pull/42',
+}
+
 export const sourceContracts = [
   defineMessage({
     type: 'evt.project.created',
@@ -323,17 +336,7 @@ export const sourceContracts = [
     summary: 'A pull request was opened',
     publishedBy: 'vcs',
     schema: PrOpened,
-    fixture: {
-      provider: 'github',
-      repo: 'acme/shop',
-      number: 42,
-      title: 'Add checkout page',
-      author: 'ada',
-      headRef: 'feature/checkout',
-      headSha: sha,
-      baseRef: 'main',
-      url: 'https://github.com/acme/shop/pull/42',
-    },
+    fixture: pullRequest,
   }),
   defineMessage({
     type: 'evt.pr.synchronized',
@@ -342,17 +345,7 @@ export const sourceContracts = [
     summary: "New commits were pushed to an open pull request's branch",
     publishedBy: 'vcs',
     schema: PrSynchronized,
-    fixture: {
-      provider: 'github',
-      repo: 'acme/shop',
-      number: 42,
-      title: 'Add checkout page',
-      author: 'ada',
-      headRef: 'feature/checkout',
-      headSha: sha,
-      baseRef: 'main',
-      url: 'https://github.com/acme/shop/pull/42',
-    },
+    fixture: pullRequest,
   }),
   defineMessage({
     type: 'evt.pr.closed',
@@ -361,18 +354,7 @@ export const sourceContracts = [
     summary: 'A pull request was closed, merged or not (its preview environment can go)',
     publishedBy: 'vcs',
     schema: PrClosed,
-    fixture: {
-      provider: 'github',
-      repo: 'acme/shop',
-      number: 42,
-      title: 'Add checkout page',
-      author: 'ada',
-      headRef: 'feature/checkout',
-      headSha: sha,
-      baseRef: 'main',
-      url: 'https://github.com/acme/shop/pull/42',
-      merged: true,
-    },
+    fixture: { ...pullRequest, merged: true },
   }),
   defineMessage({
     type: 'evt.build.succeeded',

@@ -1,10 +1,27 @@
 // What the bus conformance suite builds its cases from: the message it sends, a table of effects,
 // a transport whose acks never leave, and assertions on order.
 import { catalog, type Envelope } from '@rxt/contracts'
+import { Registry } from 'prom-client'
 import { expect } from 'vitest'
+import { systemClock } from '../clock.ts'
 import type { ContextDb } from '../db/index.ts'
 import { migration } from '../db/migrations.ts'
+import { createLogger } from '../log.ts'
+import type { BusOptions } from './bus.ts'
 import type { Transport } from './transport.ts'
+
+/** The options every test bus is made with: quick retries and polls, silent, its own metrics. */
+export const testBusOptions = (transport: Transport): BusOptions => ({
+  transport,
+  catalog,
+  log: createLogger({ level: 'silent' }),
+  metrics: new Registry(),
+  clock: systemClock,
+  maxDeliveries: 3,
+  ackWaitMs: 2_000,
+  backoff: { baseMs: 20, maxMs: 100 },
+  relayPollMs: 50,
+})
 
 export const type = 'evt.project.created'
 export const fixture = catalog.messages.get(type)?.fixture

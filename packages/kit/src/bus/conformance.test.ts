@@ -3,13 +3,10 @@
 // sharing the database and the transport's server.
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { catalog, type Envelope } from '@rxt/contracts'
-import { Registry } from 'prom-client'
+import type { Envelope } from '@rxt/contracts'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { systemClock } from '../clock.ts'
 import type { ContextDb } from '../db/index.ts'
 import { InputError } from '../errors.ts'
-import { createLogger } from '../log.ts'
 import { openBusContext, type TransportFixture, transportTargets, until } from '../testing/bus.ts'
 import { type Bus, type BusOptions, type ContextBus, createBus, type MessageHandler } from './bus.ts'
 import {
@@ -18,12 +15,12 @@ import {
   expectKeyOrder,
   fixture,
   rawEnvelope,
+  testBusOptions,
   type,
   withoutAcks,
 } from './conformance.fixtures.ts'
 import type { OutboundMessage, Transport } from './transport.ts'
 
-const log = createLogger({ level: 'silent' })
 for (const target of transportTargets()) {
   describe.skipIf(target.skipped !== undefined)(`bus conformance: ${target.name}`, () => {
     let fx: TransportFixture
@@ -32,18 +29,7 @@ for (const target of transportTargets()) {
     const buses: Bus[] = []
 
     const newBus = async (options: Partial<BusOptions> & { transport?: Transport } = {}) => {
-      const bus = createBus({
-        transport: options.transport ?? (await fx.newTransport()),
-        catalog,
-        log,
-        metrics: new Registry(),
-        clock: systemClock,
-        maxDeliveries: 3,
-        ackWaitMs: 2_000,
-        backoff: { baseMs: 20, maxMs: 100 },
-        relayPollMs: 50,
-        ...options,
-      })
+      const bus = createBus({ ...testBusOptions(options.transport ?? (await fx.newTransport())), ...options })
       buses.push(bus)
       return bus
     }

@@ -1,18 +1,14 @@
 // A request's scope on the bus, on every transport: the correlation id and the caller (actor) travel
 // from the request to the messages it causes, and from a handled message to the ones its handler
 // publishes.
-import { catalog, type Envelope } from '@rxt/contracts'
-import { Registry } from 'prom-client'
+import type { Envelope } from '@rxt/contracts'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { systemClock } from '../clock.ts'
 import type { ContextDb } from '../db/index.ts'
-import { createLogger } from '../log.ts'
 import { withScope } from '../scope.ts'
 import { openBusContext, type TransportFixture, transportTargets, until } from '../testing/bus.ts'
 import { type Bus, createBus } from './bus.ts'
-import { effects, fixture, type } from './conformance.fixtures.ts'
+import { effects, fixture, testBusOptions, type } from './conformance.fixtures.ts'
 
-const log = createLogger({ level: 'silent' })
 for (const target of transportTargets()) {
   describe.skipIf(target.skipped !== undefined)(`the scope on the bus: ${target.name}`, () => {
     let fx: TransportFixture
@@ -24,17 +20,7 @@ for (const target of transportTargets()) {
       fx = await target.create()
       producer = await openBusContext(fx.database, 'producer')
       consumer = await openBusContext(fx.database, 'consumer', effects)
-      bus = createBus({
-        transport: await fx.newTransport(),
-        catalog,
-        log,
-        metrics: new Registry(),
-        clock: systemClock,
-        maxDeliveries: 3,
-        ackWaitMs: 2_000,
-        backoff: { baseMs: 20, maxMs: 100 },
-        relayPollMs: 50,
-      })
+      bus = createBus(testBusOptions(await fx.newTransport()))
     })
     afterEach(async () => {
       await bus.stop().catch(() => undefined)
