@@ -32,7 +32,10 @@ async function expectServing(server: Server) {
 }
 
 describe('rxt-deploy up (embedded)', () => {
-  it('serves health, readiness and OpenAPI from ./.rxt and keeps its data across a stop and a start', async () => {
+  // Two starts of the whole build on PGlite, the first creating the database: minutes on a loaded machine.
+  it('serves health, readiness and OpenAPI from ./.rxt and keeps its data across a stop and a start', {
+    timeout: 120_000,
+  }, async () => {
     const dir = await dataDir()
     // How fast it comes up is measured by `npm run bench -- startup`, not asserted here.
     const first = await startServer(['up'], { RXT_DATA_DIR: dir })

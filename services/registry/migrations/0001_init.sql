@@ -8,6 +8,7 @@ CREATE TABLE projects (
   name text NOT NULL,
   repository text,                          -- owner/name
   repository_url text,
+  repository_verified_at timestamptz,       -- when a webhook ping last proved the repository reaches us
   default_branch text NOT NULL,
   deploy_branches text[] NOT NULL,
   webhook_generation integer NOT NULL DEFAULT 1, -- the webhook secret is derived from WEBHOOK_KEY and this

@@ -35,6 +35,16 @@ export const registry = defineContext<RegistryConfig>({
   config: RegistryConfigSchema,
   migrations: new URL('../migrations/', import.meta.url),
   routes: (app, deps) => registryRoutes(instanceOf(deps).registry)(app),
+  handlers: (deps) => [
+    {
+      id: 'repo-verified',
+      types: ['evt.repo.verified'],
+      handle: async (message, { tx }) => {
+        const { projectId } = message.data as { projectId: string }
+        await instanceOf(deps).registry.repositoryVerified(tx, message.tenantId as string, projectId)
+      },
+    },
+  ],
   start: (deps) => {
     if (deps.config.WEBHOOK_KEY === undefined) {
       throw new InputError(

@@ -24,6 +24,9 @@ const Project = Type.Object({
   name: Type.String(),
   repository: Type.Union([Type.String(), Type.Null()]),
   repositoryUrl: Type.Union([Type.String(), Type.Null()]),
+  repositoryVerifiedAt: Type.Union([Timestamp, Type.Null()], {
+    description: "When the repository's webhook last proved it reaches this project (a ping)",
+  }),
   defaultBranch: Type.String(),
   deployBranches: Type.Array(Type.String()),
   webhookGeneration: Type.Integer({ description: 'Which webhook secret is current; a rotation adds one' }),

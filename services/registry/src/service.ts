@@ -51,6 +51,7 @@ const projectView = (r: ProjectRow) => ({
   name: r.name,
   repository: r.repository,
   repositoryUrl: r.repository_url,
+  repositoryVerifiedAt: r.repository_verified_at?.toISOString() ?? null,
   defaultBranch: r.default_branch,
   deployBranches: r.deploy_branches,
   webhookGeneration: r.webhook_generation,
@@ -395,6 +396,12 @@ export function createRegistry(deps: ContextDeps<RegistryConfig>) {
         })
         return { digest, created, manifest }
       })
+    },
+
+    /** A webhook ping reached vcs: the repository is wired to this project. */
+    async repositoryVerified(tx: Transaction, orgId: string, projectId: string): Promise<void> {
+      await tx.query("SELECT set_config('rxt.tenant_id', $1, true)", [orgId])
+      await tx.query('UPDATE projects SET repository_verified_at = now() WHERE id = $1', [projectId])
     },
 
     async manifest(orgId: string, digest: string) {

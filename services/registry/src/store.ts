@@ -7,6 +7,7 @@ export type ProjectRow = {
   name: string
   repository: string | null
   repository_url: string | null
+  repository_verified_at: Date | null
   default_branch: string
   deploy_branches: string[]
   webhook_generation: number
@@ -29,7 +30,7 @@ export type EnvironmentRow = {
 }
 
 const projectColumns =
-  'id, org_id, slug, name, repository, repository_url, default_branch, deploy_branches, webhook_generation, created_by, created_at, updated_at, deleted_at'
+  'id, org_id, slug, name, repository, repository_url, repository_verified_at, default_branch, deploy_branches, webhook_generation, created_by, created_at, updated_at, deleted_at'
 const environmentColumns =
   'id, project_id, name, type, promotion_order, overrides, created_at, updated_at, deleted_at'
 

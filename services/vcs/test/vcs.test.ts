@@ -131,6 +131,12 @@ for (const target of dbTargets()) {
         actor: 'service:vcs',
         data: { projectId, provider: 'github', repo: repository },
       })
+      // The registry records that the repository reaches the project.
+      const project = async () =>
+        (
+          await runtime.app.inject({ url: `/v1/projects/${projectId}`, headers: { authorization: auth } })
+        ).json()
+      await until(async () => (await project()).repositoryVerifiedAt !== null, 10_000)
     })
 
     it('turns a push to a deploy branch into evt.commit.pushed, JSON or form-encoded, once per delivery id', async () => {
