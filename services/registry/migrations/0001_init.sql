@@ -12,6 +12,8 @@ CREATE TABLE projects (
   default_branch text NOT NULL,
   deploy_branches text[] NOT NULL,
   webhook_generation integer NOT NULL DEFAULT 1, -- the webhook secret is derived from WEBHOOK_KEY and this
+  deploy_tags boolean NOT NULL DEFAULT false,     -- pushing a tag deploys
+  report_branch_deletions boolean NOT NULL DEFAULT false,
   created_by text NOT NULL,                 -- the actor: user:<id>, api-key:<id>, service:<name>
   created_at timestamptz NOT NULL DEFAULT now(),
   updated_at timestamptz NOT NULL DEFAULT now(),

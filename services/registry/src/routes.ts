@@ -30,6 +30,8 @@ const Project = Type.Object({
   defaultBranch: Type.String(),
   deployBranches: Type.Array(Type.String()),
   webhookGeneration: Type.Integer({ description: 'Which webhook secret is current; a rotation adds one' }),
+  deployTags: Type.Boolean(),
+  reportBranchDeletions: Type.Boolean(),
   createdBy: Type.String(),
   createdAt: Timestamp,
   updatedAt: Timestamp,
@@ -52,6 +54,10 @@ const ProjectFields = {
   repositoryUrl: Type.Union([Type.String({ format: 'uri', maxLength: 2048 }), Type.Null()]),
   defaultBranch: Branch,
   deployBranches: Type.Array(Branch, { minItems: 1, maxItems: 50, uniqueItems: true }),
+  deployTags: Type.Boolean({ description: 'Whether pushing a tag deploys (default: no)' }),
+  reportBranchDeletions: Type.Boolean({
+    description: 'Whether a deleted branch is reported as evt.branch.deleted (default: no)',
+  }),
 }
 const Environment = Type.Object({
   id: Id,
@@ -141,6 +147,8 @@ export const registryRoutes = (registry: Registry) => (app: HttpApp) => {
             repositoryUrl: Type.Optional(ProjectFields.repositoryUrl),
             defaultBranch: Type.Optional(ProjectFields.defaultBranch),
             deployBranches: Type.Optional(ProjectFields.deployBranches),
+            deployTags: Type.Optional(ProjectFields.deployTags),
+            reportBranchDeletions: Type.Optional(ProjectFields.reportBranchDeletions),
           },
           { additionalProperties: false },
         ),

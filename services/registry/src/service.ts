@@ -34,6 +34,10 @@ export interface ProjectInput {
   readonly repositoryUrl?: string | null
   readonly defaultBranch?: string
   readonly deployBranches?: readonly string[]
+  /** Pushing a tag deploys (default: no). */
+  readonly deployTags?: boolean
+  /** A deleted branch is reported as evt.branch.deleted (default: no). */
+  readonly reportBranchDeletions?: boolean
 }
 
 export interface EnvironmentInput {
@@ -55,6 +59,8 @@ const projectView = (r: ProjectRow) => ({
   defaultBranch: r.default_branch,
   deployBranches: r.deploy_branches,
   webhookGeneration: r.webhook_generation,
+  deployTags: r.deploy_tags,
+  reportBranchDeletions: r.report_branch_deletions,
   createdBy: r.created_by,
   createdAt: r.created_at.toISOString(),
   updatedAt: r.updated_at.toISOString(),
@@ -188,6 +194,8 @@ export function createRegistry(deps: ContextDeps<RegistryConfig>) {
             repositoryUrl: input.repositoryUrl ?? null,
             defaultBranch,
             deployBranches: [...(input.deployBranches ?? [defaultBranch])],
+            deployTags: input.deployTags ?? false,
+            reportBranchDeletions: input.reportBranchDeletions ?? false,
             createdBy: actor,
           })
           await bus.publish(tx, {
@@ -201,6 +209,8 @@ export function createRegistry(deps: ContextDeps<RegistryConfig>) {
               createdBy: actor,
               deployBranches: row.deploy_branches,
               webhookGeneration: row.webhook_generation,
+              deployTags: row.deploy_tags,
+              reportBranchDeletions: row.report_branch_deletions,
             },
           })
           return { ...projectView(row), webhook: webhookOf(row) }

@@ -11,6 +11,8 @@ export type ProjectRow = {
   default_branch: string
   deploy_branches: string[]
   webhook_generation: number
+  deploy_tags: boolean
+  report_branch_deletions: boolean
   created_by: string
   created_at: Date
   updated_at: Date
@@ -30,7 +32,7 @@ export type EnvironmentRow = {
 }
 
 const projectColumns =
-  'id, org_id, slug, name, repository, repository_url, repository_verified_at, default_branch, deploy_branches, webhook_generation, created_by, created_at, updated_at, deleted_at'
+  'id, org_id, slug, name, repository, repository_url, repository_verified_at, default_branch, deploy_branches, webhook_generation, deploy_tags, report_branch_deletions, created_by, created_at, updated_at, deleted_at'
 const environmentColumns =
   'id, project_id, name, type, promotion_order, overrides, created_at, updated_at, deleted_at'
 
@@ -49,12 +51,15 @@ export function createRegistryStore() {
         repositoryUrl: string | null
         defaultBranch: string
         deployBranches: string[]
+        deployTags: boolean
+        reportBranchDeletions: boolean
         createdBy: string
       },
     ): Promise<ProjectRow> {
       const { rows } = await tx.query<ProjectRow>(
-        `INSERT INTO projects (id, org_id, slug, name, repository, repository_url, default_branch, deploy_branches, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${projectColumns}`,
+        `INSERT INTO projects (id, org_id, slug, name, repository, repository_url, default_branch, deploy_branches,
+                               deploy_tags, report_branch_deletions, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, $9) RETURNING ${projectColumns}`,
         [
           p.id,
           p.orgId,
@@ -65,6 +70,8 @@ export function createRegistryStore() {
           p.defaultBranch,
           p.deployBranches,
           p.createdBy,
+          p.deployTags,
+          p.reportBranchDeletions,
         ],
       )
       return one(rows)
@@ -93,6 +100,8 @@ export function createRegistryStore() {
         repositoryUrl?: string | null
         defaultBranch?: string
         deployBranches?: readonly string[]
+        deployTags?: boolean
+        reportBranchDeletions?: boolean
       },
     ): Promise<ProjectRow> {
       const { rows } = await tx.query<ProjectRow>(
@@ -101,6 +110,8 @@ export function createRegistryStore() {
            repository = CASE WHEN $4::boolean THEN $5 ELSE repository END,
            repository_url = CASE WHEN $6::boolean THEN $7 ELSE repository_url END,
            default_branch = coalesce($8, default_branch), deploy_branches = coalesce($9, deploy_branches),
+           deploy_tags = coalesce($10, deploy_tags),
+           report_branch_deletions = coalesce($11, report_branch_deletions),
            updated_at = now()
          WHERE id = $1 RETURNING ${projectColumns}`,
         [
@@ -113,6 +124,8 @@ export function createRegistryStore() {
           patch.repositoryUrl ?? null,
           patch.defaultBranch ?? null,
           patch.deployBranches === undefined ? null : [...patch.deployBranches],
+          patch.deployTags ?? null,
+          patch.reportBranchDeletions ?? null,
         ],
       )
       return one(rows)

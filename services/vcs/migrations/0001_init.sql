@@ -9,6 +9,8 @@ CREATE TABLE project_routes (
   repository text,                          -- owner/name, lower-case; null until one is linked
   deploy_branches text[] NOT NULL,
   webhook_generation integer NOT NULL,
+  deploy_tags boolean NOT NULL DEFAULT false,
+  report_branch_deletions boolean NOT NULL DEFAULT false,
   live boolean NOT NULL,
   updated_at timestamptz NOT NULL DEFAULT now()
 );

@@ -7,6 +7,10 @@ export interface ProjectRoute {
   readonly projectId: string
   readonly orgId: string
   readonly deployBranches: readonly string[]
+  /** Pushing a tag deploys. */
+  readonly deployTags: boolean
+  /** A deleted branch becomes evt.branch.deleted. */
+  readonly reportBranchDeletions: boolean
 }
 
 export type Decision =
@@ -56,10 +60,33 @@ export function decide(event: string, payload: Payload, deliveryId: string, proj
 
 function push(payload: Payload, deliveryId: string, project: ProjectRoute, repo: string): Decision {
   const ref = String(payload.ref ?? '')
-  if (payload.deleted === true) return { outcome: 'ignored', detail: `${ref} was deleted` }
-  if (!ref.startsWith('refs/heads/')) return { outcome: 'ignored', detail: `${ref} is not a branch` }
-  const branch = ref.slice('refs/heads/'.length)
-  if (!project.deployBranches.includes(branch)) {
+  const isTag = ref.startsWith('refs/tags/')
+  if (payload.deleted === true) {
+    if (isTag || !project.reportBranchDeletions) return { outcome: 'ignored', detail: `${ref} was deleted` }
+    return {
+      outcome: 'published',
+      detail: `${ref} was deleted`,
+      events: [
+        {
+          type: 'evt.branch.deleted',
+          data: {
+            projectId: project.projectId,
+            provider: 'github',
+            repo,
+            deliveryId,
+            ref,
+            pusher: String(payload.pusher?.name ?? payload.sender?.login ?? 'unknown'),
+          },
+        },
+      ],
+    }
+  }
+  if (isTag && !project.deployTags)
+    return { outcome: 'ignored', detail: `${ref} is a tag; this project deploys no tags` }
+  if (!isTag && !ref.startsWith('refs/heads/'))
+    return { outcome: 'ignored', detail: `${ref} is not a branch` }
+  const branch = ref.replace(/^refs\/(heads|tags)\//, '')
+  if (!isTag && !project.deployBranches.includes(branch)) {
     return {
       outcome: 'ignored',
       detail: `${branch} is not a deploy branch (${project.deployBranches.join(', ')})`,

@@ -20,6 +20,8 @@ interface ProjectCreated {
   repo: string | null
   deployBranches?: string[]
   webhookGeneration?: number
+  deployTags?: boolean
+  reportBranchDeletions?: boolean
 }
 interface ProjectUpdated {
   projectId: string
@@ -27,6 +29,8 @@ interface ProjectUpdated {
     repository?: string | null
     deployBranches?: string[]
     webhookGeneration?: number
+    deployTags?: boolean
+    reportBranchDeletions?: boolean
     deletedAt?: string | null
   }
 }
@@ -52,6 +56,10 @@ export const vcs = defineContext<VcsConfig>({
             repository: data.repo,
             ...(data.deployBranches === undefined ? {} : { deployBranches: data.deployBranches }),
             ...(data.webhookGeneration === undefined ? {} : { webhookGeneration: data.webhookGeneration }),
+            ...(data.deployTags === undefined ? {} : { deployTags: data.deployTags }),
+            ...(data.reportBranchDeletions === undefined
+              ? {}
+              : { reportBranchDeletions: data.reportBranchDeletions }),
             live: true,
           })
           return
@@ -63,6 +71,10 @@ export const vcs = defineContext<VcsConfig>({
           ...(after.repository === undefined ? {} : { repository: after.repository }),
           ...(after.deployBranches === undefined ? {} : { deployBranches: after.deployBranches }),
           ...(after.webhookGeneration === undefined ? {} : { webhookGeneration: after.webhookGeneration }),
+          ...(after.deployTags === undefined ? {} : { deployTags: after.deployTags }),
+          ...(after.reportBranchDeletions === undefined
+            ? {}
+            : { reportBranchDeletions: after.reportBranchDeletions }),
           ...(after.deletedAt === undefined ? {} : { live: after.deletedAt === null }),
         })
       },

@@ -57,15 +57,24 @@ export function createVcs(deps: ContextDeps<VcsConfig>) {
       org_id: string
       deploy_branches: string[]
       webhook_generation: number
+      deploy_tags: boolean
+      report_branch_deletions: boolean
     }>(
-      'SELECT project_id, org_id, deploy_branches, webhook_generation FROM project_routes WHERE live AND repository = $1',
+      `SELECT project_id, org_id, deploy_branches, webhook_generation, deploy_tags, report_branch_deletions
+         FROM project_routes WHERE live AND repository = $1`,
       [repository.toLowerCase()],
     )
     const body = delivery.body.toString('utf8')
     for (const row of rows) {
       const secret = webhookSecret(key, row.project_id, row.webhook_generation)
       if (await verify(secret, body, delivery.signature).catch(() => false)) {
-        return { projectId: row.project_id, orgId: row.org_id, deployBranches: row.deploy_branches }
+        return {
+          projectId: row.project_id,
+          orgId: row.org_id,
+          deployBranches: row.deploy_branches,
+          deployTags: row.deploy_tags,
+          reportBranchDeletions: row.report_branch_deletions,
+        }
       }
     }
     return undefined
@@ -185,17 +194,23 @@ export function createVcs(deps: ContextDeps<VcsConfig>) {
         repository?: string | null
         deployBranches?: readonly string[]
         webhookGeneration?: number
+        deployTags?: boolean
+        reportBranchDeletions?: boolean
         live?: boolean
       },
     ) {
       await tx.query(
-        `INSERT INTO project_routes (project_id, org_id, repository, deploy_branches, webhook_generation, live)
-         VALUES ($1, $2, $3, coalesce($4, '{main}'::text[]), coalesce($5, 1), coalesce($6, true))
+        `INSERT INTO project_routes (project_id, org_id, repository, deploy_branches, webhook_generation, live,
+                                     deploy_tags, report_branch_deletions)
+         VALUES ($1, $2, $3, coalesce($4, '{main}'::text[]), coalesce($5, 1), coalesce($6, true),
+                 coalesce($8, false), coalesce($9, false))
          ON CONFLICT (project_id) DO UPDATE SET
            repository = CASE WHEN $7 THEN excluded.repository ELSE project_routes.repository END,
            deploy_branches = coalesce($4, project_routes.deploy_branches),
            webhook_generation = coalesce($5, project_routes.webhook_generation),
            live = coalesce($6, project_routes.live),
+           deploy_tags = coalesce($8, project_routes.deploy_tags),
+           report_branch_deletions = coalesce($9, project_routes.report_branch_deletions),
            updated_at = now()`,
         [
           change.projectId,
@@ -205,6 +220,8 @@ export function createVcs(deps: ContextDeps<VcsConfig>) {
           change.webhookGeneration ?? null,
           change.live ?? null,
           change.repository !== undefined,
+          change.deployTags ?? null,
+          change.reportBranchDeletions ?? null,
         ],
       )
     },

@@ -89,6 +89,7 @@ for (const target of dbTargets()) {
             types: [
               'evt.repo.verified',
               'evt.commit.pushed',
+              'evt.branch.deleted',
               'evt.pr.opened',
               'evt.pr.synchronized',
               'evt.pr.closed',
@@ -175,6 +176,25 @@ for (const target of dbTargets()) {
       ).toMatchObject({ outcome: 'ignored' })
       await new Promise((resolve) => setTimeout(resolve, 300))
       expect(ofType('evt.commit.pushed')).toHaveLength(before)
+    })
+
+    it('deploys tags and reports deleted branches once the project asks for it', async () => {
+      const deletion = { ...pushToMaster, ref: 'refs/heads/feature', deleted: true, after: '0'.repeat(40) }
+      const changed = await runtime.app.inject({
+        method: 'PATCH',
+        url: `/v1/projects/${projectId}`,
+        headers: { authorization: auth },
+        payload: { deployTags: true, reportBranchDeletions: true },
+      })
+      expect(changed.json()).toMatchObject({ deployTags: true, reportBranchDeletions: true })
+      // vcs learns of it through the bus: the tag push is published once it has.
+      await until(async () => (await deliver('push', pushTag)).body.outcome === 'published', 10_000)
+      expect((await deliver('push', deletion)).body.outcome).toBe('published')
+      await until(() => ofType('evt.branch.deleted').length > 0, 10_000)
+      expect(ofType('evt.branch.deleted')[0]?.data).toMatchObject({ projectId, ref: 'refs/heads/feature' })
+      expect(ofType('evt.commit.pushed').some((e) => (e.data as { ref: string }).ref === pushTag.ref)).toBe(
+        true,
+      )
     })
 
     it('refuses a missing or wrong signature and an unknown repository with 401, storing nothing', async () => {

@@ -44,6 +44,10 @@ export const ProjectCreated = closedObject({
       description: "Which of the project's webhook secrets is current (1 at first)",
     }),
   ),
+  deployTags: Type.Optional(Type.Boolean({ description: 'Whether pushing a tag deploys (default: no)' })),
+  reportBranchDeletions: Type.Optional(
+    Type.Boolean({ description: 'Whether a deleted branch is reported as evt.branch.deleted (default: no)' }),
+  ),
 })
 export type ProjectCreated = Static<typeof ProjectCreated>
 
@@ -74,6 +78,8 @@ const ProjectChange = (description: string) =>
       webhookGeneration: Type.Optional(
         Type.Integer({ minimum: 1, description: 'Which webhook secret is current; a rotation adds one' }),
       ),
+      deployTags: Type.Optional(Type.Boolean()),
+      reportBranchDeletions: Type.Optional(Type.Boolean()),
       deletedAt: Type.Optional(
         Type.Union([timestampField('When it was deleted'), Type.Null()], {
           description: 'null: not deleted',
@@ -158,6 +164,16 @@ export const PrOpened = closedObject({
   url: urlField('The pull request page'),
 })
 export type PrOpened = Static<typeof PrOpened>
+
+export const BranchDeleted = closedObject({
+  projectId: projectId(),
+  provider: vcsProvider(),
+  repo: repoFullNameField(),
+  deliveryId: idField('The webhook delivery id (dedupe key)'),
+  ref: gitRef('The full ref deleted, e.g. refs/heads/feature/checkout'),
+  pusher: gitLogin('Login of who deleted it'),
+})
+export type BranchDeleted = Static<typeof BranchDeleted>
 
 /** New commits on an open pull request's branch. */
 export const PrSynchronized = PrOpened
@@ -327,6 +343,22 @@ export const sourceContracts = [
       pusher: 'ada',
       message: 'Add checkout page',
       pushedAt: '2025-06-01T11:55:00Z',
+    },
+  }),
+  defineMessage({
+    type: 'evt.branch.deleted',
+    version: 1,
+    kind: MessageKind.event,
+    summary: 'A branch was deleted (reported when the project asks for it, e.g. to remove its environment)',
+    publishedBy: 'vcs',
+    schema: BranchDeleted,
+    fixture: {
+      projectId: 'prj_shop',
+      provider: 'github',
+      repo: 'acme/shop',
+      deliveryId: '72d3162e-cc78-11e3-81ab-4c9367dc0959',
+      ref: 'refs/heads/feature/checkout',
+      pusher: 'ada',
     },
   }),
   defineMessage({
