@@ -103,8 +103,12 @@ function toViolations(errors: readonly TLocalizedValidationError[], prefix: stri
           add(`${at}/${escapePointer(property)}`, 'is not allowed')
         break
       case 'boolean':
-        // `additionalProperties: false` reports each extra property twice; the case above covers it.
-        if (error.schemaPath.endsWith('/additionalProperties')) break
+        // `additionalProperties: false` reports each extra property here too (and, past the error cap,
+        // only here): the same violation as the case above.
+        if (error.schemaPath.endsWith('/additionalProperties')) {
+          add(at, 'is not allowed')
+          break
+        }
         add(at, error.message)
         break
       case 'anyOf':
@@ -114,6 +118,7 @@ function toViolations(errors: readonly TLocalizedValidationError[], prefix: stri
         add(at, error.message)
     }
   }
+  if (result.length === 0 && errors.length > 0) add(prefix === '' ? '' : prefix, 'is not valid')
   return result
 }
 

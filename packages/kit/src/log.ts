@@ -95,6 +95,8 @@ function createAsyncWriter(fd: number) {
   let inFlight = false
   let closed = false
   let dropped = 0
+  /** A buffer waiting to be written again after EAGAIN: no write of it is in progress. */
+  let waiting: Buffer | undefined
 
   const take = (): Buffer => {
     const lines =
@@ -111,7 +113,12 @@ function createAsyncWriter(fd: number) {
     write(fd, buffer, 0, buffer.length, null, (error, written) => {
       if (error !== null) {
         if (error.code === 'EAGAIN') {
-          setTimeout(() => send(buffer), 10).unref()
+          waiting = buffer
+          setTimeout(() => {
+            if (waiting !== buffer) return
+            waiting = undefined
+            send(buffer)
+          }, 10).unref()
           return
         }
         // EPIPE (the reader is gone) or a descriptor that is no more: nobody is left to read a line.
@@ -140,8 +147,12 @@ function createAsyncWriter(fd: number) {
     },
     /** Writes what is pending now, retrying a full pipe for up to `withinMs`. */
     flushSync(withinMs: number): void {
-      if (closed || pending.length === 0) return
-      let buffer = take()
+      if (closed) return
+      // A buffer waiting for its retry goes first; one being written by the thread pool is left to it.
+      const first = waiting
+      waiting = undefined
+      if (first === undefined && pending.length === 0) return
+      let buffer = first === undefined ? take() : Buffer.concat([first, take()])
       const deadline = Date.now() + withinMs
       while (buffer.length > 0) {
         try {

@@ -1,4 +1,4 @@
-import type { ContextDb, Transaction } from '@rxt/kit'
+import { type ContextDb, NotFoundError, type Transaction } from '@rxt/kit'
 
 export type ProjectRow = {
   id: string
@@ -39,6 +39,12 @@ const environmentColumns =
 /** The registry's SQL, on its own schema only; every call runs in a tenant's transaction. */
 export function createRegistryStore() {
   const one = <T>(rows: T[]): T => rows[0] as T
+  /** The row an UPDATE returned; none when a concurrent delete won: the resource is gone. */
+  const updatedRow = <T>(rows: T[], what: string): T => {
+    const row = rows[0]
+    if (row === undefined) throw new NotFoundError(`${what} was deleted meanwhile`)
+    return row
+  }
   return {
     async insertProject(
       tx: Transaction,
@@ -113,7 +119,7 @@ export function createRegistryStore() {
            deploy_tags = coalesce($10, deploy_tags),
            report_branch_deletions = coalesce($11, report_branch_deletions),
            updated_at = now()
-         WHERE id = $1 RETURNING ${projectColumns}`,
+         WHERE id = $1 AND deleted_at IS NULL RETURNING ${projectColumns}`,
         [
           id,
           patch.slug ?? null,
@@ -128,7 +134,7 @@ export function createRegistryStore() {
           patch.reportBranchDeletions ?? null,
         ],
       )
-      return one(rows)
+      return updatedRow(rows, `project ${id}`)
     },
 
     /** Marks the project and its live environments deleted at one instant; returns those environments. */
@@ -221,7 +227,7 @@ export function createRegistryStore() {
       const { rows } = await tx.query<EnvironmentRow>(
         `UPDATE environments SET type = coalesce($2, type), promotion_order = coalesce($3, promotion_order),
            overrides = coalesce($4::jsonb, overrides), updated_at = now()
-         WHERE id = $1 RETURNING ${environmentColumns}`,
+         WHERE id = $1 AND deleted_at IS NULL RETURNING ${environmentColumns}`,
         [
           id,
           patch.type ?? null,
@@ -229,17 +235,17 @@ export function createRegistryStore() {
           patch.overrides === undefined ? null : JSON.stringify(patch.overrides),
         ],
       )
-      return one(rows)
+      return updatedRow(rows, `environment ${id}`)
     },
 
     /** The next webhook generation: the secret of the previous one stops verifying. */
     async rotateWebhook(tx: Transaction, projectId: string): Promise<ProjectRow> {
       const { rows } = await tx.query<ProjectRow>(
-        `UPDATE projects SET webhook_generation = webhook_generation + 1, updated_at = now() WHERE id = $1
-         RETURNING ${projectColumns}`,
+        `UPDATE projects SET webhook_generation = webhook_generation + 1, updated_at = now()
+          WHERE id = $1 AND deleted_at IS NULL RETURNING ${projectColumns}`,
         [projectId],
       )
-      return one(rows)
+      return updatedRow(rows, `project ${projectId}`)
     },
 
     async deleteEnvironment(tx: Transaction, orgId: string, id: string, at: Date): Promise<void> {

@@ -21,12 +21,14 @@ CREATE TABLE deliveries (
   org_id uuid NOT NULL,
   project_id uuid NOT NULL,
   delivery_id text NOT NULL,                -- X-GitHub-Delivery: the same on a redelivery
+  body_digest text NOT NULL,                -- SHA-256 of the signed bytes: a replay under a new delivery id is one too
   event text NOT NULL,
   action text,
   outcome text NOT NULL CHECK (outcome IN ('published', 'ignored', 'failed')),
   detail text NOT NULL,
   received_at timestamptz NOT NULL DEFAULT now(),
-  UNIQUE (project_id, delivery_id)
+  UNIQUE (project_id, delivery_id),
+  UNIQUE (project_id, body_digest)
 );
 CREATE INDEX deliveries_project ON deliveries (project_id, received_at DESC);
 

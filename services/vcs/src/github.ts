@@ -15,7 +15,7 @@ export interface ProjectRoute {
 
 export type Decision =
   | { readonly outcome: 'published'; readonly detail: string; readonly events: readonly OutgoingEvent[] }
-  | { readonly outcome: 'ignored'; readonly detail: string }
+  | { readonly outcome: 'ignored' | 'failed'; readonly detail: string }
 
 export interface OutgoingEvent {
   readonly type: string
@@ -157,7 +157,10 @@ function pullRequest(payload: Payload, project: ProjectRoute, repo: string): Dec
 
 /** When the push happened: the head commit's time, else the repository's last push, else now. */
 function pushedAt(head: Payload | null | undefined, payload: Payload): string {
-  if (typeof head?.timestamp === 'string') return new Date(head.timestamp).toISOString()
-  const seconds = Number(payload.repository?.pushed_at)
-  return (Number.isFinite(seconds) ? new Date(seconds * 1000) : new Date()).toISOString()
+  const candidates = [
+    typeof head?.timestamp === 'string' ? new Date(head.timestamp) : undefined,
+    new Date(Number(payload.repository?.pushed_at) * 1000),
+  ]
+  const valid = candidates.find((d) => d !== undefined && !Number.isNaN(d.getTime()))
+  return (valid ?? new Date()).toISOString()
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { verify } from '@octokit/webhooks-methods'
 import { webhookSecret } from '@rxt/contracts/webhooks'
 import {
@@ -8,11 +9,23 @@ import {
   newId,
   type Transaction,
 } from '@rxt/kit'
-import { decide, type ProjectRoute } from './github.ts'
+import { type Decision, decide, type ProjectRoute } from './github.ts'
 
 export interface VcsConfig {
   readonly WEBHOOK_KEY?: string | undefined
 }
+
+/** Thrown inside a delivery's transaction to roll it back when the delivery was seen before. */
+const seenBefore = new Error('seen before')
+
+/** Text for a column: no NUL (Postgres refuses it), at most `max` characters. */
+const text = (value: string, max: number) => value.replaceAll('\u0000', '').slice(0, max)
+
+/**
+ * Projects of one repository a delivery is checked against (the most recently changed): each is an
+ * HMAC over up to 25 MB, so their number is bounded.
+ */
+const maxProjectsPerRepository = 8
 
 /** Deliveries kept per project: the newest. */
 export const keptDeliveries = 1_000
@@ -61,8 +74,9 @@ export function createVcs(deps: ContextDeps<VcsConfig>) {
       report_branch_deletions: boolean
     }>(
       `SELECT project_id, org_id, deploy_branches, webhook_generation, deploy_tags, report_branch_deletions
-         FROM project_routes WHERE live AND repository = $1`,
-      [repository.toLowerCase()],
+         FROM project_routes WHERE live AND repository = $1
+        ORDER BY updated_at DESC LIMIT $2`,
+      [repository.toLowerCase(), maxProjectsPerRepository],
     )
     const body = delivery.body.toString('utf8')
     for (const row of rows) {
@@ -82,52 +96,72 @@ export function createVcs(deps: ContextDeps<VcsConfig>) {
 
   return {
     /**
-     * Accepts a delivery: 401 (nothing stored) unless a project of its repository signed it; a delivery
-     * id seen before is acknowledged again and causes nothing.
+     * Accepts a delivery: 401 (nothing stored) unless a project of its repository signed it. A delivery
+     * seen before, by its id or by its signed bytes (a replay under a new id), is acknowledged again
+     * and causes nothing.
      */
     async receive(delivery: Delivery): Promise<{ duplicate: boolean; outcome: string; detail: string }> {
       if (delivery.signature === undefined) {
         throw new AuthenticationError('X-Hub-Signature-256 is missing: configure the webhook with its secret')
       }
       const payload = payloadOf(delivery)
-      const repository = String((payload.repository as { full_name?: unknown } | undefined)?.full_name ?? '')
+      const fullName = (payload.repository as { full_name?: unknown } | undefined)?.full_name
+      const repository = typeof fullName === 'string' && fullName.length <= 200 ? fullName : ''
       const project = repository === '' ? undefined : await signer(repository, delivery)
       if (project === undefined) {
         throw new AuthenticationError('the signature matches no project of this repository')
       }
-      const decision = decide(delivery.event, payload, delivery.deliveryId, project)
-      return db.withTenant(project.orgId, async (tx) => {
-        const inserted = await tx.query(
-          `INSERT INTO deliveries (id, org_id, project_id, delivery_id, event, action, outcome, detail)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (project_id, delivery_id) DO NOTHING`,
-          [
-            newId(),
-            project.orgId,
-            project.projectId,
-            delivery.deliveryId,
-            delivery.event,
-            typeof payload.action === 'string' ? payload.action : null,
-            decision.outcome,
-            decision.detail,
-          ],
-        )
-        if ((inserted.rowCount ?? 0) === 0)
-          return { duplicate: true, outcome: 'duplicate', detail: 'delivered before' }
-        if (decision.outcome === 'published') {
-          await bus.publishAll(
-            tx,
-            decision.events.map((e) => ({
-              type: e.type,
-              data: e.data,
-              tenantId: project.orgId,
-              key: project.projectId,
-              idempotencyKey: `github:${delivery.deliveryId}:${e.type}`,
-              actor: 'service:vcs',
-            })),
+      // Signed by the project, yet not the shape GitHub documents: kept as a failed delivery, not a 500.
+      let decision: Decision
+      try {
+        decision = decide(delivery.event, payload, delivery.deliveryId, project)
+      } catch (error) {
+        decision = { outcome: 'failed', detail: `the payload could not be read: ${(error as Error).message}` }
+      }
+      try {
+        return await db.withTenant(project.orgId, async (tx) => {
+          if (decision.outcome === 'published') {
+            // A payload that breaks its message's schema is a failed delivery (checked before any write).
+            try {
+              await bus.publishAll(
+                tx,
+                decision.events.map((e) => ({
+                  type: e.type,
+                  data: e.data,
+                  tenantId: project.orgId,
+                  key: project.projectId,
+                  idempotencyKey: `github:${delivery.deliveryId}:${e.type}`,
+                  actor: 'service:vcs',
+                })),
+              )
+            } catch (error) {
+              if (!(error instanceof InputError)) throw error
+              decision = { outcome: 'failed', detail: error.message }
+            }
+          }
+          const inserted = await tx.query(
+            `INSERT INTO deliveries (id, org_id, project_id, delivery_id, body_digest, event, action, outcome, detail)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
+            [
+              newId(),
+              project.orgId,
+              project.projectId,
+              text(delivery.deliveryId, 100),
+              createHash('sha256').update(delivery.body).digest('hex'),
+              text(delivery.event, 100),
+              typeof payload.action === 'string' ? text(payload.action, 100) : null,
+              decision.outcome,
+              text(decision.detail, 1000),
+            ],
           )
-        }
-        return { duplicate: false, outcome: decision.outcome, detail: decision.detail }
-      })
+          // Seen before: the events written above go with the rolled-back transaction.
+          if ((inserted.rowCount ?? 0) === 0) throw seenBefore
+          return { duplicate: false, outcome: decision.outcome, detail: decision.detail }
+        })
+      } catch (error) {
+        if (error === seenBefore) return { duplicate: true, outcome: 'duplicate', detail: 'delivered before' }
+        throw error
+      }
     },
 
     /**

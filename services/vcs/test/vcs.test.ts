@@ -49,9 +49,16 @@ for (const target of dbTargets()) {
     const deliver = async (
       event: string,
       payload: unknown,
-      options: { secret?: string; deliveryId?: string; form?: boolean; signature?: string | null } = {},
+      options: {
+        secret?: string
+        deliveryId?: string
+        form?: boolean
+        signature?: string | null
+        /** GitHub's payloads differ from push to push; the test's reused ones get a nonce to differ too. */
+        nonce?: string
+      } = {},
     ) => {
-      const json = JSON.stringify(payload)
+      const json = JSON.stringify({ ...(payload as object), test_nonce: options.nonce ?? randomUUID() })
       const body = options.form === true ? `payload=${encodeURIComponent(json)}` : json
       const signature =
         options.signature === null
@@ -142,12 +149,14 @@ for (const target of dbTargets()) {
 
     it('turns a push to a deploy branch into evt.commit.pushed, JSON or form-encoded, once per delivery id', async () => {
       const deliveryId = randomUUID()
-      const first = await deliver('push', pushToMaster, { deliveryId })
+      const first = await deliver('push', pushToMaster, { deliveryId, nonce: 'once' })
       expect(first).toEqual({
         status: 202,
         body: { outcome: 'published', detail: expect.stringContaining('master') },
       })
       expect((await deliver('push', pushToMaster, { deliveryId })).status).toBe(200)
+      // The same signed bytes under a new delivery id are a replay, not a new push.
+      expect((await deliver('push', pushToMaster, { nonce: 'once' })).status).toBe(200)
       expect((await deliver('push', pushToMaster, { form: true })).status).toBe(202)
       await until(() => ofType('evt.commit.pushed').length >= 2, 10_000)
       const pushed = ofType('evt.commit.pushed').filter(
@@ -206,7 +215,18 @@ for (const target of dbTargets()) {
         repository: { ...pushToMaster.repository, full_name: 'someone/else' },
       }
       expect((await deliver('push', elsewhere)).status).toBe(401)
+      expect((await deliver('push', { repository: { full_name: { toString: 1 } } })).status).toBe(401)
       expect(await deliveries()).toHaveLength(before)
+    })
+
+    it('keeps a signed payload of an unexpected shape as a failed delivery, not a server error', async () => {
+      const odd = await deliver('push', { ...pushToMaster, pusher: { name: { toString: 1 } } })
+      expect(odd).toEqual({
+        status: 202,
+        body: { outcome: 'failed', detail: expect.stringContaining('could not be read') },
+      })
+      const badSha = await deliver('push', { ...pushToMaster, after: 'not a sha' })
+      expect(badSha.body.outcome).toBe('failed')
     })
 
     it('turns pull requests opened, synchronised and closed into their events', async () => {
@@ -233,8 +253,8 @@ for (const target of dbTargets()) {
       )
       await db.withTenant(orgId, (tx) =>
         tx.query(
-          `INSERT INTO deliveries (id, org_id, project_id, delivery_id, event, outcome, detail, received_at)
-           SELECT gen_random_uuid(), $1, $2, 'bulk-' || n, 'push', 'ignored', 'bulk', now() + make_interval(secs => n)
+          `INSERT INTO deliveries (id, org_id, project_id, delivery_id, body_digest, event, outcome, detail, received_at)
+           SELECT gen_random_uuid(), $1, $2, 'bulk-' || n, 'bulk-' || n, 'push', 'ignored', 'bulk', now() + make_interval(secs => n)
              FROM generate_series(1, 1000) n`,
           [orgId, projectId],
         ),

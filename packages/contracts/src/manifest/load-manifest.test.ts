@@ -90,6 +90,17 @@ describe('loadManifest', () => {
     expect(performance.now() - started).toBeLessThan(2_000)
   })
 
+  it('refuses a __proto__ key, which would hide what it holds, and reports 150 unknown fields', () => {
+    const hidden = loadManifest(
+      `${fixture('minimal.yaml').replace('  image: ghcr.io/acme/hello:1.0.0\n', '')}  __proto__: {image: x}\n`,
+    )
+    expect(violationsOf(hidden)[0]?.message).toMatch(/__proto__/)
+    const many = `${fixture('minimal.yaml')}${Array.from({ length: 150 }, (_, i) => `  extra${i}: 1`).join('\n')}\n`
+    const problems = violationsOf(loadManifest(many))
+    expect(problems.length).toBeGreaterThan(0)
+    expect(problems.every((p) => p.message === 'is not allowed')).toBe(true)
+  })
+
   it('reads "yes" and "no" as strings (YAML 1.2), not booleans', () => {
     const result = loadManifest(`${fixture('minimal.yaml')}  env:\n    ENABLED: yes\n`)
     expect(result.ok && result.manifest.spec.env).toEqual({ ENABLED: 'yes' })

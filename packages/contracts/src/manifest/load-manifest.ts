@@ -49,6 +49,12 @@ export function loadManifest(text: string): ManifestResult {
       { path: '', message: 'must be a mapping (apiVersion, kind, metadata, spec)', line: 1, column: 1 },
     ])
   }
+  // A key named __proto__ would become a prototype when the value is copied, and hide what it holds.
+  if (hasProtoKey(value)) {
+    return fail(
+      placed(text, [{ path: '', message: 'has a key named __proto__, which a deploy.yaml never needs' }]),
+    )
+  }
   // Aliases share one value in memory; walked out (validation, the canonical form) they multiply.
   if (expandsBeyond(value, maxExpandedValues)) {
     return fail([
@@ -88,6 +94,20 @@ function expandsBeyond(value: unknown, limit: number): boolean {
     if (next !== null && typeof next === 'object') {
       for (const child of Array.isArray(next) ? next : Object.values(next)) stack.push(child)
     }
+  }
+  return false
+}
+
+/** Whether any mapping has an own key `__proto__` (walked once per distinct object; bounded above). */
+function hasProtoKey(value: unknown): boolean {
+  const seen = new Set<object>()
+  const stack: unknown[] = [value]
+  while (stack.length > 0) {
+    const next = stack.pop()
+    if (next === null || typeof next !== 'object' || seen.has(next)) continue
+    seen.add(next)
+    if (!Array.isArray(next) && Object.hasOwn(next, '__proto__')) return true
+    for (const child of Array.isArray(next) ? next : Object.values(next)) stack.push(child)
   }
   return false
 }

@@ -23,6 +23,9 @@ export interface Authenticator {
   authenticate(authorization: string): Promise<Principal>
 }
 
+/** Organisation ids are UUIDs (identity mints them). */
+const organisationId = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
 /** The header that picks the organisation when a route names none and the caller belongs to several. */
 export const orgHeader = 'x-rxt-org'
 
@@ -74,6 +77,11 @@ const guard =
           return
         }
         request.principal = principal
+        // A service may name any organisation, so what it names must at least be an organisation id.
+        if (principal.everyOrg !== undefined && orgId !== undefined && !organisationId.test(orgId)) {
+          done(new NotFoundError(`no organisation ${orgId}`))
+          return
+        }
         if (orgId !== undefined && (principal.orgs.has(orgId) || principal.everyOrg !== undefined))
           request.orgId = orgId
         const actor = actorOf(principal)

@@ -89,11 +89,14 @@ describe('authenticating through another process (IDENTITY_URL)', () => {
     expect((await get()).statusCode).toBe(401)
     // A service acts in the organisation it names, with its permissions only.
     const service = { authorization: 'Service deployer' }
-    const read = await b.app.inject({ url: '/v1/orgs/org-9/thing', headers: service })
-    expect(read.json()).toEqual({ orgId: 'org-9' })
+    const org = '01a2061e-443a-7078-8f1d-88590fe71d5b'
+    const read = await b.app.inject({ url: `/v1/orgs/${org}/thing`, headers: service })
+    expect(read.json()).toEqual({ orgId: org })
     expect(
-      (await b.app.inject({ method: 'POST', url: '/v1/orgs/org-9/thing', headers: service })).statusCode,
+      (await b.app.inject({ method: 'POST', url: `/v1/orgs/${org}/thing`, headers: service })).statusCode,
     ).toBe(403)
+    // What a service names must be an organisation id: anything else is no organisation.
+    expect((await b.app.inject({ url: '/v1/orgs/not-an-id/thing', headers: service })).statusCode).toBe(404)
     await a.stop()
     // Known credentials are reused for a few seconds; unknown ones need the identity process.
     expect((await get('Bearer operator')).statusCode).toBe(200)

@@ -94,26 +94,27 @@ export async function registerEdge(app: HttpApp, options: EdgeOptions): Promise<
 }
 
 /**
- * Guessing credentials is slowed per client address: every 401 counts, and an address past the limit
- * has every request that presents a credential (an Authorization header) or signs in (a route with
- * `config.signIn`: login, refresh) answered 429 until its minute is over, whether the
- * credential is right or not, so that a guess that happens to be right tells nothing. Only requests
- * that present a credential count, and are refused; one without costs nothing extra. On Redis, the
- * check is one more round trip per request that presents a credential.
+ * Guessing credentials is slowed per client address (an IPv6 client per /64, what one host is given).
+ * A sign-in (a route with `config.signIn`: login, refresh) counts when it starts, right or wrong, so
+ * that parallel guesses cannot all pass one check; a request with an Authorization header counts when
+ * it is answered 401. Past the limit, every sign-in and every request with a credential from that
+ * address is answered 429 until its minute is over, so a lucky guess tells nothing. A request with no
+ * credential costs nothing extra. On Redis, the check is one more round trip per such request.
  */
 function limitFailedAuthentication(app: HttpApp, perMinute: number): void {
-  const failures = app.createRateLimit({
+  const attempts = app.createRateLimit({
     max: perMinute,
     timeWindow: 60_000,
-    keyGenerator: (request) => `auth-failures:${request.ip}`,
+    keyGenerator: (request) => `auth-failures:${addressKey(request.ip)}`,
   })
-  const presentsCredential = (request: FastifyRequest) =>
-    request.headers.authorization !== undefined || request.routeOptions.config?.signIn === true
+  const isSignIn = (request: FastifyRequest) => request.routeOptions.config?.signIn === true
   app.addHook('onRequest', async (request, reply) => {
-    if (!presentsCredential(request)) return
-    const status = await failures(request, { increment: false })
-    // `perMinute` failures spend the allowance: the next credential is refused.
-    if (status.isAllowed || status.remaining > 0) return
+    const signIn = isSignIn(request)
+    if (!signIn && request.headers.authorization === undefined) return
+    const status = await attempts(request, signIn ? undefined : { increment: false })
+    if (status.isAllowed) return
+    // A sign-in past `perMinute` is refused; so is any credential once `perMinute` failures are spent.
+    if (signIn ? !status.isExceeded : status.remaining > 0) return
     reply.header('retry-after', String(status.ttlInSeconds))
     throw Object.assign(
       new Error(`too many failed authentications from this address; retry in ${status.ttlInSeconds} seconds`),
@@ -121,8 +122,26 @@ function limitFailedAuthentication(app: HttpApp, perMinute: number): void {
     )
   })
   app.addHook('onResponse', async (request, reply) => {
-    if (reply.statusCode === 401 && presentsCredential(request)) await failures(request)
+    if (reply.statusCode === 401 && !isSignIn(request) && request.headers.authorization !== undefined)
+      await attempts(request)
   })
+}
+
+/** The address a limit counts: IPv4 as it is, IPv6 by its /64 (the first four groups). */
+export function addressKey(ip: string): string {
+  if (!ip.includes(':')) return ip
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)
+  if (mapped !== null) return mapped[1] as string
+  const [head = '', tail = ''] = ip.split('::')
+  const left = head === '' ? [] : head.split(':')
+  const right = ip.includes('::') ? (tail === '' ? [] : tail.split(':')) : []
+  const groups = ip.includes('::')
+    ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right]
+    : left
+  return `${groups
+    .slice(0, 4)
+    .map((g) => Number.parseInt(g || '0', 16).toString(16))
+    .join(':')}::/64`
 }
 
 /**
