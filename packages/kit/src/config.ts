@@ -84,7 +84,7 @@ export const CoreConfig = Type.Object({
     minimum: 1,
     default: 20,
     description:
-      'Failed authentications (a bad token, API key, password or invite) a minute from one client address; past it, every request from that address that presents a credential or signs in is answered 429 with Retry-After until the minute is over.',
+      'Sign-ins (counted as they start) and failed authentications (a bad token or API key) a minute from one client address, an IPv6 client per /64; past it, every request from that address that presents a credential or signs in is answered 429 with Retry-After until the minute is over.',
   }),
   TRUSTED_PROXIES: Type.String({
     default: '',
