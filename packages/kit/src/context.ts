@@ -50,10 +50,37 @@ export interface ContextDefinition<C = CoreConfig> {
    * most one context may).
    */
   readonly authenticator?: (deps: ContextDeps<C>) => Authenticator
+  /**
+   * Its periodic work (a purge, a prune): each runs every `everyMs` while the process runs, never
+   * twice at once in this process; a failure is logged and the next turn tries again.
+   */
+  readonly jobs?: (deps: ContextDeps<C>) => readonly ContextJob[]
   /** Runs after migrations, before the server listens. */
   readonly start?: (deps: ContextDeps<C>) => void | Promise<void>
   /** Runs on shutdown after the server stopped taking requests, in reverse start order. */
   readonly stop?: (deps: ContextDeps<C>) => void | Promise<void>
+}
+
+export interface ContextJob {
+  readonly name: string
+  readonly everyMs: number
+  readonly run: () => Promise<unknown>
+}
+
+/**
+ * One `create(deps)` per context database, shared by the parts of a definition (routes, handlers,
+ * authenticator, jobs) that receive the same deps; two runtimes in one process stay apart.
+ */
+export function perContext<D extends { readonly db: object }, T>(create: (deps: D) => T): (deps: D) => T {
+  const made = new WeakMap<object, T>()
+  return (deps) => {
+    let instance = made.get(deps.db)
+    if (instance === undefined) {
+      instance = create(deps)
+      made.set(deps.db, instance)
+    }
+    return instance
+  }
 }
 
 /** The one shape a context has. Identity function; it exists for typing and one place to read. */

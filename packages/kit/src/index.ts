@@ -19,7 +19,9 @@ export { CoreConfig, composeConfigSchema, expects, LogLevel, parseConfig } from 
 export {
   type ContextDefinition,
   type ContextDeps,
+  type ContextJob,
   defineContext,
+  perContext,
   type RuntimeInfo,
 } from './context.ts'
 export {
@@ -52,7 +54,7 @@ export {
   type Violation,
 } from './errors.ts'
 export { createHttpApp, type HttpApp, type HttpAppOptions, type ReadinessCheck } from './http/app.ts'
-export { Problem, problemContentType, problemResponse, toProblem } from './http/problem.ts'
+export { Problem, problemContentType, problemResponse, problemResponses, toProblem } from './http/problem.ts'
 export { newId } from './ids.ts'
 export { createLogger, type Logger, type LoggerOptions, redactPaths } from './log.ts'
 export { type Runtime, type RuntimeOptions, startRuntime } from './runtime.ts'

@@ -153,3 +153,37 @@ describe('runtime refuses', () => {
     await database.close()
   })
 })
+
+describe('runtime jobs', () => {
+  it("runs each context's jobs on their interval, one turn at a time, through failures, until the stop", async () => {
+    const database = await openDatabase({ kind: 'pglite' }, log)
+    let turns = 0
+    let overlapping = 0
+    let running = false
+    const busy = defineContext({
+      name: 'busy',
+      jobs: () => [
+        {
+          name: 'slow',
+          everyMs: 10,
+          run: async () => {
+            if (running) overlapping++
+            running = true
+            turns++
+            await new Promise((resolve) => setTimeout(resolve, 40))
+            running = false
+            if (turns === 2) throw new Error('a failing turn')
+          },
+        },
+      ],
+    })
+    const runtime = await startOn(database, [busy])
+    while (turns < 4) await new Promise((resolve) => setTimeout(resolve, 20))
+    await runtime.stop()
+    const after = turns
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(overlapping).toBe(0)
+    expect(turns).toBe(after)
+    await database.close()
+  })
+})

@@ -175,6 +175,27 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     throw error
   }
 
+  // The contexts' periodic jobs: one turn at a time each, failures logged.
+  const jobTimers = started.flatMap(({ definition, deps }) =>
+    (definition.jobs?.(deps) ?? []).map((job) => {
+      let running = false
+      const timer = setInterval(() => {
+        if (running) return
+        running = true
+        job
+          .run()
+          .catch((error: unknown) =>
+            deps.log.warn({ err: error, job: job.name }, 'job failed; it runs again'),
+          )
+          .finally(() => {
+            running = false
+          })
+      }, job.everyMs)
+      timer.unref()
+      return timer
+    }),
+  )
+
   // Stored idempotent responses past their 24 hours go, every ten minutes.
   const pruner = setInterval(() => {
     for (const { deps } of started) {
@@ -192,6 +213,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     listen: () => app.listen({ host: config.HOST, port: config.PORT }),
     async stop() {
       clearInterval(pruner)
+      for (const timer of jobTimers) clearInterval(timer)
       await app.close()
       // Handlers in hand finish and the relays send what committed before the contexts stop.
       await bus.stop()

@@ -1,7 +1,7 @@
-import { defineContext } from '@rxt/kit'
+import { defineContext, perContext } from '@rxt/kit'
 import Type from 'typebox'
 import { identityRoutes } from './routes.ts'
-import { createIdentity, type Identity, type IdentityConfig } from './service.ts'
+import { createIdentity, type IdentityConfig } from './service.ts'
 
 const IdentityConfigSchema = Type.Object({
   SIGNUP_ENABLED: Type.Boolean({
@@ -11,16 +11,8 @@ const IdentityConfigSchema = Type.Object({
   }),
 })
 
-/** One identity per context database: routes, authenticator and start share it (and runtimes stay apart). */
-const instances = new WeakMap<object, Identity>()
-const identityOf = (deps: Parameters<typeof createIdentity>[0]): Identity => {
-  let instance = instances.get(deps.db)
-  if (instance === undefined) {
-    instance = createIdentity(deps)
-    instances.set(deps.db, instance)
-  }
-  return instance
-}
+/** One identity per context database: routes, authenticator and start share it. */
+const identityOf = perContext(createIdentity)
 
 /** Organisations, users, memberships, roles, API keys and tokens; authenticates every guarded route. */
 export const identity = defineContext<IdentityConfig>({

@@ -4,7 +4,7 @@ import {
   NotFoundError,
   Permission,
   principalOf,
-  problemResponse,
+  problemResponses,
   tenantOf,
   whoAmI,
 } from '@rxt/kit'
@@ -54,13 +54,7 @@ const ServiceCredential = Type.Object({
   lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   revokedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
 })
-const errors = {
-  400: problemResponse('The request is invalid'),
-  401: problemResponse('Not authenticated'),
-  403: problemResponse('Not allowed'),
-  404: problemResponse('No such resource (or not yours)'),
-  409: problemResponse('Conflicts with the current state'),
-}
+const errors = problemResponses
 const tags = ['identity']
 const publicAuth = (why: string) => ({ auth: { public: why } })
 /** A public route whose body is a credential: failed attempts count against the caller's address. */

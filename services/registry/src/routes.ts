@@ -6,6 +6,7 @@ import {
   type Principal,
   principalOf,
   problemResponse,
+  problemResponses,
   tenantOf,
 } from '@rxt/kit'
 import Type from 'typebox'
@@ -77,11 +78,7 @@ const Overrides = Type.Record(Type.String(), Type.Unknown(), {
 const ProjectParams = Type.Object({ projectId: Id })
 const EnvParams = Type.Object({ projectId: Id, envId: Id })
 const errors = {
-  400: problemResponse('The request is invalid'),
-  401: problemResponse('Not authenticated'),
-  403: problemResponse('Not allowed'),
-  404: problemResponse('No such resource (or not yours)'),
-  409: problemResponse('Conflicts with the current state'),
+  ...problemResponses,
   422: problemResponse(
     'The manifest (or the overrides) break deploy.yaml: every problem with its path, line and column',
   ),

@@ -75,7 +75,7 @@ function push(payload: Payload, deliveryId: string, project: ProjectRoute, repo:
             repo,
             deliveryId,
             ref,
-            pusher: String(payload.pusher?.name ?? payload.sender?.login ?? 'unknown'),
+            pusher: pusherOf(payload),
           },
         },
       ],
@@ -108,7 +108,7 @@ function push(payload: Payload, deliveryId: string, project: ProjectRoute, repo:
           ref,
           commitSha: String(payload.after),
           beforeSha: before === '' || zeroSha.test(before) ? null : before,
-          pusher: String(payload.pusher?.name ?? payload.sender?.login ?? 'unknown'),
+          pusher: pusherOf(payload),
           ...(head?.author?.name ? { author: truncate(String(head.author.name), 256) } : {}),
           message: truncate(String(head?.message || '(no message)'), 1000),
           pushedAt: pushedAt(head, payload),
@@ -164,3 +164,7 @@ function pushedAt(head: Payload | null | undefined, payload: Payload): string {
   const valid = candidates.find((d) => d !== undefined && !Number.isNaN(d.getTime()))
   return (valid ?? new Date()).toISOString()
 }
+
+/** Who pushed: the pusher's name, else the sender's login. */
+const pusherOf = (payload: Payload): string =>
+  String(payload.pusher?.name ?? payload.sender?.login ?? 'unknown')

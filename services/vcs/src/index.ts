@@ -1,19 +1,12 @@
 import type { Envelope } from '@rxt/contracts'
 import { WebhookKeyField } from '@rxt/contracts/webhooks'
-import { defineContext, InputError } from '@rxt/kit'
+import { defineContext, InputError, perContext } from '@rxt/kit'
 import Type from 'typebox'
 import { vcsRoutes } from './routes.ts'
-import { createVcs, type Vcs, type VcsConfig } from './service.ts'
+import { createVcs, type VcsConfig } from './service.ts'
 
-const instances = new WeakMap<object, Vcs>()
-const vcsOf = (deps: Parameters<typeof createVcs>[0]): Vcs => {
-  let instance = instances.get(deps.db)
-  if (instance === undefined) {
-    instance = createVcs(deps)
-    instances.set(deps.db, instance)
-  }
-  return instance
-}
+/** One vcs per context database: routes, handlers and jobs share it. */
+const vcsOf = perContext(createVcs)
 
 interface ProjectCreated {
   projectId: string
@@ -80,6 +73,8 @@ export const vcs = defineContext<VcsConfig>({
       },
     },
   ],
+  // Deliveries beyond each project's newest 1,000 go every 10 minutes, not in each delivery's transaction.
+  jobs: (deps) => [{ name: 'prune-deliveries', everyMs: 600_000, run: () => vcsOf(deps).prune() }],
   start: (deps) => {
     if (deps.config.WEBHOOK_KEY === undefined) {
       throw new InputError(

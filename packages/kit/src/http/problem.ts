@@ -138,3 +138,12 @@ export const problemResponse = (description: string) => ({
   description,
   content: { [problemContentType]: { schema: Type.Ref('Problem') } },
 })
+
+/** The problems any guarded route may answer: spread into a route's `response` beside its own. */
+export const problemResponses = {
+  400: problemResponse('The request is invalid'),
+  401: problemResponse('Not authenticated'),
+  403: problemResponse('Not allowed'),
+  404: problemResponse('No such resource (or not yours)'),
+  409: problemResponse('Conflicts with the current state'),
+}
