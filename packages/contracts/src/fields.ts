@@ -83,6 +83,24 @@ export const artifactRefField = (description = 'OCI image reference, pinned by d
 export const commitShaField = (description: string) =>
   Type.String({ minLength: 40, maxLength: 64, pattern: '^[0-9a-f]{40}([0-9a-f]{24})?$', description })
 
+/** An OCI image repository, fully qualified and without tag or digest: `ghcr.io/acme/shop`. */
+export const imageRepositoryField = (description = 'The image repository, e.g. ghcr.io/acme/shop') =>
+  Type.String({
+    minLength: 3,
+    maxLength: 255,
+    pattern: '^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)+$',
+    description,
+  })
+
+/** A GitHub Actions workflow file: `build.yml` or `.github/workflows/build.yml`. */
+export const workflowFileField = (description = 'A workflow file, e.g. .github/workflows/build.yml') =>
+  Type.String({
+    minLength: 5,
+    maxLength: 200,
+    pattern: '^(\\.github/workflows/)?[A-Za-z0-9_.-]+\\.ya?ml$',
+    description,
+  })
+
 /** `owner/name` of a repository. */
 export const repoFullNameField = (description = 'The repository as owner/name') =>
   Type.String({ minLength: 3, maxLength: 200, pattern: '^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$', description })

@@ -1,3 +1,4 @@
+import { CiSettings } from '@rxt/contracts'
 import { deployManifestJsonSchema } from '@rxt/contracts/manifest'
 import {
   actorOf,
@@ -33,6 +34,7 @@ const Project = Type.Object({
   webhookGeneration: Type.Integer({ description: 'Which webhook secret is current; a rotation adds one' }),
   deployTags: Type.Boolean(),
   reportBranchDeletions: Type.Boolean(),
+  ci: Type.Union([CiSettings, Type.Null()], { description: 'Where its images come from; null: none named' }),
   createdBy: Type.String(),
   createdAt: Timestamp,
   updatedAt: Timestamp,
@@ -58,6 +60,10 @@ const ProjectFields = {
   deployTags: Type.Boolean({ description: 'Whether pushing a tag deploys (default: no)' }),
   reportBranchDeletions: Type.Boolean({
     description: 'Whether a deleted branch is reported as evt.branch.deleted (default: no)',
+  }),
+  ci: Type.Union([CiSettings, Type.Null()], {
+    description:
+      'The CI workflow that builds the image and the repository it pushes to: a successful run of a commit publishes evt.image.published with <image>:<commit sha>; null: none',
   }),
 }
 const Environment = Type.Object({
@@ -146,6 +152,7 @@ export const registryRoutes = (registry: Registry) => (app: HttpApp) => {
             deployBranches: Type.Optional(ProjectFields.deployBranches),
             deployTags: Type.Optional(ProjectFields.deployTags),
             reportBranchDeletions: Type.Optional(ProjectFields.reportBranchDeletions),
+            ci: Type.Optional(ProjectFields.ci),
           },
           { additionalProperties: false },
         ),

@@ -38,6 +38,8 @@ export interface ProjectInput {
   readonly deployTags?: boolean
   /** A deleted branch is reported as evt.branch.deleted (default: no). */
   readonly reportBranchDeletions?: boolean
+  /** The project's CI: a successful run of `workflow` built `<image>:<commit sha>`; null: none. */
+  readonly ci?: { readonly workflow: string; readonly image: string } | null
 }
 
 export interface EnvironmentInput {
@@ -61,6 +63,7 @@ const projectView = (r: ProjectRow) => ({
   webhookGeneration: r.webhook_generation,
   deployTags: r.deploy_tags,
   reportBranchDeletions: r.report_branch_deletions,
+  ci: r.ci,
   createdBy: r.created_by,
   createdAt: r.created_at.toISOString(),
   updatedAt: r.updated_at.toISOString(),
@@ -196,6 +199,7 @@ export function createRegistry(deps: ContextDeps<RegistryConfig>) {
             deployBranches: [...(input.deployBranches ?? [defaultBranch])],
             deployTags: input.deployTags ?? false,
             reportBranchDeletions: input.reportBranchDeletions ?? false,
+            ci: input.ci ?? null,
             createdBy: actor,
           })
           await bus.publish(tx, {
@@ -211,6 +215,7 @@ export function createRegistry(deps: ContextDeps<RegistryConfig>) {
               webhookGeneration: row.webhook_generation,
               deployTags: row.deploy_tags,
               reportBranchDeletions: row.report_branch_deletions,
+              ci: row.ci,
             },
           })
           return { ...projectView(row), webhook: webhookOf(row) }

@@ -13,6 +13,7 @@ export type ProjectRow = {
   webhook_generation: number
   deploy_tags: boolean
   report_branch_deletions: boolean
+  ci: { workflow: string; image: string } | null
   created_by: string
   created_at: Date
   updated_at: Date
@@ -32,7 +33,7 @@ export type EnvironmentRow = {
 }
 
 const projectColumns =
-  'id, org_id, slug, name, repository, repository_url, repository_verified_at, default_branch, deploy_branches, webhook_generation, deploy_tags, report_branch_deletions, created_by, created_at, updated_at, deleted_at'
+  'id, org_id, slug, name, repository, repository_url, repository_verified_at, default_branch, deploy_branches, webhook_generation, deploy_tags, report_branch_deletions, ci, created_by, created_at, updated_at, deleted_at'
 const environmentColumns =
   'id, project_id, name, type, promotion_order, overrides, created_at, updated_at, deleted_at'
 
@@ -59,13 +60,14 @@ export function createRegistryStore() {
         deployBranches: string[]
         deployTags: boolean
         reportBranchDeletions: boolean
+        ci: { workflow: string; image: string } | null
         createdBy: string
       },
     ): Promise<ProjectRow> {
       const { rows } = await tx.query<ProjectRow>(
         `INSERT INTO projects (id, org_id, slug, name, repository, repository_url, default_branch, deploy_branches,
-                               deploy_tags, report_branch_deletions, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, $9) RETURNING ${projectColumns}`,
+                               deploy_tags, report_branch_deletions, created_by, ci)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, $9, $12) RETURNING ${projectColumns}`,
         [
           p.id,
           p.orgId,
@@ -78,6 +80,7 @@ export function createRegistryStore() {
           p.createdBy,
           p.deployTags,
           p.reportBranchDeletions,
+          p.ci === null ? null : JSON.stringify(p.ci),
         ],
       )
       return one(rows)
@@ -108,6 +111,7 @@ export function createRegistryStore() {
         deployBranches?: readonly string[]
         deployTags?: boolean
         reportBranchDeletions?: boolean
+        ci?: { workflow: string; image: string } | null
       },
     ): Promise<ProjectRow> {
       const { rows } = await tx.query<ProjectRow>(
@@ -118,6 +122,7 @@ export function createRegistryStore() {
            default_branch = coalesce($8, default_branch), deploy_branches = coalesce($9, deploy_branches),
            deploy_tags = coalesce($10, deploy_tags),
            report_branch_deletions = coalesce($11, report_branch_deletions),
+           ci = CASE WHEN $12::boolean THEN $13::jsonb ELSE ci END,
            updated_at = now()
          WHERE id = $1 AND deleted_at IS NULL RETURNING ${projectColumns}`,
         [
@@ -132,6 +137,8 @@ export function createRegistryStore() {
           patch.deployBranches === undefined ? null : [...patch.deployBranches],
           patch.deployTags ?? null,
           patch.reportBranchDeletions ?? null,
+          patch.ci !== undefined,
+          patch.ci == null ? null : JSON.stringify(patch.ci),
         ],
       )
       return updatedRow(rows, `project ${id}`)

@@ -11,6 +11,8 @@ export interface ProjectRoute {
   readonly deployTags: boolean
   /** A deleted branch becomes evt.branch.deleted. */
   readonly reportBranchDeletions: boolean
+  /** The project's CI: a successful run of `workflow` built `<image>:<commit sha>`. */
+  readonly ci: { readonly workflow: string; readonly image: string } | null
 }
 
 export type Decision =
@@ -53,6 +55,12 @@ export function decide(event: string, payload: Payload, deliveryId: string, proj
       return push(payload, deliveryId, project, repo)
     case 'pull_request':
       return pullRequest(payload, project, repo)
+    case 'workflow_run':
+      return workflowRun(payload, deliveryId, project, repo)
+    // `registry_package` is the older name of `package`; GitHub sends either, with the same payload.
+    case 'package':
+    case 'registry_package':
+      return packagePublished(payload, deliveryId, project, repo)
     default:
       return { outcome: 'ignored', detail: `${event} events are not handled` }
   }
@@ -153,6 +161,146 @@ function pullRequest(payload: Payload, project: ProjectRoute, repo: string): Dec
       },
     ],
   }
+}
+
+/** The file name of a workflow path: `.github/workflows/build.yml` → `build.yml`. */
+const workflowFile = (path: string) => path.slice(path.lastIndexOf('/') + 1)
+
+/** A run of the project's CI workflow ended: the image it built, or why there is none. */
+function workflowRun(payload: Payload, deliveryId: string, project: ProjectRoute, repo: string): Decision {
+  const action = String(payload.action ?? '')
+  if (action !== 'completed') return { outcome: 'ignored', detail: `workflow_run ${action} is not handled` }
+  const run = payload.workflow_run as Payload
+  const path = String(run.path || payload.workflow?.path || '')
+  if (project.ci === null)
+    return { outcome: 'ignored', detail: `${path}: the project names no CI workflow (its ci settings)` }
+  if (workflowFile(path) !== workflowFile(project.ci.workflow))
+    return { outcome: 'ignored', detail: `${path} is not the project's CI workflow (${project.ci.workflow})` }
+  const conclusion = typeof run.conclusion === 'string' ? run.conclusion : ''
+  if (conclusion === '') return { outcome: 'ignored', detail: `run ${run.id} completed without a conclusion` }
+  const commitSha = String(run.head_sha)
+  const branch = typeof run.head_branch === 'string' && run.head_branch !== '' ? run.head_branch : null
+  const common = { projectId: project.projectId, provider: 'github', repo, deliveryId }
+  const at = timestamp(run.updated_at)
+  if (conclusion !== 'success') {
+    return {
+      outcome: 'published',
+      detail: `${path} ended ${conclusion} at ${commitSha.slice(0, 12)}`,
+      events: [
+        {
+          type: 'evt.ci.failed',
+          data: {
+            ...common,
+            workflow: path,
+            runId: Number(run.id),
+            commitSha,
+            branch,
+            conclusion,
+            url: String(run.html_url),
+            completedAt: at,
+          },
+        },
+      ],
+    }
+  }
+  const image = `${project.ci.image}:${commitSha}`
+  return {
+    outcome: 'published',
+    detail: `${path} built ${image}`,
+    events: [
+      {
+        type: 'evt.image.published',
+        data: {
+          ...common,
+          source: 'workflow_run',
+          image,
+          repository: project.ci.image,
+          tag: commitSha,
+          digest: null,
+          commitSha,
+          branch,
+          url: String(run.html_url),
+          publishedAt: at,
+        },
+      },
+    ],
+  }
+}
+
+const digestPattern = /^sha256:[a-f0-9]{64}$/
+const commitPattern = /^[0-9a-f]{40}$/
+
+/** A container image was pushed to the registry: its reference, pinned by digest. */
+function packagePublished(
+  payload: Payload,
+  deliveryId: string,
+  project: ProjectRoute,
+  repo: string,
+): Decision {
+  const action = String(payload.action ?? '')
+  if (action !== 'published') return { outcome: 'ignored', detail: `package ${action} is not handled` }
+  const pkg = (payload.package ?? payload.registry_package) as Payload
+  // GitHub's own example of a container sets package_type npm and the registry's type CONTAINER.
+  const isImage = (t: unknown) => ['container', 'docker'].includes(String(t).toLowerCase())
+  const type = String(pkg.package_type).toLowerCase()
+  if (!isImage(type) && !isImage(pkg.registry?.type))
+    return { outcome: 'ignored', detail: `${pkg.name} is a ${type} package, not an image` }
+  const version = (pkg.package_version ?? {}) as Payload
+  const packageUrl = typeof version.package_url === 'string' ? version.package_url : ''
+  if (packageUrl === '') return { outcome: 'ignored', detail: `${pkg.name}: the version names no image` }
+  // `ghcr.io/owner/name:tag`; the tag may be empty. A colon before the last slash is a registry port.
+  const colon = packageUrl.lastIndexOf(':')
+  const hasTag = colon > packageUrl.lastIndexOf('/')
+  const repository = (hasTag ? packageUrl.slice(0, colon) : packageUrl).toLowerCase()
+  const metadata = (version.container_metadata ?? {}) as Payload
+  const digest = [version.version, version.name, metadata.manifest?.digest].find(
+    (d): d is string => typeof d === 'string' && digestPattern.test(d),
+  )
+  if (digest === undefined)
+    return { outcome: 'ignored', detail: `${repository}: the version names no digest` }
+  if (project.ci !== null && repository !== project.ci.image)
+    return { outcome: 'ignored', detail: `${repository} is not the project's image (${project.ci.image})` }
+  const tag = [metadata.tag?.name, hasTag ? packageUrl.slice(colon + 1) : undefined].find(
+    (t): t is string => typeof t === 'string' && t !== '',
+  )
+  const labels = (metadata.labels ?? {}) as Payload
+  const commitSha = [
+    version.target_oid,
+    labels.revision,
+    labels.all_labels?.['org.opencontainers.image.revision'],
+  ].find((c): c is string => typeof c === 'string' && commitPattern.test(c))
+  const branch = version.target_commitish
+  const image = `${repository}@${digest}`
+  return {
+    outcome: 'published',
+    detail: `the registry received ${image}`,
+    events: [
+      {
+        type: 'evt.image.published',
+        data: {
+          projectId: project.projectId,
+          provider: 'github',
+          repo,
+          deliveryId,
+          source: 'package',
+          image,
+          repository,
+          tag: tag ?? null,
+          digest,
+          commitSha: commitSha ?? null,
+          branch: typeof branch === 'string' && branch !== '' && !commitPattern.test(branch) ? branch : null,
+          url: String(version.html_url || pkg.html_url),
+          publishedAt: timestamp(version.updated_at ?? version.created_at ?? pkg.updated_at),
+        },
+      },
+    ],
+  }
+}
+
+/** A payload's time as ISO 8601, or now when it has none that parses. */
+function timestamp(value: unknown): string {
+  const at = typeof value === 'string' ? new Date(value) : undefined
+  return (at !== undefined && !Number.isNaN(at.getTime()) ? at : new Date()).toISOString()
 }
 
 /** When the push happened: the head commit's time, else the repository's last push, else now. */

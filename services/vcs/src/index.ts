@@ -1,4 +1,4 @@
-import type { Envelope } from '@rxt/contracts'
+import type { CiSettings, Envelope } from '@rxt/contracts'
 import { WebhookKeyField } from '@rxt/contracts/webhooks'
 import { defineContext, InputError, perContext } from '@rxt/kit'
 import Type from 'typebox'
@@ -15,6 +15,7 @@ interface ProjectCreated {
   webhookGeneration?: number
   deployTags?: boolean
   reportBranchDeletions?: boolean
+  ci?: CiSettings | null
 }
 interface ProjectUpdated {
   projectId: string
@@ -24,6 +25,7 @@ interface ProjectUpdated {
     webhookGeneration?: number
     deployTags?: boolean
     reportBranchDeletions?: boolean
+    ci?: CiSettings | null
     deletedAt?: string | null
   }
 }
@@ -53,6 +55,7 @@ export const vcs = defineContext<VcsConfig>({
             ...(data.reportBranchDeletions === undefined
               ? {}
               : { reportBranchDeletions: data.reportBranchDeletions }),
+            ...(data.ci === undefined ? {} : { ci: data.ci }),
             live: true,
           })
           return
@@ -68,6 +71,7 @@ export const vcs = defineContext<VcsConfig>({
           ...(after.reportBranchDeletions === undefined
             ? {}
             : { reportBranchDeletions: after.reportBranchDeletions }),
+          ...(after.ci === undefined ? {} : { ci: after.ci }),
           ...(after.deletedAt === undefined ? {} : { live: after.deletedAt === null }),
         })
       },

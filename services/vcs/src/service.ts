@@ -72,8 +72,11 @@ export function createVcs(deps: ContextDeps<VcsConfig>) {
       webhook_generation: number
       deploy_tags: boolean
       report_branch_deletions: boolean
+      ci_workflow: string | null
+      ci_image: string | null
     }>(
-      `SELECT project_id, org_id, deploy_branches, webhook_generation, deploy_tags, report_branch_deletions
+      `SELECT project_id, org_id, deploy_branches, webhook_generation, deploy_tags, report_branch_deletions,
+              ci_workflow, ci_image
          FROM project_routes WHERE live AND repository = $1
         ORDER BY updated_at DESC LIMIT $2`,
       [repository.toLowerCase(), maxProjectsPerRepository],
@@ -88,6 +91,10 @@ export function createVcs(deps: ContextDeps<VcsConfig>) {
           deployBranches: row.deploy_branches,
           deployTags: row.deploy_tags,
           reportBranchDeletions: row.report_branch_deletions,
+          ci:
+            row.ci_workflow === null || row.ci_image === null
+              ? null
+              : { workflow: row.ci_workflow, image: row.ci_image },
         }
       }
     }
@@ -230,14 +237,16 @@ export function createVcs(deps: ContextDeps<VcsConfig>) {
         webhookGeneration?: number
         deployTags?: boolean
         reportBranchDeletions?: boolean
+        /** undefined: unchanged; null: none. */
+        ci?: { workflow: string; image: string } | null
         live?: boolean
       },
     ) {
       await tx.query(
         `INSERT INTO project_routes (project_id, org_id, repository, deploy_branches, webhook_generation, live,
-                                     deploy_tags, report_branch_deletions)
+                                     deploy_tags, report_branch_deletions, ci_workflow, ci_image)
          VALUES ($1, $2, $3, coalesce($4, '{main}'::text[]), coalesce($5, 1), coalesce($6, true),
-                 coalesce($8, false), coalesce($9, false))
+                 coalesce($8, false), coalesce($9, false), $11, $12)
          ON CONFLICT (project_id) DO UPDATE SET
            repository = CASE WHEN $7 THEN excluded.repository ELSE project_routes.repository END,
            deploy_branches = coalesce($4, project_routes.deploy_branches),
@@ -245,6 +254,8 @@ export function createVcs(deps: ContextDeps<VcsConfig>) {
            live = coalesce($6, project_routes.live),
            deploy_tags = coalesce($8, project_routes.deploy_tags),
            report_branch_deletions = coalesce($9, project_routes.report_branch_deletions),
+           ci_workflow = CASE WHEN $10 THEN excluded.ci_workflow ELSE project_routes.ci_workflow END,
+           ci_image = CASE WHEN $10 THEN excluded.ci_image ELSE project_routes.ci_image END,
            updated_at = now()`,
         [
           change.projectId,
@@ -256,6 +267,9 @@ export function createVcs(deps: ContextDeps<VcsConfig>) {
           change.repository !== undefined,
           change.deployTags ?? null,
           change.reportBranchDeletions ?? null,
+          change.ci !== undefined,
+          change.ci?.workflow ?? null,
+          change.ci?.image ?? null,
         ],
       )
     },

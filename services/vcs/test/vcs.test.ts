@@ -100,6 +100,8 @@ for (const target of dbTargets()) {
               'evt.pr.opened',
               'evt.pr.synchronized',
               'evt.pr.closed',
+              'evt.image.published',
+              'evt.ci.failed',
             ],
             handle: async (m) => void events.push(m),
           },
@@ -203,6 +205,101 @@ for (const target of dbTargets()) {
       expect(ofType('evt.branch.deleted')[0]?.data).toMatchObject({ projectId, ref: 'refs/heads/feature' })
       expect(ofType('evt.commit.pushed').some((e) => (e.data as { ref: string }).ref === pushTag.ref)).toBe(
         true,
+      )
+    })
+
+    it("turns the project's CI workflow runs and the registry's images into evt.image.published", async () => {
+      const completed = example('workflow_run', (p) => p.workflow_run.conclusion === 'success')
+      const run = (conclusion: string, path = '.github/workflows/build.yml') => ({
+        ...completed,
+        repository: { full_name: repository },
+        workflow_run: { ...completed.workflow_run, path, conclusion },
+      })
+      const image = 'ghcr.io/codertocat/hello-world'
+      expect((await deliver('workflow_run', run('success'))).body).toMatchObject({
+        outcome: 'ignored',
+        detail: expect.stringContaining('names no CI workflow'),
+      })
+      const patch = (ci: unknown) =>
+        runtime.app.inject({
+          method: 'PATCH',
+          url: `/v1/projects/${projectId}`,
+          headers: { authorization: auth },
+          payload: { ci },
+        })
+      const refused = await patch({ workflow: 'build.yml', image: 'GHCR.io/Codertocat/Hello-World:latest' })
+      expect(refused.statusCode).toBe(400)
+      expect(refused.json().detail).toContain('/ci/image')
+      expect((await patch({ workflow: 'build.yml', image })).json().ci).toEqual({
+        workflow: 'build.yml',
+        image,
+      })
+      // vcs learns of it through the bus.
+      await until(
+        async () => (await deliver('workflow_run', run('success'))).body.outcome === 'published',
+        10_000,
+      )
+      expect(
+        (await deliver('workflow_run', run('success', '.github/workflows/test.yml'))).body,
+      ).toMatchObject({
+        outcome: 'ignored',
+        detail: expect.stringContaining("not the project's CI workflow"),
+      })
+      expect((await deliver('workflow_run', run('cancelled'))).body.outcome).toBe('published')
+      await until(() => ofType('evt.ci.failed').length > 0, 10_000)
+      const sha = completed.workflow_run.head_sha
+      expect(ofType('evt.ci.failed')[0]?.data).toMatchObject({
+        projectId,
+        workflow: '.github/workflows/build.yml',
+        commitSha: sha,
+        conclusion: 'cancelled',
+      })
+
+      // GitHub's container package, as `package` and under its older name `registry_package`.
+      const container = example('package', (p) =>
+        p.package.package_version?.package_url?.startsWith('ghcr.io'),
+      )
+      const published = { ...container, repository: { full_name: repository } }
+      expect((await deliver('package', published)).body.outcome).toBe('published')
+      const legacy = { ...published, registry_package: published.package, package: undefined }
+      expect((await deliver('registry_package', legacy)).body.outcome).toBe('published')
+      const npm = example('package', (p) => p.package.registry.type === 'npm')
+      expect(
+        (await deliver('package', { ...npm, repository: { full_name: repository } })).body,
+      ).toMatchObject({
+        outcome: 'ignored',
+        detail: expect.stringContaining('not an image'),
+      })
+      const elsewhere = structuredClone(published)
+      elsewhere.package.package_version.package_url = 'ghcr.io/someone/else:1.0'
+      expect((await deliver('package', elsewhere)).body).toMatchObject({
+        outcome: 'ignored',
+        detail: expect.stringContaining("not the project's image"),
+      })
+
+      await until(() => ofType('evt.image.published').length >= 3, 10_000)
+      const [built, pushed] = ofType('evt.image.published').map((e) => e.data)
+      expect(built).toMatchObject({
+        source: 'workflow_run',
+        image: `${image}:${sha}`,
+        tag: sha,
+        digest: null,
+        commitSha: sha,
+        url: completed.workflow_run.html_url,
+      })
+      const version = container.package.package_version
+      expect(pushed).toMatchObject({
+        source: 'package',
+        image: `${image}@${version.version}`,
+        repository: image,
+        digest: version.version,
+        commitSha: version.target_oid,
+      })
+      // Turn it off again: runs are ignored once vcs knows.
+      expect((await patch(null)).json().ci).toBeNull()
+      await until(
+        async () => (await deliver('workflow_run', run('success'))).body.outcome === 'ignored',
+        10_000,
       )
     })
 

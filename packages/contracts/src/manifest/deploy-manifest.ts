@@ -147,12 +147,15 @@ const Network = closedObject(
 
 const Build = closedObject(
   {
-    fromCi: Type.Literal(true, { description: 'The image is the one CI built for the pushed commit' }),
-    workflow: Type.Optional(
-      Type.String({ minLength: 1, maxLength: 200, description: 'The CI workflow file' }),
-    ),
+    fromCi: Type.Literal(true, {
+      description:
+        "The image is the one the project's CI built for the commit (see the project's ci settings)",
+    }),
   },
-  { description: 'A build reference resolved from CI instead of a fixed image' },
+  {
+    description:
+      "A build reference resolved from CI instead of a fixed image: the project's ci settings say where",
+  },
 )
 
 /** What an environment may change: everything but the image, the build and statefulness. */

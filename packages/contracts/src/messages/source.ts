@@ -7,6 +7,7 @@ import {
   commitShaField,
   digestField,
   idField,
+  imageRepositoryField,
   labelField,
   nameField,
   repoFullNameField,
@@ -14,6 +15,7 @@ import {
   textField,
   timestampField,
   urlField,
+  workflowFileField,
 } from '../fields.ts'
 
 /** From source to artifact: projects and repositories, pushes and pull requests, builds, runners, templates. */
@@ -23,6 +25,18 @@ const gitRef = (description: string) => Type.String({ minLength: 1, maxLength: 2
 const gitLogin = (description: string) =>
   Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9][A-Za-z0-9_.\\[\\]-]*$', description })
 const vcsProvider = () => Type.Union([Type.Literal('github')], { description: 'The VCS provider' })
+
+/** Where a project's images come from: the CI workflow that builds them and the repository it pushes to. */
+export const CiSettings = closedObject(
+  {
+    workflow: workflowFileField('The workflow that builds and pushes the image when it succeeds'),
+    image: imageRepositoryField('Where it pushes; a successful run of a commit built <image>:<commit sha>'),
+  },
+  { description: "The project's CI: a successful run of the workflow built <image>:<commit sha>" },
+)
+export type CiSettings = Static<typeof CiSettings>
+const ciField = () =>
+  Type.Union([CiSettings, Type.Null()], { description: 'null: the project names no CI workflow' })
 
 export const ProjectCreated = closedObject({
   projectId: projectId(),
@@ -48,6 +62,7 @@ export const ProjectCreated = closedObject({
   reportBranchDeletions: Type.Optional(
     Type.Boolean({ description: 'Whether a deleted branch is reported as evt.branch.deleted (default: no)' }),
   ),
+  ci: Type.Optional(ciField()),
 })
 export type ProjectCreated = Static<typeof ProjectCreated>
 
@@ -80,6 +95,7 @@ const ProjectChange = (description: string) =>
       ),
       deployTags: Type.Optional(Type.Boolean()),
       reportBranchDeletions: Type.Optional(Type.Boolean()),
+      ci: Type.Optional(ciField()),
       deletedAt: Type.Optional(
         Type.Union([timestampField('When it was deleted'), Type.Null()], {
           description: 'null: not deleted',
@@ -184,6 +200,57 @@ export const PrClosed = closedObject({
   merged: Type.Boolean({ description: 'Whether it was merged (else closed without merging)' }),
 })
 export type PrClosed = Static<typeof PrClosed>
+
+export const ImagePublished = closedObject({
+  projectId: projectId(),
+  provider: vcsProvider(),
+  repo: repoFullNameField(),
+  deliveryId: idField('The webhook delivery id (dedupe key)'),
+  source: Type.Union([Type.Literal('workflow_run'), Type.Literal('package')], {
+    description:
+      "workflow_run: the project's CI workflow succeeded (the image is <ci.image>:<commit>); package: the registry reported the image by digest",
+  }),
+  image: artifactRefField(
+    'The image reference CI built: by tag (workflow_run) or pinned by digest (package)',
+  ),
+  repository: imageRepositoryField('The image repository'),
+  tag: Type.Union(
+    [Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]*$' }), Type.Null()],
+    {
+      description: 'The tag, or null when only the digest is known',
+    },
+  ),
+  digest: Type.Union([digestField('The image manifest digest'), Type.Null()], {
+    description: 'The digest, or null until the image is resolved in the registry (workflow_run)',
+  }),
+  commitSha: Type.Union([commitShaField('The commit built'), Type.Null()], {
+    description: 'The commit built, or null when the registry did not say',
+  }),
+  branch: Type.Union([gitRef('The branch built'), Type.Null()], { description: 'null when not known' }),
+  url: urlField('The workflow run or the package version page'),
+  publishedAt: timestampField('When CI finished or the registry received it'),
+})
+export type ImagePublished = Static<typeof ImagePublished>
+
+export const CiFailed = closedObject({
+  projectId: projectId(),
+  provider: vcsProvider(),
+  repo: repoFullNameField(),
+  deliveryId: idField('The webhook delivery id (dedupe key)'),
+  workflow: workflowFileField('The workflow that ran'),
+  runId: Type.Integer({ minimum: 1, description: 'The workflow run' }),
+  commitSha: commitShaField('The commit it ran on'),
+  branch: Type.Union([gitRef('The branch it ran on'), Type.Null()], { description: 'null when not known' }),
+  conclusion: Type.String({
+    minLength: 1,
+    maxLength: 40,
+    pattern: '^[a-z_]+$',
+    description: 'How it ended: failure, cancelled, timed_out, action_required, startup_failure, …',
+  }),
+  url: urlField('The workflow run'),
+  completedAt: timestampField('When it ended'),
+})
+export type CiFailed = Static<typeof CiFailed>
 
 export const BuildSucceeded = closedObject({
   buildId: idField('The build'),
@@ -387,6 +454,50 @@ export const sourceContracts = [
     publishedBy: 'vcs',
     schema: PrClosed,
     fixture: { ...pullRequest, merged: true },
+  }),
+  defineMessage({
+    type: 'evt.image.published',
+    version: 1,
+    kind: MessageKind.event,
+    summary: "CI built and pushed a project's image (its workflow succeeded, or the registry reported it)",
+    publishedBy: 'vcs',
+    schema: ImagePublished,
+    fixture: {
+      projectId: 'prj_shop',
+      provider: 'github',
+      repo: 'acme/shop',
+      deliveryId: '72d3162e-cc78-11e3-81ab-4c9367dc0958',
+      source: 'package',
+      image: `ghcr.io/acme/shop@${digest}`,
+      repository: 'ghcr.io/acme/shop',
+      tag: sha,
+      digest,
+      commitSha: sha,
+      branch: 'main',
+      url: 'https://github.com/acme/shop/pkgs/container/shop/123456',
+      publishedAt: '2026-03-01T12:00:00Z',
+    },
+  }),
+  defineMessage({
+    type: 'evt.ci.failed',
+    version: 1,
+    kind: MessageKind.event,
+    summary: "A project's CI workflow ended without success: no image for that commit",
+    publishedBy: 'vcs',
+    schema: CiFailed,
+    fixture: {
+      projectId: 'prj_shop',
+      provider: 'github',
+      repo: 'acme/shop',
+      deliveryId: '72d3162e-cc78-11e3-81ab-4c9367dc0958',
+      workflow: '.github/workflows/build.yml',
+      runId: 289782451,
+      commitSha: sha,
+      branch: 'main',
+      conclusion: 'failure',
+      url: 'https://github.com/acme/shop/actions/runs/289782451',
+      completedAt: '2026-03-01T12:00:00Z',
+    },
   }),
   defineMessage({
     type: 'evt.build.succeeded',
