@@ -1,184 +1,26 @@
-import { CORE_SCHEMA, load } from 'js-yaml'
-import { Compile, type Validator } from 'typebox/compile'
-import { Value } from 'typebox/value'
-import { type Document, isMap, isSeq, LineCounter, type Node, parseDocument } from 'yaml'
-import { type Violation, violations } from '../validate.ts'
+import { createYamlLoader, type YamlViolation } from '../yaml-document.ts'
 import { DeployManifest, manifestApiVersions } from './deploy-manifest.ts'
 
 /** The largest deploy.yaml read: far above any real one, small enough to refuse at once. */
 export const maxManifestBytes = 256 * 1024
 
 /** A problem with a manifest: the JSON pointer of the value, and where the YAML says it. */
-export interface ManifestViolation extends Violation {
-  /** 1-based line and column in the YAML text, when the problem has a place in it. */
-  readonly line?: number
-  readonly column?: number
-}
+export type ManifestViolation = YamlViolation
 
 export type ManifestResult =
   | { readonly ok: true; readonly manifest: DeployManifest }
   | { readonly ok: false; readonly violations: readonly ManifestViolation[] }
 
-let validator: Validator | undefined
+const load = createYamlLoader<typeof DeployManifest, DeployManifest>({
+  fileName: 'deploy.yaml',
+  schema: DeployManifest,
+  maxBytes: maxManifestBytes,
+  apiVersions: manifestApiVersions,
+  topLevel: 'apiVersion, kind, metadata, spec',
+})
 
-/**
- * Reads a deploy.yaml: one YAML 1.2 document (core schema: `yes` is a string), no duplicate keys, no
- * unknown tags, at most 256 KiB and 100 alias expansions; then the schema, with unknown fields as
- * errors and defaults applied. Every problem comes back at once, each with its JSON pointer and its
- * line and column. Never throws on any input.
- *
- * js-yaml reads the text (ten times faster than \`yaml\` here, and every push reads one); \`yaml\`, whose
- * documents keep every node's place, is used only to place the problems of a manifest that has some.
- */
+/** Reads a deploy.yaml (see createYamlLoader for the guards). Never throws on any input. */
 export function loadManifest(text: string): ManifestResult {
-  const bytes = Buffer.byteLength(text)
-  if (bytes > maxManifestBytes) {
-    return fail([{ path: '', message: `is ${bytes} bytes; a deploy.yaml is at most ${maxManifestBytes}` }])
-  }
-  let value: unknown
-  try {
-    value = load(text, { schema: CORE_SCHEMA, filename: 'deploy.yaml' })
-  } catch (error) {
-    return fail([readProblem(error)])
-  }
-  if (value === undefined || value === null) {
-    return fail([{ path: '', message: 'is empty: a deploy.yaml holds one document' }])
-  }
-  if (typeof value !== 'object' || Array.isArray(value)) {
-    return fail([
-      { path: '', message: 'must be a mapping (apiVersion, kind, metadata, spec)', line: 1, column: 1 },
-    ])
-  }
-  // A key named __proto__ would become a prototype when the value is copied, and hide what it holds.
-  if (hasProtoKey(value)) {
-    return fail(
-      placed(text, [{ path: '', message: 'has a key named __proto__, which a deploy.yaml never needs' }]),
-    )
-  }
-  // Aliases share one value in memory; walked out (validation, the canonical form) they multiply.
-  if (expandsBeyond(value, maxExpandedValues)) {
-    return fail([
-      {
-        path: '',
-        message: `expands to more than ${maxExpandedValues} values through its aliases; a deploy.yaml needs far fewer`,
-      },
-    ])
-  }
-  const apiVersion = (value as { apiVersion?: unknown }).apiVersion
-  if (!(manifestApiVersions as readonly unknown[]).includes(apiVersion)) {
-    return fail(
-      placed(text, [
-        {
-          path: '/apiVersion',
-          message: `${apiVersion === undefined ? 'is required' : `${JSON.stringify(apiVersion)} is not supported`}; supported: ${manifestApiVersions.join(', ')}`,
-        },
-      ]),
-    )
-  }
-  validator ??= Compile(DeployManifest) as unknown as Validator
-  const withDefaults = Value.Default(DeployManifest, Value.Clone(value))
-  if (validator.Check(withDefaults)) return { ok: true, manifest: withDefaults as DeployManifest }
-  return fail(placed(text, violations(validator, withDefaults, '')))
-}
-
-/** A manifest far larger than any real one still has fewer values than this. */
-const maxExpandedValues = 10_000
-
-/** Whether walking `value` out, aliases and all, visits more than `limit` values. */
-function expandsBeyond(value: unknown, limit: number): boolean {
-  let visited = 0
-  const stack: unknown[] = [value]
-  while (stack.length > 0) {
-    const next = stack.pop()
-    if (++visited > limit) return true
-    if (next !== null && typeof next === 'object') {
-      for (const child of Array.isArray(next) ? next : Object.values(next)) stack.push(child)
-    }
-  }
-  return false
-}
-
-/** Whether any mapping has an own key `__proto__` (walked once per distinct object; bounded above). */
-function hasProtoKey(value: unknown): boolean {
-  const seen = new Set<object>()
-  const stack: unknown[] = [value]
-  while (stack.length > 0) {
-    const next = stack.pop()
-    if (next === null || typeof next !== 'object' || seen.has(next)) continue
-    seen.add(next)
-    if (!Array.isArray(next) && Object.hasOwn(next, '__proto__')) return true
-    for (const child of Array.isArray(next) ? next : Object.values(next)) stack.push(child)
-  }
-  return false
-}
-
-/** A YAML error as one violation at its place (js-yaml counts from 0). */
-function readProblem(error: unknown): ManifestViolation {
-  const e = error as { reason?: string; message?: string; mark?: { line: number; column: number } }
-  const reason = e.reason ?? e.message ?? 'unreadable'
-  const message =
-    reason === 'expected a single document in the stream, but found more'
-      ? 'holds more than one document; a deploy.yaml holds one'
-      : reason.startsWith('duplicated mapping key')
-        ? 'has a key twice in one mapping (map keys must be unique)'
-        : `is not YAML that can be read: ${reason}`
-  return {
-    path: '',
-    message,
-    ...(e.mark === undefined ? {} : { line: e.mark.line + 1, column: e.mark.column + 1 }),
-  }
-}
-
-/** The violations with their line and column, from a second reading that keeps every node's place. */
-function placed(text: string, list: readonly Violation[]): ManifestViolation[] {
-  const lines = new LineCounter()
-  let document: Document.Parsed | undefined
-  try {
-    document = parseDocument(text, { lineCounter: lines, uniqueKeys: false })
-  } catch {
-    document = undefined
-  }
-  return list.map((v) =>
-    document === undefined ? v : { ...v, ...locate(document, lines, pointerSegments(v.path)) },
-  )
-}
-
-const fail = (list: ManifestViolation[]): ManifestResult => ({ ok: false, violations: list })
-
-const at = (lines: LineCounter, offset: number) => {
-  const { line, col } = lines.linePos(offset)
-  return { line, column: col }
-}
-
-const pointerSegments = (pointer: string): string[] =>
-  pointer === ''
-    ? []
-    : pointer
-        .slice(1)
-        .split('/')
-        .map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~'))
-
-/**
- * The place of a JSON pointer in the YAML: the key of the deepest pair found (the line a person looks
- * at), or the item of a sequence; a property that is missing points at the mapping that lacks it.
- */
-function locate(document: Document.Parsed, lines: LineCounter, segments: readonly string[]) {
-  let node: Node | null | undefined = document.contents
-  let offset = node?.range?.[0] ?? 0
-  for (const segment of segments) {
-    if (isMap(node)) {
-      const pair = node.items.find((p) => String((p.key as { value?: unknown } | null)?.value) === segment)
-      if (pair === undefined) break
-      offset = (pair.key as Node | null)?.range?.[0] ?? offset
-      node = pair.value as Node | null
-    } else if (isSeq(node)) {
-      const item = node.items[Number(segment)] as Node | undefined
-      if (item === undefined) break
-      offset = item.range?.[0] ?? offset
-      node = item
-    } else {
-      break
-    }
-  }
-  return at(lines, offset)
+  const result = load(text)
+  return result.ok ? { ok: true, manifest: result.value } : result
 }
