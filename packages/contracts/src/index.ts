@@ -54,4 +54,4 @@ export {
   snapshotFindings,
   snapshotText,
 } from './snapshots.ts'
-export { type Violation, validateEnvelope, validatePayload } from './validate.ts'
+export { type Violation, validateEnvelope, validatePayload, violations } from './validate.ts'

@@ -1,0 +1,400 @@
+import { createHash } from 'node:crypto'
+import { canonical } from '@rxt/contracts/manifest'
+import type { Clock, ContextDb, Transaction } from '@rxt/kit'
+import {
+  checkRequest,
+  type DeploymentOutcome,
+  DeployRequest,
+  type DestroyOutcome,
+  DestroyRequest,
+  type EnvironmentOutcome,
+  type EnvironmentStatus,
+  FailureCode,
+  failed,
+  failure,
+  type IComputePlatform,
+  type NetworkOutcome,
+  NetworkSpec,
+  type Outcome,
+  ProvisionRequest,
+  type ResourceRef,
+  type ScaleOutcome,
+  ScaleSpec,
+  succeeded,
+} from '@rxt/platform-sdk'
+import type { TSchema } from 'typebox'
+
+/** The two simulations: one like a Kubernetes cluster, one like a vCenter with NSX. */
+export const SimFlavor = { container: 'container', vm: 'vm' } as const
+export type SimFlavor = (typeof SimFlavor)[keyof typeof SimFlavor]
+
+export const simProviderName = (flavor: SimFlavor) => `sim-${flavor}` as const
+
+export type Operation =
+  | 'provisionEnvironment'
+  | 'deployApplication'
+  | 'configureNetwork'
+  | 'scaleResources'
+  | 'getStatus'
+  | 'destroyEnvironment'
+
+/** Failures to inject, so that what calls a platform (sagas) can be tested when it fails. */
+export interface SimFaults {
+  /** Fail the Nth call from now (1-based, every operation counted). */
+  readonly failCall?: number
+  /** Fail this share of calls, 0 to 1. */
+  readonly failRate?: number
+  /** Fail every call of this operation (the step a saga names). */
+  readonly failOperation?: Operation
+  /** The failure injected: `unavailable` (retryable) unless given. */
+  readonly code?: FailureCode
+}
+
+export interface SimOptions {
+  readonly flavor: SimFlavor
+  /** Added to every call, or per operation. */
+  readonly latencyMs?: number | Partial<Record<Operation, number>>
+  /** How long a rollout (deploy, scale) takes before its replicas are ready; 0 unless given. */
+  readonly rolloutMs?: number
+  readonly faults?: SimFaults
+  /** The source of failRate's dice; Math.random unless given. */
+  readonly random?: () => number
+}
+
+export interface SimPlatform extends IComputePlatform {
+  /** Replaces the injected failures (undefined: none); the call count restarts. */
+  inject(faults: SimFaults | undefined): void
+  /** What the simulation holds of an environment (0 once destroyed). */
+  leftovers(envId: string): Promise<number>
+}
+
+type EnvironmentRow = {
+  platform_id: string
+  request: ProvisionRequest
+  deploy: DeployRequest | null
+  revision: number
+  replicas: number
+  autoscaling: ScaleSpec['autoscaling']
+  network: NetworkOutcome | null
+  ready_at: Date | null
+}
+
+const certificateDays = 90
+
+/**
+ * A simulated compute platform. Nothing runs: it keeps what a real platform would hold in its own
+ * schema (so a restart keeps it), answers every call as the SDK says (idempotent by key, typed
+ * failures), and says it is a simulation wherever people look: its name, the status message, `.invalid`
+ * host names, documentation-range addresses and a certificate issuer that issued nothing.
+ */
+export function createSimPlatform(deps: { db: ContextDb; clock: Clock }, options: SimOptions): SimPlatform {
+  const { db, clock } = deps
+  const name = simProviderName(options.flavor)
+  const container = options.flavor === SimFlavor.container
+  const random = options.random ?? Math.random
+  let faults = options.faults
+  let calls = 0
+
+  const latency = (operation: Operation) =>
+    typeof options.latencyMs === 'number' ? options.latencyMs : (options.latencyMs?.[operation] ?? 0)
+  const injected = (operation: Operation) => {
+    calls++
+    if (faults === undefined) return undefined
+    const hit =
+      faults.failCall === calls ||
+      faults.failOperation === operation ||
+      (faults.failRate !== undefined && random() < faults.failRate)
+    if (!hit) return undefined
+    return failure(
+      faults.code ?? FailureCode.unavailable,
+      `${name} (simulated): ${operation} failed by injection (call ${calls})`,
+      operation,
+    )
+  }
+  const pause = (ms: number) => (ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : undefined)
+  const digestOf = (value: unknown) => createHash('sha256').update(canonical(value)).digest('hex')
+  const host = (env: EnvironmentRow, app?: string) =>
+    `${app === undefined ? '' : `${app}.`}${env.request.name}.${name}.invalid`
+
+  /** Runs a call once per key: checked, delayed, maybe failed by injection, then recorded. */
+  async function once<T>(
+    operation: Operation,
+    schema: TSchema,
+    request: { key: string },
+    work: (tx: Transaction) => Promise<Outcome<T>>,
+  ): Promise<Outcome<T>> {
+    const invalid = checkRequest(schema, request)
+    if (invalid !== undefined) return failed(invalid)
+    await pause(latency(operation))
+    const fault = injected(operation)
+    if (fault !== undefined) return failed(fault)
+    const digest = digestOf(request)
+    return db.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${name}:${request.key}`])
+      const prior = (
+        await tx.query<{ operation: string; request_digest: string; outcome: Outcome<T> }>(
+          'SELECT operation, request_digest, outcome FROM calls WHERE platform = $1 AND key = $2',
+          [name, request.key],
+        )
+      ).rows[0]
+      if (prior !== undefined) {
+        if (prior.operation === operation && prior.request_digest === digest) return prior.outcome
+        return failed(
+          failure(
+            FailureCode.conflict,
+            `key ${request.key} was used for another request (${prior.operation})`,
+          ),
+        )
+      }
+      const outcome = await work(tx)
+      // A failed call changed nothing, and the state that refused it may change (the environment gets
+      // provisioned, the quota raised): only a success is the key's answer.
+      if (outcome.ok) {
+        await tx.query(
+          'INSERT INTO calls (platform, key, operation, request_digest, outcome) VALUES ($1, $2, $3, $4, $5)',
+          [name, request.key, operation, digest, JSON.stringify(outcome)],
+        )
+      }
+      return outcome
+    })
+  }
+
+  const environment = async (tx: Transaction, envId: string): Promise<EnvironmentRow | undefined> =>
+    (
+      await tx.query<EnvironmentRow>(
+        `SELECT platform_id, request, deploy, revision, replicas, autoscaling, network, ready_at
+           FROM environments WHERE platform = $1 AND env_id = $2 FOR UPDATE`,
+        [name, envId],
+      )
+    ).rows[0]
+  const absent = (envId: string) =>
+    failed<never>(failure(FailureCode.notFound, `${name} (simulated) has no environment ${envId}`))
+
+  const environmentResources = (request: ProvisionRequest): ResourceRef[] =>
+    container
+      ? [
+          { kind: 'SimNamespace', id: request.name },
+          { kind: 'SimResourceQuota', id: `${request.name}/quota` },
+        ]
+      : [
+          { kind: 'SimVmFolder', id: request.name },
+          { kind: 'SimNetworkSegment', id: `${request.name}-segment` },
+        ]
+  const workloadResources = (env: EnvironmentRow, deploy: DeployRequest, replicas: number): ResourceRef[] =>
+    container
+      ? [
+          {
+            kind: deploy.stateful ? 'SimStatefulSet' : 'SimDeployment',
+            id: `${env.request.name}/${deploy.app}`,
+          },
+          { kind: 'SimService', id: `${env.request.name}/${deploy.app}` },
+        ]
+      : Array.from({ length: replicas }, (_, i) => ({
+          kind: 'SimVirtualMachine',
+          id: `${env.request.name}-${deploy.app}-${i + 1}`,
+        }))
+  const deploymentOutcome = (
+    envId: string,
+    env: EnvironmentRow,
+    deploy: DeployRequest,
+  ): DeploymentOutcome => ({
+    envId,
+    revision: env.revision,
+    image: deploy.image,
+    replicas: env.replicas,
+    endpoints: deploy.ports.map((p) => ({
+      name: p.name,
+      host: host(env, deploy.app),
+      port: p.port,
+      protocol: p.protocol,
+    })),
+    resources: workloadResources(env, deploy, env.replicas),
+  })
+
+  return {
+    name,
+    kind: container ? 'k8s' : 'vm',
+
+    inject(next) {
+      faults = next
+      calls = 0
+    },
+
+    async leftovers(envId) {
+      const { rows } = await db.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM environments WHERE platform = $1 AND env_id = $2',
+        [name, envId],
+      )
+      return rows[0]?.n ?? 0
+    },
+
+    provisionEnvironment: (request) =>
+      once(
+        'provisionEnvironment',
+        ProvisionRequest,
+        request,
+        async (tx): Promise<Outcome<EnvironmentOutcome>> => {
+          const existing = await environment(tx, request.envId)
+          if (existing === undefined) {
+            const taken = await tx.query(
+              'SELECT 1 FROM environments WHERE platform = $1 AND platform_id = $2',
+              [name, request.name],
+            )
+            if ((taken.rowCount ?? 0) > 0)
+              return failed(
+                failure(FailureCode.conflict, `${request.name} is another environment's name on ${name}`),
+              )
+            await tx.query(
+              `INSERT INTO environments (platform, env_id, platform_id, tenant_id, request) VALUES ($1, $2, $3, $4, $5)`,
+              [name, request.envId, request.name, request.tenantId, JSON.stringify(request)],
+            )
+          }
+          const env = existing?.request ?? request
+          return succeeded({
+            envId: request.envId,
+            platformId: env.name,
+            resources: environmentResources(env),
+          })
+        },
+      ),
+
+    deployApplication: (request) =>
+      once('deployApplication', DeployRequest, request, async (tx): Promise<Outcome<DeploymentOutcome>> => {
+        const env = await environment(tx, request.envId)
+        if (env === undefined) return absent(request.envId)
+        const { key: _key, ...wanted } = request
+        const current = env.deploy === null ? undefined : (({ key: _k, ...rest }) => rest)(env.deploy)
+        // The same application again changes nothing: no new revision, no rollout.
+        if (current !== undefined && digestOf(current) === digestOf(wanted))
+          return succeeded(deploymentOutcome(request.envId, env, request))
+        const next: EnvironmentRow = {
+          ...env,
+          deploy: request,
+          revision: env.revision + 1,
+          replicas:
+            env.autoscaling === null
+              ? request.replicas
+              : Math.max(request.replicas, env.autoscaling.minReplicas),
+        }
+        await tx.query(
+          `UPDATE environments SET deploy = $3, revision = $4, replicas = $5, ready_at = $6
+            WHERE platform = $1 AND env_id = $2`,
+          [name, request.envId, JSON.stringify(request), next.revision, next.replicas, rolloutEnd()],
+        )
+        return succeeded(deploymentOutcome(request.envId, next, request))
+      }),
+
+    configureNetwork: (spec) =>
+      once('configureNetwork', NetworkSpec, spec, async (tx): Promise<Outcome<NetworkOutcome>> => {
+        const env = await environment(tx, spec.envId)
+        if (env === undefined) return absent(spec.envId)
+        const hostnames = spec.hostnames.length > 0 ? spec.hostnames : [host(env)]
+        const scheme = spec.tls === 'off' ? 'http' : 'https'
+        const octet = (Number.parseInt(digestOf(spec.envId).slice(0, 2), 16) % 254) + 1
+        const outcome: NetworkOutcome = {
+          envId: spec.envId,
+          urls: hostnames.map((h) => `${scheme}://${h}/`),
+          // Documentation-range addresses (RFC 5737): nothing answers there.
+          vip: spec.visibility === 'private' ? null : container ? null : `198.51.100.${octet}`,
+          tls:
+            spec.tls === 'off'
+              ? null
+              : {
+                  issuer: `${name} (simulated: no certificate was issued)`,
+                  expiresAt: new Date(clock.now().getTime() + certificateDays * 86_400_000).toISOString(),
+                },
+          resources: container
+            ? [
+                { kind: 'SimIngress', id: `${env.request.name}/ingress` },
+                ...(spec.tls === 'off' ? [] : [{ kind: 'SimCertificate', id: `${env.request.name}/tls` }]),
+                { kind: 'SimNetworkPolicy', id: `${env.request.name}/default-deny` },
+              ]
+            : [
+                { kind: 'SimLoadBalancer', id: `${env.request.name}-lb` },
+                { kind: 'SimFirewallRule', id: `${env.request.name}-default-deny` },
+              ],
+        }
+        await tx.query('UPDATE environments SET network = $3 WHERE platform = $1 AND env_id = $2', [
+          name,
+          spec.envId,
+          JSON.stringify(outcome),
+        ])
+        return succeeded(outcome)
+      }),
+
+    scaleResources: (spec) =>
+      once('scaleResources', ScaleSpec, spec, async (tx): Promise<Outcome<ScaleOutcome>> => {
+        const env = await environment(tx, spec.envId)
+        if (env === undefined) return absent(spec.envId)
+        if (env.deploy === null)
+          return failed(failure(FailureCode.conflict, `nothing is deployed to ${spec.envId} to scale`))
+        if (spec.autoscaling !== null && spec.autoscaling.minReplicas > spec.autoscaling.maxReplicas)
+          return failed(failure(FailureCode.invalid, 'autoscaling.minReplicas is above maxReplicas'))
+        const replicas =
+          spec.autoscaling === null
+            ? spec.replicas
+            : Math.min(Math.max(spec.replicas, spec.autoscaling.minReplicas), spec.autoscaling.maxReplicas)
+        await tx.query(
+          `UPDATE environments SET replicas = $3, autoscaling = $4, ready_at = $5 WHERE platform = $1 AND env_id = $2`,
+          [name, spec.envId, replicas, JSON.stringify(spec.autoscaling), rolloutEnd()],
+        )
+        return succeeded({ envId: spec.envId, replicas, autoscaling: spec.autoscaling })
+      }),
+
+    async getStatus(envId): Promise<Outcome<EnvironmentStatus>> {
+      await pause(latency('getStatus'))
+      const fault = injected('getStatus')
+      if (fault !== undefined) return failed(fault)
+      const env = await db.transaction((tx) => environment(tx, envId))
+      const simulated = `${name} (simulated; nothing runs)`
+      if (env === undefined) {
+        return succeeded({
+          envId,
+          phase: 'absent',
+          message: `${simulated}: no such environment`,
+          revision: null,
+          image: null,
+          replicas: { desired: 0, ready: 0 },
+          urls: [],
+          healthy: false,
+          resources: [],
+        })
+      }
+      const deploy = env.deploy
+      const rolledOut = env.ready_at === null || env.ready_at.getTime() <= clock.now().getTime()
+      const phase = deploy === null ? 'provisioned' : rolledOut ? 'ready' : 'progressing'
+      const ready = phase === 'ready' ? env.replicas : 0
+      return succeeded({
+        envId,
+        phase,
+        message:
+          deploy === null
+            ? `${simulated}: provisioned, nothing deployed`
+            : `${simulated}: ${ready} of ${env.replicas} replicas ready at revision ${env.revision}`,
+        revision: deploy === null ? null : env.revision,
+        image: deploy?.image ?? null,
+        replicas: { desired: env.replicas, ready },
+        urls: env.network?.urls ?? [],
+        healthy: phase === 'ready',
+        resources: [
+          ...environmentResources(env.request),
+          ...(deploy === null ? [] : workloadResources(env, deploy, env.replicas)),
+          ...(env.network?.resources ?? []),
+        ],
+      })
+    },
+
+    destroyEnvironment: (request) =>
+      once('destroyEnvironment', DestroyRequest, request, async (tx): Promise<Outcome<DestroyOutcome>> => {
+        const removed = await tx.query('DELETE FROM environments WHERE platform = $1 AND env_id = $2', [
+          name,
+          request.envId,
+        ])
+        return succeeded({ envId: request.envId, existed: (removed.rowCount ?? 0) > 0 })
+      }),
+  }
+
+  function rolloutEnd(): Date {
+    return new Date(clock.now().getTime() + (options.rolloutMs ?? 0))
+  }
+}
