@@ -29,7 +29,7 @@ export interface ConformanceOptions {
   readonly skipped?: string
 }
 
-const valueOf = <T>(outcome: Outcome<T>): T => {
+const successOf = <T>(outcome: Outcome<T>): T => {
   if (!outcome.ok)
     throw new Error(`expected success, got ${outcome.failure.code}: ${outcome.failure.message}`)
   return outcome.value
@@ -57,7 +57,7 @@ export function describeComputePlatformConformance(options: ConformanceOptions):
     let platform: IComputePlatform
     let teardown: (() => Promise<void>) | undefined
 
-    const statusOf = async () => valueOf(await platform.getStatus(r.envId))
+    const statusOf = async () => successOf(await platform.getStatus(r.envId))
     const until = async (what: string, test: (s: Awaited<ReturnType<typeof statusOf>>) => boolean) => {
       const end = Date.now() + readyTimeoutMs
       for (;;) {
@@ -84,10 +84,10 @@ export function describeComputePlatformConformance(options: ConformanceOptions):
     })
 
     it('knows nothing of an environment before it is provisioned', async () => {
-      expect(valueOf(await platform.getStatus(r.envId)).phase).toBe('absent')
+      expect(successOf(await platform.getStatus(r.envId)).phase).toBe('absent')
       const deploy = failureOf(await platform.deployApplication(r.deploy))
       expect(deploy).toMatchObject({ code: FailureCode.notFound, retryable: false })
-      expect(valueOf(await platform.getStatus(r.envId)).phase).toBe('absent')
+      expect(successOf(await platform.getStatus(r.envId)).phase).toBe('absent')
     })
 
     it('refuses invalid requests with typed, non-retryable failures, and changes nothing', async () => {
@@ -110,16 +110,16 @@ export function describeComputePlatformConformance(options: ConformanceOptions):
         expect(f).toMatchObject({ code: FailureCode.invalid, retryable: false })
         expect(f.message.length).toBeGreaterThan(0)
       }
-      expect(valueOf(await platform.getStatus(r.envId)).phase).toBe('absent')
+      expect(successOf(await platform.getStatus(r.envId)).phase).toBe('absent')
     })
 
     it('provisions once per key, and once per environment', async () => {
-      const first = valueOf(await platform.provisionEnvironment(r.provision))
+      const first = successOf(await platform.provisionEnvironment(r.provision))
       conforms(EnvironmentOutcome, first)
       expect(first.envId).toBe(r.envId)
-      expect(valueOf(await platform.provisionEnvironment(r.provision))).toEqual(first)
+      expect(successOf(await platform.provisionEnvironment(r.provision))).toEqual(first)
       // The same environment under a new key: the same resources, no duplicates.
-      const again = valueOf(
+      const again = successOf(
         await platform.provisionEnvironment({ ...r.provision, key: `${r.provision.key}-again` }),
       )
       expect(again.platformId).toBe(first.platformId)
@@ -131,15 +131,15 @@ export function describeComputePlatformConformance(options: ConformanceOptions):
         await platform.provisionEnvironment({ ...r.provision, quota: { ...r.provision.quota, cpu: 8 } }),
       )
       expect(reused).toMatchObject({ code: FailureCode.conflict, retryable: false })
-      expect(valueOf(await platform.getStatus(r.envId)).phase).toBe('provisioned')
+      expect(successOf(await platform.getStatus(r.envId)).phase).toBe('provisioned')
     })
 
     it('deploys, and becomes ready and healthy', async () => {
-      const deployed = valueOf(await platform.deployApplication(r.deploy))
+      const deployed = successOf(await platform.deployApplication(r.deploy))
       conforms(DeploymentOutcome, deployed)
       expect(deployed).toMatchObject({ envId: r.envId, revision: 1, image: r.deploy.image, replicas: 2 })
       expect(deployed.endpoints.map((e) => e.port)).toEqual([8080])
-      expect(valueOf(await platform.deployApplication(r.deploy))).toEqual(deployed)
+      expect(successOf(await platform.deployApplication(r.deploy))).toEqual(deployed)
       const status = await until('ready', (s) => s.phase === 'ready')
       conforms(EnvironmentStatus, status)
       expect(status).toMatchObject({ revision: 1, image: r.deploy.image, healthy: true })
@@ -147,40 +147,40 @@ export function describeComputePlatformConformance(options: ConformanceOptions):
     })
 
     it('updates to a new revision, and not again for the same key', async () => {
-      const updated = valueOf(await platform.deployApplication(r.update))
+      const updated = successOf(await platform.deployApplication(r.update))
       expect(updated).toMatchObject({ revision: 2, image: r.update.image })
-      expect(valueOf(await platform.deployApplication(r.update))).toEqual(updated)
+      expect(successOf(await platform.deployApplication(r.update))).toEqual(updated)
       const status = await until('ready at revision 2', (s) => s.phase === 'ready' && s.revision === 2)
       expect(status.image).toBe(r.update.image)
     })
 
     it('scales, once per key', async () => {
-      const scaled = valueOf(await platform.scaleResources(r.scale))
+      const scaled = successOf(await platform.scaleResources(r.scale))
       conforms(ScaleOutcome, scaled)
       expect(scaled).toEqual({ envId: r.envId, replicas: 3, autoscaling: r.scale.autoscaling })
-      expect(valueOf(await platform.scaleResources(r.scale))).toEqual(scaled)
+      expect(successOf(await platform.scaleResources(r.scale))).toEqual(scaled)
       const status = await until('3 ready replicas', (s) => s.replicas.ready === 3)
       expect(status.replicas.desired).toBe(3)
     })
 
     it('routes its hostnames with TLS, once per key', async () => {
-      const network = valueOf(await platform.configureNetwork(r.network))
+      const network = successOf(await platform.configureNetwork(r.network))
       conforms(NetworkOutcome, network)
       expect(network.urls).toEqual(r.network.hostnames.map((h) => `https://${h}/`))
       expect(network.tls).not.toBeNull()
       expect(Date.parse(network.tls?.expiresAt ?? '')).toBeGreaterThan(Date.now())
-      expect(valueOf(await platform.configureNetwork(r.network))).toEqual(network)
+      expect(successOf(await platform.configureNetwork(r.network))).toEqual(network)
       const status = await statusOf()
       expect(status.urls).toEqual(network.urls)
     })
 
     it('destroys, leaving nothing behind, once per key', async () => {
-      const destroyed = valueOf(await platform.destroyEnvironment(r.destroy))
+      const destroyed = successOf(await platform.destroyEnvironment(r.destroy))
       conforms(DestroyOutcome, destroyed)
       expect(destroyed).toEqual({ envId: r.envId, existed: true })
-      expect(valueOf(await platform.destroyEnvironment(r.destroy))).toEqual(destroyed)
+      expect(successOf(await platform.destroyEnvironment(r.destroy))).toEqual(destroyed)
       expect(
-        valueOf(await platform.destroyEnvironment({ key: `${r.destroy.key}-again`, envId: r.envId })),
+        successOf(await platform.destroyEnvironment({ key: `${r.destroy.key}-again`, envId: r.envId })),
       ).toEqual({
         envId: r.envId,
         existed: false,
