@@ -98,6 +98,8 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
       envId: env.id,
       digest: first.digest,
       otherDigest: second.digest,
+      // Offered to every tenant by the platform, not org A's: read by all, changed by none.
+      providerId: 'sim-container',
     })
     const bobKey = await json('POST', `/v1/orgs/${bob.orgId}/api-keys`, `Bearer ${bob.accessToken}`, {
       name: 'b',
@@ -136,7 +138,10 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
   /** What org A looks like to its owner: every GET it can make, answered. */
   const snapshotOfA = async () => {
     const seen: Record<string, string> = {}
-    for (const op of operations().filter((o) => o.method === 'GET' && o.auth === 'guarded')) {
+    // What the platform offers (providers, their health as of now) is not org A's data.
+    for (const op of operations().filter(
+      (o) => o.method === 'GET' && o.auth === 'guarded' && !platformLevel(o.path),
+    )) {
       const url = fill(op.path)
       seen[url] = (await call('GET', url, ownerOfA)).text
     }
@@ -156,6 +161,9 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
     },
   }
 
+  /** Routes of what the platform offers every tenant (operators manage it): read by all, changed by none. */
+  const platformLevel = (path: string) => path.startsWith('/v1/providers/')
+
   const fill = (path: string) =>
     path.replace(/\{(\w+)\}/g, (_, name: string) => {
       const value = fixturesOfA[name]
@@ -166,7 +174,9 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
     })
 
   it('covers every guarded route that names a resource, and each answers 404 to org B', async () => {
-    const guarded = operations().filter((o) => o.auth === 'guarded' && !o.path.startsWith('/v1/admin/'))
+    const guarded = operations().filter(
+      (o) => o.auth === 'guarded' && !o.path.startsWith('/v1/admin/') && !platformLevel(o.path),
+    )
     expect(guarded.length).toBeGreaterThanOrEqual(8)
     const before = await snapshotOfA()
     const failures: string[] = []
@@ -190,6 +200,27 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
     }
     expect(failures).toEqual([])
     expect(await snapshotOfA()).toEqual(before)
+  })
+
+  it('lets tenants read what the platform offers (providers) and change none of it', async () => {
+    const offered = operations().filter((o) => o.auth === 'guarded' && platformLevel(o.path))
+    expect(offered.length).toBeGreaterThanOrEqual(3)
+    const before = await json('GET', '/v1/providers/sim-container/capabilities', ownerOfA)
+    for (const op of offered) {
+      // Org A's owner signed up first: the installation's operator. Org B is an ordinary tenant.
+      for (const tenant of attackers) {
+        const res = await call(
+          op.method,
+          fill(op.path),
+          tenant.authorization,
+          op.method === 'GET' ? undefined : { enabled: false },
+        )
+        expect(res.status, `${op.method} ${op.path} as ${tenant.name}`).toBe(op.method === 'GET' ? 200 : 403)
+      }
+    }
+    expect(await json('GET', '/v1/providers/sim-container/capabilities', ownerOfA)).toEqual(before)
+    const listed = await json('GET', '/v1/providers', ownerOfA)
+    expect(listed.items.every((p: { enabled: boolean }) => p.enabled)).toBe(true)
   })
 
   it("does not let org B accept org A's invite sent to someone else", async () => {

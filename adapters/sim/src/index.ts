@@ -1,10 +1,150 @@
-import { defineContext } from '@rxt/kit'
+import { fileURLToPath } from 'node:url'
+import { defineContext, NotFoundError, perContext } from '@rxt/kit'
+import Type from 'typebox'
+import {
+  createSimPlatform,
+  type SimFaults,
+  SimFlavor,
+  type SimPlatform,
+  simProviderName,
+} from './sim-platform.ts'
 
-/** The simulated platforms' schema (their state survives a restart); they are driven by the router. */
-export const sim = defineContext({
+/** The simulations' provider.yaml files: the embedded default's providers. */
+export const simProviderFiles = ['sim-container.yaml', 'sim-vm.yaml'].map((file) =>
+  fileURLToPath(new URL(`../providers/${file}`, import.meta.url)),
+)
+
+export interface SimConfig {
+  readonly SIM_LATENCY_MS: number
+  readonly SIM_ROLLOUT_MS: number
+}
+
+/** How often each simulation reports its health (evt.provider.health). */
+export const simHealthIntervalMs = 15_000
+
+/** Both simulations of one context database. */
+export const simPlatformsOf = perContext(
+  (deps: {
+    db: Parameters<typeof createSimPlatform>[0]['db']
+    clock: Parameters<typeof createSimPlatform>[0]['clock']
+    config: SimConfig
+  }) => {
+    const options = { latencyMs: deps.config.SIM_LATENCY_MS, rolloutMs: deps.config.SIM_ROLLOUT_MS }
+    return new Map<string, SimPlatform>(
+      [SimFlavor.container, SimFlavor.vm].map((flavor) => [
+        simProviderName(flavor),
+        createSimPlatform(deps, { flavor, ...options }),
+      ]),
+    )
+  },
+)
+
+const Faults = Type.Object(
+  {
+    failCall: Type.Optional(Type.Integer({ minimum: 1, description: 'Fail the Nth call from now' })),
+    failRate: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'Fail this share of calls' })),
+    failOperation: Type.Optional(
+      Type.Union(
+        [
+          'provisionEnvironment',
+          'deployApplication',
+          'configureNetwork',
+          'scaleResources',
+          'getStatus',
+          'destroyEnvironment',
+        ].map((o) => Type.Literal(o)),
+        { description: 'Fail every call of this operation' },
+      ),
+    ),
+    code: Type.Optional(
+      Type.Union(
+        ['invalid', 'not-found', 'conflict', 'rejected', 'unavailable', 'timeout'].map((c) =>
+          Type.Literal(c),
+        ),
+        { description: 'The failure injected (unavailable unless given)' },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+)
+
+/**
+ * The simulated compute platforms (nothing runs): their state in this context's schema, their health
+ * reported like any adapter's, and failure injection for operators testing what happens when a
+ * platform fails.
+ */
+export const sim = defineContext<SimConfig>({
   name: 'sim',
   description: 'Simulated compute platforms (container-like and VM-like): nothing runs',
+  config: Type.Object({
+    SIM_LATENCY_MS: Type.Integer({
+      minimum: 0,
+      maximum: 60_000,
+      default: 0,
+      description: 'Added to every call of the simulations',
+    }),
+    SIM_ROLLOUT_MS: Type.Integer({
+      minimum: 0,
+      maximum: 600_000,
+      default: 1000,
+      description: 'How long a simulated rollout takes before its replicas are ready',
+    }),
+  }),
   migrations: new URL('../migrations/', import.meta.url),
+  routes: (app, deps) => {
+    app.put(
+      '/admin/sim/:provider/faults',
+      {
+        config: { auth: { operator: true } },
+        schema: {
+          tags: ['sim'],
+          summary:
+            'Inject failures into a simulation (an empty body clears them), to test what a failing platform does',
+          params: Type.Object({ provider: Type.String({ maxLength: 63 }) }),
+          body: Faults,
+          response: { 200: Type.Object({ provider: Type.String(), faults: Faults }) },
+        },
+      },
+      async (request) => {
+        const platform = simPlatformsOf(deps).get(request.params.provider)
+        if (platform === undefined) throw new NotFoundError(`no simulation ${request.params.provider}`)
+        const faults = request.body as SimFaults
+        platform.inject(Object.keys(faults).length === 0 ? undefined : faults)
+        deps.log.warn({ provider: request.params.provider, faults }, 'failures injected into a simulation')
+        return { provider: request.params.provider, faults: request.body }
+      },
+    )
+  },
+  jobs: (deps) => [
+    {
+      name: 'health',
+      everyMs: simHealthIntervalMs,
+      atStart: true,
+      run: async () => {
+        for (const [provider, platform] of simPlatformsOf(deps)) {
+          const started = performance.now()
+          const probe = await platform.getStatus('health-probe')
+          await deps.db.transaction((tx) =>
+            deps.bus.publish(tx, {
+              type: 'evt.provider.health',
+              tenantId: null,
+              key: provider,
+              data: {
+                provider,
+                healthy: probe.ok,
+                latencyMs: Math.round((performance.now() - started) * 10) / 10,
+                message: probe.ok
+                  ? `${provider} (simulated) answered`
+                  : `${provider} (simulated) failed its probe: ${probe.failure.message}`,
+                checkedAt: deps.clock.now().toISOString(),
+                intervalMs: simHealthIntervalMs,
+              },
+            }),
+          )
+        }
+      },
+    },
+  ],
 })
 export {
   createSimPlatform,

@@ -1,10 +1,20 @@
+import { sim } from '@rxt/adapter-sim'
 import { gateway } from '@rxt/gateway'
 import { identity } from '@rxt/identity'
 import type { ContextDefinition } from '@rxt/kit'
 import { registry } from '@rxt/registry'
+import { router } from '@rxt/router'
 import { system } from '@rxt/system'
 import { vcs } from '@rxt/vcs'
 
 /** Every context this build can run, in start order. A new context is one line here. */
 // biome-ignore lint/suspicious/noExplicitAny: contexts type their own config
-export const catalog: readonly ContextDefinition<any>[] = [identity, registry, vcs, system, gateway]
+export const catalog: readonly ContextDefinition<any>[] = [
+  identity,
+  registry,
+  vcs,
+  sim,
+  router,
+  system,
+  gateway,
+]

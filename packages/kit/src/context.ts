@@ -64,6 +64,8 @@ export interface ContextDefinition<C = CoreConfig> {
 export interface ContextJob {
   readonly name: string
   readonly everyMs: number
+  /** Also runs once as soon as the runtime has started (otherwise first after everyMs). */
+  readonly atStart?: boolean
   readonly run: () => Promise<unknown>
 }
 

@@ -186,4 +186,20 @@ describe('runtime jobs', () => {
     expect(turns).toBe(after)
     await database.close()
   })
+
+  it('runs a job marked atStart once as the runtime starts, then on its interval', async () => {
+    const database = await openDatabase({ kind: 'pglite' }, log)
+    const at: number[] = []
+    const eager = defineContext({
+      name: 'eager',
+      jobs: () => [
+        { name: 'probe', everyMs: 60_000, atStart: true, run: async () => void at.push(Date.now()) },
+      ],
+    })
+    const runtime = await startOn(database, [eager])
+    while (at.length === 0) await new Promise((resolve) => setTimeout(resolve, 10))
+    await runtime.stop()
+    expect(at).toHaveLength(1)
+    await database.close()
+  })
 })

@@ -179,7 +179,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const jobTimers = started.flatMap(({ definition, deps }) =>
     (definition.jobs?.(deps) ?? []).map((job) => {
       let running = false
-      const timer = setInterval(() => {
+      const turn = () => {
         if (running) return
         running = true
         job
@@ -190,8 +190,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
           .finally(() => {
             running = false
           })
-      }, job.everyMs)
+      }
+      const timer = setInterval(turn, job.everyMs)
       timer.unref()
+      if (job.atStart === true) turn()
       return timer
     }),
   )

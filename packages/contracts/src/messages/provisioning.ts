@@ -123,7 +123,44 @@ export const DomainInvalid = closedObject({
 })
 export type DomainInvalid = Static<typeof DomainInvalid>
 
+/** How a compute provider is doing, as its adapter last probed it; the router takes no new work to an unhealthy one. */
+export const ProviderHealth = closedObject({
+  provider: Type.String({
+    minLength: 1,
+    maxLength: 63,
+    pattern: '^[a-z0-9]([a-z0-9-]*[a-z0-9])?$',
+    description: 'The provider, as its provider.yaml names it',
+  }),
+  healthy: Type.Boolean({ description: 'Whether the probe succeeded' }),
+  latencyMs: Type.Number({ minimum: 0, description: 'How long the probe took' }),
+  message: textField('What the probe found, for people', 500),
+  checkedAt: timestampField('When it was probed'),
+  intervalMs: Type.Integer({
+    minimum: 1000,
+    maximum: 3_600_000,
+    description: 'How often the adapter probes: silence for three intervals counts as unhealthy',
+  }),
+})
+export type ProviderHealth = Static<typeof ProviderHealth>
+
 export const provisioningContracts = [
+  defineMessage({
+    type: 'evt.provider.health',
+    version: 1,
+    kind: MessageKind.event,
+    summary:
+      "A compute provider's health, as its adapter probed it (published by every adapter, on a schedule)",
+    publishedBy: '*',
+    schema: ProviderHealth,
+    fixture: {
+      provider: 'rxt-spot',
+      healthy: true,
+      latencyMs: 12.5,
+      message: 'the API server answered',
+      checkedAt: '2026-03-01T12:00:00Z',
+      intervalMs: 15000,
+    },
+  }),
   defineMessage({
     type: 'evt.provisioned',
     version: 1,

@@ -1,0 +1,39 @@
+import { simProviderFiles } from '@rxt/adapter-sim'
+import type { ProviderHealth } from '@rxt/contracts'
+import { defineContext, perContext } from '@rxt/kit'
+import Type from 'typebox'
+import { routerRoutes } from './routes.ts'
+import { createRouter, type RouterConfig } from './service.ts'
+
+/** One router per context database: routes and the start share it. */
+const routerOf = perContext(createRouter)
+
+/** The provider router: the providers, the platform for a manifest and why, and what it would create. */
+export const router = defineContext<RouterConfig>({
+  name: 'router',
+  description:
+    'Compute providers (hot-pluggable), platform selection with its reasons, deploy.yaml translation',
+  config: Type.Object({
+    PROVIDER_FILES: Type.String({
+      default: simProviderFiles.join(','),
+      description:
+        "provider.yaml files, comma-separated; each start loads them (an operator's enable/disable is kept). Default: the two simulations",
+    }),
+  }),
+  migrations: new URL('../migrations/', import.meta.url),
+  routes: (app, deps) => routerRoutes(routerOf(deps))(app),
+  handlers: (deps) => [
+    {
+      id: 'provider-health',
+      types: ['evt.provider.health'],
+      handle: async (message, { tx }) => {
+        await routerOf(deps).healthReported(tx, message.data as ProviderHealth)
+      },
+    },
+  ],
+  start: async (deps) => {
+    const loaded = await routerOf(deps).load()
+    deps.log.info({ providers: loaded }, 'loaded provider.yaml files')
+  },
+})
+export { createRouter, type Router, type RouterConfig } from './service.ts'

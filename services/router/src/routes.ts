@@ -1,0 +1,178 @@
+import {
+  actorOf,
+  type HttpApp,
+  Permission,
+  principalOf,
+  problemResponse,
+  problemResponses,
+  tenantOf,
+} from '@rxt/kit'
+import Type from 'typebox'
+import type { Router, Viewer } from './service.ts'
+
+const tags = ['router']
+const errors = problemResponses
+const ProviderName = Type.String({ pattern: '^[a-z0-9]([a-z0-9-]*[a-z0-9])?$', maxLength: 63 })
+const Yaml = Type.String({ minLength: 1, maxLength: 262_144, description: 'The deploy.yaml text' })
+const Health = Type.Object({
+  healthy: Type.Boolean(),
+  checkedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  message: Type.String(),
+})
+const Provider = Type.Object({
+  name: Type.String(),
+  displayName: Type.String(),
+  version: Type.String(),
+  simulated: Type.Boolean({ description: 'A simulation: nothing runs there' }),
+  compute: Type.String({ description: 'k8s or vm' }),
+  enabled: Type.Boolean({ description: 'Whether it takes new work' }),
+  note: Type.Union([Type.String(), Type.Null()], { description: 'Why an operator enabled or disabled it' }),
+  health: Health,
+  changedAt: Type.String({ format: 'date-time' }),
+})
+const Candidate = Type.Object({
+  provider: Type.String(),
+  eligible: Type.Boolean(),
+  reasons: Type.Array(Type.String()),
+  monthlyCost: Type.Union([Type.Number(), Type.Null()]),
+})
+const Selection = Type.Object({
+  ok: Type.Boolean(),
+  provider: Type.Optional(Type.String()),
+  kind: Type.Optional(Type.String()),
+  reason: Type.String({ description: 'Why this provider, or why none' }),
+  monthlyCost: Type.Optional(Type.Number({ description: 'Estimated, in US dollars a month' })),
+  candidates: Type.Array(Candidate),
+})
+
+const viewerOf = (request: Parameters<typeof principalOf>[0]): Viewer => {
+  const principal = principalOf(request)
+  return { operator: principal.operator, actor: actorOf(principal) }
+}
+
+/** The router's HTTP API under /v1. Providers are platform-level: tenants read, operators change. */
+export const routerRoutes = (router: Router) => (app: HttpApp) => {
+  const signedIn = { auth: { authenticated: true } } as const
+  app.get(
+    '/providers',
+    {
+      config: signedIn,
+      schema: {
+        tags,
+        summary: 'The compute providers offered (operators also see the disabled ones)',
+        response: { 200: Type.Object({ items: Type.Array(Provider) }), ...errors },
+      },
+    },
+    async (request) => ({ items: await router.providers(viewerOf(request)) }),
+  )
+  app.get(
+    '/providers/:providerId/capabilities',
+    {
+      config: signedIn,
+      schema: {
+        tags,
+        summary:
+          'What a provider can do, where, under which certifications, at what price (its provider.yaml)',
+        params: Type.Object({ providerId: ProviderName }),
+        response: { 200: Type.Object({ name: Type.String() }, { additionalProperties: true }), ...errors },
+      },
+    },
+    async (request) => router.capabilities(viewerOf(request), request.params.providerId),
+  )
+  app.get(
+    '/providers/:providerId/health',
+    {
+      config: signedIn,
+      schema: {
+        tags,
+        summary: "A provider's health, as last probed",
+        params: Type.Object({ providerId: ProviderName }),
+        response: { 200: Health, ...errors },
+      },
+    },
+    async (request) => router.health(viewerOf(request), request.params.providerId),
+  )
+  app.patch(
+    '/providers/:providerId',
+    {
+      config: { auth: { operator: true } },
+      schema: {
+        tags,
+        summary: 'Enable or disable a provider now, with no restart (a disabled one gets no new work)',
+        params: Type.Object({ providerId: ProviderName }),
+        body: Type.Object(
+          {
+            enabled: Type.Boolean(),
+            note: Type.Optional(
+              Type.String({ minLength: 1, maxLength: 500, description: 'Why, for the record' }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Provider, ...errors },
+      },
+    },
+    async (request) => router.change(viewerOf(request), request.params.providerId, request.body),
+  )
+  app.post(
+    '/platforms/select',
+    {
+      config: signedIn,
+      schema: {
+        tags,
+        summary:
+          'The platform for a deploy.yaml, from its preference and constraints and the providers, and why',
+        body: Type.Object(
+          {
+            yaml: Yaml,
+            environment: Type.Optional(
+              Type.String({
+                pattern: '^[a-z0-9]([a-z0-9-]*[a-z0-9])?$',
+                maxLength: 63,
+                description: 'Select for this environment, with its overrides applied',
+              }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Selection, 422: problemResponse('The manifest is not valid'), ...errors },
+      },
+    },
+    async (request) => router.select(request.body.yaml, request.body.environment),
+  )
+  app.post(
+    '/deploy/translate',
+    {
+      config: { auth: { permission: Permission.projectsRead } },
+      schema: {
+        tags,
+        summary:
+          'What a deploy.yaml would create on a provider (the selected one unless named): nothing is created',
+        body: Type.Object(
+          {
+            yaml: Yaml,
+            environment: Type.String({ pattern: '^[a-z0-9]([a-z0-9-]*[a-z0-9])?$', maxLength: 63 }),
+            provider: Type.Optional(ProviderName),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object(
+            {
+              provider: Type.String(),
+              kind: Type.String(),
+              simulated: Type.Boolean(),
+              objects: Type.Array(Type.Record(Type.String(), Type.Unknown())),
+              summary: Type.Array(Type.String()),
+              selection: Type.Optional(Selection),
+            },
+            { additionalProperties: false },
+          ),
+          422: problemResponse('The manifest is not valid, or no provider can run it'),
+          ...errors,
+        },
+      },
+    },
+    async (request) => router.translate(viewerOf(request), request.body, { tenantId: tenantOf(request) }),
+  )
+}

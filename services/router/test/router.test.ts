@@ -1,0 +1,154 @@
+import { sim } from '@rxt/adapter-sim'
+import { identity } from '@rxt/identity'
+import type { Runtime } from '@rxt/kit'
+import { dbTargets, type TestDatabase } from '@rxt/kit/testing'
+import { until } from '@rxt/kit/testing/bus'
+import { startTestRuntime } from '@rxt/kit/testing/runtime'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { router } from '../src/index.ts'
+
+const manifest = (platform: string) => `apiVersion: rxt-deploy/v1
+kind: Application
+metadata: {name: shop}
+spec:
+  image: ghcr.io/acme/shop:1.4.2
+  platform: ${platform}
+  ports: [{name: http, port: 8080, protocol: http}]
+  network: {visibility: public, hostnames: [shop.example.com]}
+`
+
+for (const target of dbTargets()) {
+  describe.skipIf(target.skipped !== undefined)(`router on ${target.name}`, () => {
+    let handle: TestDatabase
+    let runtime: Runtime
+    let operator: string
+    let tenant: string
+    const call = async (method: string, url: string, authorization: string, payload?: object) => {
+      const res = await runtime.app.inject({
+        method: method as 'GET',
+        url,
+        headers: { authorization },
+        ...(payload === undefined ? {} : { payload }),
+      })
+      return { status: res.statusCode, body: res.json() }
+    }
+    const select = async (platform: string) =>
+      (await call('POST', '/v1/platforms/select', tenant, { yaml: manifest(platform) })).body
+
+    beforeAll(async () => {
+      handle = await target.create()
+      runtime = await startTestRuntime({ contexts: [identity, sim, router], database: handle.database })
+      const signup = async (email: string) =>
+        (
+          await runtime.app.inject({
+            method: 'POST',
+            url: '/v1/auth/signup',
+            payload: { email, password: 'a long passphrase', name: email, orgName: email },
+          })
+        ).json()
+      // The first account of an installation is its operator.
+      operator = `Bearer ${(await signup('op@example.com')).accessToken}`
+      tenant = `Bearer ${(await signup('dev@example.com')).accessToken}`
+      // The simulations report their health as they start; until then no provider takes work.
+      await until(
+        async () =>
+          (await call('GET', '/v1/providers', tenant)).body.items.every(
+            (p: { health: { healthy: boolean } }) => p.health.healthy,
+          ),
+        10_000,
+        'the simulations report healthy',
+      )
+    })
+    afterAll(async () => {
+      await runtime?.stop()
+      await handle?.dispose()
+    })
+
+    it('loads the providers from their provider.yaml files and says which are simulations', async () => {
+      const { status, body } = await call('GET', '/v1/providers', tenant)
+      expect(status).toBe(200)
+      expect(body.items.map((p: { name: string }) => p.name)).toEqual(['sim-container', 'sim-vm'])
+      expect(body.items.every((p: { simulated: boolean }) => p.simulated)).toBe(true)
+      const caps = await call('GET', '/v1/providers/sim-vm/capabilities', tenant)
+      expect(caps.body).toMatchObject({ name: 'sim-vm', capabilities: { compute: 'vm' } })
+      expect((await call('GET', '/v1/providers/nowhere/capabilities', tenant)).status).toBe(404)
+    })
+
+    it("knows each provider's health from its adapter's reports", async () => {
+      const health = await call('GET', '/v1/providers/sim-vm/health', tenant)
+      expect(health.body).toMatchObject({ healthy: true, message: expect.stringContaining('simulated') })
+      expect(Date.parse(health.body.checkedAt)).toBeGreaterThan(Date.now() - 60_000)
+    })
+
+    it('selects by preference and constraints, with the reason and every candidate', async () => {
+      const container = await select('{preference: container}')
+      expect(container).toMatchObject({ ok: true, provider: 'sim-container', kind: 'k8s' })
+      expect(container.reason).toContain('sim-container')
+      const vm = await select('{preference: vm}')
+      expect(vm).toMatchObject({ ok: true, provider: 'sim-vm' })
+      expect(vm.candidates.find((c: { provider: string }) => c.provider === 'sim-container')).toMatchObject({
+        eligible: false,
+      })
+      // Only the VM simulation holds pci-dss.
+      expect(await select('{preference: auto, constraints: {compliance: [pci-dss]}}')).toMatchObject({
+        ok: true,
+        provider: 'sim-vm',
+      })
+      const none = await select('{preference: container, constraints: {compliance: [pci-dss]}}')
+      expect(none).toMatchObject({ ok: false })
+      expect(none.reason.length).toBeGreaterThan(0)
+    })
+
+    it('answers an invalid manifest 422 with the path and line of each problem', async () => {
+      const res = await call('POST', '/v1/platforms/select', tenant, {
+        yaml: manifest('{preference: container}').replace('protocol: http', 'protocol: carrier-pigeon'),
+      })
+      expect(res.status).toBe(422)
+      expect(res.body.errors[0]).toMatchObject({ path: '/spec/ports/0/protocol', line: 7 })
+    })
+
+    it('translates one manifest for both platforms, creating nothing', async () => {
+      const translate = (provider?: string) =>
+        call('POST', '/v1/deploy/translate', tenant, {
+          yaml: manifest('{preference: auto}'),
+          environment: 'staging',
+          ...(provider === undefined ? {} : { provider }),
+        })
+      const k8s = await translate('sim-container')
+      expect(k8s.status).toBe(200)
+      expect(k8s.body.objects.map((o: { kind: string }) => o.kind)).toEqual(
+        expect.arrayContaining(['Namespace', 'Deployment', 'Service', 'Ingress', 'NetworkPolicy']),
+      )
+      const vm = await translate('sim-vm')
+      expect(vm.body.objects.map((o: { kind: string }) => o.kind)).toEqual(
+        expect.arrayContaining(['VirtualMachine', 'NsxLoadBalancer']),
+      )
+      expect(vm.body.simulated).toBe(true)
+      // Unnamed: the selected provider, with the selection.
+      expect((await translate()).body).toMatchObject({ selection: { ok: true } })
+    })
+
+    it('lets only operators disable a provider, at once and with no restart; a disabled one gets no new work', async () => {
+      expect((await call('PATCH', '/v1/providers/sim-container', tenant, { enabled: false })).status).toBe(
+        403,
+      )
+      const off = await call('PATCH', '/v1/providers/sim-container', operator, {
+        enabled: false,
+        note: 'maintenance',
+      })
+      expect(off.body).toMatchObject({ enabled: false, note: 'maintenance' })
+      // Tenants no longer see it; operators do.
+      const seen = await call('GET', '/v1/providers', tenant)
+      expect(seen.body.items.map((p: { name: string }) => p.name)).toEqual(['sim-vm'])
+      expect((await call('GET', '/v1/providers', operator)).body.items).toHaveLength(2)
+      expect((await call('GET', '/v1/providers/sim-container/health', tenant)).status).toBe(404)
+      const refused = await select('{preference: container}')
+      expect(refused).toMatchObject({ ok: false })
+      expect(JSON.stringify(refused.candidates)).toMatch(/disabled/)
+      // auto goes elsewhere.
+      expect(await select('{preference: auto}')).toMatchObject({ ok: true, provider: 'sim-vm' })
+      await call('PATCH', '/v1/providers/sim-container', operator, { enabled: true })
+      expect(await select('{preference: container}')).toMatchObject({ ok: true, provider: 'sim-container' })
+    })
+  })
+}
