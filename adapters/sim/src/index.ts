@@ -116,6 +116,15 @@ export const sim = defineContext<SimConfig>({
     )
   },
   jobs: (deps) => [
+    // Idempotency keys are remembered a week, as the bus remembers messages.
+    {
+      name: 'forget-calls',
+      everyMs: 3_600_000,
+      run: async () => {
+        const before = new Date(deps.clock.now().getTime() - 7 * 86_400_000)
+        for (const platform of simPlatformsOf(deps).values()) await platform.forget(before)
+      },
+    },
     {
       name: 'health',
       everyMs: simHealthIntervalMs,

@@ -105,6 +105,16 @@ for (const target of dbTargets()) {
       expect(outcomes.map((o) => o.ok)).toEqual([false, true, false, true])
     })
 
+    it('forget the answers of old calls, and only those', async () => {
+      const platform = createSimPlatform({ db, clock: systemClock }, { flavor: 'vm' })
+      const r = conformanceRequests('forget')
+      const first = await platform.provisionEnvironment(r.provision)
+      expect(await platform.forget(new Date(Date.now() - 60_000))).toBe(0)
+      expect(await platform.forget(new Date(Date.now() + 60_000))).toBeGreaterThan(0)
+      // Forgotten: the key runs again, and provisioning stays once per environment.
+      expect(await platform.provisionEnvironment(r.provision)).toEqual(first)
+    })
+
     it('take the latency they are given', async () => {
       const slow = createSimPlatform(
         { db, clock: systemClock },

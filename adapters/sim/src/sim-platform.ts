@@ -66,6 +66,8 @@ export interface SimPlatform extends IComputePlatform {
   inject(faults: SimFaults | undefined): void
   /** What the simulation holds of an environment (0 once destroyed). */
   leftovers(envId: string): Promise<number>
+  /** Forgets the answers of calls made before `olderThan` (their keys may then run again). */
+  forget(olderThan: Date): Promise<number>
 }
 
 type EnvironmentRow = {
@@ -218,6 +220,11 @@ export function createSimPlatform(deps: { db: ContextDb; clock: Clock }, options
     inject(next) {
       faults = next
       calls = 0
+    },
+
+    async forget(olderThan) {
+      const removed = await db.query('DELETE FROM calls WHERE platform = $1 AND at < $2', [name, olderThan])
+      return removed.rowCount ?? 0
     },
 
     async leftovers(envId) {
