@@ -16,7 +16,8 @@ CREATE TABLE environments (
   network jsonb,                            -- the network outcome; null before one
   ready_at timestamptz,                     -- when the current rollout completes
   created_at timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (platform, env_id)
+  PRIMARY KEY (platform, env_id),
+  UNIQUE (platform, platform_id)            -- a namespace or folder name is the platform's, once
 );
 
 CREATE TABLE calls (

@@ -132,7 +132,7 @@ export const sim = defineContext<SimConfig>({
       run: async () => {
         for (const [provider, platform] of simPlatformsOf(deps)) {
           const started = performance.now()
-          const probe = await platform.getStatus('health-probe')
+          const probe = await platform.probe()
           await deps.db.transaction((tx) =>
             deps.bus.publish(tx, {
               type: 'evt.provider.health',

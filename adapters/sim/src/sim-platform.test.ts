@@ -34,7 +34,7 @@ for (const target of dbTargets()) {
         )
         return { platform, teardown: () => handle.dispose() }
       },
-      leftovers: (envId) => platform.leftovers(envId),
+      leftovers: (envId, resources) => platform.leftovers(envId, resources),
       readyTimeoutMs: 5_000,
     })
   }
@@ -113,6 +113,43 @@ for (const target of dbTargets()) {
       expect(await platform.forget(new Date(Date.now() + 60_000))).toBeGreaterThan(0)
       // Forgotten: the key runs again, and provisioning stays once per environment.
       expect(await platform.provisionEnvironment(r.provision)).toEqual(first)
+    })
+
+    it('keep an environment to its tenant and a name to one environment, under concurrent calls', async () => {
+      const platform = createSimPlatform({ db, clock: systemClock }, { flavor: 'container' })
+      const r = conformanceRequests('tenants')
+      expect((await platform.provisionEnvironment(r.provision)).ok).toBe(true)
+      const stolen = await platform.provisionEnvironment({
+        ...r.provision,
+        key: 'other',
+        tenantId: 'tnt-other',
+      })
+      expect(stolen).toMatchObject({ ok: false, failure: { code: 'conflict' } })
+      // Three environments racing for one name: one gets it.
+      const racing = await Promise.all(
+        [1, 2, 3].map((i) =>
+          platform.provisionEnvironment({
+            ...r.provision,
+            key: `race-${i}`,
+            envId: `env-race-${i}`,
+            name: 'contested',
+          }),
+        ),
+      )
+      expect(racing.filter((o) => o.ok)).toHaveLength(1)
+      for (const o of racing.filter((x) => !x.ok)) expect(o).toMatchObject({ failure: { code: 'conflict' } })
+    })
+
+    it('report unhealthy while a standing fault is injected, not for a one-off one', async () => {
+      const platform = createSimPlatform(
+        { db, clock: systemClock },
+        { flavor: 'vm', faults: { failCall: 1 } },
+      )
+      expect((await platform.probe()).ok).toBe(true)
+      platform.inject({ failRate: 0.5 })
+      expect((await platform.probe()).ok).toBe(false)
+      platform.inject(undefined)
+      expect((await platform.probe()).ok).toBe(true)
     })
 
     it('take the latency they are given', async () => {

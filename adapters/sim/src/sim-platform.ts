@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { canonical } from '@rxt/contracts/manifest'
-import type { Clock, ContextDb, Transaction } from '@rxt/kit'
+import type { Clock, ContextDb, Queryable, Transaction } from '@rxt/kit'
 import {
   checkRequest,
   type DeploymentOutcome,
@@ -64,8 +64,10 @@ export interface SimOptions {
 export interface SimPlatform extends IComputePlatform {
   /** Replaces the injected failures (undefined: none); the call count restarts. */
   inject(faults: SimFaults | undefined): void
-  /** What the simulation holds of an environment (0 once destroyed). */
-  leftovers(envId: string): Promise<number>
+  /** What the simulation holds of an environment and of the given resources (0 once destroyed). */
+  leftovers(envId: string, resources?: readonly ResourceRef[]): Promise<number>
+  /** Whether the simulation is healthy: its state answers and no standing fault is injected; not a counted call. */
+  probe(): Promise<Outcome<undefined>>
   /** Forgets the answers of calls made before `olderThan` (their keys may then run again). */
   forget(olderThan: Date): Promise<number>
 }
@@ -153,19 +155,23 @@ export function createSimPlatform(deps: { db: ContextDb; clock: Clock }, options
       // provisioned, the quota raised): only a success is the key's answer.
       if (outcome.ok) {
         await tx.query(
-          'INSERT INTO calls (platform, key, operation, request_digest, outcome) VALUES ($1, $2, $3, $4, $5)',
-          [name, request.key, operation, digest, JSON.stringify(outcome)],
+          'INSERT INTO calls (platform, key, operation, request_digest, outcome, at) VALUES ($1, $2, $3, $4, $5, $6)',
+          [name, request.key, operation, digest, JSON.stringify(outcome), clock.now()],
         )
       }
       return outcome
     })
   }
 
-  const environment = async (tx: Transaction, envId: string): Promise<EnvironmentRow | undefined> =>
+  const environment = async (
+    tx: Queryable,
+    envId: string,
+    lock = true,
+  ): Promise<EnvironmentRow | undefined> =>
     (
       await tx.query<EnvironmentRow>(
         `SELECT platform_id, request, deploy, revision, replicas, autoscaling, network, ready_at
-           FROM environments WHERE platform = $1 AND env_id = $2 FOR UPDATE`,
+           FROM environments WHERE platform = $1 AND env_id = $2 ${lock ? 'FOR UPDATE' : ''}`,
         [name, envId],
       )
     ).rows[0]
@@ -222,17 +228,40 @@ export function createSimPlatform(deps: { db: ContextDb; clock: Clock }, options
       calls = 0
     },
 
+    async probe() {
+      // Health: the state store answers, and no standing fault is injected (a one-off failCall is not one).
+      await pause(latency('getStatus'))
+      const broken =
+        faults !== undefined && (faults.failOperation !== undefined || (faults.failRate ?? 0) > 0)
+      if (broken)
+        return failed(
+          failure(faults?.code ?? FailureCode.unavailable, `${name} (simulated): failures are injected`),
+        )
+      await db.query('SELECT 1')
+      return succeeded(undefined)
+    },
+
     async forget(olderThan) {
       const removed = await db.query('DELETE FROM calls WHERE platform = $1 AND at < $2', [name, olderThan])
       return removed.rowCount ?? 0
     },
 
-    async leftovers(envId) {
-      const { rows } = await db.query<{ n: number }>(
-        'SELECT count(*)::int AS n FROM environments WHERE platform = $1 AND env_id = $2',
-        [name, envId],
+    async leftovers(envId, resources = []) {
+      // The environment's row, and any of the named resources an environment still holds (every
+      // simulated resource is named after the environment that holds it).
+      const { rows } = await db.query<{ env_id: string; platform_id: string }>(
+        'SELECT env_id, platform_id FROM environments WHERE platform = $1',
+        [name],
       )
-      return rows[0]?.n ?? 0
+      const held = resources.filter((r) =>
+        rows.some(
+          (row) =>
+            r.id === row.platform_id ||
+            r.id.startsWith(`${row.platform_id}/`) ||
+            r.id.startsWith(`${row.platform_id}-`),
+        ),
+      )
+      return rows.filter((row) => row.env_id === envId).length + held.length
     },
 
     provisionEnvironment: (request) =>
@@ -241,7 +270,12 @@ export function createSimPlatform(deps: { db: ContextDb; clock: Clock }, options
         ProvisionRequest,
         request,
         async (tx): Promise<Outcome<EnvironmentOutcome>> => {
+          // One environment and one name at a time, whatever the keys (always in this order).
+          await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${name}:env:${request.envId}`])
+          await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${name}:name:${request.name}`])
           const existing = await environment(tx, request.envId)
+          if (existing !== undefined && existing.request.tenantId !== request.tenantId)
+            return failed(failure(FailureCode.conflict, `${request.envId} is another tenant's environment`))
           if (existing === undefined) {
             const taken = await tx.query(
               'SELECT 1 FROM environments WHERE platform = $1 AND platform_id = $2',
@@ -352,7 +386,8 @@ export function createSimPlatform(deps: { db: ContextDb; clock: Clock }, options
       await pause(latency('getStatus'))
       const fault = injected('getStatus')
       if (fault !== undefined) return failed(fault)
-      const env = await db.transaction((tx) => environment(tx, envId))
+      // Read without a lock: a probe never waits behind a rollout.
+      const env = await environment(db, envId, false)
       const simulated = `${name} (simulated; nothing runs)`
       if (env === undefined) {
         return succeeded({

@@ -1,4 +1,4 @@
-import Type, { type TObject, type TObjectOptions, type TProperties } from 'typebox'
+import Type, { type TObject, type TObjectOptions, type TProperties, type TSchema } from 'typebox'
 
 /**
  * Field schemas that many payloads share. Each is a function so that every use gets its own
@@ -82,6 +82,14 @@ export const artifactRefField = (description = 'OCI image reference, pinned by d
 /** A git commit id: SHA-1 (40 hex) or SHA-256 (64 hex). */
 export const commitShaField = (description: string) =>
   Type.String({ minLength: 40, maxLength: 64, pattern: '^[0-9a-f]{40}([0-9a-f]{24})?$', description })
+
+/**
+ * A record whose keys must match `key`: a key that does not is an error, never passed on unchecked
+ * (TypeBox's Record alone lets it through, its value unchecked). `propertyNames`, not
+ * `additionalProperties: false`, which TypeBox's Value.Default cannot walk.
+ */
+export const closedRecord = <K extends TSchema, V extends TSchema>(key: K, value: V, options: object = {}) =>
+  Type.Record(key, value, { ...options, propertyNames: key })
 
 /** An OCI image repository, fully qualified and without tag or digest: `ghcr.io/acme/shop`. */
 export const imageRepositoryField = (description = 'The image repository, e.g. ghcr.io/acme/shop') =>

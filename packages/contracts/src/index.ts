@@ -14,6 +14,7 @@ export {
   artifactRefField,
   cidrField,
   closedObject,
+  closedRecord,
   commitShaField,
   DnsSettings,
   digestField,

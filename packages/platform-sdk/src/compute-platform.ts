@@ -1,6 +1,7 @@
 import {
   artifactRefField,
   closedObject,
+  closedRecord,
   hostnameField,
   idField,
   portField,
@@ -58,7 +59,7 @@ export const ProvisionRequest = closedObject({
     { description: 'The most the environment may use' },
   ),
   labels: Type.Optional(
-    Type.Record(slugField('Label name'), Type.String({ maxLength: 63 }), { maxProperties: 20 }),
+    closedRecord(slugField('Label name'), Type.String({ maxLength: 63 }), { maxProperties: 20 }),
   ),
 })
 export type ProvisionRequest = Static<typeof ProvisionRequest>
@@ -82,7 +83,7 @@ export const DeployRequest = closedObject({
     memoryMiB: Type.Integer({ minimum: 16, maximum: 1_048_576, description: 'Memory per replica' }),
   }),
   ports: Type.Array(Port, { maxItems: 20 }),
-  env: Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', maxLength: 128 }), Type.String(), {
+  env: closedRecord(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', maxLength: 128 }), Type.String(), {
     maxProperties: 200,
   }),
   secrets: Type.Array(

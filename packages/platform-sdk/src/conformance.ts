@@ -12,6 +12,7 @@ import {
   NetworkOutcome,
   type Outcome,
   type PlatformFailure,
+  type ResourceRef,
   ScaleOutcome,
 } from './compute-platform.ts'
 import { conformanceRequests } from './fixtures.ts'
@@ -21,8 +22,11 @@ export interface ConformanceOptions {
   readonly name: string
   /** The adapter under test, ready to use; `teardown` runs after the suite. */
   readonly setup: () => Promise<{ platform: IComputePlatform; teardown?: () => Promise<void> }>
-  /** What the platform still holds of an environment, read from the platform itself (must be 0 after destroy). */
-  readonly leftovers: (envId: string) => Promise<number>
+  /**
+   * What the platform still holds of an environment, read from the platform itself, given every
+   * resource the run's outcomes named (must be 0 after destroy).
+   */
+  readonly leftovers: (envId: string, resources: readonly ResourceRef[]) => Promise<number>
   /** How long an environment may take to become ready (default 60 s). */
   readonly readyTimeoutMs?: number
   /** Skips the suite with this reason (a missing peer); under CI=true the caller fails instead. */
@@ -34,9 +38,15 @@ const successOf = <T>(outcome: Outcome<T>): T => {
     throw new Error(`expected success, got ${outcome.failure.code}: ${outcome.failure.message}`)
   return outcome.value
 }
+const retryable: readonly string[] = [FailureCode.unavailable, FailureCode.timeout]
+/** The failure of an outcome, checked: a known code, `retryable` as the code says, a message. */
 const failureOf = (outcome: Outcome<unknown>): PlatformFailure => {
   if (outcome.ok) throw new Error(`expected a failure, got ${JSON.stringify(outcome.value)}`)
-  return outcome.failure
+  const f = outcome.failure
+  expect(Object.values(FailureCode)).toContain(f.code)
+  expect(f.retryable).toBe(retryable.includes(f.code))
+  expect(typeof f.message === 'string' && f.message.length > 0).toBe(true)
+  return f
 }
 const conforms = (schema: TSchema, value: unknown) => {
   const errors = [...Value.Errors(schema, value)]
@@ -57,6 +67,12 @@ export function describeComputePlatformConformance(options: ConformanceOptions):
     let platform: IComputePlatform
     let teardown: (() => Promise<void>) | undefined
 
+    /** Every resource an outcome named: destroy must leave none of them. */
+    const named: ResourceRef[] = []
+    const note = <T extends { resources: readonly ResourceRef[] }>(value: T): T => {
+      named.push(...value.resources)
+      return value
+    }
     const statusOf = async () => successOf(await platform.getStatus(r.envId))
     const until = async (what: string, test: (s: Awaited<ReturnType<typeof statusOf>>) => boolean) => {
       const end = Date.now() + readyTimeoutMs
@@ -113,8 +129,17 @@ export function describeComputePlatformConformance(options: ConformanceOptions):
       expect(successOf(await platform.getStatus(r.envId)).phase).toBe('absent')
     })
 
-    it('provisions once per key, and once per environment', async () => {
-      const first = successOf(await platform.provisionEnvironment(r.provision))
+    it('provisions once per key, and once per environment, also when asked at once', async () => {
+      // Concurrent requests for one environment, under one key and under others.
+      const racing = await Promise.all([
+        platform.provisionEnvironment(r.provision),
+        platform.provisionEnvironment(r.provision),
+        platform.provisionEnvironment({ ...r.provision, key: `${r.provision.key}-racing-1` }),
+        platform.provisionEnvironment({ ...r.provision, key: `${r.provision.key}-racing-2` }),
+      ])
+      const ids = racing.map((o) => successOf(o).platformId)
+      expect(new Set(ids).size).toBe(1)
+      const first = note(successOf(await platform.provisionEnvironment(r.provision)))
       conforms(EnvironmentOutcome, first)
       expect(first.envId).toBe(r.envId)
       expect(successOf(await platform.provisionEnvironment(r.provision))).toEqual(first)
@@ -135,7 +160,9 @@ export function describeComputePlatformConformance(options: ConformanceOptions):
     })
 
     it('deploys, and becomes ready and healthy', async () => {
-      const deployed = successOf(await platform.deployApplication(r.deploy))
+      const concurrent = await Promise.all([1, 2, 3].map(() => platform.deployApplication(r.deploy)))
+      const deployed = note(successOf(await platform.deployApplication(r.deploy)))
+      for (const outcome of concurrent) expect(successOf(outcome)).toEqual(deployed)
       conforms(DeploymentOutcome, deployed)
       expect(deployed).toMatchObject({ envId: r.envId, revision: 1, image: r.deploy.image, replicas: 2 })
       expect(deployed.endpoints.map((e) => e.port)).toEqual([8080])
@@ -144,18 +171,35 @@ export function describeComputePlatformConformance(options: ConformanceOptions):
       conforms(EnvironmentStatus, status)
       expect(status).toMatchObject({ revision: 1, image: r.deploy.image, healthy: true })
       expect(status.replicas).toEqual({ desired: 2, ready: 2 })
+      expect(await statusOf()).toEqual(status)
+    })
+
+    it('refuses invalid requests to a running environment, and changes nothing there', async () => {
+      const before = await statusOf()
+      const invalid: Outcome<unknown>[] = [
+        await platform.deployApplication({ ...r.deploy, key: `invalid-deploy-${run}`, replicas: -1 }),
+        await platform.deployApplication({ ...r.deploy, key: `invalid-image-${run}`, image: 'Not An Image' }),
+        await platform.scaleResources({ ...r.scale, key: `invalid-scale-${run}`, replicas: 1001 }),
+        await platform.configureNetwork({ ...r.network, key: `invalid-network-${run}`, port: 0 }),
+      ]
+      for (const outcome of invalid) expect(failureOf(outcome)).toMatchObject({ code: FailureCode.invalid })
+      expect(await statusOf()).toEqual(before)
     })
 
     it('updates to a new revision, and not again for the same key', async () => {
-      const updated = successOf(await platform.deployApplication(r.update))
+      const first = successOf(await platform.deployApplication(r.deploy))
+      const updated = note(successOf(await platform.deployApplication(r.update)))
       expect(updated).toMatchObject({ revision: 2, image: r.update.image })
       expect(successOf(await platform.deployApplication(r.update))).toEqual(updated)
+      // A late retry of the first deploy answers what it answered then, and rolls nothing back.
+      expect(successOf(await platform.deployApplication(r.deploy))).toEqual(first)
       const status = await until('ready at revision 2', (s) => s.phase === 'ready' && s.revision === 2)
       expect(status.image).toBe(r.update.image)
     })
 
     it('scales, once per key', async () => {
       const scaled = successOf(await platform.scaleResources(r.scale))
+      named.push(...(await statusOf()).resources)
       conforms(ScaleOutcome, scaled)
       expect(scaled).toEqual({ envId: r.envId, replicas: 3, autoscaling: r.scale.autoscaling })
       expect(successOf(await platform.scaleResources(r.scale))).toEqual(scaled)
@@ -164,7 +208,7 @@ export function describeComputePlatformConformance(options: ConformanceOptions):
     })
 
     it('routes its hostnames with TLS, once per key', async () => {
-      const network = successOf(await platform.configureNetwork(r.network))
+      const network = note(successOf(await platform.configureNetwork(r.network)))
       conforms(NetworkOutcome, network)
       expect(network.urls).toEqual(r.network.hostnames.map((h) => `https://${h}/`))
       expect(network.tls).not.toBeNull()
@@ -186,7 +230,9 @@ export function describeComputePlatformConformance(options: ConformanceOptions):
         existed: false,
       })
       await until('absent', (s) => s.phase === 'absent')
-      expect(await options.leftovers(r.envId)).toBe(0)
+      expect(named.length).toBeGreaterThan(0)
+      expect(await options.leftovers(r.envId, named)).toBe(0)
+      expect(successOf(await platform.getStatus(r.envId)).resources).toEqual([])
       expect(failureOf(await platform.scaleResources({ ...r.scale, key: `scale-after-${run}` })).code).toBe(
         FailureCode.notFound,
       )

@@ -138,7 +138,7 @@ export const routerRoutes = (router: Router) => (app: HttpApp) => {
         response: { 200: Selection, 422: problemResponse('The manifest is not valid'), ...errors },
       },
     },
-    async (request) => router.select(request.body.yaml, request.body.environment),
+    async (request) => router.select(viewerOf(request), request.body.yaml, request.body.environment),
   )
   app.post(
     '/deploy/translate',

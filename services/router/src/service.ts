@@ -65,12 +65,15 @@ export function createRouter(deps: ContextDeps<RouterConfig>) {
     return row
   }
   // Read at every decision, so a provider disabled a moment ago gets no new work, on any instance.
-  const views = async (): Promise<ProviderView[]> =>
-    (await store.all()).map((row) => ({
-      manifest: row.manifest,
-      enabled: row.enabled,
-      health: healthOf(row, deps.clock.now()),
-    }))
+  // Tenants never see a disabled provider, not even as a candidate; operators see why it was skipped.
+  const views = async (viewer: Viewer): Promise<ProviderView[]> =>
+    (await store.all())
+      .filter((row) => row.enabled || viewer.operator)
+      .map((row) => ({
+        manifest: row.manifest,
+        enabled: row.enabled,
+        health: healthOf(row, deps.clock.now()),
+      }))
 
   return {
     /** Loads every provider.yaml; a file that does not load stops the start, saying where. */
@@ -78,6 +81,7 @@ export function createRouter(deps: ContextDeps<RouterConfig>) {
       const files = deps.config.PROVIDER_FILES.split(',')
         .map((f) => f.trim())
         .filter((f) => f !== '')
+      const names: string[] = []
       for (const file of files) {
         const loaded = loadProviderManifest(await readFile(file, 'utf8'))
         if (!loaded.ok) {
@@ -86,8 +90,13 @@ export function createRouter(deps: ContextDeps<RouterConfig>) {
             .join('; ')
           throw new InputError(`a provider.yaml is not valid: ${where}`)
         }
+        names.push(loaded.value.metadata.name)
         await store.upsert(loaded.value, file)
       }
+      // A provider whose file is no longer configured is no longer offered.
+      const removed = await store.removeAllBut(names)
+      if (removed.length > 0)
+        deps.log.warn({ providers: removed }, 'providers no longer configured were removed')
       return files.length
     },
 
@@ -121,11 +130,11 @@ export function createRouter(deps: ContextDeps<RouterConfig>) {
     },
 
     /** The platform for a manifest (as one environment's overrides make it, when named), and why. */
-    async select(yaml: string, environment?: string) {
+    async select(viewer: Viewer, yaml: string, environment?: string) {
       const manifest = manifestOf(yaml)
       return selectPlatform(
         environment === undefined ? manifest : applyEnvironment(manifest, environment),
-        await views(),
+        await views(viewer),
       )
     },
 
@@ -139,7 +148,7 @@ export function createRouter(deps: ContextDeps<RouterConfig>) {
       let name = input.provider
       let selection: ReturnType<typeof selectPlatform> | undefined
       if (name === undefined) {
-        selection = selectPlatform(applyEnvironment(manifest, input.environment), await views())
+        selection = selectPlatform(applyEnvironment(manifest, input.environment), await views(viewer))
         if (!selection.ok) throw new InputError(selection.reason, [], { unprocessable: true })
         name = selection.provider
       }

@@ -34,6 +34,14 @@ export function createRouterStore(db: Queryable) {
         [manifest.metadata.name, JSON.stringify(manifest), source],
       )
     },
+    /** Removes every provider but these; returns the names removed. */
+    async removeAllBut(names: readonly string[]): Promise<string[]> {
+      const { rows } = await db.query<{ name: string }>(
+        'DELETE FROM providers WHERE NOT (name = ANY($1::text[])) RETURNING name',
+        [[...names]],
+      )
+      return rows.map((r) => r.name)
+    },
     async all(): Promise<ProviderRow[]> {
       return (await db.query<ProviderRow>(`SELECT ${columns} FROM providers ORDER BY name`)).rows
     },

@@ -1,4 +1,7 @@
-import { sim } from '@rxt/adapter-sim'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { sim, simProviderFiles } from '@rxt/adapter-sim'
 import { identity } from '@rxt/identity'
 import type { Runtime } from '@rxt/kit'
 import { dbTargets, type TestDatabase } from '@rxt/kit/testing'
@@ -142,13 +145,50 @@ for (const target of dbTargets()) {
       expect(seen.body.items.map((p: { name: string }) => p.name)).toEqual(['sim-vm'])
       expect((await call('GET', '/v1/providers', operator)).body.items).toHaveLength(2)
       expect((await call('GET', '/v1/providers/sim-container/health', tenant)).status).toBe(404)
+      // A tenant's selection does not even list it; an operator's says why it was skipped.
       const refused = await select('{preference: container}')
       expect(refused).toMatchObject({ ok: false })
-      expect(JSON.stringify(refused.candidates)).toMatch(/disabled/)
+      expect(refused.candidates.map((c: { provider: string }) => c.provider)).toEqual(['sim-vm'])
+      const asOperator = await call('POST', '/v1/platforms/select', operator, {
+        yaml: manifest('{preference: container}'),
+      })
+      expect(JSON.stringify(asOperator.body.candidates)).toMatch(/disabled/)
       // auto goes elsewhere.
       expect(await select('{preference: auto}')).toMatchObject({ ok: true, provider: 'sim-vm' })
       await call('PATCH', '/v1/providers/sim-container', operator, { enabled: true })
       expect(await select('{preference: container}')).toMatchObject({ ok: true, provider: 'sim-container' })
+    })
+
+    it('offers what the configured files say at the next start, and refuses to start on a broken file', async () => {
+      await runtime.stop()
+      runtime = await startTestRuntime({
+        contexts: [identity, sim, router],
+        database: handle.database,
+        env: { PROVIDER_FILES: simProviderFiles[1] as string },
+      })
+      const listed = await call('GET', '/v1/providers', operator)
+      expect(listed.body.items.map((p: { name: string }) => p.name)).toEqual(['sim-vm'])
+      await runtime.stop()
+      const dir = await mkdtemp(join(tmpdir(), 'rxt-providers-'))
+      const broken = join(dir, 'broken.yaml')
+      try {
+        await writeFile(
+          broken,
+          (await import('node:fs'))
+            .readFileSync(simProviderFiles[1] as string, 'utf8')
+            .replace('compute: vm', 'compute: mainframe'),
+        )
+        await expect(
+          startTestRuntime({
+            contexts: [identity, sim, router],
+            database: handle.database,
+            env: { PROVIDER_FILES: broken },
+          }),
+        ).rejects.toThrow(/broken\.yaml:\d+:\d+ \/spec\/capabilities\/compute/)
+      } finally {
+        await rm(dir, { recursive: true, force: true })
+        runtime = await startTestRuntime({ contexts: [identity, sim, router], database: handle.database })
+      }
     })
   })
 }

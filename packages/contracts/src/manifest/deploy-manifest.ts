@@ -2,6 +2,7 @@ import Type, { type Static } from 'typebox'
 import {
   artifactRefField,
   closedObject,
+  closedRecord,
   hostnameField,
   platformPreferenceField,
   portField,
@@ -117,12 +118,12 @@ const HealthChecks = closedObject(
   { description: 'Readiness gates traffic; liveness restarts a replica that fails it' },
 )
 
-const Env = Type.Record(Type.String({ pattern: envName }), Type.String({ maxLength: 32_768 }), {
+const Env = closedRecord(Type.String({ pattern: envName }), Type.String({ maxLength: 32_768 }), {
   description: 'Environment variables (plain values; secrets go in secrets)',
   maxProperties: 500,
 })
 
-const Secrets = Type.Record(
+const Secrets = closedRecord(
   Type.String({ pattern: envName }),
   secretRefField('secret://path of the secret'),
   {
@@ -187,7 +188,7 @@ const Spec = closedObject({
   secrets: Type.Optional(Secrets),
   network: Type.Optional(Network),
   environments: Type.Optional(
-    Type.Record(slugField('An environment name'), ManifestOverride, {
+    closedRecord(slugField('An environment name'), ManifestOverride, {
       maxProperties: 50,
       description: 'Per-environment overrides, by environment name',
     }),
@@ -203,7 +204,7 @@ export const DeployManifest = closedObject(
       name: slugField('The application name (a DNS label)'),
       description: Type.Optional(Type.String({ maxLength: 2000 })),
       labels: Type.Optional(
-        Type.Record(
+        closedRecord(
           Type.String({ pattern: '^[a-z0-9]([a-z0-9._/-]*[a-z0-9])?$', maxLength: 63 }),
           Type.String({ maxLength: 63 }),
           {

@@ -101,6 +101,17 @@ describe('loadManifest', () => {
     expect(problems.every((p) => p.message === 'is not allowed')).toBe(true)
   })
 
+  it('refuses env and secret names that are not variable names, and environments that are not names', () => {
+    const problems = violationsOf(
+      loadManifest(
+        `${fixture('minimal.yaml')}  env:\n    "A-B=C": [1, 2]\n  secrets:\n    "not ok": secret://a/b\n  environments:\n    Prod_1: {replicas: 2}\n`,
+      ),
+    )
+    expect(problems.map((p) => p.path)).toEqual(
+      expect.arrayContaining(['/spec/env/A-B=C', '/spec/secrets/not ok', '/spec/environments/Prod_1']),
+    )
+  })
+
   it('reads "yes" and "no" as strings (YAML 1.2), not booleans', () => {
     const result = loadManifest(`${fixture('minimal.yaml')}  env:\n    ENABLED: yes\n`)
     expect(result.ok && result.manifest.spec.env).toEqual({ ENABLED: 'yes' })
