@@ -1,5 +1,8 @@
 import type { DeployManifest } from '@rxt/contracts/manifest'
+import { labelValue, platformName } from './names.ts'
 import { describeWorkload, type Workload } from './workload.ts'
+
+export { dnsLabel, labelValue, named, shortHash } from './names.ts'
 
 /** A Kubernetes object, or a VM-side primitive, as plain JSON. */
 export type PlatformObject = Record<string, unknown>
@@ -32,7 +35,10 @@ export interface TranslationContext {
   readonly target: Target
   readonly app: string
   readonly image: string
-  /** `<app>-<environment>` as a DNS label: the namespace, or the VM folder. */
+  /**
+   * The environment's platform name, unique per tenant and environment (see {@link platformName}):
+   * the namespace, or the VM folder and the prefix of NSX names.
+   */
   readonly scope: string
   /** Labels every object carries: tenant, project, environment, app, manager. */
   readonly labels: Readonly<Record<string, string>>
@@ -44,46 +50,11 @@ export interface TranslationContext {
   readonly tls: 'required' | 'optional' | 'off'
 }
 
-/** A short, stable hash (FNV-1a, 32 bits, hex) that keeps shortened names distinct. */
-export function shortHash(text: string): string {
-  let hash = 0x811c9dc5
-  for (const char of text) {
-    hash ^= char.codePointAt(0) ?? 0
-    hash = Math.imul(hash, 0x01000193) >>> 0
-  }
-  return hash.toString(16).padStart(8, '0').slice(0, 6)
-}
-
-/** Shortens to `max` characters, ending in a hash of the whole so that different long texts stay different. */
-function fit(text: string, max: number, trim: RegExp): string {
-  if (text.length <= max) return text
-  return `${text.slice(0, max - 7).replace(trim, '')}-${shortHash(text)}`
-}
-
-/** A DNS label (RFC 1123): lower-case letters, digits and `-`, at most 63 characters. */
-export function dnsLabel(text: string): string {
-  const cleaned = text
-    .toLowerCase()
-    .replace(/[^a-z0-9-]+/g, '-')
-    .replace(/-+/g, '-')
-    .replace(/^-+|-+$/g, '')
-  return fit(cleaned === '' ? 'rxt' : cleaned, 63, /-+$/)
-}
-
-/** A Kubernetes label value: letters, digits, `._-`, at most 63, starting and ending alphanumeric. */
-export function labelValue(text: string): string {
-  const cleaned = text.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '')
-  return fit(cleaned, 63, /[^A-Za-z0-9]+$/)
-}
-
 /** `spec.environments[environment]`, own keys only (an environment named `constructor` finds nothing). */
 const overrideFor = (manifest: DeployManifest, environment: string) => {
   const environments = manifest.spec.environments ?? {}
   return Object.hasOwn(environments, environment) ? environments[environment] : undefined
 }
-
-/** A name derived from another, still a DNS label: `named('shop', 'tls')` → `shop-tls`. */
-export const named = (base: string, suffix: string): string => dnsLabel(`${base}-${suffix}`)
 
 /**
  * The manifest as one environment runs it: every top-level field `spec.environments[environment]`
@@ -119,7 +90,7 @@ export function translationContext(original: DeployManifest, target: Target): Tr
     target,
     app,
     image: resolveImage(manifest),
-    scope: dnsLabel(`${app}-${target.environment}`),
+    scope: platformName(app, target.environment, target.tenantId, target.envId),
     labels: {
       ...selector,
       'app.kubernetes.io/managed-by': 'rxt-deploy',

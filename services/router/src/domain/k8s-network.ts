@@ -1,4 +1,5 @@
-import { named, type PlatformObject, type Translated, type TranslationContext } from './context.ts'
+import type { PlatformObject, Translated, TranslationContext } from './context.ts'
+import { named, portName, serviceName } from './names.ts'
 
 /** Kubernetes networking for one namespace: Services, NetworkPolicies, the Ingress and its Certificate. */
 
@@ -23,8 +24,30 @@ const appProtocol: Readonly<Record<Port['protocol'], string | undefined>> = {
 
 const namespaceSelector = (name: string) => ({ matchLabels: { 'kubernetes.io/metadata.name': name } })
 
-/** Deny everything, then allow the namespace, DNS, and the ingress controller to the HTTP-like ports. */
-export function networkPolicies(ctx: TranslationContext, meta: Meta): PlatformObject[] {
+/** The Services of a workload, each a DNS-1035 label (it starts with a letter, as the API server demands). */
+export interface ServiceNames {
+  /** The ClusterIP Service with every port: in-cluster traffic and the Ingress backend. */
+  readonly service: string
+  /** The LoadBalancer Service of a public workload: its tcp ports only. */
+  readonly loadBalancer: string
+  /** The headless Service of a StatefulSet. */
+  readonly headless: string
+}
+
+export function serviceNames(app: string): ServiceNames {
+  return {
+    service: serviceName(app),
+    loadBalancer: serviceName(named(app, 'lb')),
+    headless: serviceName(named(app, 'headless')),
+  }
+}
+
+/** The ports a public workload exposes through its LoadBalancer Service: the tcp ones; none when private. */
+export const loadBalancedPorts = (ctx: TranslationContext): Port[] =>
+  ctx.visibility === 'public' ? ctx.ports.filter((p) => p.protocol === 'tcp') : []
+
+/** Deny everything, then allow the namespace, DNS, and the ingress controller to the port the Ingress routes. */
+export function networkPolicies(ctx: TranslationContext, meta: Meta, routed?: Port): PlatformObject[] {
   const policy = (name: string, spec: PlatformObject): PlatformObject => ({
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
@@ -54,9 +77,8 @@ export function networkPolicies(ctx: TranslationContext, meta: Meta): PlatformOb
       ],
     }),
   ]
-  const httpPorts = ctx.ports.filter((p) => p.protocol !== 'tcp')
-  // Only with ports to name: a rule without ports would admit every port.
-  if (httpPorts.length > 0) {
+  // Only with an Ingress, and only its port: a rule without ports would admit every port.
+  if (routed !== undefined) {
     list.push(
       policy('allow-ingress-controller', {
         podSelector: { matchLabels: { ...ctx.selector } },
@@ -64,7 +86,7 @@ export function networkPolicies(ctx: TranslationContext, meta: Meta): PlatformOb
         ingress: [
           {
             from: [{ namespaceSelector: namespaceSelector(ingressControllerNamespace) }],
-            ports: httpPorts.map((p) => ({ protocol: 'TCP', port: p.port })),
+            ports: [{ protocol: 'TCP', port: routed.port }],
           },
         ],
       }),
@@ -73,60 +95,81 @@ export function networkPolicies(ctx: TranslationContext, meta: Meta): PlatformOb
   return list
 }
 
-/** Service, headless Service of a StatefulSet, and the summary line for each. */
+const servicePort = (p: Port): PlatformObject => ({
+  name: portName(p.name),
+  port: p.port,
+  targetPort: portName(p.name),
+  protocol: 'TCP',
+  ...(appProtocol[p.protocol] === undefined ? {} : { appProtocol: appProtocol[p.protocol] }),
+})
+
+const listed = (ports: readonly Port[]) => ports.map((p) => `${p.name} ${p.port}/${p.protocol}`).join(', ')
+
+/**
+ * The ClusterIP Service, the headless Service of a StatefulSet, and for a public workload with tcp
+ * ports a LoadBalancer Service carrying only those (HTTP-like ports go through the Ingress, with
+ * TLS) with a NetworkPolicy that admits any address to exactly them.
+ */
 export function services(ctx: TranslationContext, meta: Meta): Translated {
-  const ports = ctx.ports.map((p) => ({
-    name: p.name,
-    port: p.port,
-    targetPort: p.name,
-    protocol: 'TCP',
-    ...(appProtocol[p.protocol] === undefined ? {} : { appProtocol: appProtocol[p.protocol] }),
-  }))
-  const loadBalanced = ctx.visibility === 'public' && ctx.ports.some((p) => p.protocol === 'tcp')
-  const type = loadBalanced ? 'LoadBalancer' : 'ClusterIP'
-  const spec = { type, selector: { ...ctx.selector }, ports }
+  const names = serviceNames(ctx.app)
+  const ports = ctx.ports.map(servicePort)
+  const tcp = loadBalancedPorts(ctx)
+  const selector = { ...ctx.selector }
   const objects: PlatformObject[] = []
   const summary: string[] = []
   if (ports.length > 0) {
-    objects.push({ apiVersion: 'v1', kind: 'Service', metadata: meta(ctx.app), spec })
-    const listed = ctx.ports.map((p) => `${p.name} ${p.port}/${p.protocol}`).join(', ')
-    const open = loadBalanced ? '; public: a NetworkPolicy admits any address to its ports' : ''
-    summary.push(`Service ${ctx.app} (${type}): ${listed}${open}`)
+    objects.push({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: meta(names.service),
+      spec: { type: 'ClusterIP', selector, ports },
+    })
+    summary.push(`Service ${names.service} (ClusterIP): ${listed(ctx.ports)}`)
   }
   if (ctx.manifest.spec.stateful) {
     objects.push({
       apiVersion: 'v1',
       kind: 'Service',
-      metadata: meta(named(ctx.app, 'headless')),
+      metadata: meta(names.headless),
       spec: { clusterIP: 'None', selector: { ...ctx.selector }, ports },
     })
-    summary.push(
-      `Service ${named(ctx.app, 'headless')} (headless): a stable name for each StatefulSet replica`,
-    )
+    summary.push(`Service ${names.headless} (headless): a stable name for each StatefulSet replica`)
   }
-  if (loadBalanced) {
-    objects.push({
-      apiVersion: 'networking.k8s.io/v1',
-      kind: 'NetworkPolicy',
-      metadata: meta('allow-load-balancer'),
-      spec: {
-        podSelector: { matchLabels: { ...ctx.selector } },
-        policyTypes: ['Ingress'],
-        ingress: [
-          {
-            from: [{ ipBlock: { cidr: '0.0.0.0/0' } }],
-            ports: ctx.ports.map((p) => ({ protocol: 'TCP', port: p.port })),
-          },
-        ],
+  if (tcp.length > 0) {
+    objects.push(
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: meta(names.loadBalancer),
+        spec: { type: 'LoadBalancer', selector: { ...ctx.selector }, ports: tcp.map(servicePort) },
       },
-    })
+      {
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'NetworkPolicy',
+        metadata: meta('allow-load-balancer'),
+        spec: {
+          podSelector: { matchLabels: { ...ctx.selector } },
+          policyTypes: ['Ingress'],
+          ingress: [
+            {
+              from: [{ ipBlock: { cidr: '0.0.0.0/0' } }],
+              ports: tcp.map((p) => ({ protocol: 'TCP', port: p.port })),
+            },
+          ],
+        },
+      },
+    )
+    summary.push(
+      `Service ${names.loadBalancer} (LoadBalancer): ${listed(tcp)}; public: a NetworkPolicy admits any address to these ports only`,
+    )
   }
   return { objects, summary }
 }
 
-/** Ingress and its cert-manager Certificate, for the first HTTP-like port, when hostnames are given. */
+/** Ingress and its cert-manager Certificate, for the first HTTP-like port of a public workload with hostnames. */
 export function ingress(ctx: TranslationContext, meta: Meta, web: Port): Translated {
   const secretName = named(ctx.app, 'tls')
+  const backend = { name: serviceNames(ctx.app).service, port: { name: portName(web.name) } }
   const tls = ctx.tls !== 'off'
   const annotations = {
     'nginx.ingress.kubernetes.io/ssl-redirect': String(ctx.tls === 'required'),
@@ -135,9 +178,7 @@ export function ingress(ctx: TranslationContext, meta: Meta, web: Port): Transla
   const rules = ctx.hostnames.map((host) => ({
     host,
     http: {
-      paths: [
-        { path: '/', pathType: 'Prefix', backend: { service: { name: ctx.app, port: { name: web.name } } } },
-      ],
+      paths: [{ path: '/', pathType: 'Prefix', backend: { service: backend } }],
     },
   }))
   const objects: PlatformObject[] = []

@@ -1,21 +1,31 @@
 import type { DeployManifest } from '@rxt/contracts/manifest'
-import { dnsLabel, named, type PlatformObject, type Translated, type TranslationContext } from './context.ts'
-import { ingress, ingressControllerNamespace, type Meta, networkPolicies, services } from './k8s-network.ts'
+import type { PlatformObject, Translated, TranslationContext } from './context.ts'
+import {
+  ingress,
+  ingressControllerNamespace,
+  type Meta,
+  networkPolicies,
+  serviceNames,
+  services,
+} from './k8s-network.ts'
+import { named, portName, secretName, workloadName } from './names.ts'
 import { formatCpu, formatMiB } from './quantities.ts'
 
 type Probe = NonNullable<NonNullable<DeployManifest['spec']['healthChecks']>['readiness']>
 
 /**
  * The Kubernetes Secret a `secret://` reference is materialised in (by the secrets context, never
- * here), and its key: the object refers to it, so no value appears in what the router produces.
+ * here; named by {@link secretName}), and its key: the object refers to it, so no value appears in
+ * what the router produces.
  */
 export function secretKeyRef(ref: string): { name: string; key: string } {
-  return { name: dnsLabel(`rxt-secret-${ref.replace(/^secret:\/\//, '')}`), key: 'value' }
+  return { name: secretName(ref), key: 'value' }
 }
 
 function probe(p: Probe): PlatformObject {
-  const action =
-    p.path === undefined ? { tcpSocket: { port: p.port } } : { httpGet: { path: p.path, port: p.port } }
+  // A port named in deploy.yaml is the container port's name, as derived for Kubernetes.
+  const port = typeof p.port === 'string' ? portName(p.port) : p.port
+  const action = p.path === undefined ? { tcpSocket: { port } } : { httpGet: { path: p.path, port } }
   return {
     ...action,
     initialDelaySeconds: p.initialDelaySeconds,
@@ -45,7 +55,7 @@ function podSpec(ctx: TranslationContext): PlatformObject {
     name: ctx.app,
     image: ctx.image,
     imagePullPolicy: 'IfNotPresent',
-    ports: ctx.ports.map((p) => ({ name: p.name, containerPort: p.port, protocol: 'TCP' })),
+    ports: ctx.ports.map((p) => ({ name: portName(p.name), containerPort: p.port, protocol: 'TCP' })),
     env: containerEnv(spec),
     resources: { requests: sized, limits: sized },
     ...(spec.healthChecks?.readiness ? { readinessProbe: probe(spec.healthChecks.readiness) } : {}),
@@ -68,12 +78,17 @@ function podSpec(ctx: TranslationContext): PlatformObject {
 function workloadObject(ctx: TranslationContext, meta: Meta): PlatformObject {
   const { spec } = ctx.manifest
   const template = { metadata: { labels: { ...ctx.labels } }, spec: podSpec(ctx) }
-  const common = { replicas: ctx.workload.replicas, selector: { matchLabels: { ...ctx.selector } } }
+  // With autoscaling the HorizontalPodAutoscaler owns the replica count: a replicas field here
+  // would reset it on every server-side apply.
+  const common = {
+    ...(spec.autoscaling === undefined ? { replicas: ctx.workload.replicas } : {}),
+    selector: { matchLabels: { ...ctx.selector } },
+  }
   if (!spec.stateful) {
     return {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
-      metadata: meta(ctx.app),
+      metadata: meta(workloadName(ctx.app)),
       spec: {
         ...common,
         strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
@@ -88,10 +103,10 @@ function workloadObject(ctx: TranslationContext, meta: Meta): PlatformObject {
   return {
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
-    metadata: meta(ctx.app),
+    metadata: meta(workloadName(ctx.app)),
     spec: {
       ...common,
-      serviceName: named(ctx.app, 'headless'),
+      serviceName: serviceNames(ctx.app).headless,
       updateStrategy: { type: 'RollingUpdate' },
       template,
       volumeClaimTemplates: claimTemplates,
@@ -129,7 +144,10 @@ export function translateToKubernetes(ctx: TranslationContext): Translated {
   const meta: Meta = (name) => ({ name, namespace, labels: { ...ctx.labels } })
   const kind = spec.stateful ? 'StatefulSet' : 'Deployment'
   const web = ctx.ports.find((p) => p.protocol !== 'tcp')
-  const routed = web !== undefined && ctx.hostnames.length > 0 ? web : undefined
+  // Only a public workload is routed by the (public) ingress controller; a private one stays in-cluster.
+  const routed =
+    web !== undefined && ctx.hostnames.length > 0 && ctx.visibility === 'public' ? web : undefined
+  const workload = workloadName(ctx.app)
   const hard = quota(ctx)
 
   const objects: PlatformObject[] = [
@@ -164,16 +182,16 @@ export function translateToKubernetes(ctx: TranslationContext): Translated {
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: ctx.app },
       subjects: [{ kind: 'ServiceAccount', name: ctx.app, namespace }],
     },
-    ...networkPolicies(ctx, meta),
+    ...networkPolicies(ctx, meta, routed),
   ]
   const summary = [
     `Namespace ${namespace} (tenant ${ctx.target.tenantId}, project ${ctx.target.projectId}, environment ${ctx.target.environment})`,
     `ResourceQuota: ${hard['requests.cpu']} CPU, ${hard['requests.memory']} memory, ${hard.pods} pods, ${hard.persistentvolumeclaims} volume claims`,
     `ServiceAccount ${ctx.app} with a Role that grants no API access; its token is not mounted`,
     `NetworkPolicies: deny all, then allow the namespace, DNS to kube-system${
-      ctx.ports.some((p) => p.protocol !== 'tcp')
-        ? `, and ${ingressControllerNamespace} to the HTTP ports`
-        : ''
+      routed === undefined
+        ? ''
+        : `, and ${ingressControllerNamespace} to port ${routed.name} (${routed.port})`
     }`,
   ]
 
@@ -189,8 +207,12 @@ export function translateToKubernetes(ctx: TranslationContext): Translated {
     }
   }
   objects.push(workloadObject(ctx, meta))
+  const count =
+    spec.autoscaling === undefined
+      ? `${ctx.workload.replicas} replica${ctx.workload.replicas === 1 ? '' : 's'}`
+      : `${spec.autoscaling.minReplicas}–${spec.autoscaling.maxReplicas} replicas, as the HorizontalPodAutoscaler sets them (no replicas field)`
   summary.push(
-    `${kind} ${ctx.app}: ${ctx.workload.replicas} replica${ctx.workload.replicas === 1 ? '' : 's'} of ${ctx.image}`,
+    `${kind} ${workload}: ${count} of ${ctx.image}`,
     `Each replica: ${formatCpu(ctx.workload.cpu)} CPU, ${formatMiB(ctx.workload.memoryMiB)} memory`,
   )
   if (spec.stateful) {
@@ -207,9 +229,9 @@ export function translateToKubernetes(ctx: TranslationContext): Translated {
     objects.push({
       apiVersion: 'autoscaling/v2',
       kind: 'HorizontalPodAutoscaler',
-      metadata: meta(ctx.app),
+      metadata: meta(workload),
       spec: {
-        scaleTargetRef: { apiVersion: 'apps/v1', kind, name: ctx.app },
+        scaleTargetRef: { apiVersion: 'apps/v1', kind, name: workload },
         minReplicas,
         maxReplicas,
         metrics: [
@@ -221,13 +243,20 @@ export function translateToKubernetes(ctx: TranslationContext): Translated {
       },
     })
     summary.push(
-      `HorizontalPodAutoscaler ${ctx.app}: ${minReplicas}–${maxReplicas} replicas at ${targetCpuPercent}% CPU`,
+      `HorizontalPodAutoscaler ${workload}: ${minReplicas}–${maxReplicas} replicas at ${targetCpuPercent}% CPU`,
     )
   }
   if (routed !== undefined) {
     const ing = ingress(ctx, meta, routed)
     objects.push(...ing.objects)
     summary.push(...ing.summary)
+  } else if (ctx.visibility === 'private' && ctx.ports.length > 0) {
+    const service = serviceNames(ctx.app).service
+    const unpublished =
+      ctx.hostnames.length > 0 ? `; network.hostnames ${ctx.hostnames.join(', ')} are not published` : ''
+    summary.push(
+      `No Ingress: network.visibility is private, so ${ctx.app} is reachable inside the cluster only, at ${service}.${namespace}.svc${unpublished}`,
+    )
   }
   return { objects, summary }
 }

@@ -53,15 +53,19 @@ function loadBalancer(
       ? probe(ctx, readiness)
       : { type: 'TCP', port: first?.port, intervalSeconds: 10, timeoutSeconds: 1, fallCount: 3 }
   const tls = web !== undefined && ctx.tls !== 'off'
+  const internal = ctx.visibility === 'private'
   return {
     kind: 'NsxLoadBalancer',
     name: named(ctx.scope, 'lb'),
     labels: { ...ctx.labels },
     segment: named(ctx.scope, 'segment'),
     visibility: ctx.visibility,
+    // Private: every virtual IP comes from the segment's internal pool; none is public.
+    internal,
     pool: { name: named(ctx.scope, 'pool'), members: [...vms] },
     virtualServers: ctx.ports.map((p) => ({
       name: named(ctx.scope, p.name),
+      vip: internal ? 'internal' : 'public',
       protocol: p.protocol === 'tcp' ? 'TCP' : 'HTTP',
       ports: listenPorts(ctx, p, web),
       poolPort: p.port,
@@ -217,7 +221,11 @@ export function translateToVms(ctx: TranslationContext): Translated {
   if (ctx.ports.length > 0) {
     objects.push(loadBalancer(ctx, names, web))
     const servers = ctx.ports.map((p) => `${listenPorts(ctx, p, web).join('+')}→${p.port}/${p.protocol}`)
-    summary.push(`NsxLoadBalancer ${named(ctx.scope, 'lb')} (${ctx.visibility}): ${servers.join(', ')}`)
+    const reach =
+      ctx.visibility === 'private'
+        ? 'private: internal virtual IPs on the segment only, no public virtual server'
+        : 'public virtual IPs'
+    summary.push(`NsxLoadBalancer ${named(ctx.scope, 'lb')} (${reach}): ${servers.join(', ')}`)
   }
   if (web !== undefined && ctx.tls !== 'off') {
     objects.push({
