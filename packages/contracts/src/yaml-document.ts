@@ -1,5 +1,5 @@
 import { CORE_SCHEMA, load } from 'js-yaml'
-import type { TSchema } from 'typebox'
+import type { Static, TSchema } from 'typebox'
 import { Compile, type Validator } from 'typebox/compile'
 import { Value } from 'typebox/value'
 import { type Document, isMap, isSeq, LineCounter, type Node, parseDocument } from 'yaml'
@@ -26,6 +26,8 @@ export interface YamlDocumentOptions<S extends TSchema> {
   readonly apiVersions: readonly string[]
   /** What the top-level mapping holds, for the message when it is not one. */
   readonly topLevel: string
+  /** Rules across fields the schema cannot state, checked on a valid document. */
+  readonly check?: (value: Static<S>) => Violation[]
 }
 
 /**
@@ -88,7 +90,10 @@ export function createYamlLoader<S extends TSchema, T>(options: YamlDocumentOpti
     }
     validator ??= Compile(schema) as unknown as Validator
     const withDefaults = Value.Default(schema, Value.Clone(value))
-    if (validator.Check(withDefaults)) return { ok: true, value: withDefaults as T }
+    if (validator.Check(withDefaults)) {
+      const problems = options.check?.(withDefaults as Static<S>) ?? []
+      return problems.length === 0 ? { ok: true, value: withDefaults as T } : fail(placed(text, problems))
+    }
     return fail(placed(text, violations(validator, withDefaults, '')))
   }
 }

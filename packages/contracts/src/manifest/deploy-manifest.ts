@@ -188,10 +188,19 @@ const Spec = closedObject({
   secrets: Type.Optional(Secrets),
   network: Type.Optional(Network),
   environments: Type.Optional(
-    closedRecord(slugField('An environment name'), ManifestOverride, {
-      maxProperties: 50,
-      description: 'Per-environment overrides, by environment name',
-    }),
+    // An override replaces the fields it names, so their defaults apply inside it (TypeBox fills a
+    // record's values only when the value schema has a default of its own).
+    closedRecord(
+      slugField('An environment name'),
+      closedObject(ManifestOverride.properties, {
+        description: 'Values for one environment; they replace the top-level ones (defaults apply inside)',
+        default: {},
+      }),
+      {
+        maxProperties: 50,
+        description: 'Per-environment overrides, by environment name',
+      },
+    ),
   ),
 })
 

@@ -112,6 +112,14 @@ describe('loadManifest', () => {
     )
   })
 
+  it('refuses autoscaling whose minimum is above its maximum, where it is written', () => {
+    const text = `${fixture('minimal.yaml')}  autoscaling: {minReplicas: 6, maxReplicas: 2}\n  environments:\n    prod:\n      autoscaling:\n        minReplicas: 9\n        maxReplicas: 3\n`
+    expect(violationsOf(loadManifest(text))).toEqual([
+      expect.objectContaining({ path: '/spec/autoscaling/minReplicas', line: 7 }),
+      expect.objectContaining({ path: '/spec/environments/prod/autoscaling/minReplicas', line: 11 }),
+    ])
+  })
+
   it('reads "yes" and "no" as strings (YAML 1.2), not booleans', () => {
     const result = loadManifest(`${fixture('minimal.yaml')}  env:\n    ENABLED: yes\n`)
     expect(result.ok && result.manifest.spec.env).toEqual({ ENABLED: 'yes' })

@@ -17,6 +17,25 @@ const load = createYamlLoader<typeof DeployManifest, DeployManifest>({
   maxBytes: maxManifestBytes,
   apiVersions: manifestApiVersions,
   topLevel: 'apiVersion, kind, metadata, spec',
+  check: (manifest) => {
+    const ranges = [
+      { path: '/spec/autoscaling', autoscaling: manifest.spec.autoscaling },
+      ...Object.entries(manifest.spec.environments ?? {}).map(([name, o]) => ({
+        path: `/spec/environments/${name}/autoscaling`,
+        autoscaling: o.autoscaling,
+      })),
+    ]
+    return ranges.flatMap(({ path, autoscaling }) =>
+      autoscaling !== undefined && autoscaling.minReplicas > autoscaling.maxReplicas
+        ? [
+            {
+              path: `${path}/minReplicas`,
+              message: `is ${autoscaling.minReplicas}, above maxReplicas (${autoscaling.maxReplicas})`,
+            },
+          ]
+        : [],
+    )
+  },
 })
 
 /** Reads a deploy.yaml (see createYamlLoader for the guards). Never throws on any input. */

@@ -95,6 +95,12 @@ export function assess(
       `${name} cannot terminate TLS but network.tls is ${spec.network.tls}; set network.tls to off or choose a provider with TLS`,
     )
   }
+  if (spec.autoscaling !== undefined && spec.autoscaling.minReplicas > spec.autoscaling.maxReplicas) {
+    const { minReplicas, maxReplicas } = spec.autoscaling
+    blockers.push(
+      `${name} cannot scale between ${minReplicas} and ${maxReplicas}: autoscaling.minReplicas (${minReplicas}) is above autoscaling.maxReplicas (${maxReplicas}); set minReplicas at most maxReplicas`,
+    )
+  }
   if (spec.autoscaling !== undefined && !can.autoscaling) {
     blockers.push(`${name} does not autoscale but spec.autoscaling is set; remove it and set spec.replicas`)
   }

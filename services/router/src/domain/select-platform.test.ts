@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { applyEnvironment } from './context.ts'
 import { deploy, rxtSpot, sddcFlex, variant, view } from './fixtures/load.ts'
 import {
   type Candidate,
@@ -175,6 +176,27 @@ describe('selectPlatform: each reason a provider is not eligible', () => {
     ])
   })
 
+  it('autoscaling.minReplicas above maxReplicas blocks every provider, with the reason', () => {
+    // deploy.yaml refuses it (loadManifest); selection still refuses a manifest built another way.
+    const valid = shop('autoscaling: { minReplicas: 2, maxReplicas: 6 }', '{}')
+    const inverted = {
+      ...valid,
+      spec: { ...valid.spec, autoscaling: { minReplicas: 6, maxReplicas: 2, targetCpuPercent: 70 } },
+    }
+    const selection = selectPlatform(inverted, [view(rxtSpot()), view(sddcFlex())])
+    expect(selection.ok).toBe(false)
+    expect(selection.candidates.map((c) => c.eligible)).toEqual([false, false])
+    for (const c of selection.candidates) {
+      expect(c.reasons).toContain(
+        `${c.provider} cannot scale between 6 and 2: autoscaling.minReplicas (6) is above autoscaling.maxReplicas (2); set minReplicas at most maxReplicas`,
+      )
+    }
+    // Equal bounds are fine
+    expect(
+      selectPlatform(shop('autoscaling: { minReplicas: 2, maxReplicas: 2 }', '{}'), [view(rxtSpot())]).ok,
+    ).toBe(true)
+  })
+
   it('cannot keep state when the manifest is stateful or has volumes', () => {
     const stateless = variant(rxtSpot(), { capabilities: { stateful: false } })
     expect(reasonsAlone(shop('stateful: true'), [view(stateless)])).toEqual([
@@ -294,6 +316,38 @@ describe('selectPlatform: ties and none eligible', () => {
       reason: 'No provider can run shop: no provider is registered; an operator must add one',
       candidates: [],
     })
+  })
+})
+
+describe('selectPlatform: after environment overrides', () => {
+  // Production asks 20 vCPU and 16 GiB a replica: more than RXT Spot's 16 vCPU, and dearer everywhere.
+  const staged = shop(
+    'environments:\n  production:\n    resources: { cpu: "20", memory: 16Gi }',
+    '{ regions: [us-east] }',
+  )
+  const providers = [view(rxtSpot()), view(sddcFlex())]
+
+  it('an environment without overrides selects on the top-level values', () => {
+    expect(applyEnvironment(staged, 'staging')).toBe(staged)
+    expect(selectPlatform(applyEnvironment(staged, 'staging'), providers)).toMatchObject({
+      ok: true,
+      provider: 'rxt-spot',
+      monthlyCost: spotCost,
+    })
+  })
+
+  it("production's larger resources change the cost and which provider is eligible", () => {
+    const selection = selectPlatform(applyEnvironment(staged, 'production'), providers)
+    // 730 × 2 × (20 × 0.03 + 16 × 0.004) = 969.44; RXT Spot: 730 × 2 × (20 × 0.012 + 16 × 0.0016) = 387.776
+    expect(selection).toMatchObject({ ok: true, provider: 'sddc-flex', kind: 'vm', monthlyCost: 969.44 })
+    expect(candidate(selection, 'rxt-spot')).toEqual({
+      provider: 'rxt-spot',
+      eligible: false,
+      reasons: ['rxt-spot takes at most 16 vCPU per replica; resources.cpu asks for 20'],
+      monthlyCost: 387.78,
+    })
+    // Unapplied, the override changes nothing: the caller applies it beforehand
+    expect(selectPlatform(staged, providers)).toMatchObject({ provider: 'rxt-spot', monthlyCost: spotCost })
   })
 })
 

@@ -15,6 +15,8 @@ const at = (value: unknown, ...path: (string | number)[]): unknown =>
   )
 const ofKind = (t: Translation, kind: string) => t.objects.filter((o) => o.kind === kind)
 
+/** The namespace and VM folder: `<app>-production` and the first 8 hex of sha256('tnt-acme/env-01'). */
+const scope = (app: string) => `${app}-production-f44debbd`
 const volumes = 'volumes: [{ name: data, mountPath: /var/lib/data, size: 10Gi }]'
 
 describe('translate: state', () => {
@@ -70,7 +72,7 @@ describe('translate: state', () => {
     const t = translate(stateful, sddcFlex(), target)
     expect(ofKind(t, 'VirtualMachine')).toHaveLength(3)
     expect(ofKind(t, 'VirtualMachine')[2]).toMatchObject({
-      name: 'db-production-2',
+      name: `${scope('db')}-2`,
       dataDisks: [{ name: 'data', sizeGiB: 10, mountPath: '/var/lib/data', type: 'vmdk', persistent: true }],
     })
     // No readiness probe: a TCP monitor on the first port
@@ -98,12 +100,28 @@ describe('translate: scaling and exposure', () => {
         ],
       },
     })
-    // At rest it runs minReplicas; the quota leaves room for maxReplicas and a surge
-    expect(at(ofKind(t, 'Deployment')[0], 'spec', 'replicas')).toBe(2)
+    // The HPA owns the replica count: no replicas field for server-side apply to reset it with
+    const [deployment] = ofKind(t, 'Deployment')
+    expect(Object.keys(at(deployment, 'spec') as object)).not.toContain('replicas')
+    expect(t.summary).toContain(
+      'Deployment shop: 2–6 replicas, as the HorizontalPodAutoscaler sets them (no replicas field) of ghcr.io/acme/a:1',
+    )
+    // The quota leaves room for maxReplicas and a surge
+
     expect(at(ofKind(t, 'ResourceQuota')[0], 'spec', 'hard', 'pods')).toBe('7')
     expect(translate(m, sddcFlex(), target).summary).toContain(
       'Autoscaling: 2–6 VMs at 65% CPU, each like the ones above',
     )
+  })
+
+  it('an autoscaled StatefulSet has no replicas field either', () => {
+    const m = deploy(
+      `image: ghcr.io/acme/db:16\nstateful: true\nautoscaling: { minReplicas: 2, maxReplicas: 4 }\n${volumes}`,
+      'db',
+    )
+    const [set] = ofKind(translate(m, rxtSpot(), target), 'StatefulSet')
+    expect(Object.keys(at(set, 'spec') as object)).not.toContain('replicas')
+    expect(at(set, 'spec', 'selector')).toEqual({ matchLabels: { 'app.kubernetes.io/name': 'db' } })
   })
 
   it('a public workload with a tcp port gets a LoadBalancer Service and a policy that admits it', () => {
@@ -111,7 +129,10 @@ describe('translate: scaling and exposure', () => {
       'image: ghcr.io/acme/a:1\nports: [{ name: mqtt, port: 1883, protocol: tcp }]\nnetwork: { visibility: public, tls: off }',
     )
     const t = translate(m, rxtSpot(), target)
-    expect(at(ofKind(t, 'Service')[0], 'spec', 'type')).toBe('LoadBalancer')
+    expect(ofKind(t, 'Service').map((s) => [at(s, 'metadata', 'name'), at(s, 'spec', 'type')])).toEqual([
+      ['shop', 'ClusterIP'],
+      ['shop-lb', 'LoadBalancer'],
+    ])
     const names = ofKind(t, 'NetworkPolicy').map((p) => at(p, 'metadata', 'name'))
     expect(names).toEqual(['default-deny', 'allow-same-namespace', 'allow-dns', 'allow-load-balancer'])
     expect(kinds(t)).not.toContain('Ingress')
@@ -133,7 +154,8 @@ describe('translate: scaling and exposure', () => {
     const vm = translate(grpc('off'), sddcFlex(), target)
     expect(kinds(vm)).not.toContain('Certificate')
     expect(at(ofKind(vm, 'NsxLoadBalancer')[0], 'virtualServers', 0)).toEqual({
-      name: 'shop-production-api',
+      name: `${scope('shop')}-api`,
+      vip: 'public',
       protocol: 'HTTP',
       ports: [80],
       poolPort: 9090,
@@ -153,7 +175,7 @@ describe('translate: scaling and exposure', () => {
     const vm = translate(m, sddcFlex(), target)
     expect(kinds(vm)).not.toContain('NsxLoadBalancer')
     expect(ofKind(vm, 'NsxDistributedFirewallRule').map((r) => at(r, 'name'))).not.toContain(
-      'shop-production-allow-load-balancer',
+      `${scope('shop')}-allow-load-balancer`,
     )
   })
 })
