@@ -1,6 +1,8 @@
 import { fileURLToPath } from 'node:url'
+import type { SddcProvisionRequest, SpotProvisionRequest } from '@rxt/contracts'
 import { defineContext, NotFoundError, perContext } from '@rxt/kit'
 import Type from 'typebox'
+import { fromSddc, fromSpot, runProvision } from './commands.ts'
 import {
   createSimPlatform,
   type SimFaults,
@@ -115,6 +117,29 @@ export const sim = defineContext<SimConfig>({
       },
     )
   },
+  // The provision commands meant for a simulation (by provider); the real adapters take the others.
+  handlers: (deps) => [
+    {
+      id: 'spot-provision',
+      types: ['cmd.spot.provision.request'],
+      handle: async (message, ctx) => {
+        const command = message.data as SpotProvisionRequest
+        const platform = simPlatformsOf(deps).get(command.provider ?? '')
+        if (platform === undefined || platform.kind !== 'k8s') return
+        await runProvision(ctx, platform.within(ctx.tx), 'rxt-spot', command, fromSpot(command))
+      },
+    },
+    {
+      id: 'sddc-provision',
+      types: ['cmd.sddc.provision.request'],
+      handle: async (message, ctx) => {
+        const command = message.data as SddcProvisionRequest
+        const platform = simPlatformsOf(deps).get(command.provider ?? '')
+        if (platform === undefined || platform.kind !== 'vm') return
+        await runProvision(ctx, platform.within(ctx.tx), 'sddc-flex', command, fromSddc(command))
+      },
+    },
+  ],
   jobs: (deps) => [
     // Idempotency keys are remembered a week, as the bus remembers messages.
     {

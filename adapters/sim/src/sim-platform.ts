@@ -61,7 +61,12 @@ export interface SimOptions {
   readonly random?: () => number
 }
 
+/** Where a simulation's calls run: the context's database, or a transaction already open. */
+type Runner = Queryable & Pick<ContextDb, 'transaction'>
+
 export interface SimPlatform extends IComputePlatform {
+  /** The same simulation (its injected faults too), its calls run in `tx`. */
+  within(tx: Transaction): IComputePlatform
   /** Replaces the injected failures (undefined: none); the call count restarts. */
   inject(faults: SimFaults | undefined): void
   /** What the simulation holds of an environment and of the given resources (0 once destroyed). */
@@ -92,7 +97,7 @@ const certificateDays = 90
  * host names, documentation-range addresses and a certificate issuer that issued nothing.
  */
 export function createSimPlatform(deps: { db: ContextDb; clock: Clock }, options: SimOptions): SimPlatform {
-  const { db, clock } = deps
+  const { clock } = deps
   const name = simProviderName(options.flavor)
   const container = options.flavor === SimFlavor.container
   const random = options.random ?? Math.random
@@ -122,6 +127,7 @@ export function createSimPlatform(deps: { db: ContextDb; clock: Clock }, options
 
   /** Runs a call once per key: checked, delayed, maybe failed by injection, then recorded. */
   async function once<T>(
+    db: Runner,
     operation: Operation,
     schema: TSchema,
     request: { key: string },
@@ -219,53 +225,13 @@ export function createSimPlatform(deps: { db: ContextDb; clock: Clock }, options
     resources: workloadResources(env, deploy, env.replicas),
   })
 
-  return {
+  /** The six calls, run on `db`: the context's database, or a handler's transaction (`within`). */
+  const calls6 = (db: Runner): IComputePlatform => ({
     name,
     kind: container ? 'k8s' : 'vm',
-
-    inject(next) {
-      faults = next
-      calls = 0
-    },
-
-    async probe() {
-      // Health: the state store answers, and no standing fault is injected (a one-off failCall is not one).
-      await pause(latency('getStatus'))
-      const broken =
-        faults !== undefined && (faults.failOperation !== undefined || (faults.failRate ?? 0) > 0)
-      if (broken)
-        return failed(
-          failure(faults?.code ?? FailureCode.unavailable, `${name} (simulated): failures are injected`),
-        )
-      await db.query('SELECT 1')
-      return succeeded(undefined)
-    },
-
-    async forget(olderThan) {
-      const removed = await db.query('DELETE FROM calls WHERE platform = $1 AND at < $2', [name, olderThan])
-      return removed.rowCount ?? 0
-    },
-
-    async leftovers(envId, resources = []) {
-      // The environment's row, and any of the named resources an environment still holds (every
-      // simulated resource is named after the environment that holds it).
-      const { rows } = await db.query<{ env_id: string; platform_id: string }>(
-        'SELECT env_id, platform_id FROM environments WHERE platform = $1',
-        [name],
-      )
-      const held = resources.filter((r) =>
-        rows.some(
-          (row) =>
-            r.id === row.platform_id ||
-            r.id.startsWith(`${row.platform_id}/`) ||
-            r.id.startsWith(`${row.platform_id}-`),
-        ),
-      )
-      return rows.filter((row) => row.env_id === envId).length + held.length
-    },
-
     provisionEnvironment: (request) =>
       once(
+        db,
         'provisionEnvironment',
         ProvisionRequest,
         request,
@@ -300,33 +266,39 @@ export function createSimPlatform(deps: { db: ContextDb; clock: Clock }, options
       ),
 
     deployApplication: (request) =>
-      once('deployApplication', DeployRequest, request, async (tx): Promise<Outcome<DeploymentOutcome>> => {
-        const env = await environment(tx, request.envId)
-        if (env === undefined) return absent(request.envId)
-        const { key: _key, ...wanted } = request
-        const current = env.deploy === null ? undefined : (({ key: _k, ...rest }) => rest)(env.deploy)
-        // The same application again changes nothing: no new revision, no rollout.
-        if (current !== undefined && digestOf(current) === digestOf(wanted))
-          return succeeded(deploymentOutcome(request.envId, env, request))
-        const next: EnvironmentRow = {
-          ...env,
-          deploy: request,
-          revision: env.revision + 1,
-          replicas:
-            env.autoscaling === null
-              ? request.replicas
-              : Math.max(request.replicas, env.autoscaling.minReplicas),
-        }
-        await tx.query(
-          `UPDATE environments SET deploy = $3, revision = $4, replicas = $5, ready_at = $6
+      once(
+        db,
+        'deployApplication',
+        DeployRequest,
+        request,
+        async (tx): Promise<Outcome<DeploymentOutcome>> => {
+          const env = await environment(tx, request.envId)
+          if (env === undefined) return absent(request.envId)
+          const { key: _key, ...wanted } = request
+          const current = env.deploy === null ? undefined : (({ key: _k, ...rest }) => rest)(env.deploy)
+          // The same application again changes nothing: no new revision, no rollout.
+          if (current !== undefined && digestOf(current) === digestOf(wanted))
+            return succeeded(deploymentOutcome(request.envId, env, request))
+          const next: EnvironmentRow = {
+            ...env,
+            deploy: request,
+            revision: env.revision + 1,
+            replicas:
+              env.autoscaling === null
+                ? request.replicas
+                : Math.max(request.replicas, env.autoscaling.minReplicas),
+          }
+          await tx.query(
+            `UPDATE environments SET deploy = $3, revision = $4, replicas = $5, ready_at = $6
             WHERE platform = $1 AND env_id = $2`,
-          [name, request.envId, JSON.stringify(request), next.revision, next.replicas, rolloutEnd()],
-        )
-        return succeeded(deploymentOutcome(request.envId, next, request))
-      }),
+            [name, request.envId, JSON.stringify(request), next.revision, next.replicas, rolloutEnd()],
+          )
+          return succeeded(deploymentOutcome(request.envId, next, request))
+        },
+      ),
 
     configureNetwork: (spec) =>
-      once('configureNetwork', NetworkSpec, spec, async (tx): Promise<Outcome<NetworkOutcome>> => {
+      once(db, 'configureNetwork', NetworkSpec, spec, async (tx): Promise<Outcome<NetworkOutcome>> => {
         const env = await environment(tx, spec.envId)
         if (env === undefined) return absent(spec.envId)
         const hostnames = spec.hostnames.length > 0 ? spec.hostnames : [host(env)]
@@ -364,7 +336,7 @@ export function createSimPlatform(deps: { db: ContextDb; clock: Clock }, options
       }),
 
     scaleResources: (spec) =>
-      once('scaleResources', ScaleSpec, spec, async (tx): Promise<Outcome<ScaleOutcome>> => {
+      once(db, 'scaleResources', ScaleSpec, spec, async (tx): Promise<Outcome<ScaleOutcome>> => {
         const env = await environment(tx, spec.envId)
         if (env === undefined) return absent(spec.envId)
         if (env.deploy === null)
@@ -427,13 +399,68 @@ export function createSimPlatform(deps: { db: ContextDb; clock: Clock }, options
     },
 
     destroyEnvironment: (request) =>
-      once('destroyEnvironment', DestroyRequest, request, async (tx): Promise<Outcome<DestroyOutcome>> => {
-        const removed = await tx.query('DELETE FROM environments WHERE platform = $1 AND env_id = $2', [
-          name,
-          request.envId,
-        ])
-        return succeeded({ envId: request.envId, existed: (removed.rowCount ?? 0) > 0 })
-      }),
+      once(
+        db,
+        'destroyEnvironment',
+        DestroyRequest,
+        request,
+        async (tx): Promise<Outcome<DestroyOutcome>> => {
+          const removed = await tx.query('DELETE FROM environments WHERE platform = $1 AND env_id = $2', [
+            name,
+            request.envId,
+          ])
+          return succeeded({ envId: request.envId, existed: (removed.rowCount ?? 0) > 0 })
+        },
+      ),
+  })
+
+  const db = deps.db
+  return {
+    ...calls6(deps.db),
+    // In a handler's transaction (PGlite has one connection: a second transaction would wait for it).
+    within: (tx) =>
+      calls6({ query: (text, params) => tx.query(text, params), transaction: (fn) => fn(tx) } as Runner),
+
+    inject(next) {
+      faults = next
+      calls = 0
+    },
+
+    async probe() {
+      // Health: the state store answers, and no standing fault is injected (a one-off failCall is not one).
+      await pause(latency('getStatus'))
+      const broken =
+        faults !== undefined && (faults.failOperation !== undefined || (faults.failRate ?? 0) > 0)
+      if (broken)
+        return failed(
+          failure(faults?.code ?? FailureCode.unavailable, `${name} (simulated): failures are injected`),
+        )
+      await db.query('SELECT 1')
+      return succeeded(undefined)
+    },
+
+    async forget(olderThan) {
+      const removed = await db.query('DELETE FROM calls WHERE platform = $1 AND at < $2', [name, olderThan])
+      return removed.rowCount ?? 0
+    },
+
+    async leftovers(envId, resources = []) {
+      // The environment's row, and any of the named resources an environment still holds (every
+      // simulated resource is named after the environment that holds it).
+      const { rows } = await db.query<{ env_id: string; platform_id: string }>(
+        'SELECT env_id, platform_id FROM environments WHERE platform = $1',
+        [name],
+      )
+      const held = resources.filter((r) =>
+        rows.some(
+          (row) =>
+            r.id === row.platform_id ||
+            r.id.startsWith(`${row.platform_id}/`) ||
+            r.id.startsWith(`${row.platform_id}-`),
+        ),
+      )
+      return rows.filter((row) => row.env_id === envId).length + held.length
+    },
   }
 
   function rolloutEnd(): Date {

@@ -3,6 +3,7 @@ import { accessContracts } from './messages/access.ts'
 import { deployContracts } from './messages/deploy.ts'
 import { operationsContracts } from './messages/operations.ts'
 import { provisioningContracts } from './messages/provisioning.ts'
+import { routingContracts } from './messages/routing.ts'
 import { sddcContracts } from './messages/sddc.ts'
 import { sourceContracts } from './messages/source.ts'
 import { spotContracts } from './messages/spot.ts'
@@ -12,6 +13,7 @@ import { vmContracts } from './messages/vm.ts'
 export const contracts: readonly MessageContract[] = [
   ...deployContracts,
   ...provisioningContracts,
+  ...routingContracts,
   ...spotContracts,
   ...sddcContracts,
   ...vmContracts,

@@ -91,6 +91,13 @@ export const commitShaField = (description: string) =>
 export const closedRecord = <K extends TSchema, V extends TSchema>(key: K, value: V, options: object = {}) =>
   Type.Record(key, value, { ...options, propertyNames: key })
 
+/**
+ * A compute provider, as its provider.yaml names it (`rxt-spot`, `sim-container`): one offering of a
+ * platform family, whose commands (`cmd.spot.*`, `cmd.sddc.*`) it answers.
+ */
+export const providerField = (description = 'The provider, as its provider.yaml names it') =>
+  Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([a-z0-9-]*[a-z0-9])?$', description })
+
 /** An OCI image repository, fully qualified and without tag or digest: `ghcr.io/acme/shop`. */
 export const imageRepositoryField = (description = 'The image repository, e.g. ghcr.io/acme/shop') =>
   Type.String({

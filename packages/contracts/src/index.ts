@@ -28,6 +28,7 @@ export {
   platformField,
   platformPreferenceField,
   portField,
+  providerField,
   repoFullNameField,
   secretRefField,
   slugField,
@@ -42,6 +43,7 @@ export * from './messages/access.ts'
 export * from './messages/deploy.ts'
 export * from './messages/operations.ts'
 export * from './messages/provisioning.ts'
+export * from './messages/routing.ts'
 export * from './messages/sddc.ts'
 export * from './messages/source.ts'
 export * from './messages/spot.ts'

@@ -1,5 +1,5 @@
 import { simProviderFiles } from '@rxt/adapter-sim'
-import type { ProviderHealth } from '@rxt/contracts'
+import type { ProviderHealth, Provisioned, ProvisionFailed, RouterProvision } from '@rxt/contracts'
 import { defineContext, perContext } from '@rxt/kit'
 import Type from 'typebox'
 import { routerRoutes } from './routes.ts'
@@ -23,6 +23,24 @@ export const router = defineContext<RouterConfig>({
   migrations: new URL('../migrations/', import.meta.url),
   routes: (app, deps) => routerRoutes(routerOf(deps))(app),
   handlers: (deps) => [
+    {
+      id: 'provision',
+      types: ['cmd.router.provision'],
+      handle: async (message, ctx) => {
+        await routerOf(deps).routing.provision(ctx, message.data as RouterProvision)
+      },
+    },
+    {
+      id: 'provision-outcomes',
+      types: ['evt.provisioned', 'evt.provision.failed'],
+      handle: async (message, ctx) => {
+        const routing = routerOf(deps).routing
+        const tenantId = message.tenantId as string
+        if (message.type === 'evt.provisioned')
+          await routing.provisioned(ctx, tenantId, message.data as Provisioned)
+        else await routing.provisionFailed(ctx, tenantId, message.data as ProvisionFailed)
+      },
+    },
     {
       id: 'provider-health',
       types: ['evt.provider.health'],

@@ -4,6 +4,7 @@ import { type ContextDeps, InputError, NotFoundError, type Queryable } from '@rx
 import { loadProviderManifest } from '@rxt/platform-sdk'
 import { type ProviderView, selectPlatform } from './domain/select-platform.ts'
 import { applyEnvironment, translate } from './domain/translate.ts'
+import { createRouting } from './routing.ts'
 import { createRouterStore, type ProviderRow, type StoredHealth } from './store.ts'
 
 export interface RouterConfig {
@@ -66,8 +67,8 @@ export function createRouter(deps: ContextDeps<RouterConfig>) {
   }
   // Read at every decision, so a provider disabled a moment ago gets no new work, on any instance.
   // Tenants never see a disabled provider, not even as a candidate; operators see why it was skipped.
-  const views = async (viewer: Viewer): Promise<ProviderView[]> =>
-    (await store.all())
+  const views = async (viewer: Viewer, q: Queryable = deps.db): Promise<ProviderView[]> =>
+    (await createRouterStore(q).all())
       .filter((row) => row.enabled || viewer.operator)
       .map((row) => ({
         manifest: row.manifest,
@@ -75,7 +76,12 @@ export function createRouter(deps: ContextDeps<RouterConfig>) {
         health: healthOf(row, deps.clock.now()),
       }))
 
+  // Work is routed as a tenant would see the providers: enabled ones only.
+  const routing = createRouting((tx) => views({ operator: false, actor: 'service:router' }, tx))
+
   return {
+    routing,
+
     /** Loads every provider.yaml; a file that does not load stops the start, saying where. */
     async load(): Promise<number> {
       const files = deps.config.PROVIDER_FILES.split(',')

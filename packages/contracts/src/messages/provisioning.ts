@@ -8,6 +8,7 @@ import {
   ipAddressField,
   platformField,
   portField,
+  providerField,
   textField,
   timestampField,
 } from '../fields.ts'
@@ -57,6 +58,7 @@ export const Provisioned = closedObject({
     },
   ),
   endpoints: Type.Array(Endpoint, { maxItems: 100 }),
+  provider: Type.Optional(providerField("The provider that provisioned it; absent: the platform's own")),
 })
 export type Provisioned = Static<typeof Provisioned>
 
@@ -66,6 +68,7 @@ export const ProvisionFailed = closedObject({
   platform: platformField(),
   reason: textField('What went wrong, for people'),
   retryable: Type.Boolean({ description: 'Whether the same request may succeed later' }),
+  provider: Type.Optional(providerField("The provider that failed; absent: the platform's own")),
 })
 export type ProvisionFailed = Static<typeof ProvisionFailed>
 

@@ -10,6 +10,7 @@ import {
   ipAddressField,
   nameField,
   portField,
+  providerField,
   slugField,
   TlsSettings,
 } from '../fields.ts'
@@ -52,6 +53,7 @@ export const SddcProvisionRequest = closedObject({
     },
     { description: 'Where in vCenter the VMs go' },
   ),
+  provider: Type.Optional(providerField("The provider meant; absent: the platform's own adapter")),
 })
 export type SddcProvisionRequest = Static<typeof SddcProvisionRequest>
 

@@ -11,6 +11,7 @@ import {
   idField,
   nameField,
   portField,
+  providerField,
   slugField,
   TlsSettings,
   urlField,
@@ -66,6 +67,7 @@ export const SpotProvisionRequest = closedObject({
     { description: 'The Kubernetes objects the router rendered from deploy.yaml (by reference)' },
   ),
   resources: SpotResources,
+  provider: Type.Optional(providerField("The provider meant; absent: the platform's own adapter")),
 })
 export type SpotProvisionRequest = Static<typeof SpotProvisionRequest>
 

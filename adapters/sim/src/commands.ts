@@ -1,0 +1,139 @@
+import type { SddcProvisionRequest, SpotProvisionRequest } from '@rxt/contracts'
+import type { HandlerContext } from '@rxt/kit'
+import type { DeployRequest, IComputePlatform, Outcome, ProvisionRequest } from '@rxt/platform-sdk'
+
+/** A platform name a simulation can hold: a DNS label. */
+const label = (text: string) =>
+  text
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 63) || 'env'
+
+/** The SDK calls a spot command stands for: the namespace as the environment, the workload in it. */
+export function fromSpot(command: SpotProvisionRequest): {
+  provision: ProvisionRequest
+  deploy: DeployRequest
+} {
+  const { replicas, cpuMillicores, memoryMiB, storageGiB } = command.resources
+  const workload = command.k8sManifests.objects.find(
+    (o) => o.kind === 'Deployment' || o.kind === 'StatefulSet',
+  )
+  return {
+    provision: {
+      key: `${command.deploymentId}:provision`,
+      tenantId: command.tenantId,
+      projectId: command.projectId,
+      envId: command.envId,
+      name: label(command.namespace),
+      quota: {
+        cpu: Math.max(0.1, (cpuMillicores * replicas) / 1000),
+        memoryMiB: Math.max(64, memoryMiB * replicas),
+        storageGiB,
+      },
+    },
+    deploy: {
+      key: `${command.deploymentId}:deploy`,
+      envId: command.envId,
+      app: label(workload?.name ?? 'app'),
+      image: command.artifactRef,
+      replicas,
+      resources: { cpu: Math.max(0.01, cpuMillicores / 1000), memoryMiB },
+      ports: [],
+      env: {},
+      secrets: [],
+      healthCheck: null,
+      stateful: workload?.kind === 'StatefulSet',
+      volumes: [],
+    },
+  }
+}
+
+/** The SDK calls an sddc command stands for: the VM folder as the environment, its VMs as replicas. */
+export function fromSddc(command: SddcProvisionRequest): {
+  provision: ProvisionRequest
+  deploy: DeployRequest
+} {
+  const spec = command.vmSpecs[0] as SddcProvisionRequest['vmSpecs'][number]
+  return {
+    provision: {
+      key: `${command.deploymentId}:provision`,
+      tenantId: command.tenantId,
+      projectId: command.projectId,
+      envId: command.envId,
+      name: label(command.resources.folder),
+      quota: {
+        cpu: spec.cpu * spec.count,
+        memoryMiB: spec.memoryMiB * spec.count,
+        storageGiB: spec.diskGiB * spec.count,
+      },
+    },
+    deploy: {
+      key: `${command.deploymentId}:deploy`,
+      envId: command.envId,
+      app: label(spec.name),
+      image: command.artifactRef,
+      replicas: spec.count,
+      resources: { cpu: spec.cpu, memoryMiB: spec.memoryMiB },
+      ports: [],
+      env: {},
+      secrets: [],
+      healthCheck: null,
+      stateful: false,
+      volumes: [],
+    },
+  }
+}
+
+/**
+ * Runs a provision command on a simulation (provision, then deploy) and answers it as an adapter does:
+ * evt.provisioned with what it holds, or evt.provision.failed saying whether a retry can help.
+ */
+export async function runProvision(
+  ctx: HandlerContext,
+  platform: IComputePlatform,
+  family: 'rxt-spot' | 'sddc-flex',
+  command: { tenantId: string; envId: string; deploymentId: string },
+  calls: { provision: ProvisionRequest; deploy: DeployRequest },
+): Promise<void> {
+  const common = {
+    envId: command.envId,
+    deploymentId: command.deploymentId,
+    platform: family,
+    provider: platform.name,
+  }
+  const fail = (outcome: Outcome<unknown>) =>
+    outcome.ok
+      ? undefined
+      : ctx.publish({
+          type: 'evt.provision.failed',
+          tenantId: command.tenantId,
+          key: command.envId,
+          data: {
+            ...common,
+            reason: `${platform.name} (simulated): ${outcome.failure.message}`.slice(0, 2000),
+            retryable: outcome.failure.retryable,
+          },
+        })
+  const provisioned = await platform.provisionEnvironment(calls.provision)
+  if (!provisioned.ok) return void (await fail(provisioned))
+  const deployed = await platform.deployApplication(calls.deploy)
+  if (!deployed.ok) return void (await fail(deployed))
+  await ctx.publish({
+    type: 'evt.provisioned',
+    tenantId: command.tenantId,
+    key: command.envId,
+    data: {
+      ...common,
+      resourceIds: [...provisioned.value.resources, ...deployed.value.resources].map(
+        (r) => `${r.kind}:${r.id}`,
+      ),
+      endpoints: deployed.value.endpoints.map((e) => ({
+        name: e.name,
+        host: e.host,
+        port: e.port,
+        protocol: e.protocol === 'websocket' ? 'http' : e.protocol,
+      })),
+    },
+  })
+}

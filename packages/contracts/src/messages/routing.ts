@@ -1,0 +1,127 @@
+import { createHash } from 'node:crypto'
+import Type, { type Static } from 'typebox'
+import { defineMessage } from '../define-message.ts'
+import { MessageKind } from '../envelope.ts'
+import {
+  artifactRefField,
+  closedObject,
+  digestField,
+  idField,
+  platformField,
+  providerField,
+  slugField,
+  textField,
+} from '../fields.ts'
+import { canonical } from '../manifest/manifest-digest.ts'
+
+/** The router's work: a deployment to place on a provider, the provider chosen and why, or why none. */
+
+const deploymentId = () => idField("The orchestrator's deployment (saga) id")
+const envId = () => idField('The environment')
+
+export const RouterProvision = closedObject({
+  deploymentId: deploymentId(),
+  tenantId: idField('The tenant'),
+  projectId: idField('The project'),
+  envId: envId(),
+  environment: slugField("The environment's name: its overrides in the manifest apply"),
+  artifactRef: artifactRefField('The image to run'),
+  manifest: Type.String({
+    minLength: 2,
+    maxLength: 262_144,
+    description:
+      "The deploy.yaml in the registry's canonical JSON (RFC 8785), whose digest is manifestDigest",
+  }),
+  manifestDigest: digestField('sha256: of the canonical manifest'),
+})
+export type RouterProvision = Static<typeof RouterProvision>
+
+const Attempt = closedObject({
+  provider: providerField('A provider tried'),
+  reason: textField('Why it did not take the work', 1000),
+})
+
+export const RouteDecided = closedObject({
+  deploymentId: deploymentId(),
+  envId: envId(),
+  provider: providerField('The provider the work was sent to'),
+  platform: platformField('The platform family of its commands'),
+  reason: textField('Why this provider, for people', 2000),
+  attempt: Type.Integer({
+    minimum: 1,
+    maximum: 20,
+    description: '1 for the first choice; more after failovers',
+  }),
+  tried: Type.Array(Attempt, { maxItems: 20, description: 'Providers tried before, and why they failed' }),
+})
+export type RouteDecided = Static<typeof RouteDecided>
+
+export const RouteFailed = closedObject({
+  deploymentId: deploymentId(),
+  envId: envId(),
+  reason: textField('Why no provider could take the work, for people', 2000),
+  tried: Type.Array(Attempt, { maxItems: 20, description: 'Providers tried, and why they failed' }),
+})
+export type RouteFailed = Static<typeof RouteFailed>
+
+const manifest = canonical({
+  apiVersion: 'rxt-deploy/v1',
+  kind: 'Application',
+  metadata: { name: 'shop' },
+  spec: { image: 'ghcr.io/acme/shop:1.4.2', replicas: 1, stateful: false },
+})
+
+export const routingContracts = [
+  defineMessage({
+    type: 'cmd.router.provision',
+    version: 1,
+    kind: MessageKind.command,
+    summary: 'Place a deployment on the best provider its manifest allows, and send it the work',
+    publishedBy: 'orchestrator',
+    schema: RouterProvision,
+    fixture: {
+      deploymentId: 'dep_7f3a9c',
+      tenantId: 'tnt_acme',
+      projectId: 'prj_shop',
+      envId: 'env_prod',
+      environment: 'production',
+      artifactRef: 'ghcr.io/acme/shop:1.4.2',
+      manifest,
+      manifestDigest: `sha256:${createHash('sha256').update(manifest).digest('hex')}`,
+    },
+  }),
+  defineMessage({
+    type: 'evt.route.decided',
+    version: 1,
+    kind: MessageKind.event,
+    summary: 'The router sent a deployment to a provider (again, after a failover), and why',
+    publishedBy: 'router',
+    schema: RouteDecided,
+    fixture: {
+      deploymentId: 'dep_7f3a9c',
+      envId: 'env_prod',
+      provider: 'sddc-flex',
+      platform: 'sddc-flex',
+      reason:
+        'no platform preference; sddc-flex is the only healthy provider that fits the workload ($41.20/month)',
+      attempt: 2,
+      tried: [
+        { provider: 'rxt-spot', reason: 'rxt-spot could not provision: the API server is unreachable' },
+      ],
+    },
+  }),
+  defineMessage({
+    type: 'evt.route.failed',
+    version: 1,
+    kind: MessageKind.event,
+    summary: 'No provider could take a deployment: every one the manifest allows was tried or ruled out',
+    publishedBy: 'router',
+    schema: RouteFailed,
+    fixture: {
+      deploymentId: 'dep_7f3a9c',
+      envId: 'env_prod',
+      reason: 'No provider can run shop: rxt-spot is disabled by an operator',
+      tried: [],
+    },
+  }),
+]

@@ -1,0 +1,188 @@
+import { createHash } from 'node:crypto'
+import type { Provisioned, ProvisionFailed, RouterProvision } from '@rxt/contracts'
+import { loadManifest } from '@rxt/contracts/manifest'
+import type { HandlerContext, Queryable } from '@rxt/kit'
+import { platformCommand } from './domain/platform-command.ts'
+import { type ProviderView, selectPlatform } from './domain/select-platform.ts'
+import { applyEnvironment, translate } from './domain/translate.ts'
+
+interface Attempt {
+  readonly provider: string
+  readonly reason: string
+}
+
+type RouteRow = {
+  work: RouterProvision
+  provider: string | null
+  attempt: number
+  tried: Attempt[]
+  state: 'dispatched' | 'provisioned' | 'failed'
+}
+
+/** At most this many providers are tried for one deployment. */
+export const maxAttempts = 5
+
+/**
+ * Sends deployments to providers: the best one the manifest allows among the enabled and healthy
+ * (read at each decision, so a provider disabled a moment ago gets no new work), and on a retryable
+ * failure the next one, recording why; work already sent goes on where it was sent.
+ */
+export function createRouting(views: (tx: Queryable) => Promise<ProviderView[]>) {
+  const asTenant = (ctx: HandlerContext, tenantId: string) =>
+    ctx.tx.query("SELECT set_config('rxt.tenant_id', $1, true)", [tenantId])
+  const route = async (ctx: HandlerContext, deploymentId: string) =>
+    (
+      await ctx.tx.query<RouteRow>(
+        'SELECT work, provider, attempt, tried, state FROM routes WHERE deployment_id = $1 FOR UPDATE',
+        [deploymentId],
+      )
+    ).rows[0]
+
+  /** Chooses among the providers not tried yet, and sends the work, or says why no provider can. */
+  const dispatch = async (ctx: HandlerContext, work: RouterProvision, tried: Attempt[], attempt: number) => {
+    const loaded = loadManifest(work.manifest)
+    const digest = `sha256:${createHash('sha256').update(work.manifest).digest('hex')}`
+    const problem = !loaded.ok
+      ? `the manifest is not valid: ${loaded.violations.map((v) => `${v.path} ${v.message}`).join('; ')}`
+      : digest !== work.manifestDigest
+        ? `the manifest's digest is ${digest}, not ${work.manifestDigest}`
+        : undefined
+    const candidates = (await views(ctx.tx)).filter(
+      (v) => !tried.some((t) => t.provider === v.manifest.metadata.name),
+    )
+    const selection =
+      problem === undefined && loaded.ok && attempt <= maxAttempts
+        ? selectPlatform(
+            applyEnvironment(loaded.manifest, work.environment),
+            candidates.filter((v) => v.enabled),
+          )
+        : undefined
+    if (!loaded.ok || selection === undefined || !selection.ok) {
+      const reason =
+        problem ??
+        (selection?.ok === false ? selection.reason : `${maxAttempts} providers were tried`) +
+          (tried.length > 0 ? `; tried ${tried.map((t) => t.provider).join(', ')}` : '')
+      await write(ctx, work, null, attempt, tried, 'failed', reason)
+      await ctx.publish({
+        type: 'evt.route.failed',
+        tenantId: work.tenantId,
+        key: work.envId,
+        data: { deploymentId: work.deploymentId, envId: work.envId, reason: reason.slice(0, 2000), tried },
+      })
+      return
+    }
+    const provider = candidates.find((v) => v.manifest.metadata.name === selection.provider)?.manifest
+    if (provider === undefined) throw new Error(`selected provider ${selection.provider} vanished`)
+    const manifest = applyEnvironment(loaded.manifest, work.environment)
+    const translation = translate(loaded.manifest, provider, {
+      tenantId: work.tenantId,
+      projectId: work.projectId,
+      envId: work.envId,
+      environment: work.environment,
+    })
+    const command = platformCommand(work, manifest, translation)
+    await write(ctx, work, selection.provider, attempt, tried, 'dispatched', selection.reason)
+    await ctx.publish({ type: command.type, tenantId: work.tenantId, key: work.envId, data: command.data })
+    await ctx.publish({
+      type: 'evt.route.decided',
+      tenantId: work.tenantId,
+      key: work.envId,
+      data: {
+        deploymentId: work.deploymentId,
+        envId: work.envId,
+        provider: selection.provider,
+        platform: command.platform,
+        reason: selection.reason.slice(0, 2000),
+        attempt,
+        tried,
+      },
+    })
+  }
+
+  const write = (
+    ctx: HandlerContext,
+    work: RouterProvision,
+    provider: string | null,
+    attempt: number,
+    tried: Attempt[],
+    state: RouteRow['state'],
+    reason: string,
+  ) =>
+    ctx.tx.query(
+      `INSERT INTO routes (deployment_id, tenant_id, env_id, work, provider, attempt, tried, state, reason)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       ON CONFLICT (deployment_id) DO UPDATE SET provider = excluded.provider, attempt = excluded.attempt,
+         tried = excluded.tried, state = excluded.state, reason = excluded.reason, updated_at = now()`,
+      [
+        work.deploymentId,
+        work.tenantId,
+        work.envId,
+        JSON.stringify(work),
+        provider,
+        attempt,
+        JSON.stringify(tried),
+        state,
+        reason,
+      ],
+    )
+
+  return {
+    /** cmd.router.provision: once per deployment (a second command for it is ignored). */
+    async provision(ctx: HandlerContext, work: RouterProvision): Promise<void> {
+      await asTenant(ctx, work.tenantId)
+      if ((await route(ctx, work.deploymentId)) !== undefined) {
+        ctx.log.info({ deploymentId: work.deploymentId }, 'deployment already routed; ignored')
+        return
+      }
+      await dispatch(ctx, work, [], 1)
+    },
+
+    /** evt.provisioned of routed work: done here. */
+    async provisioned(ctx: HandlerContext, tenantId: string, event: Provisioned): Promise<void> {
+      await asTenant(ctx, tenantId)
+      const row = await route(ctx, event.deploymentId)
+      if (
+        row === undefined ||
+        row.state !== 'dispatched' ||
+        row.provider !== (event.provider ?? event.platform)
+      )
+        return
+      await ctx.tx.query(
+        `UPDATE routes SET state = 'provisioned', updated_at = now() WHERE deployment_id = $1`,
+        [event.deploymentId],
+      )
+    },
+
+    /**
+     * evt.provision.failed of routed work: a retryable failure fails over to the next provider the
+     * manifest allows (the reason recorded); any other ends the route.
+     */
+    async provisionFailed(ctx: HandlerContext, tenantId: string, event: ProvisionFailed): Promise<void> {
+      await asTenant(ctx, tenantId)
+      const row = await route(ctx, event.deploymentId)
+      const provider = event.provider ?? event.platform
+      if (row === undefined || row.state !== 'dispatched' || row.provider !== provider) return
+      const tried = [
+        ...row.tried,
+        { provider, reason: `${provider} could not provision: ${event.reason}`.slice(0, 1000) },
+      ]
+      if (!event.retryable) {
+        const reason = `${provider} refused it: ${event.reason}`
+        await write(ctx, row.work, provider, row.attempt, tried, 'failed', reason)
+        await ctx.publish({
+          type: 'evt.route.failed',
+          tenantId: row.work.tenantId,
+          key: row.work.envId,
+          data: {
+            deploymentId: row.work.deploymentId,
+            envId: row.work.envId,
+            reason: reason.slice(0, 2000),
+            tried,
+          },
+        })
+        return
+      }
+      await dispatch(ctx, row.work, tried, row.attempt + 1)
+    },
+  }
+}
