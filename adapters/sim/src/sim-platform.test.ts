@@ -202,3 +202,34 @@ describe('the simulations across a restart', () => {
     }
   })
 })
+
+describe('the simulations against golden outcomes', () => {
+  for (const flavor of ['container', 'vm'] as SimFlavor[]) {
+    it(`sim-${flavor} answers the conformance requests as recorded`, async () => {
+      const database = await openDatabase({ kind: 'pglite' }, createLogger({ level: 'silent' }))
+      try {
+        const platform = createSimPlatform({ db: await openSim(database), clock: systemClock }, { flavor })
+        const r = conformanceRequests('golden')
+        const outcomes = {
+          provision: await platform.provisionEnvironment(r.provision),
+          deploy: await platform.deployApplication(r.deploy),
+          update: await platform.deployApplication(r.update),
+          scale: await platform.scaleResources(r.scale),
+          network: await platform.configureNetwork(r.network),
+          status: await platform.getStatus(r.envId),
+          destroy: await platform.destroyEnvironment(r.destroy),
+          invalid: await platform.deployApplication({ ...r.deploy, key: 'invalid', replicas: -1 }),
+        }
+        // The certificate's expiry is the one value that moves with the clock.
+        const stable = JSON.parse(
+          JSON.stringify(outcomes).replace(/"expiresAt":"[^"]+"/g, '"expiresAt":"<90 days from now>"'),
+        )
+        await expect(`${JSON.stringify(stable, null, 2)}\n`).toMatchFileSnapshot(
+          `./golden/sim-${flavor}.json`,
+        )
+      } finally {
+        await database.close()
+      }
+    })
+  }
+})
