@@ -10,6 +10,42 @@ const label = (text: string) =>
     .replace(/^-+|-+$/g, '')
     .slice(0, 63) || 'env'
 
+/** The environment a provision command asks for, under the deployment's key. */
+const environmentOf = (
+  command: { deploymentId: string; tenantId: string; projectId: string; envId: string },
+  name: string,
+  quota: ProvisionRequest['quota'],
+): ProvisionRequest => ({
+  key: `${command.deploymentId}:provision`,
+  tenantId: command.tenantId,
+  projectId: command.projectId,
+  envId: command.envId,
+  name: label(name),
+  quota,
+})
+
+/** A deploy of one image with no ports, env or checks: what a provision command says of the workload. */
+const imageDeploy = (
+  command: { deploymentId: string; envId: string; artifactRef: string },
+  app: string,
+  replicas: number,
+  resources: DeployRequest['resources'],
+  stateful: boolean,
+): DeployRequest => ({
+  key: `${command.deploymentId}:deploy`,
+  envId: command.envId,
+  app: label(app),
+  image: command.artifactRef,
+  replicas,
+  resources,
+  ports: [],
+  env: {},
+  secrets: [],
+  healthCheck: null,
+  stateful,
+  volumes: [],
+})
+
 /** The SDK calls a spot command stands for: the namespace as the environment, the workload in it. */
 export function fromSpot(command: SpotProvisionRequest): {
   provision: ProvisionRequest
@@ -20,32 +56,18 @@ export function fromSpot(command: SpotProvisionRequest): {
     (o) => o.kind === 'Deployment' || o.kind === 'StatefulSet',
   )
   return {
-    provision: {
-      key: `${command.deploymentId}:provision`,
-      tenantId: command.tenantId,
-      projectId: command.projectId,
-      envId: command.envId,
-      name: label(command.namespace),
-      quota: {
-        cpu: Math.max(0.1, (cpuMillicores * replicas) / 1000),
-        memoryMiB: Math.max(64, memoryMiB * replicas),
-        storageGiB,
-      },
-    },
-    deploy: {
-      key: `${command.deploymentId}:deploy`,
-      envId: command.envId,
-      app: label(workload?.name ?? 'app'),
-      image: command.artifactRef,
+    provision: environmentOf(command, command.namespace, {
+      cpu: Math.max(0.1, (cpuMillicores * replicas) / 1000),
+      memoryMiB: Math.max(64, memoryMiB * replicas),
+      storageGiB,
+    }),
+    deploy: imageDeploy(
+      command,
+      workload?.name ?? 'app',
       replicas,
-      resources: { cpu: Math.max(0.01, cpuMillicores / 1000), memoryMiB },
-      ports: [],
-      env: {},
-      secrets: [],
-      healthCheck: null,
-      stateful: workload?.kind === 'StatefulSet',
-      volumes: [],
-    },
+      { cpu: Math.max(0.01, cpuMillicores / 1000), memoryMiB },
+      workload?.kind === 'StatefulSet',
+    ),
   }
 }
 
@@ -56,32 +78,12 @@ export function fromSddc(command: SddcProvisionRequest): {
 } {
   const spec = command.vmSpecs[0] as SddcProvisionRequest['vmSpecs'][number]
   return {
-    provision: {
-      key: `${command.deploymentId}:provision`,
-      tenantId: command.tenantId,
-      projectId: command.projectId,
-      envId: command.envId,
-      name: label(command.resources.folder),
-      quota: {
-        cpu: spec.cpu * spec.count,
-        memoryMiB: spec.memoryMiB * spec.count,
-        storageGiB: spec.diskGiB * spec.count,
-      },
-    },
-    deploy: {
-      key: `${command.deploymentId}:deploy`,
-      envId: command.envId,
-      app: label(spec.name),
-      image: command.artifactRef,
-      replicas: spec.count,
-      resources: { cpu: spec.cpu, memoryMiB: spec.memoryMiB },
-      ports: [],
-      env: {},
-      secrets: [],
-      healthCheck: null,
-      stateful: false,
-      volumes: [],
-    },
+    provision: environmentOf(command, command.resources.folder, {
+      cpu: spec.cpu * spec.count,
+      memoryMiB: spec.memoryMiB * spec.count,
+      storageGiB: spec.diskGiB * spec.count,
+    }),
+    deploy: imageDeploy(command, spec.name, spec.count, { cpu: spec.cpu, memoryMiB: spec.memoryMiB }, false),
   }
 }
 

@@ -1,17 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import { deploy, rxtSpot, sddcFlex } from './fixtures/load.ts'
+import { at, deploy, ofKind, rxtSpot, sddcFlex } from './fixtures/load.ts'
 import { type Translation, translate } from './translate.ts'
 
 /** What network.visibility exposes: the LoadBalancer only the tcp ports, the Ingress only public apps. */
 
 const target = { tenantId: 'tnt-acme', projectId: 'prj-shop', envId: 'env-01', environment: 'production' }
-const at = (value: unknown, ...path: (string | number)[]): unknown =>
-  path.reduce<unknown>(
-    (v, key) =>
-      typeof v === 'object' && v !== null ? (v as Record<string | number, unknown>)[key] : undefined,
-    value,
-  )
-const ofKind = (t: Translation, kind: string) => t.objects.filter((o) => o.kind === kind)
 const kinds = (t: Translation) => t.objects.map((o) => o.kind)
 const policy = (t: Translation, name: string) =>
   ofKind(t, 'NetworkPolicy').find((p) => at(p, 'metadata', 'name') === name)

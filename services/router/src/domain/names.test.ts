@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { deploy, rxtSpot, sddcFlex } from './fixtures/load.ts'
+import { at, deploy, ofKind, rxtSpot, sddcFlex } from './fixtures/load.ts'
 import { platformName, portName, secretName, serviceName, workloadName } from './names.ts'
 import { type Translation, translate } from './translate.ts'
 import { secretKeyRef } from './translate-k8s.ts'
@@ -9,13 +9,6 @@ import { secretKeyRef } from './translate-k8s.ts'
 
 const target = { tenantId: 'tnt-acme', projectId: 'prj-shop', envId: 'env-01', environment: 'production' }
 const sha8 = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 8)
-const at = (value: unknown, ...path: (string | number)[]): unknown =>
-  path.reduce<unknown>(
-    (v, key) =>
-      typeof v === 'object' && v !== null ? (v as Record<string | number, unknown>)[key] : undefined,
-    value,
-  )
-const ofKind = (t: Translation, kind: string) => t.objects.filter((o) => o.kind === kind)
 const names = (t: Translation, kind: string) => ofKind(t, kind).map((o) => at(o, 'metadata', 'name'))
 
 const dnsLabel = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { deploy, rxtSpot, sddcFlex } from './fixtures/load.ts'
+import { at, deploy, ofKind, rxtSpot, sddcFlex } from './fixtures/load.ts'
 import { ciImagePlaceholder, type Translation, translate } from './translate.ts'
 
 /** translate for the shapes of deploy.yaml beyond the common one: state, scaling, exposure, TLS, CI images. */
@@ -7,13 +7,6 @@ import { ciImagePlaceholder, type Translation, translate } from './translate.ts'
 const target = { tenantId: 'tnt-acme', projectId: 'prj-db', envId: 'env-01', environment: 'production' }
 const kinds = (t: Translation) => t.objects.map((o) => String(o.kind))
 /** The value at a path of keys and indexes; undefined where there is none. */
-const at = (value: unknown, ...path: (string | number)[]): unknown =>
-  path.reduce<unknown>(
-    (v, key) =>
-      typeof v === 'object' && v !== null ? (v as Record<string | number, unknown>)[key] : undefined,
-    value,
-  )
-const ofKind = (t: Translation, kind: string) => t.objects.filter((o) => o.kind === kind)
 
 /** The namespace and VM folder: `<app>-production` and the first 8 hex of sha256('tnt-acme/env-01'). */
 const scope = (app: string) => `${app}-production-f44debbd`
