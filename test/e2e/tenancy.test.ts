@@ -4,7 +4,9 @@
 // new endpoint is covered the day it is added; a path parameter the suite has no resource of org A for
 // fails the suite until a fixture is added to `fixturesOfA` below.
 import { randomBytes } from 'node:crypto'
-import type { Runtime } from '@rxt/kit'
+import type { Envelope } from '@rxt/contracts'
+import { canonicalManifest, loadManifest, manifestDigest } from '@rxt/contracts/manifest'
+import { type ContextDeps, defineContext, type Runtime } from '@rxt/kit'
 import { dbTargets, type TestDatabase } from '@rxt/kit/testing'
 import { until } from '@rxt/kit/testing/bus'
 import { startTestRuntime } from '@rxt/kit/testing/runtime'
@@ -39,11 +41,27 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
   const fixturesOfA: Record<string, string> = {}
   let attackers: { name: string; authorization: string }[] = []
   let ownerOfA = ''
+  let driver: ContextDeps<unknown>
+  const commands: Envelope[] = []
 
   beforeAll(async () => {
     handle = await (pglite as NonNullable<typeof pglite>).create()
+    // Publishes org A's work to the router, and sees the command it sends.
+    const harness = defineContext({
+      name: 'harness',
+      start: (deps) => {
+        driver = deps as ContextDeps<unknown>
+      },
+      handlers: () => [
+        {
+          id: 'commands',
+          types: ['cmd.spot.provision.request'],
+          handle: async (m) => void commands.push(m),
+        },
+      ],
+    })
     runtime = await startTestRuntime({
-      contexts: catalog,
+      contexts: [...catalog, harness],
       database: handle.database,
       env: { WEBHOOK_KEY: randomBytes(32).toString('base64url') },
     })
@@ -89,7 +107,32 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
         (await call('GET', `/v1/projects/${project.id}/webhook/deliveries`, ownerOfA)).status === 200,
       10_000,
     )
+    // A deployment of org A routed to a provider: its bundle of objects.
+    const loaded = loadManifest(
+      'apiVersion: rxt-deploy/v1\nkind: Application\nmetadata: {name: shop}\nspec: {image: "ghcr.io/a/shop:1", platform: {preference: container}}\n',
+    )
+    if (!loaded.ok) throw new Error('the manifest is valid')
+    await driver.db.transaction((tx) =>
+      driver.bus.publish(tx, {
+        type: 'cmd.router.provision',
+        tenantId: alice.orgId,
+        data: {
+          deploymentId: 'dep-a',
+          tenantId: alice.orgId,
+          projectId: project.id,
+          envId: env.id,
+          environment: 'staging',
+          artifactRef: 'ghcr.io/a/shop:1',
+          manifest: canonicalManifest(loaded.manifest),
+          manifestDigest: manifestDigest(loaded.manifest),
+        },
+      }),
+    )
+    await until(() => commands.length > 0, 10_000, 'the router sends org A its command')
+    const bundleDigest = (commands[0]?.data as { k8sManifests: { bundleDigest: string } }).k8sManifests
+      .bundleDigest
     Object.assign(fixturesOfA, {
+      bundleDigest,
       orgId: alice.orgId,
       userId: carol.userId,
       keyId: keyOfA.id,

@@ -18,3 +18,19 @@ ALTER TABLE routes FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant ON routes
   USING (tenant_id = current_setting('rxt.tenant_id', true))
   WITH CHECK (tenant_id = current_setting('rxt.tenant_id', true));
+
+-- The translated objects a Kubernetes provider applies, by the digest its command names: what an
+-- adapter fetches (GET /v1/bundles/:bundleDigest). A tenant's data.
+CREATE TABLE bundles (
+  tenant_id text NOT NULL,
+  digest text NOT NULL,
+  objects jsonb NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (tenant_id, digest)
+);
+
+ALTER TABLE bundles ENABLE ROW LEVEL SECURITY;
+ALTER TABLE bundles FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant ON bundles
+  USING (tenant_id = current_setting('rxt.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('rxt.tenant_id', true));

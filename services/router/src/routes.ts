@@ -140,6 +140,25 @@ export const routerRoutes = (router: Router) => (app: HttpApp) => {
     },
     async (request) => router.select(viewerOf(request), request.body.yaml, request.body.environment),
   )
+  app.get(
+    '/bundles/:bundleDigest',
+    {
+      config: { auth: { permission: Permission.projectsRead } },
+      schema: {
+        tags,
+        summary: 'The objects a provision command sent by reference (its k8sManifests.bundleDigest)',
+        params: Type.Object({ bundleDigest: Type.String({ pattern: '^sha256:[0-9a-f]{64}$' }) }),
+        response: {
+          200: Type.Object({
+            digest: Type.String(),
+            objects: Type.Array(Type.Record(Type.String(), Type.Unknown())),
+          }),
+          ...errors,
+        },
+      },
+    },
+    async (request) => router.bundle(tenantOf(request), request.params.bundleDigest),
+  )
   app.post(
     '/deploy/translate',
     {

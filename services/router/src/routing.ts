@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { Provisioned, ProvisionFailed, RouterProvision } from '@rxt/contracts'
 import { loadManifest } from '@rxt/contracts/manifest'
 import type { HandlerContext, Queryable } from '@rxt/kit'
-import { platformCommand } from './domain/platform-command.ts'
+import { bundleDigest, platformCommand } from './domain/platform-command.ts'
 import { type ProviderView, selectPlatform } from './domain/select-platform.ts'
 import { applyEnvironment, translate } from './domain/translate.ts'
 
@@ -81,6 +81,13 @@ export function createRouting(views: (tx: Queryable) => Promise<ProviderView[]>)
       environment: work.environment,
     })
     const command = platformCommand(work, manifest, translation)
+    if (command.type === 'cmd.spot.provision.request') {
+      // The objects go by reference: the adapter fetches them by the digest its command names.
+      await ctx.tx.query(
+        'INSERT INTO bundles (tenant_id, digest, objects) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+        [work.tenantId, bundleDigest(translation.objects), JSON.stringify(translation.objects)],
+      )
+    }
     await write(ctx, work, selection.provider, attempt, tried, 'dispatched', selection.reason)
     await ctx.publish({ type: command.type, tenantId: work.tenantId, key: work.envId, data: command.data })
     await ctx.publish({

@@ -106,6 +106,19 @@ export function createRouter(deps: ContextDeps<RouterConfig>) {
       return files.length
     },
 
+    /** The objects of a bundle a command named, in the organisation's own bundles. */
+    async bundle(orgId: string, digest: string) {
+      return deps.db.withTenant(orgId, async (tx) => {
+        const { rows } = await tx.query<{ objects: Record<string, unknown>[] }>(
+          'SELECT objects FROM bundles WHERE digest = $1',
+          [digest],
+        )
+        const row = rows[0]
+        if (row === undefined) throw new NotFoundError(`no bundle ${digest}`)
+        return { digest, objects: row.objects }
+      })
+    },
+
     /** Keeps an adapter's health report. */
     async healthReported(tx: Queryable, report: StoredHealth & { provider: string }): Promise<void> {
       const { provider, ...health } = report

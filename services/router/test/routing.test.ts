@@ -31,7 +31,7 @@ for (const target of dbTargets()) {
     let operator: string
     let driver: ContextDeps<unknown>
     const events: Envelope[] = []
-    const tenantId = randomUUID()
+    let tenantId = ''
 
     const send = async (preference: string) => {
       const deploymentId = `dep-${randomUUID()}`
@@ -94,7 +94,13 @@ for (const target of dbTargets()) {
         handlers: () => [
           {
             id: 'watch',
-            types: ['evt.route.decided', 'evt.route.failed', 'evt.provisioned', 'evt.provision.failed'],
+            types: [
+              'evt.route.decided',
+              'evt.route.failed',
+              'evt.provisioned',
+              'evt.provision.failed',
+              'cmd.spot.provision.request',
+            ],
             handle: async (m) => void events.push(m),
           },
         ],
@@ -110,6 +116,7 @@ for (const target of dbTargets()) {
         payload: { email: 'op@example.com', password: 'a long passphrase', name: 'Op', orgName: 'Op' },
       })
       operator = `Bearer ${signup.json().accessToken}`
+      tenantId = signup.json().orgId
       await until(
         async () =>
           (await runtime.app.inject({ url: '/v1/providers', headers: { authorization: operator } }))
@@ -129,6 +136,19 @@ for (const target of dbTargets()) {
       const { provisioned, decided } = await outcome(deploymentId)
       expect(provisioned).toMatchObject({ provider: 'sim-container', platform: 'rxt-spot' })
       expect(decided).toEqual([expect.objectContaining({ provider: 'sim-container', attempt: 1, tried: [] })])
+      // The objects went by reference: the organisation fetches them by the digest the command named.
+      const [command] = of(deploymentId, 'cmd.spot.provision.request')
+      const { bundleDigest, objects } = (
+        command?.data as { k8sManifests: { bundleDigest: string; objects: { kind: string }[] } }
+      ).k8sManifests
+      const bundle = await runtime.app.inject({
+        url: `/v1/bundles/${bundleDigest}`,
+        headers: { authorization: operator },
+      })
+      expect(bundle.statusCode).toBe(200)
+      const kinds = bundle.json().objects.map((o: { kind: string }) => o.kind)
+      expect(kinds).toContain('Namespace')
+      expect(kinds).toEqual(expect.arrayContaining(objects.map((o) => o.kind)))
       const vm = await outcome(await send('vm'))
       expect(vm.provisioned).toMatchObject({ provider: 'sim-vm', platform: 'sddc-flex' })
     })
