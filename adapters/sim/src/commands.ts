@@ -1,6 +1,17 @@
-import type { SddcProvisionRequest, SpotProvisionRequest } from '@rxt/contracts'
+import type {
+  SddcNetworkConfigure,
+  SddcProvisionRequest,
+  SpotNetworkConfigure,
+  SpotProvisionRequest,
+} from '@rxt/contracts'
 import type { HandlerContext } from '@rxt/kit'
-import type { DeployRequest, IComputePlatform, Outcome, ProvisionRequest } from '@rxt/platform-sdk'
+import type {
+  DeployRequest,
+  IComputePlatform,
+  NetworkSpec,
+  Outcome,
+  ProvisionRequest,
+} from '@rxt/platform-sdk'
 
 /** A platform name a simulation can hold: a DNS label. */
 const label = (text: string) =>
@@ -136,6 +147,74 @@ export async function runProvision(
         port: e.port,
         protocol: e.protocol === 'websocket' ? 'http' : e.protocol,
       })),
+    },
+  })
+}
+
+/** The SDK call a spot network command stands for: public when anything is exposed. */
+export function fromSpotNetwork(command: SpotNetworkConfigure): NetworkSpec {
+  const rule = command.ingressRules[0]
+  return {
+    key: `${command.deploymentId}:network`,
+    envId: command.envId,
+    visibility: command.ingressRules.length > 0 || command.serviceLB !== null ? 'public' : 'private',
+    hostnames: [...new Set(command.ingressRules.map((r) => r.host))],
+    tls: command.tls.mode === 'none' ? 'off' : 'required',
+    port: rule?.servicePort ?? command.serviceLB?.targetPort ?? 80,
+    protocol: rule === undefined && command.serviceLB !== null ? 'tcp' : 'http',
+  }
+}
+
+/** The SDK call an sddc network command stands for: public when the firewall admits anyone. */
+export function fromSddcNetwork(command: SddcNetworkConfigure): NetworkSpec {
+  return {
+    key: `${command.deploymentId}:network`,
+    envId: command.envId,
+    visibility: command.firewallRules.some((r) => r.sources.includes('0.0.0.0/0')) ? 'public' : 'private',
+    hostnames: [...new Set(command.dns.records.map((r) => r.name))],
+    tls: command.tls.mode === 'none' ? 'off' : 'required',
+    port: command.nsxLB?.memberPort ?? 80,
+    protocol: 'http',
+  }
+}
+
+/** Runs a network command on a simulation and answers evt.network.ready or evt.network.failed. */
+export async function runNetwork(
+  ctx: HandlerContext,
+  platform: IComputePlatform,
+  family: 'rxt-spot' | 'sddc-flex',
+  command: { envId: string; deploymentId: string },
+  tenantId: string,
+  spec: NetworkSpec,
+): Promise<void> {
+  const common = {
+    envId: command.envId,
+    deploymentId: command.deploymentId,
+    platform: family,
+    provider: platform.name,
+  }
+  const outcome = await platform.configureNetwork(spec)
+  if (!outcome.ok) {
+    await ctx.publish({
+      type: 'evt.network.failed',
+      tenantId,
+      key: command.envId,
+      data: {
+        ...common,
+        reason: `${platform.name} (simulated): ${outcome.failure.message}`.slice(0, 2000),
+        retryable: outcome.failure.retryable,
+      },
+    })
+    return
+  }
+  await ctx.publish({
+    type: 'evt.network.ready',
+    tenantId,
+    key: command.envId,
+    data: {
+      ...common,
+      hostnames: [...new Set(outcome.value.urls.map((u) => new URL(u).hostname))],
+      vip: outcome.value.vip,
     },
   })
 }

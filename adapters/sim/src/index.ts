@@ -1,8 +1,13 @@
 import { fileURLToPath } from 'node:url'
-import type { SddcProvisionRequest, SpotProvisionRequest } from '@rxt/contracts'
+import type {
+  SddcNetworkConfigure,
+  SddcProvisionRequest,
+  SpotNetworkConfigure,
+  SpotProvisionRequest,
+} from '@rxt/contracts'
 import { defineContext, NotFoundError, perContext } from '@rxt/kit'
 import Type from 'typebox'
-import { fromSddc, fromSpot, runProvision } from './commands.ts'
+import { fromSddc, fromSddcNetwork, fromSpot, fromSpotNetwork, runNetwork, runProvision } from './commands.ts'
 import {
   createSimPlatform,
   type SimFaults,
@@ -137,6 +142,28 @@ export const sim = defineContext<SimConfig>({
         const platform = simPlatformsOf(deps).get(command.provider ?? '')
         if (platform === undefined || platform.kind !== 'vm') return
         await runProvision(ctx, platform.within(ctx.tx), 'sddc-flex', command, fromSddc(command))
+      },
+    },
+    {
+      id: 'spot-network',
+      types: ['cmd.spot.network.configure'],
+      handle: async (message, ctx) => {
+        const command = message.data as SpotNetworkConfigure
+        const platform = simPlatformsOf(deps).get(command.provider ?? '')
+        if (platform === undefined || platform.kind !== 'k8s') return
+        const spec = fromSpotNetwork(command)
+        await runNetwork(ctx, platform.within(ctx.tx), 'rxt-spot', command, message.tenantId as string, spec)
+      },
+    },
+    {
+      id: 'sddc-network',
+      types: ['cmd.sddc.network.configure'],
+      handle: async (message, ctx) => {
+        const command = message.data as SddcNetworkConfigure
+        const platform = simPlatformsOf(deps).get(command.provider ?? '')
+        if (platform === undefined || platform.kind !== 'vm') return
+        const spec = fromSddcNetwork(command)
+        await runNetwork(ctx, platform.within(ctx.tx), 'sddc-flex', command, message.tenantId as string, spec)
       },
     },
   ],

@@ -8,7 +8,7 @@ CREATE TABLE routes (
   provider text,                            -- where the work was sent last; null when none could take it
   attempt integer NOT NULL DEFAULT 0,
   tried jsonb NOT NULL DEFAULT '[]',        -- [{provider, reason}] of providers that failed it
-  state text NOT NULL CHECK (state IN ('dispatched', 'provisioned', 'failed')),
+  state text NOT NULL CHECK (state IN ('dispatched', 'networking', 'ready', 'failed')),
   reason text NOT NULL,
   updated_at timestamptz NOT NULL DEFAULT now()
 );

@@ -1,5 +1,12 @@
 import { simProviderFiles } from '@rxt/adapter-sim'
-import type { ProviderHealth, Provisioned, ProvisionFailed, RouterProvision } from '@rxt/contracts'
+import type {
+  NetworkFailed,
+  NetworkReady,
+  ProviderHealth,
+  Provisioned,
+  ProvisionFailed,
+  RouterProvision,
+} from '@rxt/contracts'
 import { defineContext, perContext } from '@rxt/kit'
 import Type from 'typebox'
 import { routerRoutes } from './routes.ts'
@@ -32,13 +39,20 @@ export const router = defineContext<RouterConfig>({
     },
     {
       id: 'provision-outcomes',
-      types: ['evt.provisioned', 'evt.provision.failed'],
+      types: ['evt.provisioned', 'evt.provision.failed', 'evt.network.ready', 'evt.network.failed'],
       handle: async (message, ctx) => {
         const routing = routerOf(deps).routing
         const tenantId = message.tenantId as string
-        if (message.type === 'evt.provisioned')
-          await routing.provisioned(ctx, tenantId, message.data as Provisioned)
-        else await routing.provisionFailed(ctx, tenantId, message.data as ProvisionFailed)
+        switch (message.type) {
+          case 'evt.provisioned':
+            return routing.provisioned(ctx, tenantId, message.data as Provisioned)
+          case 'evt.provision.failed':
+            return routing.provisionFailed(ctx, tenantId, message.data as ProvisionFailed)
+          case 'evt.network.ready':
+            return routing.networkReady(ctx, tenantId, message.data as NetworkReady)
+          default:
+            return routing.networkFailed(ctx, tenantId, message.data as NetworkFailed)
+        }
       },
     },
     {

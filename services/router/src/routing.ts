@@ -1,8 +1,14 @@
 import { createHash } from 'node:crypto'
-import type { Provisioned, ProvisionFailed, RouterProvision } from '@rxt/contracts'
+import type {
+  NetworkFailed,
+  NetworkReady,
+  Provisioned,
+  ProvisionFailed,
+  RouterProvision,
+} from '@rxt/contracts'
 import { loadManifest } from '@rxt/contracts/manifest'
 import type { HandlerContext, Queryable } from '@rxt/kit'
-import { bundleDigest, platformCommand } from './domain/platform-command.ts'
+import { bundleDigest, networkCommand, platformCommand } from './domain/platform-command.ts'
 import { type ProviderView, selectPlatform } from './domain/select-platform.ts'
 import { applyEnvironment, translate } from './domain/translate.ts'
 
@@ -16,8 +22,15 @@ type RouteRow = {
   provider: string | null
   attempt: number
   tried: Attempt[]
-  state: 'dispatched' | 'provisioned' | 'failed'
+  state: 'dispatched' | 'networking' | 'ready' | 'failed'
 }
+
+const targetOf = (work: RouterProvision) => ({
+  tenantId: work.tenantId,
+  projectId: work.projectId,
+  envId: work.envId,
+  environment: work.environment,
+})
 
 /** At most this many providers are tried for one deployment. */
 export const maxAttempts = 5
@@ -74,12 +87,7 @@ export function createRouting(views: (tx: Queryable) => Promise<ProviderView[]>)
     const provider = candidates.find((v) => v.manifest.metadata.name === selection.provider)?.manifest
     if (provider === undefined) throw new Error(`selected provider ${selection.provider} vanished`)
     const manifest = applyEnvironment(loaded.manifest, work.environment)
-    const translation = translate(loaded.manifest, provider, {
-      tenantId: work.tenantId,
-      projectId: work.projectId,
-      envId: work.envId,
-      environment: work.environment,
-    })
+    const translation = translate(loaded.manifest, provider, targetOf(work))
     const command = platformCommand(work, manifest, translation)
     if (command.type === 'cmd.spot.provision.request') {
       // The objects go by reference: the adapter fetches them by the digest its command names.
@@ -133,6 +141,22 @@ export function createRouting(views: (tx: Queryable) => Promise<ProviderView[]>)
       ],
     )
 
+  /** Ends a route: recorded, and said in evt.route.failed. */
+  const fail = async (ctx: HandlerContext, row: RouteRow, tried: Attempt[], reason: string) => {
+    await write(ctx, row.work, row.provider, row.attempt, tried, 'failed', reason)
+    await ctx.publish({
+      type: 'evt.route.failed',
+      tenantId: row.work.tenantId,
+      key: row.work.envId,
+      data: {
+        deploymentId: row.work.deploymentId,
+        envId: row.work.envId,
+        reason: reason.slice(0, 2000),
+        tried,
+      },
+    })
+  }
+
   return {
     /** cmd.router.provision: once per deployment (a second command for it is ignored). */
     async provision(ctx: HandlerContext, work: RouterProvision): Promise<void> {
@@ -154,10 +178,53 @@ export function createRouting(views: (tx: Queryable) => Promise<ProviderView[]>)
         row.provider !== (event.provider ?? event.platform)
       )
         return
+      // Provisioned: its traffic is routed on the same provider (the manifest as the environment has it).
+      const loaded = loadManifest(row.work.manifest)
+      if (!loaded.ok) throw new Error('a routed manifest was valid when it was routed')
+      const provider = (await views(ctx.tx)).find((v) => v.manifest.metadata.name === row.provider)?.manifest
+      if (provider === undefined) {
+        await fail(ctx, row, row.tried, `${row.provider} is no longer configured; its network was not set up`)
+        return
+      }
+      const translation = translate(loaded.manifest, provider, targetOf(row.work))
+      const command = networkCommand(
+        row.work,
+        applyEnvironment(loaded.manifest, row.work.environment),
+        translation,
+      )
       await ctx.tx.query(
-        `UPDATE routes SET state = 'provisioned', updated_at = now() WHERE deployment_id = $1`,
+        `UPDATE routes SET state = 'networking', updated_at = now() WHERE deployment_id = $1`,
         [event.deploymentId],
       )
+      await ctx.publish({ type: command.type, tenantId, key: row.work.envId, data: command.data })
+    },
+
+    /** evt.network.ready of routed work: it is reachable, and done here. */
+    async networkReady(ctx: HandlerContext, tenantId: string, event: NetworkReady): Promise<void> {
+      await asTenant(ctx, tenantId)
+      const row = await route(ctx, event.deploymentId)
+      if (
+        row === undefined ||
+        row.state !== 'networking' ||
+        row.provider !== (event.provider ?? event.platform)
+      )
+        return
+      await ctx.tx.query(
+        `UPDATE routes SET state = 'ready', reason = $2, updated_at = now() WHERE deployment_id = $1`,
+        [event.deploymentId, `reachable at ${event.hostnames.join(', ')}`],
+      )
+    },
+
+    /**
+     * evt.network.failed of routed work: the route ends (no failover: the deployment exists on its
+     * provider; undoing it is the deploy saga's compensation).
+     */
+    async networkFailed(ctx: HandlerContext, tenantId: string, event: NetworkFailed): Promise<void> {
+      await asTenant(ctx, tenantId)
+      const row = await route(ctx, event.deploymentId)
+      const provider = event.provider ?? event.platform
+      if (row === undefined || row.state !== 'networking' || row.provider !== provider) return
+      await fail(ctx, row, row.tried, `${provider} could not route its traffic: ${event.reason}`)
     },
 
     /**
@@ -174,19 +241,7 @@ export function createRouting(views: (tx: Queryable) => Promise<ProviderView[]>)
         { provider, reason: `${provider} could not provision: ${event.reason}`.slice(0, 1000) },
       ]
       if (!event.retryable) {
-        const reason = `${provider} refused it: ${event.reason}`
-        await write(ctx, row.work, provider, row.attempt, tried, 'failed', reason)
-        await ctx.publish({
-          type: 'evt.route.failed',
-          tenantId: row.work.tenantId,
-          key: row.work.envId,
-          data: {
-            deploymentId: row.work.deploymentId,
-            envId: row.work.envId,
-            reason: reason.slice(0, 2000),
-            tried,
-          },
-        })
+        await fail(ctx, row, tried, `${provider} refused it: ${event.reason}`)
         return
       }
       await dispatch(ctx, row.work, tried, row.attempt + 1)

@@ -19,6 +19,7 @@ spec:
   replicas: 2
   platform: {preference: ${preference}}
   ports: [{name: http, port: 8080, protocol: http}]
+  network: {visibility: public, hostnames: [shop.example.com]}
 `)
   if (!loaded.ok) throw new Error('the test manifest is valid')
   return { manifest: canonicalManifest(loaded.manifest), manifestDigest: manifestDigest(loaded.manifest) }
@@ -100,6 +101,7 @@ for (const target of dbTargets()) {
               'evt.provisioned',
               'evt.provision.failed',
               'cmd.spot.provision.request',
+              'evt.network.ready',
             ],
             handle: async (m) => void events.push(m),
           },
@@ -151,6 +153,40 @@ for (const target of dbTargets()) {
       expect(kinds).toEqual(expect.arrayContaining(objects.map((o) => o.kind)))
       const vm = await outcome(await send('vm'))
       expect(vm.provisioned).toMatchObject({ provider: 'sim-vm', platform: 'sddc-flex' })
+    })
+
+    it('routes the traffic of what was provisioned, on the same provider', async () => {
+      for (const [preference, provider, vip] of [
+        ['container', 'sim-container', null],
+        ['vm', 'sim-vm', expect.stringMatching(/^198\.51\.100\./)],
+      ] as const) {
+        const deploymentId = await send(preference)
+        await until(
+          () => of(deploymentId, 'evt.network.ready').length > 0,
+          15_000,
+          `${provider} routes traffic`,
+        )
+        expect(of(deploymentId, 'evt.network.ready')[0]?.data).toMatchObject({
+          provider,
+          hostnames: ['shop.example.com'],
+          vip,
+        })
+      }
+      // A provider that cannot route it ends the route, saying so (undoing it is the saga's).
+      await call('PUT', '/v1/admin/sim/sim-vm/faults', {
+        failOperation: 'configureNetwork',
+        code: 'rejected',
+      })
+      try {
+        const deploymentId = await send('vm')
+        await until(() => of(deploymentId, 'evt.route.failed').length > 0, 15_000, 'the route ends')
+        expect(of(deploymentId, 'evt.route.failed')[0]?.data).toMatchObject({
+          reason: expect.stringContaining('sim-vm could not route its traffic'),
+        })
+        expect(of(deploymentId, 'evt.provisioned')).toHaveLength(1)
+      } finally {
+        await call('PUT', '/v1/admin/sim/sim-vm/faults', {})
+      }
     })
 
     it('fails over to another provider the manifest allows when the first is unavailable, recording why', async () => {

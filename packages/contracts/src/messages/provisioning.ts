@@ -84,6 +84,7 @@ export const NetworkReady = closedObject({
   vip: Type.Union([ipAddressField('The virtual IP of the load balancer'), Type.Null()], {
     description: 'The load balancer virtual IP, or null when the platform exposes none (ingress only)',
   }),
+  provider: Type.Optional(providerField("The provider that configured it; absent: the platform's own")),
 })
 export type NetworkReady = Static<typeof NetworkReady>
 
@@ -93,6 +94,7 @@ export const NetworkFailed = closedObject({
   platform: platformField(),
   reason: textField('What went wrong, for people'),
   retryable: Type.Boolean({ description: 'Whether the same request may succeed later' }),
+  provider: Type.Optional(providerField("The provider that failed; absent: the platform's own")),
 })
 export type NetworkFailed = Static<typeof NetworkFailed>
 

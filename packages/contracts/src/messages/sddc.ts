@@ -92,6 +92,7 @@ export const SddcNetworkConfigure = closedObject({
   ),
   tls: TlsSettings,
   dns: DnsSettings,
+  provider: Type.Optional(providerField("The provider meant; absent: the platform's own adapter")),
 })
 export type SddcNetworkConfigure = Static<typeof SddcNetworkConfigure>
 

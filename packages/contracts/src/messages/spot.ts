@@ -102,6 +102,7 @@ export const SpotNetworkConfigure = closedObject({
   ),
   tls: TlsSettings,
   dns: DnsSettings,
+  provider: Type.Optional(providerField("The provider meant; absent: the platform's own adapter")),
 })
 export type SpotNetworkConfigure = Static<typeof SpotNetworkConfigure>
 

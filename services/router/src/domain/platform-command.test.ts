@@ -2,13 +2,14 @@ import { catalog, validatePayload } from '@rxt/contracts'
 import { canonicalManifest, manifestDigest } from '@rxt/contracts/manifest'
 import { describe, expect, it } from 'vitest'
 import { deploy, rxtSpot, sddcFlex } from './fixtures/load.ts'
-import { platformCommand } from './platform-command.ts'
+import { networkCommand, platformCommand } from './platform-command.ts'
 import { translate } from './translate.ts'
 
 const manifest = deploy(`image: ghcr.io/acme/shop:1.4.2
 replicas: 3
 resources: {cpu: 500m, memory: 1Gi}
-ports: [{name: http, port: 8080, protocol: http}]`)
+ports: [{name: http, port: 8080, protocol: http}]
+network: {visibility: public, hostnames: [shop.example.com], tls: required}`)
 const work = {
   deploymentId: 'dep-1',
   tenantId: 'tnt-acme',
@@ -56,5 +57,25 @@ describe('the platform command of a routed deployment', () => {
     const folder = translation.objects.find((o) => o.kind === 'VmFolder') as { name: string }
     expect((command.data.resources as { folder: string }).folder).toBe(folder.name)
     expect(validatePayload(catalog, command.type, 1, command.data)).toEqual([])
+  })
+
+  it('routes traffic with a network command: the ingress rule and TLS on Kubernetes, the NSX load balancer on VMs', () => {
+    const k8s = networkCommand(work, manifest, translate(manifest, rxtSpot(), target))
+    expect(k8s.type).toBe('cmd.spot.network.configure')
+    expect(k8s.data).toMatchObject({
+      provider: 'rxt-spot',
+      ingressRules: [{ host: 'shop.example.com', path: '/', servicePort: 8080 }],
+      serviceLB: null,
+      tls: { mode: 'acme' },
+      dns: { zone: 'example.com', records: [{ name: 'shop.example.com' }] },
+    })
+    expect(validatePayload(catalog, k8s.type, 1, k8s.data)).toEqual([])
+    const vm = networkCommand(work, manifest, translate(manifest, sddcFlex(), target))
+    expect(vm.type).toBe('cmd.sddc.network.configure')
+    expect(vm.data).toMatchObject({
+      nsxLB: { port: 443, memberPort: 8080, algorithm: 'round-robin' },
+      firewallRules: [{ sources: ['0.0.0.0/0'], ports: [8080] }],
+    })
+    expect(validatePayload(catalog, vm.type, 1, vm.data)).toEqual([])
   })
 })

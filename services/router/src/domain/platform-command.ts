@@ -97,3 +97,107 @@ export function platformCommand(
     },
   }
 }
+
+/** The command that routes a provisioned deployment's traffic, on the provider that provisioned it. */
+export type NetworkCommand =
+  | { readonly type: 'cmd.spot.network.configure'; readonly data: Record<string, unknown> }
+  | { readonly type: 'cmd.sddc.network.configure'; readonly data: Record<string, unknown> }
+
+const httpLike = new Set(['http', 'grpc', 'websocket'])
+
+/**
+ * The network command for a deployment (its manifest with the environment's overrides applied):
+ * hostnames, TLS (ACME unless `tls: off`), DNS records, and for Kubernetes the ingress rules and the
+ * TCP load balancer of the translation, for VMs the NSX load balancer and its firewall rule. The
+ * NetworkPolicies travel in the bundle (they select pods, which the command's CIDR rules cannot say).
+ */
+export function networkCommand(
+  work: Pick<RouterProvision, 'envId' | 'deploymentId'>,
+  manifest: DeployManifest,
+  translation: Translation,
+): NetworkCommand {
+  const network = manifest.spec.network
+  const hostnames = network?.hostnames ?? []
+  const ports = manifest.spec.ports ?? []
+  const web = ports.find((p) => httpLike.has(p.protocol))
+  const tcp = ports.find((p) => p.protocol === 'tcp')
+  const tlsOff = network?.tls === 'off'
+  const common = {
+    envId: work.envId,
+    deploymentId: work.deploymentId,
+    provider: translation.provider,
+    tls: { mode: tlsOff ? 'none' : 'acme', certificateRef: null, minVersion: '1.2' },
+    dns: {
+      zone: hostnames[0]?.split('.').slice(1).join('.') || `${translation.provider}.invalid`,
+      records: hostnames.map((name) => ({ name, type: 'CNAME', ttlSeconds: 300 })),
+    },
+  }
+  if (translation.kind === 'k8s') {
+    const namespace = translation.objects.find((o) => o.kind === 'Namespace')
+    const ingress = translation.objects.find((o) => o.kind === 'Ingress') as
+      | {
+          spec?: {
+            rules?: {
+              host: string
+              http?: { paths?: { path: string; backend: { service: { name: string } } }[] }
+            }[]
+          }
+        }
+      | undefined
+    const lb = translation.objects.find(
+      (o) => o.kind === 'Service' && (o.spec as { type?: string } | undefined)?.type === 'LoadBalancer',
+    )
+    return {
+      type: 'cmd.spot.network.configure',
+      data: {
+        ...common,
+        namespace: namespace === undefined ? '' : nameOf(namespace),
+        ingressRules:
+          web === undefined
+            ? []
+            : (ingress?.spec?.rules ?? []).flatMap((rule) =>
+                (rule.http?.paths ?? []).map((p) => ({
+                  host: rule.host,
+                  path: p.path,
+                  serviceName: p.backend.service.name,
+                  servicePort: web.port,
+                })),
+              ),
+        serviceLB: lb === undefined || tcp === undefined ? null : { port: tcp.port, targetPort: tcp.port },
+        networkPolicies: [],
+      },
+    }
+  }
+  const member = web ?? tcp
+  const readiness = manifest.spec.healthChecks?.readiness?.path
+  const lbPort = member === undefined ? undefined : web !== undefined ? (tlsOff ? 80 : 443) : member.port
+  return {
+    type: 'cmd.sddc.network.configure',
+    data: {
+      ...common,
+      nsxRoutes: [],
+      nsxLB:
+        member === undefined || lbPort === undefined
+          ? null
+          : {
+              port: lbPort,
+              memberPort: member.port,
+              algorithm: 'round-robin',
+              healthCheckPath: readiness ?? '/',
+            },
+      firewallRules:
+        member === undefined
+          ? []
+          : [
+              {
+                name: 'allow-load-balancer',
+                action: 'allow',
+                direction: 'in',
+                sources: network?.visibility === 'public' ? ['0.0.0.0/0'] : ['10.0.0.0/8'],
+                ports: [member.port],
+                protocol: 'tcp',
+              },
+            ],
+    },
+  }
+}
