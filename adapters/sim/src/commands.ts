@@ -9,7 +9,7 @@ import type {
   DeployRequest,
   IComputePlatform,
   NetworkSpec,
-  Outcome,
+  PlatformFailure,
   ProvisionRequest,
 } from '@rxt/platform-sdk'
 
@@ -98,6 +98,32 @@ export function fromSddc(command: SddcProvisionRequest): {
   }
 }
 
+/** How a simulation answers a command: outcome events naming the deployment, family and provider. */
+function answerer(
+  ctx: HandlerContext,
+  platform: IComputePlatform,
+  family: 'rxt-spot' | 'sddc-flex',
+  command: { envId: string; deploymentId: string },
+  tenantId: string,
+) {
+  const common = {
+    envId: command.envId,
+    deploymentId: command.deploymentId,
+    platform: family,
+    provider: platform.name,
+  }
+  const publish = (type: string, data: Record<string, unknown>) =>
+    ctx.publish({ type, tenantId, key: command.envId, data: { ...common, ...data } })
+  return {
+    succeeded: publish,
+    failed: (type: 'evt.provision.failed' | 'evt.network.failed', failure: PlatformFailure) =>
+      publish(type, {
+        reason: `${platform.name} (simulated): ${failure.message}`.slice(0, 2000),
+        retryable: failure.retryable,
+      }),
+  }
+}
+
 /**
  * Runs a provision command on a simulation (provision, then deploy) and answers it as an adapter does:
  * evt.provisioned with what it holds, or evt.provision.failed saying whether a retry can help.
@@ -109,45 +135,39 @@ export async function runProvision(
   command: { tenantId: string; envId: string; deploymentId: string },
   calls: { provision: ProvisionRequest; deploy: DeployRequest },
 ): Promise<void> {
-  const common = {
-    envId: command.envId,
-    deploymentId: command.deploymentId,
-    platform: family,
-    provider: platform.name,
-  }
-  const fail = (outcome: Outcome<unknown>) =>
-    outcome.ok
-      ? undefined
-      : ctx.publish({
-          type: 'evt.provision.failed',
-          tenantId: command.tenantId,
-          key: command.envId,
-          data: {
-            ...common,
-            reason: `${platform.name} (simulated): ${outcome.failure.message}`.slice(0, 2000),
-            retryable: outcome.failure.retryable,
-          },
-        })
+  const answer = answerer(ctx, platform, family, command, command.tenantId)
   const provisioned = await platform.provisionEnvironment(calls.provision)
-  if (!provisioned.ok) return void (await fail(provisioned))
+  if (!provisioned.ok) return void (await answer.failed('evt.provision.failed', provisioned.failure))
   const deployed = await platform.deployApplication(calls.deploy)
-  if (!deployed.ok) return void (await fail(deployed))
-  await ctx.publish({
-    type: 'evt.provisioned',
-    tenantId: command.tenantId,
-    key: command.envId,
-    data: {
-      ...common,
-      resourceIds: [...provisioned.value.resources, ...deployed.value.resources].map(
-        (r) => `${r.kind}:${r.id}`,
-      ),
-      endpoints: deployed.value.endpoints.map((e) => ({
-        name: e.name,
-        host: e.host,
-        port: e.port,
-        protocol: e.protocol === 'websocket' ? 'http' : e.protocol,
-      })),
-    },
+  if (!deployed.ok) return void (await answer.failed('evt.provision.failed', deployed.failure))
+  await answer.succeeded('evt.provisioned', {
+    resourceIds: [...provisioned.value.resources, ...deployed.value.resources].map(
+      (r) => `${r.kind}:${r.id}`,
+    ),
+    endpoints: deployed.value.endpoints.map((e) => ({
+      name: e.name,
+      host: e.host,
+      port: e.port,
+      protocol: e.protocol === 'websocket' ? 'http' : e.protocol,
+    })),
+  })
+}
+
+/** Runs a network command on a simulation and answers evt.network.ready or evt.network.failed. */
+export async function runNetwork(
+  ctx: HandlerContext,
+  platform: IComputePlatform,
+  family: 'rxt-spot' | 'sddc-flex',
+  command: { envId: string; deploymentId: string },
+  tenantId: string,
+  spec: NetworkSpec,
+): Promise<void> {
+  const answer = answerer(ctx, platform, family, command, tenantId)
+  const outcome = await platform.configureNetwork(spec)
+  if (!outcome.ok) return void (await answer.failed('evt.network.failed', outcome.failure))
+  await answer.succeeded('evt.network.ready', {
+    hostnames: [...new Set(outcome.value.urls.map((u) => new URL(u).hostname))],
+    vip: outcome.value.vip,
   })
 }
 
@@ -176,45 +196,4 @@ export function fromSddcNetwork(command: SddcNetworkConfigure): NetworkSpec {
     port: command.nsxLB?.memberPort ?? 80,
     protocol: 'http',
   }
-}
-
-/** Runs a network command on a simulation and answers evt.network.ready or evt.network.failed. */
-export async function runNetwork(
-  ctx: HandlerContext,
-  platform: IComputePlatform,
-  family: 'rxt-spot' | 'sddc-flex',
-  command: { envId: string; deploymentId: string },
-  tenantId: string,
-  spec: NetworkSpec,
-): Promise<void> {
-  const common = {
-    envId: command.envId,
-    deploymentId: command.deploymentId,
-    platform: family,
-    provider: platform.name,
-  }
-  const outcome = await platform.configureNetwork(spec)
-  if (!outcome.ok) {
-    await ctx.publish({
-      type: 'evt.network.failed',
-      tenantId,
-      key: command.envId,
-      data: {
-        ...common,
-        reason: `${platform.name} (simulated): ${outcome.failure.message}`.slice(0, 2000),
-        retryable: outcome.failure.retryable,
-      },
-    })
-    return
-  }
-  await ctx.publish({
-    type: 'evt.network.ready',
-    tenantId,
-    key: command.envId,
-    data: {
-      ...common,
-      hostnames: [...new Set(outcome.value.urls.map((u) => new URL(u).hostname))],
-      vip: outcome.value.vip,
-    },
-  })
 }
