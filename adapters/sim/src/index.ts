@@ -5,7 +5,8 @@ import type {
   SpotNetworkConfigure,
   SpotProvisionRequest,
 } from '@rxt/contracts'
-import { defineContext, NotFoundError, perContext } from '@rxt/kit'
+import { defineContext, type HandlerContext, type MessageHandler, NotFoundError, perContext } from '@rxt/kit'
+import type { IComputePlatform } from '@rxt/platform-sdk'
 import Type from 'typebox'
 import { fromSddc, fromSddcNetwork, fromSpot, fromSpotNetwork, runNetwork, runProvision } from './commands.ts'
 import {
@@ -122,51 +123,39 @@ export const sim = defineContext<SimConfig>({
       },
     )
   },
-  // The provision commands meant for a simulation (by provider); the real adapters take the others.
-  handlers: (deps) => [
-    {
-      id: 'spot-provision',
-      types: ['cmd.spot.provision.request'],
+  // The commands meant for a simulation (by provider); the real adapters take the others.
+  handlers: (deps) => {
+    /** A handler of one command type, run on the simulation it names when that one speaks its family. */
+    const on = <C extends { provider?: string }>(
+      id: string,
+      type: string,
+      kind: 'k8s' | 'vm',
+      run: (ctx: HandlerContext, platform: IComputePlatform, command: C, tenantId: string) => Promise<void>,
+    ): MessageHandler => ({
+      id,
+      types: [type],
       handle: async (message, ctx) => {
-        const command = message.data as SpotProvisionRequest
+        const command = message.data as C
         const platform = simPlatformsOf(deps).get(command.provider ?? '')
-        if (platform === undefined || platform.kind !== 'k8s') return
-        await runProvision(ctx, platform.within(ctx.tx), 'rxt-spot', command, fromSpot(command))
+        if (platform === undefined || platform.kind !== kind) return
+        await run(ctx, platform.within(ctx.tx), command, message.tenantId as string)
       },
-    },
-    {
-      id: 'sddc-provision',
-      types: ['cmd.sddc.provision.request'],
-      handle: async (message, ctx) => {
-        const command = message.data as SddcProvisionRequest
-        const platform = simPlatformsOf(deps).get(command.provider ?? '')
-        if (platform === undefined || platform.kind !== 'vm') return
-        await runProvision(ctx, platform.within(ctx.tx), 'sddc-flex', command, fromSddc(command))
-      },
-    },
-    {
-      id: 'spot-network',
-      types: ['cmd.spot.network.configure'],
-      handle: async (message, ctx) => {
-        const command = message.data as SpotNetworkConfigure
-        const platform = simPlatformsOf(deps).get(command.provider ?? '')
-        if (platform === undefined || platform.kind !== 'k8s') return
-        const spec = fromSpotNetwork(command)
-        await runNetwork(ctx, platform.within(ctx.tx), 'rxt-spot', command, message.tenantId as string, spec)
-      },
-    },
-    {
-      id: 'sddc-network',
-      types: ['cmd.sddc.network.configure'],
-      handle: async (message, ctx) => {
-        const command = message.data as SddcNetworkConfigure
-        const platform = simPlatformsOf(deps).get(command.provider ?? '')
-        if (platform === undefined || platform.kind !== 'vm') return
-        const spec = fromSddcNetwork(command)
-        await runNetwork(ctx, platform.within(ctx.tx), 'sddc-flex', command, message.tenantId as string, spec)
-      },
-    },
-  ],
+    })
+    return [
+      on<SpotProvisionRequest>('spot-provision', 'cmd.spot.provision.request', 'k8s', (ctx, p, c) =>
+        runProvision(ctx, p, 'rxt-spot', c, fromSpot(c)),
+      ),
+      on<SddcProvisionRequest>('sddc-provision', 'cmd.sddc.provision.request', 'vm', (ctx, p, c) =>
+        runProvision(ctx, p, 'sddc-flex', c, fromSddc(c)),
+      ),
+      on<SpotNetworkConfigure>('spot-network', 'cmd.spot.network.configure', 'k8s', (ctx, p, c, tenant) =>
+        runNetwork(ctx, p, 'rxt-spot', c, tenant, fromSpotNetwork(c)),
+      ),
+      on<SddcNetworkConfigure>('sddc-network', 'cmd.sddc.network.configure', 'vm', (ctx, p, c, tenant) =>
+        runNetwork(ctx, p, 'sddc-flex', c, tenant, fromSddcNetwork(c)),
+      ),
+    ]
+  },
   jobs: (deps) => [
     // Idempotency keys are remembered a week, as the bus remembers messages.
     {
