@@ -1,0 +1,31 @@
+// npm run peers -- build | up | down | status: the real peers the Kubernetes suites run against.
+import { build, buildDir, pins } from './build.ts'
+import { down, isUp, kubeconfigPath, up } from './cluster.ts'
+
+const [command] = process.argv.slice(2)
+switch (command) {
+  case 'build': {
+    const result = build()
+    process.stdout.write(
+      result.built
+        ? `built ${JSON.stringify(pins)} in ${result.seconds} s into ${result.dir}\n`
+        : `reusing ${result.dir} (pins unchanged)\n`,
+    )
+    break
+  }
+  case 'up': {
+    build()
+    process.stdout.write(`cluster up; kubeconfig: ${await up()}\n`)
+    break
+  }
+  case 'down':
+    await down()
+    process.stdout.write('cluster down\n')
+    break
+  case 'status':
+    process.stdout.write(`${isUp() ? `up; kubeconfig: ${kubeconfigPath}` : 'down'}; peers in ${buildDir}\n`)
+    break
+  default:
+    process.stderr.write('usage: npm run peers -- build | up | down | status\n')
+    process.exit(2)
+}
