@@ -1,7 +1,11 @@
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import { connect } from '@nats-io/transport-node'
 import { Redis } from 'ioredis'
 import pg from 'pg'
 import type { TestProject } from 'vitest/node'
+import { binaries, buildDir } from '../../tools/peers/build.ts'
+import { down, isUp, kubeconfigPath, up } from '../../tools/peers/cluster.ts'
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -17,6 +21,10 @@ declare module 'vitest' {
     redisUrl: string
     /** Why Redis suites are skipped; '' when they run. */
     redisSkipReason: string
+    /** The admin kubeconfig of the local Kubernetes control plane (tools/peers); '' when there is none. */
+    kubeconfigPath: string
+    /** Why Kubernetes suites are skipped; '' when they run. */
+    kubeSkipReason: string
   }
 }
 
@@ -64,23 +72,44 @@ async function findRedis(url: string): Promise<string> {
   }
 }
 
+/** The local Kubernetes control plane: started for the run when its peers are built (and stopped after). */
+async function findKubernetes(): Promise<{ reason: string; startedHere: boolean }> {
+  if (!binaries.every((b) => existsSync(join(buildDir, 'bin', b))))
+    return {
+      reason: 'the Kubernetes peers are not built (npm run peers -- build; needs Go)',
+      startedHere: false,
+    }
+  if (isUp()) return { reason: '', startedHere: false }
+  try {
+    await up()
+    return { reason: '', startedHere: true }
+  } catch (error) {
+    return {
+      reason: `the local Kubernetes control plane did not start: ${(error as Error).message}`,
+      startedHere: false,
+    }
+  }
+}
+
 /**
  * Finds the real peers once per run. A missing peer skips its suites with the reason printed, except
  * under CI=true, where it fails the run.
  */
-export default async function setup(project: TestProject): Promise<void> {
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const postgresUrl = process.env.RXT_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
   const natsUrl = process.env.RXT_TEST_NATS_URL ?? 'nats://127.0.0.1:4222'
   const redisUrl = process.env.RXT_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
-  const [postgresReason, natsReason, redisReason] = await Promise.all([
+  const [postgresReason, natsReason, redisReason, kube] = await Promise.all([
     findPostgres(postgresUrl),
     findNats(natsUrl),
     findRedis(redisUrl),
+    findKubernetes(),
   ])
   for (const [name, reason] of [
     ['postgres', postgresReason],
     ['nats', natsReason],
     ['redis', redisReason],
+    ['kubernetes', kube.reason],
   ] as const) {
     if (reason === '') continue
     if (process.env.CI === 'true') throw new Error(`CI=true and a test peer is missing: ${reason}`)
@@ -92,4 +121,9 @@ export default async function setup(project: TestProject): Promise<void> {
   project.provide('natsSkipReason', natsReason)
   project.provide('redisUrl', redisReason === '' ? redisUrl : '')
   project.provide('redisSkipReason', redisReason)
+  project.provide('kubeconfigPath', kube.reason === '' ? kubeconfigPath : '')
+  project.provide('kubeSkipReason', kube.reason)
+  return async () => {
+    if (kube.startedHere) await down()
+  }
 }

@@ -121,7 +121,10 @@ current-context: rxt-peers
 /** Starts a process detached, its output in logs/<name>.log, its pid in <name>.pid. */
 function start(name: (typeof processes)[number], command: string, args: string[]): void {
   const log = openSync(join(clusterDir, 'logs', `${name}.log`), 'a')
-  const child = spawn(command, args, { detached: true, stdio: ['ignore', log, log] })
+  // Debian's etcd 3.4 lacks what the API server needs for watch-list streams (RequestWatchProgress):
+  // clients list and watch the classic way instead of waiting out a failed stream.
+  const env = { ...process.env, KUBE_FEATURE_WatchListClient: 'false' }
+  const child = spawn(command, args, { detached: true, stdio: ['ignore', log, log], env })
   writeFileSync(join(clusterDir, `${name}.pid`), String(child.pid))
   child.unref()
 }

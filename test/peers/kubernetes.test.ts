@@ -1,0 +1,80 @@
+// The local Kubernetes control plane of tools/peers, as the suites that need one get it: the pinned
+// version, RBAC, and pods that reach Running on KWOK nodes.
+import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { request } from 'node:https'
+import { describe, expect, inject, it } from 'vitest'
+import { until } from '../../packages/kit/src/testing/bus.ts'
+import { pins } from '../../tools/peers/build.ts'
+
+const kubeconfigPath = inject('kubeconfigPath')
+const skipReason = inject('kubeSkipReason')
+
+/** A request to the API server with a bearer token, trusting the cluster's CA. */
+function kube(token: string, method: string, path: string, body?: unknown) {
+  const config = readFileSync(kubeconfigPath, 'utf8')
+  const server = /server: "([^"]+)"/.exec(config)?.[1] as string
+  const ca = readFileSync(/certificate-authority: "([^"]+)"/.exec(config)?.[1] as string)
+  return new Promise<{ status: number; json: Record<string, unknown> }>((resolve, reject) => {
+    const req = request(
+      `${server}${path}`,
+      { method, ca, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } },
+      (res) => {
+        let text = ''
+        res.on('data', (chunk) => {
+          text += chunk
+        })
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text || '{}') }))
+      },
+    )
+    req.on('error', reject)
+    req.end(body === undefined ? undefined : JSON.stringify(body))
+  })
+}
+
+describe.skipIf(skipReason !== '')('the local Kubernetes control plane (tools/peers)', () => {
+  const admin = () => /token: "([^"]+)"/.exec(readFileSync(kubeconfigPath, 'utf8'))?.[1] as string
+
+  it('serves the pinned version, and refuses what RBAC does not allow', async () => {
+    expect((await kube(admin(), 'GET', '/version')).json.gitVersion).toBe(pins.kubernetes)
+    expect((await kube('not-a-token', 'GET', '/api/v1/namespaces')).status).toBe(401)
+  })
+
+  it('runs the pods of a Deployment on KWOK nodes, and removes them with their namespace', async () => {
+    const ns = `smoke-${randomBytes(4).toString('hex')}`
+    expect((await kube(admin(), 'POST', '/api/v1/namespaces', { metadata: { name: ns } })).status).toBe(201)
+    const deployment = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'web' },
+      spec: {
+        replicas: 2,
+        selector: { matchLabels: { app: 'web' } },
+        template: {
+          metadata: { labels: { app: 'web' } },
+          spec: { containers: [{ name: 'web', image: 'nginx' }] },
+        },
+      },
+    }
+    expect(
+      (await kube(admin(), 'POST', `/apis/apps/v1/namespaces/${ns}/deployments`, deployment)).status,
+    ).toBe(201)
+    type Pods = { items: { spec: { nodeName?: string }; status: { phase?: string } }[] }
+    await until(
+      async () => {
+        const pods = (await kube(admin(), 'GET', `/api/v1/namespaces/${ns}/pods`)).json as unknown as Pods
+        return pods.items.length === 2 && pods.items.every((p) => p.status.phase === 'Running')
+      },
+      60_000,
+      'two pods Running',
+    )
+    const pods = (await kube(admin(), 'GET', `/api/v1/namespaces/${ns}/pods`)).json as unknown as Pods
+    expect(pods.items.every((p) => p.spec.nodeName?.startsWith('kwok-node-'))).toBe(true)
+    await kube(admin(), 'DELETE', `/api/v1/namespaces/${ns}`)
+    await until(
+      async () => (await kube(admin(), 'GET', `/api/v1/namespaces/${ns}`)).status === 404,
+      60_000,
+      'the namespace is gone',
+    )
+  }, 180_000)
+})
