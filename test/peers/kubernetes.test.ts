@@ -2,34 +2,21 @@
 // version, RBAC, and pods that reach Running on KWOK nodes.
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { request } from 'node:https'
 import { describe, expect, inject, it } from 'vitest'
 import { until } from '../../packages/kit/src/testing/bus.ts'
 import { pins } from '../../tools/peers/build.ts'
+import { api } from '../../tools/peers/cluster.ts'
 
 const kubeconfigPath = inject('kubeconfigPath')
 const skipReason = inject('kubeSkipReason')
 
-/** A request to the API server with a bearer token, trusting the cluster's CA. */
-function kube(token: string, method: string, path: string, body?: unknown) {
-  const config = readFileSync(kubeconfigPath, 'utf8')
-  const server = /server: "([^"]+)"/.exec(config)?.[1] as string
-  const ca = readFileSync(/certificate-authority: "([^"]+)"/.exec(config)?.[1] as string)
-  return new Promise<{ status: number; json: Record<string, unknown> }>((resolve, reject) => {
-    const req = request(
-      `${server}${path}`,
-      { method, ca, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } },
-      (res) => {
-        let text = ''
-        res.on('data', (chunk) => {
-          text += chunk
-        })
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text || '{}') }))
-      },
-    )
-    req.on('error', reject)
-    req.end(body === undefined ? undefined : JSON.stringify(body))
+/** A request to the cluster's API server with a bearer token; the answer's status and JSON. */
+const kube = async (token: string, method: string, path: string, body?: unknown) => {
+  const res = await api(token, path, {
+    method,
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   })
+  return { status: res.status, json: JSON.parse(res.text || '{}') as Record<string, unknown> }
 }
 
 describe.skipIf(skipReason !== '')('the local Kubernetes control plane (tools/peers)', () => {

@@ -143,7 +143,7 @@ const pidOf = (name: string): number | undefined => {
 }
 
 /** The API server's answer to a request (its own CA trusted for this call only). */
-function api(
+export function api(
   token: string,
   path: string,
   init: { method?: string; body?: string } = {},
