@@ -60,8 +60,9 @@ describe.skipIf(skipReason !== '')('the local Kubernetes control plane (tools/pe
     await kube(admin(), 'DELETE', `/api/v1/namespaces/${ns}`)
     await until(
       async () => (await kube(admin(), 'GET', `/api/v1/namespaces/${ns}`)).status === 404,
-      60_000,
+      // The namespace controller and KWOK's pod deletion share two cores with the rest of the run.
+      150_000,
       'the namespace is gone',
     )
-  }, 180_000)
+  }, 240_000)
 })
