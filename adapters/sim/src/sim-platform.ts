@@ -226,7 +226,7 @@ export function createSimPlatform(deps: { db: ContextDb; clock: Clock }, options
   })
 
   /** The six calls, run on `db`: the context's database, or a handler's transaction (`within`). */
-  const calls6 = (db: Runner): IComputePlatform => ({
+  const callsOn = (db: Runner): IComputePlatform => ({
     name,
     kind: container ? 'k8s' : 'vm',
     provisionEnvironment: (request) =>
@@ -416,10 +416,10 @@ export function createSimPlatform(deps: { db: ContextDb; clock: Clock }, options
 
   const db = deps.db
   return {
-    ...calls6(deps.db),
+    ...callsOn(deps.db),
     // In a handler's transaction (PGlite has one connection: a second transaction would wait for it).
     within: (tx) =>
-      calls6({ query: (text, params) => tx.query(text, params), transaction: (fn) => fn(tx) } as Runner),
+      callsOn({ query: (text, params) => tx.query(text, params), transaction: (fn) => fn(tx) } as Runner),
 
     inject(next) {
       faults = next

@@ -62,6 +62,14 @@ export class InputError extends KitErrorBase {
   }
 }
 
+/** The 422 of a document that breaks its schema: how many problems, and every one of them. */
+export const invalidDocument = (what: string, violations: readonly Violation[]): InputError =>
+  new InputError(
+    `${what} is not valid: ${violations.length} problem${violations.length === 1 ? '' : 's'}`,
+    violations,
+    { unprocessable: true },
+  )
+
 export class NotFoundError extends KitErrorBase {
   readonly code = ErrorCode.notFound
   constructor(message: string, options?: ErrorOptions) {

@@ -46,6 +46,7 @@ export {
   ConflictError,
   ErrorCode,
   InputError,
+  invalidDocument,
   isKitError,
   type KitError,
   NotAllowedError,

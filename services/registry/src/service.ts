@@ -11,6 +11,7 @@ import {
   ConflictError,
   type ContextDeps,
   InputError,
+  invalidDocument,
   NotFoundError,
   newId,
   type Transaction,
@@ -93,13 +94,7 @@ const environmentView = (r: EnvironmentRow) => ({
 /** A deploy.yaml that does not load: 422 with every problem, its path, line and column. */
 function manifestOf(yaml: string) {
   const loaded = loadManifest(yaml)
-  if (!loaded.ok) {
-    throw new InputError(
-      `the manifest is not valid: ${loaded.violations.length} problem${loaded.violations.length === 1 ? '' : 's'}`,
-      loaded.violations,
-      { unprocessable: true },
-    )
-  }
+  if (!loaded.ok) throw invalidDocument('the manifest', loaded.violations)
   return { manifest: loaded.manifest, digest: manifestDigest(loaded.manifest) }
 }
 

@@ -6,7 +6,7 @@ import { identity } from '@rxt/identity'
 import { type Clock, defineContext, type Runtime } from '@rxt/kit'
 import { dbTargets, type TestDatabase } from '@rxt/kit/testing'
 import { until } from '@rxt/kit/testing/bus'
-import { startTestRuntime } from '@rxt/kit/testing/runtime'
+import { signUp, startTestRuntime } from '@rxt/kit/testing/runtime'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { registry } from '../src/index.ts'
 
@@ -57,13 +57,9 @@ for (const target of dbTargets()) {
         clock,
         env: { WEBHOOK_KEY: webhookKey, PUBLIC_URL: 'https://deploy.example.com' },
       })
-      const signup = await runtime.app.inject({
-        method: 'POST',
-        url: '/v1/auth/signup',
-        payload: { email: 'reg@example.com', password: 'a long passphrase', name: 'Reg', orgName: 'Reg' },
-      })
-      auth = `Bearer ${signup.json().accessToken}`
-      userId = signup.json().userId
+      const account = await signUp(runtime, 'reg@example.com')
+      auth = account.authorization
+      userId = account.userId
     })
     afterAll(async () => {
       await runtime?.stop()

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { loadManifest } from '@rxt/contracts/manifest'
-import { type ContextDeps, InputError, NotFoundError, type Queryable } from '@rxt/kit'
+import { type ContextDeps, InputError, invalidDocument, NotFoundError, type Queryable } from '@rxt/kit'
 import { loadProviderManifest } from '@rxt/platform-sdk'
 import { type ProviderView, selectPlatform } from './domain/select-platform.ts'
 import { applyEnvironment, translate } from './domain/translate.ts'
@@ -42,12 +42,7 @@ const providerView = (row: ProviderRow, now: Date) => ({
 /** A deploy.yaml that does not load: 422 with every problem, its path, line and column. */
 function manifestOf(yaml: string) {
   const loaded = loadManifest(yaml)
-  if (!loaded.ok) {
-    const n = loaded.violations.length
-    throw new InputError(`the manifest is not valid: ${n} problem${n === 1 ? '' : 's'}`, loaded.violations, {
-      unprocessable: true,
-    })
-  }
+  if (!loaded.ok) throw invalidDocument('the manifest', loaded.violations)
   return loaded.manifest
 }
 

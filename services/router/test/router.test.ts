@@ -6,7 +6,7 @@ import { identity } from '@rxt/identity'
 import type { Runtime } from '@rxt/kit'
 import { dbTargets, type TestDatabase } from '@rxt/kit/testing'
 import { until } from '@rxt/kit/testing/bus'
-import { startTestRuntime } from '@rxt/kit/testing/runtime'
+import { signUp, startTestRuntime } from '@rxt/kit/testing/runtime'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { router } from '../src/index.ts'
 
@@ -41,17 +41,9 @@ for (const target of dbTargets()) {
     beforeAll(async () => {
       handle = await target.create()
       runtime = await startTestRuntime({ contexts: [identity, sim, router], database: handle.database })
-      const signup = async (email: string) =>
-        (
-          await runtime.app.inject({
-            method: 'POST',
-            url: '/v1/auth/signup',
-            payload: { email, password: 'a long passphrase', name: email, orgName: email },
-          })
-        ).json()
       // The first account of an installation is its operator.
-      operator = `Bearer ${(await signup('op@example.com')).accessToken}`
-      tenant = `Bearer ${(await signup('dev@example.com')).accessToken}`
+      operator = (await signUp(runtime, 'op@example.com')).authorization
+      tenant = (await signUp(runtime, 'dev@example.com')).authorization
       // The simulations report their health as they start; until then no provider takes work.
       await until(
         async () =>

@@ -6,7 +6,7 @@ import { identity } from '@rxt/identity'
 import { type ContextDeps, defineContext, type Runtime } from '@rxt/kit'
 import { dbTargets, type TestDatabase } from '@rxt/kit/testing'
 import { until } from '@rxt/kit/testing/bus'
-import { startTestRuntime } from '@rxt/kit/testing/runtime'
+import { signUp, startTestRuntime } from '@rxt/kit/testing/runtime'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { router } from '../src/index.ts'
 
@@ -110,15 +110,10 @@ for (const target of dbTargets()) {
       runtime = await startTestRuntime({
         contexts: [identity, sim, router, harness],
         database: handle.database,
-        log: (await import('@rxt/kit')).createLogger({ level: 'warn' }),
       })
-      const signup = await runtime.app.inject({
-        method: 'POST',
-        url: '/v1/auth/signup',
-        payload: { email: 'op@example.com', password: 'a long passphrase', name: 'Op', orgName: 'Op' },
-      })
-      operator = `Bearer ${signup.json().accessToken}`
-      tenantId = signup.json().orgId
+      const op = await signUp(runtime, 'op@example.com')
+      operator = op.authorization
+      tenantId = op.orgId
       await until(
         async () =>
           (await runtime.app.inject({ url: '/v1/providers', headers: { authorization: operator } }))

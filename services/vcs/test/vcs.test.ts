@@ -6,7 +6,7 @@ import { identity } from '@rxt/identity'
 import { defineContext, loadMigrations, type Runtime } from '@rxt/kit'
 import { dbTargets, type TestDatabase } from '@rxt/kit/testing'
 import { until } from '@rxt/kit/testing/bus'
-import { startTestRuntime } from '@rxt/kit/testing/runtime'
+import { signUp, startTestRuntime } from '@rxt/kit/testing/runtime'
 import { registry } from '@rxt/registry'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { vcs } from '../src/index.ts'
@@ -112,12 +112,7 @@ for (const target of dbTargets()) {
         database: handle.database,
         env: { WEBHOOK_KEY: randomBytes(32).toString('base64url'), AUTH_FAILURES_PER_MINUTE: '1000' },
       })
-      const signup = await runtime.app.inject({
-        method: 'POST',
-        url: '/v1/auth/signup',
-        payload: { email: 'vcs@example.com', password: 'a long passphrase', name: 'V', orgName: 'V' },
-      })
-      auth = `Bearer ${signup.json().accessToken}`
+      auth = (await signUp(runtime, 'vcs@example.com')).authorization
       const project = await runtime.app.inject({
         method: 'POST',
         url: '/v1/projects',

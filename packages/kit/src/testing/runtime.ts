@@ -42,3 +42,21 @@ export async function startTestRuntime(options: TestRuntimeOptions): Promise<Run
     ...(options.clock === undefined ? {} : { clock: options.clock }),
   })
 }
+
+/**
+ * A new account through identity's API (the runtime must run identity), with an organisation of its
+ * own: its bearer authorization and ids. The installation's first account is its operator.
+ */
+export async function signUp(
+  runtime: Runtime,
+  email: string,
+): Promise<{ authorization: string; accessToken: string; userId: string; orgId: string }> {
+  const res = await runtime.app.inject({
+    method: 'POST',
+    url: '/v1/auth/signup',
+    payload: { email, password: 'a long passphrase', name: email, orgName: email },
+  })
+  if (res.statusCode !== 201) throw new Error(`sign-up of ${email}: ${res.statusCode} ${res.body}`)
+  const body = res.json() as { accessToken: string; userId: string; orgId: string }
+  return { ...body, authorization: `Bearer ${body.accessToken}` }
+}
