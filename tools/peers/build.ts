@@ -1,9 +1,17 @@
-// Builds the pinned test peers into the cache, once per pin: kube-apiserver, kube-controller-manager
-// and kube-scheduler from the Go module k8s.io/kubernetes, KWOK from sigs.k8s.io/kwok, and etcd from
-// Debian's etcd-server package.
+// Builds the pinned test peers into the cache, once per pin: kube-apiserver, kube-controller-manager,
+// kube-scheduler and kubectl from the Go module k8s.io/kubernetes, KWOK from sigs.k8s.io/kwok, etcd
+// from go.etcd.io/etcd/server/v3, and cert-manager's CRDs from its Go module.
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 
@@ -11,6 +19,8 @@ export interface Pins {
   readonly kubernetes: string
   readonly kwok: string
   readonly etcd: string
+  /** cert-manager, for its CustomResourceDefinitions only (no controller runs). */
+  readonly certManager: string
 }
 
 export const pins: Pins = JSON.parse(readFileSync(new URL('./pins.json', import.meta.url), 'utf8'))
@@ -18,12 +28,24 @@ export const pins: Pins = JSON.parse(readFileSync(new URL('./pins.json', import.
 /** Where built peers and running clusters live: outside the repository, kept between runs. */
 export const cacheRoot = process.env.RXT_PEERS_CACHE ?? join(homedir(), '.cache', 'rxt-peers')
 
-/** The build of these pins: a new directory whenever a pin changes. */
+/** The build of the binaries' pins: a new directory whenever one of them changes. */
 export const buildDir = join(
   cacheRoot,
-  `build-${createHash('sha256').update(JSON.stringify(pins)).digest('hex').slice(0, 12)}`,
+  `build-${createHash('sha256')
+    .update(JSON.stringify({ kubernetes: pins.kubernetes, kwok: pins.kwok, etcd: pins.etcd }))
+    .digest('hex')
+    .slice(0, 12)}`,
 )
-export const binaries = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok']
+/** cert-manager's CustomResourceDefinitions, as its module ships them (deploy/crds). */
+export const crdsDir = join(cacheRoot, `cert-manager-${pins.certManager}`, 'crds')
+export const binaries = [
+  'etcd',
+  'kube-apiserver',
+  'kube-controller-manager',
+  'kube-scheduler',
+  'kubectl',
+  'kwok',
+]
 
 const run = (command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) =>
   execFileSync(command, args, {
@@ -38,7 +60,7 @@ const moduleDir = (cwd: string, module: string) =>
   (JSON.parse(run('go', ['mod', 'download', '-json', module], cwd)) as { Dir: string }).Dir
 
 /**
- * kube-apiserver, kube-controller-manager and kube-scheduler. k8s.io/kubernetes replaces every
+ * kube-apiserver, kube-controller-manager, kube-scheduler and kubectl (the benchmark's baseline). k8s.io/kubernetes replaces every
  * k8s.io/* staging module with a local path, which a module that requires it cannot use; the wrapper
  * module replaces each with the published v0.<minor>.<patch> instead.
  */
@@ -64,19 +86,21 @@ function buildKubernetes(bin: string): void {
       '',
     ].join('\n'),
   )
-  const commands = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler']
+  const commands = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl']
   writeFileSync(
     join(src, 'tools.go'),
     `//go:build tools\n\npackage peers\n\nimport (\n${commands.map((c) => `\t_ "k8s.io/kubernetes/cmd/${c}"`).join('\n')}\n)\n`,
   )
   run('go', ['mod', 'tidy', '-e'], src)
-  // /version reports the real version.
+  // /version, and kubectl's client version, report the real version.
   const ldflags = [
     '-s -w',
-    `-X k8s.io/component-base/version.gitVersion=${version}`,
-    `-X k8s.io/component-base/version.gitMajor=${major}`,
-    `-X k8s.io/component-base/version.gitMinor=${minor}`,
-    '-X k8s.io/component-base/version.gitTreeState=clean',
+    ...['k8s.io/component-base/version', 'k8s.io/client-go/pkg/version'].flatMap((pkg) => [
+      `-X ${pkg}.gitVersion=${version}`,
+      `-X ${pkg}.gitMajor=${major}`,
+      `-X ${pkg}.gitMinor=${minor}`,
+      `-X ${pkg}.gitTreeState=clean`,
+    ]),
   ].join(' ')
   run(
     'go',
@@ -93,54 +117,96 @@ function buildKubernetes(bin: string): void {
   )
 }
 
-/** KWOK, and the stages that take its fake nodes to Ready and their pods to Running. */
+/** KWOK itself. */
 function buildKwok(bin: string): void {
   const src = join(buildDir, 'src', 'kwok')
   mkdirSync(src, { recursive: true })
   run('go', ['install', '-trimpath', '-ldflags', '-s -w', `sigs.k8s.io/kwok/cmd/kwok@${pins.kwok}`], src, {
     GOBIN: bin,
   })
+}
+
+/**
+ * The module's own stages that take KWOK's fake nodes to Ready and keep them so (a heartbeat, with a
+ * lease), and their pods to Running, fast.
+ */
+const kwokStageFiles = [
+  'node/fast/node-initialize.yaml',
+  'node/heartbeat-with-lease/node-heartbeat-with-lease.yaml',
+  ...['ready', 'complete', 'delete'].map((s) => `pod/fast/pod-${s}.yaml`),
+]
+export const kwokStagesPath = join(buildDir, 'kwok-stages.yaml')
+const kwokStagesHeader = `# ${kwokStageFiles.join(' ')}\n`
+
+function writeKwokStages(): void {
+  const src = join(buildDir, 'src', 'kwok')
+  mkdirSync(src, { recursive: true })
   writeFileSync(join(src, 'go.mod'), 'module rxt.local/peers/kwok\n\ngo 1.24\n')
   const stages = join(moduleDir(src, `sigs.k8s.io/kwok@${pins.kwok}`), 'kustomize', 'stage')
-  const files = [
-    'node/fast/node-initialize.yaml',
-    ...['ready', 'complete', 'delete'].map((s) => `pod/fast/pod-${s}.yaml`),
-  ]
   writeFileSync(
-    join(buildDir, 'kwok-stages.yaml'),
-    files.map((f) => readFileSync(join(stages, f), 'utf8').trim()).join('\n---\n'),
+    kwokStagesPath,
+    kwokStagesHeader +
+      kwokStageFiles.map((f) => readFileSync(join(stages, f), 'utf8').trim()).join('\n---\n'),
   )
 }
 
-/** etcd from Debian's package: installed when missing and this process may (root with apt-get). */
-export function etcdPath(): string {
-  const found = () => {
-    try {
-      return execFileSync('which', ['etcd']).toString().trim()
-    } catch {
-      return ''
-    }
-  }
-  if (found() !== '') return found()
-  if (process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
-    execFileSync('apt-get', ['install', '-y', '-q', 'etcd-server'], { stdio: 'inherit' })
-    if (found() !== '') return found()
-  }
-  throw new Error("etcd is missing: install Debian's etcd-server package (apt-get install etcd-server)")
+/** cert-manager's CRDs, copied from its Go module (the files are plain YAML there). */
+function fetchCertManagerCrds(): void {
+  const src = join(cacheRoot, `cert-manager-${pins.certManager}`, 'src')
+  mkdirSync(src, { recursive: true })
+  writeFileSync(join(src, 'go.mod'), 'module rxt.local/peers/certmanager\n\ngo 1.24\n')
+  const from = join(
+    moduleDir(src, `github.com/cert-manager/cert-manager@${pins.certManager}`),
+    'deploy',
+    'crds',
+  )
+  const files = readdirSync(from).filter((f) => f.endsWith('.yaml'))
+  if (files.length === 0) throw new Error(`no CRDs in cert-manager ${pins.certManager}'s deploy/crds`)
+  mkdirSync(crdsDir, { recursive: true })
+  for (const file of files) copyFileSync(join(from, file), join(crdsDir, file))
+}
+
+/**
+ * etcd, from its server module (a wrapper module, as its go.mod replaces its sibling modules). Not
+ * Debian's 3.4.23: the API server serves watch-list streams only from etcd with working progress
+ * notifications (3.4.31 or 3.5.13 on), and KWOK's informers wait on those streams.
+ */
+function buildEtcd(bin: string): void {
+  const src = join(buildDir, 'src', 'etcd')
+  mkdirSync(src, { recursive: true })
+  writeFileSync(
+    join(src, 'go.mod'),
+    `module rxt.local/peers/etcd\n\ngo 1.24\n\nrequire go.etcd.io/etcd/server/v3 ${pins.etcd}\n`,
+  )
+  writeFileSync(
+    join(src, 'tools.go'),
+    '//go:build tools\n\npackage peers\n\nimport _ "go.etcd.io/etcd/server/v3"\n',
+  )
+  run('go', ['mod', 'tidy', '-e'], src)
+  run(
+    'go',
+    ['build', '-trimpath', '-ldflags', '-s -w', '-o', join(bin, 'etcd'), 'go.etcd.io/etcd/server/v3'],
+    src,
+  )
 }
 
 /** Builds what is missing; returns what it did and how long it took. */
 export function build(): { built: boolean; seconds: number; dir: string } {
   const started = Date.now()
   const bin = join(buildDir, 'bin')
-  etcdPath()
-  if (binaries.every((b) => existsSync(join(bin, b))) && existsSync(join(buildDir, 'kwok-stages.yaml'))) {
+  if (!existsSync(crdsDir)) fetchCertManagerCrds()
+  const stagesCurrent = () =>
+    existsSync(kwokStagesPath) && readFileSync(kwokStagesPath, 'utf8').startsWith(kwokStagesHeader)
+  if (binaries.every((b) => existsSync(join(bin, b)))) {
+    if (!stagesCurrent()) writeKwokStages()
     return { built: false, seconds: 0, dir: buildDir }
   }
   rmSync(bin, { recursive: true, force: true })
   mkdirSync(bin, { recursive: true })
   buildKubernetes(bin)
   buildKwok(bin)
+  writeKwokStages()
+  buildEtcd(bin)
   const seconds = Math.round((Date.now() - started) / 1000)
   writeFileSync(
     join(buildDir, 'build.json'),

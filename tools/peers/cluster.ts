@@ -1,17 +1,21 @@
 // A local Kubernetes control plane on 127.0.0.1 from the built peers: etcd, kube-apiserver (TLS,
 // token authentication, RBAC, a service-account signing key), kube-controller-manager,
-// kube-scheduler, and KWOK running fake nodes on which scheduled pods reach Running.
+// kube-scheduler, KWOK running fake nodes on which scheduled pods reach Running, and cert-manager's
+// CRDs.
 import { execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { request } from 'node:https'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { buildDir, cacheRoot, etcdPath } from './build.ts'
+import yaml from 'js-yaml'
+import { buildDir, cacheRoot, crdsDir, kwokStagesPath } from './build.ts'
 
 export const clusterDir = join(cacheRoot, 'cluster')
 /** The cluster's admin kubeconfig (system:masters). */
 export const kubeconfigPath = join(cacheRoot, 'kubeconfig')
+/** The kubeconfig of the user `rxt-spot`, which has no permission until one is bound to it. */
+export const spotKubeconfigPath = join(clusterDir, 'rxt-spot.kubeconfig')
 export const apiServerUrl = 'https://127.0.0.1:6443'
 /** Fake nodes KWOK runs. */
 const nodeCount = 3
@@ -23,7 +27,7 @@ const processes = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-sc
 const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: pki, stdio: 'ignore' })
 
 /** A CA, the API server's serving certificate, the service-account key pair, and a token per user. */
-function writePki(): Record<'admin' | 'controller-manager' | 'scheduler', string> {
+function writePki(): Record<'admin' | 'controller-manager' | 'scheduler' | 'rxt-spot', string> {
   mkdirSync(pki, { recursive: true })
   openssl(
     'req',
@@ -90,6 +94,7 @@ function writePki(): Record<'admin' | 'controller-manager' | 'scheduler', string
     admin: randomBytes(24).toString('hex'),
     'controller-manager': randomBytes(24).toString('hex'),
     scheduler: randomBytes(24).toString('hex'),
+    'rxt-spot': randomBytes(24).toString('hex'),
   }
   writeFileSync(
     join(pki, 'tokens.csv'),
@@ -97,6 +102,8 @@ function writePki(): Record<'admin' | 'controller-manager' | 'scheduler', string
       `${tokens.admin},admin,admin,"system:masters"`,
       `${tokens['controller-manager']},system:kube-controller-manager,kube-controller-manager`,
       `${tokens.scheduler},system:kube-scheduler,kube-scheduler`,
+      // The RXT Spot adapter: no permission until its ClusterRole (adapters/spot/deploy) is bound.
+      `${tokens['rxt-spot']},rxt-spot,rxt-spot`,
       '',
     ].join('\n'),
   )
@@ -121,10 +128,7 @@ current-context: rxt-peers
 /** Starts a process detached, its output in logs/<name>.log, its pid in <name>.pid. */
 function start(name: (typeof processes)[number], command: string, args: string[]): void {
   const log = openSync(join(clusterDir, 'logs', `${name}.log`), 'a')
-  // Debian's etcd 3.4 lacks what the API server needs for watch-list streams (RequestWatchProgress):
-  // clients list and watch the classic way instead of waiting out a failed stream.
-  const env = { ...process.env, KUBE_FEATURE_WatchListClient: 'false' }
-  const child = spawn(command, args, { detached: true, stdio: ['ignore', log, log], env })
+  const child = spawn(command, args, { detached: true, stdio: ['ignore', log, log] })
   writeFileSync(join(clusterDir, `${name}.pid`), String(child.pid))
   child.unref()
 }
@@ -197,7 +201,7 @@ export async function up(): Promise<string> {
   writeFileSync(kubeconfigPath, kubeconfig('admin', tokens.admin))
   const file = (name: string) => join(pki, name)
 
-  start('etcd', etcdPath(), [
+  start('etcd', join(bin, 'etcd'), [
     '--data-dir',
     join(clusterDir, 'etcd'),
     '--listen-client-urls',
@@ -246,7 +250,9 @@ export async function up(): Promise<string> {
   component('kube-scheduler', join(clusterDir, 'scheduler.kubeconfig'), 10259, [])
   start('kwok', join(bin, 'kwok'), [
     `--kubeconfig=${kubeconfigPath}`,
-    `--config=${join(buildDir, 'kwok-stages.yaml')}`,
+    `--config=${kwokStagesPath}`,
+    // Leases keep the fake nodes alive in the node lifecycle controller's eyes.
+    '--node-lease-duration-seconds=40',
     '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
     '--cidr=10.244.0.1/16',
     '--node-ip=10.1.0.1',
@@ -282,7 +288,39 @@ export async function up(): Promise<string> {
     },
     60,
   )
+  await installCrds(tokens.admin)
   return kubeconfigPath
+}
+
+/** cert-manager's CRDs (no controller runs: Certificates are accepted and kept, never issued). */
+async function installCrds(token: string): Promise<void> {
+  const names: string[] = []
+  for (const file of readdirSync(crdsDir).filter((f) => f.endsWith('.yaml'))) {
+    for (const crd of yaml.loadAll(readFileSync(join(crdsDir, file), 'utf8'))) {
+      if (crd === null || typeof crd !== 'object') continue
+      const name = (crd as { metadata: { name: string } }).metadata.name
+      const res = await api(token, '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', {
+        method: 'POST',
+        body: JSON.stringify(crd),
+      })
+      if (!res.ok && res.status !== 409) throw new Error(`installing CRD ${name}: ${res.status} ${res.text}`)
+      names.push(name)
+    }
+  }
+  await until(
+    "cert-manager's CRDs are established",
+    async () => {
+      for (const name of names) {
+        const crd = JSON.parse(
+          (await api(token, `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`)).text,
+        ) as { status?: { conditions?: { type: string; status: string }[] } }
+        if (!crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True'))
+          return false
+      }
+      return true
+    },
+    30,
+  )
 }
 
 /** Stops every process of the cluster and removes its state. */

@@ -6,9 +6,17 @@ import type {
   SpotProvisionRequest,
 } from '@rxt/contracts'
 import { defineContext, type HandlerContext, type MessageHandler, NotFoundError, perContext } from '@rxt/kit'
-import type { IComputePlatform } from '@rxt/platform-sdk'
+import {
+  fromSddc,
+  fromSddcNetwork,
+  fromSpot,
+  fromSpotNetwork,
+  type IComputePlatform,
+  runNetwork,
+  runProvision,
+} from '@rxt/platform-sdk'
 import Type from 'typebox'
-import { fromSddc, fromSddcNetwork, fromSpot, fromSpotNetwork, runNetwork, runProvision } from './commands.ts'
+
 import {
   createSimPlatform,
   type SimFaults,
@@ -142,17 +150,27 @@ export const sim = defineContext<SimConfig>({
       },
     })
     return [
-      on<SpotProvisionRequest>('spot-provision', 'cmd.spot.provision.request', 'k8s', (ctx, p, c) =>
-        runProvision(ctx, p, 'rxt-spot', c, fromSpot(c)),
+      on<SpotProvisionRequest>('spot-provision', 'cmd.spot.provision.request', 'k8s', async (ctx, p, c) => {
+        await runProvision(ctx, p, 'rxt-spot', c, fromSpot(c))
+      }),
+      on<SddcProvisionRequest>('sddc-provision', 'cmd.sddc.provision.request', 'vm', async (ctx, p, c) => {
+        await runProvision(ctx, p, 'sddc-flex', c, fromSddc(c))
+      }),
+      on<SpotNetworkConfigure>(
+        'spot-network',
+        'cmd.spot.network.configure',
+        'k8s',
+        async (ctx, p, c, tenant) => {
+          await runNetwork(ctx, p, 'rxt-spot', c, tenant, fromSpotNetwork(c))
+        },
       ),
-      on<SddcProvisionRequest>('sddc-provision', 'cmd.sddc.provision.request', 'vm', (ctx, p, c) =>
-        runProvision(ctx, p, 'sddc-flex', c, fromSddc(c)),
-      ),
-      on<SpotNetworkConfigure>('spot-network', 'cmd.spot.network.configure', 'k8s', (ctx, p, c, tenant) =>
-        runNetwork(ctx, p, 'rxt-spot', c, tenant, fromSpotNetwork(c)),
-      ),
-      on<SddcNetworkConfigure>('sddc-network', 'cmd.sddc.network.configure', 'vm', (ctx, p, c, tenant) =>
-        runNetwork(ctx, p, 'sddc-flex', c, tenant, fromSddcNetwork(c)),
+      on<SddcNetworkConfigure>(
+        'sddc-network',
+        'cmd.sddc.network.configure',
+        'vm',
+        async (ctx, p, c, tenant) => {
+          await runNetwork(ctx, p, 'sddc-flex', c, tenant, fromSddcNetwork(c))
+        },
       ),
     ]
   },

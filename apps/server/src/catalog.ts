@@ -1,4 +1,5 @@
 import { sim } from '@rxt/adapter-sim'
+import { spot } from '@rxt/adapter-spot'
 import { gateway } from '@rxt/gateway'
 import { identity } from '@rxt/identity'
 import type { ContextDefinition } from '@rxt/kit'
@@ -14,6 +15,7 @@ export const catalog: readonly ContextDefinition<any>[] = [
   registry,
   vcs,
   sim,
+  spot,
   router,
   system,
   gateway,

@@ -36,6 +36,7 @@ const expectedTypes = [
   'evt.sddc.nsx.configured',
   'evt.spot.pod.created',
   'evt.spot.ingress.configured',
+  'evt.spot.credentials.issued',
   'evt.access.changed',
   'evt.project.created',
   'evt.project.updated',

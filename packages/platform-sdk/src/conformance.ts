@@ -27,7 +27,7 @@ export interface ConformanceOptions {
    * resource the run's outcomes named (must be 0 after destroy).
    */
   readonly leftovers: (envId: string, resources: readonly ResourceRef[]) => Promise<number>
-  /** How long an environment may take to become ready (default 60 s). */
+  /** How long an environment may take to become ready, or to be destroyed (default 60 s). */
   readonly readyTimeoutMs?: number
   /** Skips the suite with this reason (a missing peer); under CI=true the caller fails instead. */
   readonly skipped?: string
@@ -64,6 +64,8 @@ export function describeComputePlatformConformance(options: ConformanceOptions):
     const run = randomBytes(4).toString('hex')
     const r = conformanceRequests(run)
     const readyTimeoutMs = options.readyTimeoutMs ?? 60_000
+    /** A step that waits on the platform may take that long, and some more for its calls. */
+    const waits = { timeout: readyTimeoutMs + 30_000 }
     let platform: IComputePlatform
     let teardown: (() => Promise<void>) | undefined
 
@@ -92,7 +94,7 @@ export function describeComputePlatformConformance(options: ConformanceOptions):
       // A failed run still removes its environment.
       await platform?.destroyEnvironment({ key: `cleanup-${run}`, envId: r.envId })
       await teardown?.()
-    }, 120_000)
+    }, readyTimeoutMs + 60_000)
 
     it('says what it is', () => {
       expect(platform.name).toMatch(/^[a-z0-9-]+$/)
@@ -129,7 +131,7 @@ export function describeComputePlatformConformance(options: ConformanceOptions):
       expect(successOf(await platform.getStatus(r.envId)).phase).toBe('absent')
     })
 
-    it('provisions once per key, and once per environment, also when asked at once', async () => {
+    it('provisions once per key, and once per environment, also when asked at once', waits, async () => {
       // Concurrent requests for one environment, under one key and under others.
       const racing = await Promise.all([
         platform.provisionEnvironment(r.provision),
@@ -159,7 +161,7 @@ export function describeComputePlatformConformance(options: ConformanceOptions):
       expect(successOf(await platform.getStatus(r.envId)).phase).toBe('provisioned')
     })
 
-    it('deploys, and becomes ready and healthy', async () => {
+    it('deploys, and becomes ready and healthy', waits, async () => {
       const concurrent = await Promise.all([1, 2, 3].map(() => platform.deployApplication(r.deploy)))
       const deployed = note(successOf(await platform.deployApplication(r.deploy)))
       for (const outcome of concurrent) expect(successOf(outcome)).toEqual(deployed)
@@ -186,7 +188,7 @@ export function describeComputePlatformConformance(options: ConformanceOptions):
       expect(await statusOf()).toEqual(before)
     })
 
-    it('updates to a new revision, and not again for the same key', async () => {
+    it('updates to a new revision, and not again for the same key', waits, async () => {
       const first = successOf(await platform.deployApplication(r.deploy))
       const updated = note(successOf(await platform.deployApplication(r.update)))
       expect(updated).toMatchObject({ revision: 2, image: r.update.image })
@@ -197,7 +199,7 @@ export function describeComputePlatformConformance(options: ConformanceOptions):
       expect(status.image).toBe(r.update.image)
     })
 
-    it('scales, once per key', async () => {
+    it('scales, once per key', waits, async () => {
       const scaled = successOf(await platform.scaleResources(r.scale))
       named.push(...(await statusOf()).resources)
       conforms(ScaleOutcome, scaled)
@@ -207,7 +209,7 @@ export function describeComputePlatformConformance(options: ConformanceOptions):
       expect(status.replicas.desired).toBe(3)
     })
 
-    it('routes its hostnames with TLS, once per key', async () => {
+    it('routes its hostnames with TLS, once per key', waits, async () => {
       const network = note(successOf(await platform.configureNetwork(r.network)))
       conforms(NetworkOutcome, network)
       expect(network.urls).toEqual(r.network.hostnames.map((h) => `https://${h}/`))
@@ -218,7 +220,7 @@ export function describeComputePlatformConformance(options: ConformanceOptions):
       expect(status.urls).toEqual(network.urls)
     })
 
-    it('destroys, leaving nothing behind, once per key', async () => {
+    it('destroys, leaving nothing behind, once per key', waits, async () => {
       const destroyed = successOf(await platform.destroyEnvironment(r.destroy))
       conforms(DestroyOutcome, destroyed)
       expect(destroyed).toEqual({ envId: r.envId, existed: true })

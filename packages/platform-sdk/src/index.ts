@@ -1,5 +1,14 @@
 export { checkRequest } from './check-request.ts'
 export {
+  type Answers,
+  fromSddc,
+  fromSddcNetwork,
+  fromSpot,
+  fromSpotNetwork,
+  runNetwork,
+  runProvision,
+} from './commands.ts'
+export {
   ComputeKind,
   type ComputePlatform,
   DeploymentOutcome,

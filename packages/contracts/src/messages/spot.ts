@@ -14,6 +14,7 @@ import {
   providerField,
   slugField,
   TlsSettings,
+  timestampField,
   urlField,
 } from '../fields.ts'
 
@@ -121,6 +122,7 @@ export const SpotScale = closedObject({
     ],
     { description: 'Horizontal pod autoscaling, or null for a fixed replica count' },
   ),
+  provider: Type.Optional(providerField("The provider meant; absent: the platform's own adapter")),
 })
 export type SpotScale = Static<typeof SpotScale>
 
@@ -142,6 +144,15 @@ export const SpotIngressConfigured = closedObject({
   hostname: hostnameField('The host the Ingress serves'),
 })
 export type SpotIngressConfigured = Static<typeof SpotIngressConfigured>
+
+export const SpotCredentialsIssued = closedObject({
+  envId: envId(),
+  namespace: namespace(),
+  serviceAccount: slugField('The ServiceAccount the token is for'),
+  issuedTo: idField('Who asked: a user or API key id'),
+  expiresAt: timestampField('When the token stops working'),
+})
+export type SpotCredentialsIssued = Static<typeof SpotCredentialsIssued>
 
 const digest = 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
 
@@ -237,6 +248,22 @@ export const spotContracts = [
       namespace: 'tnt-acme-shop-prod',
       ingressId: '0b8e1a2f-3c4d-4e5f-8a9b-0c1d2e3f4a5b',
       hostname: 'shop.acme.example',
+    },
+  }),
+  defineMessage({
+    type: 'evt.spot.credentials.issued',
+    version: 1,
+    kind: MessageKind.event,
+    summary:
+      "Short-lived credentials (a kubeconfig with a TokenRequest token) were issued for an environment's namespace; never the token itself",
+    publishedBy: 'spot',
+    schema: SpotCredentialsIssued,
+    fixture: {
+      envId: 'env_prod',
+      namespace: 'shop-prod-3f9a1c',
+      serviceAccount: 'rxt-env',
+      issuedTo: 'usr_7c2d',
+      expiresAt: '2026-11-23T10:00:00.000Z',
     },
   }),
 ] as const

@@ -4,16 +4,33 @@ import type {
   SpotNetworkConfigure,
   SpotProvisionRequest,
 } from '@rxt/contracts'
-import type { HandlerContext } from '@rxt/kit'
 import type {
+  DeploymentOutcome,
   DeployRequest,
+  EnvironmentOutcome,
   IComputePlatform,
+  NetworkOutcome,
   NetworkSpec,
   PlatformFailure,
   ProvisionRequest,
-} from '@rxt/platform-sdk'
+} from './compute-platform.ts'
 
-/** A platform name a simulation can hold: a DNS label. */
+/**
+ * The platform commands (cmd.spot.*, cmd.sddc.*) as SDK calls, and their answers as events: what
+ * every adapter's command handlers share.
+ */
+
+/** Where answers go: a message handler's context, which publishes in its transaction. */
+export interface Answers {
+  publish(message: {
+    type: string
+    tenantId: string
+    key: string
+    data: Record<string, unknown>
+  }): Promise<unknown>
+}
+
+/** A DNS label made of a name. */
 const label = (text: string) =>
   text
     .toLowerCase()
@@ -98,9 +115,9 @@ export function fromSddc(command: SddcProvisionRequest): {
   }
 }
 
-/** How a simulation answers a command: outcome events naming the deployment, family and provider. */
+/** How an adapter answers a command: outcome events naming the deployment, family and provider. */
 function answerer(
-  ctx: HandlerContext,
+  ctx: Answers,
   platform: IComputePlatform,
   family: 'rxt-spot' | 'sddc-flex',
   command: { envId: string; deploymentId: string },
@@ -118,23 +135,27 @@ function answerer(
     succeeded: publish,
     failed: (type: 'evt.provision.failed' | 'evt.network.failed', failure: PlatformFailure) =>
       publish(type, {
-        reason: `${platform.name} (simulated): ${failure.message}`.slice(0, 2000),
+        reason:
+          `${platform.name}${platform.name.startsWith('sim-') ? ' (simulated)' : ''}: ${failure.message}`.slice(
+            0,
+            2000,
+          ),
         retryable: failure.retryable,
       }),
   }
 }
 
 /**
- * Runs a provision command on a simulation (provision, then deploy) and answers it as an adapter does:
- * evt.provisioned with what it holds, or evt.provision.failed saying whether a retry can help.
+ * Runs a provision command (provision, then deploy) and answers it: evt.provisioned with what the
+ * platform holds, or evt.provision.failed with the platform's reason and whether a retry can help.
  */
 export async function runProvision(
-  ctx: HandlerContext,
+  ctx: Answers,
   platform: IComputePlatform,
   family: 'rxt-spot' | 'sddc-flex',
   command: { tenantId: string; envId: string; deploymentId: string },
   calls: { provision: ProvisionRequest; deploy: DeployRequest },
-): Promise<void> {
+): Promise<{ provisioned: EnvironmentOutcome; deployed: DeploymentOutcome } | undefined> {
   const answer = answerer(ctx, platform, family, command, command.tenantId)
   const provisioned = await platform.provisionEnvironment(calls.provision)
   if (!provisioned.ok) return void (await answer.failed('evt.provision.failed', provisioned.failure))
@@ -151,17 +172,18 @@ export async function runProvision(
       protocol: e.protocol === 'websocket' ? 'http' : e.protocol,
     })),
   })
+  return { provisioned: provisioned.value, deployed: deployed.value }
 }
 
-/** Runs a network command on a simulation and answers evt.network.ready or evt.network.failed. */
+/** Runs a network command and answers evt.network.ready or evt.network.failed. */
 export async function runNetwork(
-  ctx: HandlerContext,
+  ctx: Answers,
   platform: IComputePlatform,
   family: 'rxt-spot' | 'sddc-flex',
   command: { envId: string; deploymentId: string },
   tenantId: string,
   spec: NetworkSpec,
-): Promise<void> {
+): Promise<NetworkOutcome | undefined> {
   const answer = answerer(ctx, platform, family, command, tenantId)
   const outcome = await platform.configureNetwork(spec)
   if (!outcome.ok) return void (await answer.failed('evt.network.failed', outcome.failure))
@@ -169,6 +191,7 @@ export async function runNetwork(
     hostnames: [...new Set(outcome.value.urls.map((u) => new URL(u).hostname))],
     vip: outcome.value.vip,
   })
+  return outcome.value
 }
 
 /** The SDK call a spot network command stands for: public when anything is exposed. */

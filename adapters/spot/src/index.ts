@@ -1,0 +1,259 @@
+import { fileURLToPath } from 'node:url'
+import type { Envelope, SpotNetworkConfigure, SpotProvisionRequest, SpotScale } from '@rxt/contracts'
+import {
+  type ContextDeps,
+  defineContext,
+  type HandlerContext,
+  type MessageHandler,
+  perContext,
+  UnavailableError,
+} from '@rxt/kit'
+import { fromSpot, fromSpotNetwork, runNetwork, runProvision } from '@rxt/platform-sdk'
+import Type from 'typebox'
+import { createKube } from './kube.ts'
+import { credentialsRoutes } from './routes.ts'
+import { createSpotPlatform, type SpotPlatform, spotProviderName } from './spot-platform.ts'
+
+/** rxt-spot's provider.yaml: the router offers it once an operator lists it in PROVIDER_FILES. */
+export const spotProviderFile = fileURLToPath(new URL('../providers/rxt-spot.yaml', import.meta.url))
+
+export interface SpotConfig {
+  readonly SPOT_KUBECONFIG: string
+  readonly SPOT_BASE_DOMAIN: string
+  readonly SPOT_INGRESS_CLASS: string
+  readonly SPOT_INGRESS_NAMESPACE: string
+  readonly SPOT_CLUSTER_ISSUER: string
+  readonly SPOT_RATE_LIMIT_RPS: number
+  readonly SPOT_TOKEN_TTL_SECONDS: number
+  readonly SPOT_ROLLOUT_TIMEOUT_MS: number
+}
+
+/** How often the adapter reports the cluster's health (evt.provider.health). */
+export const spotHealthIntervalMs = 15_000
+
+/** The adapter of a context, or undefined when no cluster is configured (SPOT_KUBECONFIG empty). */
+export const spotPlatformOf = perContext(
+  (deps: Pick<ContextDeps<SpotConfig>, 'db' | 'clock' | 'config'>): SpotPlatform | undefined => {
+    const c = deps.config
+    if (c.SPOT_KUBECONFIG === '') return undefined
+    return createSpotPlatform(deps, {
+      kube: createKube(c.SPOT_KUBECONFIG),
+      cluster: {
+        baseDomain: c.SPOT_BASE_DOMAIN,
+        ingressClass: c.SPOT_INGRESS_CLASS,
+        ingressNamespace: c.SPOT_INGRESS_NAMESPACE,
+        clusterIssuer: c.SPOT_CLUSTER_ISSUER,
+        rateLimitRps: c.SPOT_RATE_LIMIT_RPS,
+      },
+    })
+  },
+)
+
+/** The pods of a rollout, told once it completes; outside the command's transaction, which it outlives. */
+async function tellPods(
+  deps: ContextDeps<SpotConfig>,
+  platform: SpotPlatform,
+  command: SpotProvisionRequest,
+  tenantId: string,
+): Promise<void> {
+  const rolled = await platform.rollout(command.envId, deps.config.SPOT_ROLLOUT_TIMEOUT_MS)
+  if (!rolled.ok) {
+    deps.log.warn({ envId: command.envId, failure: rolled.failure }, 'rollout not complete')
+    return
+  }
+  const { namespace, pods } = await platform.pods(command.envId)
+  if (pods.length === 0) return
+  await deps.db.transaction(async (tx) => {
+    for (const pod of pods)
+      await deps.bus.publish(tx, {
+        type: 'evt.spot.pod.created',
+        tenantId,
+        key: command.envId,
+        data: {
+          envId: command.envId,
+          deploymentId: command.deploymentId,
+          namespace,
+          podId: pod.uid,
+          podName: pod.name,
+          kubeDeploymentName: pod.app,
+        },
+      })
+  })
+}
+
+/**
+ * The RXT Spot adapter: environments as namespaces on a Kubernetes cluster (SPOT_KUBECONFIG). It
+ * answers the spot commands meant for it (no provider named, or rxt-spot), reports the cluster's
+ * health, and brokers short-lived kubeconfigs for environments.
+ */
+export const spot = defineContext<SpotConfig>({
+  name: 'spot',
+  description: 'The RXT Spot adapter: environments as Kubernetes namespaces',
+  config: Type.Object({
+    SPOT_KUBECONFIG: Type.String({
+      default: '',
+      description: 'Path of the kubeconfig of the cluster RXT Spot runs on; empty: the adapter is off',
+    }),
+    SPOT_BASE_DOMAIN: Type.String({
+      default: 'rxt-spot.internal',
+      pattern: '^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$',
+      description: 'Hostnames are given under it when a deployment names none',
+    }),
+    SPOT_INGRESS_CLASS: Type.String({ default: 'nginx', description: 'The IngressClass Ingresses name' }),
+    SPOT_INGRESS_NAMESPACE: Type.String({
+      default: 'ingress-nginx',
+      description: "The ingress controller's namespace: the only one whose pods may reach environments",
+    }),
+    SPOT_CLUSTER_ISSUER: Type.String({
+      default: 'letsencrypt',
+      description: 'The cert-manager ClusterIssuer certificates are asked of',
+    }),
+    SPOT_RATE_LIMIT_RPS: Type.Integer({
+      minimum: 1,
+      maximum: 100_000,
+      default: 50,
+      description: 'Requests a second each client address may make through the ingress controller',
+    }),
+    SPOT_TOKEN_TTL_SECONDS: Type.Integer({
+      minimum: 600,
+      maximum: 86_400,
+      default: 3600,
+      description: 'How long brokered kubeconfig tokens live',
+    }),
+    SPOT_ROLLOUT_TIMEOUT_MS: Type.Integer({
+      minimum: 1000,
+      maximum: 3_600_000,
+      default: 600_000,
+      description: 'How long the adapter watches a rollout before it stops waiting',
+    }),
+  }),
+  migrations: new URL('../migrations/', import.meta.url),
+  routes: (app, deps) => credentialsRoutes(app, deps, () => spotPlatformOf(deps)),
+  handlers: (deps) => {
+    /** A handler of commands meant for RXT Spot's own adapter; idle while no cluster is configured. */
+    const on = <C extends { provider?: string }>(
+      id: string,
+      type: string,
+      run: (ctx: HandlerContext, platform: SpotPlatform, command: C, message: Envelope) => Promise<void>,
+    ): MessageHandler => ({
+      id,
+      types: [type],
+      handle: async (message, ctx) => {
+        const command = message.data as C
+        if (command.provider !== undefined && command.provider !== spotProviderName) return
+        const platform = spotPlatformOf(deps)
+        // Commands wait (retried with backoff) until an operator configures the cluster.
+        if (platform === undefined)
+          throw new UnavailableError('RXT Spot has no cluster configured (SPOT_KUBECONFIG)')
+        await run(ctx, platform, command, message)
+      },
+    })
+    return [
+      on<SpotProvisionRequest>(
+        'provision',
+        'cmd.spot.provision.request',
+        async (ctx, platform, command, message) => {
+          const done = await runProvision(
+            ctx,
+            platform.within(ctx.tx),
+            'rxt-spot',
+            command,
+            fromSpot(command),
+          )
+          // Once the answer is committed, the rollout is watched outside any transaction.
+          if (done !== undefined)
+            ctx.tx.afterCommit(() => {
+              void tellPods(deps, platform, command, message.tenantId as string).catch((error: Error) =>
+                deps.log.warn({ envId: command.envId, error: error.message }, 'pods not told'),
+              )
+            })
+        },
+      ),
+      on<SpotNetworkConfigure>(
+        'network',
+        'cmd.spot.network.configure',
+        async (ctx, platform, command, message) => {
+          const tenantId = message.tenantId as string
+          const network = await runNetwork(
+            ctx,
+            platform.within(ctx.tx),
+            'rxt-spot',
+            command,
+            tenantId,
+            fromSpotNetwork(command),
+          )
+          for (const ingress of network?.resources.filter((r) => r.kind === 'Ingress') ?? [])
+            for (const hostname of new Set((network?.urls ?? []).map((u) => new URL(u).hostname)))
+              await ctx.publish({
+                type: 'evt.spot.ingress.configured',
+                tenantId,
+                key: command.envId,
+                data: {
+                  envId: command.envId,
+                  deploymentId: command.deploymentId,
+                  namespace: command.namespace,
+                  ingressId: ingress.id.replace('/', ':'),
+                  hostname,
+                },
+              })
+        },
+      ),
+      on<SpotScale>('scale', 'cmd.spot.scale', async (ctx, platform, command, message) => {
+        const outcome = await platform.within(ctx.tx).scaleResources({
+          key: `${command.deploymentId}:scale:${message.id}`,
+          envId: command.envId,
+          replicas: command.replicas,
+          autoscaling: command.hpa,
+        })
+        if (!outcome.ok)
+          ctx.log.warn({ envId: command.envId, failure: outcome.failure }, 'scale refused by the cluster')
+      }),
+    ]
+  },
+  stop: (deps) => spotPlatformOf(deps)?.close(),
+  jobs: (deps) => [
+    {
+      name: 'forget-calls',
+      everyMs: 3_600_000,
+      run: async () => spotPlatformOf(deps)?.forget(new Date(deps.clock.now().getTime() - 7 * 86_400_000)),
+    },
+    {
+      name: 'health',
+      everyMs: spotHealthIntervalMs,
+      atStart: true,
+      run: async () => {
+        const platform = spotPlatformOf(deps)
+        if (platform === undefined) return
+        const started = performance.now()
+        const probe = await platform.probe()
+        await deps.db.transaction((tx) =>
+          deps.bus.publish(tx, {
+            type: 'evt.provider.health',
+            tenantId: null,
+            key: spotProviderName,
+            data: {
+              provider: spotProviderName,
+              healthy: probe.ok,
+              latencyMs: Math.round((performance.now() - started) * 10) / 10,
+              message: probe.ok
+                ? 'the Kubernetes API server answered'
+                : `the Kubernetes API server failed its probe: ${probe.failure.message}`,
+              checkedAt: deps.clock.now().toISOString(),
+              intervalMs: spotHealthIntervalMs,
+            },
+          }),
+        )
+      },
+    },
+  ],
+})
+
+export { createKube, type Kube } from './kube.ts'
+export {
+  type ClusterSettings,
+  environmentObjects,
+  namespaceOf,
+  networkObjects,
+  workloadObjects,
+} from './render.ts'
+export { createSpotPlatform, type SpotOptions, type SpotPlatform, spotProviderName } from './spot-platform.ts'

@@ -1,0 +1,94 @@
+import { conformanceRequests } from '@rxt/platform-sdk'
+import { describe, expect, it } from 'vitest'
+import {
+  environmentObjects,
+  hostnamesOf,
+  labelValue,
+  namespaceOf,
+  networkObjects,
+  secretKeyOf,
+  workloadObjects,
+} from './render.ts'
+import { testSettings } from './test-cluster.ts'
+
+const r = conformanceRequests('render')
+
+describe('rendering environments as Kubernetes objects', () => {
+  it('keeps two tenants apart in a cluster: the same environment name, two namespaces', () => {
+    const a = namespaceOf({ name: 'shop-prod', tenantId: 'tnt-a' })
+    const b = namespaceOf({ name: 'shop-prod', tenantId: 'tnt-b' })
+    expect(a).not.toBe(b)
+    expect(a).toMatch(/^shop-prod-[0-9a-f]{6}$/)
+    expect(namespaceOf({ name: 'x'.repeat(63), tenantId: 'tnt-a' }).length).toBeLessThanOrEqual(63)
+  })
+
+  it('labels with ids that are label values, and digests of those that are not', () => {
+    expect(labelValue('env_prod')).toBe('env_prod')
+    expect(labelValue('org:acme')).toMatch(/^sha256-[0-9a-f]{40}$/)
+    expect(labelValue('a'.repeat(64))).toMatch(/^sha256-/)
+  })
+
+  it('names secrets by reference, never by value', () => {
+    expect(secretKeyOf('secret://shop/database-url')).toEqual({ name: 'shop', key: 'database-url' })
+    expect(secretKeyOf('secret://shop/db/url')).toEqual({ name: 'shop', key: 'db.url' })
+    expect(secretKeyOf('secret://token')).toEqual({ name: 'token', key: 'value' })
+    const [workload] = workloadObjects('ns', r.deploy, 1, 'd', { autoscaled: false }).filter(
+      (o) => o.kind === 'Deployment',
+    )
+    const text = JSON.stringify(workload)
+    expect(text).toContain('"secretKeyRef":{"name":"shop","key":"database-url"}')
+  })
+
+  it('puts the namespace first and denies all traffic before allowing some', () => {
+    const objects = environmentObjects(r.provision, testSettings)
+    expect(objects[0]?.kind).toBe('Namespace')
+    const policies = objects.filter((o) => o.kind === 'NetworkPolicy').map((o) => o.metadata.name)
+    expect(policies[0]).toBe('rxt-default-deny')
+    expect(objects.find((o) => o.kind === 'ServiceAccount')).toMatchObject({
+      automountServiceAccountToken: false,
+    })
+    const role = objects.find((o) => o.kind === 'Role') as unknown as {
+      rules: { resources: string[]; verbs: string[] }[]
+    }
+    expect(role.rules.flatMap((rule) => rule.resources)).not.toContain('secrets')
+    expect(new Set(role.rules.flatMap((rule) => rule.verbs))).toEqual(new Set(['get', 'list', 'watch']))
+  })
+
+  it('leaves the replica count to an autoscaler when there is one', () => {
+    const spec = (autoscaled: boolean) =>
+      (
+        workloadObjects('ns', r.deploy, 1, 'd', { autoscaled }).find(
+          (o) => o.kind === 'Deployment',
+        ) as unknown as {
+          spec: object
+        }
+      ).spec
+    expect(spec(false)).toHaveProperty('replicas', 2)
+    expect(spec(true)).not.toHaveProperty('replicas')
+  })
+
+  it('routes public HTTP through an Ingress with a certificate, TCP through a load balancer, private not at all', () => {
+    const kinds = (spec: typeof r.network) =>
+      networkObjects('ns', 'shop', spec, hostnamesOf(spec, 'shop', 'ns', testSettings), testSettings).map(
+        (o) => o.kind,
+      )
+    expect(kinds(r.network)).toEqual(['Certificate', 'Ingress'])
+    expect(kinds({ ...r.network, tls: 'off' })).toEqual(['Ingress'])
+    expect(kinds({ ...r.network, protocol: 'tcp' })).toEqual(['Service'])
+    expect(kinds({ ...r.network, visibility: 'private' })).toEqual([])
+    const [grpc] = networkObjects(
+      'ns',
+      'shop',
+      { ...r.network, protocol: 'grpc', tls: 'off' },
+      ['g.example'],
+      testSettings,
+    )
+    expect(grpc?.metadata.annotations).toMatchObject({
+      'nginx.ingress.kubernetes.io/backend-protocol': 'GRPC',
+      'nginx.ingress.kubernetes.io/limit-rps': '50',
+    })
+    expect(hostnamesOf({ ...r.network, hostnames: [] }, 'shop', 'ns-1', testSettings)).toEqual([
+      'shop-ns-1.rxt-spot.internal',
+    ])
+  })
+})

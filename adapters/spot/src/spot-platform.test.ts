@@ -1,0 +1,396 @@
+import { randomBytes } from 'node:crypto'
+import { AuthorizationV1Api, KubeConfig } from '@kubernetes/client-node'
+import { type Database, loadMigrations, systemClock } from '@rxt/kit'
+import { type DbTarget, dbTargets, type TestDatabase } from '@rxt/kit/testing'
+import { conformanceRequests, FailureCode, type ResourceRef } from '@rxt/platform-sdk'
+import { describeComputePlatformConformance } from '@rxt/platform-sdk/conformance'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import type { Kube } from './kube.ts'
+import { Annotation, type KubeObject, Label } from './render.ts'
+import { createSpotPlatform, type SpotPlatform } from './spot-platform.ts'
+import { prepareCluster, testSettings } from './test-cluster.ts'
+
+const kubeconfigPath = inject('kubeconfigPath')
+const skipped = inject('kubeSkipReason') || undefined
+const migrations = () => loadMigrations(new URL('../migrations/', import.meta.url))
+const openSpot = async (database: Database) => database.openContext('spot', await migrations())
+/** Namespace deletion waits for KWOK to remove the pods: seconds alone, a minute or more under a full run. */
+const waitMs = 150_000
+
+/** Whether the cluster still holds a resource the adapter named (`ns/name` or a namespace's name). */
+const exists = async (kube: Kube, ref: ResourceRef) => {
+  const [namespace, name] = ref.id.includes('/') ? ref.id.split('/') : [undefined, ref.id]
+  const apiVersion =
+    {
+      Namespace: 'v1',
+      ResourceQuota: 'v1',
+      LimitRange: 'v1',
+      ServiceAccount: 'v1',
+      Service: 'v1',
+      PersistentVolumeClaim: 'v1',
+      Role: 'rbac.authorization.k8s.io/v1',
+      RoleBinding: 'rbac.authorization.k8s.io/v1',
+      NetworkPolicy: 'networking.k8s.io/v1',
+      Ingress: 'networking.k8s.io/v1',
+      Deployment: 'apps/v1',
+      StatefulSet: 'apps/v1',
+      HorizontalPodAutoscaler: 'autoscaling/v2',
+      Certificate: 'cert-manager.io/v1',
+    }[ref.kind] ?? 'v1'
+  return (
+    (await kube.read({
+      apiVersion,
+      kind: ref.kind,
+      name: name as string,
+      ...(namespace ? { namespace } : {}),
+    })) !== undefined
+  )
+}
+
+for (const target of dbTargets()) {
+  let handle: TestDatabase
+  let admin: Kube
+  describeComputePlatformConformance({
+    name: `rxt-spot on the local Kubernetes control plane, answers kept on ${target.name}`,
+    ...((skipped ?? target.skipped) === undefined ? {} : { skipped: skipped ?? target.skipped }),
+    setup: async () => {
+      handle = await target.create()
+      const cluster = await prepareCluster(kubeconfigPath)
+      admin = cluster.admin
+      const platform = createSpotPlatform(
+        { db: await openSpot(handle.database), clock: systemClock },
+        { kube: cluster.adapter, cluster: testSettings, destroyTimeoutMs: waitMs },
+      )
+      return { platform, teardown: () => handle.dispose() }
+    },
+    // Read from the cluster with the admin's eyes, not the adapter's.
+    leftovers: async (_envId, resources) => {
+      let left = 0
+      for (const ref of resources) if (await exists(admin, ref)) left++
+      return left
+    },
+    readyTimeoutMs: waitMs,
+  })
+}
+
+describe.skipIf(skipped !== undefined)('the RXT Spot adapter on the local Kubernetes control plane', () => {
+  let handle: TestDatabase
+  let admin: Kube
+  let spot: SpotPlatform
+  const run = randomBytes(3).toString('hex')
+  const requests = (name: string) => {
+    const r = conformanceRequests(`${name}-${run}`)
+    return { ...r, provision: { ...r.provision, tenantId: `tnt-${name}` } }
+  }
+  const ok = <T>(outcome: { ok: true; value: T } | { ok: false; failure: { message: string } }): T => {
+    if (!outcome.ok) throw new Error(`expected success: ${outcome.failure.message}`)
+    return outcome.value
+  }
+  const provisioned: string[] = []
+
+  beforeAll(async () => {
+    handle = await (dbTargets()[0] as DbTarget).create()
+    const cluster = await prepareCluster(kubeconfigPath)
+    admin = cluster.admin
+    spot = createSpotPlatform(
+      { db: await openSpot(handle.database), clock: systemClock },
+      { kube: cluster.adapter, cluster: testSettings, destroyTimeoutMs: waitMs },
+    )
+  })
+  afterAll(async () => {
+    await Promise.all(provisioned.map((envId) => spot.destroyEnvironment({ key: `cleanup-${envId}`, envId })))
+    spot?.close()
+    await handle?.dispose()
+  }, waitMs + 30_000)
+
+  const provision = async (name: string) => {
+    const r = requests(name)
+    provisioned.push(r.envId)
+    return { r, env: ok(await spot.provisionEnvironment(r.provision)) }
+  }
+
+  it('makes a labelled namespace with quota, limits, an identity and default-deny policies; twice is the same', async () => {
+    const { r, env } = await provision('twice')
+    const ns = env.platformId
+    const namespace = (await admin.read({ apiVersion: 'v1', kind: 'Namespace', name: ns })) as KubeObject
+    expect(namespace.metadata.labels).toMatchObject({
+      [Label.tenant]: 'tnt-twice',
+      [Label.project]: 'prj-conformance',
+      [Label.environment]: r.envId,
+      [Label.managedBy]: 'rxt-deploy',
+    })
+    const quota = (await admin.read({
+      apiVersion: 'v1',
+      kind: 'ResourceQuota',
+      name: 'rxt-quota',
+      namespace: ns,
+    })) as {
+      spec: { hard: Record<string, string> }
+    } & KubeObject
+    expect(quota.spec.hard).toMatchObject({
+      'requests.cpu': '4',
+      'limits.memory': '8Gi',
+      'requests.storage': '20Gi',
+    })
+    const policies = await admin.list('networking.k8s.io/v1', 'NetworkPolicy', ns)
+    const deny = policies.find((p) => p.metadata.name === 'rxt-default-deny') as KubeObject & {
+      spec: { podSelector: object; policyTypes: string[] }
+    }
+    expect(deny.spec).toEqual({ podSelector: {}, policyTypes: ['Ingress', 'Egress'] })
+    expect(policies.map((p) => p.metadata.name).sort()).toEqual([
+      'rxt-allow-dns',
+      'rxt-allow-ingress-controller',
+      'rxt-allow-same-namespace',
+      'rxt-default-deny',
+    ])
+
+    // The same request under another key: the same objects, unchanged, no second namespace.
+    const versions = async () =>
+      Object.fromEntries(
+        (
+          await Promise.all(
+            [
+              ['v1', 'ResourceQuota'],
+              ['v1', 'LimitRange'],
+              ['v1', 'ServiceAccount'],
+              ['networking.k8s.io/v1', 'NetworkPolicy'],
+              ['rbac.authorization.k8s.io/v1', 'Role'],
+            ].map(([v, k]) => admin.list(v as string, k as string, ns, `${Label.managedBy}=rxt-deploy`)),
+          )
+        )
+          .flat()
+          .map((o) => [`${o.kind}/${o.metadata.name}`, o.metadata.resourceVersion]),
+      )
+    const before = await versions()
+    const again = ok(await spot.provisionEnvironment({ ...r.provision, key: `${r.provision.key}-again` }))
+    expect(again).toEqual(env)
+    expect(await versions()).toEqual(before)
+    const namespaces = await admin.list('v1', 'Namespace', undefined, `${Label.environment}=${r.envId}`)
+    expect(namespaces.map((n) => n.metadata.name)).toEqual([ns])
+  })
+
+  it("keeps one environment's token out of another's namespace, and read-only in its own", async () => {
+    const a = await provision('iso-a')
+    const b = await provision('iso-b')
+    const issued = ok(await spot.credentials(a.r.envId, 'tnt-iso-a', 600))
+    expect(Date.parse(issued.expiresAt) - Date.now()).toBeLessThanOrEqual(600_000 + 5_000)
+    // Another tenant asking for a's credentials finds nothing.
+    expect(await spot.credentials(a.r.envId, 'tnt-iso-b', 600)).toMatchObject({
+      ok: false,
+      failure: { code: FailureCode.notFound },
+    })
+    const kc = new KubeConfig()
+    kc.loadFromString(issued.kubeconfig)
+    const authz = kc.makeApiClient(AuthorizationV1Api)
+    const may = async (namespace: string, verb: string, resource: string) =>
+      (
+        await authz.createSelfSubjectAccessReview({
+          body: { spec: { resourceAttributes: { namespace, verb, resource } } },
+        })
+      ).status?.allowed
+    expect(await may(a.env.platformId, 'list', 'pods')).toBe(true)
+    expect(await may(b.env.platformId, 'list', 'pods')).toBe(false)
+    expect(await may(b.env.platformId, 'delete', 'deployments')).toBe(false)
+    expect(await may(a.env.platformId, 'get', 'secrets')).toBe(false)
+    expect(await may(a.env.platformId, 'create', 'deployments')).toBe(false)
+    // And a real request is refused.
+    const server = kc.getCurrentCluster()?.server as string
+    const token = /token: "([^"]+)"/.exec(issued.kubeconfig)?.[1] as string
+    const { api } = await import('../../../tools/peers/cluster.ts')
+    expect(server).toContain('127.0.0.1')
+    expect((await api(token, `/api/v1/namespaces/${b.env.platformId}/pods`)).status).toBe(403)
+    expect((await api(token, `/api/v1/namespaces/${a.env.platformId}/pods`)).status).toBe(200)
+    expect((await api(token, `/api/v1/namespaces/${a.env.platformId}/secrets`)).status).toBe(403)
+  })
+
+  it(
+    'gives what the API server refuses back with its message, and leaves nothing half-made',
+    async () => {
+      const { r, env } = await provision('refused')
+      // An admission policy of the cluster's operator: no image from registry.forbidden.
+      const policy = `rxt-test-no-forbidden-${run}`
+      await admin.apply({
+        apiVersion: 'admissionregistration.k8s.io/v1',
+        kind: 'ValidatingAdmissionPolicy',
+        metadata: { name: policy },
+        spec: {
+          failurePolicy: 'Fail',
+          matchConstraints: {
+            resourceRules: [
+              {
+                apiGroups: ['apps'],
+                apiVersions: ['v1'],
+                operations: ['CREATE', 'UPDATE'],
+                resources: ['deployments'],
+              },
+            ],
+          },
+          validations: [
+            {
+              expression:
+                "object.spec.template.spec.containers.all(c, !c.image.startsWith('registry.forbidden/'))",
+              message: 'images from registry.forbidden are not allowed on this cluster',
+            },
+          ],
+        },
+      })
+      await admin.apply({
+        apiVersion: 'admissionregistration.k8s.io/v1',
+        kind: 'ValidatingAdmissionPolicyBinding',
+        metadata: { name: policy },
+        spec: {
+          policyName: policy,
+          validationActions: ['Deny'],
+          matchResources: { namespaceSelector: { matchLabels: { [Label.environment]: r.envId } } },
+        },
+      })
+      try {
+        const refused = {
+          ...r.deploy,
+          image: 'registry.forbidden/shop:1',
+          volumes: [{ name: 'data', mountPath: '/data', sizeGiB: 1 }],
+        }
+        // The policy takes a moment to be seen by the API server.
+        let outcome = await spot.deployApplication(refused)
+        for (let i = 0; i < 50 && outcome.ok; i++) {
+          ok(await spot.destroyEnvironment({ key: `undo-${i}-${run}`, envId: r.envId }))
+          ok(await spot.provisionEnvironment({ ...r.provision, key: `re-${i}-${run}` }))
+          await new Promise((resolve) => setTimeout(resolve, 200))
+          outcome = await spot.deployApplication({ ...refused, key: `${refused.key}-${i}` })
+        }
+        expect(outcome).toMatchObject({
+          ok: false,
+          failure: { code: FailureCode.rejected, retryable: false },
+        })
+        expect(outcome.ok ? '' : outcome.failure.message).toContain(
+          'images from registry.forbidden are not allowed',
+        )
+        for (const [v, k] of [
+          ['apps/v1', 'Deployment'],
+          ['v1', 'Service'],
+          ['v1', 'PersistentVolumeClaim'],
+        ] as const)
+          expect(await admin.list(v, k, env.platformId)).toEqual([])
+        // A failure is not the key's answer: allowed again, the same key deploys.
+      } finally {
+        await admin.remove({
+          apiVersion: 'admissionregistration.k8s.io/v1',
+          kind: 'ValidatingAdmissionPolicyBinding',
+          name: policy,
+        })
+        await admin.remove({
+          apiVersion: 'admissionregistration.k8s.io/v1',
+          kind: 'ValidatingAdmissionPolicy',
+          name: policy,
+        })
+      }
+    },
+    waitMs,
+  )
+
+  it(
+    'runs pods on KWOK nodes, watches the rollout to Ready with its URL, and rolls back by revision',
+    async () => {
+      const { r, env } = await provision('rollout')
+      const first = ok(await spot.deployApplication(r.deploy))
+      ok(await spot.configureNetwork(r.network))
+      const ready = ok(await spot.rollout(r.envId, waitMs))
+      expect(ready).toMatchObject({
+        phase: 'ready',
+        healthy: true,
+        revision: 1,
+        urls: [`https://${r.network.hostnames[0]}/`],
+      })
+      const pods = await admin.list('v1', 'Pod', env.platformId)
+      expect(pods).toHaveLength(2)
+      for (const pod of pods as (KubeObject & { spec: { nodeName: string }; status: { phase: string } })[]) {
+        expect(pod.spec.nodeName).toMatch(/^kwok-node-/)
+        expect(pod.status.phase).toBe('Running')
+      }
+      ok(await spot.deployApplication(r.update))
+      expect(ok(await spot.rollout(r.envId, waitMs))).toMatchObject({ revision: 2, image: r.update.image })
+      const back = ok(
+        await spot.rollback({ key: `rollback-${run}`, envId: r.envId, app: r.deploy.app, revision: 1 }),
+      )
+      expect(back).toMatchObject({ revision: 3, image: first.image })
+      const after = ok(await spot.rollout(r.envId, waitMs))
+      expect(after).toMatchObject({ phase: 'ready', revision: 3, image: r.deploy.image })
+      const deployment = (await admin.read({
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        name: 'shop',
+        namespace: env.platformId,
+      })) as KubeObject & {
+        spec: { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } }
+      }
+      expect(deployment.spec.template.spec.containers[0]?.env).toContainEqual({
+        name: 'LOG_LEVEL',
+        value: 'info',
+      })
+      expect(deployment.metadata.annotations?.[Annotation.revision]).toBe('3')
+      expect(
+        await spot.rollback({ key: `rollback-none-${run}`, envId: r.envId, app: 'shop', revision: 99 }),
+      ).toMatchObject({
+        ok: false,
+        failure: { code: FailureCode.notFound },
+      })
+    },
+    waitMs * 2,
+  )
+
+  it('runs a stateful app as a StatefulSet with claims, scales it under an autoscaler, and offers TCP through a load balancer', async () => {
+    const { r, env } = await provision('stateful')
+    const deployed = ok(
+      await spot.deployApplication({
+        ...r.deploy,
+        stateful: true,
+        volumes: [{ name: 'data', mountPath: '/var/lib/data', sizeGiB: 2 }],
+      }),
+    )
+    expect(deployed.resources.map((x) => x.kind)).toContain('StatefulSet')
+    const set = (await admin.read({
+      apiVersion: 'apps/v1',
+      kind: 'StatefulSet',
+      name: 'shop',
+      namespace: env.platformId,
+    })) as KubeObject & {
+      spec: { volumeClaimTemplates: { metadata: { name: string } }[] }
+    }
+    expect(set.spec.volumeClaimTemplates.map((c) => c.metadata.name)).toEqual(['data'])
+    ok(await spot.scaleResources(r.scale))
+    const hpa = (await admin.read({
+      apiVersion: 'autoscaling/v2',
+      kind: 'HorizontalPodAutoscaler',
+      name: 'shop',
+      namespace: env.platformId,
+    })) as KubeObject & {
+      spec: { minReplicas: number; maxReplicas: number; scaleTargetRef: { kind: string } }
+    }
+    expect(hpa.spec).toMatchObject({
+      minReplicas: 3,
+      maxReplicas: 6,
+      scaleTargetRef: { kind: 'StatefulSet' },
+    })
+    const tcp = ok(await spot.configureNetwork({ ...r.network, protocol: 'tcp', tls: 'off', port: 8080 }))
+    expect(tcp.urls).toEqual([])
+    const lb = (await admin.read({
+      apiVersion: 'v1',
+      kind: 'Service',
+      name: 'shop-public',
+      namespace: env.platformId,
+    })) as KubeObject & {
+      spec: { type: string }
+    }
+    expect(lb.spec.type).toBe('LoadBalancer')
+    // Without autoscaling the autoscaler goes.
+    ok(await spot.scaleResources({ ...r.scale, key: `${r.scale.key}-fixed`, replicas: 1, autoscaling: null }))
+    expect(
+      await admin.read({
+        apiVersion: 'autoscaling/v2',
+        kind: 'HorizontalPodAutoscaler',
+        name: 'shop',
+        namespace: env.platformId,
+      }),
+    ).toBeUndefined()
+  })
+})

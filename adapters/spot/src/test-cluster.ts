@@ -1,0 +1,27 @@
+// The local cluster of tools/peers as the spot suites and benchmark use it: the adapter's own
+// identity (user rxt-spot) bound to the ClusterRole in deploy/rbac.yaml, applied by the admin.
+import { readFileSync } from 'node:fs'
+import yaml from 'js-yaml'
+import { spotKubeconfigPath } from '../../../tools/peers/cluster.ts'
+import { createKube, type Kube } from './kube.ts'
+import type { ClusterSettings, KubeObject } from './render.ts'
+
+export const testSettings: ClusterSettings = {
+  baseDomain: 'rxt-spot.internal',
+  ingressClass: 'nginx',
+  ingressNamespace: 'ingress-nginx',
+  clusterIssuer: 'rxt-test-issuer',
+  rateLimitRps: 50,
+}
+
+/** The adapter's RBAC, applied with the admin's kubeconfig; returns clients for both identities. */
+export async function prepareCluster(adminKubeconfig: string): Promise<{ admin: Kube; adapter: Kube }> {
+  const admin = createKube(adminKubeconfig)
+  const rbac = yaml.loadAll(
+    readFileSync(new URL('../deploy/rbac.yaml', import.meta.url), 'utf8'),
+  ) as KubeObject[]
+  for (const object of rbac) await admin.apply(object)
+  return { admin, adapter: createKube(spotKubeconfigPath) }
+}
+
+export { spotKubeconfigPath }

@@ -1,0 +1,240 @@
+import { randomBytes } from 'node:crypto'
+import type { Envelope } from '@rxt/contracts'
+import { identity } from '@rxt/identity'
+import { type ContextDeps, defineContext, type Runtime } from '@rxt/kit'
+import { dbTargets, type TestDatabase } from '@rxt/kit/testing'
+import { until } from '@rxt/kit/testing/bus'
+import { signUp, startTestRuntime } from '@rxt/kit/testing/runtime'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { api } from '../../../tools/peers/cluster.ts'
+import { spot } from '../src/index.ts'
+import type { Kube } from '../src/kube.ts'
+import { Label, labelValue } from '../src/render.ts'
+import { prepareCluster, spotKubeconfigPath } from '../src/test-cluster.ts'
+
+const kubeconfigPath = inject('kubeconfigPath')
+const skipped = inject('kubeSkipReason') !== ''
+const digest = `sha256:${'ab'.repeat(32)}`
+
+describe.skipIf(skipped)('the spot context: commands, events and the kubeconfig broker', () => {
+  let handle: TestDatabase
+  let runtime: Runtime
+  let admin: Kube
+  let driver: ContextDeps<unknown>
+  let owner: { authorization: string; orgId: string; userId: string }
+  let stranger: { authorization: string; orgId: string }
+  const events: Envelope[] = []
+  const run = randomBytes(3).toString('hex')
+  const envIds: string[] = []
+
+  const of = (type: string, envId: string) =>
+    events.filter((e) => e.type === type && (e.data as { envId: string }).envId === envId)
+  const command = async (type: string, data: Record<string, unknown>) =>
+    driver.db.transaction((tx) =>
+      driver.bus.publish(tx, { type, tenantId: owner.orgId, key: data.envId as string, data }),
+    )
+  const provision = async (name: string, artifactRef: string) => {
+    const envId = `env-${name}-${run}`
+    envIds.push(envId)
+    await command('cmd.spot.provision.request', {
+      tenantId: owner.orgId,
+      projectId: 'prj-shop',
+      envId,
+      deploymentId: `dep-${name}-${run}`,
+      namespace: `shop-${name}-${run}`,
+      artifactRef,
+      helmChart: null,
+      k8sManifests: {
+        bundleDigest: digest,
+        objects: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' }],
+      },
+      resources: { replicas: 2, cpuMillicores: 250, memoryMiB: 256, storageGiB: 0 },
+    })
+    return envId
+  }
+
+  beforeAll(async () => {
+    handle = await (dbTargets()[0] as ReturnType<typeof dbTargets>[number]).create()
+    ;({ admin } = await prepareCluster(kubeconfigPath))
+    const harness = defineContext({
+      name: 'harness',
+      start: (deps) => {
+        driver = deps
+      },
+      handlers: () => [
+        {
+          id: 'collect',
+          types: [
+            'evt.provisioned',
+            'evt.provision.failed',
+            'evt.network.ready',
+            'evt.network.failed',
+            'evt.spot.pod.created',
+            'evt.spot.ingress.configured',
+            'evt.spot.credentials.issued',
+          ],
+          handle: async (message) => {
+            events.push(message)
+          },
+        },
+      ],
+    })
+    runtime = await startTestRuntime({
+      contexts: [identity, spot, harness],
+      database: handle.database,
+      env: { SPOT_KUBECONFIG: spotKubeconfigPath, SPOT_ROLLOUT_TIMEOUT_MS: '150000' },
+    })
+    owner = await signUp(runtime, `owner-${run}@example.com`)
+    stranger = await signUp(runtime, `stranger-${run}@example.com`)
+  }, 120_000)
+  afterAll(async () => {
+    for (const envId of envIds) {
+      const [ns] = await admin.list('v1', 'Namespace', undefined, `${Label.environment}=${labelValue(envId)}`)
+      if (ns !== undefined)
+        await admin.remove({ apiVersion: 'v1', kind: 'Namespace', name: ns.metadata.name })
+    }
+    await runtime?.stop()
+    await handle?.dispose()
+  }, 60_000)
+
+  it('provisions and deploys from a command, tells each pod once it runs, and routes its hostname', async () => {
+    const envId = await provision('ok', 'registry.example/acme/shop:1.0.0')
+    await until(
+      () => of('evt.provisioned', envId).length > 0 || of('evt.provision.failed', envId).length > 0,
+      60_000,
+      'an answer',
+    )
+    expect(of('evt.provision.failed', envId)).toEqual([])
+    const provisioned = of('evt.provisioned', envId)[0]?.data as {
+      provider: string
+      platform: string
+      resourceIds: string[]
+    }
+    expect(provisioned).toMatchObject({ provider: 'rxt-spot', platform: 'rxt-spot' })
+    expect(provisioned.resourceIds).toContainEqual(expect.stringMatching(/^Deployment:shop-ok-/))
+    await until(() => of('evt.spot.pod.created', envId).length === 2, 150_000, 'two pods told')
+    expect(
+      new Set(of('evt.spot.pod.created', envId).map((e) => (e.data as { podId: string }).podId)).size,
+    ).toBe(2)
+
+    await command('cmd.spot.network.configure', {
+      envId,
+      deploymentId: `dep-ok-${run}`,
+      namespace: `shop-ok-${run}`,
+      ingressRules: [{ host: `shop-${run}.acme.example`, path: '/', serviceName: 'web', servicePort: 8080 }],
+      serviceLB: null,
+      networkPolicies: [],
+      tls: { mode: 'acme', certificateRef: null, minVersion: '1.2' },
+      dns: { zone: 'acme.example', records: [] },
+    })
+    await until(
+      () => of('evt.network.ready', envId).length > 0 || of('evt.network.failed', envId).length > 0,
+      30_000,
+      'network',
+    )
+    expect(of('evt.network.ready', envId)[0]?.data).toMatchObject({
+      hostnames: [`shop-${run}.acme.example`],
+      provider: 'rxt-spot',
+    })
+    await until(() => of('evt.spot.ingress.configured', envId).length > 0, 10_000, 'ingress told')
+    expect(of('evt.spot.ingress.configured', envId)[0]?.data).toMatchObject({
+      hostname: `shop-${run}.acme.example`,
+    })
+  }, 240_000)
+
+  it('answers a workload the API server refuses with evt.provision.failed carrying its message', async () => {
+    const policy = `rxt-test-context-${run}`
+    await admin.apply({
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicy',
+      metadata: { name: policy },
+      spec: {
+        failurePolicy: 'Fail',
+        matchConstraints: {
+          resourceRules: [
+            {
+              apiGroups: ['apps'],
+              apiVersions: ['v1'],
+              operations: ['CREATE', 'UPDATE'],
+              resources: ['deployments'],
+            },
+          ],
+        },
+        validations: [
+          {
+            expression:
+              "object.spec.template.spec.containers.all(c, !c.image.startsWith('registry.forbidden/'))",
+            message: 'images from registry.forbidden are not allowed on this cluster',
+          },
+        ],
+      },
+    })
+    await admin.apply({
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicyBinding',
+      metadata: { name: policy },
+      spec: {
+        policyName: policy,
+        validationActions: ['Deny'],
+        matchResources: { namespaceSelector: { matchLabels: { [Label.tenant]: labelValue(owner.orgId) } } },
+      },
+    })
+    try {
+      // The API server needs a moment to see a new policy: ask until it refuses.
+      let envId = ''
+      for (let i = 0; i < 20; i++) {
+        envId = await provision(`refused-${i}`, 'registry.forbidden/shop:1')
+        await until(
+          () => of('evt.provisioned', envId).length > 0 || of('evt.provision.failed', envId).length > 0,
+          60_000,
+          'an answer',
+        )
+        if (of('evt.provision.failed', envId).length > 0) break
+      }
+      const failed = of('evt.provision.failed', envId)[0]?.data as { reason: string; retryable: boolean }
+      expect(failed.reason).toContain('images from registry.forbidden are not allowed on this cluster')
+      expect(failed.retryable).toBe(false)
+      const [ns] = await admin.list('v1', 'Namespace', undefined, `${Label.environment}=${labelValue(envId)}`)
+      expect(await admin.list('apps/v1', 'Deployment', ns?.metadata.name)).toEqual([])
+    } finally {
+      await admin.remove({
+        apiVersion: 'admissionregistration.k8s.io/v1',
+        kind: 'ValidatingAdmissionPolicyBinding',
+        name: policy,
+      })
+      await admin.remove({
+        apiVersion: 'admissionregistration.k8s.io/v1',
+        kind: 'ValidatingAdmissionPolicy',
+        name: policy,
+      })
+    }
+  }, 240_000)
+
+  it("brokers a short-lived kubeconfig to the environment's tenant only, and audits it without the token", async () => {
+    const envId = envIds[0] as string
+    const ask = (authorization?: string) =>
+      runtime.app.inject({
+        method: 'POST',
+        url: `/v1/environments/${envId}/kubeconfig`,
+        headers: authorization === undefined ? {} : { authorization },
+      })
+    expect((await ask()).statusCode).toBe(401)
+    expect((await ask(stranger.authorization)).statusCode).toBe(404)
+    const res = await ask(owner.authorization)
+    expect(res.statusCode).toBe(200)
+    expect(res.headers['cache-control']).toBe('no-store')
+    const body = res.json() as { namespace: string; expiresAt: string; kubeconfig: string }
+    expect(Date.parse(body.expiresAt) - Date.now()).toBeGreaterThan(3_500_000)
+    expect(Date.parse(body.expiresAt) - Date.now()).toBeLessThanOrEqual(3_600_000)
+    const token = /token: "([^"]+)"/.exec(body.kubeconfig)?.[1] as string
+    expect((await api(token, `/api/v1/namespaces/${body.namespace}/pods`)).status).toBe(200)
+    await until(() => of('evt.spot.credentials.issued', envId).length > 0, 10_000, 'the audit event')
+    const audit = of('evt.spot.credentials.issued', envId)[0] as Envelope
+    expect(audit.data).toMatchObject({
+      namespace: body.namespace,
+      serviceAccount: 'rxt-env',
+      issuedTo: `user:${owner.userId}`,
+    })
+    expect(JSON.stringify(audit)).not.toContain(token)
+  })
+})
