@@ -77,9 +77,22 @@ export function createKube(kubeconfig: string): Kube {
   if (current === null) throw new Error('the kubeconfig names no current cluster')
   let requests = 0
   const waits = new Set<(error: Error) => void>()
-  const counted = <T>(call: () => Promise<T>) => {
-    requests++
-    return call()
+  /**
+   * A request, counted; an API server shedding load (429, or 503 with Retry-After) is asked again
+   * after the wait it names, as client-go does, up to 5 times.
+   */
+  const counted = async <T>(call: () => Promise<T>): Promise<T> => {
+    for (let attempt = 1; ; attempt++) {
+      requests++
+      try {
+        return await call()
+      } catch (error) {
+        const status = statusOf(error)
+        const retryAfter = Number((error as ApiException<unknown>).headers?.['retry-after'] ?? 1)
+        if (attempt >= 5 || !(status === 429 || (status === 503 && retryAfter > 0))) throw error
+        await new Promise((resolve) => setTimeout(resolve, Math.min(10, Math.max(1, retryAfter)) * 1000))
+      }
+    }
   }
   const header = (ref: ObjectRef) => ({
     apiVersion: ref.apiVersion,
