@@ -50,7 +50,11 @@ export function credentialsRoutes(
     },
     async (request, reply) => {
       const platform = platformOf()
-      if (platform === undefined) throw new UnavailableError('RXT Spot has no cluster configured')
+      // With no cluster there is no environment on RXT Spot, anyone's.
+      if (platform === undefined)
+        throw new NotFoundError(
+          `no environment ${request.params.envId} on RXT Spot: no cluster is configured`,
+        )
       const tenantId = tenantOf(request)
       const { envId } = request.params
       const issued = await platform.credentials(envId, tenantId, deps.config.SPOT_TOKEN_TTL_SECONDS)

@@ -45,7 +45,7 @@ describe('rxt-deploy up (embedded)', () => {
     expect(before).toMatchObject({
       mode: 'embedded',
       database: 'pglite',
-      contexts: ['identity', 'registry', 'vcs', 'sim', 'router', 'system', 'gateway'],
+      contexts: ['identity', 'registry', 'vcs', 'sim', 'spot', 'router', 'system', 'gateway'],
       boots: { count: 1 },
     })
     // An account made before the stop signs in after it.
@@ -151,7 +151,7 @@ describe('rxt-deploy configuration and usage errors', () => {
     const unknown = await runToEnd(['serve', 'nope'], { DATABASE_URL: 'postgres://127.0.0.1:1/none' })
     expect(unknown.code).toBe(2)
     expect(unknown.stderr).toContain(
-      'unknown context nope; this build has identity, registry, vcs, sim, router, system, gateway',
+      'unknown context nope; this build has identity, registry, vcs, sim, spot, router, system, gateway',
     )
     const bad = await runToEnd(['launch'])
     expect(bad.code).toBe(2)
@@ -161,7 +161,9 @@ describe('rxt-deploy configuration and usage errors', () => {
   it('prints its contexts and version', async () => {
     const contexts = await runToEnd(['contexts'])
     expect(contexts.code).toBe(0)
-    expect(contexts.stdout).toMatch(/^identity\t.*\nregistry\t.*\nvcs\t.*\nsim\t.*\nrouter\t.*\nsystem\t/)
+    expect(contexts.stdout).toMatch(
+      /^identity\t.*\nregistry\t.*\nvcs\t.*\nsim\t.*\nspot\t.*\nrouter\t.*\nsystem\t/,
+    )
     const version = await runToEnd(['--version'])
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/)
   })
