@@ -4,6 +4,7 @@ import {
   type ContextDeps,
   defineContext,
   type HandlerContext,
+  InputError,
   type MessageHandler,
   perContext,
   UnavailableError,
@@ -81,6 +82,22 @@ async function tellPods(
   })
 }
 
+/** Why a command may not act for its envelope's tenant, if it may not. */
+async function guardTenant(
+  platform: SpotPlatform | undefined,
+  command: { envId?: string; tenantId?: string },
+  message: Envelope,
+): Promise<string | undefined> {
+  if (command.tenantId !== undefined && command.tenantId !== message.tenantId)
+    return `the command names tenant ${command.tenantId} but comes from ${message.tenantId}`
+  if (platform === undefined || command.envId === undefined || command.tenantId !== undefined)
+    return undefined
+  const owner = await platform.ownerOf(command.envId)
+  return owner === undefined || owner === message.tenantId
+    ? undefined
+    : `environment ${command.envId} is not tenant ${message.tenantId}'s`
+}
+
 /**
  * The RXT Spot adapter: environments as namespaces on a Kubernetes cluster (SPOT_KUBECONFIG). It
  * answers the spot commands meant for it (no provider named, or rxt-spot), reports the cluster's
@@ -142,6 +159,9 @@ export const spot = defineContext<SpotConfig>({
         const command = message.data as C
         if (command.provider !== undefined && command.provider !== spotProviderName) return
         const platform = spotPlatformOf(deps)
+        // A command acts for the tenant of its envelope only: on its own environments, as itself.
+        const owner = await guardTenant(platform, command as { envId?: string; tenantId?: string }, message)
+        if (owner !== undefined) throw new InputError(owner)
         // Commands wait (retried with backoff) until an operator configures the cluster.
         if (platform === undefined)
           throw new UnavailableError('RXT Spot has no cluster configured (SPOT_KUBECONFIG)')
@@ -205,8 +225,10 @@ export const spot = defineContext<SpotConfig>({
           replicas: command.replicas,
           autoscaling: command.hpa,
         })
-        if (!outcome.ok)
-          ctx.log.warn({ envId: command.envId, failure: outcome.failure }, 'scale refused by the cluster')
+        if (outcome.ok) return
+        // Retried with backoff while the cluster cannot answer; a refusal is logged and dropped.
+        if (outcome.failure.retryable) throw new UnavailableError(outcome.failure.message)
+        ctx.log.warn({ envId: command.envId, failure: outcome.failure }, 'scale refused by the cluster')
       }),
     ]
   },

@@ -11,8 +11,8 @@ import { FailureCode, failure, type PlatformFailure } from '@rxt/platform-sdk'
 import type { KubeObject } from './render.ts'
 
 /**
- * The field managers of what the adapter applies: a deploy owns everything it renders; a scale the
- * replica count, a rollback the pod template, each under its own (an apply drops what its manager
+ * The field managers of what the adapter applies: a deploy (and a rollback, which deploys an earlier
+ * request) owns everything it renders; a scale owns the replica count (an apply drops what its manager
  * owned and left out).
  */
 export const FieldManager = {
@@ -217,7 +217,7 @@ export function createKube(kubeconfig: string): Kube {
     cluster: { server: current.server, caData },
     requests: () => requests,
     close: () => {
-      for (const finish of [...waits]) finish(new Error('the Kubernetes client is closing'))
+      for (const finish of [...waits]) finish(new ClosingError('the Kubernetes client is closing'))
     },
   }
 }
@@ -225,6 +225,31 @@ export function createKube(kubeconfig: string): Kube {
 /** The adapter gave up waiting; the platform may still finish. */
 export class TimeoutError extends Error {
   override name = 'TimeoutError'
+}
+
+/** The client is closing: the process stops. */
+export class ClosingError extends Error {
+  override name = 'ClosingError'
+}
+
+const networkCodes =
+  /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|EPIPE|EHOSTUNREACH|UND_ERR_\w+)$/
+
+/**
+ * Whether an error is the platform's answer, or the way to it failing (a typed failure), rather than
+ * a bug in the adapter (which throws).
+ */
+export function isPlatformError(error: unknown): boolean {
+  if (error instanceof ApiException || error instanceof TimeoutError || error instanceof ClosingError)
+    return true
+  const code =
+    (error as { code?: unknown; cause?: { code?: unknown } } | undefined)?.cause?.code ??
+    (error as { code?: unknown })?.code
+  return (
+    (typeof code === 'string' && networkCodes.test(code)) ||
+    (error instanceof TypeError && error.message === 'fetch failed') ||
+    (error instanceof Error && error.name === 'AbortError')
+  )
 }
 
 /** The HTTP status of an API error, when it is one. */
@@ -260,6 +285,9 @@ export function failureOf(error: unknown, step: string): PlatformFailure {
   if (status === undefined) return failure(FailureCode.unavailable, message, step)
   if (status === 404) return failure(FailureCode.notFound, message, step)
   if (status === 409) return failure(FailureCode.conflict, message, step)
+  // A namespace being deleted refuses new objects for a while: that passes.
+  if (status === 403 && /is being terminated/.test(message))
+    return failure(FailureCode.unavailable, message, step)
   if (status === 400 || status === 403 || status === 422) return failure(FailureCode.rejected, message, step)
   if (status === 504) return failure(FailureCode.timeout, message, step)
   return failure(FailureCode.unavailable, message, step)

@@ -49,26 +49,34 @@ export function createLedger(clock: Clock) {
       const invalid = checkRequest(schema, request)
       if (invalid !== undefined) return failed(invalid)
       const digest = digestOf(request)
-      return serial(request.envId, async () => {
-        const before = await prior<T>(db, request.key)
-        if (before !== undefined)
-          return before.operation === operation && before.request_digest === digest
-            ? before.outcome
-            : conflict(request.key, before.operation)
-        const outcome = await work()
-        if (!outcome.ok) return outcome
-        await db.query(
-          `INSERT INTO calls (key, operation, request_digest, outcome, at) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (key) DO NOTHING`,
-          [request.key, operation, digest, JSON.stringify(outcome), clock.now()],
-        )
-        // Another process may have answered the key first: its answer is the key's.
-        const recorded = await prior<T>(db, request.key)
-        if (recorded === undefined) return outcome
-        return recorded.operation === operation && recorded.request_digest === digest
+      const answer = (recorded: { operation: string; request_digest: string; outcome: Outcome<T> }) =>
+        recorded.operation === operation && recorded.request_digest === digest
           ? recorded.outcome
           : conflict(request.key, recorded.operation)
-      })
+      // The lane covers the work only: recording may wait on another transaction (a duplicate
+      // delivery's), which must not hold up this environment's other calls meanwhile.
+      const done = await serial(
+        request.envId,
+        async (): Promise<{ answered: boolean; outcome: Outcome<T> }> => {
+          const before = await prior<T>(db, request.key)
+          if (before !== undefined) return { answered: true, outcome: answer(before) }
+          return { answered: false, outcome: await work() }
+        },
+      )
+      if (done.answered) return done.outcome
+      const { outcome } = done
+      if (!outcome.ok) {
+        // Another process may have answered the key meanwhile: its answer is the key's.
+        const recorded = await prior<T>(db, request.key)
+        return recorded === undefined ? outcome : answer(recorded)
+      }
+      await db.query(
+        `INSERT INTO calls (key, operation, request_digest, outcome, at) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (key) DO NOTHING`,
+        [request.key, operation, digest, JSON.stringify(outcome), clock.now()],
+      )
+      const recorded = await prior<T>(db, request.key)
+      return recorded === undefined ? outcome : answer(recorded)
     },
     /** Forgets answers older than `olderThan`: their keys may run again. */
     async forget(db: Queryable, olderThan: Date): Promise<number> {

@@ -1,7 +1,10 @@
+import { readFileSync } from 'node:fs'
 import { conformanceRequests } from '@rxt/platform-sdk'
+import yaml from 'js-yaml'
 import { describe, expect, it } from 'vitest'
 import {
   environmentObjects,
+  environmentReader,
   hostnamesOf,
   labelValue,
   namespaceOf,
@@ -39,19 +42,23 @@ describe('rendering environments as Kubernetes objects', () => {
     expect(text).toContain('"secretKeyRef":{"name":"shop","key":"database-url"}')
   })
 
-  it('puts the namespace first and denies all traffic before allowing some', () => {
+  it('puts the namespace first, and binds the environment to a reader of its workloads that reads no Secrets', () => {
     const objects = environmentObjects(r.provision, testSettings)
     expect(objects[0]?.kind).toBe('Namespace')
-    const policies = objects.filter((o) => o.kind === 'NetworkPolicy').map((o) => o.metadata.name)
-    expect(policies[0]).toBe('rxt-default-deny')
     expect(objects.find((o) => o.kind === 'ServiceAccount')).toMatchObject({
       automountServiceAccountToken: false,
     })
-    const role = objects.find((o) => o.kind === 'Role') as unknown as {
-      rules: { resources: string[]; verbs: string[] }[]
-    }
-    expect(role.rules.flatMap((rule) => rule.resources)).not.toContain('secrets')
-    expect(new Set(role.rules.flatMap((rule) => rule.verbs))).toEqual(new Set(['get', 'list', 'watch']))
+    expect(objects.find((o) => o.kind === 'RoleBinding')).toMatchObject({
+      roleRef: { kind: 'ClusterRole', name: environmentReader },
+    })
+    const rbac = yaml.loadAll(readFileSync(new URL('../deploy/rbac.yaml', import.meta.url), 'utf8')) as {
+      kind: string
+      metadata: { name: string }
+      rules?: { resources: string[]; verbs: string[] }[]
+    }[]
+    const reader = rbac.find((o) => o.kind === 'ClusterRole' && o.metadata.name === environmentReader)
+    expect(reader?.rules?.flatMap((rule) => rule.resources)).not.toContain('secrets')
+    expect(new Set(reader?.rules?.flatMap((rule) => rule.verbs))).toEqual(new Set(['get', 'list', 'watch']))
   })
 
   it('leaves the replica count to an autoscaler when there is one', () => {
@@ -72,11 +79,11 @@ describe('rendering environments as Kubernetes objects', () => {
       networkObjects('ns', 'shop', spec, hostnamesOf(spec, 'shop', 'ns', testSettings), testSettings).map(
         (o) => o.kind,
       )
-    expect(kinds(r.network)).toEqual(['Certificate', 'Ingress'])
-    expect(kinds({ ...r.network, tls: 'off' })).toEqual(['Ingress'])
-    expect(kinds({ ...r.network, protocol: 'tcp' })).toEqual(['Service'])
+    expect(kinds(r.network)).toEqual(['Service', 'Certificate', 'Ingress'])
+    expect(kinds({ ...r.network, tls: 'off' })).toEqual(['Service', 'Ingress'])
+    expect(kinds({ ...r.network, protocol: 'tcp' })).toEqual(['NetworkPolicy', 'Service'])
     expect(kinds({ ...r.network, visibility: 'private' })).toEqual([])
-    const [grpc] = networkObjects(
+    const [, grpc] = networkObjects(
       'ns',
       'shop',
       { ...r.network, protocol: 'grpc', tls: 'off' },

@@ -50,6 +50,8 @@ export const Annotation = {
   revision: `${prefix}/revision`,
   requestDigest: `${prefix}/request-digest`,
   image: `${prefix}/image`,
+  /** The deploy request (without its key) a pod template was rendered from: what a rollback deploys again. */
+  request: `${prefix}/request`,
 } as const
 
 /** Names of the objects every environment has. */
@@ -98,32 +100,12 @@ const ownership = (request: ProvisionRequest) => ({
   },
 })
 
-/** What reads an environment's workloads (the kubeconfig broker's tokens): nothing else, no Secrets. */
-const readRules = [
-  {
-    apiGroups: [''],
-    resources: [
-      'pods',
-      'pods/log',
-      'services',
-      'endpoints',
-      'configmaps',
-      'events',
-      'persistentvolumeclaims',
-      'resourcequotas',
-      'limitranges',
-    ],
-    verbs: ['get', 'list', 'watch'],
-  },
-  {
-    apiGroups: ['apps'],
-    resources: ['deployments', 'statefulsets', 'replicasets'],
-    verbs: ['get', 'list', 'watch'],
-  },
-  { apiGroups: ['autoscaling'], resources: ['horizontalpodautoscalers'], verbs: ['get', 'list', 'watch'] },
-  { apiGroups: ['networking.k8s.io'], resources: ['ingresses'], verbs: ['get', 'list', 'watch'] },
-  { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['get', 'list', 'watch'] },
-]
+/**
+ * The ClusterRole an environment's identity is bound to in its namespace (deploy/rbac.yaml): read its
+ * workloads, logs and events, nothing else. A ClusterRole bound per namespace, so the adapter needs only
+ * `bind` on it, not every permission it grants.
+ */
+export const environmentReader = 'rxt-deploy:environment-reader'
 
 /**
  * An environment: its namespace, first, then its quota and default limits, a least-privilege
@@ -200,15 +182,9 @@ export function environmentObjects(request: ProvisionRequest, cluster: ClusterSe
     },
     {
       apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'Role',
-      metadata: meta(EnvObject.serviceAccount),
-      rules: readRules,
-    },
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'RoleBinding',
       metadata: meta(EnvObject.serviceAccount),
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: EnvObject.serviceAccount },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: environmentReader },
       subjects: [{ kind: 'ServiceAccount', name: EnvObject.serviceAccount, namespace }],
     },
     policy(EnvObject.denyAll, { policyTypes: ['Ingress', 'Egress'] }),
@@ -281,7 +257,13 @@ export function workloadObjects(
     spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: `${v.sizeGiB}Gi` } } },
   }))
   const template = {
-    metadata: { labels, annotations: { [Annotation.revision]: String(revision) } },
+    metadata: {
+      labels,
+      annotations: {
+        [Annotation.revision]: String(revision),
+        [Annotation.request]: JSON.stringify({ ...request, key: undefined }),
+      },
+    },
     spec: {
       automountServiceAccountToken: false,
       securityContext: { seccompProfile: { type: 'RuntimeDefault' } },
@@ -445,6 +427,17 @@ export function networkObjects(
   const meta = (name: string) => ({ name, namespace, labels })
   if (spec.protocol === 'tcp') {
     return [
+      // Default deny covers the load balancer's traffic too: its port is let in from anywhere.
+      {
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'NetworkPolicy',
+        metadata: meta(`${app}-public`),
+        spec: {
+          podSelector: { matchLabels: labels },
+          policyTypes: ['Ingress'],
+          ingress: [{ ports: [{ protocol: 'TCP', port: spec.port }] }],
+        },
+      },
       {
         apiVersion: 'v1',
         kind: 'Service',
@@ -475,7 +468,7 @@ export function networkObjects(
             {
               path: '/',
               pathType: 'Prefix',
-              backend: { service: { name: app, port: { number: spec.port } } },
+              backend: { service: { name: `${app}-ingress`, port: { number: spec.port } } },
             },
           ],
         },
@@ -494,7 +487,26 @@ export function networkObjects(
       issuerRef: { group: 'cert-manager.io', kind: 'ClusterIssuer', name: cluster.clusterIssuer },
     },
   }
-  return tls ? [certificate, ingress] : [ingress]
+  // The Ingress's own backend Service: a deploy that names no ports leaves the route working.
+  const backend: KubeObject = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: meta(`${app}-ingress`),
+    spec: {
+      type: 'ClusterIP',
+      selector: labels,
+      ports: [
+        {
+          name: 'http',
+          port: spec.port,
+          targetPort: spec.port,
+          protocol: 'TCP',
+          ...(spec.protocol === 'grpc' ? { appProtocol: 'grpc' } : {}),
+        },
+      ],
+    },
+  }
+  return tls ? [backend, certificate, ingress] : [backend, ingress]
 }
 
 /** The hostnames of a network spec, or one under the provider's base domain when it names none. */

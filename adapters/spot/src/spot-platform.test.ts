@@ -154,7 +154,7 @@ describe.skipIf(skipped !== undefined)('the RXT Spot adapter on the local Kubern
               ['v1', 'LimitRange'],
               ['v1', 'ServiceAccount'],
               ['networking.k8s.io/v1', 'NetworkPolicy'],
-              ['rbac.authorization.k8s.io/v1', 'Role'],
+              ['rbac.authorization.k8s.io/v1', 'RoleBinding'],
             ].map(([v, k]) => admin.list(v as string, k as string, ns, `${Label.managedBy}=rxt-deploy`)),
           )
         )
@@ -244,19 +244,20 @@ describe.skipIf(skipped !== undefined)('the RXT Spot adapter on the local Kubern
           matchResources: { namespaceSelector: { matchLabels: { [Label.environment]: r.envId } } },
         },
       })
+      let refused = {
+        ...r.deploy,
+        image: 'registry.forbidden/shop:1',
+        volumes: [{ name: 'data', mountPath: '/data', sizeGiB: 1 }],
+      }
       try {
-        const refused = {
-          ...r.deploy,
-          image: 'registry.forbidden/shop:1',
-          volumes: [{ name: 'data', mountPath: '/data', sizeGiB: 1 }],
-        }
         // The policy takes a moment to be seen by the API server.
         let outcome = await spot.deployApplication(refused)
         for (let i = 0; i < 50 && outcome.ok; i++) {
           ok(await spot.destroyEnvironment({ key: `undo-${i}-${run}`, envId: r.envId }))
           ok(await spot.provisionEnvironment({ ...r.provision, key: `re-${i}-${run}` }))
           await new Promise((resolve) => setTimeout(resolve, 200))
-          outcome = await spot.deployApplication({ ...refused, key: `${refused.key}-${i}` })
+          refused = { ...refused, key: `${r.deploy.key}-${i}` }
+          outcome = await spot.deployApplication(refused)
         }
         expect(outcome).toMatchObject({
           ok: false,
@@ -271,7 +272,6 @@ describe.skipIf(skipped !== undefined)('the RXT Spot adapter on the local Kubern
           ['v1', 'PersistentVolumeClaim'],
         ] as const)
           expect(await admin.list(v, k, env.platformId)).toEqual([])
-        // A failure is not the key's answer: allowed again, the same key deploys.
       } finally {
         await admin.remove({
           apiVersion: 'admissionregistration.k8s.io/v1',
@@ -284,9 +284,46 @@ describe.skipIf(skipped !== undefined)('the RXT Spot adapter on the local Kubern
           name: policy,
         })
       }
+      // A failure is not the key's answer: allowed again, the same key deploys.
+      let again = await spot.deployApplication(refused)
+      for (let i = 0; i < 50 && !again.ok; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 200))
+        again = await spot.deployApplication(refused)
+      }
+      expect(again).toMatchObject({ ok: true, value: { image: 'registry.forbidden/shop:1' } })
     },
     waitMs,
   )
+
+  it('keeps the adapter inside the namespaces it manages, whatever its RBAC allows', async () => {
+    const { adapter } = await prepareCluster(kubeconfigPath)
+    /** The status the API server refuses with, once the admission policy is in force (it takes a moment). */
+    const refusal = async (attempt: () => Promise<unknown>) => {
+      for (let i = 0; ; i++) {
+        const code = await attempt().then(
+          () => 200,
+          (error: { code?: number }) => error.code,
+        )
+        if (code === 403 || i >= 50) return code
+        await new Promise((resolve) => setTimeout(resolve, 200))
+      }
+    }
+    // kube-system's default ServiceAccount exists; the adapter may ask for tokens, but not there.
+    expect(await refusal(() => adapter.requestToken('kube-system', 'default', 600))).toBe(403)
+    expect(
+      await refusal(() =>
+        adapter.apply(
+          {
+            apiVersion: 'v1',
+            kind: 'Service',
+            metadata: { name: 'x', namespace: 'default' },
+            spec: { ports: [{ port: 80 }] },
+          },
+          { dryRun: true },
+        ),
+      ),
+    ).toBe(403)
+  })
 
   it(
     'runs pods on KWOK nodes, watches the rollout to Ready with its URL, and rolls back by revision',
@@ -328,6 +365,35 @@ describe.skipIf(skipped !== undefined)('the RXT Spot adapter on the local Kubern
         value: 'info',
       })
       expect(deployment.metadata.annotations?.[Annotation.revision]).toBe('3')
+      // What a later deploy leaves out is gone: the rollback owns nothing the next deploy does not set.
+      ok(await spot.deployApplication({ ...r.update, key: `deploy-4-${run}`, env: {}, healthCheck: null }))
+      const fourth = (await admin.read({
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        name: 'shop',
+        namespace: env.platformId,
+      })) as KubeObject & {
+        spec: { template: { spec: { containers: { env?: { name: string }[]; readinessProbe?: object }[] } } }
+      }
+      const container = fourth.spec.template.spec.containers[0]
+      expect(container?.env?.map((e) => e.name)).toEqual(['DATABASE_URL'])
+      expect(container?.readinessProbe).toBeUndefined()
+      // Another environment may not take this one's hostname, nor a name under the base domain of it.
+      const other = await provision('rollout-other')
+      ok(await spot.deployApplication(other.r.deploy))
+      expect(
+        await spot.configureNetwork({ ...other.r.network, hostnames: r.network.hostnames }),
+      ).toMatchObject({
+        ok: false,
+        failure: { code: FailureCode.conflict },
+      })
+      expect(
+        await spot.configureNetwork({
+          ...other.r.network,
+          key: `${other.r.network.key}-base`,
+          hostnames: [`shop-${env.platformId}.rxt-spot.internal`],
+        }),
+      ).toMatchObject({ ok: false, failure: { code: FailureCode.conflict } })
       expect(
         await spot.rollback({ key: `rollback-none-${run}`, envId: r.envId, app: 'shop', revision: 99 }),
       ).toMatchObject({

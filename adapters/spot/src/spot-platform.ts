@@ -20,11 +20,10 @@ import {
   succeeded,
 } from '@rxt/platform-sdk'
 import Type from 'typebox'
-import { FieldManager, failureOf, type Kube, type ObjectRef } from './kube.ts'
+import { FieldManager, failureOf, isPlatformError, type Kube, type ObjectRef } from './kube.ts'
 import { createLedger } from './ledger.ts'
 import {
   Annotation,
-  appLabels,
   type ClusterSettings,
   certificateDuration,
   EnvObject,
@@ -39,7 +38,7 @@ import {
   scaleObjects,
   workloadObjects,
 } from './render.ts'
-import { refOf, revisionOf, rolledOut, statusOf } from './status.ts'
+import { refOf, revisionOf, rolledOut, stalled, statusOf } from './status.ts'
 
 export const spotProviderName = 'rxt-spot'
 
@@ -80,6 +79,8 @@ export interface SpotPlatform extends IComputePlatform {
   credentials(envId: string, tenantId: string, ttlSeconds: number): Promise<Outcome<EnvironmentCredentials>>
   /** The pods of an environment's workloads: uid, name, owner. */
   pods(envId: string): Promise<{ namespace: string; pods: { uid: string; name: string; app: string }[] }>
+  /** The tenant an environment belongs to, or undefined when there is none. */
+  ownerOf(envId: string): Promise<string | undefined>
   /** Whether the API server answers (readyz). */
   probe(): Promise<Outcome<undefined>>
   /** Forgets the answers of calls made before `olderThan`. */
@@ -134,6 +135,8 @@ export function createSpotPlatform(
     try {
       return await work()
     } catch (error) {
+      // The cluster's answers are typed failures; anything else is a bug in the adapter, and throws.
+      if (!isPlatformError(error)) throw error
       return failed(failureOf(error, step))
     }
   }
@@ -173,10 +176,8 @@ export function createSpotPlatform(
       if (namespace === undefined) throw new Error('an environment without a namespace')
       await kube.apply(namespace)
       try {
-        // No dry run here (a binding's dry run needs its role to exist): a refusal removes the namespace.
-        const bindings = rest.filter((o) => o.kind === 'RoleBinding')
-        await Promise.all(rest.filter((o) => o.kind !== 'RoleBinding').map((o) => kube.apply(o)))
-        await Promise.all(bindings.map((o) => kube.apply(o)))
+        // No dry run here (nothing can be tried in a namespace not made yet): a refusal removes the namespace.
+        await Promise.all(rest.map((o) => kube.apply(o)))
       } catch (error) {
         // Nothing half-made: a namespace made by this call goes again.
         if (named === undefined)
@@ -229,11 +230,13 @@ export function createSpotPlatform(
       const same = current?.metadata.annotations?.[Annotation.requestDigest] === digest
       const revision = same ? before : before + 1
       const objects = workloadObjects(ns, request, revision, digest, { autoscaled: autoscaler !== undefined })
-      // Optimistic concurrency: another writer since the read makes this apply a conflict.
-      for (const o of objects)
-        if (o.kind === kind && current !== undefined)
-          o.metadata.resourceVersion = current.metadata.resourceVersion
-      const applied = await applyAll(objects)
+      // Every object tried first; then the workload, and what serves it only once the workload is in.
+      await Promise.all(objects.map((o) => kube.apply(o, { dryRun: true })))
+      const workload = objects.filter((o) => o.kind === kind)
+      const applied = [
+        ...(await Promise.all(workload.map((o) => kube.apply(o)))),
+        ...(await Promise.all(objects.filter((o) => o.kind !== kind).map((o) => kube.apply(o)))),
+      ]
       if (request.ports.length === 0)
         await kube.remove({ apiVersion: 'v1', kind: 'Service', name: request.app, namespace: ns })
       return succeeded({
@@ -251,6 +254,27 @@ export function createSpotPlatform(
       })
     })
 
+  /**
+   * Why hostnames may not be this namespace's, if they may not: a name under the provider's base domain
+   * that is another namespace's, or a host another namespace's Ingress serves.
+   */
+  const claimedElsewhere = async (ns: string, hostnames: readonly string[]): Promise<string | undefined> => {
+    const base = `.${cluster.baseDomain}`
+    const foreign = hostnames.find((h) => h.endsWith(base) && !h.endsWith(`-${ns}${base}`))
+    if (foreign !== undefined)
+      return `${foreign} is under ${cluster.baseDomain} but not this environment's name there`
+    const ingresses = await kube.list('networking.k8s.io/v1', 'Ingress', undefined, managed)
+    for (const ingress of ingresses) {
+      if (ingress.metadata.namespace === ns) continue
+      const hosts = ((ingress as { spec?: { rules?: { host?: string }[] } }).spec?.rules ?? []).map(
+        (r) => r.host,
+      )
+      const taken = hostnames.find((h) => hosts.includes(h))
+      if (taken !== undefined) return `${taken} is served by another environment`
+    }
+    return undefined
+  }
+
   const network = (spec: NetworkSpec) =>
     guarded('ingress', async (): Promise<Outcome<NetworkOutcome>> => {
       const namespace = await namespaceFor(spec.envId)
@@ -266,6 +290,8 @@ export function createSpotPlatform(
         )
       const app = workload.metadata.name
       const hostnames = hostnamesOf(spec, app, ns, cluster)
+      const claimed = await claimedElsewhere(ns, hostnames)
+      if (claimed !== undefined) return failed(failure(FailureCode.conflict, claimed, 'ingress'))
       const objects = networkObjects(ns, app, spec, hostnames, cluster)
       const applied = await applyAll(objects)
       // What this spec no longer asks for goes.
@@ -274,12 +300,16 @@ export function createSpotPlatform(
         { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', name: app, namespace: ns },
         { apiVersion: 'cert-manager.io/v1', kind: 'Certificate', name: `${app}-tls`, namespace: ns },
         { apiVersion: 'v1', kind: 'Service', name: `${app}-public`, namespace: ns },
+        { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', name: `${app}-public`, namespace: ns },
+        { apiVersion: 'v1', kind: 'Service', name: `${app}-ingress`, namespace: ns },
       ]
       await Promise.all(stale.filter((r) => !wanted.has(`${r.kind}/${r.name}`)).map((r) => kube.remove(r)))
       const certificate = applied.find((o) => o.kind === 'Certificate') as
         | (KubeObject & { metadata: { creationTimestamp?: string }; status?: { notAfter?: string } })
         | undefined
-      const exposed = applied.find((o) => o.kind === 'Ingress' || o.kind === 'Service') as
+      const exposed = applied.find(
+        (o) => o.kind === 'Ingress' || (o.kind === 'Service' && o.metadata.name === `${app}-public`),
+      ) as
         | (KubeObject & { status?: { loadBalancer?: { ingress?: { ip?: string; hostname?: string }[] } } })
         | undefined
       const lb = exposed?.status?.loadBalancer?.ingress?.[0]
@@ -345,7 +375,8 @@ export function createSpotPlatform(
       const namespace = await namespaceFor(request.envId)
       if (namespace === undefined) return succeeded({ envId: request.envId, existed: false })
       const name = namespace.metadata.name
-      await kube.remove({ apiVersion: 'v1', kind: 'Namespace', name })
+      // A namespace already being deleted (a destroy that timed out before) is waited for again.
+      if (!terminating(namespace)) await kube.remove({ apiVersion: 'v1', kind: 'Namespace', name })
       await kube.watchUntil(
         { apiVersion: 'v1', kind: 'Namespace', name, path: '/api/v1/namespaces' },
         (object) => object === undefined,
@@ -406,6 +437,8 @@ export function createSpotPlatform(
         const namespace = await namespaceFor(envId)
         if (namespace === undefined) return absent(envId)
         const ns = namespace.metadata.name
+        // One deadline for all; a workload stops the wait when it rolls out, stalls or goes.
+        const deadline = Date.now() + timeoutMs
         for (const workload of await workloadsIn(ns)) {
           const plural = workload.kind === 'Deployment' ? 'deployments' : 'statefulsets'
           await kube.watchUntil(
@@ -416,8 +449,8 @@ export function createSpotPlatform(
               namespace: ns,
               path: `/apis/apps/v1/namespaces/${ns}/${plural}`,
             },
-            (object) => object !== undefined && rolledOut(object),
-            timeoutMs,
+            (object) => object === undefined || rolledOut(object) || stalled(object) !== undefined,
+            Math.max(1, deadline - Date.now()),
           )
         }
         return status(envId)
@@ -457,39 +490,17 @@ export function createSpotPlatform(
                 'rollback',
               ),
             )
-          const revision = revisionOf(current) + 1
-          const template = structuredClone(earlier.spec.template)
-          template.metadata.annotations[Annotation.revision] = String(revision)
-          // The ReplicaSet's own label is not the Deployment's to set.
-          delete template.metadata.labels?.['pod-template-hash']
-          const image =
-            (template as { spec?: { containers?: { image?: string }[] } }).spec?.containers?.[0]?.image ?? ''
-          await kube.apply(
-            {
-              apiVersion: 'apps/v1',
-              kind: 'Deployment',
-              metadata: {
-                name: request.app,
-                namespace: ns,
-                resourceVersion: current.metadata.resourceVersion,
-                annotations: {
-                  [Annotation.revision]: String(revision),
-                  [Annotation.requestDigest]: `rollback-to-${request.revision}`,
-                  [Annotation.image]: image,
-                },
-              },
-              spec: { selector: { matchLabels: appLabels(request.app) }, template },
-            },
-            { fieldManager: FieldManager.rollback },
-          )
-          return succeeded({
-            envId: request.envId,
-            revision,
-            image,
-            replicas: (current as { spec?: { replicas?: number } }).spec?.replicas ?? 0,
-            endpoints: [],
-            resources: [refOf(current)],
-          })
+          // The request that revision ran is kept on its pod template: deploying it again is the rollback.
+          const stored = earlier.spec.template.metadata.annotations[Annotation.request]
+          if (stored === undefined)
+            return failed(
+              failure(
+                FailureCode.notFound,
+                `revision ${request.revision} of ${request.app} kept no request`,
+                'rollback',
+              ),
+            )
+          return deploy({ ...(JSON.parse(stored) as Omit<DeployRequest, 'key'>), key: request.key })
         }),
       ),
 
@@ -524,6 +535,8 @@ export function createSpotPlatform(
         })),
       }
     },
+
+    ownerOf: async (envId) => (await namespaceFor(envId))?.metadata.annotations?.[Annotation.tenantId],
 
     probe: () =>
       guarded('probe', async () => {

@@ -45,7 +45,6 @@ export const environmentResources = (namespace: string): ResourceRef[] => [
   { kind: 'ResourceQuota', id: `${namespace}/${EnvObject.quota}` },
   { kind: 'LimitRange', id: `${namespace}/${EnvObject.limits}` },
   { kind: 'ServiceAccount', id: `${namespace}/${EnvObject.serviceAccount}` },
-  { kind: 'Role', id: `${namespace}/${EnvObject.serviceAccount}` },
   { kind: 'RoleBinding', id: `${namespace}/${EnvObject.serviceAccount}` },
   ...[EnvObject.denyAll, EnvObject.sameNamespace, EnvObject.dns, EnvObject.ingressController].map((n) => ({
     kind: 'NetworkPolicy',

@@ -137,6 +137,32 @@ describe.skipIf(skipped)('the spot context: commands, events and the kubeconfig 
       provider: 'rxt-spot',
     })
     await until(() => of('evt.spot.ingress.configured', envId).length > 0, 10_000, 'ingress told')
+    // The route leads somewhere: the Ingress's backend Service selects the workload's pods.
+    const [ns] = await admin.list('v1', 'Namespace', undefined, `${Label.environment}=${labelValue(envId)}`)
+    const ingress = (
+      await admin.list('networking.k8s.io/v1', 'Ingress', ns?.metadata.name)
+    )[0] as unknown as {
+      spec: { rules: { http: { paths: { backend: { service: { name: string } } }[] } }[] }
+    }
+    const backend = ingress.spec.rules[0]?.http.paths[0]?.backend.service.name as string
+    const service = (await admin.read({
+      apiVersion: 'v1',
+      kind: 'Service',
+      name: backend,
+      namespace: ns?.metadata.name,
+    })) as unknown as {
+      spec: { selector: Record<string, string>; ports: { port: number }[] }
+    }
+    expect(service.spec.ports.map((p) => p.port)).toEqual([8080])
+    const pods = await admin.list(
+      'v1',
+      'Pod',
+      ns?.metadata.name,
+      Object.entries(service.spec.selector)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(','),
+    )
+    expect(pods).toHaveLength(2)
     expect(of('evt.spot.ingress.configured', envId)[0]?.data).toMatchObject({
       hostname: `shop-${run}.acme.example`,
     })

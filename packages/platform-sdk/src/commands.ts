@@ -74,6 +74,9 @@ const imageDeploy = (
   volumes: [],
 })
 
+/** The pods a rolling update may add beside the replicas (25%, rounded up). */
+const surge = (replicas: number) => Math.ceil(replicas / 4)
+
 /** The SDK calls a spot command stands for: the namespace as the environment, the workload in it. */
 export function fromSpot(command: SpotProvisionRequest): {
   provision: ProvisionRequest
@@ -84,9 +87,10 @@ export function fromSpot(command: SpotProvisionRequest): {
     (o) => o.kind === 'Deployment' || o.kind === 'StatefulSet',
   )
   return {
+    // Room for a rolling update's extra pods (a quarter more, at least one) beside the replicas.
     provision: environmentOf(command, command.namespace, {
-      cpu: Math.max(0.1, (cpuMillicores * replicas) / 1000),
-      memoryMiB: Math.max(64, memoryMiB * replicas),
+      cpu: Math.max(0.1, (cpuMillicores * (replicas + surge(replicas))) / 1000),
+      memoryMiB: Math.max(64, memoryMiB * (replicas + surge(replicas))),
       storageGiB,
     }),
     deploy: imageDeploy(
