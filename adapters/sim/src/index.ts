@@ -11,6 +11,7 @@ import {
   fromSddcNetwork,
   fromSpot,
   fromSpotNetwork,
+  healthReport,
   type IComputePlatform,
   runNetwork,
   runProvision,
@@ -190,25 +191,11 @@ export const sim = defineContext<SimConfig>({
       atStart: true,
       run: async () => {
         for (const [provider, platform] of simPlatformsOf(deps)) {
-          const started = performance.now()
-          const probe = await platform.probe()
-          await deps.db.transaction((tx) =>
-            deps.bus.publish(tx, {
-              type: 'evt.provider.health',
-              tenantId: null,
-              key: provider,
-              data: {
-                provider,
-                healthy: probe.ok,
-                latencyMs: Math.round((performance.now() - started) * 10) / 10,
-                message: probe.ok
-                  ? `${provider} (simulated) answered`
-                  : `${provider} (simulated) failed its probe: ${probe.failure.message}`,
-                checkedAt: deps.clock.now().toISOString(),
-                intervalMs: simHealthIntervalMs,
-              },
-            }),
-          )
+          const report = await healthReport(provider, `${provider} (simulated)`, () => platform.probe(), {
+            now: () => deps.clock.now(),
+            intervalMs: simHealthIntervalMs,
+          })
+          await deps.db.transaction((tx) => deps.bus.publish(tx, report))
         }
       },
     },

@@ -9,7 +9,7 @@ import {
   perContext,
   UnavailableError,
 } from '@rxt/kit'
-import { fromSpot, fromSpotNetwork, runNetwork, runProvision } from '@rxt/platform-sdk'
+import { fromSpot, fromSpotNetwork, healthReport, runNetwork, runProvision } from '@rxt/platform-sdk'
 import Type from 'typebox'
 import { createKube } from './kube.ts'
 import { credentialsRoutes } from './routes.ts'
@@ -246,25 +246,16 @@ export const spot = defineContext<SpotConfig>({
       run: async () => {
         const platform = spotPlatformOf(deps)
         if (platform === undefined) return
-        const started = performance.now()
-        const probe = await platform.probe()
-        await deps.db.transaction((tx) =>
-          deps.bus.publish(tx, {
-            type: 'evt.provider.health',
-            tenantId: null,
-            key: spotProviderName,
-            data: {
-              provider: spotProviderName,
-              healthy: probe.ok,
-              latencyMs: Math.round((performance.now() - started) * 10) / 10,
-              message: probe.ok
-                ? 'the Kubernetes API server answered'
-                : `the Kubernetes API server failed its probe: ${probe.failure.message}`,
-              checkedAt: deps.clock.now().toISOString(),
-              intervalMs: spotHealthIntervalMs,
-            },
-          }),
+        const report = await healthReport(
+          spotProviderName,
+          'the Kubernetes API server',
+          () => platform.probe(),
+          {
+            now: () => deps.clock.now(),
+            intervalMs: spotHealthIntervalMs,
+          },
         )
+        await deps.db.transaction((tx) => deps.bus.publish(tx, report))
       },
     },
   ],

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import type { Kube } from './kube.ts'
 import { Annotation, type KubeObject, Label } from './render.ts'
 import { createSpotPlatform, type SpotPlatform } from './spot-platform.ts'
-import { prepareCluster, testSettings } from './test-cluster.ts'
+import { forbiddenImages, prepareCluster, refuseForbiddenImages, testSettings } from './test-cluster.ts'
 
 const kubeconfigPath = inject('kubeconfigPath')
 const skipped = inject('kubeSkipReason') || undefined
@@ -208,41 +208,8 @@ describe.skipIf(skipped !== undefined)('the RXT Spot adapter on the local Kubern
     async () => {
       const { r, env } = await provision('refused')
       // An admission policy of the cluster's operator: no image from registry.forbidden.
-      const policy = `rxt-test-no-forbidden-${run}`
-      await admin.apply({
-        apiVersion: 'admissionregistration.k8s.io/v1',
-        kind: 'ValidatingAdmissionPolicy',
-        metadata: { name: policy },
-        spec: {
-          failurePolicy: 'Fail',
-          matchConstraints: {
-            resourceRules: [
-              {
-                apiGroups: ['apps'],
-                apiVersions: ['v1'],
-                operations: ['CREATE', 'UPDATE'],
-                resources: ['deployments'],
-              },
-            ],
-          },
-          validations: [
-            {
-              expression:
-                "object.spec.template.spec.containers.all(c, !c.image.startsWith('registry.forbidden/'))",
-              message: 'images from registry.forbidden are not allowed on this cluster',
-            },
-          ],
-        },
-      })
-      await admin.apply({
-        apiVersion: 'admissionregistration.k8s.io/v1',
-        kind: 'ValidatingAdmissionPolicyBinding',
-        metadata: { name: policy },
-        spec: {
-          policyName: policy,
-          validationActions: ['Deny'],
-          matchResources: { namespaceSelector: { matchLabels: { [Label.environment]: r.envId } } },
-        },
+      const removePolicy = await refuseForbiddenImages(admin, `rxt-test-no-forbidden-${run}`, {
+        [Label.environment]: r.envId,
       })
       let refused = {
         ...r.deploy,
@@ -263,9 +230,7 @@ describe.skipIf(skipped !== undefined)('the RXT Spot adapter on the local Kubern
           ok: false,
           failure: { code: FailureCode.rejected, retryable: false },
         })
-        expect(outcome.ok ? '' : outcome.failure.message).toContain(
-          'images from registry.forbidden are not allowed',
-        )
+        expect(outcome.ok ? '' : outcome.failure.message).toContain(forbiddenImages)
         for (const [v, k] of [
           ['apps/v1', 'Deployment'],
           ['v1', 'Service'],
@@ -273,16 +238,7 @@ describe.skipIf(skipped !== undefined)('the RXT Spot adapter on the local Kubern
         ] as const)
           expect(await admin.list(v, k, env.platformId)).toEqual([])
       } finally {
-        await admin.remove({
-          apiVersion: 'admissionregistration.k8s.io/v1',
-          kind: 'ValidatingAdmissionPolicyBinding',
-          name: policy,
-        })
-        await admin.remove({
-          apiVersion: 'admissionregistration.k8s.io/v1',
-          kind: 'ValidatingAdmissionPolicy',
-          name: policy,
-        })
+        await removePolicy()
       }
       // A failure is not the key's answer: allowed again, the same key deploys.
       let again = await spot.deployApplication(refused)

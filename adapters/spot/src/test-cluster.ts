@@ -25,3 +25,57 @@ export async function prepareCluster(adminKubeconfig: string): Promise<{ admin: 
 }
 
 export { spotKubeconfigPath }
+
+/**
+ * An admission policy such as a cluster's operator writes: no Deployment of an image from
+ * `registry.forbidden/` in the namespaces with these labels. Returns its removal.
+ */
+export async function refuseForbiddenImages(
+  admin: Kube,
+  name: string,
+  namespaceLabels: Record<string, string>,
+): Promise<() => Promise<void>> {
+  const group = 'admissionregistration.k8s.io/v1'
+  await admin.apply({
+    apiVersion: group,
+    kind: 'ValidatingAdmissionPolicy',
+    metadata: { name },
+    spec: {
+      failurePolicy: 'Fail',
+      matchConstraints: {
+        resourceRules: [
+          {
+            apiGroups: ['apps'],
+            apiVersions: ['v1'],
+            operations: ['CREATE', 'UPDATE'],
+            resources: ['deployments'],
+          },
+        ],
+      },
+      validations: [
+        {
+          expression:
+            "object.spec.template.spec.containers.all(c, !c.image.startsWith('registry.forbidden/'))",
+          message: forbiddenImages,
+        },
+      ],
+    },
+  })
+  await admin.apply({
+    apiVersion: group,
+    kind: 'ValidatingAdmissionPolicyBinding',
+    metadata: { name },
+    spec: {
+      policyName: name,
+      validationActions: ['Deny'],
+      matchResources: { namespaceSelector: { matchLabels: namespaceLabels } },
+    },
+  })
+  return async () => {
+    await admin.remove({ apiVersion: group, kind: 'ValidatingAdmissionPolicyBinding', name })
+    await admin.remove({ apiVersion: group, kind: 'ValidatingAdmissionPolicy', name })
+  }
+}
+
+/** What that policy says when it refuses. */
+export const forbiddenImages = 'images from registry.forbidden are not allowed on this cluster'

@@ -10,7 +10,12 @@ import { api } from '../../../tools/peers/cluster.ts'
 import { spot } from '../src/index.ts'
 import type { Kube } from '../src/kube.ts'
 import { Label, labelValue } from '../src/render.ts'
-import { prepareCluster, spotKubeconfigPath } from '../src/test-cluster.ts'
+import {
+  forbiddenImages,
+  prepareCluster,
+  refuseForbiddenImages,
+  spotKubeconfigPath,
+} from '../src/test-cluster.ts'
 
 const kubeconfigPath = inject('kubeconfigPath')
 const skipped = inject('kubeSkipReason') !== ''
@@ -169,41 +174,8 @@ describe.skipIf(skipped)('the spot context: commands, events and the kubeconfig 
   }, 240_000)
 
   it('answers a workload the API server refuses with evt.provision.failed carrying its message', async () => {
-    const policy = `rxt-test-context-${run}`
-    await admin.apply({
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingAdmissionPolicy',
-      metadata: { name: policy },
-      spec: {
-        failurePolicy: 'Fail',
-        matchConstraints: {
-          resourceRules: [
-            {
-              apiGroups: ['apps'],
-              apiVersions: ['v1'],
-              operations: ['CREATE', 'UPDATE'],
-              resources: ['deployments'],
-            },
-          ],
-        },
-        validations: [
-          {
-            expression:
-              "object.spec.template.spec.containers.all(c, !c.image.startsWith('registry.forbidden/'))",
-            message: 'images from registry.forbidden are not allowed on this cluster',
-          },
-        ],
-      },
-    })
-    await admin.apply({
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingAdmissionPolicyBinding',
-      metadata: { name: policy },
-      spec: {
-        policyName: policy,
-        validationActions: ['Deny'],
-        matchResources: { namespaceSelector: { matchLabels: { [Label.tenant]: labelValue(owner.orgId) } } },
-      },
+    const removePolicy = await refuseForbiddenImages(admin, `rxt-test-context-${run}`, {
+      [Label.tenant]: labelValue(owner.orgId),
     })
     try {
       // The API server needs a moment to see a new policy: ask until it refuses.
@@ -218,21 +190,12 @@ describe.skipIf(skipped)('the spot context: commands, events and the kubeconfig 
         if (of('evt.provision.failed', envId).length > 0) break
       }
       const failed = of('evt.provision.failed', envId)[0]?.data as { reason: string; retryable: boolean }
-      expect(failed.reason).toContain('images from registry.forbidden are not allowed on this cluster')
+      expect(failed.reason).toContain(forbiddenImages)
       expect(failed.retryable).toBe(false)
       const [ns] = await admin.list('v1', 'Namespace', undefined, `${Label.environment}=${labelValue(envId)}`)
       expect(await admin.list('apps/v1', 'Deployment', ns?.metadata.name)).toEqual([])
     } finally {
-      await admin.remove({
-        apiVersion: 'admissionregistration.k8s.io/v1',
-        kind: 'ValidatingAdmissionPolicyBinding',
-        name: policy,
-      })
-      await admin.remove({
-        apiVersion: 'admissionregistration.k8s.io/v1',
-        kind: 'ValidatingAdmissionPolicy',
-        name: policy,
-      })
+      await removePolicy()
     }
   }, 240_000)
 

@@ -11,6 +11,7 @@ import type {
   IComputePlatform,
   NetworkOutcome,
   NetworkSpec,
+  Outcome,
   PlatformFailure,
   ProvisionRequest,
 } from './compute-platform.ts'
@@ -222,5 +223,32 @@ export function fromSddcNetwork(command: SddcNetworkConfigure): NetworkSpec {
     tls: command.tls.mode === 'none' ? 'off' : 'required',
     port: command.nsxLB?.memberPort ?? 80,
     protocol: 'http',
+  }
+}
+
+/**
+ * Probes a provider and words its health report (evt.provider.health): healthy when the probe
+ * succeeded, with how long it took; `what` names what answered, for people.
+ */
+export async function healthReport(
+  provider: string,
+  what: string,
+  probe: () => Promise<Outcome<unknown>>,
+  options: { now: () => Date; intervalMs: number },
+): Promise<{ type: 'evt.provider.health'; tenantId: null; key: string; data: Record<string, unknown> }> {
+  const started = performance.now()
+  const outcome = await probe()
+  return {
+    type: 'evt.provider.health',
+    tenantId: null,
+    key: provider,
+    data: {
+      provider,
+      healthy: outcome.ok,
+      latencyMs: Math.round((performance.now() - started) * 10) / 10,
+      message: outcome.ok ? `${what} answered` : `${what} failed its probe: ${outcome.failure.message}`,
+      checkedAt: options.now().toISOString(),
+      intervalMs: options.intervalMs,
+    },
   }
 }

@@ -5,6 +5,7 @@ export {
   fromSddcNetwork,
   fromSpot,
   fromSpotNetwork,
+  healthReport,
   runNetwork,
   runProvision,
 } from './commands.ts'
