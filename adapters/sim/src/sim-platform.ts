@@ -312,10 +312,12 @@ export function createSimPlatform(deps: { db: ContextDb; clock: Clock }, options
           tls:
             spec.tls === 'off'
               ? null
-              : {
-                  issuer: `${name} (simulated: no certificate was issued)`,
-                  expiresAt: new Date(clock.now().getTime() + certificateDays * 86_400_000).toISOString(),
-                },
+              : spec.certificateRef !== undefined
+                ? { issuer: `provided (${spec.certificateRef})`, expiresAt: null }
+                : {
+                    issuer: `${name} (simulated: no certificate was issued)`,
+                    expiresAt: new Date(clock.now().getTime() + certificateDays * 86_400_000).toISOString(),
+                  },
           resources: container
             ? [
                 { kind: 'SimIngress', id: `${env.request.name}/ingress` },

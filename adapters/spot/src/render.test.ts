@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { conformanceRequests } from '@rxt/platform-sdk'
+import { conformanceRequests, loadProviderManifest } from '@rxt/platform-sdk'
 import yaml from 'js-yaml'
 import { describe, expect, it } from 'vitest'
 import {
@@ -83,6 +83,13 @@ describe('rendering environments as Kubernetes objects', () => {
     expect(kinds({ ...r.network, tls: 'off' })).toEqual(['Service', 'Ingress'])
     expect(kinds({ ...r.network, protocol: 'tcp' })).toEqual(['NetworkPolicy', 'Service'])
     expect(kinds({ ...r.network, visibility: 'private' })).toEqual([])
+    // A certificate the tenant provides: its Secret, and no Certificate asked of cert-manager.
+    const provided = { ...r.network, certificateRef: 'secret://shop-certs/tls' }
+    expect(kinds(provided)).toEqual(['Service', 'Ingress'])
+    const ingress = networkObjects('ns', 'shop', provided, ['a.example'], testSettings)[1] as unknown as {
+      spec: { tls: { secretName: string }[] }
+    }
+    expect(ingress.spec.tls[0]?.secretName).toBe('shop-certs')
     const [, grpc] = networkObjects(
       'ns',
       'shop',
@@ -97,5 +104,20 @@ describe('rendering environments as Kubernetes objects', () => {
     expect(hostnamesOf({ ...r.network, hostnames: [] }, 'shop', 'ns-1', testSettings)).toEqual([
       'shop-ns-1.rxt-spot.internal',
     ])
+  })
+
+  it('is offered to the router by a provider.yaml the SDK reads: Kubernetes, ingress, volumes, TLS, autoscaling', () => {
+    const loaded = loadProviderManifest(
+      readFileSync(new URL('../providers/rxt-spot.yaml', import.meta.url), 'utf8'),
+    )
+    if (!loaded.ok) throw new Error(JSON.stringify(loaded.violations))
+    expect(loaded.value.metadata).toMatchObject({ name: 'rxt-spot', simulated: false })
+    expect(loaded.value.spec.capabilities).toMatchObject({
+      compute: 'k8s',
+      networking: expect.arrayContaining(['ingress']),
+      storage: ['pvc'],
+      tls: true,
+      autoscaling: true,
+    })
   })
 })

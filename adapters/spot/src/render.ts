@@ -453,7 +453,9 @@ export function networkObjects(
     ]
   }
   const tls = spec.tls !== 'off'
-  const secretName = `${app}-tls`
+  // A provided certificate is the tenant's Secret; otherwise cert-manager issues one into `<app>-tls`.
+  const provided = spec.certificateRef === undefined ? undefined : secretKeyOf(spec.certificateRef).name
+  const secretName = provided ?? `${app}-tls`
   const ingress: KubeObject = {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'Ingress',
@@ -506,7 +508,7 @@ export function networkObjects(
       ],
     },
   }
-  return tls ? [backend, certificate, ingress] : [backend, ingress]
+  return tls && provided === undefined ? [backend, certificate, ingress] : [backend, ingress]
 }
 
 /** The hostnames of a network spec, or one under the provider's base domain when it names none. */

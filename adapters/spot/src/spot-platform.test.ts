@@ -404,6 +404,25 @@ describe.skipIf(skipped !== undefined)('the RXT Spot adapter on the local Kubern
       spec: { type: string }
     }
     expect(lb.spec.type).toBe('LoadBalancer')
+    // A StatefulSet rolls back too: its ControllerRevisions keep each revision's request.
+    ok(
+      await spot.deployApplication({
+        ...r.update,
+        stateful: true,
+        volumes: [{ name: 'data', mountPath: '/var/lib/data', sizeGiB: 2 }],
+      }),
+    )
+    const back = ok(
+      await spot.rollback({ key: `rollback-set-${run}`, envId: r.envId, app: 'shop', revision: 1 }),
+    )
+    expect(back).toMatchObject({ revision: 3, image: r.deploy.image })
+    const rolled = (await admin.read({
+      apiVersion: 'apps/v1',
+      kind: 'StatefulSet',
+      name: 'shop',
+      namespace: env.platformId,
+    })) as KubeObject & { spec: { template: { spec: { containers: { image: string }[] } } } }
+    expect(rolled.spec.template.spec.containers[0]?.image).toBe(r.deploy.image)
     // Without autoscaling the autoscaler goes.
     ok(await spot.scaleResources({ ...r.scale, key: `${r.scale.key}-fixed`, replicas: 1, autoscaling: null }))
     expect(

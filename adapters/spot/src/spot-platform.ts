@@ -20,6 +20,7 @@ import {
   succeeded,
 } from '@rxt/platform-sdk'
 import Type from 'typebox'
+import { requestAt } from './history.ts'
 import { FieldManager, failureOf, isPlatformError, type Kube, type ObjectRef } from './kube.ts'
 import { createLedger } from './ledger.ts'
 import {
@@ -322,18 +323,20 @@ export function createSpotPlatform(
             : hostnames.map((h) => `${scheme}://${h}/`),
         vip: lb?.ip ?? null,
         tls:
-          certificate === undefined
-            ? null
-            : {
-                issuer: `cert-manager ClusterIssuer ${cluster.clusterIssuer}`,
-                // Until cert-manager issues it, the expiry it will have.
-                expiresAt:
-                  certificate.status?.notAfter ??
-                  new Date(
-                    Date.parse(certificate.metadata.creationTimestamp ?? deps.clock.now().toISOString()) +
-                      certificateDuration.hours * 3_600_000,
-                  ).toISOString(),
-              },
+          spec.tls !== 'off' && spec.certificateRef !== undefined && spec.visibility === 'public'
+            ? { issuer: `provided (${spec.certificateRef})`, expiresAt: null }
+            : certificate === undefined
+              ? null
+              : {
+                  issuer: `cert-manager ClusterIssuer ${cluster.clusterIssuer}`,
+                  // Until cert-manager issues it, the expiry it will have.
+                  expiresAt:
+                    certificate.status?.notAfter ??
+                    new Date(
+                      Date.parse(certificate.metadata.creationTimestamp ?? deps.clock.now().toISOString()) +
+                        certificateDuration.hours * 3_600_000,
+                    ).toISOString(),
+                },
         resources: applied.map(refOf),
       })
     })
@@ -462,26 +465,15 @@ export function createSpotPlatform(
           const namespace = await namespaceFor(request.envId)
           if (namespace === undefined) return absent(request.envId)
           const ns = namespace.metadata.name
-          const current = await kube.read({
-            apiVersion: 'apps/v1',
-            kind: 'Deployment',
-            name: request.app,
-            namespace: ns,
-          })
-          if (current === undefined)
-            return failed(
-              failure(FailureCode.notFound, `no Deployment ${request.app} in ${request.envId}`, 'rollback'),
+          // Each pod template keeps the request it was rendered from: deploying it again is the rollback.
+          const history = (
+            await Promise.all(
+              ['ReplicaSet', 'ControllerRevision'].map((kind) =>
+                kube.list('apps/v1', kind, ns, byApp(request.app)),
+              ),
             )
-          const history = await kube.list('apps/v1', 'ReplicaSet', ns, byApp(request.app))
-          const earlier = history.find(
-            (rs) =>
-              (rs as { spec?: { template?: { metadata?: { annotations?: Record<string, string> } } } }).spec
-                ?.template?.metadata?.annotations?.[Annotation.revision] === String(request.revision),
-          ) as
-            | (KubeObject & {
-                spec: { template: KubeObject & { metadata: { annotations: Record<string, string> } } }
-              })
-            | undefined
+          ).flat()
+          const earlier = requestAt(history, request.revision)
           if (earlier === undefined)
             return failed(
               failure(
@@ -490,17 +482,7 @@ export function createSpotPlatform(
                 'rollback',
               ),
             )
-          // The request that revision ran is kept on its pod template: deploying it again is the rollback.
-          const stored = earlier.spec.template.metadata.annotations[Annotation.request]
-          if (stored === undefined)
-            return failed(
-              failure(
-                FailureCode.notFound,
-                `revision ${request.revision} of ${request.app} kept no request`,
-                'rollback',
-              ),
-            )
-          return deploy({ ...(JSON.parse(stored) as Omit<DeployRequest, 'key'>), key: request.key })
+          return deploy({ ...earlier, key: request.key })
         }),
       ),
 

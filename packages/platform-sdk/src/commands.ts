@@ -208,6 +208,9 @@ export function fromSpotNetwork(command: SpotNetworkConfigure): NetworkSpec {
     visibility: command.ingressRules.length > 0 || command.serviceLB !== null ? 'public' : 'private',
     hostnames: [...new Set(command.ingressRules.map((r) => r.host))],
     tls: command.tls.mode === 'none' ? 'off' : 'required',
+    ...(command.tls.mode === 'provided' && command.tls.certificateRef !== null
+      ? { certificateRef: command.tls.certificateRef }
+      : {}),
     port: rule?.servicePort ?? command.serviceLB?.targetPort ?? 80,
     protocol: rule === undefined && command.serviceLB !== null ? 'tcp' : 'http',
   }
@@ -221,6 +224,9 @@ export function fromSddcNetwork(command: SddcNetworkConfigure): NetworkSpec {
     visibility: command.firewallRules.some((r) => r.sources.includes('0.0.0.0/0')) ? 'public' : 'private',
     hostnames: [...new Set(command.dns.records.map((r) => r.name))],
     tls: command.tls.mode === 'none' ? 'off' : 'required',
+    ...(command.tls.mode === 'provided' && command.tls.certificateRef !== null
+      ? { certificateRef: command.tls.certificateRef }
+      : {}),
     port: command.nsxLB?.memberPort ?? 80,
     protocol: 'http',
   }

@@ -125,6 +125,11 @@ export const NetworkSpec = closedObject({
     uniqueItems: true,
   }),
   tls: Type.Union([Type.Literal('required'), Type.Literal('optional'), Type.Literal('off')]),
+  certificateRef: Type.Optional(
+    secretRefField(
+      'A certificate and key the tenant provides, by reference; absent: the provider issues one',
+    ),
+  ),
   port: portField('The application port traffic goes to'),
   protocol: protocolField(),
 })
@@ -196,7 +201,9 @@ export const NetworkOutcome = closedObject({
   tls: Type.Union([
     closedObject({
       issuer: Type.String({ minLength: 1, maxLength: 200 }),
-      expiresAt: timestampField('Expiry'),
+      expiresAt: Type.Union([timestampField('Expiry'), Type.Null()], {
+        description: 'null: a provided certificate, whose expiry its owner tracks',
+      }),
     }),
     Type.Null(),
   ]),
