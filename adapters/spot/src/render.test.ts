@@ -1,15 +1,13 @@
 import { readFileSync } from 'node:fs'
-import { conformanceRequests, loadProviderManifest } from '@rxt/platform-sdk'
+import { conformanceRequests, loadProviderManifest, secretKeyRef, secretName } from '@rxt/platform-sdk'
 import yaml from 'js-yaml'
 import { describe, expect, it } from 'vitest'
 import {
   environmentObjects,
   environmentReader,
   hostnamesOf,
-  labelValue,
   namespaceOf,
   networkObjects,
-  secretKeyOf,
   workloadObjects,
 } from './render.ts'
 import { testSettings } from './test-cluster.ts'
@@ -18,28 +16,41 @@ const r = conformanceRequests('render')
 
 describe('rendering environments as Kubernetes objects', () => {
   it('keeps two tenants apart in a cluster: the same environment name, two namespaces', () => {
-    const a = namespaceOf({ name: 'shop-prod', tenantId: 'tnt-a' })
-    const b = namespaceOf({ name: 'shop-prod', tenantId: 'tnt-b' })
+    const env = { name: 'shop-prod', envId: 'env-1' }
+    const a = namespaceOf({ ...env, tenantId: 'tnt-a' })
+    const b = namespaceOf({ ...env, tenantId: 'tnt-b' })
     expect(a).not.toBe(b)
-    expect(a).toMatch(/^shop-prod-[0-9a-f]{6}$/)
-    expect(namespaceOf({ name: 'x'.repeat(63), tenantId: 'tnt-a' }).length).toBeLessThanOrEqual(63)
+    expect(a).toMatch(/^shop-prod-[0-9a-f]{8}$/)
+    expect(namespaceOf({ ...env, name: 'x'.repeat(63), tenantId: 'tnt-a' }).length).toBeLessThanOrEqual(63)
   })
 
-  it('labels with ids that are label values, and digests of those that are not', () => {
-    expect(labelValue('env_prod')).toBe('env_prod')
-    expect(labelValue('org:acme')).toMatch(/^sha256-[0-9a-f]{40}$/)
-    expect(labelValue('a'.repeat(64))).toMatch(/^sha256-/)
-  })
-
-  it('names secrets by reference, never by value', () => {
-    expect(secretKeyOf('secret://shop/database-url')).toEqual({ name: 'shop', key: 'database-url' })
-    expect(secretKeyOf('secret://shop/db/url')).toEqual({ name: 'shop', key: 'db.url' })
-    expect(secretKeyOf('secret://token')).toEqual({ name: 'token', key: 'value' })
+  it('names secrets by reference, as the router does, never by value', () => {
     const [workload] = workloadObjects('ns', r.deploy, 1, 'd', { autoscaled: false }).filter(
       (o) => o.kind === 'Deployment',
     )
-    const text = JSON.stringify(workload)
-    expect(text).toContain('"secretKeyRef":{"name":"shop","key":"database-url"}')
+    expect(JSON.stringify(workload)).toContain(
+      `"secretKeyRef":${JSON.stringify(secretKeyRef('secret://shop/database-url'))}`,
+    )
+  })
+
+  it('fits port and Service names to what the API server accepts', () => {
+    const objects = workloadObjects(
+      'ns',
+      {
+        ...r.deploy,
+        app: '2048-game',
+        ports: [{ name: 'administration-port', port: 9000, protocol: 'http' }],
+      },
+      1,
+      'd',
+      { autoscaled: false },
+    )
+    const service = objects.find((o) => o.kind === 'Service') as unknown as {
+      metadata: { name: string }
+      spec: { ports: { name: string }[] }
+    }
+    expect(service.metadata.name).toMatch(/^[a-z]/)
+    expect(service.spec.ports[0]?.name.length).toBeLessThanOrEqual(15)
   })
 
   it('puts the namespace first, and binds the environment to a reader of its workloads that reads no Secrets', () => {
@@ -89,7 +100,7 @@ describe('rendering environments as Kubernetes objects', () => {
     const ingress = networkObjects('ns', 'shop', provided, ['a.example'], testSettings)[1] as unknown as {
       spec: { tls: { secretName: string }[] }
     }
-    expect(ingress.spec.tls[0]?.secretName).toBe('shop-certs')
+    expect(ingress.spec.tls[0]?.secretName).toBe(secretName('secret://shop-certs/tls'))
     const [, grpc] = networkObjects(
       'ns',
       'shop',

@@ -1,5 +1,17 @@
-import { createHash } from 'node:crypto'
-import type { DeployRequest, NetworkSpec, ProvisionRequest, ScaleSpec } from '@rxt/platform-sdk'
+import {
+  type DeployRequest,
+  dnsLabel,
+  labelValue,
+  type NetworkSpec,
+  named,
+  type ProvisionRequest,
+  portName,
+  type ScaleSpec,
+  secretKeyRef,
+  secretName,
+  serviceName,
+  shortHash,
+} from '@rxt/platform-sdk'
 
 /**
  * The Kubernetes objects of an environment, rendered from the SDK's requests: pure, so what the
@@ -66,22 +78,25 @@ export const EnvObject = {
   ingressController: 'rxt-allow-ingress-controller',
 } as const
 
-const hash = (text: string, length: number) =>
-  createHash('sha256').update(text).digest('hex').slice(0, length)
-
-/** An id as a label value: itself when it is one, else a digest of it (the annotation keeps it whole). */
-export const labelValue = (id: string) =>
-  /^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$/.test(id) ? id : `sha256-${hash(id, 40)}`
-
 /** The label selecting an environment's namespace. */
 export const environmentSelector = (envId: string) => `${Label.environment}=${labelValue(envId)}`
 
 /**
- * The namespace of an environment: its name (unique per tenant) and a digest of the tenant, so that
- * two tenants' environments of the same name never meet in a cluster.
+ * The namespace of an environment, named as the router names platforms: its name (unique per tenant),
+ * `-` and 8 hex of sha256(`<tenantId>/<envId>`), so two tenants' environments never meet in a cluster.
  */
-export const namespaceOf = (request: Pick<ProvisionRequest, 'name' | 'tenantId'>) =>
-  `${request.name.slice(0, 56).replace(/-+$/, '')}-${hash(request.tenantId, 6)}`
+export const namespaceOf = (request: Pick<ProvisionRequest, 'name' | 'tenantId' | 'envId'>) =>
+  `${dnsLabel(request.name, 63 - 9)}-${shortHash(`${request.tenantId}/${request.envId}`)}`
+
+/** The Services of an app, each a DNS-1035 label as the API server demands. */
+export const serviceNames = (app: string) => ({
+  /** Its ports, in the cluster (headless for a StatefulSet). */
+  service: serviceName(app),
+  /** The Ingress's backend. */
+  ingress: serviceName(named(app, 'ingress')),
+  /** A public TCP load balancer. */
+  public: serviceName(named(app, 'public')),
+})
 
 const cpu = (vcpus: number) => `${Math.round(vcpus * 1000)}m`
 const memory = (mib: number) => `${mib}Mi`
@@ -227,12 +242,6 @@ export function environmentObjects(request: ProvisionRequest, cluster: ClusterSe
   ]
 }
 
-/** A secret reference as a Secret and key in the namespace: `secret://shop/database-url` → shop, database-url. */
-export function secretKeyOf(ref: string): { name: string; key: string } {
-  const [name = 'secret', ...rest] = ref.replace(/^secret:\/\//, '').split('/')
-  return { name, key: rest.length === 0 ? 'value' : rest.join('.') }
-}
-
 /** The labels a workload's pods carry, and its selector. */
 export const appLabels = (app: string) => ({ [Label.name]: app, [Label.managedBy]: managedBy })
 
@@ -271,11 +280,18 @@ export function workloadObjects(
         {
           name: app,
           image: request.image,
-          ports: request.ports.map((p) => ({ name: p.name, containerPort: p.port, protocol: 'TCP' })),
+          ports: request.ports.map((p) => ({
+            name: portName(p.name),
+            containerPort: p.port,
+            protocol: 'TCP',
+          })),
           env: [
             ...Object.entries(request.env).map(([name, value]) => ({ name, value })),
             // Secrets by reference: the value stays in the Secret the secrets service keeps.
-            ...request.secrets.map((s) => ({ name: s.env, valueFrom: { secretKeyRef: secretKeyOf(s.ref) } })),
+            ...request.secrets.map((s) => ({
+              name: s.env,
+              valueFrom: { secretKeyRef: secretKeyRef(s.ref) },
+            })),
           ],
           resources: { requests: resources, limits: resources },
           securityContext: { allowPrivilegeEscalation: false },
@@ -307,7 +323,7 @@ export function workloadObjects(
         metadata: { ...meta(app), annotations },
         spec: {
           ...replicas,
-          serviceName: app,
+          serviceName: serviceNames(app).service,
           selector: { matchLabels: labels },
           template,
           volumeClaimTemplates: claims,
@@ -330,14 +346,14 @@ export function workloadObjects(
   const service: KubeObject = {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: meta(app),
+    metadata: meta(serviceNames(app).service),
     spec: {
       type: 'ClusterIP',
       selector: labels,
       // A StatefulSet's pods are named through a headless Service.
       ...(request.stateful ? { clusterIP: 'None' } : {}),
       ports: request.ports.map((p) => ({
-        name: p.name,
+        name: portName(p.name),
         port: p.port,
         targetPort: p.port,
         protocol: 'TCP',
@@ -431,7 +447,7 @@ export function networkObjects(
       {
         apiVersion: 'networking.k8s.io/v1',
         kind: 'NetworkPolicy',
-        metadata: meta(`${app}-public`),
+        metadata: meta(serviceNames(app).public),
         spec: {
           podSelector: { matchLabels: labels },
           policyTypes: ['Ingress'],
@@ -441,7 +457,7 @@ export function networkObjects(
       {
         apiVersion: 'v1',
         kind: 'Service',
-        metadata: meta(`${app}-public`),
+        metadata: meta(serviceNames(app).public),
         spec: {
           type: 'LoadBalancer',
           // No node port: the load balancer reaches pods directly, and the quota allows no node ports.
@@ -454,15 +470,15 @@ export function networkObjects(
   }
   const tls = spec.tls !== 'off'
   // A provided certificate is the tenant's Secret; otherwise cert-manager issues one into `<app>-tls`.
-  const provided = spec.certificateRef === undefined ? undefined : secretKeyOf(spec.certificateRef).name
-  const secretName = provided ?? `${app}-tls`
+  const provided = spec.certificateRef === undefined ? undefined : secretName(spec.certificateRef)
+  const tlsSecret = provided ?? `${app}-tls`
   const ingress: KubeObject = {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'Ingress',
     metadata: { ...meta(app), annotations: ingressAnnotations(spec, cluster) },
     spec: {
       ingressClassName: cluster.ingressClass,
-      ...(tls ? { tls: [{ hosts: [...hostnames], secretName }] } : {}),
+      ...(tls ? { tls: [{ hosts: [...hostnames], secretName: tlsSecret }] } : {}),
       rules: hostnames.map((host) => ({
         host,
         http: {
@@ -470,7 +486,7 @@ export function networkObjects(
             {
               path: '/',
               pathType: 'Prefix',
-              backend: { service: { name: `${app}-ingress`, port: { number: spec.port } } },
+              backend: { service: { name: serviceNames(app).ingress, port: { number: spec.port } } },
             },
           ],
         },
@@ -480,9 +496,9 @@ export function networkObjects(
   const certificate: KubeObject = {
     apiVersion: 'cert-manager.io/v1',
     kind: 'Certificate',
-    metadata: meta(secretName),
+    metadata: meta(tlsSecret),
     spec: {
-      secretName,
+      secretName: tlsSecret,
       dnsNames: [...hostnames],
       duration: `${certificateDuration.hours}h`,
       renewBefore: `${certificateDuration.renewBeforeHours}h`,
@@ -493,7 +509,7 @@ export function networkObjects(
   const backend: KubeObject = {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: meta(`${app}-ingress`),
+    metadata: meta(serviceNames(app).ingress),
     spec: {
       type: 'ClusterIP',
       selector: labels,

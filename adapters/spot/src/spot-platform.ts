@@ -37,6 +37,7 @@ import {
   namespaceOf,
   networkObjects,
   scaleObjects,
+  serviceNames,
   workloadObjects,
 } from './render.ts'
 import { refOf, revisionOf, rolledOut, stalled, statusOf } from './status.ts'
@@ -239,7 +240,12 @@ export function createSpotPlatform(
         ...(await Promise.all(objects.filter((o) => o.kind !== kind).map((o) => kube.apply(o)))),
       ]
       if (request.ports.length === 0)
-        await kube.remove({ apiVersion: 'v1', kind: 'Service', name: request.app, namespace: ns })
+        await kube.remove({
+          apiVersion: 'v1',
+          kind: 'Service',
+          name: serviceNames(request.app).service,
+          namespace: ns,
+        })
       return succeeded({
         envId: request.envId,
         revision,
@@ -300,16 +306,21 @@ export function createSpotPlatform(
       const stale: ObjectRef[] = [
         { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', name: app, namespace: ns },
         { apiVersion: 'cert-manager.io/v1', kind: 'Certificate', name: `${app}-tls`, namespace: ns },
-        { apiVersion: 'v1', kind: 'Service', name: `${app}-public`, namespace: ns },
-        { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', name: `${app}-public`, namespace: ns },
-        { apiVersion: 'v1', kind: 'Service', name: `${app}-ingress`, namespace: ns },
+        { apiVersion: 'v1', kind: 'Service', name: serviceNames(app).public, namespace: ns },
+        {
+          apiVersion: 'networking.k8s.io/v1',
+          kind: 'NetworkPolicy',
+          name: serviceNames(app).public,
+          namespace: ns,
+        },
+        { apiVersion: 'v1', kind: 'Service', name: serviceNames(app).ingress, namespace: ns },
       ]
       await Promise.all(stale.filter((r) => !wanted.has(`${r.kind}/${r.name}`)).map((r) => kube.remove(r)))
       const certificate = applied.find((o) => o.kind === 'Certificate') as
         | (KubeObject & { metadata: { creationTimestamp?: string }; status?: { notAfter?: string } })
         | undefined
       const exposed = applied.find(
-        (o) => o.kind === 'Ingress' || (o.kind === 'Service' && o.metadata.name === `${app}-public`),
+        (o) => o.kind === 'Ingress' || (o.kind === 'Service' && o.metadata.name === serviceNames(app).public),
       ) as
         | (KubeObject & { status?: { loadBalancer?: { ingress?: { ip?: string; hostname?: string }[] } } })
         | undefined

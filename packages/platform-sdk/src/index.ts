@@ -37,4 +37,18 @@ export {
   succeeded,
 } from './compute-platform.ts'
 export { conformanceRequests } from './fixtures.ts'
+export {
+  dnsLabel,
+  labelValue,
+  maxPortNameLength,
+  maxWorkloadNameLength,
+  named,
+  platformName,
+  portName,
+  secretKeyRef,
+  secretName,
+  serviceName,
+  shortHash,
+  workloadName,
+} from './names.ts'
 export { loadProviderManifest, ProviderManifest, providerApiVersions } from './provider-manifest.ts'

@@ -1,8 +1,8 @@
 import type { DeployManifest } from '@rxt/contracts/manifest'
-import { labelValue, platformName } from './names.ts'
+import { labelValue, platformName } from '@rxt/platform-sdk'
 import { describeWorkload, type Workload } from './workload.ts'
 
-export { dnsLabel, labelValue, named, shortHash } from './names.ts'
+export { dnsLabel, labelValue, named, shortHash } from '@rxt/platform-sdk'
 
 /** A Kubernetes object, or a VM-side primitive, as plain JSON. */
 export type PlatformObject = Record<string, unknown>

@@ -1,5 +1,5 @@
+import { named, portName, serviceName } from '@rxt/platform-sdk'
 import type { PlatformObject, Translated, TranslationContext } from './context.ts'
-import { named, portName, serviceName } from './names.ts'
 
 /** Kubernetes networking for one namespace: Services, NetworkPolicies, the Ingress and its Certificate. */
 

@@ -1,9 +1,15 @@
 import { createHash } from 'node:crypto'
+import {
+  platformName,
+  portName,
+  secretKeyRef,
+  secretName,
+  serviceName,
+  workloadName,
+} from '@rxt/platform-sdk'
 import { describe, expect, it } from 'vitest'
 import { at, deploy, ofKind, rxtSpot, sddcFlex } from './fixtures/load.ts'
-import { platformName, portName, secretName, serviceName, workloadName } from './names.ts'
 import { type Translation, translate } from './translate.ts'
-import { secretKeyRef } from './translate-k8s.ts'
 
 /** Names the platforms accept, and that never collide across tenants, secrets or ports. */
 

@@ -1,4 +1,5 @@
 import type { DeployManifest } from '@rxt/contracts/manifest'
+import { named, portName, secretKeyRef, workloadName } from '@rxt/platform-sdk'
 import type { PlatformObject, Translated, TranslationContext } from './context.ts'
 import {
   ingress,
@@ -8,19 +9,9 @@ import {
   serviceNames,
   services,
 } from './k8s-network.ts'
-import { named, portName, secretName, workloadName } from './names.ts'
 import { formatCpu, formatMiB } from './quantities.ts'
 
 type Probe = NonNullable<NonNullable<DeployManifest['spec']['healthChecks']>['readiness']>
-
-/**
- * The Kubernetes Secret a `secret://` reference is materialised in (by the secrets context, never
- * here; named by {@link secretName}), and its key: the object refers to it, so no value appears in
- * what the router produces.
- */
-export function secretKeyRef(ref: string): { name: string; key: string } {
-  return { name: secretName(ref), key: 'value' }
-}
 
 function probe(p: Probe): PlatformObject {
   // A port named in deploy.yaml is the container port's name, as derived for Kubernetes.

@@ -1,6 +1,6 @@
+import { secretName } from '@rxt/platform-sdk'
 import { describe, expect, it } from 'vitest'
 import { deploy, rxtSpot, sddcFlex, variant } from './fixtures/load.ts'
-import { secretName } from './names.ts'
 import { applyEnvironment, type Translation, translate } from './translate.ts'
 
 /** One manifest for both platforms: production overrides replicas, resources and env. */

@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto'
 
-/** Names the platforms accept, derived deterministically from deploy.yaml and the target. */
+/**
+ * Names the platforms accept (Kubernetes, vSphere, NSX), derived deterministically: what the router
+ * renders and what the adapters apply name things alike.
+ */
 
 /** The first 8 hex characters of the SHA-256 of a text: short, stable, and keeps derived names distinct. */
 export function shortHash(text: string): string {
@@ -8,7 +11,7 @@ export function shortHash(text: string): string {
 }
 
 /** Shortens to `max` characters, ending in `-` and a hash of the whole so that different long texts stay different. */
-function fit(text: string, max: number, trim: RegExp): string {
+function shorten(text: string, max: number, trim: RegExp): string {
   if (text.length <= max) return text
   return `${text.slice(0, max - 9).replace(trim, '')}-${shortHash(text)}`
 }
@@ -27,13 +30,13 @@ const clean = (text: string): string =>
  */
 export function dnsLabel(text: string, max = 63): string {
   const cleaned = clean(text)
-  return fit(cleaned === '' ? 'rxt' : cleaned, max, /-+$/)
+  return shorten(cleaned === '' ? 'rxt' : cleaned, max, /-+$/)
 }
 
 /** A Kubernetes label value: letters, digits, `._-`, at most 63, starting and ending alphanumeric. */
 export function labelValue(text: string): string {
   const cleaned = text.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '')
-  return fit(cleaned, 63, /[^A-Za-z0-9]+$/)
+  return shorten(cleaned, 63, /[^A-Za-z0-9]+$/)
 }
 
 /** A name derived from another, still a DNS label: `named('shop', 'tls')` → `shop-tls`. */
@@ -84,4 +87,13 @@ export function portName(name: string): string {
  */
 export function secretName(ref: string): string {
   return `${dnsLabel(`rxt-secret-${ref.replace(/^secret:\/\//, '')}`, 253 - 9)}-${shortHash(ref)}`
+}
+
+/**
+ * The Kubernetes Secret a `secret://` reference is materialised in (by the secrets context, never
+ * here; named by {@link secretName}), and its key: the object refers to it, so no value appears in
+ * what the router produces.
+ */
+export function secretKeyRef(ref: string): { name: string; key: string } {
+  return { name: secretName(ref), key: 'value' }
 }
