@@ -52,9 +52,13 @@ export type Envelope<D = unknown> = Omit<Static<typeof Envelope>, 'data'> & { re
 export const MessageKind = { command: 'command', event: 'event' } as const
 export type MessageKind = (typeof MessageKind)[keyof typeof MessageKind]
 
-/** One message type at its current version: what it means, its payload schema and a sample. */
-export interface MessageContract<S extends TSchema = TSchema> {
-  readonly type: string
+/**
+ * One message type at its current version: what it means, its payload schema and a sample. Each is
+ * exported as `<Payload>Message` (`ProjectCreatedMessage` of the payload `ProjectCreated`): the key a
+ * typed handler is declared with, its `type` a literal.
+ */
+export interface MessageContract<S extends TSchema = TSchema, T extends string = string> {
+  readonly type: T
   readonly version: number
   readonly kind: MessageKind
   readonly summary: string
@@ -64,6 +68,17 @@ export interface MessageContract<S extends TSchema = TSchema> {
   /** A valid sample payload (tests validate it; the AsyncAPI document shows it). */
   readonly fixture: Static<S>
 }
+
+/** The payload of a contract's messages: the static type of its schema. */
+export type PayloadOf<C extends MessageContract> = Static<C['schema']>
+
+/**
+ * A message of a contract: the envelope with its `type` and `data` typed. Of a union of contracts, the
+ * union of their messages, discriminated by `type`.
+ */
+export type MessageOf<C extends MessageContract> = C extends MessageContract
+  ? Omit<Envelope, 'type' | 'data'> & { readonly type: C['type']; readonly data: PayloadOf<C> }
+  : never
 
 /** Every message the platform speaks, by type. */
 export interface MessageCatalog {

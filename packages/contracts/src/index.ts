@@ -8,7 +8,9 @@ export {
   type MessageCatalog,
   type MessageContract,
   MessageKind,
+  type MessageOf,
   messageTypePattern,
+  type PayloadOf,
 } from './envelope.ts'
 export {
   artifactRefField,

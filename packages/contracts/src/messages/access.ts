@@ -102,69 +102,77 @@ export const PolicyViolation = closedObject({
 })
 export type PolicyViolation = Static<typeof PolicyViolation>
 
+export const AccessChangedMessage = defineMessage({
+  type: 'evt.access.changed',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'A role was granted to or revoked from a user, service account or group',
+  publishedBy: 'identity',
+  schema: AccessChanged,
+  fixture: {
+    subject: { kind: 'user', id: 'usr_grace' },
+    change: 'granted',
+    role: 'developer',
+    scope: { kind: 'project', id: 'prj_shop' },
+    changedBy: 'usr_ada',
+  },
+})
+
+export const SecretIssueMessage = defineMessage({
+  type: 'cmd.secret.issue',
+  version: 1,
+  kind: MessageKind.command,
+  summary: 'Issue a short-lived credential to a deployment (delivered to the platform, not the bus)',
+  publishedBy: 'orchestrator',
+  schema: SecretIssue,
+  fixture: {
+    envId: 'env_prod',
+    deploymentId: 'dep_7f3a9c',
+    secretRef: 'secret://tnt-acme/shop/prod/db',
+    audience: 'db',
+    ttlSeconds: 3600,
+    deliverTo: { platform: 'rxt-spot', target: 'tnt-acme-shop-prod/db-credentials' },
+  },
+})
+
+export const SecretRotatedMessage = defineMessage({
+  type: 'evt.secret.rotated',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'A secret has a new version (carries the reference and versions, never the value)',
+  publishedBy: 'secrets',
+  schema: SecretRotated,
+  fixture: {
+    secretRef: 'secret://tnt-acme/shop/prod/db',
+    envId: 'env_prod',
+    version: 4,
+    previousVersion: 3,
+    rotatedAt: '2025-06-01T00:00:00Z',
+    previousExpiresAt: '2025-06-01T01:00:00Z',
+  },
+})
+
+export const PolicyViolationMessage = defineMessage({
+  type: 'evt.policy.violation',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'A deployment or running workload broke a policy',
+  publishedBy: 'policy',
+  schema: PolicyViolation,
+  fixture: {
+    envId: 'env_prod',
+    deploymentId: 'dep_7f3a9c',
+    policyId: 'rxt.admission.tls',
+    rule: 'tls_required',
+    severity: 'high',
+    enforcement: 'deny',
+    message: 'Public endpoints must use TLS: set network.tls in deploy.yaml',
+  },
+})
+
 export const accessContracts = [
-  defineMessage({
-    type: 'evt.access.changed',
-    version: 1,
-    kind: MessageKind.event,
-    summary: 'A role was granted to or revoked from a user, service account or group',
-    publishedBy: 'identity',
-    schema: AccessChanged,
-    fixture: {
-      subject: { kind: 'user', id: 'usr_grace' },
-      change: 'granted',
-      role: 'developer',
-      scope: { kind: 'project', id: 'prj_shop' },
-      changedBy: 'usr_ada',
-    },
-  }),
-  defineMessage({
-    type: 'cmd.secret.issue',
-    version: 1,
-    kind: MessageKind.command,
-    summary: 'Issue a short-lived credential to a deployment (delivered to the platform, not the bus)',
-    publishedBy: 'orchestrator',
-    schema: SecretIssue,
-    fixture: {
-      envId: 'env_prod',
-      deploymentId: 'dep_7f3a9c',
-      secretRef: 'secret://tnt-acme/shop/prod/db',
-      audience: 'db',
-      ttlSeconds: 3600,
-      deliverTo: { platform: 'rxt-spot', target: 'tnt-acme-shop-prod/db-credentials' },
-    },
-  }),
-  defineMessage({
-    type: 'evt.secret.rotated',
-    version: 1,
-    kind: MessageKind.event,
-    summary: 'A secret has a new version (carries the reference and versions, never the value)',
-    publishedBy: 'secrets',
-    schema: SecretRotated,
-    fixture: {
-      secretRef: 'secret://tnt-acme/shop/prod/db',
-      envId: 'env_prod',
-      version: 4,
-      previousVersion: 3,
-      rotatedAt: '2025-06-01T00:00:00Z',
-      previousExpiresAt: '2025-06-01T01:00:00Z',
-    },
-  }),
-  defineMessage({
-    type: 'evt.policy.violation',
-    version: 1,
-    kind: MessageKind.event,
-    summary: 'A deployment or running workload broke a policy',
-    publishedBy: 'policy',
-    schema: PolicyViolation,
-    fixture: {
-      envId: 'env_prod',
-      deploymentId: 'dep_7f3a9c',
-      policyId: 'rxt.admission.tls',
-      rule: 'tls_required',
-      severity: 'high',
-      enforcement: 'deny',
-      message: 'Public endpoints must use TLS: set network.tls in deploy.yaml',
-    },
-  }),
+  AccessChangedMessage,
+  SecretIssueMessage,
+  SecretRotatedMessage,
+  PolicyViolationMessage,
 ] as const

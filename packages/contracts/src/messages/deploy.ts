@@ -135,120 +135,134 @@ export type DeployStopped = Static<typeof DeployStopped>
 const digest = 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
 const artifactRef = `registry.rxt.example/acme/shop@${digest}`
 
-export const deployContracts = [
-  defineMessage({
-    type: 'cmd.deploy.apply',
-    version: 1,
-    kind: MessageKind.command,
-    summary: 'Deploy a built artifact to an environment with the manifest the registry stored',
-    publishedBy: 'registry',
-    schema: DeployApply,
-    fixture: {
-      envId: 'env_prod',
-      projectId: 'prj_shop',
-      commitSha: '9fceb02d0ae598e95dc970b74767f19372d61af8',
-      artifactRef,
-      manifestDigest: digest,
+export const DeployApplyMessage = defineMessage({
+  type: 'cmd.deploy.apply',
+  version: 1,
+  kind: MessageKind.command,
+  summary: 'Deploy a built artifact to an environment with the manifest the registry stored',
+  publishedBy: 'registry',
+  schema: DeployApply,
+  fixture: {
+    envId: 'env_prod',
+    projectId: 'prj_shop',
+    commitSha: '9fceb02d0ae598e95dc970b74767f19372d61af8',
+    artifactRef,
+    manifestDigest: digest,
+    platformPreference: 'auto',
+  },
+})
+
+export const PlacementRecommendMessage = defineMessage({
+  type: 'cmd.placement.recommend',
+  version: 1,
+  kind: MessageKind.command,
+  summary: 'Recommend the platform a deployment should run on',
+  publishedBy: 'orchestrator',
+  schema: PlacementRecommend,
+  fixture: {
+    envId: 'env_prod',
+    deploymentId: 'dep_7f3a9c',
+    manifestDigest: digest,
+    constraints: {
       platformPreference: 'auto',
+      allowedPlatforms: ['rxt-spot', 'sddc-flex'],
+      requiresGpu: false,
+      stateful: false,
     },
-  }),
-  defineMessage({
-    type: 'cmd.placement.recommend',
-    version: 1,
-    kind: MessageKind.command,
-    summary: 'Recommend the platform a deployment should run on',
-    publishedBy: 'orchestrator',
-    schema: PlacementRecommend,
-    fixture: {
-      envId: 'env_prod',
-      deploymentId: 'dep_7f3a9c',
-      manifestDigest: digest,
-      constraints: {
-        platformPreference: 'auto',
-        allowedPlatforms: ['rxt-spot', 'sddc-flex'],
-        requiresGpu: false,
-        stateful: false,
-      },
-    },
-  }),
-  defineMessage({
-    type: 'evt.placement.recommended',
-    version: 1,
-    kind: MessageKind.event,
-    summary: 'Placement chose a platform, with its score, reasoning and the candidates it weighed',
-    publishedBy: 'placement',
-    schema: PlacementRecommended,
-    fixture: {
-      envId: 'env_prod',
-      deploymentId: 'dep_7f3a9c',
-      platform: 'rxt-spot',
-      score: 0.82,
-      reasoning: 'Stateless HTTP service with horizontal scaling: containers fit best',
-      candidates: [
-        { platform: 'rxt-spot', score: 0.82, eligible: true, reasons: ['stateless', 'scales by replicas'] },
-        { platform: 'sddc-flex', score: 0.41, eligible: true, reasons: ['no VM-only dependency'] },
-      ],
-    },
-  }),
-  defineMessage({
-    type: 'evt.deploy.started',
-    version: 1,
-    kind: MessageKind.event,
-    summary: 'A deployment started running on its platform (usage metering starts)',
-    publishedBy: 'orchestrator',
-    schema: DeployStarted,
-    fixture: {
-      envId: 'env_prod',
-      deploymentId: 'dep_7f3a9c',
-      projectId: 'prj_shop',
-      platform: 'rxt-spot',
-      artifactRef,
-      startedAt: '2025-06-01T12:00:05Z',
-    },
-  }),
-  defineMessage({
-    type: 'evt.deploy.ready',
-    version: 1,
-    kind: MessageKind.event,
-    summary: 'A deployment passed its health checks and serves traffic',
-    publishedBy: 'orchestrator',
-    schema: DeployReady,
-    fixture: {
-      envId: 'env_prod',
-      deploymentId: 'dep_7f3a9c',
-      platform: 'rxt-spot',
-      urls: ['https://shop.acme.example'],
-    },
-  }),
-  defineMessage({
-    type: 'evt.deploy.failed',
-    version: 1,
-    kind: MessageKind.event,
-    summary: 'A deployment failed at a step; completed steps were compensated in reverse',
-    publishedBy: 'orchestrator',
-    schema: DeployFailed,
-    fixture: {
-      envId: 'env_prod',
-      deploymentId: 'dep_7f3a9c',
-      platform: 'rxt-spot',
-      step: 'verify',
-      reason: 'health check GET /healthz returned 503 for 120 s',
-      compensated: true,
-    },
-  }),
-  defineMessage({
-    type: 'evt.deploy.stopped',
-    version: 1,
-    kind: MessageKind.event,
-    summary: 'A deployment stopped running (usage metering stops)',
-    publishedBy: 'orchestrator',
-    schema: DeployStopped,
-    fixture: {
-      envId: 'env_prod',
-      deploymentId: 'dep_7f3a9c',
-      platform: 'rxt-spot',
-      stoppedAt: '2025-06-02T08:30:00Z',
-      reason: 'superseded',
-    },
-  }),
+  },
+})
+
+export const PlacementRecommendedMessage = defineMessage({
+  type: 'evt.placement.recommended',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'Placement chose a platform, with its score, reasoning and the candidates it weighed',
+  publishedBy: 'placement',
+  schema: PlacementRecommended,
+  fixture: {
+    envId: 'env_prod',
+    deploymentId: 'dep_7f3a9c',
+    platform: 'rxt-spot',
+    score: 0.82,
+    reasoning: 'Stateless HTTP service with horizontal scaling: containers fit best',
+    candidates: [
+      { platform: 'rxt-spot', score: 0.82, eligible: true, reasons: ['stateless', 'scales by replicas'] },
+      { platform: 'sddc-flex', score: 0.41, eligible: true, reasons: ['no VM-only dependency'] },
+    ],
+  },
+})
+
+export const DeployStartedMessage = defineMessage({
+  type: 'evt.deploy.started',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'A deployment started running on its platform (usage metering starts)',
+  publishedBy: 'orchestrator',
+  schema: DeployStarted,
+  fixture: {
+    envId: 'env_prod',
+    deploymentId: 'dep_7f3a9c',
+    projectId: 'prj_shop',
+    platform: 'rxt-spot',
+    artifactRef,
+    startedAt: '2025-06-01T12:00:05Z',
+  },
+})
+
+export const DeployReadyMessage = defineMessage({
+  type: 'evt.deploy.ready',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'A deployment passed its health checks and serves traffic',
+  publishedBy: 'orchestrator',
+  schema: DeployReady,
+  fixture: {
+    envId: 'env_prod',
+    deploymentId: 'dep_7f3a9c',
+    platform: 'rxt-spot',
+    urls: ['https://shop.acme.example'],
+  },
+})
+
+export const DeployFailedMessage = defineMessage({
+  type: 'evt.deploy.failed',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'A deployment failed at a step; completed steps were compensated in reverse',
+  publishedBy: 'orchestrator',
+  schema: DeployFailed,
+  fixture: {
+    envId: 'env_prod',
+    deploymentId: 'dep_7f3a9c',
+    platform: 'rxt-spot',
+    step: 'verify',
+    reason: 'health check GET /healthz returned 503 for 120 s',
+    compensated: true,
+  },
+})
+
+export const DeployStoppedMessage = defineMessage({
+  type: 'evt.deploy.stopped',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'A deployment stopped running (usage metering stops)',
+  publishedBy: 'orchestrator',
+  schema: DeployStopped,
+  fixture: {
+    envId: 'env_prod',
+    deploymentId: 'dep_7f3a9c',
+    platform: 'rxt-spot',
+    stoppedAt: '2025-06-02T08:30:00Z',
+    reason: 'superseded',
+  },
+})
+
+export const deployContracts = [
+  DeployApplyMessage,
+  PlacementRecommendMessage,
+  PlacementRecommendedMessage,
+  DeployStartedMessage,
+  DeployReadyMessage,
+  DeployFailedMessage,
+  DeployStoppedMessage,
 ] as const

@@ -67,64 +67,70 @@ export const ObsAnnotated = closedObject({
 })
 export type ObsAnnotated = Static<typeof ObsAnnotated>
 
+export const UsageSampleMessage = defineMessage({
+  type: 'evt.usage.sample',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'Resources an environment used on a platform over a short interval',
+  publishedBy: 'observability',
+  schema: UsageSample,
+  fixture: {
+    envId: 'env_prod',
+    platform: 'rxt-spot',
+    windowStart: '2025-06-01T12:00:00Z',
+    windowEnd: '2025-06-01T12:05:00Z',
+    cpu: 1.5,
+    ram: 1536,
+    storage: 0,
+    egressBytes: 7340032,
+  },
+})
+
+export const UsageWindowClosedMessage = defineMessage({
+  type: 'evt.usage.window.closed',
+  version: 1,
+  kind: MessageKind.event,
+  summary: "A tenant's billing window closed with its rolled-up totals",
+  publishedBy: 'usage',
+  schema: UsageWindowClosed,
+  fixture: {
+    tenantId: 'tnt_acme',
+    windowId: '2025-06-01T12',
+    windowStart: '2025-06-01T12:00:00Z',
+    windowEnd: '2025-06-01T13:00:00Z',
+    totals: [
+      {
+        platform: 'rxt-spot',
+        cpuCoreHours: 1.5,
+        ramGiBHours: 1.5,
+        storageGiBHours: 0,
+        egressBytes: 88080384,
+      },
+    ],
+    sampleCount: 12,
+  },
+})
+
+export const ObsAnnotatedMessage = defineMessage({
+  type: 'evt.obs.annotated',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'A deployment event was marked on dashboards',
+  publishedBy: 'observability',
+  schema: ObsAnnotated,
+  fixture: {
+    annotationId: 'ann_51',
+    envId: 'env_prod',
+    deploymentId: 'dep_7f3a9c',
+    text: 'Deployed 9fceb02 to rxt-spot',
+    tags: ['deploy', 'rxt-spot'],
+    at: '2025-06-01T12:01:10Z',
+    dashboardUrl: 'https://deploy.rxt.example/dashboards/env_prod',
+  },
+})
+
 export const operationsContracts = [
-  defineMessage({
-    type: 'evt.usage.sample',
-    version: 1,
-    kind: MessageKind.event,
-    summary: 'Resources an environment used on a platform over a short interval',
-    publishedBy: 'observability',
-    schema: UsageSample,
-    fixture: {
-      envId: 'env_prod',
-      platform: 'rxt-spot',
-      windowStart: '2025-06-01T12:00:00Z',
-      windowEnd: '2025-06-01T12:05:00Z',
-      cpu: 1.5,
-      ram: 1536,
-      storage: 0,
-      egressBytes: 7340032,
-    },
-  }),
-  defineMessage({
-    type: 'evt.usage.window.closed',
-    version: 1,
-    kind: MessageKind.event,
-    summary: "A tenant's billing window closed with its rolled-up totals",
-    publishedBy: 'usage',
-    schema: UsageWindowClosed,
-    fixture: {
-      tenantId: 'tnt_acme',
-      windowId: '2025-06-01T12',
-      windowStart: '2025-06-01T12:00:00Z',
-      windowEnd: '2025-06-01T13:00:00Z',
-      totals: [
-        {
-          platform: 'rxt-spot',
-          cpuCoreHours: 1.5,
-          ramGiBHours: 1.5,
-          storageGiBHours: 0,
-          egressBytes: 88080384,
-        },
-      ],
-      sampleCount: 12,
-    },
-  }),
-  defineMessage({
-    type: 'evt.obs.annotated',
-    version: 1,
-    kind: MessageKind.event,
-    summary: 'A deployment event was marked on dashboards',
-    publishedBy: 'observability',
-    schema: ObsAnnotated,
-    fixture: {
-      annotationId: 'ann_51',
-      envId: 'env_prod',
-      deploymentId: 'dep_7f3a9c',
-      text: 'Deployed 9fceb02 to rxt-spot',
-      tags: ['deploy', 'rxt-spot'],
-      at: '2025-06-01T12:01:10Z',
-      dashboardUrl: 'https://deploy.rxt.example/dashboards/env_prod',
-    },
-  }),
+  UsageSampleMessage,
+  UsageWindowClosedMessage,
+  ObsAnnotatedMessage,
 ] as const

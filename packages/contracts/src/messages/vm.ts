@@ -56,53 +56,56 @@ export const VmMigrated = closedObject({
 })
 export type VmMigrated = Static<typeof VmMigrated>
 
-export const vmContracts = [
-  defineMessage({
-    type: 'evt.vm.created',
-    version: 1,
-    kind: MessageKind.event,
-    summary: 'A VM was created',
-    publishedBy: 'inventory',
-    schema: VmCreated,
-    fixture: {
-      vmId: 'vm-1042',
-      tenantId: 'tnt_acme',
-      nodeId: 'host-17',
-      envId: 'env_prod',
-      spec: { cpu: 2, memoryMiB: 4096, diskGiB: 40, guestOs: 'ubuntu64Guest' },
-    },
-  }),
-  defineMessage({
-    type: 'evt.vm.started',
-    version: 1,
-    kind: MessageKind.event,
-    summary: 'A VM powered on',
-    publishedBy: 'inventory',
-    schema: VmStarted,
-    fixture: { vmId: 'vm-1042', nodeId: 'host-17', startTime: '2025-06-01T11:59:30Z' },
-  }),
-  defineMessage({
-    type: 'evt.vm.stopped',
-    version: 1,
-    kind: MessageKind.event,
-    summary: 'A VM powered off',
-    publishedBy: 'inventory',
-    schema: VmStopped,
-    fixture: { vmId: 'vm-1042', stopTime: '2025-06-02T08:30:00Z', reason: 'scaled down' },
-  }),
-  defineMessage({
-    type: 'evt.vm.migrated',
-    version: 1,
-    kind: MessageKind.event,
-    summary: 'A VM moved to another host (vMotion)',
-    publishedBy: 'inventory',
-    schema: VmMigrated,
-    fixture: {
-      vmId: 'vm-1042',
-      fromNode: 'host-17',
-      toNode: 'host-21',
-      startTime: '2025-06-01T15:00:00Z',
-      completedTime: '2025-06-01T15:00:42Z',
-    },
-  }),
-] as const
+export const VmCreatedMessage = defineMessage({
+  type: 'evt.vm.created',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'A VM was created',
+  publishedBy: 'inventory',
+  schema: VmCreated,
+  fixture: {
+    vmId: 'vm-1042',
+    tenantId: 'tnt_acme',
+    nodeId: 'host-17',
+    envId: 'env_prod',
+    spec: { cpu: 2, memoryMiB: 4096, diskGiB: 40, guestOs: 'ubuntu64Guest' },
+  },
+})
+
+export const VmStartedMessage = defineMessage({
+  type: 'evt.vm.started',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'A VM powered on',
+  publishedBy: 'inventory',
+  schema: VmStarted,
+  fixture: { vmId: 'vm-1042', nodeId: 'host-17', startTime: '2025-06-01T11:59:30Z' },
+})
+
+export const VmStoppedMessage = defineMessage({
+  type: 'evt.vm.stopped',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'A VM powered off',
+  publishedBy: 'inventory',
+  schema: VmStopped,
+  fixture: { vmId: 'vm-1042', stopTime: '2025-06-02T08:30:00Z', reason: 'scaled down' },
+})
+
+export const VmMigratedMessage = defineMessage({
+  type: 'evt.vm.migrated',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'A VM moved to another host (vMotion)',
+  publishedBy: 'inventory',
+  schema: VmMigrated,
+  fixture: {
+    vmId: 'vm-1042',
+    fromNode: 'host-17',
+    toNode: 'host-21',
+    startTime: '2025-06-01T15:00:00Z',
+    completedTime: '2025-06-01T15:00:42Z',
+  },
+})
+
+export const vmContracts = [VmCreatedMessage, VmStartedMessage, VmStoppedMessage, VmMigratedMessage] as const
