@@ -1,5 +1,8 @@
 import { defineContext } from '@rxt/kit'
 import Type from 'typebox'
+import { serveMergedDocument } from './document.ts'
+import { registerProxy } from './proxy.ts'
+import { gatewayRoutes } from './routes.ts'
 import { createUpstreams, type GatewayConfig } from './upstreams.ts'
 
 const GatewayConfigSchema = Type.Object({
@@ -14,9 +17,10 @@ const running = new WeakMap<object, { stop(): void }>()
 
 /**
  * The public entry point of the distributed mode. Every operation the upstream contexts publish in
- * their OpenAPI documents is routed to the process that runs it, with health checks and a circuit
- * breaker per context; the edge (authentication, rate limits, Idempotency-Key, headers) applies here
- * first. In the embedded mode, with no upstreams, the contexts' routes are in this process already.
+ * their OpenAPI documents is routed to the process that runs it (proxied with @fastify/reply-from),
+ * with health checks and a circuit breaker per context; the edge (authentication, rate limits,
+ * Idempotency-Key, headers) applies here first, and /openapi.json is the merged document of the
+ * upstreams. In the embedded mode, with no upstreams, the contexts' routes are in this process already.
  */
 export const gateway = defineContext<GatewayConfig>({
   name: 'gateway',
@@ -27,7 +31,10 @@ export const gateway = defineContext<GatewayConfig>({
     if (deps.config.GATEWAY_UPSTREAMS.trim() === '') return
     const upstreams = await createUpstreams(deps)
     running.set(deps.db, upstreams)
-    upstreams.register(app)
+    gatewayRoutes(upstreams)(app)
+    // Its own scope: the proxy's body parsers and reply-from concern the routed requests only.
+    await app.register((scope) => registerProxy(scope as typeof app, upstreams))
+    serveMergedDocument(app, upstreams)
   },
   stop: (deps) => {
     running.get(deps.db)?.stop()
