@@ -19,6 +19,7 @@ import {
 import type { TObject } from 'typebox'
 import { type Command, parseCommand, usage } from './cli.ts'
 import { embeddedSecret } from './embedded-secret.ts'
+import { defaultPublicUrl, type HeldPort, holdFreePort } from './public-url.ts'
 
 export interface MainOptions {
   readonly argv: readonly string[]
@@ -112,7 +113,15 @@ async function execute(command: Command, options: MainOptions, out: (line: strin
       const log = createLogger({ level: config.LOG_LEVEL, base: { service: 'rxt-deploy' } })
       const database = await openDatabase(target, log)
       let runtime: Runtime
+      let held: HeldPort | undefined
       try {
+        // PUBLIC_URL, unset, is where this server listens. With PORT=0 the port is taken now and held
+        // until the server listens on it: the contexts make their URLs as they start.
+        if (config.PORT === 0) {
+          held = await holdFreePort(config.HOST)
+          config = { ...config, PORT: held.port }
+        }
+        config = defaultPublicUrl(config, options.env)
         const transport =
           config.NATS_URL === undefined
             ? await createPostgresLog({ database })
@@ -133,9 +142,11 @@ async function execute(command: Command, options: MainOptions, out: (line: strin
           version: options.version,
         })
       } catch (error) {
+        await held?.release()
         await database.close()
         throw error
       }
+      await held?.release()
       const address = await runtime.listen()
       log.info(
         {
