@@ -43,7 +43,7 @@ export interface ContextDefinition<C = CoreConfig> {
   readonly migrations?: URL | readonly Migration[]
   /** Registers its HTTP routes; mounted under /v1 and tagged with the context's name. */
   readonly routes?: (app: HttpApp, deps: ContextDeps<C>) => void | Promise<void>
-  /** Its consumers of commands and events: `(deps) => [{ id, types, handle }]`. */
+  /** Its consumers of commands and events: `(deps) => [on(ProjectCreatedMessage, (data, ctx) => …)]` (bus/on.ts). */
   readonly handlers?: (deps: ContextDeps<C>) => readonly MessageHandler[]
   /**
    * The authenticator of every guarded route in this process (the identity context provides it; at

@@ -171,6 +171,13 @@ export function createBus(options: BusOptions): Bus {
         const unknown = handler.types.filter((t) => !catalog.messages.has(t))
         if (unknown.length > 0)
           throw new InputError(`${context}.${handler.id} subscribes to unknown types: ${unknown.join(', ')}`)
+        const stale = (handler.contracts ?? []).filter(
+          (c) => catalog.messages.get(c.type)?.version !== c.version,
+        )
+        if (stale.length > 0)
+          throw new InputError(
+            `${context}.${handler.id} is declared for ${stale.map((c) => `${c.type} v${c.version} (the bus's catalog has v${catalog.messages.get(c.type)?.version})`).join(', ')}`,
+          )
         if (a.handlers.some((h) => h.id === handler.id))
           throw new InputError(`context ${context} has two handlers with id ${handler.id}`)
         a.handlers.push(handler)

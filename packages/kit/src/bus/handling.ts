@@ -1,4 +1,4 @@
-import type { Envelope } from '@rxt/contracts'
+import type { Envelope, MessageContract } from '@rxt/contracts'
 import type { ContextDb, Transaction } from '../db/index.ts'
 import { isKitError, type Violation } from '../errors.ts'
 import type { Logger } from '../log.ts'
@@ -27,6 +27,11 @@ export interface MessageHandler {
   /** Unique within the context; the durable consumer is `<context>.<id>`. */
   readonly id: string
   readonly types: readonly string[]
+  /**
+   * The contracts a typed handler (`on`) is declared with, one per type: `subscribe` refuses it when
+   * the bus's catalog has one of them at another version (its payloads would not be what it expects).
+   */
+  readonly contracts?: readonly MessageContract[]
   /**
    * Runs in a transaction with the message's inbox row: a message is handled effectively once. Throw a
    * kit error with `retryable: false` (InputError, NotFoundError, …) to dead-letter it at once; any

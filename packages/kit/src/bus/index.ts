@@ -11,6 +11,15 @@ export {
   type PublishInput,
 } from './bus.ts'
 export { createNatsTransport, familyOf, type NatsTransportOptions } from './nats.ts'
+export {
+  type HandlerOptions,
+  type HandlerResult,
+  handlerIdOf,
+  on,
+  type PayloadHandler,
+  tenantOfMessage,
+  type UnionHandler,
+} from './on.ts'
 export { createPostgresLog, type PostgresLogOptions } from './postgres-log.ts'
 export type {
   ConsumerSpec,
