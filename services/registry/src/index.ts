@@ -1,5 +1,6 @@
+import { RepoVerifiedMessage } from '@rxt/contracts'
 import { WebhookKeyField } from '@rxt/contracts/webhooks'
-import { defineContext, InputError, perContext } from '@rxt/kit'
+import { defineContext, InputError, on, perContext, tenantOfMessage } from '@rxt/kit'
 import Type from 'typebox'
 import { registryRoutes } from './routes.ts'
 import { createRegistry, type RegistryConfig } from './service.ts'
@@ -25,14 +26,10 @@ export const registry = defineContext<RegistryConfig>({
   migrations: new URL('../migrations/', import.meta.url),
   routes: (app, deps) => registryRoutes(registryOf(deps))(app),
   handlers: (deps) => [
-    {
-      id: 'repo-verified',
-      types: ['evt.repo.verified'],
-      handle: async (message, { tx }) => {
-        const { projectId } = message.data as { projectId: string }
-        await registryOf(deps).repositoryVerified(tx, message.tenantId as string, projectId)
-      },
-    },
+    // A webhook ping reached vcs (the consumer is registry.repo-verified).
+    on(RepoVerifiedMessage, (data, { tx }, message) =>
+      registryOf(deps).repositoryVerified(tx, tenantOfMessage(message), data.projectId),
+    ),
   ],
   start: (deps) => {
     if (deps.config.WEBHOOK_KEY === undefined) {

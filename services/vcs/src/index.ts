@@ -1,34 +1,13 @@
-import type { CiSettings, Envelope } from '@rxt/contracts'
+import { ProjectCreatedMessage, ProjectUpdatedMessage } from '@rxt/contracts'
 import { WebhookKeyField } from '@rxt/contracts/webhooks'
-import { defineContext, InputError, perContext } from '@rxt/kit'
+import { assertNever, defineContext, InputError, on, perContext, tenantOfMessage } from '@rxt/kit'
 import Type from 'typebox'
+import { routeOfCreated, routeOfUpdate } from './project-routes.ts'
 import { vcsRoutes } from './routes.ts'
 import { createVcs, type VcsConfig } from './service.ts'
 
 /** One vcs per context database: routes, handlers and jobs share it. */
 const vcsOf = perContext(createVcs)
-
-interface ProjectCreated {
-  projectId: string
-  repo: string | null
-  deployBranches?: string[]
-  webhookGeneration?: number
-  deployTags?: boolean
-  reportBranchDeletions?: boolean
-  ci?: CiSettings | null
-}
-interface ProjectUpdated {
-  projectId: string
-  after: {
-    repository?: string | null
-    deployBranches?: string[]
-    webhookGeneration?: number
-    deployTags?: boolean
-    reportBranchDeletions?: boolean
-    ci?: CiSettings | null
-    deletedAt?: string | null
-  }
-}
 
 /** GitHub webhooks: deliveries checked, kept and turned into events. */
 export const vcs = defineContext<VcsConfig>({
@@ -38,44 +17,17 @@ export const vcs = defineContext<VcsConfig>({
   migrations: new URL('../migrations/', import.meta.url),
   routes: (app, deps) => vcsRoutes(vcsOf(deps))(app),
   handlers: (deps) => [
-    {
-      id: 'project-routes',
-      types: ['evt.project.created', 'evt.project.updated'],
-      handle: async (message: Envelope, { tx }) => {
-        const orgId = message.tenantId as string
-        if (message.type === 'evt.project.created') {
-          const data = message.data as ProjectCreated
-          await vcsOf(deps).projectChanged(tx, {
-            projectId: data.projectId,
-            orgId,
-            repository: data.repo,
-            ...(data.deployBranches === undefined ? {} : { deployBranches: data.deployBranches }),
-            ...(data.webhookGeneration === undefined ? {} : { webhookGeneration: data.webhookGeneration }),
-            ...(data.deployTags === undefined ? {} : { deployTags: data.deployTags }),
-            ...(data.reportBranchDeletions === undefined
-              ? {}
-              : { reportBranchDeletions: data.reportBranchDeletions }),
-            ...(data.ci === undefined ? {} : { ci: data.ci }),
-            live: true,
-          })
-          return
-        }
-        const { projectId, after } = message.data as ProjectUpdated
-        await vcsOf(deps).projectChanged(tx, {
-          projectId,
-          orgId,
-          ...(after.repository === undefined ? {} : { repository: after.repository }),
-          ...(after.deployBranches === undefined ? {} : { deployBranches: after.deployBranches }),
-          ...(after.webhookGeneration === undefined ? {} : { webhookGeneration: after.webhookGeneration }),
-          ...(after.deployTags === undefined ? {} : { deployTags: after.deployTags }),
-          ...(after.reportBranchDeletions === undefined
-            ? {}
-            : { reportBranchDeletions: after.reportBranchDeletions }),
-          ...(after.ci === undefined ? {} : { ci: after.ci }),
-          ...(after.deletedAt === undefined ? {} : { live: after.deletedAt === null }),
-        })
-      },
-    },
+    on([ProjectCreatedMessage, ProjectUpdatedMessage], { id: 'project-routes' }, async (message, { tx }) => {
+      const orgId = tenantOfMessage(message)
+      switch (message.type) {
+        case ProjectCreatedMessage.type:
+          return vcsOf(deps).projectChanged(tx, routeOfCreated(orgId, message.data))
+        case ProjectUpdatedMessage.type:
+          return vcsOf(deps).projectChanged(tx, routeOfUpdate(orgId, message.data))
+        default:
+          return assertNever(message)
+      }
+    }),
   ],
   // Deliveries beyond each project's newest 1,000 go every 10 minutes, not in each delivery's transaction.
   jobs: (deps) => [{ name: 'prune-deliveries', everyMs: 600_000, run: () => vcsOf(deps).prune() }],

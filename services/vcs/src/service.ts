@@ -10,6 +10,7 @@ import {
   type Transaction,
 } from '@rxt/kit'
 import { type Decision, decide, type ProjectRoute } from './github.ts'
+import type { ProjectRouteChange } from './project-routes.ts'
 
 export interface VcsConfig {
   readonly WEBHOOK_KEY?: string | undefined
@@ -227,21 +228,7 @@ export function createVcs(deps: ContextDeps<VcsConfig>) {
     },
 
     /** Keeps the project's route (repository, deploy branches, webhook generation) as registry says. */
-    async projectChanged(
-      tx: Transaction,
-      change: {
-        projectId: string
-        orgId: string
-        repository?: string | null
-        deployBranches?: readonly string[]
-        webhookGeneration?: number
-        deployTags?: boolean
-        reportBranchDeletions?: boolean
-        /** undefined: unchanged; null: none. */
-        ci?: { workflow: string; image: string } | null
-        live?: boolean
-      },
-    ) {
+    async projectChanged(tx: Transaction, change: ProjectRouteChange) {
       await tx.query(
         `INSERT INTO project_routes (project_id, org_id, repository, deploy_branches, webhook_generation, live,
                                      deploy_tags, report_branch_deletions, ci_workflow, ci_image)
