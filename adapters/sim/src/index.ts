@@ -1,23 +1,28 @@
 import { fileURLToPath } from 'node:url'
-import type {
-  SddcNetworkConfigure,
-  SddcProvisionRequest,
-  SpotNetworkConfigure,
-  SpotProvisionRequest,
-} from '@rxt/contracts'
-import { defineContext, type HandlerContext, type MessageHandler, NotFoundError, perContext } from '@rxt/kit'
+import type { DeployPlan } from '@rxt/contracts'
 import {
-  fromSddc,
-  fromSddcNetwork,
-  fromSpot,
-  fromSpotNetwork,
+  defineContext,
+  extension,
+  type HandlerContext,
+  type MessageHandler,
+  NotFoundError,
+  perContext,
+  type Queryable,
+} from '@rxt/kit'
+import {
+  defaultProviderFiles,
   healthReport,
   type IComputePlatform,
+  type PlanRenderer,
+  planRenderers,
+  type RenderedPlan,
+  rendererFor,
   runNetwork,
   runProvision,
 } from '@rxt/platform-sdk'
 import Type from 'typebox'
 
+import { vmRenderer } from './render-vm.ts'
 import {
   createSimPlatform,
   type SimFaults,
@@ -86,6 +91,28 @@ const Faults = Type.Object(
 )
 
 /**
+ * What a simulation applied of a plan: its family's renderer's objects for the steps done, kept as a
+ * real platform would keep the objects (nothing when no adapter of this build renders the family).
+ */
+async function keepRendered(
+  tx: Queryable,
+  renderers: readonly PlanRenderer[],
+  plan: DeployPlan,
+  steps: readonly (keyof Omit<RenderedPlan, 'summary'>)[],
+): Promise<void> {
+  const renderer = rendererFor(renderers, plan.platform)
+  if (renderer === undefined) return
+  const rendered = renderer.render(plan)
+  for (const step of steps)
+    await tx.query(
+      `INSERT INTO rendered (platform, env_id, step, deployment_id, objects) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (platform, env_id, step) DO UPDATE SET deployment_id = excluded.deployment_id,
+         objects = excluded.objects, at = now()`,
+      [plan.provider, plan.envId, step, plan.deploymentId, JSON.stringify(rendered[step])],
+    )
+}
+
+/**
  * The simulated compute platforms (nothing runs): their state in this context's schema, their health
  * reported like any adapter's, and failure injection for operators testing what happens when a
  * platform fails.
@@ -131,48 +158,69 @@ export const sim = defineContext<SimConfig>({
         return { provider: request.params.provider, faults: request.body }
       },
     )
+    app.get(
+      '/admin/sim/:provider/environments/:envId/objects',
+      {
+        config: { auth: { operator: true } },
+        schema: {
+          tags: ['sim'],
+          summary:
+            "The objects a simulation applied to an environment, by step, as its family's renderer made them of the plans it was sent",
+          params: Type.Object({
+            provider: Type.String({ maxLength: 63 }),
+            envId: Type.String({ maxLength: 128 }),
+          }),
+          response: {
+            200: Type.Object({
+              provider: Type.String(),
+              envId: Type.String(),
+              steps: Type.Record(Type.String(), Type.Array(Type.Record(Type.String(), Type.Unknown()))),
+            }),
+          },
+        },
+      },
+      async (request) => {
+        const { provider, envId } = request.params
+        if (!simPlatformsOf(deps).has(provider)) throw new NotFoundError(`no simulation ${provider}`)
+        const { rows } = await deps.db.query<{ step: string; objects: Record<string, unknown>[] }>(
+          'SELECT step, objects FROM rendered WHERE platform = $1 AND env_id = $2',
+          [provider, envId],
+        )
+        if (rows.length === 0) throw new NotFoundError(`${provider} applied nothing to ${envId}`)
+        return { provider, envId, steps: Object.fromEntries(rows.map((r) => [r.step, r.objects])) }
+      },
+    )
   },
+  extensions: [
+    extension(planRenderers, vmRenderer),
+    ...simProviderFiles.map((file) => extension(defaultProviderFiles, file)),
+  ],
   // The commands meant for a simulation (by provider); the real adapters take the others.
   handlers: (deps) => {
-    /** A handler of one command type, run on the simulation it names when that one speaks its family. */
-    const on = <C extends { provider?: string }>(
+    const renderers = deps.extensions(planRenderers)
+    /** A handler of one plan command, run on the simulation it names when that one speaks its family. */
+    const on = (
       id: string,
       type: string,
       kind: 'k8s' | 'vm',
-      run: (ctx: HandlerContext, platform: IComputePlatform, command: C, tenantId: string) => Promise<void>,
+      run: (ctx: HandlerContext, platform: IComputePlatform, plan: DeployPlan) => Promise<unknown>,
+      steps: readonly (keyof Omit<RenderedPlan, 'summary'>)[],
     ): MessageHandler => ({
       id,
       types: [type],
       handle: async (message, ctx) => {
-        const command = message.data as C
-        const platform = simPlatformsOf(deps).get(command.provider ?? '')
+        const plan = message.data as DeployPlan
+        const platform = simPlatformsOf(deps).get(plan.provider)
         if (platform === undefined || platform.kind !== kind) return
-        await run(ctx, platform.within(ctx.tx), command, message.tenantId as string)
+        const done = await run(ctx, platform.within(ctx.tx), plan)
+        if (done !== undefined) await keepRendered(ctx.tx, renderers, plan, steps)
       },
     })
     return [
-      on<SpotProvisionRequest>('spot-provision', 'cmd.spot.provision.request', 'k8s', async (ctx, p, c) => {
-        await runProvision(ctx, p, 'rxt-spot', c, fromSpot(c))
-      }),
-      on<SddcProvisionRequest>('sddc-provision', 'cmd.sddc.provision.request', 'vm', async (ctx, p, c) => {
-        await runProvision(ctx, p, 'sddc-flex', c, fromSddc(c))
-      }),
-      on<SpotNetworkConfigure>(
-        'spot-network',
-        'cmd.spot.network.configure',
-        'k8s',
-        async (ctx, p, c, tenant) => {
-          await runNetwork(ctx, p, 'rxt-spot', c, tenant, fromSpotNetwork(c))
-        },
-      ),
-      on<SddcNetworkConfigure>(
-        'sddc-network',
-        'cmd.sddc.network.configure',
-        'vm',
-        async (ctx, p, c, tenant) => {
-          await runNetwork(ctx, p, 'sddc-flex', c, tenant, fromSddcNetwork(c))
-        },
-      ),
+      on('spot-provision', 'cmd.spot.provision.request', 'k8s', runProvision, ['environment', 'workload']),
+      on('sddc-provision', 'cmd.sddc.provision.request', 'vm', runProvision, ['environment', 'workload']),
+      on('spot-network', 'cmd.spot.network.configure', 'k8s', runNetwork, ['network']),
+      on('sddc-network', 'cmd.sddc.network.configure', 'vm', runNetwork, ['network']),
     ]
   },
   jobs: (deps) => [
@@ -201,6 +249,7 @@ export const sim = defineContext<SimConfig>({
     },
   ],
 })
+export { renderVmPlan, vmRenderer } from './render-vm.ts'
 export {
   createSimPlatform,
   type Operation,

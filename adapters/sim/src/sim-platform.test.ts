@@ -10,7 +10,7 @@ import {
   systemClock,
 } from '@rxt/kit'
 import { dbTargets, type TestDatabase } from '@rxt/kit/testing'
-import { conformanceRequests, FailureCode } from '@rxt/platform-sdk'
+import { conformanceRequests, FailureCode, platformName } from '@rxt/platform-sdk'
 import { describeComputePlatformConformance } from '@rxt/platform-sdk/conformance'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createSimPlatform, type SimFlavor, type SimPlatform } from './sim-platform.ts'
@@ -56,7 +56,9 @@ for (const target of dbTargets()) {
       const deployed = await platform.deployApplication(r.deploy)
       expect(deployed.ok && deployed.value.endpoints[0]?.host).toMatch(/\.sim-vm\.invalid$/)
       const network = await platform.configureNetwork({ ...r.network, hostnames: [] })
-      expect(network.ok && network.value.urls).toEqual([`https://${r.provision.name}.sim-vm.invalid/`])
+      expect(network.ok && network.value.urls).toEqual([
+        `https://${platformName(r.provision)}.sim-vm.invalid/`,
+      ])
       expect(network.ok && network.value.vip).toMatch(/^198\.51\.100\./)
       expect(network.ok && network.value.tls?.issuer).toContain('simulated')
       const status = await platform.getStatus(r.envId)
@@ -115,7 +117,7 @@ for (const target of dbTargets()) {
       expect(await platform.provisionEnvironment(r.provision)).toEqual(first)
     })
 
-    it('keep an environment to its tenant and a name to one environment, under concurrent calls', async () => {
+    it('keep an environment to its tenant, under concurrent calls', async () => {
       const platform = createSimPlatform({ db, clock: systemClock }, { flavor: 'container' })
       const r = conformanceRequests('tenants')
       expect((await platform.provisionEnvironment(r.provision)).ok).toBe(true)
@@ -125,14 +127,14 @@ for (const target of dbTargets()) {
         tenantId: 'tnt-other',
       })
       expect(stolen).toMatchObject({ ok: false, failure: { code: 'conflict' } })
-      // Three environments racing for one name: one gets it.
+      // Three tenants racing for one new environment: one gets it.
       const racing = await Promise.all(
         [1, 2, 3].map((i) =>
           platform.provisionEnvironment({
             ...r.provision,
             key: `race-${i}`,
-            envId: `env-race-${i}`,
-            name: 'contested',
+            envId: 'env-race',
+            tenantId: `tnt-race-${i}`,
           }),
         ),
       )

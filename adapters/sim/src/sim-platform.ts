@@ -17,6 +17,7 @@ import {
   NetworkSpec,
   type Outcome,
   ProvisionRequest,
+  platformName,
   type ResourceRef,
   type ScaleOutcome,
   ScaleSpec,
@@ -123,7 +124,7 @@ export function createSimPlatform(deps: { db: ContextDb; clock: Clock }, options
   const pause = (ms: number) => (ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : undefined)
   const digestOf = (value: unknown) => createHash('sha256').update(canonical(value)).digest('hex')
   const host = (env: EnvironmentRow, app?: string) =>
-    `${app === undefined ? '' : `${app}.`}${env.request.name}.${name}.invalid`
+    `${app === undefined ? '' : `${app}.`}${env.platform_id}.${name}.invalid`
 
   /** Runs a call once per key: checked, delayed, maybe failed by injection, then recorded. */
   async function once<T>(
@@ -187,25 +188,25 @@ export function createSimPlatform(deps: { db: ContextDb; clock: Clock }, options
   const environmentResources = (request: ProvisionRequest): ResourceRef[] =>
     container
       ? [
-          { kind: 'SimNamespace', id: request.name },
-          { kind: 'SimResourceQuota', id: `${request.name}/quota` },
+          { kind: 'SimNamespace', id: platformName(request) },
+          { kind: 'SimResourceQuota', id: `${platformName(request)}/quota` },
         ]
       : [
-          { kind: 'SimVmFolder', id: request.name },
-          { kind: 'SimNetworkSegment', id: `${request.name}-segment` },
+          { kind: 'SimVmFolder', id: platformName(request) },
+          { kind: 'SimNetworkSegment', id: `${platformName(request)}-segment` },
         ]
   const workloadResources = (env: EnvironmentRow, deploy: DeployRequest, replicas: number): ResourceRef[] =>
     container
       ? [
           {
             kind: deploy.stateful ? 'SimStatefulSet' : 'SimDeployment',
-            id: `${env.request.name}/${deploy.app}`,
+            id: `${env.platform_id}/${deploy.app}`,
           },
-          { kind: 'SimService', id: `${env.request.name}/${deploy.app}` },
+          { kind: 'SimService', id: `${env.platform_id}/${deploy.app}` },
         ]
       : Array.from({ length: replicas }, (_, i) => ({
           kind: 'SimVirtualMachine',
-          id: `${env.request.name}-${deploy.app}-${i + 1}`,
+          id: `${env.platform_id}-${deploy.app}-${i + 1}`,
         }))
   const deploymentOutcome = (
     envId: string,
@@ -238,28 +239,29 @@ export function createSimPlatform(deps: { db: ContextDb; clock: Clock }, options
         async (tx): Promise<Outcome<EnvironmentOutcome>> => {
           // One environment and one name at a time, whatever the keys (always in this order).
           await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${name}:env:${request.envId}`])
-          await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${name}:name:${request.name}`])
+          const platformId = platformName(request)
+          await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`${name}:name:${platformId}`])
           const existing = await environment(tx, request.envId)
           if (existing !== undefined && existing.request.tenantId !== request.tenantId)
             return failed(failure(FailureCode.conflict, `${request.envId} is another tenant's environment`))
           if (existing === undefined) {
             const taken = await tx.query(
               'SELECT 1 FROM environments WHERE platform = $1 AND platform_id = $2',
-              [name, request.name],
+              [name, platformId],
             )
             if ((taken.rowCount ?? 0) > 0)
               return failed(
-                failure(FailureCode.conflict, `${request.name} is another environment's name on ${name}`),
+                failure(FailureCode.conflict, `${platformId} is another environment's name on ${name}`),
               )
             await tx.query(
               `INSERT INTO environments (platform, env_id, platform_id, tenant_id, request) VALUES ($1, $2, $3, $4, $5)`,
-              [name, request.envId, request.name, request.tenantId, JSON.stringify(request)],
+              [name, request.envId, platformId, request.tenantId, JSON.stringify(request)],
             )
           }
           const env = existing?.request ?? request
           return succeeded({
             envId: request.envId,
-            platformId: env.name,
+            platformId: platformName(env),
             resources: environmentResources(env),
           })
         },
@@ -320,13 +322,13 @@ export function createSimPlatform(deps: { db: ContextDb; clock: Clock }, options
                   },
           resources: container
             ? [
-                { kind: 'SimIngress', id: `${env.request.name}/ingress` },
-                ...(spec.tls === 'off' ? [] : [{ kind: 'SimCertificate', id: `${env.request.name}/tls` }]),
-                { kind: 'SimNetworkPolicy', id: `${env.request.name}/default-deny` },
+                { kind: 'SimIngress', id: `${env.platform_id}/ingress` },
+                ...(spec.tls === 'off' ? [] : [{ kind: 'SimCertificate', id: `${env.platform_id}/tls` }]),
+                { kind: 'SimNetworkPolicy', id: `${env.platform_id}/default-deny` },
               ]
             : [
-                { kind: 'SimLoadBalancer', id: `${env.request.name}-lb` },
-                { kind: 'SimFirewallRule', id: `${env.request.name}-default-deny` },
+                { kind: 'SimLoadBalancer', id: `${env.platform_id}-lb` },
+                { kind: 'SimFirewallRule', id: `${env.platform_id}-default-deny` },
               ],
         }
         await tx.query('UPDATE environments SET network = $3 WHERE platform = $1 AND env_id = $2', [

@@ -1,5 +1,6 @@
 import type { DeployRequest } from '@rxt/platform-sdk'
-import { Annotation, type KubeObject } from './render.ts'
+import { Annotation } from '@rxt/platform-sdk'
+import type { KubeObject } from './render/index.ts'
 
 type Template = { metadata?: { annotations?: Record<string, string> } }
 

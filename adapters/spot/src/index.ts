@@ -1,17 +1,19 @@
 import { fileURLToPath } from 'node:url'
-import type { Envelope, SpotNetworkConfigure, SpotProvisionRequest, SpotScale } from '@rxt/contracts'
+import type { DeployPlan, Envelope, SpotScale } from '@rxt/contracts'
 import {
   type ContextDeps,
   defineContext,
+  extension,
   type HandlerContext,
   InputError,
   type MessageHandler,
   perContext,
   UnavailableError,
 } from '@rxt/kit'
-import { fromSpot, fromSpotNetwork, healthReport, runNetwork, runProvision } from '@rxt/platform-sdk'
+import { healthReport, planRenderers, runNetwork, runProvision } from '@rxt/platform-sdk'
 import Type from 'typebox'
 import { createKube } from './kube.ts'
+import { clusterSettingsOf, namespaceOf, spotRenderer } from './render/index.ts'
 import { credentialsRoutes } from './routes.ts'
 import { createSpotPlatform, type SpotPlatform, spotProviderName } from './spot-platform.ts'
 
@@ -20,11 +22,6 @@ export const spotProviderFile = fileURLToPath(new URL('../providers/rxt-spot.yam
 
 export interface SpotConfig {
   readonly SPOT_KUBECONFIG: string
-  readonly SPOT_BASE_DOMAIN: string
-  readonly SPOT_INGRESS_CLASS: string
-  readonly SPOT_INGRESS_NAMESPACE: string
-  readonly SPOT_CLUSTER_ISSUER: string
-  readonly SPOT_RATE_LIMIT_RPS: number
   readonly SPOT_TOKEN_TTL_SECONDS: number
   readonly SPOT_ROLLOUT_TIMEOUT_MS: number
 }
@@ -32,29 +29,36 @@ export interface SpotConfig {
 /** How often the adapter reports the cluster's health (evt.provider.health). */
 export const spotHealthIntervalMs = 15_000
 
-/** The adapter of a context, or undefined when no cluster is configured (SPOT_KUBECONFIG empty). */
-export const spotPlatformOf = perContext(
-  (deps: Pick<ContextDeps<SpotConfig>, 'db' | 'clock' | 'config'>): SpotPlatform | undefined => {
-    const c = deps.config
-    if (c.SPOT_KUBECONFIG === '') return undefined
-    return createSpotPlatform(deps, {
-      kube: createKube(c.SPOT_KUBECONFIG),
-      cluster: {
-        baseDomain: c.SPOT_BASE_DOMAIN,
-        ingressClass: c.SPOT_INGRESS_CLASS,
-        ingressNamespace: c.SPOT_INGRESS_NAMESPACE,
-        clusterIssuer: c.SPOT_CLUSTER_ISSUER,
-        rateLimitRps: c.SPOT_RATE_LIMIT_RPS,
-      },
-    })
-  },
+/** The cluster client of a context, or undefined when none is configured (SPOT_KUBECONFIG empty). */
+const kubeOf = perContext((deps: Pick<ContextDeps<SpotConfig>, 'db' | 'config'>) =>
+  deps.config.SPOT_KUBECONFIG === '' ? undefined : createKube(deps.config.SPOT_KUBECONFIG),
 )
+
+/**
+ * The adapter of a context for a provider's settings (a plan's; the defaults otherwise), or undefined
+ * when no cluster is configured. One per settings, all on one cluster client.
+ */
+export const spotPlatformOf = perContext((deps: Pick<ContextDeps<SpotConfig>, 'db' | 'clock' | 'config'>) => {
+  const made = new Map<string, SpotPlatform>()
+  return (settings: DeployPlan['settings'] = {}): SpotPlatform | undefined => {
+    const kube = kubeOf(deps)
+    if (kube === undefined) return undefined
+    const cluster = clusterSettingsOf(settings)
+    const id = JSON.stringify(cluster)
+    let platform = made.get(id)
+    if (platform === undefined) {
+      platform = createSpotPlatform(deps, { kube, cluster })
+      made.set(id, platform)
+    }
+    return platform
+  }
+})
 
 /** The pods of a rollout, told once it completes; outside the command's transaction, which it outlives. */
 async function tellPods(
   deps: ContextDeps<SpotConfig>,
   platform: SpotPlatform,
-  command: SpotProvisionRequest,
+  command: DeployPlan,
   tenantId: string,
 ): Promise<void> {
   const rolled = await platform.rollout(command.envId, deps.config.SPOT_ROLLOUT_TIMEOUT_MS)
@@ -111,26 +115,6 @@ export const spot = defineContext<SpotConfig>({
       default: '',
       description: 'Path of the kubeconfig of the cluster RXT Spot runs on; empty: the adapter is off',
     }),
-    SPOT_BASE_DOMAIN: Type.String({
-      default: 'rxt-spot.internal',
-      pattern: '^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$',
-      description: 'Hostnames are given under it when a deployment names none',
-    }),
-    SPOT_INGRESS_CLASS: Type.String({ default: 'nginx', description: 'The IngressClass Ingresses name' }),
-    SPOT_INGRESS_NAMESPACE: Type.String({
-      default: 'ingress-nginx',
-      description: "The ingress controller's namespace: the only one whose pods may reach environments",
-    }),
-    SPOT_CLUSTER_ISSUER: Type.String({
-      default: 'letsencrypt',
-      description: 'The cert-manager ClusterIssuer certificates are asked of',
-    }),
-    SPOT_RATE_LIMIT_RPS: Type.Integer({
-      minimum: 1,
-      maximum: 100_000,
-      default: 50,
-      description: 'Requests a second each client address may make through the ingress controller',
-    }),
     SPOT_TOKEN_TTL_SECONDS: Type.Integer({
       minimum: 600,
       maximum: 86_400,
@@ -145,10 +129,11 @@ export const spot = defineContext<SpotConfig>({
     }),
   }),
   migrations: new URL('../migrations/', import.meta.url),
-  routes: (app, deps) => credentialsRoutes(app, deps, () => spotPlatformOf(deps)),
+  routes: (app, deps) => credentialsRoutes(app, deps, () => spotPlatformOf(deps)()),
+  extensions: [extension(planRenderers, spotRenderer)],
   handlers: (deps) => {
     /** A handler of commands meant for RXT Spot's own adapter; idle while no cluster is configured. */
-    const on = <C extends { provider?: string }>(
+    const on = <C extends { provider?: string; settings?: DeployPlan['settings'] }>(
       id: string,
       type: string,
       run: (ctx: HandlerContext, platform: SpotPlatform, command: C, message: Envelope) => Promise<void>,
@@ -158,7 +143,7 @@ export const spot = defineContext<SpotConfig>({
       handle: async (message, ctx) => {
         const command = message.data as C
         if (command.provider !== undefined && command.provider !== spotProviderName) return
-        const platform = spotPlatformOf(deps)
+        const platform = spotPlatformOf(deps)(command.settings)
         // A command acts for the tenant of its envelope only: on its own environments, as itself.
         const owner = await guardTenant(platform, command as { envId?: string; tenantId?: string }, message)
         if (owner !== undefined) throw new InputError(owner)
@@ -169,55 +154,34 @@ export const spot = defineContext<SpotConfig>({
       },
     })
     return [
-      on<SpotProvisionRequest>(
-        'provision',
-        'cmd.spot.provision.request',
-        async (ctx, platform, command, message) => {
-          const done = await runProvision(
-            ctx,
-            platform.within(ctx.tx),
-            'rxt-spot',
-            command,
-            fromSpot(command),
-          )
-          // Once the answer is committed, the rollout is watched outside any transaction.
-          if (done !== undefined)
-            ctx.tx.afterCommit(() => {
-              void tellPods(deps, platform, command, message.tenantId as string).catch((error: Error) =>
-                deps.log.warn({ envId: command.envId, error: error.message }, 'pods not told'),
-              )
+      on<DeployPlan>('provision', 'cmd.spot.provision.request', async (ctx, platform, command, message) => {
+        const done = await runProvision(ctx, platform.within(ctx.tx), command)
+        // Once the answer is committed, the rollout is watched outside any transaction.
+        if (done !== undefined)
+          ctx.tx.afterCommit(() => {
+            void tellPods(deps, platform, command, message.tenantId as string).catch((error: Error) =>
+              deps.log.warn({ envId: command.envId, error: error.message }, 'pods not told'),
+            )
+          })
+      }),
+      on<DeployPlan>('network', 'cmd.spot.network.configure', async (ctx, platform, command, message) => {
+        const tenantId = message.tenantId as string
+        const network = await runNetwork(ctx, platform.within(ctx.tx), command)
+        for (const ingress of network?.resources.filter((r) => r.kind === 'Ingress') ?? [])
+          for (const hostname of new Set((network?.urls ?? []).map((u) => new URL(u).hostname)))
+            await ctx.publish({
+              type: 'evt.spot.ingress.configured',
+              tenantId,
+              key: command.envId,
+              data: {
+                envId: command.envId,
+                deploymentId: command.deploymentId,
+                namespace: namespaceOf(command.provision),
+                ingressId: ingress.id.replace('/', ':'),
+                hostname,
+              },
             })
-        },
-      ),
-      on<SpotNetworkConfigure>(
-        'network',
-        'cmd.spot.network.configure',
-        async (ctx, platform, command, message) => {
-          const tenantId = message.tenantId as string
-          const network = await runNetwork(
-            ctx,
-            platform.within(ctx.tx),
-            'rxt-spot',
-            command,
-            tenantId,
-            fromSpotNetwork(command),
-          )
-          for (const ingress of network?.resources.filter((r) => r.kind === 'Ingress') ?? [])
-            for (const hostname of new Set((network?.urls ?? []).map((u) => new URL(u).hostname)))
-              await ctx.publish({
-                type: 'evt.spot.ingress.configured',
-                tenantId,
-                key: command.envId,
-                data: {
-                  envId: command.envId,
-                  deploymentId: command.deploymentId,
-                  namespace: command.namespace,
-                  ingressId: ingress.id.replace('/', ':'),
-                  hostname,
-                },
-              })
-        },
-      ),
+      }),
       on<SpotScale>('scale', 'cmd.spot.scale', async (ctx, platform, command, message) => {
         const outcome = await platform.within(ctx.tx).scaleResources({
           key: `${command.deploymentId}:scale:${message.id}`,
@@ -232,19 +196,19 @@ export const spot = defineContext<SpotConfig>({
       }),
     ]
   },
-  stop: (deps) => spotPlatformOf(deps)?.close(),
+  stop: (deps) => spotPlatformOf(deps)()?.close(),
   jobs: (deps) => [
     {
       name: 'forget-calls',
       everyMs: 3_600_000,
-      run: async () => spotPlatformOf(deps)?.forget(new Date(deps.clock.now().getTime() - 7 * 86_400_000)),
+      run: async () => spotPlatformOf(deps)()?.forget(new Date(deps.clock.now().getTime() - 7 * 86_400_000)),
     },
     {
       name: 'health',
       everyMs: spotHealthIntervalMs,
       atStart: true,
       run: async () => {
-        const platform = spotPlatformOf(deps)
+        const platform = spotPlatformOf(deps)()
         if (platform === undefined) return
         const report = await healthReport(
           spotProviderName,
@@ -264,9 +228,13 @@ export const spot = defineContext<SpotConfig>({
 export { createKube, type Kube } from './kube.ts'
 export {
   type ClusterSettings,
+  clusterSettingsOf,
+  defaultClusterSettings,
   environmentObjects,
   namespaceOf,
   networkObjects,
+  renderSpotPlan,
+  spotRenderer,
   workloadObjects,
-} from './render.ts'
+} from './render/index.ts'
 export { createSpotPlatform, type SpotOptions, type SpotPlatform, spotProviderName } from './spot-platform.ts'

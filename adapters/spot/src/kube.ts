@@ -8,7 +8,7 @@ import {
   Watch,
 } from '@kubernetes/client-node'
 import { FailureCode, failure, type PlatformFailure } from '@rxt/platform-sdk'
-import type { KubeObject } from './render.ts'
+import type { KubeObject } from './render/index.ts'
 
 /**
  * The field managers of what the adapter applies: a deploy (and a rollback, which deploys an earlier

@@ -9,7 +9,7 @@ import {
   namespaceOf,
   networkObjects,
   workloadObjects,
-} from './render.ts'
+} from './render/index.ts'
 import { testSettings } from './test-cluster.ts'
 
 const r = conformanceRequests('render')

@@ -1,6 +1,7 @@
 import { closedObject, idField, slugField } from '@rxt/contracts'
 import type { Clock, Queryable } from '@rxt/kit'
 import {
+  Annotation,
   type DeploymentOutcome,
   DeployRequest,
   type DestroyOutcome,
@@ -11,6 +12,8 @@ import {
   failed,
   failure,
   type IComputePlatform,
+  Label,
+  managedBy,
   type NetworkOutcome,
   NetworkSpec,
   type Outcome,
@@ -24,7 +27,6 @@ import { requestAt } from './history.ts'
 import { FieldManager, failureOf, isPlatformError, type Kube, type ObjectRef } from './kube.ts'
 import { createLedger } from './ledger.ts'
 import {
-  Annotation,
   type ClusterSettings,
   certificateDuration,
   EnvObject,
@@ -32,14 +34,13 @@ import {
   environmentSelector,
   hostnamesOf,
   type KubeObject,
-  Label,
-  managedBy,
   namespaceOf,
   networkObjects,
+  requestDigest,
   scaleObjects,
   serviceNames,
   workloadObjects,
-} from './render.ts'
+} from './render/index.ts'
 import { refOf, revisionOf, rolledOut, stalled, statusOf } from './status.ts'
 
 export const spotProviderName = 'rxt-spot'
@@ -227,7 +228,7 @@ export function createSpotPlatform(
           ),
         )
       const { key: _key, ...asked } = request
-      const digest = ledger.digestOf(asked)
+      const digest = requestDigest(asked)
       const before = current === undefined ? 0 : revisionOf(current)
       const same = current?.metadata.annotations?.[Annotation.requestDigest] === digest
       const revision = same ? before : before + 1

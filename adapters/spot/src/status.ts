@@ -1,5 +1,6 @@
 import type { EnvironmentStatus, ResourceRef } from '@rxt/platform-sdk'
-import { Annotation, EnvObject, type KubeObject } from './render.ts'
+import { Annotation } from '@rxt/platform-sdk'
+import { EnvObject, type KubeObject } from './render/index.ts'
 
 /**
  * Reading an environment's state off its Kubernetes objects: pure, from what the adapter listed.

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs'
 import yaml from 'js-yaml'
 import { spotKubeconfigPath } from '../../../tools/peers/cluster.ts'
 import { createKube, type Kube } from './kube.ts'
-import type { ClusterSettings, KubeObject } from './render.ts'
+import type { ClusterSettings, KubeObject } from './render/index.ts'
 
 export const testSettings: ClusterSettings = {
   baseDomain: 'rxt-spot.internal',

@@ -5,12 +5,11 @@ import { type ContextDeps, defineContext, type Runtime } from '@rxt/kit'
 import { dbTargets, type TestDatabase } from '@rxt/kit/testing'
 import { until } from '@rxt/kit/testing/bus'
 import { signUp, startTestRuntime } from '@rxt/kit/testing/runtime'
-import { labelValue } from '@rxt/platform-sdk'
+import { Label, labelValue } from '@rxt/platform-sdk'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { api } from '../../../tools/peers/cluster.ts'
 import { spot } from '../src/index.ts'
 import type { Kube } from '../src/kube.ts'
-import { Label } from '../src/render.ts'
 import {
   forbiddenImages,
   prepareCluster,

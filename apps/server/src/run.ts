@@ -57,6 +57,8 @@ export async function main(options: MainOptions): Promise<number | 'running'> {
 
 async function execute(command: Command, options: MainOptions, out: (line: string) => void) {
   const { catalog } = options
+  // Every context's contributions, whichever contexts this process runs: they are plain code.
+  const catalogExtensions = catalog.flatMap((c) => c.extensions ?? [])
   switch (command.kind) {
     case 'help':
       out(usage)
@@ -84,6 +86,7 @@ async function execute(command: Command, options: MainOptions, out: (line: strin
         catalog: messages,
         mode: 'embedded',
         version: options.version,
+        extensions: catalogExtensions,
       })
       out(JSON.stringify(runtime.app.swagger(), null, 2))
       await runtime.stop()
@@ -140,6 +143,7 @@ async function execute(command: Command, options: MainOptions, out: (line: strin
           catalog: messages,
           mode: command.kind === 'up' ? 'embedded' : 'distributed',
           version: options.version,
+          extensions: catalogExtensions,
         })
       } catch (error) {
         await held?.release()

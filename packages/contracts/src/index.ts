@@ -51,6 +51,16 @@ export * from './messages/source.ts'
 export * from './messages/spot.ts'
 export * from './messages/vm.ts'
 export {
+  Autoscaling,
+  DeployPlan,
+  DeployRequest,
+  deployPlanFixture,
+  NetworkSpec,
+  Port,
+  ProviderSettings,
+  ProvisionRequest,
+} from './plan/deploy-plan.ts'
+export {
   parseSnapshotFileName,
   planSnapshots,
   type SnapshotPlan,

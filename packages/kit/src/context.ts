@@ -5,6 +5,7 @@ import type { ContextBus, MessageHandler } from './bus/index.ts'
 import type { Clock } from './clock.ts'
 import type { CoreConfig } from './config.ts'
 import type { ContextDb, Migration } from './db/index.ts'
+import type { Extension, Extensions } from './extensions.ts'
 import type { HttpApp } from './http/app.ts'
 import type { Logger } from './log.ts'
 
@@ -31,6 +32,8 @@ export interface ContextDeps<C = CoreConfig> {
   readonly runtime: RuntimeInfo
   /** Publishes in the context's transactions (outbox); handlers are declared on the definition. */
   readonly bus: ContextBus
+  /** What the build's contexts contributed to an extension point (every context's, run here or not). */
+  readonly extensions: Extensions
 }
 
 export interface ContextDefinition<C = CoreConfig> {
@@ -55,6 +58,12 @@ export interface ContextDefinition<C = CoreConfig> {
    * twice at once in this process; a failure is logged and the next turn tries again.
    */
   readonly jobs?: (deps: ContextDeps<C>) => readonly ContextJob[]
+  /**
+   * What it contributes to other contexts' extension points (a renderer, a default): plain code that
+   * every process of the build has, whichever contexts it runs.
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: each point types its own values
+  readonly extensions?: readonly Extension<any>[]
   /** Runs after migrations, before the server listens. */
   readonly start?: (deps: ContextDeps<C>) => void | Promise<void>
   /** Runs on shutdown after the server stopped taking requests, in reverse start order. */

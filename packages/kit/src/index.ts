@@ -54,6 +54,14 @@ export {
   UnavailableError,
   type Violation,
 } from './errors.ts'
+export {
+  createExtensionPoint,
+  type Extension,
+  type ExtensionPoint,
+  type Extensions,
+  extension,
+  extensionsOf,
+} from './extensions.ts'
 export { createHttpApp, type HttpApp, type HttpAppOptions, type ReadinessCheck } from './http/app.ts'
 export { Problem, problemContentType, problemResponse, problemResponses, toProblem } from './http/problem.ts'
 export { newId } from './ids.ts'

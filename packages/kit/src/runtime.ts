@@ -11,6 +11,7 @@ import type { CoreConfig } from './config.ts'
 import type { ContextDefinition, ContextDeps, RuntimeInfo } from './context.ts'
 import { type Database, loadMigrations, type Migration } from './db/index.ts'
 import { InputError } from './errors.ts'
+import { type Extension, extensionsOf } from './extensions.ts'
 import { createHttpApp, type HttpApp } from './http/app.ts'
 import { registerEdge } from './http/edge.ts'
 import { idempotentRoutes, pruneIdempotency } from './http/idempotency.ts'
@@ -29,6 +30,11 @@ export interface RuntimeOptions {
   readonly mode: RuntimeInfo['mode']
   readonly version: string
   readonly clock?: Clock
+  /**
+   * Every contribution to extension points in this build (the app gathers them from its whole
+   * catalog); the contexts' own when absent.
+   */
+  readonly extensions?: readonly Extension<unknown>[]
 }
 
 export interface Runtime {
@@ -110,6 +116,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     { prefix: '/v1' },
   )
   const kitMigrations = await busMigrations()
+  const extensions = extensionsOf(
+    options.extensions ?? options.contexts.flatMap((c) => (c.extensions ?? []) as Extension<unknown>[]),
+  )
 
   const started: { definition: ContextDefinition<unknown>; deps: ContextDeps<unknown> }[] = []
   const stopContexts = async () => {
@@ -140,6 +149,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         metrics,
         runtime: info,
         bus: contextBus,
+        extensions,
       }
       if (definition.routes !== undefined) {
         const routes = definition.routes

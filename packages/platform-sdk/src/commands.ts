@@ -1,19 +1,11 @@
-import type {
-  SddcNetworkConfigure,
-  SddcProvisionRequest,
-  SpotNetworkConfigure,
-  SpotProvisionRequest,
-} from '@rxt/contracts'
+import type { DeployPlan } from '@rxt/contracts'
 import type {
   DeploymentOutcome,
-  DeployRequest,
   EnvironmentOutcome,
   IComputePlatform,
   NetworkOutcome,
-  NetworkSpec,
   Outcome,
   PlatformFailure,
-  ProvisionRequest,
 } from './compute-platform.ts'
 
 /**
@@ -31,111 +23,16 @@ export interface Answers {
   }): Promise<unknown>
 }
 
-/** A DNS label made of a name. */
-const label = (text: string) =>
-  text
-    .toLowerCase()
-    .replace(/[^a-z0-9-]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 63) || 'env'
-
-/** The environment a provision command asks for, under the deployment's key. */
-const environmentOf = (
-  command: { deploymentId: string; tenantId: string; projectId: string; envId: string },
-  name: string,
-  quota: ProvisionRequest['quota'],
-): ProvisionRequest => ({
-  key: `${command.deploymentId}:provision`,
-  tenantId: command.tenantId,
-  projectId: command.projectId,
-  envId: command.envId,
-  name: label(name),
-  quota,
-})
-
-/** A deploy of one image with no ports, env or checks: what a provision command says of the workload. */
-const imageDeploy = (
-  command: { deploymentId: string; envId: string; artifactRef: string },
-  app: string,
-  replicas: number,
-  resources: DeployRequest['resources'],
-  stateful: boolean,
-): DeployRequest => ({
-  key: `${command.deploymentId}:deploy`,
-  envId: command.envId,
-  app: label(app),
-  image: command.artifactRef,
-  replicas,
-  resources,
-  ports: [],
-  env: {},
-  secrets: [],
-  healthCheck: null,
-  stateful,
-  volumes: [],
-})
-
-/** The pods a rolling update may add beside the replicas (25%, rounded up). */
-const surge = (replicas: number) => Math.ceil(replicas / 4)
-
-/** The SDK calls a spot command stands for: the namespace as the environment, the workload in it. */
-export function fromSpot(command: SpotProvisionRequest): {
-  provision: ProvisionRequest
-  deploy: DeployRequest
-} {
-  const { replicas, cpuMillicores, memoryMiB, storageGiB } = command.resources
-  const workload = command.k8sManifests.objects.find(
-    (o) => o.kind === 'Deployment' || o.kind === 'StatefulSet',
-  )
-  return {
-    // Room for a rolling update's extra pods (a quarter more, at least one) beside the replicas.
-    provision: environmentOf(command, command.namespace, {
-      cpu: Math.max(0.1, (cpuMillicores * (replicas + surge(replicas))) / 1000),
-      memoryMiB: Math.max(64, memoryMiB * (replicas + surge(replicas))),
-      storageGiB,
-    }),
-    deploy: imageDeploy(
-      command,
-      workload?.name ?? 'app',
-      replicas,
-      { cpu: Math.max(0.01, cpuMillicores / 1000), memoryMiB },
-      workload?.kind === 'StatefulSet',
-    ),
-  }
-}
-
-/** The SDK calls an sddc command stands for: the VM folder as the environment, its VMs as replicas. */
-export function fromSddc(command: SddcProvisionRequest): {
-  provision: ProvisionRequest
-  deploy: DeployRequest
-} {
-  const spec = command.vmSpecs[0] as SddcProvisionRequest['vmSpecs'][number]
-  return {
-    provision: environmentOf(command, command.resources.folder, {
-      cpu: spec.cpu * spec.count,
-      memoryMiB: spec.memoryMiB * spec.count,
-      storageGiB: spec.diskGiB * spec.count,
-    }),
-    deploy: imageDeploy(command, spec.name, spec.count, { cpu: spec.cpu, memoryMiB: spec.memoryMiB }, false),
-  }
-}
-
 /** How an adapter answers a command: outcome events naming the deployment, family and provider. */
-function answerer(
-  ctx: Answers,
-  platform: IComputePlatform,
-  family: 'rxt-spot' | 'sddc-flex',
-  command: { envId: string; deploymentId: string },
-  tenantId: string,
-) {
+function answerer(ctx: Answers, platform: IComputePlatform, plan: DeployPlan) {
   const common = {
-    envId: command.envId,
-    deploymentId: command.deploymentId,
-    platform: family,
+    envId: plan.envId,
+    deploymentId: plan.deploymentId,
+    platform: plan.platform,
     provider: platform.name,
   }
   const publish = (type: string, data: Record<string, unknown>) =>
-    ctx.publish({ type, tenantId, key: command.envId, data: { ...common, ...data } })
+    ctx.publish({ type, tenantId: plan.tenantId, key: plan.envId, data: { ...common, ...data } })
   return {
     succeeded: publish,
     failed: (type: 'evt.provision.failed' | 'evt.network.failed', failure: PlatformFailure) =>
@@ -151,20 +48,18 @@ function answerer(
 }
 
 /**
- * Runs a provision command (provision, then deploy) and answers it: evt.provisioned with what the
- * platform holds, or evt.provision.failed with the platform's reason and whether a retry can help.
+ * Runs a plan's provision command (provision, then deploy) and answers it: evt.provisioned with what
+ * the platform holds, or evt.provision.failed with the platform's reason and whether a retry can help.
  */
 export async function runProvision(
   ctx: Answers,
   platform: IComputePlatform,
-  family: 'rxt-spot' | 'sddc-flex',
-  command: { tenantId: string; envId: string; deploymentId: string },
-  calls: { provision: ProvisionRequest; deploy: DeployRequest },
+  plan: DeployPlan,
 ): Promise<{ provisioned: EnvironmentOutcome; deployed: DeploymentOutcome } | undefined> {
-  const answer = answerer(ctx, platform, family, command, command.tenantId)
-  const provisioned = await platform.provisionEnvironment(calls.provision)
+  const answer = answerer(ctx, platform, plan)
+  const provisioned = await platform.provisionEnvironment(plan.provision)
   if (!provisioned.ok) return void (await answer.failed('evt.provision.failed', provisioned.failure))
-  const deployed = await platform.deployApplication(calls.deploy)
+  const deployed = await platform.deployApplication(plan.deploy)
   if (!deployed.ok) return void (await answer.failed('evt.provision.failed', deployed.failure))
   await answer.succeeded('evt.provisioned', {
     resourceIds: [...provisioned.value.resources, ...deployed.value.resources].map(
@@ -180,56 +75,25 @@ export async function runProvision(
   return { provisioned: provisioned.value, deployed: deployed.value }
 }
 
-/** Runs a network command and answers evt.network.ready or evt.network.failed. */
+/**
+ * Runs a plan's network command and answers evt.network.ready or evt.network.failed; a plan with
+ * nothing to reach (no network) is ready at once, with no hostnames.
+ */
 export async function runNetwork(
   ctx: Answers,
   platform: IComputePlatform,
-  family: 'rxt-spot' | 'sddc-flex',
-  command: { envId: string; deploymentId: string },
-  tenantId: string,
-  spec: NetworkSpec,
+  plan: DeployPlan,
 ): Promise<NetworkOutcome | undefined> {
-  const answer = answerer(ctx, platform, family, command, tenantId)
-  const outcome = await platform.configureNetwork(spec)
+  const answer = answerer(ctx, platform, plan)
+  if (plan.network === null)
+    return void (await answer.succeeded('evt.network.ready', { hostnames: [], vip: null }))
+  const outcome = await platform.configureNetwork(plan.network)
   if (!outcome.ok) return void (await answer.failed('evt.network.failed', outcome.failure))
   await answer.succeeded('evt.network.ready', {
     hostnames: [...new Set(outcome.value.urls.map((u) => new URL(u).hostname))],
     vip: outcome.value.vip,
   })
   return outcome.value
-}
-
-/** The SDK call a spot network command stands for: public when anything is exposed. */
-export function fromSpotNetwork(command: SpotNetworkConfigure): NetworkSpec {
-  const rule = command.ingressRules[0]
-  return {
-    key: `${command.deploymentId}:network`,
-    envId: command.envId,
-    visibility: command.ingressRules.length > 0 || command.serviceLB !== null ? 'public' : 'private',
-    hostnames: [...new Set(command.ingressRules.map((r) => r.host))],
-    tls: command.tls.mode === 'none' ? 'off' : 'required',
-    ...(command.tls.mode === 'provided' && command.tls.certificateRef !== null
-      ? { certificateRef: command.tls.certificateRef }
-      : {}),
-    port: rule?.servicePort ?? command.serviceLB?.targetPort ?? 80,
-    protocol: rule === undefined && command.serviceLB !== null ? 'tcp' : 'http',
-  }
-}
-
-/** The SDK call an sddc network command stands for: public when the firewall admits anyone. */
-export function fromSddcNetwork(command: SddcNetworkConfigure): NetworkSpec {
-  return {
-    key: `${command.deploymentId}:network`,
-    envId: command.envId,
-    visibility: command.firewallRules.some((r) => r.sources.includes('0.0.0.0/0')) ? 'public' : 'private',
-    hostnames: [...new Set(command.dns.records.map((r) => r.name))],
-    tls: command.tls.mode === 'none' ? 'off' : 'required',
-    ...(command.tls.mode === 'provided' && command.tls.certificateRef !== null
-      ? { certificateRef: command.tls.certificateRef }
-      : {}),
-    port: command.nsxLB?.memberPort ?? 80,
-    protocol: 'http',
-  }
 }
 
 /**

@@ -1,11 +1,12 @@
 import {
+  Autoscaling,
   artifactRefField,
   closedObject,
-  closedRecord,
-  hostnameField,
+  type DeployRequest,
   idField,
+  type NetworkSpec,
+  type ProvisionRequest,
   portField,
-  secretRefField,
   slugField,
   timestampField,
   urlField,
@@ -42,114 +43,14 @@ export type Protocol = (typeof Protocol)[keyof typeof Protocol]
 const protocolField = () =>
   Type.Union([Type.Literal('http'), Type.Literal('grpc'), Type.Literal('tcp'), Type.Literal('websocket')])
 
-/** The place an environment's workloads run: a namespace, a VM folder and network segment. */
-export const ProvisionRequest = closedObject({
-  key: key(),
-  tenantId: idField('The tenant'),
-  projectId: idField('The project'),
-  envId: envId(),
-  name: slugField('A DNS label for the environment, unique per tenant: <project>-<environment>'),
-  region: Type.Optional(slugField('Where it must run; the provider picks when absent')),
-  quota: closedObject(
-    {
-      cpu: Type.Number({ minimum: 0.1, maximum: 4096, description: 'vCPUs the environment may use' }),
-      memoryMiB: Type.Integer({ minimum: 64, maximum: 16_777_216 }),
-      storageGiB: Type.Integer({ minimum: 0, maximum: 1_048_576 }),
-    },
-    { description: 'The most the environment may use' },
-  ),
-  labels: Type.Optional(
-    closedRecord(slugField('Label name'), Type.String({ maxLength: 63 }), { maxProperties: 20 }),
-  ),
-})
-export type ProvisionRequest = Static<typeof ProvisionRequest>
-
-export const Port = closedObject({
-  name: slugField('Port name'),
-  port: portField('The port the workload listens on'),
-  protocol: protocolField(),
-})
-export type Port = Static<typeof Port>
-
-/** An application (one image) to run in a provisioned environment, replacing what ran there. */
-export const DeployRequest = closedObject({
-  key: key(),
-  envId: envId(),
-  app: slugField('The application name (deploy.yaml metadata.name)'),
-  image: artifactRefField('The image to run, pinned by digest where known'),
-  replicas: Type.Integer({ minimum: 0, maximum: 1000 }),
-  resources: closedObject({
-    cpu: Type.Number({ minimum: 0.01, maximum: 256, description: 'vCPUs per replica' }),
-    memoryMiB: Type.Integer({ minimum: 16, maximum: 1_048_576, description: 'Memory per replica' }),
-  }),
-  ports: Type.Array(Port, { maxItems: 20 }),
-  env: closedRecord(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', maxLength: 128 }), Type.String(), {
-    maxProperties: 200,
-  }),
-  secrets: Type.Array(
-    closedObject({
-      env: Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', maxLength: 128 }),
-      ref: secretRefField('Where the value is kept; never the value'),
-    }),
-    { maxItems: 100 },
-  ),
-  healthCheck: Type.Union(
-    [
-      closedObject({
-        path: Type.String({ pattern: '^/', maxLength: 512 }),
-        port: portField('The port probed'),
-      }),
-      Type.Null(),
-    ],
-    { description: 'The readiness check, or null for none' },
-  ),
-  stateful: Type.Boolean(),
-  volumes: Type.Array(
-    closedObject({
-      name: slugField('Volume name'),
-      mountPath: Type.String({ pattern: '^/', maxLength: 512 }),
-      sizeGiB: Type.Integer({ minimum: 1, maximum: 65_536 }),
-    }),
-    { maxItems: 20 },
-  ),
-})
-export type DeployRequest = Static<typeof DeployRequest>
-
-/** How the application is reached. */
-export const NetworkSpec = closedObject({
-  key: key(),
-  envId: envId(),
-  visibility: Type.Union([Type.Literal('public'), Type.Literal('private')]),
-  hostnames: Type.Array(hostnameField('A hostname the application answers to'), {
-    maxItems: 50,
-    uniqueItems: true,
-  }),
-  tls: Type.Union([Type.Literal('required'), Type.Literal('optional'), Type.Literal('off')]),
-  certificateRef: Type.Optional(
-    secretRefField(
-      'A certificate and key the tenant provides, by reference; absent: the provider issues one',
-    ),
-  ),
-  port: portField('The application port traffic goes to'),
-  protocol: protocolField(),
-})
-export type NetworkSpec = Static<typeof NetworkSpec>
+// The requests of a deploy (provision, deploy, network) are the deploy plan's: @rxt/contracts owns them.
+export { DeployRequest, NetworkSpec, Port, ProvisionRequest } from '@rxt/contracts'
 
 export const ScaleSpec = closedObject({
   key: key(),
   envId: envId(),
   replicas: Type.Integer({ minimum: 0, maximum: 1000, description: '0 pauses the application' }),
-  autoscaling: Type.Union(
-    [
-      closedObject({
-        minReplicas: Type.Integer({ minimum: 1, maximum: 1000 }),
-        maxReplicas: Type.Integer({ minimum: 1, maximum: 1000 }),
-        targetCpuPercent: Type.Integer({ minimum: 1, maximum: 100 }),
-      }),
-      Type.Null(),
-    ],
-    { description: 'Autoscaling between the bounds, or null for a fixed count' },
-  ),
+  autoscaling: Autoscaling,
 })
 export type ScaleSpec = Static<typeof ScaleSpec>
 

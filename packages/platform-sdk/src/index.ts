@@ -1,14 +1,5 @@
 export { checkRequest } from './check-request.ts'
-export {
-  type Answers,
-  fromSddc,
-  fromSddcNetwork,
-  fromSpot,
-  fromSpotNetwork,
-  healthReport,
-  runNetwork,
-  runProvision,
-} from './commands.ts'
+export { type Answers, healthReport, runNetwork, runProvision } from './commands.ts'
 export {
   ComputeKind,
   type ComputePlatform,
@@ -38,11 +29,16 @@ export {
 } from './compute-platform.ts'
 export { conformanceRequests } from './fixtures.ts'
 export {
+  Annotation,
   dnsLabel,
+  environmentName,
+  Label,
   labelValue,
+  managedBy,
   maxPortNameLength,
   maxWorkloadNameLength,
   named,
+  ownerLabels,
   platformName,
   portName,
   secretKeyRef,
@@ -51,4 +47,17 @@ export {
   shortHash,
   workloadName,
 } from './names.ts'
-export { loadProviderManifest, ProviderManifest, providerApiVersions } from './provider-manifest.ts'
+export {
+  defaultProviderFiles,
+  loadProviderManifest,
+  ProviderManifest,
+  providerApiVersions,
+} from './provider-manifest.ts'
+export {
+  type PlanRenderer,
+  type PlatformObject,
+  planRenderers,
+  type RenderedPlan,
+  renderedObjects,
+  rendererFor,
+} from './render.ts'

@@ -43,13 +43,54 @@ export function labelValue(text: string): string {
 export const named = (base: string, suffix: string): string => dnsLabel(`${base}-${suffix}`)
 
 /**
- * The platform name of one tenant's environment (the namespace, the VM folder, and the prefix of
- * NSX names): `<app>-<environment>`, shortened to leave room, then `-` and the first 8 hex of
- * sha256(`<tenantId>/<envId>`), so two tenants (or environments) never share it. A DNS label ≤ 63.
+ * The name a plan gives an environment (`ProvisionRequest.name`): `<app>-<environment>` as a DNS label
+ * short enough to leave room for {@link platformName}'s suffix.
  */
-export function platformName(app: string, environment: string, tenantId: string, envId: string): string {
-  return `${dnsLabel(`${app}-${environment}`, 63 - 9)}-${shortHash(`${tenantId}/${envId}`)}`
+export const environmentName = (app: string, environment: string): string =>
+  dnsLabel(`${app}-${environment}`, 63 - 9)
+
+/**
+ * The platform name of one tenant's environment (the namespace, the VM folder, and the prefix of NSX
+ * names): its name, `-` and the first 8 hex of sha256(`<tenantId>/<envId>`), so two tenants (or
+ * environments) never share it. A DNS label ≤ 63.
+ */
+export function platformName(request: { name: string; tenantId: string; envId: string }): string {
+  return `${dnsLabel(request.name, 63 - 9)}-${shortHash(`${request.tenantId}/${request.envId}`)}`
 }
+
+/** What manages every object RXT Deploy creates (`app.kubernetes.io/managed-by`). */
+export const managedBy = 'rxt-deploy'
+
+const prefix = 'deploy.rxt.dev'
+
+/** The labels on platform objects: who manages them, the app, and whose they are. */
+export const Label = {
+  managedBy: 'app.kubernetes.io/managed-by',
+  name: 'app.kubernetes.io/name',
+  tenant: `${prefix}/tenant`,
+  project: `${prefix}/project`,
+  environment: `${prefix}/environment`,
+} as const
+
+/** The annotations adapters keep on platform objects: exact ids, and what a revision was made from. */
+export const Annotation = {
+  tenantId: `${prefix}/tenant-id`,
+  projectId: `${prefix}/project-id`,
+  envId: `${prefix}/env-id`,
+  revision: `${prefix}/revision`,
+  requestDigest: `${prefix}/request-digest`,
+  image: `${prefix}/image`,
+  /** The deploy request (without its key) a pod template was rendered from: what a rollback deploys again. */
+  request: `${prefix}/request`,
+} as const
+
+/** The ownership labels of an environment's objects: managed by RXT Deploy, and whose. */
+export const ownerLabels = (request: { tenantId: string; projectId: string; envId: string }) => ({
+  [Label.managedBy]: managedBy,
+  [Label.tenant]: labelValue(request.tenantId),
+  [Label.project]: labelValue(request.projectId),
+  [Label.environment]: labelValue(request.envId),
+})
 
 /** A DNS-1035 label, as Service names must be: a DNS label that starts with a letter (`2048-game` → `app-2048-game`). */
 export function serviceName(text: string): string {

@@ -1,6 +1,7 @@
-import { closedObject, nameField, slugField } from '@rxt/contracts'
+import { closedObject, nameField, ProviderSettings, slugField } from '@rxt/contracts'
 import { Compliance } from '@rxt/contracts/manifest'
 import { createYamlLoader, type YamlResult } from '@rxt/contracts/yaml'
+import { createExtensionPoint } from '@rxt/kit'
 import Type, { type Static } from 'typebox'
 
 /**
@@ -84,6 +85,7 @@ export const ProviderManifest = closedObject({
       },
       { description: 'Pricing signals, for placement' },
     ),
+    settings: Type.Optional(ProviderSettings),
   }),
 })
 export type ProviderManifest = Static<typeof ProviderManifest>
@@ -98,3 +100,9 @@ const load = createYamlLoader<typeof ProviderManifest, ProviderManifest>({
 
 /** Reads a provider.yaml: the guarded YAML reader, then the schema. Never throws. */
 export const loadProviderManifest = (text: string): YamlResult<ProviderManifest> => load(text)
+
+/**
+ * The provider.yaml files offered when an operator lists none (the router's PROVIDER_FILES empty):
+ * adapters contribute theirs (the simulations do, so the embedded default has providers).
+ */
+export const defaultProviderFiles = createExtensionPoint<string>('platform-sdk.default-provider-file')

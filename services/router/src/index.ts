@@ -1,7 +1,7 @@
-import { simProviderFiles } from '@rxt/adapter-sim'
 import type {
   NetworkFailed,
   NetworkReady,
+  ProjectUpdated,
   ProviderHealth,
   Provisioned,
   ProvisionFailed,
@@ -22,14 +22,25 @@ export const router = defineContext<RouterConfig>({
     'Compute providers (hot-pluggable), platform selection with its reasons, deploy.yaml translation',
   config: Type.Object({
     PROVIDER_FILES: Type.String({
-      default: simProviderFiles.join(','),
+      default: '',
       description:
-        "provider.yaml files, comma-separated; each start loads them (an operator's enable/disable is kept). Default: the two simulations",
+        "provider.yaml files, comma-separated; each start loads them (an operator's enable/disable is kept). Empty: the ones the build's adapters offer by default (the two simulations)",
     }),
   }),
   migrations: new URL('../migrations/', import.meta.url),
   routes: (app, deps) => routerRoutes(routerOf(deps))(app),
   handlers: (deps) => [
+    {
+      id: 'environments',
+      types: ['evt.project.updated'],
+      handle: async (message, ctx) => {
+        await routerOf(deps).projectUpdated(
+          ctx.tx,
+          message.tenantId as string,
+          message.data as ProjectUpdated,
+        )
+      },
+    },
     {
       id: 'provision',
       types: ['cmd.router.provision'],

@@ -13,6 +13,13 @@ import type { Router, Viewer } from './service.ts'
 const tags = ['router']
 const errors = problemResponses
 const ProviderName = Type.String({ pattern: '^[a-z0-9]([a-z0-9-]*[a-z0-9])?$', maxLength: 63 })
+const EnvId = Type.String({
+  minLength: 1,
+  maxLength: 128,
+  pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]*$',
+  description: "A project's environment (registry): its name, its stored overrides and its ids apply",
+})
+const Objects = Type.Array(Type.Record(Type.String(), Type.Unknown()))
 const Yaml = Type.String({ minLength: 1, maxLength: 262_144, description: 'The deploy.yaml text' })
 const Health = Type.Object({
   healthy: Type.Boolean(),
@@ -129,35 +136,21 @@ export const routerRoutes = (router: Router) => (app: HttpApp) => {
               Type.String({
                 pattern: '^[a-z0-9]([a-z0-9-]*[a-z0-9])?$',
                 maxLength: 63,
-                description: 'Select for this environment, with its overrides applied',
+                description: "Select for this environment, with the manifest's overrides for it applied",
               }),
             ),
+            envId: Type.Optional(EnvId),
           },
           { additionalProperties: false },
         ),
         response: { 200: Selection, 422: problemResponse('The manifest is not valid'), ...errors },
       },
     },
-    async (request) => router.select(viewerOf(request), request.body.yaml, request.body.environment),
-  )
-  app.get(
-    '/bundles/:bundleDigest',
-    {
-      config: { auth: { permission: Permission.projectsRead } },
-      schema: {
-        tags,
-        summary: 'The objects a provision command sent by reference (its k8sManifests.bundleDigest)',
-        params: Type.Object({ bundleDigest: Type.String({ pattern: '^sha256:[0-9a-f]{64}$' }) }),
-        response: {
-          200: Type.Object({
-            digest: Type.String(),
-            objects: Type.Array(Type.Record(Type.String(), Type.Unknown())),
-          }),
-          ...errors,
-        },
-      },
-    },
-    async (request) => router.bundle(tenantOf(request), request.params.bundleDigest),
+    async (request) =>
+      router.select(viewerOf(request), request.orgId, request.body.yaml, {
+        ...(request.body.environment === undefined ? {} : { environment: request.body.environment }),
+        ...(request.body.envId === undefined ? {} : { envId: request.body.envId }),
+      }),
   )
   app.post(
     '/deploy/translate',
@@ -166,12 +159,27 @@ export const routerRoutes = (router: Router) => (app: HttpApp) => {
       schema: {
         tags,
         summary:
-          'What a deploy.yaml would create on a provider (the selected one unless named): nothing is created',
+          "What a deploy.yaml would create on a provider (the selected one unless named), rendered by the provider's adapter: nothing is created",
         body: Type.Object(
           {
             yaml: Yaml,
-            environment: Type.String({ pattern: '^[a-z0-9]([a-z0-9-]*[a-z0-9])?$', maxLength: 63 }),
+            environment: Type.Optional(
+              Type.String({
+                pattern: '^[a-z0-9]([a-z0-9-]*[a-z0-9])?$',
+                maxLength: 63,
+                description: "Preview for this environment name, with the manifest's overrides for it",
+              }),
+            ),
+            envId: Type.Optional(EnvId),
             provider: Type.Optional(ProviderName),
+            artifactRef: Type.Optional(
+              Type.String({
+                minLength: 1,
+                maxLength: 512,
+                pattern: '^[a-z0-9][A-Za-z0-9._/:-]*(@sha256:[a-f0-9]{64})?$',
+                description: 'The image to preview with, for a manifest that builds in CI',
+              }),
+            ),
           },
           { additionalProperties: false },
         ),
@@ -181,13 +189,21 @@ export const routerRoutes = (router: Router) => (app: HttpApp) => {
               provider: Type.String(),
               kind: Type.String(),
               simulated: Type.Boolean(),
-              objects: Type.Array(Type.Record(Type.String(), Type.Unknown())),
+              plan: Type.Record(Type.String(), Type.Unknown(), {
+                description: 'The deploy plan the platform commands would carry',
+              }),
+              steps: Type.Object(
+                { environment: Objects, workload: Objects, network: Objects },
+                { description: 'What each step of the adapter applies' },
+              ),
+              objects: Objects,
               summary: Type.Array(Type.String()),
               selection: Type.Optional(Selection),
             },
             { additionalProperties: false },
           ),
           422: problemResponse('The manifest is not valid, or no provider can run it'),
+          503: problemResponse("No adapter of this build renders the provider's platform"),
           ...errors,
         },
       },

@@ -1,16 +1,17 @@
 import { createHash } from 'node:crypto'
 import type {
+  DeployPlan,
   NetworkFailed,
   NetworkReady,
   Provisioned,
   ProvisionFailed,
   RouterProvision,
 } from '@rxt/contracts'
-import { loadManifest } from '@rxt/contracts/manifest'
+import { loadManifest, type ManifestOverride } from '@rxt/contracts/manifest'
 import type { HandlerContext, Queryable } from '@rxt/kit'
-import { bundleDigest, networkCommand, platformCommand } from './domain/platform-command.ts'
+import { applyEnvironment, buildPlan, overridesFrom } from './domain/plan.ts'
+import { planProblems } from './domain/preview.ts'
 import { type ProviderView, selectPlatform } from './domain/select-platform.ts'
-import { applyEnvironment, translate } from './domain/translate.ts'
 
 interface Attempt {
   readonly provider: string
@@ -19,6 +20,7 @@ interface Attempt {
 
 type RouteRow = {
   work: RouterProvision
+  plan: DeployPlan | null
   provider: string | null
   attempt: number
   tried: Attempt[]
@@ -30,7 +32,18 @@ const targetOf = (work: RouterProvision) => ({
   projectId: work.projectId,
   envId: work.envId,
   environment: work.environment,
+  deploymentId: work.deploymentId,
 })
+
+/** The command that sends a plan's step to its platform family's adapter. */
+const commandOf = (plan: DeployPlan, step: 'provision' | 'network') =>
+  plan.platform === 'rxt-spot'
+    ? step === 'provision'
+      ? 'cmd.spot.provision.request'
+      : 'cmd.spot.network.configure'
+    : step === 'provision'
+      ? 'cmd.sddc.provision.request'
+      : 'cmd.sddc.network.configure'
 
 /** At most this many providers are tried for one deployment. */
 export const maxAttempts = 5
@@ -40,13 +53,17 @@ export const maxAttempts = 5
  * (read at each decision, so a provider disabled a moment ago gets no new work), and on a retryable
  * failure the next one, recording why; work already sent goes on where it was sent.
  */
-export function createRouting(views: (tx: Queryable) => Promise<ProviderView[]>) {
+export function createRouting(
+  views: (tx: Queryable) => Promise<ProviderView[]>,
+  /** The overrides an environment has stored in the registry, as the router last heard of them. */
+  storedOverrides: (tx: Queryable, envId: string) => Promise<ManifestOverride | undefined>,
+) {
   const asTenant = (ctx: HandlerContext, tenantId: string) =>
     ctx.tx.query("SELECT set_config('rxt.tenant_id', $1, true)", [tenantId])
   const route = async (ctx: HandlerContext, deploymentId: string) =>
     (
       await ctx.tx.query<RouteRow>(
-        'SELECT work, provider, attempt, tried, state FROM routes WHERE deployment_id = $1 FOR UPDATE',
+        'SELECT work, plan, provider, attempt, tried, state FROM routes WHERE deployment_id = $1 FOR UPDATE',
         [deploymentId],
       )
     ).rows[0]
@@ -63,19 +80,42 @@ export function createRouting(views: (tx: Queryable) => Promise<ProviderView[]>)
     const candidates = (await views(ctx.tx)).filter(
       (v) => !tried.some((t) => t.provider === v.manifest.metadata.name),
     )
+    const overrides = overridesFrom(work.overrides) ?? (await storedOverrides(ctx.tx, work.envId)) ?? {}
     const selection =
       problem === undefined && loaded.ok && attempt <= maxAttempts
         ? selectPlatform(
-            applyEnvironment(loaded.manifest, work.environment),
+            applyEnvironment(loaded.manifest, work.environment, overrides),
             candidates.filter((v) => v.enabled),
           )
         : undefined
-    if (!loaded.ok || selection === undefined || !selection.ok) {
+    const provider =
+      selection?.ok === true
+        ? candidates.find((v) => v.manifest.metadata.name === selection.provider)?.manifest
+        : undefined
+    const plan =
+      loaded.ok && provider !== undefined
+        ? buildPlan({
+            manifest: loaded.manifest,
+            manifestDigest: work.manifestDigest,
+            overrides,
+            target: targetOf(work),
+            provider,
+            artifactRef: work.artifactRef,
+          })
+        : undefined
+    const invalid = plan === undefined ? [] : planProblems(plan)
+    if (plan === undefined || invalid.length > 0 || selection === undefined || !selection.ok) {
       const reason =
         problem ??
-        (selection?.ok === false ? selection.reason : `${maxAttempts} providers were tried`) +
+        (invalid.length > 0
+          ? `the deployment does not fit what a provider takes: ${invalid.join('; ')}`
+          : selection?.ok === false
+            ? selection.reason
+            : selection?.ok === true
+              ? `selected provider ${selection.provider} vanished`
+              : `${maxAttempts} providers were tried`) +
           (tried.length > 0 ? `; tried ${tried.map((t) => t.provider).join(', ')}` : '')
-      await write(ctx, work, null, attempt, tried, 'failed', reason)
+      await write(ctx, work, null, null, attempt, tried, 'failed', reason)
       await ctx.publish({
         type: 'evt.route.failed',
         tenantId: work.tenantId,
@@ -84,20 +124,14 @@ export function createRouting(views: (tx: Queryable) => Promise<ProviderView[]>)
       })
       return
     }
-    const provider = candidates.find((v) => v.manifest.metadata.name === selection.provider)?.manifest
-    if (provider === undefined) throw new Error(`selected provider ${selection.provider} vanished`)
-    const manifest = applyEnvironment(loaded.manifest, work.environment)
-    const translation = translate(loaded.manifest, provider, targetOf(work))
-    const command = platformCommand(work, manifest, translation)
-    if (command.type === 'cmd.spot.provision.request') {
-      // The objects go by reference: the adapter fetches them by the digest its command names.
-      await ctx.tx.query(
-        'INSERT INTO bundles (tenant_id, digest, objects) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
-        [work.tenantId, bundleDigest(translation.objects), JSON.stringify(translation.objects)],
-      )
-    }
-    await write(ctx, work, selection.provider, attempt, tried, 'dispatched', selection.reason)
-    await ctx.publish({ type: command.type, tenantId: work.tenantId, key: work.envId, data: command.data })
+    // The plan is made once, kept with the route, and sent: the network step sends the same plan.
+    await write(ctx, work, plan, selection.provider, attempt, tried, 'dispatched', selection.reason)
+    await ctx.publish({
+      type: commandOf(plan, 'provision'),
+      tenantId: work.tenantId,
+      key: work.envId,
+      data: plan,
+    })
     await ctx.publish({
       type: 'evt.route.decided',
       tenantId: work.tenantId,
@@ -106,7 +140,7 @@ export function createRouting(views: (tx: Queryable) => Promise<ProviderView[]>)
         deploymentId: work.deploymentId,
         envId: work.envId,
         provider: selection.provider,
-        platform: command.platform,
+        platform: plan.platform,
         reason: selection.reason.slice(0, 2000),
         attempt,
         tried,
@@ -117,6 +151,7 @@ export function createRouting(views: (tx: Queryable) => Promise<ProviderView[]>)
   const write = (
     ctx: HandlerContext,
     work: RouterProvision,
+    plan: DeployPlan | null,
     provider: string | null,
     attempt: number,
     tried: Attempt[],
@@ -124,15 +159,17 @@ export function createRouting(views: (tx: Queryable) => Promise<ProviderView[]>)
     reason: string,
   ) =>
     ctx.tx.query(
-      `INSERT INTO routes (deployment_id, tenant_id, env_id, work, provider, attempt, tried, state, reason)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-       ON CONFLICT (deployment_id) DO UPDATE SET provider = excluded.provider, attempt = excluded.attempt,
-         tried = excluded.tried, state = excluded.state, reason = excluded.reason, updated_at = now()`,
+      `INSERT INTO routes (deployment_id, tenant_id, env_id, work, plan, provider, attempt, tried, state, reason)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+       ON CONFLICT (deployment_id) DO UPDATE SET plan = excluded.plan, provider = excluded.provider,
+         attempt = excluded.attempt, tried = excluded.tried, state = excluded.state, reason = excluded.reason,
+         updated_at = now()`,
       [
         work.deploymentId,
         work.tenantId,
         work.envId,
         JSON.stringify(work),
+        plan === null ? null : JSON.stringify(plan),
         provider,
         attempt,
         JSON.stringify(tried),
@@ -143,7 +180,7 @@ export function createRouting(views: (tx: Queryable) => Promise<ProviderView[]>)
 
   /** Ends a route: recorded, and said in evt.route.failed. */
   const fail = async (ctx: HandlerContext, row: RouteRow, tried: Attempt[], reason: string) => {
-    await write(ctx, row.work, row.provider, row.attempt, tried, 'failed', reason)
+    await write(ctx, row.work, row.plan, row.provider, row.attempt, tried, 'failed', reason)
     await ctx.publish({
       type: 'evt.route.failed',
       tenantId: row.work.tenantId,
@@ -178,25 +215,14 @@ export function createRouting(views: (tx: Queryable) => Promise<ProviderView[]>)
         row.provider !== (event.provider ?? event.platform)
       )
         return
-      // Provisioned: its traffic is routed on the same provider (the manifest as the environment has it).
-      const loaded = loadManifest(row.work.manifest)
-      if (!loaded.ok) throw new Error('a routed manifest was valid when it was routed')
-      const provider = (await views(ctx.tx)).find((v) => v.manifest.metadata.name === row.provider)?.manifest
-      if (provider === undefined) {
-        await fail(ctx, row, row.tried, `${row.provider} is no longer configured; its network was not set up`)
-        return
-      }
-      const translation = translate(loaded.manifest, provider, targetOf(row.work))
-      const command = networkCommand(
-        row.work,
-        applyEnvironment(loaded.manifest, row.work.environment),
-        translation,
-      )
+      // Provisioned: its traffic is routed on the same provider, by the plan it was provisioned with.
+      const plan = row.plan
+      if (plan === null) throw new Error('a dispatched route has no plan')
       await ctx.tx.query(
         `UPDATE routes SET state = 'networking', updated_at = now() WHERE deployment_id = $1`,
         [event.deploymentId],
       )
-      await ctx.publish({ type: command.type, tenantId, key: row.work.envId, data: command.data })
+      await ctx.publish({ type: commandOf(plan, 'network'), tenantId, key: row.work.envId, data: plan })
     },
 
     /** evt.network.ready of routed work: it is reachable, and done here. */

@@ -1,15 +1,39 @@
 import { readFile } from 'node:fs/promises'
-import { loadManifest } from '@rxt/contracts/manifest'
-import { type ContextDeps, InputError, invalidDocument, NotFoundError, type Queryable } from '@rxt/kit'
-import { loadProviderManifest } from '@rxt/platform-sdk'
+import type { ProjectUpdated } from '@rxt/contracts'
+import { loadManifest, type ManifestOverride, manifestDigest } from '@rxt/contracts/manifest'
+import {
+  type ContextDeps,
+  InputError,
+  invalidDocument,
+  NotFoundError,
+  type Queryable,
+  type Transaction,
+  UnavailableError,
+} from '@rxt/kit'
+import { defaultProviderFiles, loadProviderManifest, planRenderers, rendererFor } from '@rxt/platform-sdk'
+import { applyEnvironment, buildPlan, overridesFrom } from './domain/plan.ts'
+import { previewPlan } from './domain/preview.ts'
 import { type ProviderView, selectPlatform } from './domain/select-platform.ts'
-import { applyEnvironment, translate } from './domain/translate.ts'
 import { createRouting } from './routing.ts'
-import { createRouterStore, type ProviderRow, type StoredHealth } from './store.ts'
+import {
+  createEnvironmentStore,
+  createRouterStore,
+  type EnvironmentRow,
+  type ProviderRow,
+  type StoredHealth,
+} from './store.ts'
 
 export interface RouterConfig {
-  /** provider.yaml files, comma-separated. */
+  /** provider.yaml files, comma-separated; empty: the defaults the build's adapters contribute. */
   readonly PROVIDER_FILES: string
+}
+
+/** Which environment a selection or preview is for: a name (the manifest's overrides), or a project's environment. */
+export interface EnvironmentChoice {
+  /** The environment's name; with envId, its name is the environment's own. */
+  readonly environment?: string
+  /** A project's environment in the registry: its name and stored overrides apply, and its real ids. */
+  readonly envId?: string
 }
 
 /** Who asks: operators see and change every provider; tenants see the enabled ones. */
@@ -72,16 +96,40 @@ export function createRouter(deps: ContextDeps<RouterConfig>) {
       }))
 
   // Work is routed as a tenant would see the providers: enabled ones only.
-  const routing = createRouting((tx) => views({ operator: false, actor: 'service:router' }, tx))
+  const routing = createRouting(
+    (tx) => views({ operator: false, actor: 'service:router' }, tx),
+    async (tx, envId) => (await createEnvironmentStore(tx).one(envId))?.overrides,
+  )
+  const renderers = deps.extensions(planRenderers)
+
+  /** The environment a request names, with the overrides that apply to it, in the tenant's data. */
+  const environmentOf = async (
+    tenantId: string | undefined,
+    choice: EnvironmentChoice,
+  ): Promise<{ name: string; envId?: string; projectId?: string; overrides: ManifestOverride }> => {
+    if (choice.envId === undefined) return { name: choice.environment ?? '', overrides: {} }
+    const envId = choice.envId
+    if (tenantId === undefined) throw new NotFoundError(`no environment ${envId}`)
+    const row: EnvironmentRow | undefined = await deps.db.withTenant(tenantId, (tx) =>
+      createEnvironmentStore(tx).one(envId),
+    )
+    if (row === undefined) throw new NotFoundError(`no environment ${envId}`)
+    if (choice.environment !== undefined && choice.environment !== row.name)
+      throw new InputError(`environment ${envId} is named ${row.name}, not ${choice.environment}`, [
+        { path: '/environment', message: `must be ${row.name}, the name of environment ${envId}, or absent` },
+      ])
+    return { name: row.name, envId: row.env_id, projectId: row.project_id, overrides: row.overrides }
+  }
 
   return {
     routing,
 
     /** Loads every provider.yaml; a file that does not load stops the start, saying where. */
     async load(): Promise<number> {
-      const files = deps.config.PROVIDER_FILES.split(',')
+      const configured = deps.config.PROVIDER_FILES.split(',')
         .map((f) => f.trim())
         .filter((f) => f !== '')
+      const files = configured.length > 0 ? configured : [...deps.extensions(defaultProviderFiles)]
       const names: string[] = []
       for (const file of files) {
         const loaded = loadProviderManifest(await readFile(file, 'utf8'))
@@ -101,17 +149,24 @@ export function createRouter(deps: ContextDeps<RouterConfig>) {
       return files.length
     },
 
-    /** The objects of a bundle a command named, in the organisation's own bundles. */
-    async bundle(orgId: string, digest: string) {
-      return deps.db.withTenant(orgId, async (tx) => {
-        const { rows } = await tx.query<{ objects: Record<string, unknown>[] }>(
-          'SELECT objects FROM bundles WHERE digest = $1',
-          [digest],
-        )
-        const row = rows[0]
-        if (row === undefined) throw new NotFoundError(`no bundle ${digest}`)
-        return { digest, objects: row.objects }
-      })
+    /** evt.project.updated: the environments it tells of, with their stored overrides, kept for plans. */
+    async projectUpdated(tx: Transaction, tenantId: string, event: ProjectUpdated): Promise<void> {
+      const after = event.after.environments
+      if (after === undefined) return
+      await tx.query("SELECT set_config('rxt.tenant_id', $1, true)", [tenantId])
+      const store = createEnvironmentStore(tx)
+      for (const [i, envId] of event.envIds.entries()) {
+        const env = after[i]
+        if (env === undefined) continue
+        if (env === null) await store.remove(envId)
+        else
+          await store.put(tenantId, {
+            env_id: env.id,
+            project_id: event.projectId,
+            name: env.name,
+            overrides: overridesFrom(env.overrides) ?? {},
+          })
+      }
     },
 
     /** Keeps an adapter's health report. */
@@ -143,37 +198,62 @@ export function createRouter(deps: ContextDeps<RouterConfig>) {
       return providerView(row, deps.clock.now())
     },
 
-    /** The platform for a manifest (as one environment's overrides make it, when named), and why. */
-    async select(viewer: Viewer, yaml: string, environment?: string) {
+    /**
+     * The platform for a manifest and why: as the environment runs it (its manifest overrides, and
+     * for a project's environment the overrides stored on it).
+     */
+    async select(viewer: Viewer, tenantId: string | undefined, yaml: string, choice: EnvironmentChoice) {
       const manifest = manifestOf(yaml)
-      return selectPlatform(
-        environment === undefined ? manifest : applyEnvironment(manifest, environment),
-        await views(viewer),
-      )
+      const env = await environmentOf(tenantId, choice)
+      const effective =
+        choice.environment === undefined && choice.envId === undefined
+          ? manifest
+          : applyEnvironment(manifest, env.name, env.overrides)
+      return selectPlatform(effective, await views(viewer))
     },
 
-    /** What deploy.yaml becomes on a provider (the one selection picks, unless named). */
+    /**
+     * What deploy.yaml becomes on a provider (the one selection picks, unless named): its plan, and the
+     * objects the provider's adapter would apply of it, rendered by that adapter's own renderer.
+     */
     async translate(
       viewer: Viewer,
-      input: { yaml: string; environment: string; provider?: string },
+      input: EnvironmentChoice & { yaml: string; provider?: string; artifactRef?: string },
       target: { tenantId: string },
     ) {
       const manifest = manifestOf(input.yaml)
+      if (input.environment === undefined && input.envId === undefined)
+        throw new InputError('name the environment to preview for: environment (a name) or envId', [
+          { path: '/environment', message: 'environment or envId is required' },
+        ])
+      const env = await environmentOf(target.tenantId, input)
       let name = input.provider
       let selection: ReturnType<typeof selectPlatform> | undefined
       if (name === undefined) {
-        selection = selectPlatform(applyEnvironment(manifest, input.environment), await views(viewer))
+        selection = selectPlatform(applyEnvironment(manifest, env.name, env.overrides), await views(viewer))
         if (!selection.ok) throw new InputError(selection.reason, [], { unprocessable: true })
         name = selection.provider
       }
-      const provider = await visible(viewer, name)
-      return {
-        ...translate(manifest, provider.manifest, {
+      const provider = (await visible(viewer, name)).manifest
+      const plan = buildPlan({
+        manifest,
+        manifestDigest: manifestDigest(manifest),
+        overrides: env.overrides,
+        target: {
           tenantId: target.tenantId,
-          projectId: manifest.metadata.name,
-          envId: `${manifest.metadata.name}-${input.environment}`,
-          environment: input.environment,
-        }),
+          projectId: env.projectId ?? manifest.metadata.name,
+          envId: env.envId ?? `${manifest.metadata.name}-${env.name}`,
+          environment: env.name,
+          deploymentId: 'preview',
+        },
+        provider,
+        ...(input.artifactRef === undefined ? {} : { artifactRef: input.artifactRef }),
+      })
+      const renderer = rendererFor(renderers, plan.platform)
+      if (renderer === undefined)
+        throw new UnavailableError(`no adapter of this build renders ${plan.platform} plans`)
+      return {
+        ...previewPlan(plan, renderer, { provider, manifest, overrides: env.overrides }),
         ...(selection === undefined ? {} : { selection }),
       }
     },

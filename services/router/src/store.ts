@@ -1,3 +1,4 @@
+import type { ManifestOverride } from '@rxt/contracts/manifest'
 import type { Queryable } from '@rxt/kit'
 import type { ProviderManifest } from '@rxt/platform-sdk'
 
@@ -68,3 +69,35 @@ export function createRouterStore(db: Queryable) {
   }
 }
 export type RouterStore = ReturnType<typeof createRouterStore>
+
+/** An environment of the registry as the router knows it: what its plans need. */
+export type EnvironmentRow = {
+  env_id: string
+  project_id: string
+  name: string
+  overrides: ManifestOverride
+}
+
+/** The environments the registry's events told of, in a tenant's transaction (row-level security). */
+export function createEnvironmentStore(tx: Queryable) {
+  return {
+    async one(envId: string): Promise<EnvironmentRow | undefined> {
+      return (
+        await tx.query<EnvironmentRow>(
+          'SELECT env_id, project_id, name, overrides FROM environments WHERE env_id = $1',
+          [envId],
+        )
+      ).rows[0]
+    },
+    async put(tenantId: string, row: EnvironmentRow): Promise<void> {
+      await tx.query(
+        `INSERT INTO environments (env_id, tenant_id, project_id, name, overrides) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (env_id) DO UPDATE SET name = excluded.name, overrides = excluded.overrides, updated_at = now()`,
+        [row.env_id, tenantId, row.project_id, row.name, JSON.stringify(row.overrides)],
+      )
+    },
+    async remove(envId: string): Promise<void> {
+      await tx.query('DELETE FROM environments WHERE env_id = $1', [envId])
+    },
+  }
+}

@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sim, simProviderFiles } from '@rxt/adapter-sim'
+import { spot } from '@rxt/adapter-spot'
 import { identity } from '@rxt/identity'
 import type { Runtime } from '@rxt/kit'
 import { dbTargets, type TestDatabase } from '@rxt/kit/testing'
@@ -40,7 +41,11 @@ for (const target of dbTargets()) {
 
     beforeAll(async () => {
       handle = await target.create()
-      runtime = await startTestRuntime({ contexts: [identity, sim, router], database: handle.database })
+      runtime = await startTestRuntime({
+        extensions: spot.extensions,
+        contexts: [identity, sim, router],
+        database: handle.database,
+      })
       // The first account of an installation is its operator.
       operator = (await signUp(runtime, 'op@example.com')).authorization
       tenant = (await signUp(runtime, 'dev@example.com')).authorization
@@ -154,6 +159,7 @@ for (const target of dbTargets()) {
     it('offers what the configured files say at the next start, and refuses to start on a broken file', async () => {
       await runtime.stop()
       runtime = await startTestRuntime({
+        extensions: spot.extensions,
         contexts: [identity, sim, router],
         database: handle.database,
         env: { PROVIDER_FILES: simProviderFiles[1] as string },
@@ -172,6 +178,7 @@ for (const target of dbTargets()) {
         )
         await expect(
           startTestRuntime({
+            extensions: spot.extensions,
             contexts: [identity, sim, router],
             database: handle.database,
             env: { PROVIDER_FILES: broken },
@@ -179,7 +186,11 @@ for (const target of dbTargets()) {
         ).rejects.toThrow(/broken\.yaml:\d+:\d+ \/spec\/capabilities\/compute/)
       } finally {
         await rm(dir, { recursive: true, force: true })
-        runtime = await startTestRuntime({ contexts: [identity, sim, router], database: handle.database })
+        runtime = await startTestRuntime({
+          extensions: spot.extensions,
+          contexts: [identity, sim, router],
+          database: handle.database,
+        })
       }
     })
   })

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { sim } from '@rxt/adapter-sim'
-import type { Envelope } from '@rxt/contracts'
+import { spot } from '@rxt/adapter-spot'
+import type { DeployPlan, Envelope } from '@rxt/contracts'
 import { canonicalManifest, loadManifest, manifestDigest } from '@rxt/contracts/manifest'
 import { identity } from '@rxt/identity'
 import { type ContextDeps, defineContext, type Runtime } from '@rxt/kit'
@@ -101,6 +102,7 @@ for (const target of dbTargets()) {
               'evt.provisioned',
               'evt.provision.failed',
               'cmd.spot.provision.request',
+              'cmd.spot.network.configure',
               'evt.network.ready',
             ],
             handle: async (m) => void events.push(m),
@@ -108,6 +110,7 @@ for (const target of dbTargets()) {
         ],
       })
       runtime = await startTestRuntime({
+        extensions: spot.extensions,
         contexts: [identity, sim, router, harness],
         database: handle.database,
       })
@@ -133,19 +136,17 @@ for (const target of dbTargets()) {
       const { provisioned, decided } = await outcome(deploymentId)
       expect(provisioned).toMatchObject({ provider: 'sim-container', platform: 'rxt-spot' })
       expect(decided).toEqual([expect.objectContaining({ provider: 'sim-container', attempt: 1, tried: [] })])
-      // The objects went by reference: the organisation fetches them by the digest the command named.
+      // The command carries the plan itself: made once, kept with the route, sent again for the network.
       const [command] = of(deploymentId, 'cmd.spot.provision.request')
-      const { bundleDigest, objects } = (
-        command?.data as { k8sManifests: { bundleDigest: string; objects: { kind: string }[] } }
-      ).k8sManifests
-      const bundle = await runtime.app.inject({
-        url: `/v1/bundles/${bundleDigest}`,
-        headers: { authorization: operator },
-      })
-      expect(bundle.statusCode).toBe(200)
-      const kinds = bundle.json().objects.map((o: { kind: string }) => o.kind)
-      expect(kinds).toContain('Namespace')
-      expect(kinds).toEqual(expect.arrayContaining(objects.map((o) => o.kind)))
+      const plan = command?.data as DeployPlan
+      expect(plan).toMatchObject({ deploymentId, provider: 'sim-container', platform: 'rxt-spot' })
+      expect(plan.provision.key).toBe(`${deploymentId}:provision`)
+      await until(
+        () => of(deploymentId, 'cmd.spot.network.configure').length > 0,
+        15_000,
+        'the network command is sent',
+      )
+      expect(of(deploymentId, 'cmd.spot.network.configure')[0]?.data).toEqual(plan)
       const vm = await outcome(await send('vm'))
       expect(vm.provisioned).toMatchObject({ provider: 'sim-vm', platform: 'sddc-flex' })
     })

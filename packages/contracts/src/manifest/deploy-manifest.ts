@@ -172,6 +172,7 @@ export const ManifestOverride = closedObject(
   },
   { description: 'Values for one environment; they replace the top-level ones' },
 )
+export type ManifestOverride = Static<typeof ManifestOverride>
 
 const Spec = closedObject({
   image: Type.Optional(artifactRefField('The OCI image to run; or build')),

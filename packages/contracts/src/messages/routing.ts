@@ -33,6 +33,17 @@ export const RouterProvision = closedObject({
       "The deploy.yaml in the registry's canonical JSON (RFC 8785), whose digest is manifestDigest",
   }),
   manifestDigest: digestField('sha256: of the canonical manifest'),
+  /**
+   * The overrides stored on the environment in the registry when the deploy started; they apply after
+   * the manifest's spec.environments.<name>. Absent: the ones the router last heard of.
+   */
+  overrides: Type.Optional(
+    Type.String({
+      minLength: 2,
+      maxLength: 65_536,
+      description: 'The deploy.yaml overrides in canonical JSON (RFC 8785), as the registry validated them',
+    }),
+  ),
 })
 export type RouterProvision = Static<typeof RouterProvision>
 

@@ -66,7 +66,7 @@ export const ProjectCreated = closedObject({
 })
 export type ProjectCreated = Static<typeof ProjectCreated>
 
-/** An environment as evt.project.updated shows it: its overrides by digest (read the environment for them). */
+/** An environment as evt.project.updated shows it, with its deploy.yaml overrides and their digest. */
 const EnvironmentSummary = closedObject({
   id: idField('The environment'),
   name: slugField('Its name'),
@@ -78,6 +78,13 @@ const EnvironmentSummary = closedObject({
   ]),
   promotionOrder: Type.Integer({ minimum: 0, maximum: 1000 }),
   overridesDigest: digestField('sha256: of the canonical JSON of its deploy.yaml overrides'),
+  overrides: Type.Optional(
+    Type.String({
+      minLength: 2,
+      maxLength: 65_536,
+      description: 'Its deploy.yaml overrides in canonical JSON (RFC 8785), as the registry validated them',
+    }),
+  ),
 })
 
 /** The changed fields of a project, each with its value (before or after the change). */

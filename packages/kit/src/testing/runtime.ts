@@ -5,6 +5,7 @@ import type { Clock } from '../clock.ts'
 import { CoreConfig, composeConfigSchema, parseConfig } from '../config.ts'
 import type { ContextDefinition, RuntimeInfo } from '../context.ts'
 import type { Database } from '../db/index.ts'
+import type { Extension } from '../extensions.ts'
 import { createLogger, type Logger } from '../log.ts'
 import { type Runtime, startRuntime } from '../runtime.ts'
 
@@ -19,6 +20,8 @@ export interface TestRuntimeOptions {
   readonly catalog?: MessageCatalog
   /** Quiet unless given. */
   readonly log?: Logger
+  /** Contributions to extension points beside the contexts' own (of contexts the suite does not run). */
+  readonly extensions?: readonly Extension<unknown>[]
 }
 
 /**
@@ -40,6 +43,10 @@ export async function startTestRuntime(options: TestRuntimeOptions): Promise<Run
     mode: options.mode ?? 'embedded',
     version: '1',
     ...(options.clock === undefined ? {} : { clock: options.clock }),
+    extensions: [
+      ...options.contexts.flatMap((c) => (c.extensions ?? []) as Extension<unknown>[]),
+      ...(options.extensions ?? []),
+    ],
   })
 }
 

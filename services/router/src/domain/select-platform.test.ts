@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { applyEnvironment } from './context.ts'
 import { deploy, rxtSpot, sddcFlex, variant, view } from './fixtures/load.ts'
+import { applyEnvironment } from './plan.ts'
 import {
   type Candidate,
   defaultCpu,
