@@ -11,6 +11,8 @@ import {
   tenantOf,
 } from '@rxt/kit'
 import Type from 'typebox'
+import { repositoryForms } from './domain/repository.ts'
+import { projectInput, repositoryUrlReadOnly } from './project-input.ts'
 import { EnvironmentType, type Registry } from './service.ts'
 
 const Id = Type.String({ format: 'uuid' })
@@ -24,8 +26,10 @@ const Project = Type.Object({
   id: Id,
   slug: Type.String(),
   name: Type.String(),
-  repository: Type.Union([Type.String(), Type.Null()]),
-  repositoryUrl: Type.Union([Type.String(), Type.Null()]),
+  repository: Type.Union([Type.String(), Type.Null()], { description: 'owner/name; null: none linked' }),
+  repositoryUrl: Type.Union([Type.String(), Type.Null()], {
+    description: 'https://github.com/<repository>; null without a repository',
+  }),
   repositoryVerifiedAt: Type.Union([Timestamp, Type.Null()], {
     description: "When the repository's webhook last proved it reaches this project (a ping)",
   }),
@@ -50,11 +54,14 @@ const Webhook = Type.Object(
 const ProjectFields = {
   slug: Slug,
   name: Type.String({ minLength: 1, maxLength: 200 }),
-  repository: Type.Union(
-    [Type.String({ pattern: '^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$', maxLength: 200 }), Type.Null()],
-    { description: 'owner/name of the repository' },
-  ),
-  repositoryUrl: Type.Union([Type.String({ format: 'uri', maxLength: 2048 }), Type.Null()]),
+  repository: Type.Union([Type.String({ minLength: 1, maxLength: 300 }), Type.Null()], {
+    description: `The GitHub repository: ${repositoryForms} (with or without .git and a trailing slash), kept as owner/name; anything else is answered 400. null: none`,
+    examples: ['acme/shop', 'https://github.com/acme/shop'],
+  }),
+  repositoryUrl: Type.Unknown({
+    readOnly: true,
+    description: `Read-only: the project's repositoryUrl is made from repository. A request that sends it is answered 400 (${repositoryUrlReadOnly})`,
+  }),
   defaultBranch: Branch,
   deployBranches: Type.Array(Branch, { minItems: 1, maxItems: 50, uniqueItems: true }),
   deployTags: Type.Boolean({ description: 'Whether pushing a tag deploys (default: no)' }),
@@ -162,7 +169,13 @@ export const registryRoutes = (registry: Registry) => (app: HttpApp) => {
     async (request, reply) =>
       reply
         .code(201)
-        .send(await registry.createProject(actorOfRequest(request), tenantOf(request), request.body)),
+        .send(
+          await registry.createProject(
+            actorOfRequest(request),
+            tenantOf(request),
+            projectInput(request.body),
+          ),
+        ),
   )
   app.get(
     '/projects',
@@ -202,7 +215,7 @@ export const registryRoutes = (registry: Registry) => (app: HttpApp) => {
         actorOfRequest(request),
         tenantOf(request),
         request.params.projectId,
-        request.body,
+        projectInput(request.body),
       ),
   )
   app.delete(

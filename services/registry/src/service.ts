@@ -19,6 +19,7 @@ import {
 } from '@rxt/kit'
 import { Compile } from 'typebox/compile'
 import { diffManifests } from './domain/manifest-diff.ts'
+import { repositoryUrl } from './domain/repository.ts'
 import { createRegistryStore, type EnvironmentRow, type ProjectRow } from './store.ts'
 
 /** How long a deleted project can be restored; then the purge removes it with everything it had. */
@@ -31,8 +32,8 @@ export type EnvironmentType = (typeof EnvironmentType)[number]
 export interface ProjectInput {
   readonly slug: string
   readonly name: string
+  /** owner/name (the routes take its GitHub URL too); null: none. */
   readonly repository?: string | null
-  readonly repositoryUrl?: string | null
   readonly defaultBranch?: string
   readonly deployBranches?: readonly string[]
   /** Pushing a tag deploys (default: no). */
@@ -57,7 +58,7 @@ const projectView = (r: ProjectRow) => ({
   slug: r.slug,
   name: r.name,
   repository: r.repository,
-  repositoryUrl: r.repository_url,
+  repositoryUrl: r.repository === null ? null : repositoryUrl(r.repository),
   repositoryVerifiedAt: r.repository_verified_at?.toISOString() ?? null,
   defaultBranch: r.default_branch,
   deployBranches: r.deploy_branches,
@@ -189,7 +190,6 @@ export function createRegistry(deps: ContextDeps<RegistryConfig>) {
             slug: input.slug,
             name: input.name,
             repository: input.repository ?? null,
-            repositoryUrl: input.repositoryUrl ?? null,
             defaultBranch,
             deployBranches: [...(input.deployBranches ?? [defaultBranch])],
             deployTags: input.deployTags ?? false,

@@ -6,7 +6,6 @@ export type ProjectRow = {
   slug: string
   name: string
   repository: string | null
-  repository_url: string | null
   repository_verified_at: Date | null
   default_branch: string
   deploy_branches: string[]
@@ -33,7 +32,7 @@ export type EnvironmentRow = {
 }
 
 const projectColumns =
-  'id, org_id, slug, name, repository, repository_url, repository_verified_at, default_branch, deploy_branches, webhook_generation, deploy_tags, report_branch_deletions, ci, created_by, created_at, updated_at, deleted_at'
+  'id, org_id, slug, name, repository, repository_verified_at, default_branch, deploy_branches, webhook_generation, deploy_tags, report_branch_deletions, ci, created_by, created_at, updated_at, deleted_at'
 const environmentColumns =
   'id, project_id, name, type, promotion_order, overrides, created_at, updated_at, deleted_at'
 
@@ -55,7 +54,6 @@ export function createRegistryStore() {
         slug: string
         name: string
         repository: string | null
-        repositoryUrl: string | null
         defaultBranch: string
         deployBranches: string[]
         deployTags: boolean
@@ -65,16 +63,15 @@ export function createRegistryStore() {
       },
     ): Promise<ProjectRow> {
       const { rows } = await tx.query<ProjectRow>(
-        `INSERT INTO projects (id, org_id, slug, name, repository, repository_url, default_branch, deploy_branches,
+        `INSERT INTO projects (id, org_id, slug, name, repository, default_branch, deploy_branches,
                                deploy_tags, report_branch_deletions, created_by, ci)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, $9, $12) RETURNING ${projectColumns}`,
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $9, $10, $8, $11) RETURNING ${projectColumns}`,
         [
           p.id,
           p.orgId,
           p.slug,
           p.name,
           p.repository,
-          p.repositoryUrl,
           p.defaultBranch,
           p.deployBranches,
           p.createdBy,
@@ -106,7 +103,6 @@ export function createRegistryStore() {
         slug?: string
         name?: string
         repository?: string | null
-        repositoryUrl?: string | null
         defaultBranch?: string
         deployBranches?: readonly string[]
         deployTags?: boolean
@@ -118,11 +114,10 @@ export function createRegistryStore() {
         `UPDATE projects SET
            slug = coalesce($2, slug), name = coalesce($3, name),
            repository = CASE WHEN $4::boolean THEN $5 ELSE repository END,
-           repository_url = CASE WHEN $6::boolean THEN $7 ELSE repository_url END,
-           default_branch = coalesce($8, default_branch), deploy_branches = coalesce($9, deploy_branches),
-           deploy_tags = coalesce($10, deploy_tags),
-           report_branch_deletions = coalesce($11, report_branch_deletions),
-           ci = CASE WHEN $12::boolean THEN $13::jsonb ELSE ci END,
+           default_branch = coalesce($6, default_branch), deploy_branches = coalesce($7, deploy_branches),
+           deploy_tags = coalesce($8, deploy_tags),
+           report_branch_deletions = coalesce($9, report_branch_deletions),
+           ci = CASE WHEN $10::boolean THEN $11::jsonb ELSE ci END,
            updated_at = now()
          WHERE id = $1 AND deleted_at IS NULL RETURNING ${projectColumns}`,
         [
@@ -131,8 +126,6 @@ export function createRegistryStore() {
           patch.name ?? null,
           patch.repository !== undefined,
           patch.repository ?? null,
-          patch.repositoryUrl !== undefined,
-          patch.repositoryUrl ?? null,
           patch.defaultBranch ?? null,
           patch.deployBranches === undefined ? null : [...patch.deployBranches],
           patch.deployTags ?? null,
