@@ -13,7 +13,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createSpotPlatform, environmentObjects, workloadObjects } from '@rxt/adapter-spot'
 import { createLogger, loadMigrations, openDatabase, systemClock } from '@rxt/kit'
-import { conformanceRequests, type DeployRequest, type ProvisionRequest } from '@rxt/platform-sdk'
+import {
+  conformanceRequests,
+  type DeployRequest,
+  ownerLabels,
+  type ProvisionRequest,
+} from '@rxt/platform-sdk'
 import { prepareCluster, testSettings } from '../../adapters/spot/src/test-cluster.ts'
 import { binaries, buildDir } from '../../tools/peers/build.ts'
 import { down, isUp, kubeconfigPath, up } from '../../tools/peers/cluster.ts'
@@ -86,7 +91,13 @@ async function bench(): Promise<void> {
           JSON.stringify({
             apiVersion: 'v1',
             kind: 'List',
-            items: [...objects, ...workloadObjects(ns, deploy, 1, 'bench', { autoscaled: false })],
+            items: [
+              ...objects,
+              ...workloadObjects(ns, deploy, 1, 'bench', {
+                autoscaled: false,
+                owner: ownerLabels(provision),
+              }),
+            ],
           }),
         )
         const start = performance.now()

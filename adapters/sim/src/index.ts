@@ -1,11 +1,17 @@
 import { fileURLToPath } from 'node:url'
-import type { DeployPlan } from '@rxt/contracts'
+import {
+  type DeployPlan,
+  SddcNetworkConfigureMessage,
+  SddcProvisionRequestMessage,
+  SpotNetworkConfigureMessage,
+  SpotProvisionRequestMessage,
+} from '@rxt/contracts'
 import {
   defineContext,
   extension,
   type HandlerContext,
-  type MessageHandler,
   NotFoundError,
+  on,
   perContext,
   type Queryable,
 } from '@rxt/kit'
@@ -198,29 +204,33 @@ export const sim = defineContext<SimConfig>({
   // The commands meant for a simulation (by provider); the real adapters take the others.
   handlers: (deps) => {
     const renderers = deps.extensions(planRenderers)
-    /** A handler of one plan command, run on the simulation it names when that one speaks its family. */
-    const on = (
-      id: string,
-      type: string,
+    /** Runs a plan's step on the simulation it names when that one speaks its family, and keeps what it applied. */
+    const apply = async (
+      plan: DeployPlan,
+      ctx: HandlerContext,
       kind: 'k8s' | 'vm',
       run: (ctx: HandlerContext, platform: IComputePlatform, plan: DeployPlan) => Promise<unknown>,
       steps: readonly (keyof Omit<RenderedPlan, 'summary'>)[],
-    ): MessageHandler => ({
-      id,
-      types: [type],
-      handle: async (message, ctx) => {
-        const plan = message.data as DeployPlan
-        const platform = simPlatformsOf(deps).get(plan.provider)
-        if (platform === undefined || platform.kind !== kind) return
-        const done = await run(ctx, platform.within(ctx.tx), plan)
-        if (done !== undefined) await keepRendered(ctx.tx, renderers, plan, steps)
-      },
-    })
+    ) => {
+      const platform = simPlatformsOf(deps).get(plan.provider)
+      if (platform === undefined || platform.kind !== kind) return
+      const done = await run(ctx, platform.within(ctx.tx), plan)
+      if (done !== undefined) await keepRendered(ctx.tx, renderers, plan, steps)
+    }
+    const provisioned = ['environment', 'workload'] as const
     return [
-      on('spot-provision', 'cmd.spot.provision.request', 'k8s', runProvision, ['environment', 'workload']),
-      on('sddc-provision', 'cmd.sddc.provision.request', 'vm', runProvision, ['environment', 'workload']),
-      on('spot-network', 'cmd.spot.network.configure', 'k8s', runNetwork, ['network']),
-      on('sddc-network', 'cmd.sddc.network.configure', 'vm', runNetwork, ['network']),
+      on(SpotProvisionRequestMessage, { id: 'spot-provision' }, (plan, ctx) =>
+        apply(plan, ctx, 'k8s', runProvision, provisioned),
+      ),
+      on(SddcProvisionRequestMessage, { id: 'sddc-provision' }, (plan, ctx) =>
+        apply(plan, ctx, 'vm', runProvision, provisioned),
+      ),
+      on(SpotNetworkConfigureMessage, { id: 'spot-network' }, (plan, ctx) =>
+        apply(plan, ctx, 'k8s', runNetwork, ['network']),
+      ),
+      on(SddcNetworkConfigureMessage, { id: 'sddc-network' }, (plan, ctx) =>
+        apply(plan, ctx, 'vm', runNetwork, ['network']),
+      ),
     ]
   },
   jobs: (deps) => [

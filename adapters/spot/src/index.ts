@@ -1,12 +1,17 @@
 import { fileURLToPath } from 'node:url'
-import type { DeployPlan, Envelope, SpotScale } from '@rxt/contracts'
+import {
+  type DeployPlan,
+  type Envelope,
+  SpotNetworkConfigureMessage,
+  SpotProvisionRequestMessage,
+  SpotScaleMessage,
+} from '@rxt/contracts'
 import {
   type ContextDeps,
   defineContext,
   extension,
-  type HandlerContext,
   InputError,
-  type MessageHandler,
+  on,
   perContext,
   UnavailableError,
 } from '@rxt/kit'
@@ -132,57 +137,58 @@ export const spot = defineContext<SpotConfig>({
   routes: (app, deps) => credentialsRoutes(app, deps, () => spotPlatformOf(deps)()),
   extensions: [extension(planRenderers, spotRenderer)],
   handlers: (deps) => {
-    /** A handler of commands meant for RXT Spot's own adapter; idle while no cluster is configured. */
-    const on = <C extends { provider?: string; settings?: DeployPlan['settings'] }>(
-      id: string,
-      type: string,
-      run: (ctx: HandlerContext, platform: SpotPlatform, command: C, message: Envelope) => Promise<void>,
-    ): MessageHandler => ({
-      id,
-      types: [type],
-      handle: async (message, ctx) => {
-        const command = message.data as C
-        if (command.provider !== undefined && command.provider !== spotProviderName) return
-        const platform = spotPlatformOf(deps)(command.settings)
-        // A command acts for the tenant of its envelope only: on its own environments, as itself.
-        const owner = await guardTenant(platform, command as { envId?: string; tenantId?: string }, message)
-        if (owner !== undefined) throw new InputError(owner)
-        // Commands wait (retried with backoff) until an operator configures the cluster.
-        if (platform === undefined)
-          throw new UnavailableError('RXT Spot has no cluster configured (SPOT_KUBECONFIG)')
-        await run(ctx, platform, command, message)
-      },
-    })
+    /**
+     * The adapter a command is for: undefined when it names another provider (not RXT Spot's own);
+     * refused when it is not its envelope's tenant's to give; retried while no cluster is configured.
+     */
+    const platformFor = async (
+      command: { provider?: string; settings?: DeployPlan['settings']; envId?: string; tenantId?: string },
+      message: Envelope,
+    ): Promise<SpotPlatform | undefined> => {
+      if (command.provider !== undefined && command.provider !== spotProviderName) return undefined
+      const platform = spotPlatformOf(deps)(command.settings)
+      // A command acts for the tenant of its envelope only: on its own environments, as itself.
+      const owner = await guardTenant(platform, command, message)
+      if (owner !== undefined) throw new InputError(owner)
+      if (platform === undefined)
+        throw new UnavailableError('RXT Spot has no cluster configured (SPOT_KUBECONFIG)')
+      return platform
+    }
     return [
-      on<DeployPlan>('provision', 'cmd.spot.provision.request', async (ctx, platform, command, message) => {
-        const done = await runProvision(ctx, platform.within(ctx.tx), command)
+      on(SpotProvisionRequestMessage, { id: 'provision' }, async (plan, ctx, message) => {
+        const platform = await platformFor(plan, message)
+        if (platform === undefined) return
+        const done = await runProvision(ctx, platform.within(ctx.tx), plan)
         // Once the answer is committed, the rollout is watched outside any transaction.
         if (done !== undefined)
           ctx.tx.afterCommit(() => {
-            void tellPods(deps, platform, command, message.tenantId as string).catch((error: Error) =>
-              deps.log.warn({ envId: command.envId, error: error.message }, 'pods not told'),
+            void tellPods(deps, platform, plan, plan.tenantId).catch((error: Error) =>
+              deps.log.warn({ envId: plan.envId, error: error.message }, 'pods not told'),
             )
           })
       }),
-      on<DeployPlan>('network', 'cmd.spot.network.configure', async (ctx, platform, command, message) => {
-        const tenantId = message.tenantId as string
-        const network = await runNetwork(ctx, platform.within(ctx.tx), command)
+      on(SpotNetworkConfigureMessage, { id: 'network' }, async (plan, ctx, message) => {
+        const platform = await platformFor(plan, message)
+        if (platform === undefined) return
+        const network = await runNetwork(ctx, platform.within(ctx.tx), plan)
         for (const ingress of network?.resources.filter((r) => r.kind === 'Ingress') ?? [])
           for (const hostname of new Set((network?.urls ?? []).map((u) => new URL(u).hostname)))
             await ctx.publish({
               type: 'evt.spot.ingress.configured',
-              tenantId,
-              key: command.envId,
+              tenantId: plan.tenantId,
+              key: plan.envId,
               data: {
-                envId: command.envId,
-                deploymentId: command.deploymentId,
-                namespace: namespaceOf(command.provision),
+                envId: plan.envId,
+                deploymentId: plan.deploymentId,
+                namespace: namespaceOf(plan.provision),
                 ingressId: ingress.id.replace('/', ':'),
                 hostname,
               },
             })
       }),
-      on<SpotScale>('scale', 'cmd.spot.scale', async (ctx, platform, command, message) => {
+      on(SpotScaleMessage, { id: 'scale' }, async (command, ctx, message) => {
+        const platform = await platformFor(command, message)
+        if (platform === undefined) return
         const outcome = await platform.within(ctx.tx).scaleResources({
           key: `${command.deploymentId}:scale:${message.id}`,
           envId: command.envId,

@@ -4,6 +4,7 @@ import {
   CoreV1Api,
   KubeConfig,
   KubernetesObjectApi,
+  loadYaml,
   PatchStrategy,
   Watch,
 } from '@kubernetes/client-node'
@@ -65,6 +66,9 @@ export interface Kube {
   close(): void
 }
 
+/** An object in the client library's model of its kind (its JSON read as the library reads YAML). */
+const modelOf = (object: KubeObject): KubeObject => loadYaml<KubeObject>(JSON.stringify(object))
+
 /** A client of the cluster the kubeconfig names (its current context). */
 export function createKube(kubeconfig: string): Kube {
   const kc = new KubeConfig()
@@ -106,7 +110,10 @@ export function createKube(kubeconfig: string): Kube {
     apply: (object, options = {}) =>
       counted(() =>
         objects.patch(
-          object,
+          // Sent as the library's model of the kind: it serializes a plain object by the model's own
+          // property names, and would drop every field whose JSON name differs (LimitRange `default`,
+          // NetworkPolicy `from`), so the object is read into the model first, as loadYaml does.
+          modelOf(object),
           undefined,
           options.dryRun ? 'All' : undefined,
           options.fieldManager ?? FieldManager.deploy,

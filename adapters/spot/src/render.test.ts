@@ -25,7 +25,7 @@ describe('rendering environments as Kubernetes objects', () => {
   })
 
   it('names secrets by reference, as the router does, never by value', () => {
-    const [workload] = workloadObjects('ns', r.deploy, 1, 'd', { autoscaled: false }).filter(
+    const [workload] = workloadObjects('ns', r.deploy, 1, 'd', { autoscaled: false, owner: {} }).filter(
       (o) => o.kind === 'Deployment',
     )
     expect(JSON.stringify(workload)).toContain(
@@ -43,7 +43,7 @@ describe('rendering environments as Kubernetes objects', () => {
       },
       1,
       'd',
-      { autoscaled: false },
+      { autoscaled: false, owner: {} },
     )
     const service = objects.find((o) => o.kind === 'Service') as unknown as {
       metadata: { name: string }
@@ -75,7 +75,7 @@ describe('rendering environments as Kubernetes objects', () => {
   it('leaves the replica count to an autoscaler when there is one', () => {
     const spec = (autoscaled: boolean) =>
       (
-        workloadObjects('ns', r.deploy, 1, 'd', { autoscaled }).find(
+        workloadObjects('ns', r.deploy, 1, 'd', { autoscaled, owner: {} }).find(
           (o) => o.kind === 'Deployment',
         ) as unknown as {
           spec: object

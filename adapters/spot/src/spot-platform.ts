@@ -17,6 +17,7 @@ import {
   type NetworkOutcome,
   NetworkSpec,
   type Outcome,
+  ownerLabels,
   ProvisionRequest,
   type ScaleOutcome,
   ScaleSpec,
@@ -97,6 +98,16 @@ export interface SpotPlatform extends IComputePlatform {
 const workloadKinds = ['Deployment', 'StatefulSet'] as const
 const byApp = (app: string) => `${Label.name}=${app},${Label.managedBy}=${managedBy}`
 const managed = `${Label.managedBy}=${managedBy}`
+
+/** The ownership labels of an environment's objects, from its namespace's annotations. */
+const ownerOf = (namespace: KubeObject) => {
+  const a = namespace.metadata.annotations ?? {}
+  return ownerLabels({
+    tenantId: a[Annotation.tenantId] ?? '',
+    projectId: a[Annotation.projectId] ?? '',
+    envId: a[Annotation.envId] ?? '',
+  })
+}
 
 /**
  * The RXT Spot adapter: an environment is a namespace on a Kubernetes cluster. Every object is
@@ -232,7 +243,10 @@ export function createSpotPlatform(
       const before = current === undefined ? 0 : revisionOf(current)
       const same = current?.metadata.annotations?.[Annotation.requestDigest] === digest
       const revision = same ? before : before + 1
-      const objects = workloadObjects(ns, request, revision, digest, { autoscaled: autoscaler !== undefined })
+      const objects = workloadObjects(ns, request, revision, digest, {
+        autoscaled: autoscaler !== undefined,
+        owner: ownerOf(namespace),
+      })
       // Every object tried first; then the workload, and what serves it only once the workload is in.
       await Promise.all(objects.map((o) => kube.apply(o, { dryRun: true })))
       const workload = objects.filter((o) => o.kind === kind)
@@ -300,7 +314,7 @@ export function createSpotPlatform(
       const hostnames = hostnamesOf(spec, app, ns, cluster)
       const claimed = await claimedElsewhere(ns, hostnames)
       if (claimed !== undefined) return failed(failure(FailureCode.conflict, claimed, 'ingress'))
-      const objects = networkObjects(ns, app, spec, hostnames, cluster)
+      const objects = networkObjects(ns, app, spec, hostnames, cluster, ownerOf(namespace))
       const applied = await applyAll(objects)
       // What this spec no longer asks for goes.
       const wanted = new Set(objects.map((o) => `${o.kind}/${o.metadata.name}`))
@@ -369,6 +383,7 @@ export function createSpotPlatform(
           ns,
           { kind: workload.kind, name: workload.metadata.name },
           spec,
+          ownerOf(namespace),
         )
         await kube.apply(replicas, { fieldManager: FieldManager.scale, dryRun: true })
         if (autoscaler !== undefined) await kube.apply(autoscaler, { dryRun: true })

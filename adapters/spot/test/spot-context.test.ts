@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import type { Envelope } from '@rxt/contracts'
+import { type DeployPlan, deployPlanFixture, type Envelope } from '@rxt/contracts'
 import { identity } from '@rxt/identity'
 import { type ContextDeps, defineContext, type Runtime } from '@rxt/kit'
 import { dbTargets, type TestDatabase } from '@rxt/kit/testing'
@@ -19,7 +19,6 @@ import {
 
 const kubeconfigPath = inject('kubeconfigPath')
 const skipped = inject('kubeSkipReason') !== ''
-const digest = `sha256:${'ab'.repeat(32)}`
 
 describe.skipIf(skipped)('the spot context: commands, events and the kubeconfig broker', () => {
   let handle: TestDatabase
@@ -34,28 +33,55 @@ describe.skipIf(skipped)('the spot context: commands, events and the kubeconfig 
 
   const of = (type: string, envId: string) =>
     events.filter((e) => e.type === type && (e.data as { envId: string }).envId === envId)
-  const command = async (type: string, data: Record<string, unknown>) =>
+  const command = async (type: string, data: DeployPlan) =>
     driver.db.transaction((tx) =>
-      driver.bus.publish(tx, { type, tenantId: owner.orgId, key: data.envId as string, data }),
+      driver.bus.publish(tx, { type, tenantId: owner.orgId, key: data.envId, data }),
     )
-  const provision = async (name: string, artifactRef: string) => {
+  /** A plan as the router makes one: two replicas of shop on port 8080, public under the given host. */
+  const planOf = (name: string, artifactRef: string): DeployPlan => {
+    const plan = deployPlanFixture('rxt-spot', 'rxt-spot')
     const envId = `env-${name}-${run}`
-    envIds.push(envId)
-    await command('cmd.spot.provision.request', {
+    const deploymentId = `dep-${name}-${run}`
+    return {
+      ...plan,
       tenantId: owner.orgId,
-      projectId: 'prj-shop',
       envId,
-      deploymentId: `dep-${name}-${run}`,
-      namespace: `shop-${name}-${run}`,
-      artifactRef,
-      helmChart: null,
-      k8sManifests: {
-        bundleDigest: digest,
-        objects: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' }],
+      deploymentId,
+      provision: {
+        ...plan.provision,
+        key: `${deploymentId}:provision`,
+        tenantId: owner.orgId,
+        envId,
+        name: `shop-${name}`,
+        quota: { cpu: 1, memoryMiB: 1024, storageGiB: 0 },
       },
-      resources: { replicas: 2, cpuMillicores: 250, memoryMiB: 256, storageGiB: 0 },
-    })
-    return envId
+      deploy: {
+        ...plan.deploy,
+        key: `${deploymentId}:deploy`,
+        envId,
+        image: artifactRef,
+        replicas: 2,
+        resources: { cpu: 0.25, memoryMiB: 256 },
+        secrets: [],
+      },
+      network: {
+        key: `${deploymentId}:network`,
+        envId,
+        visibility: 'public',
+        hostnames: [`shop-${run}.acme.example`],
+        tls: 'required',
+        port: 8080,
+        protocol: 'http',
+      },
+    }
+  }
+  const plans = new Map<string, DeployPlan>()
+  const provision = async (name: string, artifactRef: string) => {
+    const plan = planOf(name, artifactRef)
+    envIds.push(plan.envId)
+    plans.set(plan.envId, plan)
+    await command('cmd.spot.provision.request', plan)
+    return plan.envId
   }
 
   beforeAll(async () => {
@@ -122,16 +148,7 @@ describe.skipIf(skipped)('the spot context: commands, events and the kubeconfig 
       new Set(of('evt.spot.pod.created', envId).map((e) => (e.data as { podId: string }).podId)).size,
     ).toBe(2)
 
-    await command('cmd.spot.network.configure', {
-      envId,
-      deploymentId: `dep-ok-${run}`,
-      namespace: `shop-ok-${run}`,
-      ingressRules: [{ host: `shop-${run}.acme.example`, path: '/', serviceName: 'web', servicePort: 8080 }],
-      serviceLB: null,
-      networkPolicies: [],
-      tls: { mode: 'acme', certificateRef: null, minVersion: '1.2' },
-      dns: { zone: 'acme.example', records: [] },
-    })
+    await command('cmd.spot.network.configure', plans.get(envId) as DeployPlan)
     await until(
       () => of('evt.network.ready', envId).length > 0 || of('evt.network.failed', envId).length > 0,
       30_000,

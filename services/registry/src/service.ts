@@ -72,13 +72,14 @@ const projectView = (r: ProjectRow) => ({
   deletedAt: r.deleted_at?.toISOString() ?? null,
 })
 
-/** An environment as evt.project.updated shows it: the overrides by digest. */
+/** An environment as evt.project.updated shows it: its overrides, and their digest. */
 const environmentSummary = (r: EnvironmentRow) => ({
   id: r.id,
   name: r.name,
   type: r.type,
   promotionOrder: r.promotion_order,
   overridesDigest: `sha256:${createHash('sha256').update(canonical(r.overrides)).digest('hex')}`,
+  overrides: canonical(r.overrides),
 })
 
 const environmentView = (r: EnvironmentRow) => ({

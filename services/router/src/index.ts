@@ -1,13 +1,13 @@
-import type {
-  NetworkFailed,
-  NetworkReady,
-  ProjectUpdated,
-  ProviderHealth,
-  Provisioned,
-  ProvisionFailed,
-  RouterProvision,
+import {
+  NetworkFailedMessage,
+  NetworkReadyMessage,
+  ProjectUpdatedMessage,
+  ProviderHealthMessage,
+  ProvisionedMessage,
+  ProvisionFailedMessage,
+  RouterProvisionMessage,
 } from '@rxt/contracts'
-import { defineContext, perContext } from '@rxt/kit'
+import { assertNever, defineContext, on, perContext, tenantOfMessage } from '@rxt/kit'
 import Type from 'typebox'
 import { routerRoutes } from './routes.ts'
 import { createRouter, type RouterConfig } from './service.ts'
@@ -30,49 +30,35 @@ export const router = defineContext<RouterConfig>({
   migrations: new URL('../migrations/', import.meta.url),
   routes: (app, deps) => routerRoutes(routerOf(deps))(app),
   handlers: (deps) => [
-    {
-      id: 'environments',
-      types: ['evt.project.updated'],
-      handle: async (message, ctx) => {
-        await routerOf(deps).projectUpdated(
-          ctx.tx,
-          message.tenantId as string,
-          message.data as ProjectUpdated,
-        )
-      },
-    },
-    {
-      id: 'provision',
-      types: ['cmd.router.provision'],
-      handle: async (message, ctx) => {
-        await routerOf(deps).routing.provision(ctx, message.data as RouterProvision)
-      },
-    },
-    {
-      id: 'provision-outcomes',
-      types: ['evt.provisioned', 'evt.provision.failed', 'evt.network.ready', 'evt.network.failed'],
-      handle: async (message, ctx) => {
+    on(ProjectUpdatedMessage, { id: 'environments' }, (data, ctx, message) =>
+      routerOf(deps).projectUpdated(ctx.tx, tenantOfMessage(message), data),
+    ),
+    on(RouterProvisionMessage, { id: 'provision' }, (data, ctx) =>
+      routerOf(deps).routing.provision(ctx, data),
+    ),
+    on(
+      [ProvisionedMessage, ProvisionFailedMessage, NetworkReadyMessage, NetworkFailedMessage],
+      { id: 'provision-outcomes' },
+      (message, ctx) => {
         const routing = routerOf(deps).routing
-        const tenantId = message.tenantId as string
+        const tenantId = tenantOfMessage(message)
         switch (message.type) {
-          case 'evt.provisioned':
-            return routing.provisioned(ctx, tenantId, message.data as Provisioned)
-          case 'evt.provision.failed':
-            return routing.provisionFailed(ctx, tenantId, message.data as ProvisionFailed)
-          case 'evt.network.ready':
-            return routing.networkReady(ctx, tenantId, message.data as NetworkReady)
+          case ProvisionedMessage.type:
+            return routing.provisioned(ctx, tenantId, message.data)
+          case ProvisionFailedMessage.type:
+            return routing.provisionFailed(ctx, tenantId, message.data)
+          case NetworkReadyMessage.type:
+            return routing.networkReady(ctx, tenantId, message.data)
+          case NetworkFailedMessage.type:
+            return routing.networkFailed(ctx, tenantId, message.data)
           default:
-            return routing.networkFailed(ctx, tenantId, message.data as NetworkFailed)
+            return assertNever(message)
         }
       },
-    },
-    {
-      id: 'provider-health',
-      types: ['evt.provider.health'],
-      handle: async (message, { tx }) => {
-        await routerOf(deps).healthReported(tx, message.data as ProviderHealth)
-      },
-    },
+    ),
+    on(ProviderHealthMessage, { id: 'provider-health' }, (data, { tx }) =>
+      routerOf(deps).healthReported(tx, data),
+    ),
   ],
   start: async (deps) => {
     const loaded = await routerOf(deps).load()

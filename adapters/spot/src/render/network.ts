@@ -31,9 +31,11 @@ export function networkObjects(
   spec: NetworkSpec,
   hostnames: readonly string[],
   cluster: ClusterSettings,
+  owner: Readonly<Record<string, string>> = {},
 ): KubeObject[] {
   if (spec.visibility === 'private') return []
-  const labels = appLabels(app)
+  const selector = appLabels(app)
+  const labels = { ...selector, ...owner }
   const meta = (name: string) => ({ name, namespace, labels })
   if (spec.protocol === 'tcp') {
     return [
@@ -43,7 +45,7 @@ export function networkObjects(
         kind: 'NetworkPolicy',
         metadata: meta(serviceNames(app).public),
         spec: {
-          podSelector: { matchLabels: labels },
+          podSelector: { matchLabels: selector },
           policyTypes: ['Ingress'],
           ingress: [{ ports: [{ protocol: 'TCP', port: spec.port }] }],
         },
@@ -56,7 +58,7 @@ export function networkObjects(
           type: 'LoadBalancer',
           // No node port: the load balancer reaches pods directly, and the quota allows no node ports.
           allocateLoadBalancerNodePorts: false,
-          selector: labels,
+          selector,
           ports: [{ name: 'tcp', port: spec.port, targetPort: spec.port, protocol: 'TCP' }],
         },
       },
@@ -106,7 +108,7 @@ export function networkObjects(
     metadata: meta(serviceNames(app).ingress),
     spec: {
       type: 'ClusterIP',
-      selector: labels,
+      selector,
       ports: [
         {
           name: 'http',

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { DeployPlan, DeployRequest } from '@rxt/contracts'
 import { canonical } from '@rxt/contracts/manifest'
-import type { PlanRenderer, RenderedPlan } from '@rxt/platform-sdk'
+import { ownerLabels, type PlanRenderer, type RenderedPlan } from '@rxt/platform-sdk'
 import { environmentObjects } from './environment.ts'
 import type { KubeObject } from './kube-object.ts'
 import { namespaceOf } from './names.ts'
@@ -56,7 +56,11 @@ export function renderSpotPlan(plan: DeployPlan): RenderedPlan & {
   const namespace = namespaceOf(plan.provision)
   const { key: _key, ...asked } = plan.deploy
   const environment = environmentObjects(plan.provision, cluster)
-  const workload = workloadObjects(namespace, plan.deploy, 1, requestDigest(asked), { autoscaled: false })
+  const owner = ownerLabels(plan.provision)
+  const workload = workloadObjects(namespace, plan.deploy, 1, requestDigest(asked), {
+    autoscaled: false,
+    owner,
+  })
   const app = plan.deploy.app
   const network =
     plan.network === null
@@ -67,6 +71,7 @@ export function renderSpotPlan(plan: DeployPlan): RenderedPlan & {
           plan.network,
           hostnamesOf(plan.network, app, namespace, cluster),
           cluster,
+          owner,
         )
   return {
     environment,

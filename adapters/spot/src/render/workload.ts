@@ -12,10 +12,12 @@ export function workloadObjects(
   request: DeployRequest,
   revision: number,
   digest: string,
-  options: { autoscaled: boolean },
+  options: { autoscaled: boolean; owner: Readonly<Record<string, string>> },
 ): KubeObject[] {
   const { app } = request
-  const labels = appLabels(app)
+  // Selectors name the app alone (they cannot change once made); objects and pods also say whose they are.
+  const selector = appLabels(app)
+  const labels = { ...selector, ...options.owner }
   const meta = (name: string) => ({ name, namespace, labels })
   const probe = request.healthCheck && {
     httpGet: { path: request.healthCheck.path, port: request.healthCheck.port },
@@ -23,7 +25,7 @@ export function workloadObjects(
   }
   const resources = { cpu: cpu(request.resources.cpu), memory: memory(request.resources.memoryMiB) }
   const claims = request.volumes.map((v) => ({
-    metadata: { name: v.name, labels },
+    metadata: { name: v.name, labels: selector },
     spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: `${v.sizeGiB}Gi` } } },
   }))
   const template = {
@@ -85,7 +87,7 @@ export function workloadObjects(
         spec: {
           ...replicas,
           serviceName: serviceNames(app).service,
-          selector: { matchLabels: labels },
+          selector: { matchLabels: selector },
           template,
           volumeClaimTemplates: claims,
           revisionHistoryLimit: 10,
@@ -97,7 +99,7 @@ export function workloadObjects(
         metadata: { ...meta(app), annotations },
         spec: {
           ...replicas,
-          selector: { matchLabels: labels },
+          selector: { matchLabels: selector },
           template,
           revisionHistoryLimit: 10,
           progressDeadlineSeconds: 600,
@@ -110,7 +112,7 @@ export function workloadObjects(
     metadata: meta(serviceNames(app).service),
     spec: {
       type: 'ClusterIP',
-      selector: labels,
+      selector,
       // A StatefulSet's pods are named through a headless Service.
       ...(request.stateful ? { clusterIP: 'None' } : {}),
       ports: request.ports.map((p) => ({
@@ -140,6 +142,7 @@ export function scaleObjects(
   namespace: string,
   workload: { kind: string; name: string },
   spec: ScaleSpec,
+  owner: Readonly<Record<string, string>> = {},
 ): { replicas: KubeObject; autoscaler: KubeObject | undefined } {
   const replicas: KubeObject = {
     apiVersion: 'apps/v1',
@@ -148,7 +151,7 @@ export function scaleObjects(
     spec: { replicas: spec.replicas },
   }
   const autoscaler =
-    spec.autoscaling === null ? undefined : autoscalerObject(namespace, workload, spec.autoscaling)
+    spec.autoscaling === null ? undefined : autoscalerObject(namespace, workload, spec.autoscaling, owner)
   return { replicas, autoscaler }
 }
 
@@ -157,11 +160,12 @@ export function autoscalerObject(
   namespace: string,
   workload: { kind: string; name: string },
   autoscaling: NonNullable<ScaleSpec['autoscaling']>,
+  owner: Readonly<Record<string, string>> = {},
 ): KubeObject {
   return {
     apiVersion: 'autoscaling/v2',
     kind: 'HorizontalPodAutoscaler',
-    metadata: { name: workload.name, namespace, labels: appLabels(workload.name) },
+    metadata: { name: workload.name, namespace, labels: { ...appLabels(workload.name), ...owner } },
     spec: {
       scaleTargetRef: { apiVersion: 'apps/v1', kind: workload.kind, name: workload.name },
       minReplicas: autoscaling.minReplicas,

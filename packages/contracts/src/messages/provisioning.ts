@@ -77,9 +77,10 @@ export const NetworkReady = closedObject({
   deploymentId: deploymentId(),
   platform: platformField(),
   hostnames: Type.Array(hostnameField('A public host name now routed to the workload'), {
-    minItems: 1,
+    minItems: 0,
     maxItems: 50,
     uniqueItems: true,
+    description: 'None when nothing is routed by name: a private workload, TCP only, or no ports',
   }),
   vip: Type.Union([ipAddressField('The virtual IP of the load balancer'), Type.Null()], {
     description: 'The load balancer virtual IP, or null when the platform exposes none (ingress only)',
@@ -148,112 +149,126 @@ export const ProviderHealth = closedObject({
 })
 export type ProviderHealth = Static<typeof ProviderHealth>
 
+export const ProviderHealthMessage = defineMessage({
+  type: 'evt.provider.health',
+  version: 1,
+  kind: MessageKind.event,
+  summary:
+    "A compute provider's health, as its adapter probed it (published by every adapter, on a schedule)",
+  publishedBy: '*',
+  schema: ProviderHealth,
+  fixture: {
+    provider: 'rxt-spot',
+    healthy: true,
+    latencyMs: 12.5,
+    message: 'the API server answered',
+    checkedAt: '2026-03-01T12:00:00Z',
+    intervalMs: 15000,
+  },
+})
+
+export const ProvisionedMessage = defineMessage({
+  type: 'evt.provisioned',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'Compute for a deployment exists on its platform (published by the spot or sddc adapter)',
+  publishedBy: '*',
+  schema: Provisioned,
+  fixture: {
+    envId: 'env_prod',
+    deploymentId: 'dep_7f3a9c',
+    platform: 'rxt-spot',
+    resourceIds: ['ns:tnt-acme-shop-prod', 'deployment:tnt-acme-shop-prod/web'],
+    endpoints: [{ name: 'web', host: 'web.tnt-acme-shop-prod.svc', port: 8080, protocol: 'http' }],
+  },
+})
+
+export const ProvisionFailedMessage = defineMessage({
+  type: 'evt.provision.failed',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'Provisioning compute failed (published by the spot or sddc adapter)',
+  publishedBy: '*',
+  schema: ProvisionFailed,
+  fixture: {
+    envId: 'env_prod',
+    deploymentId: 'dep_7f3a9c',
+    platform: 'sddc-flex',
+    reason: 'resource pool tenant-acme has no free memory for 2 x 8 GiB',
+    retryable: false,
+  },
+})
+
+export const NetworkReadyMessage = defineMessage({
+  type: 'evt.network.ready',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'Networking, DNS and TLS for a deployment are in place (published by the spot or sddc adapter)',
+  publishedBy: '*',
+  schema: NetworkReady,
+  fixture: {
+    envId: 'env_prod',
+    deploymentId: 'dep_7f3a9c',
+    platform: 'sddc-flex',
+    hostnames: ['shop.acme.example'],
+    vip: '203.0.113.10',
+  },
+})
+
+export const NetworkFailedMessage = defineMessage({
+  type: 'evt.network.failed',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'Configuring networking failed (published by the spot or sddc adapter)',
+  publishedBy: '*',
+  schema: NetworkFailed,
+  fixture: {
+    envId: 'env_prod',
+    deploymentId: 'dep_7f3a9c',
+    platform: 'rxt-spot',
+    reason: 'ingress class rxt-public not found',
+    retryable: true,
+  },
+})
+
+export const DomainValidMessage = defineMessage({
+  type: 'evt.domain.valid',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'A custom domain is verified and its certificate issued',
+  publishedBy: 'domains',
+  schema: DomainValid,
+  fixture: {
+    domainId: 'dom_shop',
+    envId: 'env_prod',
+    hostname: 'shop.acme.example',
+    certificateExpiresAt: '2025-08-30T00:00:00Z',
+    validatedAt: '2025-06-01T11:58:00Z',
+  },
+})
+
+export const DomainInvalidMessage = defineMessage({
+  type: 'evt.domain.invalid',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'A custom domain failed validation',
+  publishedBy: 'domains',
+  schema: DomainInvalid,
+  fixture: {
+    domainId: 'dom_shop',
+    envId: 'env_prod',
+    hostname: 'shop.acme.example',
+    check: 'dns',
+    reason: 'CNAME shop.acme.example points to old.example, expected edge.rxt.example',
+  },
+})
+
 export const provisioningContracts = [
-  defineMessage({
-    type: 'evt.provider.health',
-    version: 1,
-    kind: MessageKind.event,
-    summary:
-      "A compute provider's health, as its adapter probed it (published by every adapter, on a schedule)",
-    publishedBy: '*',
-    schema: ProviderHealth,
-    fixture: {
-      provider: 'rxt-spot',
-      healthy: true,
-      latencyMs: 12.5,
-      message: 'the API server answered',
-      checkedAt: '2026-03-01T12:00:00Z',
-      intervalMs: 15000,
-    },
-  }),
-  defineMessage({
-    type: 'evt.provisioned',
-    version: 1,
-    kind: MessageKind.event,
-    summary: 'Compute for a deployment exists on its platform (published by the spot or sddc adapter)',
-    publishedBy: '*',
-    schema: Provisioned,
-    fixture: {
-      envId: 'env_prod',
-      deploymentId: 'dep_7f3a9c',
-      platform: 'rxt-spot',
-      resourceIds: ['ns:tnt-acme-shop-prod', 'deployment:tnt-acme-shop-prod/web'],
-      endpoints: [{ name: 'web', host: 'web.tnt-acme-shop-prod.svc', port: 8080, protocol: 'http' }],
-    },
-  }),
-  defineMessage({
-    type: 'evt.provision.failed',
-    version: 1,
-    kind: MessageKind.event,
-    summary: 'Provisioning compute failed (published by the spot or sddc adapter)',
-    publishedBy: '*',
-    schema: ProvisionFailed,
-    fixture: {
-      envId: 'env_prod',
-      deploymentId: 'dep_7f3a9c',
-      platform: 'sddc-flex',
-      reason: 'resource pool tenant-acme has no free memory for 2 x 8 GiB',
-      retryable: false,
-    },
-  }),
-  defineMessage({
-    type: 'evt.network.ready',
-    version: 1,
-    kind: MessageKind.event,
-    summary: 'Networking, DNS and TLS for a deployment are in place (published by the spot or sddc adapter)',
-    publishedBy: '*',
-    schema: NetworkReady,
-    fixture: {
-      envId: 'env_prod',
-      deploymentId: 'dep_7f3a9c',
-      platform: 'sddc-flex',
-      hostnames: ['shop.acme.example'],
-      vip: '203.0.113.10',
-    },
-  }),
-  defineMessage({
-    type: 'evt.network.failed',
-    version: 1,
-    kind: MessageKind.event,
-    summary: 'Configuring networking failed (published by the spot or sddc adapter)',
-    publishedBy: '*',
-    schema: NetworkFailed,
-    fixture: {
-      envId: 'env_prod',
-      deploymentId: 'dep_7f3a9c',
-      platform: 'rxt-spot',
-      reason: 'ingress class rxt-public not found',
-      retryable: true,
-    },
-  }),
-  defineMessage({
-    type: 'evt.domain.valid',
-    version: 1,
-    kind: MessageKind.event,
-    summary: 'A custom domain is verified and its certificate issued',
-    publishedBy: 'domains',
-    schema: DomainValid,
-    fixture: {
-      domainId: 'dom_shop',
-      envId: 'env_prod',
-      hostname: 'shop.acme.example',
-      certificateExpiresAt: '2025-08-30T00:00:00Z',
-      validatedAt: '2025-06-01T11:58:00Z',
-    },
-  }),
-  defineMessage({
-    type: 'evt.domain.invalid',
-    version: 1,
-    kind: MessageKind.event,
-    summary: 'A custom domain failed validation',
-    publishedBy: 'domains',
-    schema: DomainInvalid,
-    fixture: {
-      domainId: 'dom_shop',
-      envId: 'env_prod',
-      hostname: 'shop.acme.example',
-      check: 'dns',
-      reason: 'CNAME shop.acme.example points to old.example, expected edge.rxt.example',
-    },
-  }),
+  ProviderHealthMessage,
+  ProvisionedMessage,
+  ProvisionFailedMessage,
+  NetworkReadyMessage,
+  NetworkFailedMessage,
+  DomainValidMessage,
+  DomainInvalidMessage,
 ] as const

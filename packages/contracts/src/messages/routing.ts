@@ -82,57 +82,57 @@ const manifest = canonical({
   spec: { image: 'ghcr.io/acme/shop:1.4.2', replicas: 1, stateful: false },
 })
 
-export const routingContracts = [
-  defineMessage({
-    type: 'cmd.router.provision',
-    version: 1,
-    kind: MessageKind.command,
-    summary: 'Place a deployment on the best provider its manifest allows, and send it the work',
-    publishedBy: 'orchestrator',
-    schema: RouterProvision,
-    fixture: {
-      deploymentId: 'dep_7f3a9c',
-      tenantId: 'tnt_acme',
-      projectId: 'prj_shop',
-      envId: 'env_prod',
-      environment: 'production',
-      artifactRef: 'ghcr.io/acme/shop:1.4.2',
-      manifest,
-      manifestDigest: `sha256:${createHash('sha256').update(manifest).digest('hex')}`,
-    },
-  }),
-  defineMessage({
-    type: 'evt.route.decided',
-    version: 1,
-    kind: MessageKind.event,
-    summary: 'The router sent a deployment to a provider (again, after a failover), and why',
-    publishedBy: 'router',
-    schema: RouteDecided,
-    fixture: {
-      deploymentId: 'dep_7f3a9c',
-      envId: 'env_prod',
-      provider: 'sddc-flex',
-      platform: 'sddc-flex',
-      reason:
-        'no platform preference; sddc-flex is the only healthy provider that fits the workload ($41.20/month)',
-      attempt: 2,
-      tried: [
-        { provider: 'rxt-spot', reason: 'rxt-spot could not provision: the API server is unreachable' },
-      ],
-    },
-  }),
-  defineMessage({
-    type: 'evt.route.failed',
-    version: 1,
-    kind: MessageKind.event,
-    summary: 'No provider could take a deployment: every one the manifest allows was tried or ruled out',
-    publishedBy: 'router',
-    schema: RouteFailed,
-    fixture: {
-      deploymentId: 'dep_7f3a9c',
-      envId: 'env_prod',
-      reason: 'No provider can run shop: rxt-spot is disabled by an operator',
-      tried: [],
-    },
-  }),
-]
+export const RouterProvisionMessage = defineMessage({
+  type: 'cmd.router.provision',
+  version: 1,
+  kind: MessageKind.command,
+  summary: 'Place a deployment on the best provider its manifest allows, and send it the work',
+  publishedBy: 'orchestrator',
+  schema: RouterProvision,
+  fixture: {
+    deploymentId: 'dep_7f3a9c',
+    tenantId: 'tnt_acme',
+    projectId: 'prj_shop',
+    envId: 'env_prod',
+    environment: 'production',
+    artifactRef: 'ghcr.io/acme/shop:1.4.2',
+    manifest,
+    manifestDigest: `sha256:${createHash('sha256').update(manifest).digest('hex')}`,
+  },
+})
+
+export const RouteDecidedMessage = defineMessage({
+  type: 'evt.route.decided',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'The router sent a deployment to a provider (again, after a failover), and why',
+  publishedBy: 'router',
+  schema: RouteDecided,
+  fixture: {
+    deploymentId: 'dep_7f3a9c',
+    envId: 'env_prod',
+    provider: 'sddc-flex',
+    platform: 'sddc-flex',
+    reason:
+      'no platform preference; sddc-flex is the only healthy provider that fits the workload ($41.20/month)',
+    attempt: 2,
+    tried: [{ provider: 'rxt-spot', reason: 'rxt-spot could not provision: the API server is unreachable' }],
+  },
+})
+
+export const RouteFailedMessage = defineMessage({
+  type: 'evt.route.failed',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'No provider could take a deployment: every one the manifest allows was tried or ruled out',
+  publishedBy: 'router',
+  schema: RouteFailed,
+  fixture: {
+    deploymentId: 'dep_7f3a9c',
+    envId: 'env_prod',
+    reason: 'No provider can run shop: rxt-spot is disabled by an operator',
+    tried: [],
+  },
+})
+
+export const routingContracts = [RouterProvisionMessage, RouteDecidedMessage, RouteFailedMessage] as const

@@ -42,62 +42,72 @@ export const SddcNsxConfigured = closedObject({
 })
 export type SddcNsxConfigured = Static<typeof SddcNsxConfigured>
 
+export const SddcProvisionRequestMessage = defineMessage({
+  type: 'cmd.sddc.provision.request',
+  version: 2,
+  kind: MessageKind.command,
+  summary: "Create a deployment's environment (VM folder, segment) and VMs on SDDC Flex, as its plan says",
+  publishedBy: 'router',
+  schema: SddcProvisionRequest,
+  fixture: deployPlanFixture('sddc-flex', 'sddc-flex'),
+})
+
+export const SddcNetworkConfigureMessage = defineMessage({
+  type: 'cmd.sddc.network.configure',
+  version: 2,
+  kind: MessageKind.command,
+  summary:
+    "Configure a provisioned deployment's NSX load balancer, firewall, TLS and DNS on SDDC Flex, as its plan says",
+  publishedBy: 'router',
+  schema: SddcNetworkConfigure,
+  fixture: deployPlanFixture('sddc-flex', 'sddc-flex'),
+})
+
+export const SddcScaleMessage = defineMessage({
+  type: 'cmd.sddc.scale',
+  version: 1,
+  kind: MessageKind.command,
+  summary: 'Change the VM count or VM size of a deployment on SDDC Flex',
+  publishedBy: 'router',
+  schema: SddcScale,
+  fixture: { envId: 'env_prod', deploymentId: 'dep_7f3a9c', vmCount: 3, cpuPerVm: 2, ramPerVm: 4096 },
+})
+
+export const SddcVmCreatedMessage = defineMessage({
+  type: 'evt.sddc.vm.created',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'A VM of a deployment was created in its vApp on SDDC Flex',
+  publishedBy: 'sddc',
+  schema: SddcVmCreated,
+  fixture: {
+    envId: 'env_prod',
+    deploymentId: 'dep_7f3a9c',
+    vmId: 'vm-1042',
+    vAppId: 'vapp-shop-prod',
+    name: 'web-1',
+  },
+})
+
+export const SddcNsxConfiguredMessage = defineMessage({
+  type: 'evt.sddc.nsx.configured',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'NSX segment and load balancer of a deployment were configured on SDDC Flex',
+  publishedBy: 'sddc',
+  schema: SddcNsxConfigured,
+  fixture: {
+    envId: 'env_prod',
+    deploymentId: 'dep_7f3a9c',
+    lbId: 'lb-shop-prod',
+    segmentId: 'seg-tenant-acme-prod',
+  },
+})
+
 export const sddcContracts = [
-  defineMessage({
-    type: 'cmd.sddc.provision.request',
-    version: 2,
-    kind: MessageKind.command,
-    summary: "Create a deployment's environment (VM folder, segment) and VMs on SDDC Flex, as its plan says",
-    publishedBy: 'router',
-    schema: SddcProvisionRequest,
-    fixture: deployPlanFixture('sddc-flex', 'sddc-flex'),
-  }),
-  defineMessage({
-    type: 'cmd.sddc.network.configure',
-    version: 2,
-    kind: MessageKind.command,
-    summary:
-      "Configure a provisioned deployment's NSX load balancer, firewall, TLS and DNS on SDDC Flex, as its plan says",
-    publishedBy: 'router',
-    schema: SddcNetworkConfigure,
-    fixture: deployPlanFixture('sddc-flex', 'sddc-flex'),
-  }),
-  defineMessage({
-    type: 'cmd.sddc.scale',
-    version: 1,
-    kind: MessageKind.command,
-    summary: 'Change the VM count or VM size of a deployment on SDDC Flex',
-    publishedBy: 'router',
-    schema: SddcScale,
-    fixture: { envId: 'env_prod', deploymentId: 'dep_7f3a9c', vmCount: 3, cpuPerVm: 2, ramPerVm: 4096 },
-  }),
-  defineMessage({
-    type: 'evt.sddc.vm.created',
-    version: 1,
-    kind: MessageKind.event,
-    summary: 'A VM of a deployment was created in its vApp on SDDC Flex',
-    publishedBy: 'sddc',
-    schema: SddcVmCreated,
-    fixture: {
-      envId: 'env_prod',
-      deploymentId: 'dep_7f3a9c',
-      vmId: 'vm-1042',
-      vAppId: 'vapp-shop-prod',
-      name: 'web-1',
-    },
-  }),
-  defineMessage({
-    type: 'evt.sddc.nsx.configured',
-    version: 1,
-    kind: MessageKind.event,
-    summary: 'NSX segment and load balancer of a deployment were configured on SDDC Flex',
-    publishedBy: 'sddc',
-    schema: SddcNsxConfigured,
-    fixture: {
-      envId: 'env_prod',
-      deploymentId: 'dep_7f3a9c',
-      lbId: 'lb-shop-prod',
-      segmentId: 'seg-tenant-acme-prod',
-    },
-  }),
+  SddcProvisionRequestMessage,
+  SddcNetworkConfigureMessage,
+  SddcScaleMessage,
+  SddcVmCreatedMessage,
+  SddcNsxConfiguredMessage,
 ] as const

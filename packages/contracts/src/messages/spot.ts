@@ -71,85 +71,97 @@ export const SpotCredentialsIssued = closedObject({
 })
 export type SpotCredentialsIssued = Static<typeof SpotCredentialsIssued>
 
+export const SpotProvisionRequestMessage = defineMessage({
+  type: 'cmd.spot.provision.request',
+  version: 2,
+  kind: MessageKind.command,
+  summary: "Create a deployment's environment (namespace) and workload on RXT Spot, as its plan says",
+  publishedBy: 'router',
+  schema: SpotProvisionRequest,
+  fixture: deployPlanFixture('rxt-spot', 'rxt-spot'),
+})
+
+export const SpotNetworkConfigureMessage = defineMessage({
+  type: 'cmd.spot.network.configure',
+  version: 2,
+  kind: MessageKind.command,
+  summary:
+    "Configure a provisioned deployment's ingress, load balancing, TLS and DNS on RXT Spot, as its plan says",
+  publishedBy: 'router',
+  schema: SpotNetworkConfigure,
+  fixture: deployPlanFixture('rxt-spot', 'rxt-spot'),
+})
+
+export const SpotScaleMessage = defineMessage({
+  type: 'cmd.spot.scale',
+  version: 1,
+  kind: MessageKind.command,
+  summary: 'Change the replica count or autoscaling of a deployment on RXT Spot',
+  publishedBy: 'router',
+  schema: SpotScale,
+  fixture: {
+    envId: 'env_prod',
+    deploymentId: 'dep_7f3a9c',
+    replicas: 3,
+    hpa: { minReplicas: 2, maxReplicas: 10, targetCpuPercent: 70 },
+  },
+})
+
+export const SpotPodCreatedMessage = defineMessage({
+  type: 'evt.spot.pod.created',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'A pod of a deployment was created on RXT Spot',
+  publishedBy: 'spot',
+  schema: SpotPodCreated,
+  fixture: {
+    envId: 'env_prod',
+    deploymentId: 'dep_7f3a9c',
+    namespace: 'tnt-acme-shop-prod',
+    podId: '6f1d2c3b-4a59-4e8f-9a0b-1c2d3e4f5a6b',
+    podName: 'web-7d9f8c6b5d-x2k4z',
+    kubeDeploymentName: 'web',
+  },
+})
+
+export const SpotIngressConfiguredMessage = defineMessage({
+  type: 'evt.spot.ingress.configured',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'An Ingress of a deployment was configured on RXT Spot',
+  publishedBy: 'spot',
+  schema: SpotIngressConfigured,
+  fixture: {
+    envId: 'env_prod',
+    deploymentId: 'dep_7f3a9c',
+    namespace: 'tnt-acme-shop-prod',
+    ingressId: '0b8e1a2f-3c4d-4e5f-8a9b-0c1d2e3f4a5b',
+    hostname: 'shop.acme.example',
+  },
+})
+
+export const SpotCredentialsIssuedMessage = defineMessage({
+  type: 'evt.spot.credentials.issued',
+  version: 1,
+  kind: MessageKind.event,
+  summary:
+    "Short-lived credentials (a kubeconfig with a TokenRequest token) were issued for an environment's namespace; never the token itself",
+  publishedBy: 'spot',
+  schema: SpotCredentialsIssued,
+  fixture: {
+    envId: 'env_prod',
+    namespace: 'shop-prod-3f9a1c',
+    serviceAccount: 'rxt-env',
+    issuedTo: 'usr_7c2d',
+    expiresAt: '2026-11-23T10:00:00.000Z',
+  },
+})
+
 export const spotContracts = [
-  defineMessage({
-    type: 'cmd.spot.provision.request',
-    version: 2,
-    kind: MessageKind.command,
-    summary: "Create a deployment's environment (namespace) and workload on RXT Spot, as its plan says",
-    publishedBy: 'router',
-    schema: SpotProvisionRequest,
-    fixture: deployPlanFixture('rxt-spot', 'rxt-spot'),
-  }),
-  defineMessage({
-    type: 'cmd.spot.network.configure',
-    version: 2,
-    kind: MessageKind.command,
-    summary:
-      "Configure a provisioned deployment's ingress, load balancing, TLS and DNS on RXT Spot, as its plan says",
-    publishedBy: 'router',
-    schema: SpotNetworkConfigure,
-    fixture: deployPlanFixture('rxt-spot', 'rxt-spot'),
-  }),
-  defineMessage({
-    type: 'cmd.spot.scale',
-    version: 1,
-    kind: MessageKind.command,
-    summary: 'Change the replica count or autoscaling of a deployment on RXT Spot',
-    publishedBy: 'router',
-    schema: SpotScale,
-    fixture: {
-      envId: 'env_prod',
-      deploymentId: 'dep_7f3a9c',
-      replicas: 3,
-      hpa: { minReplicas: 2, maxReplicas: 10, targetCpuPercent: 70 },
-    },
-  }),
-  defineMessage({
-    type: 'evt.spot.pod.created',
-    version: 1,
-    kind: MessageKind.event,
-    summary: 'A pod of a deployment was created on RXT Spot',
-    publishedBy: 'spot',
-    schema: SpotPodCreated,
-    fixture: {
-      envId: 'env_prod',
-      deploymentId: 'dep_7f3a9c',
-      namespace: 'tnt-acme-shop-prod',
-      podId: '6f1d2c3b-4a59-4e8f-9a0b-1c2d3e4f5a6b',
-      podName: 'web-7d9f8c6b5d-x2k4z',
-      kubeDeploymentName: 'web',
-    },
-  }),
-  defineMessage({
-    type: 'evt.spot.ingress.configured',
-    version: 1,
-    kind: MessageKind.event,
-    summary: 'An Ingress of a deployment was configured on RXT Spot',
-    publishedBy: 'spot',
-    schema: SpotIngressConfigured,
-    fixture: {
-      envId: 'env_prod',
-      deploymentId: 'dep_7f3a9c',
-      namespace: 'tnt-acme-shop-prod',
-      ingressId: '0b8e1a2f-3c4d-4e5f-8a9b-0c1d2e3f4a5b',
-      hostname: 'shop.acme.example',
-    },
-  }),
-  defineMessage({
-    type: 'evt.spot.credentials.issued',
-    version: 1,
-    kind: MessageKind.event,
-    summary:
-      "Short-lived credentials (a kubeconfig with a TokenRequest token) were issued for an environment's namespace; never the token itself",
-    publishedBy: 'spot',
-    schema: SpotCredentialsIssued,
-    fixture: {
-      envId: 'env_prod',
-      namespace: 'shop-prod-3f9a1c',
-      serviceAccount: 'rxt-env',
-      issuedTo: 'usr_7c2d',
-      expiresAt: '2026-11-23T10:00:00.000Z',
-    },
-  }),
+  SpotProvisionRequestMessage,
+  SpotNetworkConfigureMessage,
+  SpotScaleMessage,
+  SpotPodCreatedMessage,
+  SpotIngressConfiguredMessage,
+  SpotCredentialsIssuedMessage,
 ] as const

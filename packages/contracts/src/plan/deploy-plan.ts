@@ -1,8 +1,7 @@
-import Type, { type Static } from 'typebox'
+import Type, { type Static, type TSchema } from 'typebox'
 import {
   artifactRefField,
   closedObject,
-  closedRecord,
   digestField,
   hostnameField,
   idField,
@@ -35,7 +34,11 @@ const envId = () => idField('The environment, as the control plane names it')
 const protocolField = () =>
   Type.Union([Type.Literal('http'), Type.Literal('grpc'), Type.Literal('tcp'), Type.Literal('websocket')])
 
-const envName = () => Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', maxLength: 128 })
+const envName = () => Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', minLength: 1, maxLength: 128 })
+
+/** A map whose keys follow `key`: closed (no other key), as every payload object is. */
+const boundedRecord = <K extends TSchema, V extends TSchema>(key: K, value: V, options: object) =>
+  Type.Record(key, value, { ...options, propertyNames: key, additionalProperties: false })
 
 /** The place an environment's workloads run: a namespace, a VM folder and network segment. */
 export const ProvisionRequest = closedObject({
@@ -56,7 +59,9 @@ export const ProvisionRequest = closedObject({
     { description: 'The most the environment may use' },
   ),
   labels: Type.Optional(
-    closedRecord(slugField('Label name'), Type.String({ maxLength: 63 }), { maxProperties: 20 }),
+    boundedRecord(slugField('Label name'), Type.String({ minLength: 0, maxLength: 63 }), {
+      maxProperties: 20,
+    }),
   ),
 })
 export type ProvisionRequest = Static<typeof ProvisionRequest>
@@ -94,7 +99,7 @@ export const DeployRequest = closedObject({
     memoryMiB: Type.Integer({ minimum: 16, maximum: 1_048_576, description: 'Memory per replica' }),
   }),
   ports: Type.Array(Port, { maxItems: 20 }),
-  env: closedRecord(envName(), Type.String(), { maxProperties: 500 }),
+  env: boundedRecord(envName(), Type.String({ minLength: 0, maxLength: 32_768 }), { maxProperties: 500 }),
   secrets: Type.Array(
     closedObject({
       env: envName(),
@@ -105,7 +110,7 @@ export const DeployRequest = closedObject({
   healthCheck: Type.Union(
     [
       closedObject({
-        path: Type.String({ pattern: '^/', maxLength: 512 }),
+        path: Type.String({ pattern: '^/', minLength: 1, maxLength: 512 }),
         port: portField('The port probed'),
       }),
       Type.Null(),
@@ -116,7 +121,7 @@ export const DeployRequest = closedObject({
   volumes: Type.Array(
     closedObject({
       name: slugField('Volume name'),
-      mountPath: Type.String({ pattern: '^/', maxLength: 512 }),
+      mountPath: Type.String({ pattern: '^/', minLength: 1, maxLength: 512 }),
       sizeGiB: Type.Integer({ minimum: 1, maximum: 65_536 }),
     }),
     { maxItems: 20 },
