@@ -168,9 +168,9 @@ export function renderVmPlan(plan: DeployPlan): RenderedPlan {
               type: 'HTTP',
               port: deploy.healthCheck.port,
               path: deploy.healthCheck.path,
-              intervalSeconds: 10,
-              timeoutSeconds: 1,
-              fallCount: 3,
+              intervalSeconds: deploy.healthCheck.periodSeconds ?? 10,
+              timeoutSeconds: deploy.healthCheck.timeoutSeconds ?? 1,
+              fallCount: deploy.healthCheck.failureThreshold ?? 3,
             },
     })
     if (tls && network.hostnames.length > 0)

@@ -19,9 +19,13 @@ export function workloadObjects(
   const selector = appLabels(app)
   const labels = { ...selector, ...options.owner }
   const meta = (name: string) => ({ name, namespace, labels })
-  const probe = request.healthCheck && {
-    httpGet: { path: request.healthCheck.path, port: request.healthCheck.port },
-    periodSeconds: 10,
+  const check = request.healthCheck
+  const probe = check && {
+    httpGet: { path: check.path, port: check.port },
+    periodSeconds: check.periodSeconds ?? 10,
+    ...(check.initialDelaySeconds === undefined ? {} : { initialDelaySeconds: check.initialDelaySeconds }),
+    ...(check.timeoutSeconds === undefined ? {} : { timeoutSeconds: check.timeoutSeconds }),
+    ...(check.failureThreshold === undefined ? {} : { failureThreshold: check.failureThreshold }),
   }
   const resources = { cpu: cpu(request.resources.cpu), memory: memory(request.resources.memoryMiB) }
   const claims = request.volumes.map((v) => ({
@@ -58,7 +62,12 @@ export function workloadObjects(
           ],
           resources: { requests: resources, limits: resources },
           securityContext: { allowPrivilegeEscalation: false },
-          ...(probe ? { readinessProbe: probe, livenessProbe: { ...probe, failureThreshold: 6 } } : {}),
+          ...(probe
+            ? {
+                readinessProbe: probe,
+                livenessProbe: { ...probe, failureThreshold: 2 * (check?.failureThreshold ?? 3) },
+              }
+            : {}),
           volumeMounts: request.volumes.map((v) => ({ name: v.name, mountPath: v.mountPath })),
         },
       ],

@@ -112,6 +112,10 @@ export const DeployRequest = closedObject({
       closedObject({
         path: Type.String({ pattern: '^/', minLength: 1, maxLength: 512 }),
         port: portField('The port probed'),
+        initialDelaySeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600 })),
+        periodSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600 })),
+        timeoutSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 600 })),
+        failureThreshold: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
       }),
       Type.Null(),
     ],

@@ -59,7 +59,7 @@ describe('buildPlan', () => {
         resources: { cpu: 0.5, memoryMiB: 512 },
         env: { LOG_LEVEL: 'warn' },
         secrets: [{ env: 'DATABASE_URL', ref: 'secret://shop/database-url' }],
-        healthCheck: { path: '/healthz', port: 8080 },
+        healthCheck: { path: '/healthz', port: 8080, periodSeconds: 10, failureThreshold: 3 },
         autoscaling: null,
       },
       network: {

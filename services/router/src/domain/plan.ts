@@ -154,7 +154,14 @@ export function buildPlan(input: {
         .map(([env, ref]) => ({ env, ref })),
       healthCheck:
         readiness?.path !== undefined && readinessPort !== undefined
-          ? { path: readiness.path, port: readinessPort }
+          ? {
+              path: readiness.path,
+              port: readinessPort,
+              initialDelaySeconds: readiness.initialDelaySeconds,
+              periodSeconds: readiness.periodSeconds,
+              timeoutSeconds: readiness.timeoutSeconds,
+              failureThreshold: readiness.failureThreshold,
+            }
           : null,
       stateful: spec.stateful,
       volumes: (spec.volumes ?? []).map((v) => ({
