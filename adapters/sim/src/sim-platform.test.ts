@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -10,7 +11,7 @@ import {
   systemClock,
 } from '@rxt/kit'
 import { dbTargets, type TestDatabase } from '@rxt/kit/testing'
-import { conformanceRequests, FailureCode, platformName } from '@rxt/platform-sdk'
+import { conformanceRequests, FailureCode } from '@rxt/platform-sdk'
 import { describeComputePlatformConformance } from '@rxt/platform-sdk/conformance'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createSimPlatform, type SimFlavor, type SimPlatform } from './sim-platform.ts'
@@ -56,8 +57,10 @@ for (const target of dbTargets()) {
       const deployed = await platform.deployApplication(r.deploy)
       expect(deployed.ok && deployed.value.endpoints[0]?.host).toMatch(/\.sim-vm\.invalid$/)
       const network = await platform.configureNetwork({ ...r.network, hostnames: [] })
+      // The environment's platform name: its name, '-' and 8 hex of sha256('<tenant>/<env>').
+      const hash = createHash('sha256').update(`${r.provision.tenantId}/${r.envId}`).digest('hex').slice(0, 8)
       expect(network.ok && network.value.urls).toEqual([
-        `https://${platformName(r.provision)}.sim-vm.invalid/`,
+        `https://${r.provision.name}-${hash}.sim-vm.invalid/`,
       ])
       expect(network.ok && network.value.vip).toMatch(/^198\.51\.100\./)
       expect(network.ok && network.value.tls?.issuer).toContain('simulated')

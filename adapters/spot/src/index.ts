@@ -99,8 +99,8 @@ async function guardTenant(
 ): Promise<string | undefined> {
   if (command.tenantId !== undefined && command.tenantId !== message.tenantId)
     return `the command names tenant ${command.tenantId} but comes from ${message.tenantId}`
-  if (platform === undefined || command.envId === undefined || command.tenantId !== undefined)
-    return undefined
+  // Whatever tenant a command names, the environment it acts on must be its envelope's tenant's.
+  if (platform === undefined || command.envId === undefined) return undefined
   const owner = await platform.ownerOf(command.envId)
   return owner === undefined || owner === message.tenantId
     ? undefined

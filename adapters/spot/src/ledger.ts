@@ -37,7 +37,6 @@ export function createLedger(clock: Clock) {
 
   return {
     serial,
-    digestOf,
     /** A call once per key: checked, run in its environment's lane, its success recorded. */
     async once<T>(
       db: Queryable,

@@ -14,6 +14,7 @@ import {
   type IComputePlatform,
   Label,
   managedBy,
+  maxWorkloadNameLength,
   type NetworkOutcome,
   NetworkSpec,
   type Outcome,
@@ -208,6 +209,15 @@ export function createSpotPlatform(
   /** Deploys a request as the given revision number (a rollback passes its own objects). */
   const deploy = (request: DeployRequest) =>
     guarded('workload', async (): Promise<Outcome<DeploymentOutcome>> => {
+      // A StatefulSet's name goes into its pods' controller-revision-hash label, which allows 63 characters.
+      if (request.stateful && request.app.length > maxWorkloadNameLength)
+        return failed(
+          failure(
+            FailureCode.invalid,
+            `a stateful application's name may have at most ${maxWorkloadNameLength} characters; ${request.app} has ${request.app.length}`,
+            'workload',
+          ),
+        )
       const namespace = await namespaceFor(request.envId)
       if (namespace === undefined) return absent(request.envId)
       if (terminating(namespace)) return deleting(namespace)
@@ -303,12 +313,19 @@ export function createSpotPlatform(
       if (namespace === undefined) return absent(spec.envId)
       if (terminating(namespace)) return deleting(namespace)
       const ns = namespace.metadata.name
-      const [workload] = (await workloadsIn(ns)).sort((a, b) =>
-        a.metadata.name.localeCompare(b.metadata.name),
-      )
+      // The application the spec names; else the environment's one (the first by name).
+      const [workload] = (await workloadsIn(ns))
+        .filter((w) => spec.app === undefined || w.metadata.name === spec.app)
+        .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
       if (workload === undefined)
         return failed(
-          failure(FailureCode.conflict, `nothing is deployed to ${spec.envId} to route to`, 'ingress'),
+          failure(
+            FailureCode.conflict,
+            spec.app === undefined
+              ? `nothing is deployed to ${spec.envId} to route to`
+              : `${spec.app} is not deployed to ${spec.envId}: there is nothing to route to`,
+            'ingress',
+          ),
         )
       const app = workload.metadata.name
       const hostnames = hostnamesOf(spec, app, ns, cluster)

@@ -1,4 +1,5 @@
 import type { DeployPlan } from '@rxt/contracts'
+import { checkPlan } from './check-request.ts'
 import type {
   DeploymentOutcome,
   EnvironmentOutcome,
@@ -57,6 +58,8 @@ export async function runProvision(
   plan: DeployPlan,
 ): Promise<{ provisioned: EnvironmentOutcome; deployed: DeploymentOutcome } | undefined> {
   const answer = answerer(ctx, platform, plan)
+  const broken = checkPlan(plan)
+  if (broken !== undefined) return void (await answer.failed('evt.provision.failed', broken))
   const provisioned = await platform.provisionEnvironment(plan.provision)
   if (!provisioned.ok) return void (await answer.failed('evt.provision.failed', provisioned.failure))
   const deployed = await platform.deployApplication(plan.deploy)
@@ -85,6 +88,8 @@ export async function runNetwork(
   plan: DeployPlan,
 ): Promise<NetworkOutcome | undefined> {
   const answer = answerer(ctx, platform, plan)
+  const broken = checkPlan(plan)
+  if (broken !== undefined) return void (await answer.failed('evt.network.failed', broken))
   if (plan.network === null)
     return void (await answer.succeeded('evt.network.ready', { hostnames: [], vip: null }))
   const outcome = await platform.configureNetwork(plan.network)

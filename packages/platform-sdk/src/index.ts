@@ -1,4 +1,4 @@
-export { checkRequest } from './check-request.ts'
+export { checkPlan, checkRequest } from './check-request.ts'
 export { type Answers, healthReport, runNetwork, runProvision } from './commands.ts'
 export {
   ComputeKind,

@@ -100,8 +100,19 @@ function manifestOf(yaml: string) {
   return { manifest: loaded.manifest, digest: manifestDigest(loaded.manifest) }
 }
 
+/** The most an environment's overrides may hold, in canonical JSON: what evt.project.updated carries. */
+export const maxOverridesBytes = 65_536
+
 function checkOverrides(overrides: unknown): void {
-  if (overrideValidator.Check(overrides)) return
+  if (overrideValidator.Check(overrides)) {
+    const size = Buffer.byteLength(canonical(overrides))
+    if (size <= maxOverridesBytes) return
+    throw new InputError(
+      `the overrides take ${size} bytes as canonical JSON; at most ${maxOverridesBytes} are kept (move large values into secrets or the manifest)`,
+      [{ path: '/overrides', message: `must take at most ${maxOverridesBytes} bytes as canonical JSON` }],
+      { unprocessable: true },
+    )
+  }
   const errors = [...overrideValidator.Errors(overrides)]
   throw new InputError(
     'the overrides are not valid deploy.yaml environment overrides',

@@ -72,7 +72,7 @@ export function createRouting(
   const dispatch = async (ctx: HandlerContext, work: RouterProvision, tried: Attempt[], attempt: number) => {
     const loaded = loadManifest(work.manifest)
     const digest = `sha256:${createHash('sha256').update(work.manifest).digest('hex')}`
-    const problem = !loaded.ok
+    const manifestProblem = !loaded.ok
       ? `the manifest is not valid: ${loaded.violations.map((v) => `${v.path} ${v.message}`).join('; ')}`
       : digest !== work.manifestDigest
         ? `the manifest's digest is ${digest}, not ${work.manifestDigest}`
@@ -80,7 +80,18 @@ export function createRouting(
     const candidates = (await views(ctx.tx)).filter(
       (v) => !tried.some((t) => t.provider === v.manifest.metadata.name),
     )
-    const overrides = overridesFrom(work.overrides) ?? (await storedOverrides(ctx.tx, work.envId)) ?? {}
+    // The environment's stored overrides: the command's, else what the registry last said of it. Not
+    // knowing them is a failure, not a deploy without them.
+    const given = work.overrides === undefined ? undefined : overridesFrom(work.overrides)
+    const stored = work.overrides === undefined ? await storedOverrides(ctx.tx, work.envId) : given
+    const overrides = stored ?? {}
+    const unknown =
+      work.overrides !== undefined && given === undefined
+        ? "the command's overrides are not valid deploy.yaml environment overrides"
+        : stored === undefined
+          ? `the router has not heard of environment ${work.envId} from the registry, so its stored overrides are unknown`
+          : undefined
+    const problem = manifestProblem ?? unknown
     const selection =
       problem === undefined && loaded.ok && attempt <= maxAttempts
         ? selectPlatform(
@@ -217,7 +228,16 @@ export function createRouting(
         return
       // Provisioned: its traffic is routed on the same provider, by the plan it was provisioned with.
       const plan = row.plan
-      if (plan === null) throw new Error('a dispatched route has no plan')
+      if (plan === null) {
+        // Routed before plans were kept (an upgrade): nothing says what to route; the route ends.
+        await fail(
+          ctx,
+          row,
+          row.tried,
+          'the route has no deploy plan (routed by an earlier version); deploy again',
+        )
+        return
+      }
       await ctx.tx.query(
         `UPDATE routes SET state = 'networking', updated_at = now() WHERE deployment_id = $1`,
         [event.deploymentId],
@@ -237,7 +257,12 @@ export function createRouting(
         return
       await ctx.tx.query(
         `UPDATE routes SET state = 'ready', reason = $2, updated_at = now() WHERE deployment_id = $1`,
-        [event.deploymentId, `reachable at ${event.hostnames.join(', ')}`],
+        [
+          event.deploymentId,
+          event.hostnames.length === 0
+            ? 'ready; nothing is routed by name (private, TCP only, or no ports)'
+            : `reachable at ${event.hostnames.join(', ')}`,
+        ],
       )
     },
 

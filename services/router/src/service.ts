@@ -12,7 +12,7 @@ import {
 } from '@rxt/kit'
 import { defaultProviderFiles, loadProviderManifest, planRenderers, rendererFor } from '@rxt/platform-sdk'
 import { applyEnvironment, buildPlan, overridesFrom } from './domain/plan.ts'
-import { previewPlan } from './domain/preview.ts'
+import { planProblems, previewPlan } from './domain/preview.ts'
 import { type ProviderView, selectPlatform } from './domain/select-platform.ts'
 import { createRouting } from './routing.ts'
 import {
@@ -249,6 +249,13 @@ export function createRouter(deps: ContextDeps<RouterConfig>) {
         provider,
         ...(input.artifactRef === undefined ? {} : { artifactRef: input.artifactRef }),
       })
+      const problems = planProblems(plan)
+      if (problems.length > 0)
+        throw new InputError(
+          `the deployment does not fit what ${provider.metadata.name} takes: ${problems.join('; ')}`,
+          [],
+          { unprocessable: true },
+        )
       const renderer = rendererFor(renderers, plan.platform)
       if (renderer === undefined)
         throw new UnavailableError(`no adapter of this build renders ${plan.platform} plans`)

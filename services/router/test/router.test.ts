@@ -126,6 +126,14 @@ for (const target of dbTargets()) {
       expect(vm.body.simulated).toBe(true)
       // Unnamed: the selected provider, with the selection.
       expect((await translate()).body).toMatchObject({ selection: { ok: true } })
+      // What the SDK's calls cannot take is refused as the router would refuse to send it.
+      const huge = await call('POST', '/v1/deploy/translate', tenant, {
+        yaml: manifest('{preference: auto}').replace('  ports:', '  resources: {cpu: "300"}\n  ports:'),
+        environment: 'staging',
+        provider: 'sim-vm',
+      })
+      expect(huge.status).toBe(422)
+      expect(huge.body.detail).toContain('/deploy/resources/cpu')
     })
 
     it('lets only operators disable a provider, at once and with no restart; a disabled one gets no new work', async () => {

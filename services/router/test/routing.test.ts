@@ -35,7 +35,7 @@ for (const target of dbTargets()) {
     const events: Envelope[] = []
     let tenantId = ''
 
-    const send = async (preference: string) => {
+    const send = async (preference: string, overrides: string | null = '{}') => {
       const deploymentId = `dep-${randomUUID()}`
       await driver.db.transaction((tx) =>
         driver.bus.publish(tx, {
@@ -49,6 +49,7 @@ for (const target of dbTargets()) {
             envId: `env-${deploymentId}`,
             environment: 'production',
             artifactRef: 'ghcr.io/acme/shop:1.4.2',
+            ...(overrides === null ? {} : { overrides }),
             ...manifestFor(preference),
           },
         }),
@@ -206,6 +207,20 @@ for (const target of dbTargets()) {
       } finally {
         await call('PUT', '/v1/admin/sim/sim-container/faults', {})
       }
+    })
+
+    it("applies the overrides a command carries, and deploys nothing with an environment's overrides unknown", async () => {
+      const threeReplicas = await send('container', JSON.stringify({ replicas: 3 }))
+      await outcome(threeReplicas)
+      const [command] = of(threeReplicas, 'cmd.spot.provision.request')
+      expect((command?.data as DeployPlan).deploy.replicas).toBe(3)
+      // Neither in the command nor heard of from the registry: the route fails, saying why.
+      const unknown = await send('container', null)
+      const { failed, provisioned } = await outcome(unknown)
+      expect(provisioned).toBeUndefined()
+      expect(failed?.reason).toContain('has not heard of environment')
+      const broken = await send('container', '{"replicas": "three"}')
+      expect((await outcome(broken)).failed?.reason).toContain('not valid deploy.yaml environment overrides')
     })
 
     it('does not fail over from a refusal: the same request would be refused anywhere', async () => {

@@ -138,6 +138,9 @@ export type DeployRequest = Static<typeof DeployRequest>
 export const NetworkSpec = closedObject({
   key: key(),
   envId: envId(),
+  app: Type.Optional(
+    slugField("The application traffic goes to (the deploy's app); absent: the environment's one"),
+  ),
   visibility: Type.Union([Type.Literal('public'), Type.Literal('private')]),
   hostnames: Type.Array(hostnameField('A hostname the application answers to'), {
     maxItems: 50,

@@ -109,6 +109,22 @@ describe('buildPlan', () => {
     expect(worker.network).toBeNull()
   })
 
+  it("runs the image the deploy names (pinned by digest) over the manifest's tag", () => {
+    const pinned = `ghcr.io/acme/shop@sha256:${'c'.repeat(64)}`
+    const plan = buildPlan({
+      manifest: deploy(web),
+      manifestDigest: digest,
+      target,
+      provider: rxtSpot(),
+      artifactRef: pinned,
+    })
+    expect(plan.deploy.image).toBe(pinned)
+    // A preview with no artifact shows the manifest's own image.
+    expect(
+      buildPlan({ manifest: deploy(web), manifestDigest: digest, target, provider: rxtSpot() }).deploy.image,
+    ).toBe('ghcr.io/acme/shop:1.4.2')
+  })
+
   it('runs the image CI built, or a placeholder that says so in a preview', () => {
     const manifest = deploy('build: { fromCi: true }')
     const built = `ghcr.io/acme/shop@sha256:${'b'.repeat(64)}`

@@ -94,7 +94,10 @@ export function buildPlan(input: {
   readonly overrides?: ManifestOverride
   readonly target: PlanTarget
   readonly provider: ProviderManifest
-  /** The image CI built; the manifest's own image otherwise, or a placeholder for a preview. */
+  /**
+   * The image to run, pinned by digest where known (the one CI built, or the manifest's image as the
+   * deploy resolved it); absent (a preview): the manifest's own image, or a placeholder.
+   */
   readonly artifactRef?: string
 }): DeployPlan {
   const { target, provider } = input
@@ -141,7 +144,7 @@ export function buildPlan(input: {
       key: keyOf('deploy'),
       envId: target.envId,
       app,
-      image: spec.image ?? input.artifactRef ?? ciImagePlaceholder(target.projectId, app),
+      image: input.artifactRef ?? spec.image ?? ciImagePlaceholder(target.projectId, app),
       replicas: workload.replicas,
       resources: {
         cpu: Math.max(0.01, workload.cpu),
@@ -184,6 +187,7 @@ export function buildPlan(input: {
         : {
             key: keyOf('network'),
             envId: target.envId,
+            app,
             visibility: network?.visibility ?? 'private',
             hostnames: [...new Set(network?.hostnames ?? [])],
             tls: network?.tls ?? 'required',

@@ -1,6 +1,6 @@
 import { DeployPlan } from '@rxt/contracts'
 import type { DeployManifest, ManifestOverride } from '@rxt/contracts/manifest'
-import type { PlanRenderer, PlatformObject, ProviderManifest } from '@rxt/platform-sdk'
+import { checkPlan, type PlanRenderer, type PlatformObject, type ProviderManifest } from '@rxt/platform-sdk'
 import { Compile } from 'typebox/compile'
 import { ciImagePlaceholder, overriddenFields } from './plan.ts'
 
@@ -11,8 +11,10 @@ const planValidator = Compile(DeployPlan)
  * deployment asks is outside what the SDK's calls take. Empty when it can.
  */
 export function planProblems(plan: DeployPlan): string[] {
-  if (planValidator.Check(plan)) return []
-  return [...planValidator.Errors(plan)].slice(0, 10).map((e) => `${e.instancePath || '/'} ${e.message}`)
+  if (!planValidator.Check(plan))
+    return [...planValidator.Errors(plan)].slice(0, 10).map((e) => `${e.instancePath || '/'} ${e.message}`)
+  const broken = checkPlan(plan)
+  return broken === undefined ? [] : [broken.message]
 }
 
 /** What a deploy.yaml becomes on a provider: the plan, and the objects the adapter would apply of it. */

@@ -1,6 +1,6 @@
 /**
  * Kubernetes-style quantities as deploy.yaml writes them (`500m`, `0.5`, `512Mi`, `2Gi`), read into
- * numbers the router computes with, and written back for the objects it produces.
+ * numbers the router computes with (prices, plans); adapters write them back as their platforms want.
  */
 
 /** vCPUs per replica when deploy.yaml sets no `resources.cpu`: half a core, enough for a small service. */
@@ -29,19 +29,6 @@ export function parseBytesMiB(text: string): number {
     throw new RangeError(`"${text}" is not a size such as 512Mi or 2Gi`)
   }
   return Number(match[1]) * factor
-}
-
-/** A CPU quantity for Kubernetes: whole cores as `2`, anything finer in millicores: 0.5 → `500m`. */
-export function formatCpu(cpu: number): string {
-  const millis = Math.round(cpu * 1000)
-  return millis % 1000 === 0 ? String(millis / 1000) : `${millis}m`
-}
-
-/** A size for Kubernetes in the largest whole unit: 2048 → `2Gi`, 512 → `512Mi`, 0.0625 → `64Ki`. */
-export function formatMiB(mib: number): string {
-  const kib = Math.ceil(mib * 1024)
-  if (kib % (1024 * 1024) === 0) return `${kib / (1024 * 1024)}Gi`
-  return kib % 1024 === 0 ? `${kib / 1024}Mi` : `${kib}Ki`
 }
 
 /** MiB as GiB, for prices and disks quoted per GiB. */

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { conformanceRequests, loadProviderManifest, secretKeyRef, secretName } from '@rxt/platform-sdk'
 import yaml from 'js-yaml'
 import { describe, expect, it } from 'vitest'
+import { testSettings } from '../test-cluster.ts'
 import {
   environmentObjects,
   environmentReader,
@@ -9,8 +10,7 @@ import {
   namespaceOf,
   networkObjects,
   workloadObjects,
-} from './render/index.ts'
-import { testSettings } from './test-cluster.ts'
+} from './index.ts'
 
 const r = conformanceRequests('render')
 
@@ -62,7 +62,7 @@ describe('rendering environments as Kubernetes objects', () => {
     expect(objects.find((o) => o.kind === 'RoleBinding')).toMatchObject({
       roleRef: { kind: 'ClusterRole', name: environmentReader },
     })
-    const rbac = yaml.loadAll(readFileSync(new URL('../deploy/rbac.yaml', import.meta.url), 'utf8')) as {
+    const rbac = yaml.loadAll(readFileSync(new URL('../../deploy/rbac.yaml', import.meta.url), 'utf8')) as {
       kind: string
       metadata: { name: string }
       rules?: { resources: string[]; verbs: string[] }[]
@@ -119,7 +119,7 @@ describe('rendering environments as Kubernetes objects', () => {
 
   it('is offered to the router by a provider.yaml the SDK reads: Kubernetes, ingress, volumes, TLS, autoscaling', () => {
     const loaded = loadProviderManifest(
-      readFileSync(new URL('../providers/rxt-spot.yaml', import.meta.url), 'utf8'),
+      readFileSync(new URL('../../providers/rxt-spot.yaml', import.meta.url), 'utf8'),
     )
     if (!loaded.ok) throw new Error(JSON.stringify(loaded.violations))
     expect(loaded.value.metadata).toMatchObject({ name: 'rxt-spot', simulated: false })
