@@ -10,16 +10,17 @@ import { LRUCache } from 'lru-cache'
 import { apiKeyPrefix, parse, servicePrefix } from './credentials.ts'
 import type { Grants } from './grants.ts'
 import type { IdentityConfig } from './service.ts'
+import type { SessionChecks } from './session-checks.ts'
 import type { IdentityStore } from './store.ts'
 import { sameHash, sha256, type Tokens } from './tokens.ts'
 
 /** The authenticator: a Bearer token or an API key to a principal, cached and dropped on every change. */
 export function createPrincipals(
   deps: ContextDeps<IdentityConfig>,
-  parts: { store: IdentityStore; tokens: Tokens; grants: Grants },
+  parts: { store: IdentityStore; tokens: Tokens; grants: Grants; checks: SessionChecks },
 ) {
   const { db, clock } = deps
-  const { store, tokens } = parts
+  const { store, tokens, checks } = parts
   const { permissionsOfRole } = parts.grants
   /**
    * Who a user or key is, read from the database at most every 5 seconds per user or key: a change made
@@ -219,7 +220,11 @@ export function createPrincipals(
           'the Authorization header must be "Bearer <token>", "ApiKey <key>" or "Service <credential>"',
         )
       }
-      if (scheme?.toLowerCase() === 'bearer') return principalOfUser(await tokens.verify(value))
+      if (scheme?.toLowerCase() === 'bearer') {
+        const { userId, sessionId } = await tokens.verify(value)
+        await checks.requireLive(sessionId, userId)
+        return principalOfUser(userId)
+      }
       if (scheme?.toLowerCase() === 'apikey') return principalOfKey(value)
       if (scheme?.toLowerCase() === 'service') return principalOfService(value)
       throw new AuthenticationError(

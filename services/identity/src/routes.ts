@@ -117,7 +117,7 @@ export function identityRoutes(identity: Identity) {
         config: signIn('The refresh token is the credential.'),
         schema: {
           tags,
-          summary: 'Revoke the refresh tokens of this sign-in',
+          summary: 'End this sign-in: its refresh tokens and its access tokens stop',
           body: RefreshBody,
           response: { 204: Type.Null(), ...errors },
         },

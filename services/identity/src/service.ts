@@ -4,6 +4,7 @@ import { createGrants } from './grants.ts'
 import { createOrgs } from './orgs.ts'
 import { createPrincipals } from './principals.ts'
 import { createServiceCredentials } from './service-credentials.ts'
+import { createSessionChecks } from './session-checks.ts'
 import { createSessions } from './sessions.ts'
 import { createIdentityStore } from './store.ts'
 import { createTokens } from './tokens.ts'
@@ -17,12 +18,13 @@ export function createIdentity(deps: ContextDeps<IdentityConfig>) {
   const store = createIdentityStore(deps.db)
   const tokens = createTokens(deps.db, deps.clock)
   const grants = createGrants(deps, store)
-  const principals = createPrincipals(deps, { store, tokens, grants })
+  const checks = createSessionChecks(deps.db)
+  const principals = createPrincipals(deps, { store, tokens, grants, checks })
   const { forget } = principals
   return {
     tokens,
     authenticate: principals.authenticate,
-    ...createSessions(deps, { store, tokens, grants }),
+    ...createSessions(deps, { store, tokens, grants, checks }),
     ...createOrgs(deps, { store, grants, forget }),
     ...createApiKeys(deps, { grants, forget }),
     ...createServiceCredentials(deps, { forget }),

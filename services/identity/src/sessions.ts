@@ -10,6 +10,7 @@ import {
 import { compose, parse, refreshPrefix } from './credentials.ts'
 import type { Grants } from './grants.ts'
 import type { IdentityConfig } from './service.ts'
+import type { SessionChecks } from './session-checks.ts'
 import type { IdentityStore } from './store.ts'
 import { newSecret, refreshTokenTtlSeconds, sameHash, sha256, type Tokens } from './tokens.ts'
 
@@ -17,33 +18,49 @@ import { newSecret, refreshTokenTtlSeconds, sameHash, sha256, type Tokens } from
 const argon = { algorithm: 2, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const
 const badCredentials = () => new AuthenticationError('wrong email or password')
 
-/** Accounts and sign-in: signup, login, refresh tokens in families, logout. */
+/** Accounts and sign-in: signup, login, sessions (a family of refresh tokens each), refresh, logout. */
 export function createSessions(
   deps: ContextDeps<IdentityConfig>,
-  parts: { store: IdentityStore; tokens: Tokens; grants: Grants },
+  parts: { store: IdentityStore; tokens: Tokens; grants: Grants; checks: SessionChecks },
 ) {
   const { db, clock, config } = deps
-  const { store, tokens } = parts
+  const { store, tokens, checks } = parts
   const { accessChanged } = parts.grants
   // Verified against when the email is unknown, so that an unknown address takes as long as a wrong password.
   const decoy = argonHash('not a password of anyone', argon)
 
-  const issueSession = async (tx: Transaction, userId: string, familyId: string = newId()) => {
+  /** A refresh token in the session `sessionId`, or in a new session (a sign-in) when none is given. */
+  const issueSession = async (tx: Transaction, userId: string, sessionId?: string) => {
+    if (sessionId === undefined) {
+      sessionId = newId()
+      await tx.query('INSERT INTO sessions (id, user_id) VALUES ($1, $2)', [sessionId, userId])
+    }
     const id = newId()
     const { secret, hash } = newSecret()
     await tx.query(
       `INSERT INTO refresh_tokens (id, family_id, user_id, secret_hash, expires_at)
        VALUES ($1, $2, $3, $4, $5)`,
-      [id, familyId, userId, hash, new Date(clock.now().getTime() + refreshTokenTtlSeconds * 1000)],
+      [id, sessionId, userId, hash, new Date(clock.now().getTime() + refreshTokenTtlSeconds * 1000)],
     )
-    return { refreshToken: compose(refreshPrefix, id, secret), userId }
+    return { refreshToken: compose(refreshPrefix, id, secret), userId, sessionId }
   }
-  const withAccess = async (session: { refreshToken: string; userId: string }) => ({
-    accessToken: await tokens.issue(session.userId),
+  const withAccess = async (session: { refreshToken: string; userId: string; sessionId: string }) => ({
+    accessToken: await tokens.issue(session.userId, session.sessionId),
     tokenType: 'Bearer' as const,
     expiresIn: 15 * 60,
     refreshToken: session.refreshToken,
   })
+  /**
+   * Ends a session (inside the transaction that holds its row): its refresh tokens and access tokens
+   * stop, on this replica once the transaction commits, on the others within sessionCheckTtlMs.
+   */
+  const endSession = async (tx: Transaction, sessionId: string, because: 'logout' | 'reuse') => {
+    await tx.query(
+      `UPDATE sessions SET revoked_at = now(), revoked_because = $2 WHERE id = $1 AND revoked_at IS NULL`,
+      [sessionId, because],
+    )
+    tx.afterCommit(() => checks.ended(sessionId))
+  }
 
   return {
     async signup(input: { email: string; password: string; name: string; orgName: string }) {
@@ -95,7 +112,10 @@ export function createSessions(
       return withAccess(await db.transaction((tx) => issueSession(tx, user.id)))
     },
 
-    /** Rotates a refresh token; a token used before revokes its whole family (it was stolen, or replayed). */
+    /**
+     * Rotates a refresh token; a token used before ends its whole session, access tokens included (it
+     * was stolen, or replayed).
+     */
     async refresh(refreshToken: string) {
       const parsed = parse(refreshPrefix, refreshToken)
       if (parsed === undefined) throw new AuthenticationError('the refresh token is malformed')
@@ -107,19 +127,22 @@ export function createSessions(
             secret_hash: Buffer
             expires_at: Date
             used_at: Date | null
-            revoked_at: Date | null
           }>(
-            'SELECT family_id, user_id, secret_hash, expires_at, used_at, revoked_at FROM refresh_tokens WHERE id = $1 FOR UPDATE',
+            'SELECT family_id, user_id, secret_hash, expires_at, used_at FROM refresh_tokens WHERE id = $1 FOR UPDATE',
             [parsed.id],
           )
         ).rows[0]
         if (row === undefined || !sameHash(row.secret_hash, sha256(parsed.secret))) return 'invalid' as const
-        if (row.revoked_at !== null) return 'revoked' as const
-        if (row.used_at !== null) {
-          await tx.query(
-            'UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL',
+        // The session's row is locked too: a logout waits for this refresh, or this refresh for it.
+        const session = (
+          await tx.query<{ revoked_at: Date | null }>(
+            'SELECT revoked_at FROM sessions WHERE id = $1 FOR UPDATE',
             [row.family_id],
           )
+        ).rows[0]
+        if (session === undefined || session.revoked_at !== null) return 'revoked' as const
+        if (row.used_at !== null) {
+          await endSession(tx, row.family_id, 'reuse')
           return 'reused' as const
         }
         if (row.expires_at.getTime() <= clock.now().getTime()) return 'expired' as const
@@ -129,7 +152,7 @@ export function createSessions(
       if (typeof outcome === 'string') {
         throw new AuthenticationError(
           outcome === 'reused'
-            ? 'the refresh token was used before; every session of this sign-in is revoked: sign in again'
+            ? 'the refresh token was used before: this sign-in is revoked, its access tokens with it; sign in again'
             : `the refresh token is ${outcome}; sign in again`,
         )
       }
@@ -139,18 +162,18 @@ export function createSessions(
     async logout(refreshToken: string) {
       const parsed = parse(refreshPrefix, refreshToken)
       if (parsed === undefined) throw new AuthenticationError('the refresh token is malformed')
-      const { rows } = await db.query<{ family_id: string; secret_hash: Buffer }>(
-        'SELECT family_id, secret_hash FROM refresh_tokens WHERE id = $1',
-        [parsed.id],
-      )
-      const row = rows[0]
-      if (row === undefined || !sameHash(row.secret_hash, sha256(parsed.secret))) {
-        throw new AuthenticationError('the refresh token is not valid')
-      }
-      await db.query(
-        'UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL',
-        [row.family_id],
-      )
+      await db.transaction(async (tx) => {
+        const row = (
+          await tx.query<{ family_id: string; secret_hash: Buffer }>(
+            'SELECT family_id, secret_hash FROM refresh_tokens WHERE id = $1',
+            [parsed.id],
+          )
+        ).rows[0]
+        if (row === undefined || !sameHash(row.secret_hash, sha256(parsed.secret))) {
+          throw new AuthenticationError('the refresh token is not valid')
+        }
+        await endSession(tx, row.family_id, 'logout')
+      })
     },
   }
 }

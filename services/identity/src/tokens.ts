@@ -6,10 +6,12 @@ import {
   generateKeyPair,
   importJWK,
   type JWK,
+  type JWTPayload,
   jwtVerify,
   SignJWT,
 } from 'jose'
 import { LRUCache } from 'lru-cache'
+import { uuidPattern } from './credentials.ts'
 
 type KeyLike = Awaited<ReturnType<typeof importJWK>>
 
@@ -17,6 +19,15 @@ export const accessTokenTtlSeconds = 15 * 60
 export const refreshTokenTtlSeconds = 7 * 24 * 3600
 const issuer = 'rxt-deploy'
 const audience = 'rxt-deploy'
+/** RFC 9068's media type of JWT access tokens: a JWT of another kind signed by the same key is refused. */
+const accessTokenType = 'at+jwt'
+
+/** What an access token says, once its signature and claims are checked. */
+export interface AccessClaims {
+  readonly userId: string
+  /** The session (the refresh-token family) it was issued in: its revocation ends the token. */
+  readonly sessionId: string
+}
 
 const kidOf = (token: string): string | undefined => {
   try {
@@ -82,7 +93,7 @@ export function createTokens(db: ContextDb, clock: Clock) {
    * Tokens already verified, until they expire: a signature cannot be forged, so checking it once per
    * token (not per request) is as strict, and spares an Ed25519 verification per request.
    */
-  const verified = new LRUCache<string, { sub: string; exp: number }>({ max: 100_000 })
+  const verified = new LRUCache<string, AccessClaims & { exp: number }>({ max: 100_000 })
 
   /** A new signing key; the previous one is retired (it verifies for one more token lifetime). */
   const rotate = async (): Promise<string> => {
@@ -107,11 +118,12 @@ export function createTokens(db: ContextDb, clock: Clock) {
     async jwks(): Promise<{ keys: JWK[] }> {
       return { keys: (await load()).jwks }
     },
-    async issue(userId: string): Promise<string> {
+    /** An access token for the user, in the session (`sid`) whose revocation ends it. */
+    async issue(userId: string, sessionId: string): Promise<string> {
       const { signer } = await load()
       const now = Math.floor(clock.now().getTime() / 1000)
-      return new SignJWT({})
-        .setProtectedHeader({ alg: 'EdDSA', kid: signer.kid, typ: 'at+jwt' })
+      return new SignJWT({ sid: sessionId })
+        .setProtectedHeader({ alg: 'EdDSA', kid: signer.kid, typ: accessTokenType })
         .setSubject(userId)
         .setIssuer(issuer)
         .setAudience(audience)
@@ -120,11 +132,15 @@ export function createTokens(db: ContextDb, clock: Clock) {
         .setJti(newId())
         .sign(signer.key)
     },
-    /** The user id the token was issued to; AuthenticationError for anything else. */
-    async verify(token: string): Promise<string> {
+    /**
+     * The user and the session the token was issued to; AuthenticationError for anything else. Whether
+     * the session is still live is the caller's to check (it changes; the signature does not).
+     */
+    async verify(token: string): Promise<AccessClaims> {
       const known = verified.get(token)
       if (known !== undefined) {
-        if (known.exp * 1000 > clock.now().getTime()) return known.sub
+        if (known.exp * 1000 > clock.now().getTime())
+          return { userId: known.userId, sessionId: known.sessionId }
         verified.delete(token)
         throw new AuthenticationError('the access token is expired; sign in again or refresh it')
       }
@@ -135,8 +151,9 @@ export function createTokens(db: ContextDb, clock: Clock) {
         cache = undefined
         ;({ verifiers, at } = await load())
       }
+      let payload: JWTPayload
       try {
-        const { payload } = await jwtVerify(
+        ;({ payload } = await jwtVerify(
           token,
           async (header) => {
             const key = header.kid === undefined ? undefined : verifiers.get(header.kid)
@@ -147,16 +164,22 @@ export function createTokens(db: ContextDb, clock: Clock) {
             issuer,
             audience,
             algorithms: ['EdDSA'],
+            typ: accessTokenType,
             currentDate: clock.now(),
-            requiredClaims: ['sub', 'exp', 'iat'],
+            requiredClaims: ['sub', 'sid', 'exp', 'iat'],
           },
-        )
-        verified.set(token, { sub: payload.sub as string, exp: payload.exp as number })
-        return payload.sub as string
+        ))
       } catch (error) {
         const reason = (error as { code?: string }).code === 'ERR_JWT_EXPIRED' ? 'expired' : 'invalid'
         throw new AuthenticationError(`the access token is ${reason}; sign in again or refresh it`)
       }
+      // Signed by us does not make a claim well formed: the session id goes into SQL, so it must be an id.
+      const { sub, sid } = payload
+      if (typeof sid !== 'string' || !uuidPattern.test(sid)) {
+        throw new AuthenticationError('the access token is invalid; sign in again or refresh it')
+      }
+      verified.set(token, { userId: sub as string, sessionId: sid, exp: payload.exp as number })
+      return { userId: sub as string, sessionId: sid }
     },
   }
 }

@@ -149,9 +149,19 @@ for (const target of dbTargets()) {
       const first = await call('POST', '/auth/refresh', undefined, { refreshToken: alice.refreshToken })
       expect(first.status).toBe(200)
       expect((await call('GET', '/me', bearer(first.body.accessToken))).status).toBe(200)
+      // Another sign-in of the same user: a family of its own, untouched by what happens to this one.
+      const other = await call('POST', '/auth/login', undefined, { email: 'alice@example.com', password })
       const reuse = await call('POST', '/auth/refresh', undefined, { refreshToken: alice.refreshToken })
       expect(reuse.status).toBe(401)
       expect(reuse.body.detail).toMatch(/revoked/)
+      // The family's access tokens end with it: the first one and the one its refresh returned.
+      for (const revoked of [alice.accessToken, first.body.accessToken]) {
+        const res = await call('GET', '/me', bearer(revoked))
+        expect(res.status).toBe(401)
+        expect(res.headers['content-type']).toMatch(/problem\+json/)
+        expect(res.body.detail).toMatch(/session .*ended/)
+      }
+      expect((await call('GET', '/me', bearer(other.body.accessToken))).status).toBe(200)
       // The token the first refresh returned belongs to the revoked family too.
       expect(
         (await call('POST', '/auth/refresh', undefined, { refreshToken: first.body.refreshToken })).status,
@@ -164,6 +174,84 @@ for (const target of dbTargets()) {
       expect(
         (await call('POST', '/auth/refresh', undefined, { refreshToken: alice.refreshToken })).status,
       ).toBe(401)
+      expect((await call('GET', '/me', bearer(alice.accessToken))).status).toBe(401)
+      // The suite goes on with a live session.
+      const live = await call('POST', '/auth/login', undefined, { email: 'alice@example.com', password })
+      alice = { ...alice, accessToken: live.body.accessToken, refreshToken: live.body.refreshToken }
+    })
+
+    it('never leaves a live token in a session that a logout racing a refresh ended', async () => {
+      for (let attempt = 0; attempt < 8; attempt++) {
+        const session = await call('POST', '/auth/login', undefined, { email: 'bob@example.com', password })
+        const refreshToken = session.body.refreshToken as string
+        const [refreshed, loggedOut] = await Promise.all([
+          call('POST', '/auth/refresh', undefined, { refreshToken }),
+          call('POST', '/auth/logout', undefined, { refreshToken }),
+        ])
+        expect(loggedOut.status).toBe(204)
+        if (refreshed.status !== 200) continue
+        // The refresh went first: what it returned ended with the session.
+        const next = await call('POST', '/auth/refresh', undefined, {
+          refreshToken: refreshed.body.refreshToken,
+        })
+        expect(next.status, `attempt ${attempt}`).toBe(401)
+        expect((await call('GET', '/me', bearer(refreshed.body.accessToken))).status).toBe(401)
+      }
+    })
+
+    it('ends the access token at logout: at once on this replica, within seconds on every other', async () => {
+      // Another identity replica on the same database, and a process without the identity context that
+      // authenticates through that replica (IDENTITY_URL), as the distributed mode runs them.
+      const probe = defineContext({
+        name: 'probe',
+        routes: (app) => {
+          app.get('/probe', { config: { auth: { authenticated: true } } }, async (request) => ({
+            id: request.principal?.id,
+          }))
+        },
+      })
+      const replica = await startTestRuntime({
+        contexts: [identity],
+        database: handle.database,
+        clock,
+        mode: 'distributed',
+        env: { AUTH_FAILURES_PER_MINUTE: '1000' },
+      })
+      let remote: Runtime | undefined
+      try {
+        remote = await startTestRuntime({
+          contexts: [probe],
+          database: handle.database,
+          clock,
+          mode: 'distributed',
+          env: { IDENTITY_URL: await replica.listen(), AUTH_FAILURES_PER_MINUTE: '1000' },
+        })
+        const through = (app: Runtime, url: string) => async (token: string) =>
+          (await app.app.inject({ method: 'GET', url, headers: { authorization: bearer(token) } })).statusCode
+        const here = async (token: string) => (await call('GET', '/me', bearer(token))).status
+        const onReplica = through(replica, '/v1/me')
+        const onRemote = through(remote, '/v1/probe')
+
+        const session = await call('POST', '/auth/login', undefined, { email: 'bob@example.com', password })
+        const token = session.body.accessToken as string
+        // Every process has seen the token work (and keeps that answer in its caches).
+        expect([await here(token), await onReplica(token), await onRemote(token)]).toEqual([200, 200, 200])
+
+        expect(
+          (await call('POST', '/auth/logout', undefined, { refreshToken: session.body.refreshToken })).status,
+        ).toBe(204)
+        expect(await here(token)).toBe(401)
+        // Bounded well past the cache windows (the session check's, and the remote's 5 s).
+        await until(async () => (await onReplica(token)) === 401, 20_000, 'the other replica to refuse it')
+        await until(async () => (await onRemote(token)) === 401, 20_000, 'the remote process to refuse it')
+        // Only that session ended: a new sign-in works everywhere.
+        const again = await call('POST', '/auth/login', undefined, { email: 'bob@example.com', password })
+        const fresh = again.body.accessToken as string
+        expect([await here(fresh), await onReplica(fresh), await onRemote(fresh)]).toEqual([200, 200, 200])
+      } finally {
+        await remote?.stop()
+        await replica.stop()
+      }
     })
 
     it("isolates tenants: another organisation's JWT and API key get 404 and change nothing", async () => {
