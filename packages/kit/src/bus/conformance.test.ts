@@ -490,6 +490,59 @@ for (const target of transportTargets()) {
       ).toBe(2)
     })
 
+    it('never moves a consumer forward: a replay point past its position delivers what lies between', async () => {
+      const sequences = new Map<string, number>()
+      const handler: MessageHandler = {
+        ...recorder('behind'),
+        handle: async (message, { tx, sequence }) => {
+          sequences.set(message.id, sequence as number)
+          await tx.query('INSERT INTO effects (message_id, key) VALUES ($1, $2)', [message.id, message.key])
+        },
+      }
+      const first = await newBus()
+      first.attach('consumer', consumer)
+      await first.subscribe('consumer', [handler])
+      await first.start()
+      const [head] = await publish(first, ['a'])
+      await until(
+        async () => (await count(consumer, 'SELECT count(*) AS n FROM effects')) === 1,
+        15_000,
+        'the first effect',
+      )
+      await first.stop()
+      // Published (and relayed by another process) while the consumer is down: it is behind all four.
+      const relaying = await newBus()
+      await relaying.start()
+      const behind = await publish(relaying, ['b', 'c', 'd', 'e'])
+      await until(
+        async () => (await count(producer, 'SELECT count(*) AS n FROM rxt_outbox')) === 0,
+        15_000,
+        'the four relayed',
+      )
+      const second = await newBus()
+      second.attach('consumer', consumer)
+      await second.subscribe('consumer', [handler])
+      // The point is the third of the four: the first two of them must still be handled.
+      await second.replay('consumer.behind', { seq: (sequences.get(head?.id as string) as number) + 3 })
+      await second.start()
+      await until(
+        async () => (await count(consumer, 'SELECT count(*) AS n FROM effects')) === 5,
+        15_000,
+        'the four published while it was down',
+      )
+      await until(
+        async () =>
+          (await second.transport.lag({ name: 'consumer.behind', types: [type], ackWaitMs: 2_000 })) === 0,
+        15_000,
+        'everything settled',
+      )
+      await sleep(100)
+      const { rows } = await consumer.query<{ message_id: string }>(
+        'SELECT message_id FROM effects ORDER BY n',
+      )
+      expect(rows.map((r) => r.message_id).sort()).toEqual([head, ...behind].map((m) => m?.id).sort())
+    })
+
     it('refuses a replay from the future or past the end, and a key or size no transport carries', async () => {
       const bus = await newBus()
       bus.attach('consumer', consumer)

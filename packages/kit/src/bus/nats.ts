@@ -7,6 +7,7 @@ import {
   type JsMsg,
   jetstream,
   jetstreamManager,
+  type MsgRequest,
   RetentionPolicy,
   StorageType,
 } from '@nats-io/jetstream'
@@ -175,8 +176,25 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
         }
       }
       for (const { stream, filter } of streams) {
+        // Never forward: a consumer behind the point restarts at its first unacknowledged message (its
+        // ack floor + 1), so that what waits for a retry or is in hand is delivered again, not dropped.
+        let policy = replayPolicy(from)
+        const info = await jsm.consumers.info(stream, durableOf(spec.name)).catch(() => undefined)
+        if (info !== undefined) {
+          const position = info.ack_floor.stream_seq + 1
+          if ('seq' in from) {
+            if (from.seq > position) policy = replayPolicy({ seq: position })
+          } else {
+            const next = await jsm.streams
+              .getMessage(stream, { seq: position, next_by_subj: filter } as unknown as MsgRequest)
+              .catch(() => null)
+            if (next !== null && next.time.getTime() < from.time.getTime()) {
+              policy = replayPolicy({ seq: next.seq })
+            }
+          }
+        }
         await jsm.consumers.delete(stream, durableOf(spec.name)).catch(() => undefined)
-        await jsm.consumers.add(stream, { ...consumerConfig(spec, filter), ...replayPolicy(from) })
+        await jsm.consumers.add(stream, { ...consumerConfig(spec, filter), ...policy })
       }
     },
     async lag(spec) {

@@ -77,7 +77,7 @@ export async function createPostgresLog(options: PostgresLogOptions): Promise<Tr
             ])
           }
         }
-        const cursor =
+        const requested =
           'seq' in from
             ? Math.max(0, from.seq - 1)
             : await tx
@@ -87,6 +87,14 @@ export async function createPostgresLog(options: PostgresLogOptions): Promise<Tr
                   [from.time],
                 )
                 .then((r) => Number(r.rows[0]?.cursor ?? 0))
+        // Never forward: a consumer behind the point keeps its position, so that what lies between
+        // (not yet fanned out, or owed) is still delivered.
+        const { rows: at } = await tx.query<{ position: string }>(
+          `SELECT least(c.cursor, (SELECT min(seq) - 1 FROM pending WHERE consumer = $1)) AS position
+             FROM consumers c WHERE c.name = $1`,
+          [spec.name],
+        )
+        const cursor = Math.min(requested, Number(at[0]?.position ?? requested))
         await tx.query('UPDATE consumers SET cursor = $2 WHERE name = $1', [spec.name, cursor])
       })
       appended.emit('appended')
