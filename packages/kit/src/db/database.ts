@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { InputError } from '../errors.ts'
-import { translateDbError } from './errors.ts'
+import { databaseErrorOf, translateDbError } from './errors.ts'
 import { applyMigrations } from './migrations.ts'
 import type {
   ContextDb,
@@ -12,6 +12,86 @@ import type {
   Session,
   Transaction,
 } from './types.ts'
+
+/**
+ * The driver with every error it throws replaced by a DatabaseError (errors.ts): the statement's
+ * first words, its SQLSTATE and the names the server reports, never a parameter. Wrapping the driver
+ * rather than each caller is what makes it hold for every statement: a context's own, a migration, the
+ * bus's, inside a transaction (what a context's code catches there) or outside.
+ */
+function scrubbed(driver: Driver): Driver {
+  const session = (raw: Session): Session => ({
+    query: async (text, params) => {
+      try {
+        return await raw.query(text, params)
+      } catch (error) {
+        throw databaseErrorOf(text, error)
+      }
+    },
+    exec: async (sql) => {
+      try {
+        await raw.exec(sql)
+      } catch (error) {
+        throw databaseErrorOf(sql, error)
+      }
+    },
+    begin: async () => {
+      try {
+        await raw.begin()
+      } catch (error) {
+        throw databaseErrorOf('BEGIN', error)
+      }
+    },
+    commit: async () => {
+      try {
+        await raw.commit()
+      } catch (error) {
+        throw databaseErrorOf('COMMIT', error)
+      }
+    },
+    rollback: async () => {
+      try {
+        await raw.rollback()
+      } catch (error) {
+        throw databaseErrorOf('ROLLBACK', error)
+      }
+    },
+  })
+  // What fn throws is its own (or already scrubbed by the session); what fails before fn runs is the
+  // driver's: checking out a connection, switching it to the context's role.
+  const run =
+    (raw: <T>(fn: (session: Session) => Promise<T>) => Promise<T>) =>
+    async <T>(fn: (session: Session) => Promise<T>): Promise<T> => {
+      let entered = false
+      try {
+        return await raw((s) => {
+          entered = true
+          return fn(session(s))
+        })
+      } catch (error) {
+        throw entered ? error : databaseErrorOf('(opening a session)', error)
+      }
+    }
+  return {
+    kind: driver.kind,
+    admin: run((fn) => driver.admin(fn)),
+    forRole(role, schema) {
+      const raw = driver.forRole(role, schema)
+      return {
+        run: run((fn) => raw.run(fn)),
+        query: async (text, params) => {
+          try {
+            return await raw.query(text, params)
+          } catch (error) {
+            throw databaseErrorOf(text, error)
+          }
+        },
+        close: () => raw.close(),
+      }
+    },
+    close: () => driver.close(),
+  }
+}
 
 const contextName = /^[a-z][a-z0-9_]{0,40}$/
 
@@ -38,7 +118,8 @@ $rxt$;
 CREATE SCHEMA IF NOT EXISTS "${schema}" AUTHORIZATION "${role}";`
 
 /** The shared half of both engines: role/schema bootstrap, migrations, transactions, tenancy. */
-export function createDatabase(driver: Driver): Database {
+export function createDatabase(unscrubbed: Driver): Database {
+  const driver = scrubbed(unscrubbed)
   const runners: RoleRunner[] = []
   return {
     kind: driver.kind,
