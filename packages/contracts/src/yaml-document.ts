@@ -33,9 +33,11 @@ export interface YamlDocumentOptions<S extends TSchema> {
 /**
  * A reader of one kind of YAML file: one YAML 1.2 document (core schema: `yes` is a string), no
  * duplicate keys, no unknown tags, no `__proto__` keys, at most `maxBytes` and 10,000 values once
- * aliases are walked out; then the schema, with unknown fields as errors and defaults applied. Every
- * problem comes back at once, each with its JSON pointer and its line and column. Never throws on any
- * input.
+ * aliases are walked out; then the schema, with unknown fields as errors and
+ * defaults applied. Every other key is an ordinary key whatever its name: `constructor`, `prototype`
+ * or `toString` is kept where the schema allows any name (an env var named `constructor`) and is an
+ * unknown field where it does not (`spec.constructor`). Every problem comes back at once, each with its
+ * JSON pointer and its line and column. Never throws on any input.
  *
  * js-yaml reads the text (ten times faster than \`yaml\` here, and every push reads a deploy.yaml);
  * \`yaml\`, whose documents keep every node's place, is used only to place the problems of a document
@@ -62,10 +64,18 @@ export function createYamlLoader<S extends TSchema, T>(options: YamlDocumentOpti
     if (typeof value !== 'object' || Array.isArray(value)) {
       return fail([{ path: '', message: `must be a mapping (${options.topLevel})`, line: 1, column: 1 }])
     }
-    // A key named __proto__ would become a prototype when the value is copied, and hide what it holds.
-    if (hasProtoKey(value)) {
+    // A key named __proto__ becomes the prototype of a mapping wherever it is assigned (`o[k] = v`,
+    // Object.assign): what it holds would vanish, or be inherited. Refused, each where it is written.
+    const protoKeys = protoKeyPaths(value)
+    if (protoKeys.length > 0) {
       return fail(
-        placed(text, [{ path: '', message: `has a key named __proto__, which a ${fileName} never needs` }]),
+        placed(
+          text,
+          protoKeys.map((path) => ({
+            path,
+            message: `is not allowed: no key in a ${fileName} may be named __proto__`,
+          })),
+        ),
       )
     }
     // Aliases share one value in memory; walked out (validation, the canonical form) they multiply.
@@ -89,7 +99,7 @@ export function createYamlLoader<S extends TSchema, T>(options: YamlDocumentOpti
       )
     }
     validator ??= Compile(schema) as unknown as Validator
-    const withDefaults = Value.Default(schema, Value.Clone(value))
+    const withDefaults = Value.Default(schema, ownCopy(value))
     if (validator.Check(withDefaults)) {
       const problems = options.check?.(withDefaults as Static<S>) ?? []
       return problems.length === 0 ? { ok: true, value: withDefaults as T } : fail(placed(text, problems))
@@ -115,18 +125,40 @@ function expandsBeyond(value: unknown, limit: number): boolean {
   return false
 }
 
-/** Whether any mapping has an own key `__proto__` (walked once per distinct object; bounded above). */
-function hasProtoKey(value: unknown): boolean {
+/**
+ * The JSON pointer of every own key `__proto__` (js-yaml defines it as an own property, so it is
+ * found here before anything copies it), each distinct mapping walked once: bounded by the text.
+ */
+function protoKeyPaths(value: unknown): string[] {
+  const found: string[] = []
   const seen = new Set<object>()
-  const stack: unknown[] = [value]
+  const stack: { node: unknown; path: string }[] = [{ node: value, path: '' }]
   while (stack.length > 0) {
-    const next = stack.pop()
-    if (next === null || typeof next !== 'object' || seen.has(next)) continue
-    seen.add(next)
-    if (!Array.isArray(next) && Object.hasOwn(next, '__proto__')) return true
-    for (const child of Array.isArray(next) ? next : Object.values(next)) stack.push(child)
+    const { node, path } = stack.pop() as { node: unknown; path: string }
+    if (node === null || typeof node !== 'object' || seen.has(node)) continue
+    seen.add(node)
+    if (!Array.isArray(node) && Object.hasOwn(node, '__proto__')) found.push(`${path}/__proto__`)
+    for (const [key, child] of Object.entries(node)) {
+      stack.push({ node: child, path: `${path}/${escapePointer(key)}` })
+    }
   }
-  return false
+  return found.sort()
+}
+
+const escapePointer = (key: string) => key.replaceAll('~', '~0').replaceAll('/', '~1')
+
+/**
+ * A copy of a loaded value for the defaults to be written into: aliases walked out (a default written
+ * at one place must not appear at another that shares the mapping) and every key kept as an own
+ * property of a plain object, whatever its name. Not TypeBox's Value.Clone, which skips the keys it
+ * calls unsafe (`constructor`, `prototype`, `__proto__`) and so dropped `env: {constructor: …}` and
+ * `spec.constructor` unseen; not structuredClone, which keeps aliases shared. Object.fromEntries defines
+ * each key (it never calls a setter). Bounded by expandsBeyond() above.
+ */
+function ownCopy(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(ownCopy)
+  if (value === null || typeof value !== 'object') return value
+  return Object.fromEntries(Object.entries(value).map(([key, child]) => [key, ownCopy(child)]))
 }
 
 /** A YAML error as one violation at its place (js-yaml counts from 0). */

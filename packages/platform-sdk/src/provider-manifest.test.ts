@@ -43,4 +43,33 @@ describe('provider.yaml', () => {
     )
     expect(duplicate.ok === false && duplicate.violations[0]?.message).toContain('a key twice')
   })
+
+  it('refuses constructor, prototype and the other prototype names as unknown fields, where they are written', () => {
+    const line = (text: string, needle: string) => text.split('\n').findIndex((l) => l.includes(needle)) + 1
+    for (const name of ['constructor', 'prototype', 'toString', 'hasOwnProperty']) {
+      const text = simContainer.replace('spec:\n', `spec:\n  ${name}: {gpu: true}\n`)
+      const result = loadProviderManifest(text)
+      expect(result.ok === false && result.violations).toEqual([
+        { path: `/spec/${name}`, message: 'is not allowed', line: line(text, `${name}:`), column: 3 },
+      ])
+    }
+  })
+
+  it('refuses __proto__ where it is written, and leaves Object.prototype alone', () => {
+    const text = simContainer.replace('spec:\n', 'spec:\n  __proto__: {polluted: true}\n')
+    const result = loadProviderManifest(text)
+    expect(result.ok === false && result.violations).toEqual([
+      {
+        path: '/spec/__proto__',
+        message: 'is not allowed: no key in a provider.yaml may be named __proto__',
+        line: text.split('\n').findIndex((l) => l.includes('__proto__')) + 1,
+        column: 3,
+      },
+    ])
+    const constructed = loadProviderManifest(
+      simContainer.replace('spec:\n', 'spec:\n  constructor: {prototype: {polluted: true}}\n'),
+    )
+    expect(constructed.ok).toBe(false)
+    expect(({} as { polluted?: unknown }).polluted).toBeUndefined()
+  })
 })

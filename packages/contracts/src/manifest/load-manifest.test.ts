@@ -3,7 +3,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { deployManifestJsonSchema } from './deploy-manifest.ts'
 import { loadManifest, type ManifestResult, maxManifestBytes } from './load-manifest.ts'
-import { canonicalManifest, manifestDigest } from './manifest-digest.ts'
+import { canonical, canonicalManifest, manifestDigest } from './manifest-digest.ts'
 
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8')
 const violationsOf = (result: ManifestResult) => (result.ok ? [] : result.violations)
@@ -90,11 +90,20 @@ describe('loadManifest', () => {
     expect(performance.now() - started).toBeLessThan(2_000)
   })
 
-  it('refuses a __proto__ key, which would hide what it holds, and reports 150 unknown fields', () => {
+  it('refuses a __proto__ key, which would hide what it holds, where it is written, and reports 150 unknown fields', () => {
     const hidden = loadManifest(
       `${fixture('minimal.yaml').replace('  image: ghcr.io/acme/hello:1.0.0\n', '')}  __proto__: {image: x}\n`,
     )
-    expect(violationsOf(hidden)[0]?.message).toMatch(/__proto__/)
+    expect(violationsOf(hidden)).toEqual([
+      {
+        path: '/spec/__proto__',
+        message: 'is not allowed: no key in a deploy.yaml may be named __proto__',
+        line: 6,
+        column: 3,
+      },
+    ])
+    const inEnv = loadManifest(`${fixture('minimal.yaml')}  env:\n    A: a\n    __proto__: b\n`)
+    expect(violationsOf(inEnv)).toEqual([expect.objectContaining({ path: '/spec/env/__proto__', line: 9 })])
     const many = `${fixture('minimal.yaml')}${Array.from({ length: 150 }, (_, i) => `  extra${i}: 1`).join('\n')}\n`
     const problems = violationsOf(loadManifest(many))
     expect(problems.length).toBeGreaterThan(0)
@@ -110,6 +119,121 @@ describe('loadManifest', () => {
     expect(problems.map((p) => p.path)).toEqual(
       expect.arrayContaining(['/spec/env/A-B=C', '/spec/secrets/not ok', '/spec/environments/Prod_1']),
     )
+  })
+
+  it('keeps an env var, a label and an environment named constructor, prototype or toString, and digests them', () => {
+    const text = [
+      fixture('minimal.yaml').replace(
+        '  name: hello\n',
+        '  name: hello\n  labels: {constructor: a, prototype: b}\n',
+      ),
+      '  env:',
+      '    constructor: c',
+      '    prototype: p',
+      '    toString: t',
+      '    hasOwnProperty: h',
+      '    valueOf: v',
+      '  environments:',
+      '    constructor: {replicas: 2}',
+      '',
+    ].join('\n')
+    const result = loadManifest(text)
+    expect(violationsOf(result)).toEqual([])
+    if (!result.ok) return
+    expect(result.manifest.metadata.labels).toEqual({ constructor: 'a', prototype: 'b' })
+    expect(result.manifest.spec.env).toEqual({
+      constructor: 'c',
+      prototype: 'p',
+      toString: 't',
+      hasOwnProperty: 'h',
+      valueOf: 'v',
+    })
+    expect(Object.hasOwn(result.manifest.spec.environments ?? {}, 'constructor')).toBe(true)
+    expect(result.manifest.spec.environments?.constructor).toEqual({ replicas: 2 })
+    // The digest covers them: the canonical form, read back by JSON.parse, holds each one.
+    const canonical = JSON.parse(canonicalManifest(result.manifest))
+    expect(canonical.spec.env).toEqual({
+      constructor: 'c',
+      hasOwnProperty: 'h',
+      prototype: 'p',
+      toString: 't',
+      valueOf: 'v',
+    })
+    expect(Object.keys(canonical.spec.environments)).toEqual(['constructor'])
+    expect(Object.keys(canonical.metadata.labels)).toEqual(['constructor', 'prototype'])
+    const without = loadManifest(text.replace('    constructor: c\n', ''))
+    if (!without.ok) throw new Error('valid')
+    expect(manifestDigest(without.manifest)).not.toBe(manifestDigest(result.manifest))
+  })
+
+  it.each([
+    ['/spec/constructor', `  constructor: {image: x}\n`, 7],
+    ['/spec/prototype', `  prototype: {image: x}\n`, 7],
+    ['/spec/toString', `  toString: x\n`, 7],
+    ['/spec/network/constructor', `  network:\n    constructor: {}\n`, 8],
+    [
+      '/spec/environments/prod/constructor',
+      `  environments:\n    prod:\n      constructor: {replicas: 2}\n`,
+      9,
+    ],
+    ['/constructor', 'constructor: {}\n', 7],
+  ])('refuses %s as an unknown field, as any misspelt field, where it is written', (path, extra, line) => {
+    expect(violationsOf(loadManifest(`${fixture('minimal.yaml')}${extra}`))).toEqual([
+      expect.objectContaining({ path, message: 'is not allowed', line }),
+    ])
+  })
+
+  // Property: an env of any variable names, prototype names among them, is read and digested whole.
+  it('reads every env var whatever its name, and the canonical form holds each one', () => {
+    const prototypeNames = [...Object.getOwnPropertyNames(Object.prototype), 'prototype'].filter(
+      (name) => name !== '__proto__',
+    )
+    const name = fc.oneof(
+      fc.constantFrom(...prototypeNames),
+      fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,15}$/),
+    )
+    fc.assert(
+      fc.property(
+        fc
+          .uniqueArray(fc.tuple(name, fc.string({ maxLength: 20 })), {
+            selector: ([key]) => key,
+            maxLength: 20,
+          })
+          .map((entries) => entries.filter(([key]) => key !== '__proto__')),
+        (entries) => {
+          const env = entries.map(([k, v]) => `    ${k}: ${JSON.stringify(v)}`).join('\n')
+          const result = loadManifest(
+            `${fixture('minimal.yaml')}  env:${entries.length === 0 ? ' {}' : `\n${env}`}\n`,
+          )
+          expect(violationsOf(result)).toEqual([])
+          if (!result.ok) return
+          const expected = Object.fromEntries(entries)
+          expect(Object.keys(result.manifest.spec.env ?? {}).sort()).toEqual(Object.keys(expected).sort())
+          expect(result.manifest.spec.env).toEqual(expected)
+          expect(Object.entries(JSON.parse(canonicalManifest(result.manifest)).spec.env)).toEqual(
+            [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+          )
+        },
+      ),
+      { numRuns: 300 },
+    )
+  })
+
+  it('leaves Object.prototype alone whatever a hostile deploy.yaml holds', () => {
+    const hostile = [
+      '  __proto__: {polluted: yes}\n',
+      '  env: {__proto__: {polluted: yes}}\n',
+      '  constructor: {prototype: {polluted: yes}}\n',
+      '  env: {constructor: {prototype: {polluted: yes}}}\n',
+      '  environments: {constructor: {prototype: {polluted: yes}}}\n',
+      '  network: &n {polluted: yes}\n  healthChecks: {__proto__: *n}\n',
+    ]
+    for (const extra of hostile) {
+      expect(loadManifest(`${fixture('minimal.yaml')}${extra}`).ok).toBe(false)
+      expect(({} as { polluted?: unknown }).polluted).toBeUndefined()
+    }
+    expect(loadManifest('__proto__: {polluted: yes}\napiVersion: rxt-deploy/v1\n').ok).toBe(false)
+    expect(Object.hasOwn(Object.prototype, 'polluted')).toBe(false)
   })
 
   it('refuses autoscaling whose minimum is above its maximum, where it is written', () => {
@@ -184,6 +308,28 @@ describe('manifestDigest', () => {
     const c = loadManifest(fixture('minimal.yaml').replace('hello:1.0.0', 'hello:1.0.1'))
     if (!c.ok) throw new Error('valid')
     expect(manifestDigest(c.manifest)).not.toBe(manifestDigest(a.manifest))
+  })
+
+  // Property: every own key is in the canonical form, whatever its name (__proto__ and the prototype's).
+  it('writes every own key of a record into the canonical form, sorted by UTF-16 code units', () => {
+    const key = fc.oneof(
+      fc.constantFrom(...Object.getOwnPropertyNames(Object.prototype), 'prototype'),
+      fc.string({ maxLength: 8 }),
+    )
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.tuple(key, fc.string()), { selector: ([k]) => k }), (entries) => {
+        const record = Object.fromEntries(entries)
+        const parsed = JSON.parse(canonical({ record })).record as object
+        const sorted = [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        // JSON.parse lists integer-like keys first; compare as sets of entries, then the text's order.
+        expect(Object.entries(parsed).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))).toEqual(sorted)
+        const text = canonical(record)
+        expect(text).toBe(
+          `{${sorted.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(',')}}`,
+        )
+      }),
+      { numRuns: 300 },
+    )
   })
 
   it('writes the canonical form of RFC 8785: sorted keys, no whitespace', () => {
