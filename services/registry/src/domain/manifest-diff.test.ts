@@ -23,4 +23,13 @@ describe('diffManifests', () => {
       { path: '/a', change: 'changed', before: [1], after: { 0: 1 } },
     ])
   })
+
+  it('tells an env var named constructor or toString, added or removed, from what every object inherits', () => {
+    const before = JSON.parse('{"spec":{"env":{"constructor":"1","A":"a"}}}')
+    const after = JSON.parse('{"spec":{"env":{"toString":"2","A":"a"}}}')
+    expect(diffManifests(before, after)).toEqual([
+      { path: '/spec/env/constructor', change: 'removed', before: '1' },
+      { path: '/spec/env/toString', change: 'added', after: '2' },
+    ])
+  })
 })

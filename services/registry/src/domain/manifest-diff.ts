@@ -19,8 +19,9 @@ export function diffManifests(before: unknown, after: unknown, path = ''): Manif
     const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort()
     return keys.flatMap((key) => {
       const at = `${path}/${escapeKey(key)}`
-      if (!(key in after)) return [{ path: at, change: 'removed' as const, before: before[key] }]
-      if (!(key in before)) return [{ path: at, change: 'added' as const, after: after[key] }]
+      // Own keys only: `key in` finds what every object inherits (`constructor`, `toString`).
+      if (!Object.hasOwn(after, key)) return [{ path: at, change: 'removed' as const, before: before[key] }]
+      if (!Object.hasOwn(before, key)) return [{ path: at, change: 'added' as const, after: after[key] }]
       return diffManifests(before[key], after[key], at)
     })
   }
