@@ -21,39 +21,42 @@ const ended = () =>
  * this replica is known at once.
  */
 export function createSessionChecks(db: ContextDb) {
-  const live = new LRUCache<string, true>({ max: 100_000, ttl: sessionCheckTtlMs })
+  /** Live sessions by id, with the user each belongs to. */
+  const live = new LRUCache<string, string>({ max: 100_000, ttl: sessionCheckTtlMs })
   const over = new LRUCache<string, true>({ max: 100_000, ttl: (accessTokenTtlSeconds + 60) * 1000 })
   /** One read per session at a time, however many requests carry its tokens at once. */
-  const reading = new Map<string, Promise<boolean>>()
+  const reading = new Map<string, Promise<void>>()
 
-  const read = async (sessionId: string, userId: string): Promise<boolean> => {
+  /** Reads the session and remembers whether it is live, and whose it is. */
+  const read = async (sessionId: string): Promise<void> => {
     const row = (
       await db.query<{ user_id: string; revoked_at: Date | null }>(
         'SELECT user_id, revoked_at FROM sessions WHERE id = $1',
         [sessionId],
       )
     ).rows[0]
-    // A session of someone else, or none at all, is no session of this token's user.
-    if (row === undefined || row.user_id !== userId || row.revoked_at !== null) {
-      over.set(sessionId, true)
-      return false
-    }
+    if (row === undefined || row.revoked_at !== null) over.set(sessionId, true)
     // Read before a revocation through this replica committed: what it read is already stale.
-    if (!over.has(sessionId)) live.set(sessionId, true)
-    return true
+    else if (!over.has(sessionId)) live.set(sessionId, row.user_id)
   }
 
   return {
     /** AuthenticationError unless the session is live (as of at most `sessionCheckTtlMs` ago). */
     async requireLive(sessionId: string, userId: string): Promise<void> {
       if (over.has(sessionId)) throw ended()
-      if (live.has(sessionId)) return
+      const owner = live.get(sessionId)
+      if (owner !== undefined) {
+        if (owner !== userId) throw ended()
+        return
+      }
       let pending = reading.get(sessionId)
       if (pending === undefined) {
-        pending = read(sessionId, userId).finally(() => reading.delete(sessionId))
+        pending = read(sessionId).finally(() => reading.delete(sessionId))
         reading.set(sessionId, pending)
       }
-      if (!(await pending) || over.has(sessionId)) throw ended()
+      await pending
+      // A session of someone else, or none at all, is no session of this token's user.
+      if (over.has(sessionId) || live.get(sessionId) !== userId) throw ended()
     },
     /** The session ended through this replica (after its transaction committed): its tokens stop at once. */
     ended(sessionId: string): void {

@@ -173,13 +173,19 @@ export function createTokens(db: ContextDb, clock: Clock) {
         const reason = (error as { code?: string }).code === 'ERR_JWT_EXPIRED' ? 'expired' : 'invalid'
         throw new AuthenticationError(`the access token is ${reason}; sign in again or refresh it`)
       }
-      // Signed by us does not make a claim well formed: the session id goes into SQL, so it must be an id.
+      // Signed with our key does not make a claim well formed (a key can leak, a bug can sign): the ids
+      // go into SQL, so they must be ids.
       const { sub, sid } = payload
-      if (typeof sid !== 'string' || !uuidPattern.test(sid)) {
+      if (
+        typeof sub !== 'string' ||
+        !uuidPattern.test(sub) ||
+        typeof sid !== 'string' ||
+        !uuidPattern.test(sid)
+      ) {
         throw new AuthenticationError('the access token is invalid; sign in again or refresh it')
       }
-      verified.set(token, { userId: sub as string, sessionId: sid, exp: payload.exp as number })
-      return { userId: sub as string, sessionId: sid }
+      verified.set(token, { userId: sub, sessionId: sid, exp: payload.exp as number })
+      return { userId: sub, sessionId: sid }
     },
   }
 }

@@ -3,7 +3,7 @@ import { type Clock, createLogger, defineContext, loadMigrations, openDatabase, 
 import { dbTargets, type TestDatabase } from '@rxt/kit/testing'
 import { until } from '@rxt/kit/testing/bus'
 import { startTestRuntime } from '@rxt/kit/testing/runtime'
-import { generateKeyPair, SignJWT } from 'jose'
+import { generateKeyPair, importJWK, type JWK, SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { identity } from '../src/index.ts'
 
@@ -46,6 +46,33 @@ for (const target of dbTargets()) {
       })
       expect(res.status, JSON.stringify(res.body)).toBe(201)
       return res.body as { userId: string; orgId: string; accessToken: string; refreshToken: string }
+    }
+
+    /** The identity schema as the context's own role sees it (RLS applies). */
+    const contextDb = async () =>
+      handle.database.openContext(
+        'identity',
+        await loadMigrations(new URL('../migrations/', import.meta.url)),
+        {
+          kitMigrations: await loadMigrations(
+            new URL('../../../packages/kit/src/migrations/context/', import.meta.url),
+          ),
+        },
+      )
+    /** A token signed with the installation's current signing key, with whatever claims the test gives. */
+    const signedWithOurKey = async (claims: Record<string, unknown>) => {
+      const db = await contextDb()
+      const key = (
+        await db.query<{ kid: string; private_jwk: JWK }>(
+          'SELECT kid, private_jwk FROM signing_keys WHERE retired_at IS NULL',
+        )
+      ).rows[0] as { kid: string; private_jwk: JWK }
+      const now = Math.floor(clock.now().getTime() / 1000)
+      return new SignJWT(claims)
+        .setProtectedHeader({ alg: 'EdDSA', kid: key.kid, typ: 'at+jwt' })
+        .setIssuedAt(now)
+        .setExpirationTime(now + 600)
+        .sign(await importJWK(key.private_jwk, 'EdDSA'))
     }
 
     beforeAll(async () => {
@@ -135,6 +162,24 @@ for (const target of dbTargets()) {
         expect(res.headers['content-type']).toMatch(/problem\+json/)
       }
       expect((await call('GET', '/me')).status).toBe(401)
+      // Signed with the installation's own key, but with claims no token of ours has: 401, never 500.
+      const claims = { sid: payload.sid, iss: payload.iss, aud: payload.aud }
+      for (const odd of [
+        { ...claims, sub: 'not-a-uuid' },
+        { ...claims, sub: "1' OR '1'='1" },
+        { ...claims, sub: 42 },
+        { ...claims, sub: alice.userId, sid: 'not-a-uuid' },
+        { ...claims, sub: alice.userId, sid: ['a'] },
+        { ...claims, sub: bob.userId }, // alice's session, bob's id
+      ]) {
+        const res = await call('GET', '/me', bearer(await signedWithOurKey(odd)))
+        expect(res.status, JSON.stringify(odd)).toBe(401)
+        expect(res.headers['content-type']).toMatch(/problem\+json/)
+      }
+      // The same claims as alice's, signed the same way, do answer: the refusals above are the claims'.
+      expect(
+        (await call('GET', '/me', bearer(await signedWithOurKey({ ...claims, sub: alice.userId })))).status,
+      ).toBe(200)
       clock.offsetMs = 16 * 60_000
       try {
         const expired = await call('GET', '/me', bearer(token))
@@ -609,15 +654,7 @@ for (const target of dbTargets()) {
     })
 
     it('shows no tenant rows to a query without the tenant setting (row-level security)', async () => {
-      const db = await handle.database.openContext(
-        'identity',
-        await loadMigrations(new URL('../migrations/', import.meta.url)),
-        {
-          kitMigrations: await loadMigrations(
-            new URL('../../../packages/kit/src/migrations/context/', import.meta.url),
-          ),
-        },
-      )
+      const db = await contextDb()
       for (const table of ['memberships', 'roles', 'api_keys', 'invites']) {
         const all = await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)
         expect(Number(all.rows[0]?.n), table).toBe(0)
