@@ -44,6 +44,10 @@ const ApiKey = Type.Object({
   expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   revokedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  replacedBy: Type.Union([Id, Type.Null()], {
+    description:
+      'The key its rotation made in its place (it works until expiresAt, its grace period); null: not rotated',
+  }),
 })
 const ServiceCredential = Type.Object({
   id: Id,
@@ -393,6 +397,8 @@ export function identityRoutes(identity: Identity) {
           tags,
           summary:
             'Replace an API key with a new one (shown once); the old one stops at once or after a grace period',
+          description:
+            'A key has one successor: a key rotated already (in its grace period) is not rotated again (409, saying until when it works and which key to rotate instead).',
           params: Type.Object({ orgId: Id, keyId: Id }),
           body: Type.Object(
             { graceHours: Type.Optional(Type.Integer({ minimum: 0, maximum: 168, default: 0 })) },

@@ -641,9 +641,58 @@ for (const target of dbTargets()) {
       })
       expect((await call('GET', `/orgs/${bob.orgId}`, current)).status).toBe(200)
       expect((await call('GET', `/orgs/${bob.orgId}`, `ApiKey ${graced.body.key}`)).status).toBe(200)
+      // A key in its grace period has its successor: rotating it again is refused, and says until when
+      // it works and which key to rotate instead; nothing is written.
+      const keysBefore = (await call('GET', `/orgs/${bob.orgId}/api-keys`, owner)).body.items
+      for (const graceHours of [1, 0]) {
+        const twice = await call('POST', `/orgs/${bob.orgId}/api-keys/${now.body.id}/rotate`, owner, {
+          graceHours,
+        })
+        expect(twice.status).toBe(409)
+        expect(twice.headers['content-type']).toMatch(/problem\+json/)
+        expect(twice.body.detail).toContain(graced.body.previous.validUntil)
+        expect(twice.body.detail).toContain(graced.body.id)
+      }
+      const keysAfter = (await call('GET', `/orgs/${bob.orgId}/api-keys`, owner)).body.items
+      expect(keysAfter).toHaveLength(keysBefore.length)
+      expect(keysAfter.find((k: { id: string }) => k.id === now.body.id)).toMatchObject({
+        replacedBy: graced.body.id,
+        revokedAt: null,
+      })
+      expect(keysAfter.find((k: { id: string }) => k.id === graced.body.id)).toMatchObject({
+        replacedBy: null,
+      })
+      // Two rotations at once: one successor.
+      const parallel = await call('POST', `/orgs/${bob.orgId}/api-keys`, owner, {
+        name: 'parallel',
+        role: 'viewer',
+      })
+      const both = await Promise.all(
+        [1, 2].map(() =>
+          call('POST', `/orgs/${bob.orgId}/api-keys/${parallel.body.id}/rotate`, owner, { graceHours: 1 }),
+        ),
+      )
+      expect(both.map((r) => r.status).sort()).toEqual([201, 409])
+      const named = (await call('GET', `/orgs/${bob.orgId}/api-keys`, owner)).body.items.filter(
+        (k: { name: string }) => k.name === 'parallel',
+      )
+      expect(named).toHaveLength(2)
       clock.offsetMs = 2 * 3_600_000
       try {
         expect((await call('GET', `/orgs/${bob.orgId}`, current)).status).toBe(401)
+        // Past its grace period it is no key at all: nothing to rotate.
+        const signedInLater = await call('POST', '/auth/login', undefined, {
+          email: 'bob@example.com',
+          password,
+        })
+        const late = await call(
+          'POST',
+          `/orgs/${bob.orgId}/api-keys/${now.body.id}/rotate`,
+          bearer(signedInLater.body.accessToken),
+          {},
+        )
+        expect(late.status).toBe(404)
+        expect(late.body.detail).toMatch(/expired/)
       } finally {
         clock.offsetMs = 0
       }
