@@ -17,6 +17,9 @@ const DeadLetter = Type.Object(
     deadAt: Type.String({ format: 'date-time' }),
     replayedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
     replays: Type.Integer(),
+    discardedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
+      description: 'When an operator gave up on it (it no longer holds its key)',
+    }),
   },
   { $id: 'DeadLetter' },
 )
@@ -77,6 +80,25 @@ export function registerBusAdminRoutes(app: HttpApp, bus: Bus): void {
       },
     },
     async (request) => bus.replayDeadLetter(request.params.id),
+  )
+
+  app.post(
+    '/admin/dead-letters/:id/discard',
+    {
+      config: operator,
+      schema: {
+        tags,
+        summary: 'Give up on a dead letter',
+        description: `It is not handled; a key its handler held goes on with its next message. 409 when it was already replayed or discarded. ${operatorsOnly}`,
+        params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
+        response: {
+          200: Type.Ref('DeadLetter'),
+          404: problemResponse('No such dead letter'),
+          409: problemResponse('It was already replayed or discarded'),
+        },
+      },
+    },
+    async (request) => bus.discardDeadLetter(request.params.id),
   )
 
   app.get(

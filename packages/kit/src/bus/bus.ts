@@ -70,8 +70,13 @@ export interface Bus {
   /** Rewinds a consumer: every matching message from `from` on is handled again. */
   replay(consumer: string, from: ReplayFrom): Promise<void>
   deadLetters(filter?: DeadLetterFilter): Promise<DeadLetter[]>
-  /** Handles a dead letter again; throws ConflictError with the new error when it fails again. */
+  /**
+   * Handles a dead letter again (and releases its key when its handler holds keys); throws
+   * ConflictError with the new error when it fails again.
+   */
   replayDeadLetter(id: string): Promise<DeadLetter>
+  /** Gives up on a dead letter: it is not handled, and a key it held goes on with its next message. */
+  discardDeadLetter(id: string): Promise<DeadLetter>
   /** Drops inbox rows and settled transport messages older than the retention; runs on a timer too. */
   prune(): Promise<{ inbox: number; transport: number }>
 }
@@ -294,15 +299,46 @@ export function createBus(options: BusOptions): Bus {
             `dead letter ${id} is still not a valid message: ${violations.map((v) => `${v.path} ${v.message}`).join('; ')}`,
           )
         }
+        if (letter.discardedAt !== null) throw new ConflictError(`dead letter ${id} was discarded`)
+        let replayed: DeadLetter | undefined
         try {
-          await handling.handleInTx(a, handler, letter.envelope as Envelope, letter.deliveries + 1, null)
+          // Handled, marked replayed and its key released (when it held it) together.
+          await handling.handleInTx(
+            a,
+            handler,
+            letter.envelope as Envelope,
+            letter.deliveries + 1,
+            null,
+            async (tx) => {
+              await tx.query('DELETE FROM rxt_held WHERE dead_letter = $1', [id])
+              replayed = await a.deadLetters.replayed(id, tx)
+            },
+          )
         } catch (error) {
           await a.deadLetters.failedAgain(id, errorText(error))
           throw new ConflictError(`dead letter ${id} failed again: ${errorText(error)}`, { cause: error })
         }
-        const replayed = await a.deadLetters.replayed(id)
+        running.get(letter.consumer)?.kick()
         log.info({ deadLetter: id, consumer: letter.consumer }, 'dead letter replayed')
-        return replayed
+        return replayed as DeadLetter
+      }
+      throw new NotFoundError(`no dead letter ${id}`)
+    },
+    async discardDeadLetter(id) {
+      if (!/^[0-9a-f-]{36}$/i.test(id))
+        throw new InputError(`dead letter id ${JSON.stringify(id)} is not a UUID`)
+      for (const a of attached.values()) {
+        const letter = await a.deadLetters.find(id)
+        if (letter === undefined) continue
+        const discarded = await a.deadLetters.discarded(id)
+        if (discarded === undefined) {
+          throw new ConflictError(
+            `dead letter ${id} was already ${letter.replayedAt !== null ? 'replayed' : 'discarded'}`,
+          )
+        }
+        running.get(letter.consumer)?.kick()
+        log.info({ deadLetter: id, consumer: letter.consumer }, 'dead letter discarded')
+        return discarded
       }
       throw new NotFoundError(`no dead letter ${id}`)
     },

@@ -187,6 +187,153 @@ for (const target of transportTargets()) {
       expect(failOnce).toBeUndefined()
     })
 
+    it("keeps a key's order across retries: its later messages never overtake a failed one", async () => {
+      const bus = await newBus()
+      const failures = new Map<string, number>()
+      let first: string | undefined
+      bus.attach('consumer', consumer)
+      await bus.subscribe('consumer', [
+        recorder('retried-order', (m) => {
+          if (m.id !== first) return
+          const n = (failures.get(m.id) ?? 0) + 1
+          failures.set(m.id, n)
+          if (n <= 2) throw new Error(`transient ${n}`)
+        }),
+      ])
+      const ctx = bus.attach('producer', producer)
+      const sent = await producer.transaction((tx) =>
+        ctx.publishAll(
+          tx,
+          Array.from({ length: 5 }, () => ({ type, data: fixture, tenantId: 't', key: 'saga-1' })),
+        ),
+      )
+      first = sent[0]?.id
+      await bus.start()
+      await until(
+        async () => (await count(consumer, 'SELECT count(*) AS n FROM effects')) === 5,
+        20_000,
+        '5 effects',
+      )
+      const { rows } = await consumer.query<{ message_id: string; key: string }>(
+        'SELECT message_id, key FROM effects ORDER BY n',
+      )
+      expectKeyOrder(rows, sent, ['saga-1'])
+      expect(failures.get(first as string)).toBe(3)
+    })
+
+    it('a handler that holds keys keeps the rest of a key back after a dead letter, until it is replayed or discarded', async () => {
+      const bus = await newBus()
+      let failing = true
+      let poison: string | undefined
+      bus.attach('consumer', consumer)
+      await bus.subscribe('consumer', [
+        {
+          ...recorder('holding', (m) => {
+            if (failing && m.id === poison) throw new InputError('cannot take this one yet')
+          }),
+          onDeadLetter: 'hold',
+        },
+      ])
+      const ctx = bus.attach('producer', producer)
+      const sent = await producer.transaction((tx) =>
+        ctx.publishAll(tx, [
+          { type, data: fixture, tenantId: 't', key: 'held' },
+          { type, data: fixture, tenantId: 't', key: 'held' },
+          { type, data: fixture, tenantId: 't', key: 'other' },
+          { type, data: fixture, tenantId: 't', key: 'held' },
+          { type, data: fixture, tenantId: 't', key: 'gone' },
+          { type, data: fixture, tenantId: 't', key: 'gone' },
+        ]),
+      )
+      poison = sent[0]?.id
+      await bus.start()
+      await until(async () => (await bus.deadLetters()).length === 1, 15_000, 'a dead letter')
+      await until(
+        async () =>
+          (await count(consumer, "SELECT count(*) AS n FROM effects WHERE key IN ('other', 'gone')")) === 3,
+        15_000,
+        'the other keys',
+      )
+      // The key is held: its later messages wait (settled on the transport, kept in the database).
+      await until(
+        async () =>
+          (await bus.transport.lag({ name: 'consumer.holding', types: [type], ackWaitMs: 2_000 })) === 0,
+        15_000,
+        'the transport settled',
+      )
+      expect(await count(consumer, "SELECT count(*) AS n FROM effects WHERE key = 'held'")).toBe(0)
+      failing = false
+      const [letter] = await bus.deadLetters()
+      await bus.replayDeadLetter(letter?.id as string)
+      await until(
+        async () => (await count(consumer, "SELECT count(*) AS n FROM effects WHERE key = 'held'")) === 3,
+        15_000,
+        'the held key to go on',
+      )
+      const { rows } = await consumer.query<{ message_id: string; key: string }>(
+        'SELECT message_id, key FROM effects ORDER BY n',
+      )
+      expectKeyOrder(rows, sent, ['held', 'other', 'gone'])
+
+      // Discarding releases a key too: its next messages go on, the discarded one is never handled.
+      failing = true
+      const more = await producer.transaction((tx) =>
+        ctx.publishAll(tx, [
+          { type, data: fixture, tenantId: 't', key: 'again' },
+          { type, data: fixture, tenantId: 't', key: 'again' },
+        ]),
+      )
+      poison = more[0]?.id
+      await until(async () => (await bus.deadLetters()).length === 1, 15_000, 'a second dead letter')
+      const [second] = await bus.deadLetters()
+      expect(await count(consumer, "SELECT count(*) AS n FROM effects WHERE key = 'again'")).toBe(0)
+      expect((await bus.discardDeadLetter(second?.id as string)).discardedAt).not.toBeNull()
+      await until(
+        async () => (await count(consumer, "SELECT count(*) AS n FROM effects WHERE key = 'again'")) === 1,
+        15_000,
+        'the key to go on after the discard',
+      )
+      expect(
+        await count(consumer, 'SELECT count(*) AS n FROM effects WHERE message_id = $1', [more[1]?.id]),
+      ).toBe(1)
+      expect(await bus.deadLetters()).toEqual([])
+      await expect(bus.replayDeadLetter(second?.id as string)).rejects.toThrow(/discarded/)
+    })
+
+    it('when one message of a group fails, the others run once', async () => {
+      const runs = new Map<string, number>()
+      let failOnce: string | undefined
+      const bus = await newBus({ fetchBatch: 64, concurrency: 1 })
+      bus.attach('consumer', consumer)
+      await bus.subscribe('consumer', [
+        recorder('grouped', (m) => {
+          // An outside effect: it is not rolled back with the transaction.
+          runs.set(m.id, (runs.get(m.id) ?? 0) + 1)
+          if (m.id === failOnce) {
+            failOnce = undefined
+            throw new Error('transient')
+          }
+        }),
+      ])
+      const ctx = bus.attach('producer', producer)
+      const sent = await producer.transaction((tx) =>
+        ctx.publishAll(
+          tx,
+          Array.from({ length: 30 }, (_, i) => ({ type, data: fixture, tenantId: 't', key: `k${i % 3}` })),
+        ),
+      )
+      failOnce = sent[10]?.id
+      await bus.start()
+      await until(
+        async () => (await count(consumer, 'SELECT count(*) AS n FROM effects')) === 30,
+        20_000,
+        '30 effects',
+      )
+      expect(failOnce).toBeUndefined()
+      expect(sent.filter((m) => m.id !== sent[10]?.id).every((m) => runs.get(m.id) === 1)).toBe(true)
+      expect(runs.get(sent[10]?.id as string)).toBe(2)
+    })
+
     it('dead-letters a non-retryable failure at once', async () => {
       let attempts = 0
       const bus = await newBus()

@@ -13,17 +13,22 @@ export interface ConsumerOptions {
   readonly fetchBatch: number
   /** Keys handled at the same time (one worker each). */
   readonly concurrency: number
+  /** How often the held messages are looked at when nothing in this process woke the consumer. */
+  readonly heldPollMs?: number
 }
 
 export interface RunningConsumer {
   /** Stops fetching, finishes what is in hand. */
   stop(): Promise<void>
+  /** Looks at the held messages now (a dead letter holding a key was released). */
+  kick(): void
 }
 
 /**
  * The consumer of one handler. The fetch loop queues what it fetches; up to `concurrency` workers
  * each take a share of the queue whose keys no other worker holds, and handle it in one transaction
- * (one by one when a handler fails). One key is handled in order by one worker at a time; keys run in
+ * (a savepoint per message, so that a failing one rolls back alone). A failed message and its key's
+ * later messages are held in the database and retried from there, in order. One key is handled in order by one worker at a time; keys run in
  * parallel; a worker takes what accumulated while it was busy, so that transactions grow with load.
  */
 export async function runConsumer(
@@ -32,6 +37,7 @@ export async function runConsumer(
   options: ConsumerOptions,
 ): Promise<RunningConsumer> {
   const { transport, log, handling, ackWaitMs, fetchBatch, concurrency } = options
+  const heldPollMs = options.heldPollMs ?? 2_000
   const spec: ConsumerSpec = {
     name: consumerName(a.context, handler),
     types: handler.types,
@@ -43,8 +49,6 @@ export async function runConsumer(
   let queue: Screened[] = []
   /** Keys a worker is handling: their later messages wait for it. */
   const held = new Set<string>()
-  /** Keys whose message went back for a retry: their later messages go back too, behind it. */
-  const blocked = new Set<string>()
   const workers = new Set<Promise<void>>()
   const progress = new EventEmitter()
   let inHand = 0
@@ -71,24 +75,47 @@ export async function runConsumer(
 
   const work = async () => {
     for (let group = take(); group.length > 0; group = take()) {
-      let done = false
-      if (group.length > 1 && !group.some((g) => blocked.has(g.delivery.key))) {
-        try {
-          await handling.handleGroupInTx(a, handler, group)
-          done = true
-        } catch (error) {
-          log.debug({ err: error, consumer: spec.name }, 'group failed; handling its messages one by one')
-        }
-      }
-      if (!done) await handling.deliverInOrder(a, handler, group, blocked)
-      for (const g of group) {
-        held.delete(g.delivery.key)
-        if (!queue.some((q) => q.delivery.key === g.delivery.key)) blocked.delete(g.delivery.key)
-      }
+      await handling
+        .handleGroup(a, handler, group)
+        .then((held) => {
+          if (held) kick()
+        })
+        .catch((error: unknown) => {
+          // The database or the transport failed: nothing was acknowledged, the transport delivers
+          // the group again after the ack wait.
+          log.error({ err: error, consumer: spec.name }, 'bus delivery failed')
+        })
+      for (const g of group) held.delete(g.delivery.key)
       inHand -= group.length
       progress.emit('settled')
     }
   }
+
+  // Held messages (a retry, and the key's later messages behind it) are handled from the database when
+  // due: woken when this process holds one, else at the next due time or every few seconds (another
+  // replica may have held one).
+  const wakeHeld = new EventEmitter()
+  const kick = () => wakeHeld.emit('kick')
+  const drain = (async () => {
+    while (!stopping) {
+      let next: number | undefined
+      try {
+        while (!stopping && (await handling.handleHeld(a, handler))) {}
+        next = await handling.nextHeld(a, handler)
+      } catch (error) {
+        log.error({ err: error, consumer: spec.name }, 'bus retry failed')
+      }
+      if (stopping) break
+      const controller = new AbortController()
+      const { signal } = controller
+      const ms = Math.min(heldPollMs, Math.max(5, (next ?? Number.POSITIVE_INFINITY) - Date.now()))
+      await Promise.race([
+        once(wakeHeld, 'kick', { signal }).catch(() => undefined),
+        sleep(ms, undefined, { signal }).catch(() => undefined),
+      ])
+      controller.abort()
+    }
+  })()
 
   // A worker starts when none runs, or when the backlog can keep one more busy: fewer, larger
   // transactions under a trickle; every worker under a flood or behind slow handlers.
@@ -133,12 +160,15 @@ export async function runConsumer(
     }
   })()
   return {
+    kick,
     async stop() {
       stopping = true
       progress.emit('settled')
+      kick()
       await consumer.close()
       await loop
       while (workers.size > 0) await Promise.all(workers)
+      await drain
     },
   }
 }
