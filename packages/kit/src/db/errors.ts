@@ -1,4 +1,4 @@
-import { ConflictError, UnavailableError } from '../errors.ts'
+import { ConflictError, InputError, UnavailableError } from '../errors.ts'
 
 /**
  * A failed statement, as the kit lets it be seen: the statement's first words, the SQLSTATE and the
@@ -168,10 +168,25 @@ const networkCodes = new Set([
   'EHOSTUNREACH',
 ])
 
+/** What a person can do about a value the database refused (SQLSTATE class 22, and 54000). */
+const dataErrorMessages: Record<string, string> = {
+  '22001': 'a value is longer than its field allows',
+  '22003': 'a number is outside the range its field allows',
+  '22007': 'a date or time is not in the form its field takes',
+  '22008': 'a date or time is outside the range its field allows',
+  '22021': 'a text value holds a character that cannot be stored (such as NUL, \\u0000)',
+  '22P02': 'a value is not in the form its field takes',
+  '22P05': 'a text value holds a character that cannot be stored (such as NUL, \\u0000)',
+  '54000': 'a value is too large to be stored or indexed',
+}
+
 /**
  * Maps driver errors that every caller treats the same way onto the closed set: an unreachable
  * database is retryable UnavailableError; a serialization failure or deadlock a retryable
- * ConflictError. Everything else (a bug, a constraint the context should have checked) passes through.
+ * ConflictError; a value the database refuses (a data exception, SQLSTATE class 22: a NUL character,
+ * a string too long for its column, a malformed number or uuid; or one too large to index, 54000) an
+ * InputError, since the same request fails the same way again: a 400, never a 500, though a route's
+ * schema should have refused it first. Everything else (a bug, a constraint the context should have checked) passes through.
  */
 export function translateDbError(error: unknown): unknown {
   const code = (error as { code?: unknown } | null)?.code
@@ -192,6 +207,11 @@ export function translateDbError(error: unknown): unknown {
       cause: error,
       retryable: true,
     })
+  }
+  if (code.startsWith('22') || code === '54000') {
+    const column = (error as { column?: unknown }).column
+    const what = dataErrorMessages[code] ?? 'a value cannot be stored as given'
+    return new InputError(typeof column === 'string' ? `${what} (${column})` : what, [], { cause: error })
   }
   return error
 }

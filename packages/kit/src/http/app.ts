@@ -15,6 +15,7 @@ import { NotFoundError, UnavailableError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { withScope } from '../scope.ts'
 import { Problem, problemContentType, problemResponse, toProblem } from './problem.ts'
+import { createValidatorFactory } from './validation.ts'
 
 export type HttpApp = FastifyInstance<
   import('node:http').Server,
@@ -97,6 +98,8 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
         : [...options.trustedProxies],
     // Report every violation of a request at once, not only the first (bodies are capped by bodyLimit).
     ajv: { customOptions: { allErrors: true } },
+    // Fastify's validators, each of which also refuses NUL characters (validation.ts).
+    schemaController: { compilersFactory: { buildValidator: createValidatorFactory() } },
     return503OnClosing: true,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
