@@ -12,7 +12,12 @@ import Type from 'typebox'
 import type { Identity, IdentityConfig } from './service.ts'
 
 const Email = Type.String({ format: 'email', maxLength: 254 })
-const Password = Type.String({ minLength: 12, maxLength: 256, description: 'At least 12 characters' })
+const Password = Type.String({
+  minLength: 1,
+  maxLength: 1024,
+  description:
+    "At least 15 and at most 256 characters, counted after Unicode normalisation (NFKC). Spaces and every script are allowed and nothing is required (no digits, cases or symbols); refused: a common or breached password (also with digits or symbols around it, or repeated), only spaces, control characters, one character or a short sequence repeated, a sequence such as 123456, or the account's email, name or organisation",
+})
 const Name = Type.String({ minLength: 1, maxLength: 200 })
 const Id = Type.String({ format: 'uuid' })
 const RoleName = Type.String({
@@ -94,7 +99,7 @@ export function identityRoutes(identity: Identity) {
           tags,
           summary: 'Sign in: an access token (15 minutes) and a refresh token (7 days)',
           body: Type.Object(
-            { email: Email, password: Type.String({ minLength: 1, maxLength: 256 }) },
+            { email: Email, password: Type.String({ minLength: 1, maxLength: 1024 }) },
             { additionalProperties: false },
           ),
           response: { 200: Session, ...errors },

@@ -3,11 +3,13 @@ import {
   AuthenticationError,
   ConflictError,
   type ContextDeps,
+  InputError,
   NotAllowedError,
   newId,
   type Transaction,
 } from '@rxt/kit'
 import { compose, parse, refreshPrefix } from './credentials.ts'
+import { normalisePassword, passwordProblems } from './domain/password-policy.ts'
 import type { Grants } from './grants.ts'
 import type { IdentityConfig } from './service.ts'
 import type { SessionChecks } from './session-checks.ts'
@@ -64,7 +66,14 @@ export function createSessions(
 
   return {
     async signup(input: { email: string; password: string; name: string; orgName: string }) {
-      const hashed = await argonHash(input.password, argon)
+      const problems = passwordProblems(input.password, input)
+      if (problems.length > 0) {
+        throw new InputError(
+          `the password is not accepted: ${problems.join('; ')}`,
+          problems.map((message) => ({ path: '/body/password', message })),
+        )
+      }
+      const hashed = await argonHash(normalisePassword(input.password), argon)
       const userId = newId()
       const orgId = newId()
       const session = await db.transaction(async (tx) => {
@@ -104,11 +113,16 @@ export function createSessions(
 
     async login(email: string, password: string) {
       const user = await store.userByEmail(email.toLowerCase())
+      const normalised = normalisePassword(password)
+      // Accounts made before passwords were normalised were hashed as typed: the typed form is tried too.
+      const forms = normalised === password ? [normalised] : [normalised, password]
       if (user === undefined) {
-        await argonVerify(await decoy, password).catch(() => false)
+        for (const form of forms) await argonVerify(await decoy, form).catch(() => false)
         throw badCredentials()
       }
-      if (!(await argonVerify(user.password_hash, password))) throw badCredentials()
+      let matches = false
+      for (const form of forms) if (!matches) matches = await argonVerify(user.password_hash, form)
+      if (!matches) throw badCredentials()
       return withAccess(await db.transaction((tx) => issueSession(tx, user.id)))
     },
 

@@ -140,6 +140,66 @@ for (const target of dbTargets()) {
       expect(accessEvents.map((e) => e.tenantId)).toEqual(expect.arrayContaining([alice.orgId, bob.orgId]))
     })
 
+    it('takes a password as NIST SP 800-63B asks: long enough once normalised, not common, not only spaces, no composition rules', async () => {
+      const attempt = (email: string, pass: string, name = 'Grace', orgName = 'Hopper Co') =>
+        call('POST', '/auth/signup', undefined, { email, password: pass, name, orgName })
+      const refused: [string, string | undefined][] = [
+        [' '.repeat(12), undefined],
+        [' '.repeat(20), 'spaces'],
+        ['\u3000'.repeat(20), 'spaces'],
+        // Control characters (refused by the schema of every string, or by the password's rules).
+        ['\t'.repeat(20), undefined],
+        ['a long pass\u0000phrase', undefined],
+        ['fourteen chars', '15 characters'],
+        // 16 code points, 8 characters once normalised (NFKC): e + combining acute is é.
+        ['e\u0301'.repeat(8), '15 characters'],
+        ['x'.repeat(257), '256 characters'],
+        ['password1234567890', 'common'],
+        ['Password 1234567890!', 'common'],
+        // Full-width letters are the same password once normalised.
+        ['ｐａｓｓｗｏｒｄ１２３４５６７８', 'common'],
+        ['qwertyuiop!!!!!!', 'common'],
+        ['passwordpassword', 'common'],
+        ['zzzzzzzzzzzzzzzzzzzz', 'repeated'],
+        ['abcabcabcabcabcabc', 'repeated'],
+        ['123456789012345678', 'sequence'],
+        ['grace.hopper@example.com', 'email'],
+        ['Hopper Co Hopper Co', 'organisation'],
+      ]
+      for (const [pass, why] of refused) {
+        const res = await attempt('grace.hopper@example.com', pass)
+        expect(res.status, JSON.stringify(pass)).toBe(400)
+        expect(res.headers['content-type']).toMatch(/problem\+json/)
+        expect(res.body.errors?.[0]?.path, JSON.stringify(pass)).toBe('/body/password')
+        if (why !== undefined) expect(res.body.detail, JSON.stringify(pass)).toContain(why)
+      }
+      // Nothing was written by a refusal.
+      expect(
+        (await call('POST', '/auth/login', undefined, { email: 'grace.hopper@example.com', password }))
+          .status,
+      ).toBe(401)
+      // No composition rules: lower-case words with spaces do; so does any script, and 64+ characters.
+      const accepted = [
+        'all lower case words',
+        'ça, c’est une phrase de passe',
+        '長い日本語のパスフレーズです十五文字',
+        'a passphrase of more than sixty-four characters, which any verifier must take in full',
+      ]
+      for (const [i, pass] of accepted.entries()) {
+        const res = await attempt(`accepted-${i}@example.com`, pass)
+        expect(res.status, `${pass}: ${JSON.stringify(res.body)}`).toBe(201)
+      }
+      // The same password in another Unicode form signs in: it is compared once normalised.
+      const composed = 'crème brûlée à minuit'.normalize('NFC')
+      expect((await attempt('henri@example.com', composed)).status).toBe(201)
+      const decomposed = composed.normalize('NFD')
+      expect(decomposed).not.toBe(composed)
+      expect(
+        (await call('POST', '/auth/login', undefined, { email: 'henri@example.com', password: decomposed }))
+          .status,
+      ).toBe(200)
+    })
+
     it('refuses expired, tampered, foreign-key and alg:none tokens with 401', async () => {
       const token = alice.accessToken
       const [h, p, s] = token.split('.') as [string, string, string]
