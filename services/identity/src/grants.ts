@@ -48,7 +48,7 @@ export function createGrants(deps: ContextDeps<IdentityConfig>, store: IdentityS
     const granted = await permissionsOfRole(tx, role)
     if (granted === undefined) {
       throw new InputError(`no role ${role} in this organisation`, [
-        { path: '/role', message: 'unknown role' },
+        { path: '/body/role', message: 'unknown role' },
       ])
     }
     return granted

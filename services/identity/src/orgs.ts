@@ -2,7 +2,6 @@ import {
   builtinRoles,
   ConflictError,
   type ContextDeps,
-  InputError,
   isBuiltinRole,
   isPermission,
   NotAllowedError,
@@ -11,6 +10,7 @@ import {
   type Principal,
 } from '@rxt/kit'
 import { compose, invitePrefix, parse } from './credentials.ts'
+import { refuseUnknownPermissions } from './domain/permissions.ts'
 import type { Grants } from './grants.ts'
 import type { IdentityConfig } from './service.ts'
 import type { IdentityStore } from './store.ts'
@@ -151,16 +151,7 @@ export function createOrgs(
       input: { name: string; description?: string; permissions: string[] },
     ) {
       if (isBuiltinRole(input.name)) throw new ConflictError(`${input.name} is a built-in role`)
-      const unknown = input.permissions.filter((p) => !isPermission(p))
-      if (unknown.length > 0) {
-        throw new InputError(
-          `unknown permissions: ${unknown.join(', ')}`,
-          unknown.map((p) => ({
-            path: `/permissions/${input.permissions.indexOf(p)}`,
-            message: `no permission ${p}`,
-          })),
-        )
-      }
+      refuseUnknownPermissions(input.permissions)
       withinOwn(principal, orgId, `role ${input.name}`, input.permissions.filter(isPermission))
       return db.withTenant(orgId, async (tx) => {
         const inserted = await tx.query(

@@ -1,5 +1,6 @@
-import { type ContextDeps, InputError, isPermission, NotFoundError, newId, type Principal } from '@rxt/kit'
+import { type ContextDeps, NotFoundError, newId, type Principal } from '@rxt/kit'
 import { compose, servicePrefix, uuidPattern } from './credentials.ts'
+import { refuseUnknownPermissions } from './domain/permissions.ts'
 import type { IdentityConfig } from './service.ts'
 import { newSecret } from './tokens.ts'
 
@@ -38,12 +39,7 @@ export function createServiceCredentials(
       principal: Principal,
       input: { service: string; permissions: readonly string[]; expiresInDays?: number },
     ) {
-      const unknown = input.permissions.filter((p) => !isPermission(p))
-      if (unknown.length > 0) {
-        throw new InputError(`unknown permissions: ${unknown.join(', ')}`, [
-          { path: '/permissions', message: `unknown: ${unknown.join(', ')}` },
-        ])
-      }
+      refuseUnknownPermissions(input.permissions)
       const id = newId()
       const { secret, hash } = newSecret()
       const expiresAt =

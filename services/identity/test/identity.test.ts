@@ -517,14 +517,21 @@ for (const target of dbTargets()) {
           })
         ).status,
       ).toBe(201)
-      expect(
-        (
-          await call('POST', `/orgs/${alice.orgId}/roles`, bearer(alice.accessToken), {
-            name: 'bad',
-            permissions: ['root:everything'],
-          })
-        ).status,
-      ).toBe(400)
+      const badRole = await call('POST', `/orgs/${alice.orgId}/roles`, bearer(alice.accessToken), {
+        name: 'bad',
+        permissions: ['org:read', 'root:everything'],
+      })
+      expect(badRole.status).toBe(400)
+      // A field the domain refuses is named as the schema names the fields it refuses.
+      expect(badRole.body.errors).toEqual([
+        { path: '/body/permissions/1', message: 'no permission root:everything' },
+      ])
+      const unknownRole = await call('POST', `/orgs/${alice.orgId}/api-keys`, bearer(alice.accessToken), {
+        name: 'k',
+        role: 'nobody-has-this',
+      })
+      expect(unknownRole.status).toBe(400)
+      expect(unknownRole.body.errors).toEqual([{ path: '/body/role', message: 'unknown role' }])
       expect(
         (await call('DELETE', `/orgs/${alice.orgId}/members/${alice.userId}`, bearer(alice.accessToken)))
           .status,
@@ -639,14 +646,12 @@ for (const target of dbTargets()) {
       expect((await call('POST', '/admin/service-credentials', bearer(bob.accessToken), body)).status).toBe(
         403,
       )
-      expect(
-        (
-          await call('POST', '/admin/service-credentials', bearer(alice.accessToken), {
-            ...body,
-            permissions: ['nope'],
-          })
-        ).status,
-      ).toBe(400)
+      const nope = await call('POST', '/admin/service-credentials', bearer(alice.accessToken), {
+        ...body,
+        permissions: ['nope'],
+      })
+      expect(nope.status).toBe(400)
+      expect(nope.body.errors).toEqual([{ path: '/body/permissions/0', message: 'no permission nope' }])
       const issued = await call('POST', '/admin/service-credentials', bearer(alice.accessToken), body)
       expect(issued.status).toBe(201)
       expect(issued.body).toMatchObject({ service: 'deployer', permissions: ['org:read'], revokedAt: null })
