@@ -12,7 +12,7 @@ export {
   type Requirement,
 } from './auth/access.ts'
 export { type Authenticator, guardRoutes, orgHeader, principalOf, tenantOf } from './auth/guard.ts'
-export { createRemoteAuthenticator, type WhoAmI, whoAmI } from './auth/remote.ts'
+export { createRemoteAuthenticator, type WhoAmI, WhoAmISchema, whoAmI } from './auth/remote.ts'
 export * from './bus/index.ts'
 export { type Clock, systemClock } from './clock.ts'
 export { CoreConfig, composeConfigSchema, expects, LogLevel, parseConfig } from './config.ts'

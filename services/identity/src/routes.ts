@@ -6,6 +6,7 @@ import {
   principalOf,
   problemResponses,
   tenantOf,
+  WhoAmISchema,
   whoAmI,
 } from '@rxt/kit'
 import Type from 'typebox'
@@ -182,26 +183,7 @@ export function identityRoutes(identity: Identity) {
           tags,
           summary: 'Who the API takes the caller to be, and what it may do where (like kubectl auth whoami)',
           response: {
-            200: Type.Object({
-              kind: Type.Union([Type.Literal('user'), Type.Literal('api-key'), Type.Literal('service')]),
-              id: Type.String(),
-              userId: Type.Union([Type.String(), Type.Null()]),
-              operator: Type.Boolean(),
-              orgs: Type.Array(
-                Type.Object({
-                  id: Type.String(),
-                  role: Type.String(),
-                  permissions: Type.Array(Type.String()),
-                }),
-              ),
-              everyOrg: Type.Union(
-                [Type.Object({ role: Type.String(), permissions: Type.Array(Type.String()) }), Type.Null()],
-                {
-                  description:
-                    "A service's permissions in any organisation it names; null for users and keys",
-                },
-              ),
-            }),
+            200: WhoAmISchema,
             ...errors,
           },
         },

@@ -27,7 +27,7 @@ const whoami = defineContext({
           orgs: new Map(),
           everyOrg: { role: 'service', permissions: ['org:read'] },
         }
-      if (header !== 'Bearer operator' && header !== 'Bearer member')
+      if (!['Bearer operator', 'Bearer member', 'Bearer malformed', 'Bearer html'].includes(header))
         throw new AuthenticationError('the access token is invalid')
       return {
         kind: 'user',
@@ -39,9 +39,14 @@ const whoami = defineContext({
     },
   }),
   routes: (app) => {
-    app.get('/auth/whoami', { config: { auth: { authenticated: true } } }, async (request) =>
-      whoAmI(request.principal as Principal),
-    )
+    app.get('/auth/whoami', { config: { auth: { authenticated: true } } }, async (request, reply) => {
+      // What a wrong IDENTITY_URL (another service, a proxy's page) might answer with a 200.
+      if (request.headers.authorization === 'Bearer malformed')
+        return reply.send({ kind: 'user', id: 7, orgs: 'everything', operator: 'yes' })
+      if (request.headers.authorization === 'Bearer html')
+        return reply.type('text/html').send('<html><body>Welcome</body></html>')
+      return whoAmI(request.principal as Principal)
+    })
   },
 })
 
@@ -97,6 +102,14 @@ describe('authenticating through another process (IDENTITY_URL)', () => {
     ).toBe(403)
     // What a service names must be an organisation id: anything else is no organisation.
     expect((await b.app.inject({ url: '/v1/orgs/not-an-id/thing', headers: service })).statusCode).toBe(404)
+    // An answer that is not a principal is the identity service's fault, said as such: never a 500, and
+    // never taken for a principal.
+    for (const odd of ['Bearer malformed', 'Bearer html']) {
+      const res = await get(odd)
+      expect(res.statusCode, odd).toBe(503)
+      expect(res.headers['content-type']).toMatch(/problem\+json/)
+      expect(res.json().detail).toMatch(/identity service .* answered something that is not a principal/)
+    }
     await a.stop()
     // Known credentials are reused for a few seconds; unknown ones need the identity process.
     expect((await get('Bearer operator')).statusCode).toBe(200)

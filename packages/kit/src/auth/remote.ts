@@ -1,19 +1,33 @@
 import { createHash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
+import Type, { type Static } from 'typebox'
+import { Compile } from 'typebox/compile'
 import { AuthenticationError, UnavailableError } from '../errors.ts'
 import { isPermission, type Principal } from './access.ts'
 import type { Authenticator } from './guard.ts'
 
-/** A principal as `GET /v1/auth/whoami` answers it (and as this module reads it back). */
-export interface WhoAmI {
-  kind: Principal['kind']
-  id: string
-  userId: string | null
-  operator: boolean
-  orgs: { id: string; role: string; permissions: string[] }[]
-  /** A service's permissions in every organisation; null for users and API keys. */
-  everyOrg: { role: string; permissions: string[] } | null
-}
+/** A principal as `GET /v1/auth/whoami` answers it (its response schema, and what this module reads back). */
+export const WhoAmISchema = Type.Object({
+  kind: Type.Union([Type.Literal('user'), Type.Literal('api-key'), Type.Literal('service')]),
+  id: Type.String(),
+  userId: Type.Union([Type.String(), Type.Null()]),
+  operator: Type.Boolean(),
+  orgs: Type.Array(
+    Type.Object({
+      id: Type.String(),
+      role: Type.String(),
+      permissions: Type.Array(Type.String()),
+    }),
+  ),
+  everyOrg: Type.Union(
+    [Type.Object({ role: Type.String(), permissions: Type.Array(Type.String()) }), Type.Null()],
+    {
+      description: "A service's permissions in any organisation it names; null for users and keys",
+    },
+  ),
+})
+export type WhoAmI = Static<typeof WhoAmISchema>
+const isWhoAmI = Compile(WhoAmISchema)
 
 export const whoAmI = (p: Principal): WhoAmI => ({
   kind: p.kind,
@@ -63,7 +77,13 @@ export function createRemoteAuthenticator(options: RemoteAuthenticatorOptions): 
       if (!response.ok) {
         throw new UnavailableError(`the identity service at ${base} answered ${response.status}`)
       }
-      const who = (await response.json()) as WhoAmI
+      // Whatever answered is not trusted to be identity: a wrong IDENTITY_URL answers 200 too.
+      const who: unknown = await response.json().catch(() => undefined)
+      if (!isWhoAmI.Check(who)) {
+        throw new UnavailableError(
+          `the identity service at ${base} answered something that is not a principal: is IDENTITY_URL the identity context's address?`,
+        )
+      }
       const principal: Principal = {
         kind: who.kind,
         id: who.id,
