@@ -104,8 +104,10 @@ try {
         deployBranches: ['main'],
       }),
     })
-  ).json()) as { webhook: { secret: string } }
+  ).json()) as { webhook: { url: string; secret: string } }
   const secret = project.webhook.secret
+  // The project's own webhook URL; the baselines serve the same path.
+  const hookPath = new URL(project.webhook.url).pathname
   const body = JSON.stringify({
     ref: 'refs/heads/main',
     before: '0'.repeat(40),
@@ -121,16 +123,19 @@ try {
     const text = body.replace('a'.repeat(40), after)
     return { body: text, signature: `sha256=${createHmac('sha256', secret).update(text).digest('hex')}` }
   }
+  // The project's ping: it proves the repository, so that its pushes are published (ADR 0016).
+  const ping = JSON.stringify({ zen: 'Bench.', hook_id: 1, repository: { full_name: 'acme/bench' } })
+  const pingSignature = await sign(secret, ping)
   const deliver = (url: string) =>
-    fetch(`${url}/v1/webhooks/github`, {
+    fetch(`${url}${hookPath}`, {
       method: 'POST',
       headers: {
         'content-type': 'application/json',
-        'x-github-event': 'push',
+        'x-github-event': 'ping',
         'x-github-delivery': randomUUID(),
-        'x-hub-signature-256': signature,
+        'x-hub-signature-256': pingSignature,
       },
-      body,
+      body: ping,
     })
   // vcs learns of the project through the bus first.
   for (let i = 0; (await deliver(kit.url)).status !== 202; i++) {
@@ -152,7 +157,7 @@ try {
   )
   const load = async (server: Server) => {
     const result = await autocannon({
-      url: `${server.url}/v1/webhooks/github`,
+      url: `${server.url}${hookPath}`,
       connections: 16,
       duration: webhookSeconds,
       requests: [

@@ -163,11 +163,17 @@ const client = (base: string) => ({
       headers: res.headers,
     }
   },
-  /** A GitHub delivery signed with `secret`, as GitHub sends it (JSON, or form-encoded). */
-  async deliver(event: string, payload: Payload, secret: string, form = false): Promise<Answer> {
+  /** A GitHub delivery to a project's webhook path, signed with `secret`, as GitHub sends it (JSON, or form-encoded). */
+  async deliver(
+    hook: string,
+    event: string,
+    payload: Payload,
+    secret: string,
+    form = false,
+  ): Promise<Answer> {
     const json = JSON.stringify({ ...payload, test_nonce: randomUUID() })
     const body = form ? `payload=${encodeURIComponent(json)}` : json
-    const res = await fetch(`${base}/v1/webhooks/github`, {
+    const res = await fetch(`${base}${hook}`, {
       method: 'POST',
       headers: {
         'content-type': form ? 'application/x-www-form-urlencoded' : 'application/json',
@@ -220,6 +226,8 @@ async function journey(base: string): Promise<Journey> {
   steps.project = { status: project.status }
   const projectId = project.body.id as string
   const secret = project.body.webhook.secret as string
+  // The project's own webhook URL, reached here through this mode's base URL.
+  const hook = new URL(project.body.webhook.url as string).pathname
   for (const name of ['staging', 'production']) {
     const env = await call('POST', `/v1/projects/${projectId}/environments`, auth, { name, type: name })
     steps[`environment ${name}`] = { status: env.status }
@@ -235,7 +243,7 @@ async function journey(base: string): Promise<Journey> {
   let answer: Answer = { status: 0, body: {} }
   await until(
     async () => {
-      answer = await deliver('ping', ping, secret)
+      answer = await deliver(hook, 'ping', ping, secret)
       return answer.status === 202
     },
     settleMs,
@@ -248,10 +256,10 @@ async function journey(base: string): Promise<Journey> {
     ['push (form-encoded)', 'push', push, true],
     ['workflow_run', 'workflow_run', workflowRun, false],
   ] as const) {
-    const delivered = await deliver(event, payload, secret, form)
+    const delivered = await deliver(hook, event, payload, secret, form)
     steps[step] = { status: delivered.status, outcome: delivered.body.outcome }
   }
-  steps['push with another secret'] = { status: (await deliver('push', push, 'not-the-secret')).status }
+  steps['push with another secret'] = { status: (await deliver(hook, 'push', push, 'not-the-secret')).status }
 
   // registry hears evt.repo.verified from vcs: the ping proved the repository's webhook.
   let verified = false
@@ -382,7 +390,7 @@ describe.skipIf(skipped)('the distributed mode: the journey through the gateway 
       expect(embedded.steps).toEqual(expectedSteps)
       expect(embedded.deliveries).toEqual(expectedDeliveries)
       expect(embedded.verified).toBe(true)
-      expect(embedded.webhookUrl).toBe(`${up.url}/v1/webhooks/github`)
+      expect(embedded.webhookUrl).toBe(`${up.url}/v1/webhooks/github/${embedded.projectId}`)
     },
     2 * startMs,
   )
@@ -397,7 +405,7 @@ describe.skipIf(skipped)('the distributed mode: the journey through the gateway 
       // Events cross processes: registry heard vcs's evt.repo.verified.
       expect(distributed.verified).toBe(true)
       // Unset, PUBLIC_URL is the address the registry's process listens on (its real port: PORT=0).
-      expect(distributed.webhookUrl).toBe(`${registryVcs.url}/v1/webhooks/github`)
+      expect(distributed.webhookUrl).toBe(`${registryVcs.url}/v1/webhooks/github/${distributed.projectId}`)
     },
     2 * startMs,
   )
@@ -444,7 +452,7 @@ describe.skipIf(skipped)('the distributed mode: the journey through the gateway 
       expect(operations(merged), upstream.name).toEqual(expect.arrayContaining(own))
     }
     expect(operations(merged)).toEqual(
-      expect.arrayContaining(['POST /v1/webhooks/github', 'PUT /v1/admin/sim/{provider}/faults']),
+      expect.arrayContaining(['POST /v1/webhooks/github/{projectId}', 'PUT /v1/admin/sim/{provider}/faults']),
     )
   })
 

@@ -28,7 +28,7 @@ export const registry = defineContext<RegistryConfig>({
   handlers: (deps) => [
     // A webhook ping reached vcs (the consumer is registry.repo-verified).
     on(RepoVerifiedMessage, (data, { tx }, message) =>
-      registryOf(deps).repositoryVerified(tx, tenantOfMessage(message), data.projectId),
+      registryOf(deps).repositoryVerified(tx, tenantOfMessage(message), data.projectId, data.repo),
     ),
   ],
   start: (deps) => {

@@ -31,7 +31,12 @@ const Project = Type.Object({
     description: 'https://github.com/<repository>; null without a repository',
   }),
   repositoryVerifiedAt: Type.Union([Timestamp, Type.Null()], {
-    description: "When the repository's webhook last proved it reaches this project (a ping)",
+    description:
+      "When the repository's webhook last proved it reaches this project (a ping signed with the project's secret, naming its repository); null: unverified, and its deliveries cause nothing. A change of repository clears it",
+  }),
+  webhookUrl: Type.String({
+    description:
+      "The project's own webhook URL, where GitHub sends its repository's events (the secret is shown at creation and on rotation)",
   }),
   defaultBranch: Type.String(),
   deployBranches: Type.Array(Type.String()),

@@ -53,7 +53,8 @@ export interface EnvironmentInput {
 
 const overrideValidator = Compile(ManifestOverride)
 
-const projectView = (r: ProjectRow) => ({
+/** A project as the API shows it, but for its webhook URL (made from PUBLIC_URL). */
+const projectFields = (r: ProjectRow) => ({
   id: r.id,
   slug: r.slug,
   name: r.name,
@@ -133,13 +134,16 @@ export interface RegistryConfig {
 
 export function createRegistry(deps: ContextDeps<RegistryConfig>) {
   const { db, bus, clock } = deps
-  const webhookUrl = `${deps.config.PUBLIC_URL.replace(/\/+$/, '')}/v1/webhooks/github`
+  const webhooks = `${deps.config.PUBLIC_URL.replace(/\/+$/, '')}/v1/webhooks/github`
+  /** The project's own webhook URL: a delivery there is checked with this project's secret alone (ADR 0016). */
+  const webhookUrl = (projectId: string) => `${webhooks}/${projectId}`
   /** The project's webhook: where GitHub sends, and the secret it signs with (shown once). */
   const webhookOf = (project: ProjectRow) => {
     const key = deps.config.WEBHOOK_KEY
     if (key === undefined) throw new UnavailableError('WEBHOOK_KEY is not set: no webhook secret can be made')
-    return { url: webhookUrl, secret: webhookSecret(key, project.id, project.webhook_generation) }
+    return { url: webhookUrl(project.id), secret: webhookSecret(key, project.id, project.webhook_generation) }
   }
+  const projectView = (r: ProjectRow) => ({ ...projectFields(r), webhookUrl: webhookUrl(r.id) })
   const store = createRegistryStore()
 
   const liveProject = async (tx: Transaction, projectId: string): Promise<ProjectRow> => {
@@ -420,10 +424,17 @@ export function createRegistry(deps: ContextDeps<RegistryConfig>) {
       })
     },
 
-    /** A webhook ping reached vcs: the repository is wired to this project. */
-    async repositoryVerified(tx: Transaction, orgId: string, projectId: string): Promise<void> {
+    /**
+     * A webhook ping signed with the project's secret reached vcs: the repository it names is wired to
+     * this project, if that is still the project's repository (a ping of one it named before proves
+     * nothing of the one it names now).
+     */
+    async repositoryVerified(tx: Transaction, orgId: string, projectId: string, repo: string): Promise<void> {
       await tx.query("SELECT set_config('rxt.tenant_id', $1, true)", [orgId])
-      await tx.query('UPDATE projects SET repository_verified_at = now() WHERE id = $1', [projectId])
+      await tx.query(
+        'UPDATE projects SET repository_verified_at = now() WHERE id = $1 AND lower(repository) = lower($2)',
+        [projectId, repo],
+      )
     },
 
     async manifest(orgId: string, digest: string) {

@@ -114,6 +114,9 @@ export function createRegistryStore() {
         `UPDATE projects SET
            slug = coalesce($2, slug), name = coalesce($3, name),
            repository = CASE WHEN $4::boolean THEN $5 ELSE repository END,
+           -- Another repository is another claim: unverified until its webhook's ping reaches vcs.
+           repository_verified_at = CASE WHEN $4::boolean AND lower($5) IS DISTINCT FROM lower(repository)
+                                         THEN NULL ELSE repository_verified_at END,
            default_branch = coalesce($6, default_branch), deploy_branches = coalesce($7, deploy_branches),
            deploy_tags = coalesce($8, deploy_tags),
            report_branch_deletions = coalesce($9, report_branch_deletions),

@@ -77,12 +77,15 @@ for (const target of dbTargets()) {
         createdBy: `user:${userId}`,
       })
       projectId = created.body.id
-      // The webhook, shown once: its secret is the one vcs derives for this project's first generation.
+      // The webhook, shown once: the project's own URL, and the secret vcs derives for this project's
+      // first generation. The URL (never the secret) is shown with the project.
       expect(created.body.webhook).toEqual({
-        url: 'https://deploy.example.com/v1/webhooks/github',
+        url: `https://deploy.example.com/v1/webhooks/github/${projectId}`,
         secret: webhookSecret(webhookKey, projectId, 1),
       })
-      expect((await call('GET', `/projects/${projectId}`)).body).not.toHaveProperty('webhook')
+      const shown = (await call('GET', `/projects/${projectId}`)).body
+      expect(shown).not.toHaveProperty('webhook')
+      expect(shown.webhookUrl).toBe(`https://deploy.example.com/v1/webhooks/github/${projectId}`)
       const rotated = await call('POST', `/projects/${projectId}/webhook/rotate`)
       expect(rotated.body.secret).toBe(webhookSecret(webhookKey, projectId, 2))
       expect((await call('GET', `/projects/${projectId}`)).body.webhookGeneration).toBe(2)

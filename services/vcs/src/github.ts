@@ -6,6 +6,13 @@
 export interface ProjectRoute {
   readonly projectId: string
   readonly orgId: string
+  /** owner/name, lower-case: the repository the project claims; null: none linked. */
+  readonly repository: string | null
+  /**
+   * Whether the claim is proved: a ping signed with the project's own secret, naming that repository,
+   * reached the project's URL. An unverified claim's deliveries cause nothing but a ping.
+   */
+  readonly verified: boolean
   readonly deployBranches: readonly string[]
   /** Pushing a tag deploys. */
   readonly deployTags: boolean
@@ -30,14 +37,35 @@ type Payload = Record<string, any>
 const zeroSha = /^0+$/
 const truncate = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`)
 
-/** The events a delivery causes for one project. */
+/**
+ * Why a delivery signed with the project's secret causes nothing, or undefined when it may: it must
+ * name the project's repository, and, unless it is the ping that proves the claim, the claim must be
+ * proved.
+ */
+export function unclaimed(event: string, payload: Payload, project: ProjectRoute): string | undefined {
+  const named = payload.repository?.full_name
+  const repo = typeof named === 'string' ? named.slice(0, 200) : ''
+  if (project.repository === null)
+    return 'the project names no repository: set its repository (owner/name), then send the ping again'
+  if (repo.toLowerCase() !== project.repository)
+    return `the delivery is from ${repo === '' ? 'no repository' : repo}; this project's repository is ${project.repository}`
+  if (event !== 'ping' && !project.verified)
+    return `${project.repository} is not verified for this project yet: a ping signed with the project's webhook secret verifies it (GitHub sends one when the webhook is created; POST /repos/${project.repository}/hooks/{hook_id}/pings sends another)`
+  return undefined
+}
+
+/** The events a delivery causes for one project; a delivery of another repository, or of an unverified claim, causes none. */
 export function decide(event: string, payload: Payload, deliveryId: string, project: ProjectRoute): Decision {
+  const unclaimedBecause = unclaimed(event, payload, project)
+  if (unclaimedBecause !== undefined) return { outcome: 'ignored', detail: unclaimedBecause }
   const repo = String(payload.repository?.full_name ?? '')
   switch (event) {
     case 'ping':
       return {
         outcome: 'published',
-        detail: 'the webhook works',
+        detail: project.verified
+          ? 'the webhook works'
+          : `the webhook works: ${project.repository} is verified`,
         events: [
           {
             type: 'evt.repo.verified',

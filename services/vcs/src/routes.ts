@@ -1,11 +1,22 @@
-import { type HttpApp, Permission, problemResponse, tenantOf } from '@rxt/kit'
+import {
+  AuthenticationError,
+  type HttpApp,
+  NotFoundError,
+  Permission,
+  problemResponse,
+  tenantOf,
+} from '@rxt/kit'
 import Type from 'typebox'
-import type { Vcs } from './service.ts'
+import { notSignedByProject, type Vcs } from './service.ts'
 
 /** GitHub sends up to 25 MB. */
-const maxDeliveryBytes = 25 * 1024 * 1024
+export const maxDeliveryBytes = 25 * 1024 * 1024
 const tags = ['vcs']
 const headerOf = (value: string | string[] | undefined) => (typeof value === 'string' ? value : undefined)
+
+/** Where deliveries go since each project has its own webhook URL (ADR 0016). */
+const sharedUrlRetired =
+  "this URL names no project: each project has its own webhook URL, <PUBLIC_URL>/v1/webhooks/github/<project id> (the project's webhookUrl). Set it as the webhook's Payload URL in the repository's settings"
 
 /** The webhook receiver, and the history of a project's deliveries. */
 export const vcsRoutes = (vcs: Vcs) => async (app: HttpApp) => {
@@ -18,17 +29,22 @@ export const vcsRoutes = (vcs: Vcs) => async (app: HttpApp) => {
       (_request, body, done) => done(null, body),
     )
     scope.post(
-      '/webhooks/github',
+      '/webhooks/github/:projectId',
       {
         bodyLimit: maxDeliveryBytes,
         config: {
           auth: {
-            public: "GitHub calls it; the delivery's signature (X-Hub-Signature-256) is checked instead",
+            public:
+              "GitHub calls it; the delivery's signature (X-Hub-Signature-256) with the secret of the project the URL names is checked instead",
           },
         },
         schema: {
           tags,
-          summary: 'Receive a GitHub webhook delivery (JSON or form-encoded), signed with the project secret',
+          summary:
+            "Receive a GitHub webhook delivery (JSON or form-encoded) for one project, signed with that project's secret",
+          description:
+            "The project's webhook URL: the delivery is checked with that project's secret alone. Until a ping signed with the project's secret names its repository, other deliveries are kept as ignored and cause nothing.",
+          params: Type.Object({ projectId: Type.String({ format: 'uuid' }) }),
           headers: Type.Object({
             'x-github-event': Type.String({ minLength: 1, maxLength: 100 }),
             'x-github-delivery': Type.String({ minLength: 1, maxLength: 100 }),
@@ -37,22 +53,49 @@ export const vcsRoutes = (vcs: Vcs) => async (app: HttpApp) => {
           response: {
             202: Type.Object({ outcome: Type.String(), detail: Type.String() }),
             200: Type.Object({ duplicate: Type.Literal(true) }),
-            400: problemResponse('Not a JSON payload'),
-            401: problemResponse('No signature, or one no project of the repository made'),
+            400: problemResponse('Signed, but not a JSON payload'),
+            401: problemResponse("No signature, or not one of the project's secret (or no such project)"),
           },
         },
       },
       async (request, reply) => {
-        const result = await vcs.receive({
+        const signature = headerOf(request.headers['x-hub-signature-256'])
+        if (signature === undefined)
+          throw new AuthenticationError(
+            "X-Hub-Signature-256 is missing: configure the webhook with the project's secret",
+          )
+        const claim = await vcs.claimOf((request.params as { projectId: string }).projectId)
+        if (claim === undefined) throw new AuthenticationError(notSignedByProject)
+        const result = await vcs.receive(claim, {
           event: String(request.headers['x-github-event']),
           deliveryId: String(request.headers['x-github-delivery']),
-          signature: headerOf(request.headers['x-hub-signature-256']),
+          signature,
           contentType: String(request.headers['content-type'] ?? 'application/json'),
-          body: request.body as Buffer,
+          body: (request.body as Buffer | undefined) ?? Buffer.alloc(0),
         })
         return result.duplicate
           ? reply.code(200).send({ duplicate: true as const })
           : reply.code(202).send({ outcome: result.outcome, detail: result.detail })
+      },
+    )
+    scope.post(
+      '/webhooks/github',
+      {
+        config: {
+          auth: { public: 'Retired: it answers where deliveries go now, and reads nothing' },
+        },
+        onRequest: async () => {
+          throw new NotFoundError(sharedUrlRetired)
+        },
+        schema: {
+          tags,
+          summary:
+            "Retired: the one URL every project was given before each had its own (404, naming the project's webhook URL)",
+          response: { 404: problemResponse('Deliveries go to the webhook URL of their project') },
+        },
+      },
+      async () => {
+        throw new NotFoundError(sharedUrlRetired)
       },
     )
   })

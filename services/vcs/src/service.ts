@@ -22,37 +22,40 @@ const seenBefore = new Error('seen before')
 /** Text for a column: no NUL (Postgres refuses it), at most `max` characters. */
 const text = (value: string, max: number) => value.replaceAll('\u0000', '').slice(0, max)
 
-/**
- * Projects of one repository a delivery is checked against (the most recently changed): each is an
- * HMAC over up to 25 MB, so their number is bounded.
- */
-const maxProjectsPerRepository = 8
-
 /** Deliveries kept per project: the newest. */
 export const keptDeliveries = 1_000
+
+/** What a 401 says, whether the URL names no project vcs knows or another secret signed the delivery. */
+export const notSignedByProject =
+  "the delivery is not signed with the webhook secret of the project its URL names (each project's webhook URL and secret are its own: see the project's webhookUrl)"
 
 export interface Delivery {
   readonly event: string
   readonly deliveryId: string
-  readonly signature: string | undefined
+  readonly signature: string
   readonly contentType: string
   readonly body: Buffer
 }
 
+/** A project as its webhook URL names it: its route, and the generation its secret is derived at. */
+export interface Claim extends ProjectRoute {
+  readonly webhookGeneration: number
+}
+
 /**
- * GitHub webhooks: a delivery is checked against the secret of every live project of its repository
- * (derived from WEBHOOK_KEY, ADR 0010), stored once per delivery id, and turned into events in the
- * same transaction (the outbox sends them after the answer).
+ * GitHub webhooks: a delivery is checked against the secret of the one project its URL names (derived
+ * from WEBHOOK_KEY, ADR 0010; ADR 0016), over its bytes as sent, before they are parsed; then stored
+ * once per delivery id and turned into events in the same transaction (the outbox sends them after
+ * the answer). What other projects claim the same repository changes nothing of it.
  */
 export function createVcs(deps: ContextDeps<VcsConfig>) {
   const { db, bus } = deps
 
-  const payloadOf = (delivery: Delivery): Record<string, unknown> => {
+  const payloadOf = (body: string, contentType: string): Record<string, unknown> => {
     try {
-      const text = delivery.body.toString('utf8')
-      const json = delivery.contentType.startsWith('application/x-www-form-urlencoded')
-        ? (new URLSearchParams(text).get('payload') ?? '')
-        : text
+      const json = contentType.startsWith('application/x-www-form-urlencoded')
+        ? (new URLSearchParams(body).get('payload') ?? '')
+        : body
       const value = JSON.parse(json) as unknown
       if (value === null || typeof value !== 'object' || Array.isArray(value))
         throw new Error('not an object')
@@ -62,63 +65,65 @@ export function createVcs(deps: ContextDeps<VcsConfig>) {
     }
   }
 
-  /** The live project of this repository whose secret signed the delivery, if any. */
-  const signer = async (repository: string, delivery: Delivery): Promise<ProjectRoute | undefined> => {
-    const key = deps.config.WEBHOOK_KEY
-    if (key === undefined || delivery.signature === undefined) return undefined
-    const { rows } = await db.query<{
-      project_id: string
-      org_id: string
-      deploy_branches: string[]
-      webhook_generation: number
-      deploy_tags: boolean
-      report_branch_deletions: boolean
-      ci_workflow: string | null
-      ci_image: string | null
-    }>(
-      `SELECT project_id, org_id, deploy_branches, webhook_generation, deploy_tags, report_branch_deletions,
-              ci_workflow, ci_image
-         FROM project_routes WHERE live AND repository = $1
-        ORDER BY updated_at DESC LIMIT $2`,
-      [repository.toLowerCase(), maxProjectsPerRepository],
-    )
-    const body = delivery.body.toString('utf8')
-    for (const row of rows) {
-      const secret = webhookSecret(key, row.project_id, row.webhook_generation)
-      if (await verify(secret, body, delivery.signature).catch(() => false)) {
-        return {
-          projectId: row.project_id,
-          orgId: row.org_id,
-          deployBranches: row.deploy_branches,
-          deployTags: row.deploy_tags,
-          reportBranchDeletions: row.report_branch_deletions,
-          ci:
-            row.ci_workflow === null || row.ci_image === null
-              ? null
-              : { workflow: row.ci_workflow, image: row.ci_image },
-        }
-      }
-    }
-    return undefined
-  }
-
   return {
     /**
-     * Accepts a delivery: 401 (nothing stored) unless a project of its repository signed it. A delivery
-     * seen before, by its id or by its signed bytes (a replay under a new id), is acknowledged again
-     * and causes nothing.
+     * The live project a webhook URL names, as vcs knows it; undefined when it knows none (not yet, or
+     * not any more). One indexed read, before the body is read.
      */
-    async receive(delivery: Delivery): Promise<{ duplicate: boolean; outcome: string; detail: string }> {
-      if (delivery.signature === undefined) {
-        throw new AuthenticationError('X-Hub-Signature-256 is missing: configure the webhook with its secret')
+    async claimOf(projectId: string): Promise<Claim | undefined> {
+      const { rows } = await db.query<{
+        project_id: string
+        org_id: string
+        repository: string | null
+        verified: boolean
+        deploy_branches: string[]
+        webhook_generation: number
+        deploy_tags: boolean
+        report_branch_deletions: boolean
+        ci_workflow: string | null
+        ci_image: string | null
+      }>(
+        `SELECT project_id, org_id, repository, verified_at IS NOT NULL AS verified, deploy_branches,
+                webhook_generation, deploy_tags, report_branch_deletions, ci_workflow, ci_image
+           FROM project_routes WHERE project_id = $1 AND live`,
+        [projectId],
+      )
+      const row = rows[0]
+      if (row === undefined) return undefined
+      return {
+        projectId: row.project_id,
+        orgId: row.org_id,
+        repository: row.repository,
+        verified: row.verified,
+        webhookGeneration: row.webhook_generation,
+        deployBranches: row.deploy_branches,
+        deployTags: row.deploy_tags,
+        reportBranchDeletions: row.report_branch_deletions,
+        ci:
+          row.ci_workflow === null || row.ci_image === null
+            ? null
+            : { workflow: row.ci_workflow, image: row.ci_image },
       }
-      const payload = payloadOf(delivery)
-      const fullName = (payload.repository as { full_name?: unknown } | undefined)?.full_name
-      const repository = typeof fullName === 'string' && fullName.length <= 200 ? fullName : ''
-      const project = repository === '' ? undefined : await signer(repository, delivery)
-      if (project === undefined) {
-        throw new AuthenticationError('the signature matches no project of this repository')
-      }
+    },
+
+    /**
+     * Accepts a delivery for the project its URL names: 401 (nothing parsed, nothing stored) unless that
+     * project's secret signed its bytes. A delivery seen before, by its id or by its signed bytes (a
+     * replay under a new id), is acknowledged again and causes nothing. A ping naming the project's
+     * repository verifies the project's claim to it; until then, other deliveries are kept as ignored.
+     */
+    async receive(
+      project: Claim,
+      delivery: Delivery,
+    ): Promise<{ duplicate: boolean; outcome: string; detail: string }> {
+      const key = deps.config.WEBHOOK_KEY
+      // The bytes as text once: what is verified is what is parsed and what the replay digest is of.
+      const body = delivery.body.toString('utf8')
+      const secret =
+        key === undefined ? undefined : webhookSecret(key, project.projectId, project.webhookGeneration)
+      if (secret === undefined || !(await verify(secret, body, delivery.signature).catch(() => false)))
+        throw new AuthenticationError(notSignedByProject)
+      const payload = payloadOf(body, delivery.contentType)
       // Signed by the project, yet not the shape GitHub documents: kept as a failed delivery, not a 500.
       let decision: Decision
       try {
@@ -147,6 +152,13 @@ export function createVcs(deps: ContextDeps<VcsConfig>) {
               decision = { outcome: 'failed', detail: error.message }
             }
           }
+          // The ping that proves the claim: the project's repository is verified from now on.
+          if (delivery.event === 'ping' && decision.outcome === 'published' && !project.verified)
+            await tx.query(
+              `UPDATE project_routes SET verified_at = now()
+                WHERE project_id = $1 AND repository = $2 AND verified_at IS NULL`,
+              [project.projectId, project.repository],
+            )
           const inserted = await tx.query(
             `INSERT INTO deliveries (id, org_id, project_id, delivery_id, body_digest, event, action, outcome, detail)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
@@ -155,7 +167,7 @@ export function createVcs(deps: ContextDeps<VcsConfig>) {
               project.orgId,
               project.projectId,
               text(delivery.deliveryId, 100),
-              createHash('sha256').update(delivery.body).digest('hex'),
+              createHash('sha256').update(body).digest('hex'),
               text(delivery.event, 100),
               typeof payload.action === 'string' ? text(payload.action, 100) : null,
               decision.outcome,
@@ -227,7 +239,10 @@ export function createVcs(deps: ContextDeps<VcsConfig>) {
       })
     },
 
-    /** Keeps the project's route (repository, deploy branches, webhook generation) as registry says. */
+    /**
+     * Keeps the project's route (repository, deploy branches, webhook generation) as registry says; a
+     * change of repository leaves the claim unverified until its ping.
+     */
     async projectChanged(tx: Transaction, change: ProjectRouteChange) {
       await tx.query(
         `INSERT INTO project_routes (project_id, org_id, repository, deploy_branches, webhook_generation, live,
@@ -236,6 +251,9 @@ export function createVcs(deps: ContextDeps<VcsConfig>) {
                  coalesce($8, false), coalesce($9, false), $11, $12)
          ON CONFLICT (project_id) DO UPDATE SET
            repository = CASE WHEN $7 THEN excluded.repository ELSE project_routes.repository END,
+           -- Another repository is another claim, unproved until its ping.
+           verified_at = CASE WHEN $7 AND excluded.repository IS DISTINCT FROM project_routes.repository
+                              THEN NULL ELSE project_routes.verified_at END,
            deploy_branches = coalesce($4, project_routes.deploy_branches),
            webhook_generation = coalesce($5, project_routes.webhook_generation),
            live = coalesce($6, project_routes.live),

@@ -45,6 +45,8 @@ for (const target of dbTargets()) {
     let auth: string
     let projectId: string
     let secret: string
+    /** The project's own webhook URL (its path). */
+    let webhookPath: string
 
     const deliver = async (
       event: string,
@@ -66,7 +68,7 @@ for (const target of dbTargets()) {
           : (options.signature ?? (await sign(options.secret ?? secret, body)))
       const res = await runtime.app.inject({
         method: 'POST',
-        url: '/v1/webhooks/github',
+        url: webhookPath,
         headers: {
           'content-type': options.form === true ? 'application/x-www-form-urlencoded' : 'application/json',
           'x-github-event': event,
@@ -121,6 +123,7 @@ for (const target of dbTargets()) {
       })
       projectId = project.json().id
       secret = project.json().webhook.secret
+      webhookPath = new URL(project.json().webhook.url).pathname
       // vcs learns of the project through the bus: a ping succeeds once it has.
       await until(async () => (await deliver('ping', ping)).status === 202, 10_000, 'vcs knows the project')
     })
@@ -298,17 +301,24 @@ for (const target of dbTargets()) {
       )
     })
 
-    it('refuses a missing or wrong signature and an unknown repository with 401, storing nothing', async () => {
+    it('refuses a missing or wrong signature with 401, storing nothing; keeps another repository as ignored', async () => {
       const before = (await deliveries()).length
       expect((await deliver('push', pushToMaster, { signature: null })).status).toBe(401)
       expect((await deliver('push', pushToMaster, { secret: 'not the secret' })).status).toBe(401)
+      expect(await deliveries()).toHaveLength(before)
       const elsewhere = {
         ...pushToMaster,
         repository: { ...pushToMaster.repository, full_name: 'someone/else' },
       }
-      expect((await deliver('push', elsewhere)).status).toBe(401)
-      expect((await deliver('push', { repository: { full_name: { toString: 1 } } })).status).toBe(401)
-      expect(await deliveries()).toHaveLength(before)
+      expect((await deliver('push', elsewhere)).body).toEqual({
+        outcome: 'ignored',
+        detail: "the delivery is from someone/else; this project's repository is codertocat/hello-world",
+      })
+      expect((await deliver('push', { repository: { full_name: { toString: 1 } } })).body).toMatchObject({
+        outcome: 'ignored',
+        detail: expect.stringContaining('from no repository'),
+      })
+      expect(await deliveries()).toHaveLength(before + 2)
     })
 
     it('keeps a signed payload of an unexpected shape as a failed delivery, not a server error', async () => {
