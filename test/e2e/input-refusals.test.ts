@@ -1,6 +1,7 @@
 // What the API refuses of every route's input, whatever the route, through the whole build: a NUL
-// character in any string (PostgreSQL stores it in neither text nor jsonb), with 400 problem+json
-// naming the field and nothing written. The mechanism is the kit's (packages/kit/src/http/validation.ts);
+// character in any string (PostgreSQL stores it in neither text nor jsonb), a body field the route
+// does not have, a body value of another type than its field's (no coercion), each with 400
+// problem+json naming the field and nothing written. The mechanism is the kit's (packages/kit/src/http/validation.ts);
 // this suite checks that the contexts' routes get it, on PGlite and PostgreSQL.
 import { randomBytes } from 'node:crypto'
 import type { Runtime } from '@rxt/kit'
@@ -79,6 +80,37 @@ for (const target of dbTargets()) {
       expectRefused(await call('POST', '/v1/auth/signup', hostile, ''), `/body/${field}`)
       // nothing half-written: the same account signs up afterwards
       expect((await call('POST', '/v1/auth/signup', valid, '')).status).toBe(201)
+    })
+
+    it('refuses a sign-up with a field the API does not have, naming it, and writes nothing', async () => {
+      const valid = { email: 'unknown-field@example.com', password, name: 'U', orgName: 'U' }
+      const res = await call('POST', '/v1/auth/signup', { ...valid, operator: true, role: 'owner' }, '')
+      expect(res.status).toBe(400)
+      expect(res.type).toMatch(/^application\/problem\+json/)
+      expect(res.body.errors).toEqual(
+        expect.arrayContaining([
+          { path: '/body/operator', message: 'is not a field of this request' },
+          { path: '/body/role', message: 'is not a field of this request' },
+        ]),
+      )
+      expect((await call('POST', '/v1/auth/signup', valid, '')).status).toBe(201)
+    })
+
+    it('takes a body as typed: a number is not a slug, a string not a promotion order', async () => {
+      const slug = await call('POST', '/v1/projects', { slug: 5, name: 'Five' })
+      expect(slug.status).toBe(400)
+      expect(slug.body.errors).toContainEqual({ path: '/body/slug', message: 'must be string' })
+      expect(
+        (await call('GET', '/v1/projects')).body.items.map((p: { slug: string }) => p.slug),
+      ).not.toContain('5')
+      const project = await call('POST', '/v1/projects', { slug: 'typed', name: 'Typed' })
+      const order = await call('POST', `/v1/projects/${project.body.id}/environments`, {
+        name: 'dev',
+        type: 'development',
+        promotionOrder: '1',
+      })
+      expect(order.status).toBe(400)
+      expect(order.body.errors).toContainEqual({ path: '/body/promotionOrder', message: 'must be integer' })
     })
 
     it('refuses a NUL character in what a signed-in caller writes: an organisation, a project, an override', async () => {

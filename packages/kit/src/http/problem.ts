@@ -68,19 +68,43 @@ const titles: Record<number, string> = {
   503: 'Service Unavailable',
 }
 
+/** A field name as a JSON pointer segment, printable and bounded (it may be the caller's key). */
+const pointerSegment = (key: string): string => {
+  const segment = key.replaceAll('~', '~0').replaceAll('/', '~1').replaceAll('\u0000', '\\u0000')
+  return segment.length > 256 ? `${segment.slice(0, 256)}…` : segment
+}
+/** A request with thousands of violations (unknown keys, say) gets the first ones, and their count. */
+const reportedViolations = 50
+
+/**
+ * One violation of a request's schema, at the path of the field it is about: a missing or an unknown
+ * field is named by its own path (`/body/name is required`), not its parent's.
+ */
+function violationOf(where: string, v: NonNullable<FastifyError['validation']>[number]): Violation {
+  const at = `/${where}${v.instancePath}`
+  const params = v.params as Record<string, unknown>
+  if (v.keyword === 'required' && typeof params.missingProperty === 'string')
+    return { path: `${at}/${pointerSegment(params.missingProperty)}`, message: 'is required' }
+  if (v.keyword === 'additionalProperties' && typeof params.additionalProperty === 'string')
+    return {
+      path: `${at}/${pointerSegment(params.additionalProperty)}`,
+      message: 'is not a field of this request',
+    }
+  return { path: at, message: v.message ?? 'is invalid' }
+}
+
 /** Fastify's own client errors (bad JSON, wrong media type, schema validation) map to `input`-like problems. */
 function fromFastify(error: FastifyError): Omit<Problem, 'instance' | 'requestId'> | undefined {
   if (error.validation !== undefined) {
     const where = error.validationContext ?? 'request'
-    const errors: Violation[] = error.validation.map((v) => ({
-      path: `/${where}${v.instancePath}`,
-      message: v.message ?? 'is invalid',
-    }))
+    const all = error.validation
+    const errors: Violation[] = all.slice(0, reportedViolations).map((v) => violationOf(where, v))
+    const more = all.length > errors.length ? ` (and ${all.length - errors.length} more)` : ''
     return {
       type: typeUri('input'),
       title: titles[400] ?? 'Bad Request',
       status: 400,
-      detail: `the ${where} is invalid: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}`,
+      detail: `the ${where} is invalid: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}${more}`,
       code: 'input',
       retryable: false,
       errors,

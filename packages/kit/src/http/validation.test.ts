@@ -48,6 +48,20 @@ describe('request validation', () => {
         return reply.code(201).send({ ok: true })
       },
     )
+    app.get(
+      '/pages',
+      { schema: { querystring: Type.Object({ limit: Type.Integer({ minimum: 1 }), all: Type.Boolean() }) } },
+      async (request) => request.query,
+    )
+    app.post(
+      '/counters',
+      {
+        schema: {
+          body: Type.Object({ count: Type.Integer(), on: Type.Boolean() }, { additionalProperties: false }),
+        },
+      },
+      async (request) => request.body,
+    )
     // No schema for its body: what it is given reaches the database as it is.
     app.post('/notes', async (request, reply) => {
       const { body, meta } = request.body as { body: string; meta?: unknown }
@@ -120,6 +134,57 @@ describe('request validation', () => {
       spec: { deep: [] },
     })
     expect(res.statusCode).toBe(201)
+  })
+
+  it('refuses unknown fields of a body whose schema allows none, naming each', async () => {
+    const before = stored.length
+    const res = await post('/things/t1', { name: 'a', colour: 'red', extra: 1 })
+    expect(res.statusCode).toBe(400)
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
+    const problem = res.json()
+    expect(problem.errors).toEqual(
+      expect.arrayContaining([
+        { path: '/body/colour', message: 'is not a field of this request' },
+        { path: '/body/extra', message: 'is not a field of this request' },
+      ]),
+    )
+    expect(problem.detail).toContain('/body/colour')
+    expect(stored.length).toBe(before)
+    // thousands of them: the first few, and how many more
+    const many = Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`k${i}`, i]))
+    const flood = (await post('/things/t1', { name: 'a', ...many })).json()
+    expect(flood.errors).toHaveLength(50)
+    expect(flood.detail).toMatch(/\(and 1950 more\)$/)
+  })
+
+  it('names a missing field by its own path', async () => {
+    const res = await post('/things/t1', { tags: [] })
+    expect(res.statusCode).toBe(400)
+    expect(res.json().errors).toContainEqual({ path: '/body/name', message: 'is required' })
+  })
+
+  it('takes a body as it is typed: no string for a number, no number for a string', async () => {
+    const before = stored.length
+    const named = await post('/things/t1', { name: 5 })
+    expect(named.statusCode).toBe(400)
+    expect(named.json().errors).toContainEqual({ path: '/body/name', message: 'must be string' })
+    const counted = await post('/counters', { count: '5', on: 'true' })
+    expect(counted.statusCode).toBe(400)
+    expect(
+      counted
+        .json()
+        .errors.map((e: { path: string }) => e.path)
+        .sort(),
+    ).toEqual(['/body/count', '/body/on'])
+    expect(stored.length).toBe(before)
+    expect((await post('/counters', { count: 5, on: true })).json()).toEqual({ count: 5, on: true })
+  })
+
+  it("still reads a query string's numbers and booleans from their text", async () => {
+    const res = await app.inject({ url: '/pages?limit=5&all=true' })
+    expect(res.statusCode).toBe(200)
+    expect(res.json()).toEqual({ limit: 5, all: true })
+    expect((await app.inject({ url: '/pages?limit=five&all=true' })).statusCode).toBe(400)
   })
 
   it.each([

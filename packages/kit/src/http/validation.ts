@@ -129,15 +129,27 @@ function checkHeaderNames(route: Route): void {
 /**
  * The validators of every route's params, querystring, headers and body: Fastify's own (AJV, through
  * @fastify/ajv-compiler, with the app's options), each of which also refuses a string holding a NUL
- * character wherever it is in the part, so that no schema has to say so.
+ * character wherever it is in the part, so that no schema has to say so. Bodies are validated without
+ * type coercion and with unknown fields refused (see above).
  */
 export function createValidatorFactory(): NonNullable<ValidatorFactory> {
   const pool = AjvCompiler()
-  const factory = (externalSchemas: Parameters<typeof pool>[0], options: Parameters<typeof pool>[1]) => {
-    const compile = pool(externalSchemas, options ?? {}) as unknown as (route: unknown) => Validate
+  type Options = { readonly customOptions?: Record<string, unknown> } & Record<string, unknown>
+  const factory = (externalSchemas: Parameters<typeof pool>[0], options: Options | undefined) => {
+    const given: Options = options ?? {}
+    const compile = pool(externalSchemas, given as Parameters<typeof pool>[1]) as unknown as (
+      route: unknown,
+    ) => Validate
+    // A body is JSON, typed by its sender: taken as it is (no "5" for 5), and a field its schema does
+    // not know (additionalProperties: false, as the OpenAPI document says) is refused rather than
+    // silently dropped. Params, query strings and headers are text, read into their types as before.
+    const compileBody = pool(externalSchemas, {
+      ...given,
+      customOptions: { ...given.customOptions, coerceTypes: false, removeAdditional: false },
+    } as Parameters<typeof pool>[1]) as unknown as (route: unknown) => Validate
     return (route: unknown) => {
       checkHeaderNames(route as Route)
-      return refusingNul(compile(route))
+      return refusingNul((route as Route).httpPart === 'body' ? compileBody(route) : compile(route))
     }
   }
   return factory as unknown as NonNullable<ValidatorFactory>
