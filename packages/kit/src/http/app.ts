@@ -11,9 +11,10 @@ import Fastify, {
 } from 'fastify'
 import { collectDefaultMetrics, Histogram, Registry } from 'prom-client'
 import Type from 'typebox'
-import { NotFoundError, UnavailableError } from '../errors.ts'
+import { InputError, NotFoundError, UnavailableError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { withScope } from '../scope.ts'
+import { answerNodeRefusals, clientErrorHandler, frameworkErrors, maxHeaderBytes } from './client-errors.ts'
 import { Problem, problemContentType, problemResponse, toProblem } from './problem.ts'
 import { createValidatorFactory } from './validation.ts'
 
@@ -101,7 +102,13 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
     // Fastify's validators, each of which also refuses NUL characters (validation.ts).
     schemaController: { compilersFactory: { buildValidator: createValidatorFactory() } },
     return503OnClosing: true,
+    // Requests refused before they reach a route get a problem document too (client-errors.ts).
+    clientErrorHandler: clientErrorHandler(options.log),
+    frameworkErrors,
+    // Node's 400 for a missing Host has no body; the onRequest hook below answers it.
+    http: { requireHostHeader: false, maxHeaderSize: maxHeaderBytes },
   }).withTypeProvider<TypeBoxTypeProvider>()
+  answerNodeRefusals(app.server)
 
   const metrics = options.metrics ?? new Registry()
   collectDefaultMetrics({ register: metrics })
@@ -115,6 +122,12 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
 
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
+    if (
+      request.raw.httpVersionMajor === 1 &&
+      request.raw.httpVersionMinor === 1 &&
+      request.headers.host === undefined
+    )
+      return done(new InputError('an HTTP/1.1 request must name its Host (RFC 9112, section 3.2)'))
     done()
   })
   // A request's scope (correlationId on every log line and, later, on every event it causes) is
