@@ -7,12 +7,19 @@ import {
   tenantOf,
 } from '@rxt/kit'
 import Type from 'typebox'
-import { notSignedByProject, type Vcs } from './service.ts'
+import { type Claim, notSignedByProject, type Vcs } from './service.ts'
 
-/** GitHub sends up to 25 MB. */
+/**
+ * The largest delivery read: GitHub caps a webhook payload at 25 MB and sends none larger, so a
+ * delivery GitHub sends is never refused for its size (GitHub does not retry by itself). Nothing of it
+ * is read before the signature header and the project are known, and nothing is parsed before the
+ * signature is checked.
+ */
 export const maxDeliveryBytes = 25 * 1024 * 1024
 const tags = ['vcs']
 const headerOf = (value: string | string[] | undefined) => (typeof value === 'string' ? value : undefined)
+const signaturePattern = /^sha256=[0-9a-f]{64}$/
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /** Where deliveries go since each project has its own webhook URL (ADR 0016). */
 const sharedUrlRetired =
@@ -20,6 +27,8 @@ const sharedUrlRetired =
 
 /** The webhook receiver, and the history of a project's deliveries. */
 export const vcsRoutes = (vcs: Vcs) => async (app: HttpApp) => {
+  // The project a delivery's URL names, found before its body is read.
+  const claims = new WeakMap<object, Claim>()
   // The signature is over the bytes as sent: this scope keeps bodies raw.
   await app.register(async (scope) => {
     scope.removeAllContentTypeParsers()
@@ -38,12 +47,27 @@ export const vcsRoutes = (vcs: Vcs) => async (app: HttpApp) => {
               "GitHub calls it; the delivery's signature (X-Hub-Signature-256) with the secret of the project the URL names is checked instead",
           },
         },
+        // Before a byte of the body is read: a signature to check, and the project whose secret checks it.
+        preParsing: async (request, _reply, payload) => {
+          const signature = headerOf(request.headers['x-hub-signature-256'])
+          if (signature === undefined)
+            throw new AuthenticationError(
+              "X-Hub-Signature-256 is missing: configure the webhook with the project's secret",
+            )
+          if (!signaturePattern.test(signature))
+            throw new AuthenticationError('X-Hub-Signature-256 must be sha256=<64 lower-case hex digits>')
+          const { projectId } = request.params as { projectId: string }
+          const claim = uuidPattern.test(projectId) ? await vcs.claimOf(projectId.toLowerCase()) : undefined
+          if (claim === undefined) throw new AuthenticationError(notSignedByProject)
+          claims.set(request, claim)
+          return payload
+        },
         schema: {
           tags,
           summary:
             "Receive a GitHub webhook delivery (JSON or form-encoded) for one project, signed with that project's secret",
           description:
-            "The project's webhook URL: the delivery is checked with that project's secret alone. Until a ping signed with the project's secret names its repository, other deliveries are kept as ignored and cause nothing.",
+            "The project's webhook URL. The signature is checked over the bytes as sent before they are parsed; a body is read only when it carries a signature and the URL names a project. Deliveries up to 25 MB (GitHub's cap). Until a ping signed with the project's secret names its repository, other deliveries are kept as ignored and cause nothing.",
           params: Type.Object({ projectId: Type.String({ format: 'uuid' }) }),
           headers: Type.Object({
             'x-github-event': Type.String({ minLength: 1, maxLength: 100 }),
@@ -55,21 +79,17 @@ export const vcsRoutes = (vcs: Vcs) => async (app: HttpApp) => {
             200: Type.Object({ duplicate: Type.Literal(true) }),
             400: problemResponse('Signed, but not a JSON payload'),
             401: problemResponse("No signature, or not one of the project's secret (or no such project)"),
+            413: problemResponse('Larger than GitHub sends (25 MB)'),
           },
         },
       },
       async (request, reply) => {
-        const signature = headerOf(request.headers['x-hub-signature-256'])
-        if (signature === undefined)
-          throw new AuthenticationError(
-            "X-Hub-Signature-256 is missing: configure the webhook with the project's secret",
-          )
-        const claim = await vcs.claimOf((request.params as { projectId: string }).projectId)
+        const claim = claims.get(request)
         if (claim === undefined) throw new AuthenticationError(notSignedByProject)
         const result = await vcs.receive(claim, {
           event: String(request.headers['x-github-event']),
           deliveryId: String(request.headers['x-github-delivery']),
-          signature,
+          signature: String(request.headers['x-hub-signature-256']),
           contentType: String(request.headers['content-type'] ?? 'application/json'),
           body: (request.body as Buffer | undefined) ?? Buffer.alloc(0),
         })

@@ -1,7 +1,10 @@
-// Who a delivery is for. A project's webhook URL names the project: its deliveries are checked with its
-// secret alone, whatever other organisations claim the same repository, and a claim causes nothing
-// until a ping signed with the project's secret proves it.
+// Who a delivery is for, and what is read of it before that is known. A project's webhook URL names the
+// project: its deliveries are checked with its secret alone, whatever other organisations claim the same
+// repository, and a claim causes nothing until a ping signed with the project's secret proves it. The
+// signature is checked over the bytes as sent before anything parses them, and a body is not even
+// read without a signature and a project to check it with.
 import { randomBytes, randomUUID } from 'node:crypto'
+import { connect } from 'node:net'
 import examples from '@octokit/webhooks-examples' with { type: 'json' }
 import { sign } from '@octokit/webhooks-methods'
 import type { Envelope } from '@rxt/contracts'
@@ -46,6 +49,7 @@ for (const target of dbTargets()) {
   describe.skipIf(target.skipped !== undefined)(`webhook claims on ${target.name}`, () => {
     let handle: TestDatabase
     let runtime: Runtime
+    let address: string
     const events: Envelope[] = []
     let owner: string
     let squatter: string
@@ -101,6 +105,32 @@ for (const target of dbTargets()) {
     const eventsOf = (projectId: string, type: string) =>
       events.filter((e) => e.type === type && (e.data as { projectId: string }).projectId === projectId)
 
+    /** Headers, then nothing: what the server answers before a byte of a 20 MB body arrives. */
+    const answerWithoutBody = (path: string, headers: Record<string, string>) =>
+      new Promise<string>((resolve, reject) => {
+        const { hostname, port } = new URL(address)
+        const socket = connect(Number(port), hostname)
+        let answer = ''
+        socket.on('data', (chunk) => {
+          answer += chunk.toString('latin1')
+          if (answer.includes('\r\n\r\n')) {
+            socket.destroy()
+            resolve(answer.slice(0, answer.indexOf('\r\n')))
+          }
+        })
+        socket.on('error', reject)
+        socket.on('close', () => resolve(answer.slice(0, answer.indexOf('\r\n'))))
+        const lines = Object.entries({
+          host: 'localhost',
+          'content-type': 'application/json',
+          'content-length': String(20 * 1024 * 1024),
+          'x-github-event': 'push',
+          'x-github-delivery': randomUUID(),
+          ...headers,
+        }).map(([name, value]) => `${name}: ${value}`)
+        socket.write(`POST ${path} HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n`)
+      })
+
     beforeAll(async () => {
       handle = await target.create()
       const watcher = defineContext({
@@ -122,6 +152,7 @@ for (const target of dbTargets()) {
           RATE_LIMIT_PER_MINUTE: '100000',
         },
       })
+      address = await runtime.listen()
       owner = (await signUp(runtime, 'owner@example.com')).authorization
       squatter = (await signUp(runtime, 'squatter@example.com')).authorization
       project = await createProject(owner, 'hello')
@@ -198,6 +229,33 @@ for (const target of dbTargets()) {
         'published',
       )
       expect((await deliver(moved, 'push', elsewhere)).body.outcome).toBe('published')
+    })
+
+    it('checks the signature before parsing: a wrongly signed body that is not JSON is 401, a signed one 400', async () => {
+      const wrong = await deliver(project, 'push', undefined, { raw: '{not json', secret: 'not the secret' })
+      expect(wrong.status).toBe(401)
+      expect(wrong.type).toMatch(/^application\/problem\+json/)
+      const signed = await deliver(project, 'push', undefined, { raw: '{not json' })
+      expect(signed.status).toBe(400)
+      expect(signed.body.detail).toContain('not a JSON payload')
+    })
+
+    it('answers an unsigned delivery, or one to no project, before its body is sent', async () => {
+      expect(await answerWithoutBody(project.path, {})).toMatch(/^HTTP\/1\.1 401/)
+      const signature = await sign('any secret', 'anything')
+      expect(
+        await answerWithoutBody(`/v1/webhooks/github/${randomUUID()}`, { 'x-hub-signature-256': signature }),
+      ).toMatch(/^HTTP\/1\.1 401/)
+      expect(await answerWithoutBody(project.path, { 'x-hub-signature-256': 'sha256=not-hex' })).toMatch(
+        /^HTTP\/1\.1 401/,
+      )
+      // Larger than GitHub ever sends: refused for its declared size.
+      expect(
+        await answerWithoutBody(project.path, {
+          'x-hub-signature-256': signature,
+          'content-length': String(26 * 1024 * 1024),
+        }),
+      ).toMatch(/^HTTP\/1\.1 413/)
     })
 
     it('answers the retired shared URL with where deliveries go now, reading nothing', async () => {
