@@ -98,6 +98,10 @@ for (const target of dbTargets()) {
       'github.com/acme/shop',
       'acme/../shop',
       'acme',
+      'javascript:alert(1)',
+      'javascript://github.com/acme/shop',
+      'data:text/html,acme/shop',
+      'file:///acme/shop',
     ])('refuses %s with one problem that says what to write', async (written) => {
       const before = await projectCount()
       const refused = await create({ repository: written })
@@ -119,6 +123,9 @@ for (const target of dbTargets()) {
         },
       ])
       expect(await projectCount()).toBe(before)
+      const script = await create({ repositoryUrl: 'javascript:alert(1)' })
+      expect(script.status).toBe(400)
+      expect(script.body.errors.map((e: { path: string }) => e.path)).toEqual(['/body/repositoryUrl'])
       const both = await create({ repository: 'acme/shop', repositoryUrl: 'https://github.com/acme/shop' })
       expect(both.status).toBe(400)
       expect(both.body.errors.map((e: { path: string }) => e.path)).toEqual(['/body/repositoryUrl'])

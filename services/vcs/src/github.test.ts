@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { decide, type ProjectRoute, unclaimed } from './github.ts'
+import { decide, httpsUrl, type ProjectRoute, unclaimed } from './github.ts'
 
 const project: ProjectRoute = {
   projectId: '00000000-0000-4000-8000-000000000001',
@@ -42,5 +42,29 @@ describe('a delivery for a project', () => {
       detail: 'the webhook works: acme/shop is verified',
       events: [{ type: 'evt.repo.verified' }],
     })
+  })
+})
+
+describe('the pages a payload links to', () => {
+  it('are https URLs', () => {
+    const page = 'https://github.com/acme/shop/pull/1'
+    expect(httpsUrl(page, 'pull_request.html_url')).toBe(page)
+  })
+
+  it.each([
+    'javascript:alert(1)',
+    'JavaScript:alert(1)',
+    'data:text/html,<script>alert(1)</script>',
+    'http://github.com/acme/shop/pull/1',
+    '//github.com/acme/shop/pull/1',
+    'github.com/acme/shop/pull/1',
+    `https://github.com/${'x'.repeat(2048)}`,
+    '',
+    42,
+    null,
+  ])('refuse %j with one message naming the field', (value) => {
+    expect(() => httpsUrl(value, 'pull_request.html_url')).toThrow(
+      'pull_request.html_url must be an https URL',
+    )
   })
 })

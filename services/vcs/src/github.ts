@@ -183,7 +183,7 @@ function pullRequest(payload: Payload, project: ProjectRoute, repo: string): Dec
           headRef: String(pr.head?.ref),
           headSha: String(pr.head?.sha),
           baseRef: String(pr.base?.ref),
-          url: String(pr.html_url),
+          url: httpsUrl(pr.html_url, 'pull_request.html_url'),
           ...(type === 'evt.pr.closed' ? { merged: pr.merged === true } : {}),
         },
       },
@@ -224,7 +224,7 @@ function workflowRun(payload: Payload, deliveryId: string, project: ProjectRoute
             commitSha,
             branch,
             conclusion,
-            url: String(run.html_url),
+            url: httpsUrl(run.html_url, 'workflow_run.html_url'),
             completedAt: at,
           },
         },
@@ -247,7 +247,7 @@ function workflowRun(payload: Payload, deliveryId: string, project: ProjectRoute
           digest: null,
           commitSha,
           branch,
-          url: String(run.html_url),
+          url: httpsUrl(run.html_url, 'workflow_run.html_url'),
           publishedAt: at,
         },
       },
@@ -317,12 +317,26 @@ function packagePublished(
           digest,
           commitSha: commitSha ?? null,
           branch: typeof branch === 'string' && branch !== '' && !commitPattern.test(branch) ? branch : null,
-          url: String(version.html_url || pkg.html_url),
+          url: version.html_url
+            ? httpsUrl(version.html_url, 'package.package_version.html_url')
+            : httpsUrl(pkg.html_url, 'package.html_url'),
           publishedAt: timestamp(version.updated_at ?? version.created_at ?? pkg.updated_at),
         },
       },
     ],
   }
+}
+
+/**
+ * A page of GitHub's the payload links to, which events carry to people (consoles render it as a link):
+ * an https URL and nothing else (`javascript:` and `data:` URLs are URLs too). A signed payload is
+ * still only as trustworthy as whoever holds the project's secret.
+ */
+export function httpsUrl(value: unknown, field: string): string {
+  if (typeof value === 'string' && value.length <= 2048 && URL.canParse(value)) {
+    if (new URL(value).protocol === 'https:') return value
+  }
+  throw new Error(`${field} must be an https URL`)
 }
 
 /** A payload's time as ISO 8601, or now when it has none that parses. */

@@ -268,5 +268,23 @@ for (const target of dbTargets()) {
       expect(res.statusCode).toBe(404)
       expect(res.json().detail).toContain('/v1/webhooks/github/<project id>')
     })
+
+    it.each([
+      ['javascript:alert(1)'],
+      ['data:text/html,<script>alert(1)</script>'],
+      ['http://github.com/codertocat/hello-world/pull/2'],
+    ])('keeps a pull request whose page is %s as a failed delivery, with no event', async (url) => {
+      const odd = { ...opened, pull_request: { ...opened.pull_request, html_url: url } }
+      const answer = await deliver(project, 'pull_request', odd)
+      expect(answer.body).toEqual({
+        outcome: 'failed',
+        detail: 'the payload could not be read: pull_request.html_url must be an https URL',
+      })
+      expect((await deliver(project, 'pull_request', opened)).body.outcome).toBe('published')
+      await until(() => eventsOf(project.id, 'evt.pr.opened').length > 0, 10_000)
+      expect(eventsOf(project.id, 'evt.pr.opened').map((e) => (e.data as { url: string }).url)).not.toContain(
+        url,
+      )
+    })
   })
 }
