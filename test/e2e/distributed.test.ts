@@ -4,13 +4,12 @@
 // GitHub deliveries — which must answer as the same journey does against `rxt-deploy up` (embedded),
 // with the events on the bus. The gateway's own routes answer, and its document lists every upstream
 // operation. Every process runs in a process group of its own, ended when the suite ends, pass or fail.
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { connect } from '@nats-io/transport-node'
 import examples from '@octokit/webhooks-examples' with { type: 'json' }
@@ -19,8 +18,8 @@ import type { Envelope } from '@rxt/contracts'
 import { createFreshPostgres } from '@rxt/kit/testing'
 import { deleteStreams, until } from '@rxt/kit/testing/bus'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { spawnRxt } from '../../apps/server/test/process.ts'
 
-const mainScript = fileURLToPath(new URL('../../apps/server/src/main.ts', import.meta.url))
 const postgresUrl = inject('postgresUrl')
 const natsUrl = inject('natsUrl')
 // A missing peer is printed SKIPPED with its reason by the run's setup (and fails the run under CI=true).
@@ -66,10 +65,6 @@ const signalGroup = (child: ChildProcess, signal: NodeJS.Signals) => {
     // The group is gone already.
   }
 }
-// Should the worker itself go down, its children go with it.
-process.once('exit', () => {
-  for (const child of children) signalGroup(child.process, 'SIGKILL')
-})
 
 /** Ends a process group: SIGTERM, then SIGKILL if any of it is still there after 20 seconds. */
 async function stop(entry: Child): Promise<void> {
@@ -89,25 +84,8 @@ const stopAll = () => Promise.all([...children].map(stop))
 
 /** Starts `rxt-deploy <args>` and resolves with its address once it logs that it serves. */
 async function start(name: string, args: string[], env: Record<string, string>): Promise<Child> {
-  const inherited = Object.fromEntries(
-    Object.entries(process.env).filter(
-      ([key]) =>
-        ![
-          'DATABASE_URL',
-          'NATS_URL',
-          'REDIS_URL',
-          'PUBLIC_URL',
-          'IDENTITY_URL',
-          'GATEWAY_UPSTREAMS',
-          'WEBHOOK_KEY',
-        ].includes(key),
-    ),
-  )
-  const child = spawn(process.execPath, ['--experimental-strip-types', mainScript, ...args], {
-    env: { ...inherited, PORT: '0', LOG_LEVEL: 'info', ...env },
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  // The shared helper: a process group of its own, ended with the worker however the worker ends.
+  const child = spawnRxt(args, env)
   const lines: string[] = []
   const keep = (line: string) => {
     lines.push(line)

@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs'
 import { CoreConfig, composeConfigSchema } from '@rxt/kit'
 import type { TObject } from 'typebox'
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { catalog } from '../src/catalog.ts'
-import { runToEnd } from './process.ts'
+import { endChildren, runToEnd, startBudgetMs } from './process.ts'
+
+afterEach(endChildren)
 
 const root = new URL('../../../', import.meta.url)
 const read = (path: string) => readFileSync(new URL(path, root), 'utf8')
@@ -19,7 +21,9 @@ describe('docs move with the code', () => {
     expect(documented.sort()).toEqual(Object.keys(schema.properties).sort())
   })
 
-  it('docs/openapi.json is what `rxt-deploy openapi` prints (regenerate: npm run docs:openapi)', async () => {
+  it('docs/openapi.json is what `rxt-deploy openapi` prints (regenerate: npm run docs:openapi)', {
+    timeout: startBudgetMs,
+  }, async () => {
     const run = await runToEnd(['openapi'])
     expect(run.code).toBe(0)
     expect(JSON.parse(read('docs/openapi.json'))).toEqual(JSON.parse(run.stdout))

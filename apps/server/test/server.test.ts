@@ -7,9 +7,13 @@ import { createFreshPostgres } from '@rxt/kit/testing'
 import { Validator } from '@seriousme/openapi-schema-validator'
 import pg from 'pg'
 import { afterEach, describe, expect, inject, it } from 'vitest'
-import { killLeftovers, runToEnd, type Server, slowScript, startServer } from './process.ts'
+import { endChildren, runToEnd, type Server, slowScript, startBudgetMs, startServer } from './process.ts'
 
-afterEach(killLeftovers)
+// Every child a test started ends when the test does, pass, fail or time out.
+afterEach(endChildren)
+
+/** A test's timeout: the budget of each process it starts or runs in sequence (measured, see startBudgetMs). */
+const starts = (count: number) => ({ timeout: count * startBudgetMs })
 
 const dataDir = () => mkdtemp(join(tmpdir(), 'rxt-data-'))
 
@@ -33,53 +37,60 @@ async function expectServing(server: Server) {
 
 describe('rxt-deploy up (embedded)', () => {
   // Two starts of the whole build on PGlite, the first creating the database: minutes on a loaded machine.
-  it('serves health, readiness and OpenAPI from ./.rxt and keeps its data across a stop and a start', {
-    timeout: 120_000,
-  }, async () => {
-    const dir = await dataDir()
-    // How fast it comes up is measured by `npm run bench -- startup`, not asserted here.
-    const first = await startServer(['up'], { RXT_DATA_DIR: dir })
-    await expectServing(first)
-    expect(existsSync(join(dir, 'pgdata'))).toBe(true)
-    const before = await getJson<SystemInfo>(`${first.url}/v1/system`)
-    expect(before).toMatchObject({
-      mode: 'embedded',
-      database: 'pglite',
-      contexts: ['identity', 'registry', 'vcs', 'sim', 'spot', 'router', 'system', 'gateway'],
-      boots: { count: 1 },
-    })
-    // An account made before the stop signs in after it.
-    const account = { email: 'ada@example.com', password: 'a long passphrase', name: 'Ada', orgName: 'Acme' }
-    const signup = await fetch(`${first.url}/v1/auth/signup`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(account),
-    })
-    expect(signup.status).toBe(201)
-    expect((await fetch(`${first.url}/v1/me`)).status).toBe(401)
-    expect(await first.stop()).toBe(0)
+  it(
+    'serves health, readiness and OpenAPI from ./.rxt and keeps its data across a stop and a start',
+    starts(2),
+    async () => {
+      const dir = await dataDir()
+      // How fast it comes up is measured by `npm run bench -- startup`, not asserted here.
+      const first = await startServer(['up'], { RXT_DATA_DIR: dir })
+      await expectServing(first)
+      expect(existsSync(join(dir, 'pgdata'))).toBe(true)
+      const before = await getJson<SystemInfo>(`${first.url}/v1/system`)
+      expect(before).toMatchObject({
+        mode: 'embedded',
+        database: 'pglite',
+        contexts: ['identity', 'registry', 'vcs', 'sim', 'spot', 'router', 'system', 'gateway'],
+        boots: { count: 1 },
+      })
+      // An account made before the stop signs in after it.
+      const account = {
+        email: 'ada@example.com',
+        password: 'a long passphrase',
+        name: 'Ada',
+        orgName: 'Acme',
+      }
+      const signup = await fetch(`${first.url}/v1/auth/signup`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(account),
+      })
+      expect(signup.status).toBe(201)
+      expect((await fetch(`${first.url}/v1/me`)).status).toBe(401)
+      expect(await first.stop()).toBe(0)
 
-    const second = await startServer(['up'], { RXT_DATA_DIR: dir })
-    const after = await getJson<SystemInfo>(`${second.url}/v1/system`)
-    expect(after.boots.count).toBe(2)
-    expect(after.boots.first.instanceId).toBe(before.instance.id)
-    expect(after.instance.id).not.toBe(before.instance.id)
-    const login = await fetch(`${second.url}/v1/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email: 'ada@example.com', password: 'a long passphrase' }),
-    })
-    const { accessToken } = (await login.json()) as { accessToken: string }
-    const me = await fetch(`${second.url}/v1/me`, { headers: { authorization: `Bearer ${accessToken}` } })
-    expect(await me.json()).toMatchObject({
-      email: 'ada@example.com',
-      operator: true,
-      orgs: [{ name: 'Acme', role: 'owner' }],
-    })
-    expect(await second.stop('SIGINT')).toBe(0)
-  })
+      const second = await startServer(['up'], { RXT_DATA_DIR: dir })
+      const after = await getJson<SystemInfo>(`${second.url}/v1/system`)
+      expect(after.boots.count).toBe(2)
+      expect(after.boots.first.instanceId).toBe(before.instance.id)
+      expect(after.instance.id).not.toBe(before.instance.id)
+      const login = await fetch(`${second.url}/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: 'ada@example.com', password: 'a long passphrase' }),
+      })
+      const { accessToken } = (await login.json()) as { accessToken: string }
+      const me = await fetch(`${second.url}/v1/me`, { headers: { authorization: `Bearer ${accessToken}` } })
+      expect(await me.json()).toMatchObject({
+        email: 'ada@example.com',
+        operator: true,
+        orgs: [{ name: 'Acme', role: 'owner' }],
+      })
+      expect(await second.stop('SIGINT')).toBe(0)
+    },
+  )
 
-  it('comes back after being killed outright: the data and the lock are recovered', async () => {
+  it('comes back after being killed outright: the data and the lock are recovered', starts(2), async () => {
     const dir = await dataDir()
     const first = await startServer(['up'], { RXT_DATA_DIR: dir })
     const before = await getJson<SystemInfo>(`${first.url}/v1/system`)
@@ -91,7 +102,7 @@ describe('rxt-deploy up (embedded)', () => {
     expect(await second.stop()).toBe(0)
   })
 
-  it('refuses a second process on the same data directory', async () => {
+  it('refuses a second process on the same data directory', starts(2), async () => {
     const dir = await dataDir()
     const first = await startServer(['up'], { RXT_DATA_DIR: dir })
     const second = await runToEnd(['up'], { RXT_DATA_DIR: dir })
@@ -100,10 +111,11 @@ describe('rxt-deploy up (embedded)', () => {
     expect(await first.stop()).toBe(0)
   })
 
-  it('finishes a request in flight when told to stop, then exits 0', async () => {
+  it('finishes a request in flight when told to stop, then exits 0', starts(1), async () => {
     const server = await startServer(['up'], { RXT_DATA_DIR: await dataDir(), SLOW_MS: '1500' }, slowScript)
     const inFlight = fetch(`${server.url}/v1/slow`)
-    await new Promise((resolve) => setTimeout(resolve, 300))
+    // Stopped once the request is in the handler, however long it took to get there.
+    await server.waitForOutput('slow request started')
     const exit = server.stop('SIGTERM')
     const res = await inFlight
     expect(res.status).toBe(200)
@@ -112,29 +124,33 @@ describe('rxt-deploy up (embedded)', () => {
     expect(server.output()).toMatch(/"msg":"stopping: draining in-flight requests"[\s\S]*"msg":"stopped"/)
   })
 
-  it('stops on SIGTERM even when whoever read its log is gone (a broken stdout pipe)', async () => {
-    const server = await startServer(['up'], { RXT_DATA_DIR: await dataDir() })
-    server.child.stdout?.destroy()
-    server.child.stderr?.destroy()
-    expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
-    expect(await server.stop('SIGTERM')).toBe(0)
-  })
+  it(
+    'stops on SIGTERM even when whoever read its log is gone (a broken stdout pipe)',
+    starts(1),
+    async () => {
+      const server = await startServer(['up'], { RXT_DATA_DIR: await dataDir() })
+      server.child.stdout?.destroy()
+      server.child.stderr?.destroy()
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+      expect(await server.stop('SIGTERM')).toBe(0)
+    },
+  )
 
-  it('gives up on a request that outlives SHUTDOWN_TIMEOUT_MS and exits 1', async () => {
+  it('gives up on a request that outlives SHUTDOWN_TIMEOUT_MS and exits 1', starts(1), async () => {
     const server = await startServer(
       ['up'],
       { RXT_DATA_DIR: await dataDir(), SLOW_MS: '20000', SHUTDOWN_TIMEOUT_MS: '300' },
       slowScript,
     )
     fetch(`${server.url}/v1/slow`).catch(() => undefined)
-    await new Promise((resolve) => setTimeout(resolve, 300))
+    await server.waitForOutput('slow request started')
     expect(await server.stop('SIGTERM')).toBe(1)
     expect(server.output()).toContain('"msg":"stop timed out; exiting"')
   })
 })
 
 describe('rxt-deploy configuration and usage errors', () => {
-  it('exits non-zero with one line naming PORT when PORT is not a number', async () => {
+  it('exits non-zero with one line naming PORT when PORT is not a number', starts(1), async () => {
     const run = await runToEnd(['up'], { PORT: 'abc', RXT_DATA_DIR: await dataDir() })
     expect(run.code).toBe(2)
     const lines = run.stderr.trim().split('\n')
@@ -144,21 +160,25 @@ describe('rxt-deploy configuration and usage errors', () => {
     )
   })
 
-  it('refuses serve without DATABASE_URL and unknown contexts, naming what would work', async () => {
-    const noDb = await runToEnd(['serve', 'system'])
-    expect(noDb.code).toBe(2)
-    expect(noDb.stderr).toContain('serve runs against PostgreSQL: set DATABASE_URL')
-    const unknown = await runToEnd(['serve', 'nope'], { DATABASE_URL: 'postgres://127.0.0.1:1/none' })
-    expect(unknown.code).toBe(2)
-    expect(unknown.stderr).toContain(
-      'unknown context nope; this build has identity, registry, vcs, sim, spot, router, system, gateway',
-    )
-    const bad = await runToEnd(['launch'])
-    expect(bad.code).toBe(2)
-    expect(bad.stderr).toContain('unknown command "launch"')
-  })
+  it(
+    'refuses serve without DATABASE_URL and unknown contexts, naming what would work',
+    starts(3),
+    async () => {
+      const noDb = await runToEnd(['serve', 'system'])
+      expect(noDb.code).toBe(2)
+      expect(noDb.stderr).toContain('serve runs against PostgreSQL: set DATABASE_URL')
+      const unknown = await runToEnd(['serve', 'nope'], { DATABASE_URL: 'postgres://127.0.0.1:1/none' })
+      expect(unknown.code).toBe(2)
+      expect(unknown.stderr).toContain(
+        'unknown context nope; this build has identity, registry, vcs, sim, spot, router, system, gateway',
+      )
+      const bad = await runToEnd(['launch'])
+      expect(bad.code).toBe(2)
+      expect(bad.stderr).toContain('unknown command "launch"')
+    },
+  )
 
-  it('prints its contexts and version', async () => {
+  it('prints its contexts and version', starts(2), async () => {
     const contexts = await runToEnd(['contexts'])
     expect(contexts.code).toBe(0)
     expect(contexts.stdout).toMatch(
@@ -171,7 +191,7 @@ describe('rxt-deploy configuration and usage errors', () => {
 
 const postgresSkip = inject('postgresSkipReason')
 describe.skipIf(postgresSkip !== '')('rxt-deploy serve (distributed, PostgreSQL)', () => {
-  it('serves the system context against DATABASE_URL', async () => {
+  it('serves the system context against DATABASE_URL', starts(1), async () => {
     const fresh = await createFreshPostgres(inject('postgresUrl'))
     try {
       const server = await startServer(['serve', 'system'], { DATABASE_URL: fresh.url })
@@ -191,6 +211,7 @@ describe.skipIf(postgresSkip !== '')('rxt-deploy serve (distributed, PostgreSQL)
 
   it.skipIf(inject('natsSkipReason') !== '')(
     'serves the system context with the bus on NATS JetStream (NATS_URL)',
+    starts(1),
     async () => {
       const fresh = await createFreshPostgres(inject('postgresUrl'))
       const namespace = `t${randomUUID().replaceAll('-', '').slice(0, 10)}`
@@ -210,7 +231,7 @@ describe.skipIf(postgresSkip !== '')('rxt-deploy serve (distributed, PostgreSQL)
     },
   )
 
-  it('refuses to start when NATS_URL names no server, with one line', async () => {
+  it('refuses to start when NATS_URL names no server, with one line', starts(1), async () => {
     const fresh = await createFreshPostgres(inject('postgresUrl'))
     try {
       const run = await runToEnd(['serve', 'system'], {
@@ -225,7 +246,7 @@ describe.skipIf(postgresSkip !== '')('rxt-deploy serve (distributed, PostgreSQL)
     }
   })
 
-  it('starts replicas of a context together: each migration is applied once', async () => {
+  it('starts replicas of a context together: each migration is applied once', starts(3), async () => {
     const fresh = await createFreshPostgres(inject('postgresUrl'))
     try {
       const replicas = await Promise.all(
@@ -245,7 +266,7 @@ describe.skipIf(postgresSkip !== '')('rxt-deploy serve (distributed, PostgreSQL)
     }
   })
 
-  it('reports the database unreachable: startup fails with a clear line', async () => {
+  it('reports the database unreachable: startup fails with a clear line', starts(1), async () => {
     const run = await runToEnd(['serve', 'system'], { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' })
     expect(run.code).toBe(2)
     expect(run.stderr.trim()).toBe('rxt-deploy: the database cannot be reached')
