@@ -192,8 +192,8 @@ export function createBus(options: BusOptions): Bus {
     async start() {
       if (started) return
       started = true
-      // Consumers first: a durable consumer starts at the end of the stream, so it must exist before
-      // the relays publish what the contexts wrote.
+      // Consumers first (a new durable starts at the beginning of what the transport retains, so the
+      // order is no longer needed for delivery; it keeps the first turns' messages out of the backlog).
       for (const a of attached.values()) for (const handler of a.handlers) await startConsumer(a, handler)
       for (const a of attached.values()) a.relay.start()
       clearInterval(pruner)

@@ -334,6 +334,29 @@ for (const target of transportTargets()) {
       expect(runs.get(sent[10]?.id as string)).toBe(2)
     })
 
+    it('a consumer that starts after messages were published still gets them', async () => {
+      // Another process publishes before this consumer ever ran (a fresh install, a new handler).
+      const publisher = await newBus()
+      await publisher.start()
+      const sent = await publish(publisher, ['early-1', 'early-2', 'early-3'])
+      await until(
+        async () => (await count(producer, 'SELECT count(*) AS n FROM rxt_outbox')) === 0,
+        15_000,
+        'the messages relayed',
+      )
+      const bus = await newBus()
+      bus.attach('consumer', consumer)
+      await bus.subscribe('consumer', [recorder('late')])
+      await bus.start()
+      await until(
+        async () => (await count(consumer, 'SELECT count(*) AS n FROM effects')) === 3,
+        15_000,
+        'the three published before it started',
+      )
+      const { rows } = await consumer.query<{ message_id: string }>('SELECT message_id FROM effects')
+      expect(rows.map((r) => r.message_id).sort()).toEqual(sent.map((m) => m.id).sort())
+    })
+
     it('dead-letters a non-retryable failure at once', async () => {
       let attempts = 0
       const bus = await newBus()

@@ -60,6 +60,22 @@ export function createBusMetrics(registry: Registry, transport: Transport, sourc
         }
       },
     }),
+    transportUp: new Gauge({
+      name: 'rxt_bus_transport_up',
+      help: "1 while the transport's connection is up, 0 while it reconnects",
+      registers,
+      collect() {
+        this.set(transport.status?.().connected === false ? 0 : 1)
+      },
+    }),
+    transportReconnects: new Gauge({
+      name: 'rxt_bus_transport_reconnects',
+      help: 'Times the transport reconnected since the process started',
+      registers,
+      collect() {
+        this.set(transport.status?.().reconnects ?? 0)
+      },
+    }),
     relayLag: new Gauge({
       name: 'rxt_bus_relay_lag_seconds',
       help: 'Age of the oldest committed message still in a context outbox',

@@ -46,12 +46,21 @@ const token = (s: string): string => s.replace(/[^A-Za-z0-9]/g, '_')
  */
 export async function createNatsTransport(options: NatsTransportOptions): Promise<Transport> {
   let nc: NatsConnection
+  let attempts = 0
   try {
     // No async stack traces: each request would capture two stacks, a tenth of the relay's CPU.
+    // Never gives up reconnecting (the client's default is 10 attempts, about 20 s): the backoff
+    // doubles from 250 ms to 10 s, and readiness reports the outage meanwhile.
     nc = await connect({
       servers: options.url.split(','),
       name: `rxt-${options.namespace}`,
       noAsyncTraces: true,
+      maxReconnectAttempts: -1,
+      reconnectDelayHandler: () => {
+        const delay = Math.min(10_000, 250 * 2 ** Math.min(attempts, 6))
+        attempts++
+        return delay + Math.floor(Math.random() * (delay / 4))
+      },
     })
   } catch (error) {
     throw new UnavailableError(
@@ -61,6 +70,22 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       },
     )
   }
+  /** When the connection dropped (undefined while connected), and how often it came back. */
+  let downSince: Date | undefined
+  let reconnects = 0
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect' && downSince === undefined) {
+        downSince = new Date()
+        options.log.warn({ server: redactUrl(status.server) }, 'NATS connection lost; reconnecting')
+      } else if (status.type === 'reconnect') {
+        options.log.info({ server: redactUrl(status.server), since: downSince }, 'NATS reconnected')
+        downSince = undefined
+        attempts = 0
+        reconnects++
+      }
+    }
+  })()
   const jsm = await jetstreamManager(nc)
   const js = jetstream(nc)
   const publishing = createAsyncPublisher(nc, options.publishTimeoutMs ?? 10_000)
@@ -69,6 +94,23 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
   const streamOf = (family: string) => token(`${ns}_${family}`).toUpperCase()
   const durableOf = (name: string) => token(name)
   const ensured = new Map<string, Promise<string>>()
+
+  /**
+   * Adds a stream; another process (or this one's consumer) may add it at the same moment, and a stream
+   * just deleted takes the server a moment to let go of its store: tried a few times.
+   */
+  const addStream = async (config: Parameters<typeof jsm.streams.add>[0]) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await jsm.streams.add(config)
+        return
+      } catch (error) {
+        if ((await jsm.streams.info(config.name as string).catch(() => undefined)) !== undefined) return
+        if (attempt >= 5) throw error
+        await new Promise((resolve) => setTimeout(resolve, 100 * attempt))
+      }
+    }
+  }
 
   const ensureStream = (family: string): Promise<string> => {
     let pending = ensured.get(family)
@@ -86,7 +128,7 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
         .info(name)
         .catch(() => undefined)
         .then(async (existing) => {
-          if (existing === undefined) await jsm.streams.add(config)
+          if (existing === undefined) await addStream(config)
           else if (
             existing.config.max_age !== config.max_age ||
             existing.config.duplicate_window !== config.duplicate_window
@@ -133,32 +175,64 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
     max_ack_pending: 20_000,
   })
 
+  /**
+   * Creates the durable consumer of `spec` on each of its streams, or updates what it filters. A new
+   * durable starts at the beginning of what the stream retains (the inbox drops what it handled): a
+   * consumer that starts after messages were published still gets them.
+   */
+  const declare = async (spec: ConsumerSpec) => {
+    const streams = await streamsOf(spec)
+    for (const { stream, filter } of streams) {
+      const config = consumerConfig(spec, filter)
+      const existing = await jsm.consumers.info(stream, durableOf(spec.name)).catch(() => undefined)
+      if (existing === undefined) {
+        await jsm.consumers.add(stream, { ...config, deliver_policy: DeliverPolicy.All })
+      } else if (existing.config.filter_subject !== filter || existing.config.ack_wait !== config.ack_wait) {
+        await jsm.consumers.update(stream, durableOf(spec.name), {
+          filter_subject: filter,
+          ack_wait: config.ack_wait,
+        })
+      }
+    }
+    return streams
+  }
+
   return {
     kind: 'nats',
     async publish(messages) {
-      await Promise.all([...new Set(messages.map((m) => familyOf(m.type)))].map(ensureStream))
-      await publishing.publishAll(
-        messages.map((m) => ({ subject: subjectOf(m.type), body: m.body, id: m.id, key: m.key })),
-      )
+      const families = [...new Set(messages.map((m) => familyOf(m.type)))]
+      const send = async () => {
+        await Promise.all(families.map(ensureStream))
+        await publishing.publishAll(
+          messages.map((m) => ({ subject: subjectOf(m.type), body: m.body, id: m.id, key: m.key })),
+        )
+      }
+      try {
+        await send()
+      } catch (error) {
+        if (!(error instanceof NoStreamError)) throw error
+        // A stream was deleted behind the transport's back: made again, and the batch sent again (the
+        // duplicate window drops what a surviving stream already has).
+        options.log.warn({ families }, 'a NATS stream is gone; creating it again')
+        for (const family of families) ensured.delete(family)
+        await send()
+      }
     },
     async consumer(spec) {
-      const streams = await streamsOf(spec)
-      for (const { stream, filter } of streams) {
-        const config = consumerConfig(spec, filter)
-        const existing = await jsm.consumers.info(stream, durableOf(spec.name)).catch(() => undefined)
-        if (existing === undefined) {
-          await jsm.consumers.add(stream, { ...config, deliver_policy: DeliverPolicy.New })
-        } else if (
-          existing.config.filter_subject !== filter ||
-          existing.config.ack_wait !== config.ack_wait
-        ) {
-          await jsm.consumers.update(stream, durableOf(spec.name), {
-            filter_subject: filter,
-            ack_wait: config.ack_wait,
-          })
-        }
-      }
-      return natsConsumer(js, spec, streams, ns, options.log)
+      const streams = await declare(spec)
+      return natsConsumer(js, spec, streams, ns, options.log, {
+        redeclare: async () => {
+          // The consumer or its stream is gone (deleted behind the transport's back): both made again.
+          for (const family of new Set(spec.types.map(familyOf))) ensured.delete(family)
+          await declare(spec)
+        },
+        missing: async (stream) =>
+          downSince === undefined &&
+          (await jsm.consumers.info(stream, durableOf(spec.name)).then(
+            () => false,
+            (error: unknown) => /not found/i.test((error as Error).message),
+          )),
+      })
     },
     async replay(spec, from) {
       const streams = await streamsOf(spec)
@@ -208,15 +282,28 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
     // The streams' max_age (maxAgeMs) drops old messages on the server.
     prune: async () => 0,
     async ping() {
+      if (downSince !== undefined) {
+        throw new UnavailableError(
+          `NATS at ${redactUrl(options.url)} is unreachable since ${downSince.toISOString()}; reconnecting`,
+        )
+      }
       try {
         await nc.flush()
       } catch (error) {
         throw new UnavailableError(`NATS does not answer: ${(error as Error).message}`, { cause: error })
       }
     },
+    status: () => ({ connected: downSince === undefined && !nc.isClosed(), reconnects }),
     async close() {
       if (!nc.isClosed()) await nc.drain()
     },
+  }
+}
+
+/** No stream takes a published subject (it was deleted). */
+class NoStreamError extends UnavailableError {
+  constructor() {
+    super('JetStream did not answer a publish: no stream takes its subject')
   }
 }
 
@@ -248,7 +335,7 @@ function createAsyncPublisher(nc: NatsConnection, timeoutMs: number) {
       waiting.delete(token)
       // No stream listens on the subject (status 503, no responders).
       if (msg.headers?.code === 503) {
-        w.reject(new UnavailableError('JetStream did not answer a publish: no stream takes its subject'))
+        w.reject(new NoStreamError())
         return
       }
       let ack: { stream?: string; error?: { code?: number; description?: string } }
@@ -319,7 +406,14 @@ function natsConsumer(
   streams: readonly { stream: string; filter: string }[],
   ns: string,
   log: Logger,
+  recovery: {
+    /** Declares the consumer (and its streams) again. */
+    readonly redeclare: () => Promise<void>
+    /** Whether the server no longer has the consumer on `stream`. */
+    readonly missing: (stream: string) => Promise<boolean>
+  },
 ): TransportConsumer {
+  const { redeclare } = recovery
   const durable = token(spec.name)
   const wanted = new Set(spec.types.map((type) => `${ns}.${type}`))
   const queue: JsMsg[] = []
@@ -333,7 +427,11 @@ function natsConsumer(
     while (!closed) {
       try {
         const consumer = await js.consumers.get(stream, durable)
-        const messages = await consumer.consume({ max_messages: spec.prefetch ?? 256 })
+        // Ends (instead of waiting forever) when the consumer or its stream is deleted.
+        const messages = await consumer.consume({
+          max_messages: spec.prefetch ?? 256,
+          abort_on_missing_resource: true,
+        })
         iterators.push(messages)
         // Closed while this loop was starting: nothing may be pulled for a reader that is gone.
         if (closed) messages.stop()
@@ -346,16 +444,43 @@ function natsConsumer(
             msg.ack()
             continue
           }
+          lastMessage = Date.now()
           queue.push(msg)
           notify?.()
         }
       } catch (error) {
-        if (!closed) log.warn({ err: error, stream, consumer: spec.name }, 'NATS consumer restarting')
+        if (!closed) {
+          log.warn({ err: error, stream, consumer: spec.name }, 'NATS consumer restarting')
+          if (/not found|deleted/i.test((error as Error).message)) {
+            await redeclare().catch((e: unknown) =>
+              log.warn({ err: e, stream, consumer: spec.name }, 'NATS consumer not declared again yet'),
+            )
+          }
+        }
       }
       if (!closed) await new Promise((resolve) => setTimeout(resolve, 250))
     }
   }
   for (const { stream } of streams) void run(stream)
+
+  // A pull can wait on a consumer the server dropped without saying so (its stream deleted while a
+  // request was in flight): while nothing arrives, the consumer is looked up now and then, and made
+  // again when it is gone.
+  let lastMessage = Date.now()
+  const watchdog = setInterval(() => {
+    if (closed || Date.now() - lastMessage < 5_000) return
+    void (async () => {
+      for (const { stream } of streams) {
+        if (!(await recovery.missing(stream).catch(() => false))) continue
+        log.warn({ stream, consumer: spec.name }, 'NATS consumer is gone; declaring it again')
+        await redeclare()
+        for (const it of iterators.splice(0)) it.stop()
+      }
+    })().catch((error: unknown) =>
+      log.warn({ err: error, consumer: spec.name }, 'NATS consumer check failed'),
+    )
+  }, 5_000)
+  watchdog.unref()
 
   const toDelivery = (msg: JsMsg): Delivery => ({
     type: msg.subject.slice(ns.length + 1),
@@ -383,6 +508,7 @@ function natsConsumer(
     },
     async close() {
       closed = true
+      clearInterval(watchdog)
       notify?.()
       for (const it of iterators) it.stop()
       // Unsettled messages are redelivered to another replica after ack_wait; hand them back now.

@@ -137,11 +137,14 @@ const columns = (messages: readonly OutboundMessage[]) => [
   messages.map((m) => m.body),
 ]
 
-/** Creates the consumer at the end of the log, or updates the types it takes. */
+/**
+ * Creates the consumer at the beginning of what the log retains, or updates the types it takes: a
+ * consumer that starts after messages were published still gets them.
+ */
 async function ensureConsumer(db: ContextDb, spec: ConsumerSpec): Promise<void> {
   await db.query(
     `INSERT INTO consumers (name, subjects, cursor)
-     VALUES ($1, $2, (SELECT coalesce(max(seq), 0) FROM log))
+     VALUES ($1, $2, (SELECT coalesce(min(seq) - 1, 0) FROM log))
      ON CONFLICT (name) DO UPDATE SET subjects = EXCLUDED.subjects`,
     [spec.name, [...spec.types].sort()],
   )

@@ -53,7 +53,10 @@ export interface Transport {
   readonly kind: 'nats' | 'postgres-log'
   /** Resolves once every message is stored durably, in order; re-publishing a stored id is a no-op. */
   publish(messages: readonly OutboundMessage[]): Promise<void>
-  /** Joins (creating when missing) the durable consumer `spec.name`; new consumers start at the end. */
+  /**
+   * Joins (creating when missing) the durable consumer `spec.name`. A new consumer starts at the beginning
+   * of what the transport retains, so that what was published before its first start reaches it too.
+   */
   consumer(spec: ConsumerSpec): Promise<TransportConsumer>
   /** Rewinds the durable consumer: it delivers again every matching message from `from` on. */
   replay(spec: ConsumerSpec, from: ReplayFrom): Promise<void>
@@ -66,5 +69,7 @@ export interface Transport {
   prune(olderThan: Date): Promise<number>
   /** Resolves when the transport answers; throws UnavailableError when it does not. */
   ping(): Promise<void>
+  /** A networked transport's connection: up or reconnecting, and how often it came back. */
+  status?(): { readonly connected: boolean; readonly reconnects: number }
   close(): Promise<void>
 }
