@@ -22,6 +22,12 @@ const seenBefore = new Error('seen before')
 /** Text for a column: no NUL (Postgres refuses it), at most `max` characters. */
 const text = (value: string, max: number) => value.replaceAll('\u0000', '').slice(0, max)
 
+/**
+ * A NUL character escaped in JSON text (`\u0000` after an even number of backslashes, so not an escaped
+ * backslash followed by `u0000`): no git name or message holds one, and no column or event should.
+ */
+const nulEscape = /(?<!\\)(?:\\\\)*\\u0000/
+
 /** Deliveries kept per project: the newest. */
 export const keptDeliveries = 1_000
 
@@ -51,7 +57,11 @@ export interface Claim extends ProjectRoute {
 export function createVcs(deps: ContextDeps<VcsConfig>) {
   const { db, bus } = deps
 
-  const payloadOf = (body: string, contentType: string): Record<string, unknown> => {
+  /** The payload, and whether any of its strings (or keys) holds a NUL character. */
+  const payloadOf = (
+    body: string,
+    contentType: string,
+  ): { payload: Record<string, unknown>; nul: boolean } => {
     try {
       const json = contentType.startsWith('application/x-www-form-urlencoded')
         ? (new URLSearchParams(body).get('payload') ?? '')
@@ -59,7 +69,7 @@ export function createVcs(deps: ContextDeps<VcsConfig>) {
       const value = JSON.parse(json) as unknown
       if (value === null || typeof value !== 'object' || Array.isArray(value))
         throw new Error('not an object')
-      return value as Record<string, unknown>
+      return { payload: value as Record<string, unknown>, nul: nulEscape.test(json) }
     } catch (error) {
       throw new InputError(`the delivery is not a JSON payload: ${(error as Error).message}`)
     }
@@ -123,11 +133,16 @@ export function createVcs(deps: ContextDeps<VcsConfig>) {
         key === undefined ? undefined : webhookSecret(key, project.projectId, project.webhookGeneration)
       if (secret === undefined || !(await verify(secret, body, delivery.signature).catch(() => false)))
         throw new AuthenticationError(notSignedByProject)
-      const payload = payloadOf(body, delivery.contentType)
+      const { payload, nul } = payloadOf(body, delivery.contentType)
       // Signed by the project, yet not the shape GitHub documents: kept as a failed delivery, not a 500.
       let decision: Decision
       try {
-        decision = decide(delivery.event, payload, delivery.deliveryId, project)
+        decision = nul
+          ? {
+              outcome: 'failed',
+              detail: 'the payload holds a NUL character (\\u0000), which GitHub never sends',
+            }
+          : decide(delivery.event, payload, delivery.deliveryId, project)
       } catch (error) {
         decision = { outcome: 'failed', detail: `the payload could not be read: ${(error as Error).message}` }
       }

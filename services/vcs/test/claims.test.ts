@@ -240,6 +240,18 @@ for (const target of dbTargets()) {
       expect(signed.body.detail).toContain('not a JSON payload')
     })
 
+    it('keeps a signed payload with a NUL character as a failed delivery, not a server error', async () => {
+      const nul = { ...push, head_commit: { ...push.head_commit, message: 'fix\u0000 it' } }
+      const answer = await deliver(project, 'push', nul)
+      expect(answer).toMatchObject({
+        status: 202,
+        body: { outcome: 'failed', detail: expect.stringContaining('NUL character') },
+      })
+      // A backslash and "u0000" written in a message are text, not a NUL.
+      const written = { ...push, head_commit: { ...push.head_commit, message: 'JSON writes NUL as \\u0000' } }
+      expect((await deliver(project, 'push', written)).body.outcome).toBe('published')
+    })
+
     it('answers an unsigned delivery, or one to no project, before its body is sent', async () => {
       expect(await answerWithoutBody(project.path, {})).toMatch(/^HTTP\/1\.1 401/)
       const signature = await sign('any secret', 'anything')
