@@ -512,6 +512,50 @@ for (const target of transportTargets()) {
       expect(sent).toHaveLength(25)
     })
 
+    it('a relay whose lease was taken over during a publish leaves the rows to the new owner', async () => {
+      const real = await fx.newTransport()
+      let takeOver = true
+      const slow: Transport = {
+        ...real,
+        publish: async (messages) => {
+          // While this publish is under way, another replica takes the lease (this one's ran out).
+          if (takeOver) {
+            takeOver = false
+            await producer.query(
+              "UPDATE rxt_relay SET owner = 'another-replica', lease_until = now() + interval '1 hour'",
+            )
+          }
+          await real.publish(messages)
+        },
+      }
+      const bus = await newBus({ transport: slow })
+      bus.attach('consumer', consumer)
+      await bus.subscribe('consumer', [recorder('fenced')])
+      await bus.start()
+      const sent = await publish(bus, ['a', 'b', 'c'])
+      await until(
+        async () => (await count(consumer, 'SELECT count(*) AS n FROM effects')) === 3,
+        15_000,
+        'the three handled',
+      )
+      // Not its rows to delete any more: the lease's owner sends them (again).
+      expect(await count(producer, 'SELECT count(*) AS n FROM rxt_outbox')).toBe(3)
+      await producer.query("UPDATE rxt_relay SET lease_until = now() - interval '1 second'")
+      await until(
+        async () => (await count(producer, 'SELECT count(*) AS n FROM rxt_outbox')) === 0,
+        15_000,
+        'the rows sent by the next owner',
+      )
+      await until(
+        async () =>
+          (await bus.transport.lag({ name: 'consumer.fenced', types: [type], ackWaitMs: 2_000 })) === 0,
+        15_000,
+        'everything settled',
+      )
+      expect(await count(consumer, 'SELECT count(*) AS n FROM effects')).toBe(3)
+      expect(sent).toHaveLength(3)
+    })
+
     it('loses nothing while many transactions publish at once', async () => {
       // Sequence numbers are taken in one order and committed in another: the relay must not skip a
       // row that commits late with a low number.

@@ -70,8 +70,22 @@ export function createRelay(options: RelayOptions): Relay {
     await transport.publish(
       rows.map((r) => ({ id: r.id, type: r.type, key: r.key, body: r.body, time: new Date(r.created_at) })),
     )
-    // Exactly the rows sent: a transaction that took a lower seq may commit after the SELECT.
-    await db.query('DELETE FROM rxt_outbox WHERE seq = ANY($1::bigint[])', [rows.map((r) => r.seq)])
+    // Exactly the rows sent (a transaction that took a lower seq may commit after the SELECT), and only
+    // while this replica still holds the lease: a publish may outlast it, and the replica that took it
+    // over sends these rows again (the transport drops what it has), in order with what comes after.
+    const { rowCount } = await db.query(
+      `DELETE FROM rxt_outbox WHERE seq = ANY($1::bigint[])
+          AND EXISTS (SELECT 1 FROM rxt_relay WHERE owner = $2 AND lease_until > now())`,
+      [rows.map((r) => r.seq), owner],
+    )
+    if (rowCount === 0) {
+      leaseUntil = 0
+      log.warn(
+        { context, messages: rows.length },
+        'relay lost its lease during a publish; its rows stay for the next owner',
+      )
+      return 0
+    }
     options.onPublished(rows.map((r) => r.type))
     return rows.length
   }
