@@ -73,8 +73,22 @@ export async function runConsumer(
     return group
   }
 
+  /** Groups being handled: with the queue, what this replica has in hand. */
+  const inFlight = new Set<readonly Screened[]>()
+  // What is in hand is told to the transport as still being worked on, every half ack wait: a slow
+  // handler, and what waits behind it, are not delivered again elsewhere meanwhile.
+  const heartbeat = setInterval(
+    () => {
+      for (const g of queue) g.delivery.working?.()
+      for (const group of inFlight) for (const g of group) g.delivery.working?.()
+    },
+    Math.max(250, Math.floor(ackWaitMs / 2)),
+  )
+  heartbeat.unref()
+
   const work = async () => {
     for (let group = take(); group.length > 0; group = take()) {
+      inFlight.add(group)
       await handling
         .handleGroup(a, handler, group)
         .then((held) => {
@@ -85,6 +99,7 @@ export async function runConsumer(
           // the group again after the ack wait.
           log.error({ err: error, consumer: spec.name }, 'bus delivery failed')
         })
+      inFlight.delete(group)
       for (const g of group) held.delete(g.delivery.key)
       inHand -= group.length
       progress.emit('settled')
@@ -168,6 +183,7 @@ export async function runConsumer(
       await consumer.close()
       await loop
       while (workers.size > 0) await Promise.all(workers)
+      clearInterval(heartbeat)
       await drain
     },
   }

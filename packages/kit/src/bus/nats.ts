@@ -417,7 +417,9 @@ function natsConsumer(
   const durable = token(spec.name)
   const wanted = new Set(spec.types.map((type) => `${ns}.${type}`))
   const queue: JsMsg[] = []
+  const limit = spec.prefetch ?? 256
   let notify: (() => void) | undefined
+  let drained: (() => void) | undefined
   let closed = false
   const iterators: ConsumerMessages[] = []
 
@@ -447,6 +449,13 @@ function natsConsumer(
           lastMessage = Date.now()
           queue.push(msg)
           notify?.()
+          // Bounded: while the reader is behind, nothing more is taken from the iterator, whose own
+          // buffer (max_messages) then stops pulling.
+          while (queue.length >= limit && !closed) {
+            await new Promise<void>((resolve) => {
+              drained = resolve
+            })
+          }
         }
       } catch (error) {
         if (!closed) {
@@ -466,6 +475,16 @@ function natsConsumer(
   // A pull can wait on a consumer the server dropped without saying so (its stream deleted while a
   // request was in flight): while nothing arrives, the consumer is looked up now and then, and made
   // again when it is gone.
+  // What waits here for the reader is in hand too: told to the server as being worked on, every half ack
+  // wait, so that it is not delivered again elsewhere while this replica's handlers are slow.
+  const heartbeat = setInterval(
+    () => {
+      for (const msg of queue) msg.working()
+    },
+    Math.max(250, Math.floor(spec.ackWaitMs / 2)),
+  )
+  heartbeat.unref()
+
   let lastMessage = Date.now()
   const watchdog = setInterval(() => {
     if (closed || Date.now() - lastMessage < 5_000) return
@@ -490,6 +509,7 @@ function natsConsumer(
     deliveryCount: msg.info.deliveryCount,
     ack: async () => msg.ack(),
     retry: async (delayMs) => msg.nak(delayMs),
+    working: () => msg.working(),
   })
 
   return {
@@ -504,12 +524,17 @@ function natsConsumer(
         })
         notify = undefined
       }
-      return queue.splice(0, max).map(toDelivery)
+      const taken = queue.splice(0, max).map(toDelivery)
+      drained?.()
+      drained = undefined
+      return taken
     },
     async close() {
       closed = true
       clearInterval(watchdog)
+      clearInterval(heartbeat)
       notify?.()
+      drained?.()
       for (const it of iterators) it.stop()
       // Unsettled messages are redelivered to another replica after ack_wait; hand them back now.
       for (const msg of queue.splice(0)) msg.nak()

@@ -173,6 +173,21 @@ function logConsumer(
     appended.emit('appended')
   }
 
+  // Lease extensions of one turn of the event loop go out in one statement too.
+  let leases: string[] = []
+  let extending = false
+  const extendLeases = async () => {
+    await Promise.resolve()
+    const seqs = leases
+    leases = []
+    extending = false
+    await db.query(
+      `UPDATE pending SET lease_until = now() + make_interval(secs => $3::double precision / 1000)
+        WHERE consumer = $1 AND seq = ANY($2::bigint[]) AND lease_until IS NOT NULL`,
+      [spec.name, seqs, spec.ackWaitMs],
+    )
+  }
+
   const claim = (max: number) =>
     db.transaction(async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`rxt:bus:claim:${spec.name}`])
@@ -217,6 +232,13 @@ function logConsumer(
               acks.push(row.seq)
               flushing ??= flushAcks()
               return flushing
+            },
+            working: () => {
+              leases.push(row.seq)
+              if (!extending) {
+                extending = true
+                void extendLeases().catch(() => undefined)
+              }
             },
             retry: async (delayMs) => {
               await db.query(

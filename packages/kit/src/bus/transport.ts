@@ -24,6 +24,8 @@ export interface Delivery {
   ack(): Promise<void>
   /** Deliver it again after `delayMs` (to this or another replica). */
   retry(delayMs: number): Promise<void>
+  /** Still in hand: the ack wait starts again (sent while a slow handler runs, or it waits its turn). */
+  working?(): void
 }
 
 /** Where a consumer (re)starts: every message from a sequence number, or from a time. */
