@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Principal } from '../auth/access.ts'
 import { CoreConfig, parseConfig } from '../config.ts'
 import { defineContext } from '../context.ts'
-import { type Database, openDatabase } from '../db/index.ts'
+import { type ContextDb, type Database, openDatabase } from '../db/index.ts'
 import { migration } from '../db/migrations.ts'
 import { AuthenticationError } from '../errors.ts'
 import { createLogger } from '../log.ts'
@@ -16,9 +16,12 @@ const config = parseConfig(CoreConfig, { PORT: '0', BUS_MAX_DELIVERIES: '2', BUS
 const type = 'evt.project.created'
 
 /** A context whose handler fails while `failing` is set, and records what it handled. */
-function projects(state: { failing: boolean; handled: string[] }) {
+function projects(state: { failing: boolean; handled: string[]; db?: ContextDb }) {
   return defineContext({
     name: 'projects',
+    start: (deps) => {
+      state.db = deps.db
+    },
     migrations: [migration('0001_seen.sql', 'CREATE TABLE seen (id uuid PRIMARY KEY)')],
     handlers: () => [
       {
@@ -48,7 +51,7 @@ const callers = defineContext({
 const asOperator = { authorization: 'Bearer operator' }
 
 describe('bus admin routes and the test harness (embedded: PGlite and the Postgres log)', () => {
-  const state = { failing: true, handled: [] as string[] }
+  const state: { failing: boolean; handled: string[]; db?: ContextDb } = { failing: true, handled: [] }
   let database: Database
   let runtime: Runtime
 
@@ -156,6 +159,25 @@ describe('bus admin routes and the test harness (embedded: PGlite and the Postgr
       payload: { fromSeq: 1 },
     })
     expect(unknown.statusCode).toBe(404)
+    // A replay the transport refuses (a point past the end of the log) leaves the consumer as it was:
+    // the same generation (a new one would handle again what the inbox has seen) and replay point.
+    const consumer = async () =>
+      (
+        await state.db?.query(
+          'SELECT generation, replayed_at, replay_from_seq, replay_from_time FROM rxt_consumers WHERE consumer = $1',
+          ['projects.index'],
+        )
+      )?.rows
+    const unreplayed = await consumer()
+    expect(unreplayed).toHaveLength(1)
+    const refused = await runtime.app.inject({
+      headers: asOperator,
+      method: 'POST',
+      url: '/v1/admin/consumers/projects.index/replay',
+      payload: { fromSeq: 1_000_000 },
+    })
+    expect(refused.statusCode).toBe(400)
+    expect(await consumer()).toEqual(unreplayed)
 
     const before = state.handled.length
     const rewind = await runtime.app.inject({

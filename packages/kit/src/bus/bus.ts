@@ -237,22 +237,31 @@ export function createBus(options: BusOptions): Bus {
             // already sees it as new. The transport never moves the consumer forward (it keeps its
             // position when that is before the point); the point recorded here is the requested one,
             // so that what it handled before the point stays handled once.
-            const { rows } = await a.db.query<{ seq: string | null; time: Date | null }>(
+            const { rows } = await a.db.query<{
+              generation: number
+              replayedAt: Date | null
+              seq: string | null
+              time: Date | null
+            }>(
               `UPDATE rxt_consumers c
                   SET generation = c.generation + 1, replayed_at = now(), replay_from_seq = $2, replay_from_time = $3
                  FROM rxt_consumers old WHERE c.consumer = $1 AND old.consumer = $1
-               RETURNING old.replay_from_seq AS seq, old.replay_from_time AS time`,
+               RETURNING old.generation AS generation, old.replayed_at AS "replayedAt",
+                         old.replay_from_seq AS seq, old.replay_from_time AS time`,
               [name, 'seq' in from ? from.seq : null, 'time' in from ? from.time : null],
             )
             try {
               await transport.replay({ name, types: handler.types, ackWaitMs }, from)
             } catch (error) {
-              // Refused: the earlier replay point holds again (a redelivery may then be handled twice,
-              // never lost).
-              await a.db.query(
-                'UPDATE rxt_consumers SET replay_from_seq = $2, replay_from_time = $3 WHERE consumer = $1',
-                [name, rows[0]?.seq ?? null, rows[0]?.time ?? null],
-              )
+              // Refused: the consumer is as it was, its generation and earlier replay point with it (a
+              // message handled meanwhile under the new generation may then be handled twice, never lost).
+              const old = rows[0]
+              if (old !== undefined)
+                await a.db.query(
+                  `UPDATE rxt_consumers SET generation = $2, replayed_at = $3, replay_from_seq = $4, replay_from_time = $5
+                    WHERE consumer = $1`,
+                  [name, old.generation, old.replayedAt, old.seq, old.time],
+                )
               throw error
             }
             log.info({ consumer: name, from }, 'consumer replayed')
