@@ -8,7 +8,14 @@
 // Bounded: a fixed number of requests per operation (FUZZ_RUNS, default below), on PGlite and on
 // PostgreSQL. Seeded: each run draws a seed (FUZZ_SEED to choose it), printed with every failure, so a
 // failure reproduces with the same seed.
-import { createHmac, randomBytes } from 'node:crypto'
+import {
+  createHmac,
+  createPrivateKey,
+  type JsonWebKeyInput,
+  type KeyObject,
+  randomBytes,
+  sign,
+} from 'node:crypto'
 import { connect } from 'node:net'
 import type { Runtime } from '@rxt/kit'
 import { dbTargets, type TestDatabase } from '@rxt/kit/testing'
@@ -26,7 +33,10 @@ import {
 } from '../setup/database-rows.ts'
 import {
   deepNesting,
+  hostileNumber,
   hostileString,
+  objectOf,
+  protoObject,
   prototypeNames,
   RawJson,
   type Schema,
@@ -76,7 +86,8 @@ interface Request {
   readonly url: string
   readonly headers: Record<string, string>
   readonly payload: string | undefined
-  readonly as: 'user' | 'apiKey' | 'anonymous'
+  /** The user's token, its API key, none, or a credential forged (an Authorization header as it is). */
+  readonly as: 'user' | 'apiKey' | 'anonymous' | { readonly forged: string }
 }
 
 interface Failure {
@@ -232,6 +243,9 @@ for (const target of dbTargets()) {
       let operator = ''
       let apiKey = ''
       let webhookSecret = ''
+      let signingKey: { kid: string; key: KeyObject } | undefined
+      let tokenClaims: Record<string, Value> = {}
+      let tokenType: string | undefined
       /** A resource of the user's organisation for each path parameter, by name. */
       const fixtures: Record<string, string> = {}
 
@@ -243,6 +257,7 @@ for (const target of dbTargets()) {
             ...request.headers,
             ...(request.as === 'user' ? { authorization: operator } : {}),
             ...(request.as === 'apiKey' ? { authorization: `ApiKey ${apiKey}` } : {}),
+            ...(typeof request.as === 'object' ? { authorization: request.as.forged } : {}),
           },
           ...(request.payload === undefined ? {} : { payload: request.payload }),
         })
@@ -327,6 +342,19 @@ for (const target of dbTargets()) {
         const second = await json('POST', `/v1/projects/${project.id}/manifests`, {
           yaml: validManifest('shop', ', replicas: 2'),
         })
+        // The installation's signing key, to sign tokens whose claims are hostile (a key can leak, a bug
+        // can sign: what a signed token claims must still be checked).
+        const [keyRow] = (await reader.rows(['identity.signing_keys'])).get('identity.signing_keys') ?? []
+        const stored = JSON.parse(keyRow ?? '{}') as { kid: string; private_jwk: JsonWebKeyInput['key'] }
+        signingKey = { kid: stored.kid, key: createPrivateKey({ key: stored.private_jwk, format: 'jwk' }) }
+        tokenClaims = JSON.parse(
+          Buffer.from(alice.accessToken.split('.')[1] ?? '', 'base64url').toString('utf8'),
+        ) as Record<string, Value>
+        tokenType = (
+          JSON.parse(Buffer.from(alice.accessToken.split('.')[0] ?? '', 'base64url').toString('utf8')) as {
+            typ?: string
+          }
+        ).typ
         const consumers = await json('GET', '/v1/admin/consumers')
         Object.assign(fixtures, {
           orgId: alice.orgId,
@@ -377,6 +405,99 @@ for (const target of dbTargets()) {
             }),
         )
         return { operations: list, resolve }
+      }
+
+      /**
+       * An Authorization header no one was given: a token signed with the installation's own key whose
+       * claims are hostile (a subject or session that is not an id, or someone else's, expiry and issue
+       * times of the wrong type or out of range, unknown claims, another type or key id), an unsigned
+       * token (alg none), or garbage after a scheme.
+       */
+      const forgedAuthorization = (): Arbitrary<string> => {
+        const claim = (own: Value | undefined) =>
+          fc.oneof(
+            { weight: 2, arbitrary: fc.constant(own ?? null) },
+            { weight: 1, arbitrary: fc.uuid() },
+            { weight: 1, arbitrary: hostileString },
+            { weight: 1, arbitrary: wrongType },
+          )
+        const time = (own: Value | undefined) =>
+          fc.oneof(
+            { weight: 2, arbitrary: fc.constant(own ?? null) },
+            { weight: 1, arbitrary: hostileNumber },
+            { weight: 1, arbitrary: wrongType },
+          )
+        const claims = fc
+          .tuple(
+            claim(tokenClaims.sub),
+            claim(tokenClaims.sid),
+            time(tokenClaims.exp),
+            time(tokenClaims.iat),
+            claim(tokenClaims.iss),
+            claim(tokenClaims.aud),
+            fc.option(protoObject, { nil: undefined }),
+          )
+          .map(([sub, sid, exp, iat, iss, aud, extra]) =>
+            objectOf([
+              ...Object.entries(tokenClaims),
+              ['sub', sub],
+              ['sid', sid],
+              ['exp', exp],
+              ['iat', iat],
+              ['iss', iss],
+              ['aud', aud],
+              ...Object.entries(extra ?? {}),
+            ]),
+          )
+        const header = fc.oneof(
+          {
+            weight: 4,
+            arbitrary: fc.constant<Value>({
+              alg: 'EdDSA',
+              kid: signingKey?.kid ?? '',
+              typ: tokenType ?? 'JWT',
+            }),
+          },
+          {
+            weight: 1,
+            arbitrary: fc.record({
+              alg: fc.constant('EdDSA'),
+              kid: hostileString,
+              typ: fc.constant(tokenType ?? 'JWT'),
+            }),
+          },
+          {
+            weight: 1,
+            arbitrary: fc.record({
+              alg: fc.constant('EdDSA'),
+              kid: fc.constant(signingKey?.kid ?? ''),
+              typ: hostileString,
+            }),
+          },
+        )
+        const part = (value: Value) => Buffer.from(toJson(value)).toString('base64url')
+        const signed = fc.tuple(header, claims).map(([h, c]) => {
+          const data = `${part(h)}.${part(c)}`
+          const signature =
+            signingKey === undefined
+              ? ''
+              : sign(null, Buffer.from(data), signingKey.key).toString('base64url')
+          return `Bearer ${data}.${signature}`
+        })
+        const unsigned = claims.map(
+          (c) => `Bearer ${part({ alg: 'none', typ: tokenType ?? 'JWT' })}.${part(c)}.`,
+        )
+        const garbage = fc
+          .tuple(
+            fc.constantFrom('Bearer', 'ApiKey', 'Service', 'Basic', 'bearer', 'Bearer  ', ''),
+            fc.oneof(hostileString, fc.string({ unit: 'grapheme-ascii', maxLength: 300 })),
+          )
+          .map(([scheme, value]) => `${scheme} ${value}`)
+        return fc.oneof(
+          { weight: 3, arbitrary: signed },
+          { weight: 1, arbitrary: unsigned },
+          { weight: 2, arbitrary: garbage },
+        )
       }
 
       const requestsOf = (op: Operation, resolve: (ref: string) => Schema): Arbitrary<Request> => {
@@ -487,11 +608,15 @@ for (const target of dbTargets()) {
                 { weight: 1, arbitrary: wrongType.map(toJson) },
               )
         const as: Arbitrary<Request['as']> = op.public
-          ? fc.constant('anonymous')
+          ? fc.oneof(
+              { weight: 6, arbitrary: fc.constant('anonymous' as const) },
+              { weight: 1, arbitrary: forgedAuthorization().map((forged) => ({ forged })) },
+            )
           : fc.oneof(
               { weight: 6, arbitrary: fc.constant('user' as const) },
               { weight: 1, arbitrary: fc.constant('apiKey' as const) },
               { weight: 1, arbitrary: fc.constant('anonymous' as const) },
+              { weight: 1, arbitrary: forgedAuthorization().map((forged) => ({ forged })) },
             )
         // A signed delivery now and then, so that what follows the signature check is fuzzed too.
         const signed = webhook ? fc.boolean() : fc.constant(false)
@@ -515,8 +640,14 @@ for (const target of dbTargets()) {
           })
       }
 
+      /** The database as a request found it: row versions (cheap to compare) and contents. */
+      interface Baseline {
+        readonly versions: Digests
+        readonly contents: Digests
+      }
+
       /** Waits until nothing more is being written (what a request set off on the bus has run). */
-      const settled = async (): Promise<Digests> => {
+      const settled = async (): Promise<Baseline> => {
         let last = await reader.digests(leave)
         let same = 0
         await until(
@@ -529,7 +660,22 @@ for (const target of dbTargets()) {
           30_000,
           'the database to settle',
         )
-        return last
+        return { versions: last, contents: await reader.contents(leave) }
+      }
+
+      /**
+       * What a request changed: the tables whose contents differ from the baseline's (a table written
+       * with what it held already is unchanged), and the baseline the next request is judged against.
+       */
+      const changesSince = async (before: Baseline): Promise<{ changed: string[]; next: Baseline }> => {
+        const versions = await reader.digests(leave)
+        const written = changedTables(before.versions, versions)
+        if (written.length === 0) return { changed: [], next: before }
+        const contents = await reader.contents(leave, written)
+        const changed = written.filter((table) => contents.get(table) !== before.contents.get(table))
+        return changed.length === 0
+          ? { changed, next: { versions, contents: before.contents } }
+          : { changed, next: await settled() }
       }
 
       it('answers every operation with no 5xx, a problem for every 4xx, and no write on a 4xx', {
@@ -572,8 +718,7 @@ for (const target of dbTargets()) {
             }
             if (answer.status < 400) {
               // What it wrote, and what that set off on the bus, is over before the next request.
-              const after = await reader.digests(leave)
-              if (changedTables(before, after).length > 0) before = await settled()
+              before = (await changesSince(before)).next
               continue
             }
             if (!isProblem(answer.contentType)) fail(`not problem+json (${answer.contentType})`)
@@ -582,12 +727,9 @@ for (const target of dbTargets()) {
               if (problem.status !== answer.status || typeof problem.title !== 'string')
                 fail("a problem whose status is not the answer's, or without a title")
             }
-            const after = await reader.digests(leave)
-            const changed = changedTables(before, after)
-            if (changed.length > 0) {
-              fail(`wrote on a ${answer.status}: ${changed.join(', ')}`)
-              before = await settled()
-            } else before = after
+            const { changed, next } = await changesSince(before)
+            if (changed.length > 0) fail(`wrote on a ${answer.status}: ${changed.join(', ')}`)
+            before = next
           }
         }
         // The user and its resources are still there: the requests after the last were made as someone.
@@ -646,13 +788,10 @@ for (const target of dbTargets()) {
             failures.push(
               `${what}: ${answer.status} ${answer.contentType ?? 'no content type'} ${answer.body.slice(0, 120)}`,
             )
-          const after = await reader.digests(leave)
-          if (answer.status >= 400) {
-            const changed = changedTables(before, after)
-            if (changed.length > 0)
-              failures.push(`${what}: wrote on a ${answer.status}: ${changed.join(', ')}`)
-          }
-          before = changedTables(before, after).length > 0 ? await settled() : after
+          const { changed, next } = await changesSince(before)
+          if (answer.status >= 400 && changed.length > 0)
+            failures.push(`${what}: wrote on a ${answer.status}: ${changed.join(', ')}`)
+          before = next
         }
         expect(failures, `FUZZ_SEED=${seed} reproduces these (${target.name})`).toEqual([])
       })
@@ -673,6 +812,10 @@ function groupFailures(failures: readonly Failure[]): string[] {
     const { request } = first
     const payload =
       request.payload === undefined ? '' : ` body ${JSON.stringify(request.payload.slice(0, 200))}`
-    return `${key} (×${count}): ${request.method} ${request.url.slice(0, 200)} as ${request.as}${payload} → ${first.status} ${first.answer}`
+    const as =
+      typeof request.as === 'object'
+        ? `Authorization ${JSON.stringify(request.as.forged.slice(0, 400))}`
+        : request.as
+    return `${key} (×${count}): ${request.method} ${request.url.slice(0, 200)} as ${as}${payload} → ${first.status} ${first.answer}`
   })
 }

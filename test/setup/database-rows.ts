@@ -23,8 +23,14 @@ export interface Leave {
 export interface DatabaseReader {
   /** The context to add to the runtime's contexts. */
   readonly context: ContextDefinition
-  /** A digest of every table's rows (but the reader's own, and what `leave` leaves out): cheap to compare. */
+  /**
+   * A digest of every table's row versions (but the reader's own, and what `leave` leaves out): it changes
+   * with every write, costs no row's text, and is cheap to compare. A write that put back what was there
+   * changes it too: `contents` tells.
+   */
   digests(leave?: Leave): Promise<Digests>
+  /** A digest of the contents of every table (or of the given ones): what is there, however it was written. */
+  contents(leave?: Leave, tables?: readonly string[]): Promise<Digests>
   /** The rows of the given tables, as `digests` reads them. */
   rows(tables: readonly string[], leave?: Leave): Promise<Rows>
   /** Every value of every text, jsonb or bytea (as hex) column of every table: what a secret or its hash could be stored as. */
@@ -71,10 +77,10 @@ export function databaseReader(name = 'dbreader'): DatabaseReader {
       .map((column) => ` - ${literal(column)}`)
       .join('')
     const kept = (leave.rowsKept ?? []).filter((r) => r.table.test(key)).map((r) => `(${r.where})`)
-    // A row's own text form, or its JSON with columns taken out.
-    const row = dropped === '' ? 't::text' : `(to_jsonb(t)${dropped})::text`
-    return `SELECT ${row} AS r FROM ${ident(schema)}.${ident(table)} t${kept.length === 0 ? '' : ` WHERE ${kept.join(' AND ')}`}`
+    return `SELECT (to_jsonb(t)${dropped})::text AS r FROM ${ident(schema)}.${ident(table)} t${kept.length === 0 ? '' : ` WHERE ${kept.join(' AND ')}`}`
   }
+  const contentOf = (key: string, leave: Leave) =>
+    `SELECT ${literal(key)} AS key, md5(coalesce(string_agg(r, E'\\n' ORDER BY r), '')) AS digest FROM (${rowsOf(key, leave)}) s`
   const chosen = async (query: ContextDb['query'], leave: Leave) =>
     (await tables(query)).filter((key) => !(leave.tables ?? []).some((pattern) => pattern.test(key)))
   return {
@@ -85,17 +91,24 @@ export function databaseReader(name = 'dbreader'): DatabaseReader {
         if (keys.length === 0) return new Map()
         const selects = keys.map((key) => {
           const [schema = '', table = ''] = key.split('.')
-          // Every insert and update makes a row version with a newer xmin, every delete lowers the count:
-          // the count and the newest xmin change with every write, and cost no row's text. A table some of
-          // whose columns are left out is read in full, those columns taken out, since an update of them
-          // alone makes a new version too.
-          if ((leave.columns ?? []).some((c) => c.table.test(key)))
-            return `SELECT ${literal(key)} AS key, md5(coalesce(string_agg(r, E'\\n' ORDER BY r), '')) AS digest FROM (${rowsOf(key, leave)}) s`
+          // Every insert and update makes a row version with a newer xmin, every delete lowers the count.
+          // A table some of whose columns are left out is read in full, those columns taken out, since an
+          // update of them alone makes a new version too.
+          if ((leave.columns ?? []).some((c) => c.table.test(key))) return contentOf(key, leave)
           const kept = (leave.rowsKept ?? []).filter((r) => r.table.test(key)).map((r) => `(${r.where})`)
           return `SELECT ${literal(key)} AS key, count(*) || ':' || coalesce(max(t.xmin::text::bigint), 0) AS digest
                     FROM ${ident(schema)}.${ident(table)} t${kept.length === 0 ? '' : ` WHERE ${kept.join(' AND ')}`}`
         })
         const result = await query<{ key: string; digest: string }>(selects.join('\nUNION ALL\n'))
+        return new Map(result.rows.map((row) => [row.key, row.digest]))
+      }),
+    contents: (leave = {}, only) =>
+      asAdmin(async (query) => {
+        const keys = (await chosen(query, leave)).filter((key) => only === undefined || only.includes(key))
+        if (keys.length === 0) return new Map()
+        const result = await query<{ key: string; digest: string }>(
+          keys.map((key) => contentOf(key, leave)).join('\nUNION ALL\n'),
+        )
         return new Map(result.rows.map((row) => [row.key, row.digest]))
       }),
     rows: (wanted, leave = {}) =>
