@@ -27,6 +27,7 @@ import {
 import Type from 'typebox'
 import { requestAt } from './history.ts'
 import { FieldManager, failureOf, isPlatformError, type Kube, type ObjectRef } from './kube.ts'
+import { kubeconfigFor } from './kubeconfig.ts'
 import { createLedger } from './ledger.ts'
 import {
   type ClusterSettings,
@@ -543,7 +544,7 @@ export function createSpotPlatform(
           namespace: ns,
           serviceAccount: EnvObject.serviceAccount,
           expiresAt,
-          kubeconfig: kubeconfigFor(kube.cluster, ns, token),
+          kubeconfig: kubeconfigFor(spotProviderName, kube.cluster, ns, token),
         })
       }),
 
@@ -581,28 +582,3 @@ const RollbackRequest = closedObject({
   app: slugField('The application'),
   revision: Type.Integer({ minimum: 1 }),
 })
-
-/** A kubeconfig for one namespace with a bearer token. */
-function kubeconfigFor(cluster: Kube['cluster'], namespace: string, token: string): string {
-  return [
-    'apiVersion: v1',
-    'kind: Config',
-    'clusters:',
-    `- name: ${spotProviderName}`,
-    '  cluster:',
-    `    server: ${JSON.stringify(cluster.server)}`,
-    ...(cluster.caData === undefined ? [] : [`    certificate-authority-data: ${cluster.caData}`]),
-    'users:',
-    `- name: ${namespace}`,
-    '  user:',
-    `    token: ${JSON.stringify(token)}`,
-    'contexts:',
-    `- name: ${namespace}`,
-    '  context:',
-    `    cluster: ${spotProviderName}`,
-    `    namespace: ${namespace}`,
-    `    user: ${namespace}`,
-    `current-context: ${namespace}`,
-    '',
-  ].join('\n')
-}
