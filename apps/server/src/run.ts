@@ -132,7 +132,10 @@ async function execute(command: Command, options: MainOptions, out: (line: strin
                 url: config.NATS_URL,
                 namespace: config.BUS_NAMESPACE,
                 log,
-                maxAgeMs: config.BUS_RETENTION_HOURS * 3_600_000,
+                maxAgeMs: config.BUS_NATS_MAX_AGE_HOURS * 3_600_000,
+                maxBytes: config.BUS_NATS_MAX_BYTES,
+                replicas: config.BUS_NATS_REPLICAS,
+                duplicateWindowMs: config.BUS_NATS_DUPLICATE_WINDOW_MS,
               })
         runtime = await startRuntime({
           contexts,

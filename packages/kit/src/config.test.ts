@@ -63,6 +63,60 @@ describe('parseConfig', () => {
     })
   })
 
+  it("keeps a NATS stream's own limits apart from the bus's retention, and refuses them shorter", () => {
+    expect(parseConfig(CoreConfig, {})).toMatchObject({
+      BUS_RETENTION_HOURS: 168,
+      BUS_NATS_MAX_AGE_HOURS: 720,
+      BUS_NATS_MAX_BYTES: -1,
+      BUS_NATS_REPLICAS: 1,
+      BUS_NATS_DUPLICATE_WINDOW_MS: 120000,
+    })
+    expect(
+      parseConfig(CoreConfig, {
+        BUS_NATS_MAX_AGE_HOURS: '168',
+        BUS_NATS_MAX_BYTES: '10737418240',
+        BUS_NATS_REPLICAS: '3',
+        BUS_NATS_DUPLICATE_WINDOW_MS: '600000',
+      }),
+    ).toMatchObject({
+      BUS_NATS_MAX_AGE_HOURS: 168,
+      BUS_NATS_MAX_BYTES: 10737418240,
+      BUS_NATS_REPLICAS: 3,
+      BUS_NATS_DUPLICATE_WINDOW_MS: 600000,
+    })
+    expect(() => parseConfig(CoreConfig, { BUS_NATS_MAX_AGE_HOURS: '24' })).toThrow(
+      'invalid configuration: BUS_NATS_MAX_AGE_HOURS (24) must be at least BUS_RETENTION_HOURS (168): a NATS stream would delete messages before the bus is done with them',
+    )
+    expect(() =>
+      parseConfig(CoreConfig, {
+        BUS_RETENTION_HOURS: '1',
+        BUS_NATS_MAX_AGE_HOURS: '1',
+        BUS_NATS_DUPLICATE_WINDOW_MS: '7200000',
+      }),
+    ).toThrow(
+      "BUS_NATS_DUPLICATE_WINDOW_MS (7200000) must be at most BUS_NATS_MAX_AGE_HOURS (1 h): NATS refuses a duplicate window longer than the stream's max age",
+    )
+    expect(() => parseConfig(CoreConfig, { BUS_NATS_DUPLICATE_WINDOW_MS: '10000' })).toThrow(
+      'BUS_NATS_DUPLICATE_WINDOW_MS expects an integer from 30000 to 86400000, got "10000"',
+    )
+    expect(() => parseConfig(CoreConfig, { BUS_NATS_REPLICAS: '7', BUS_NATS_MAX_BYTES: '1000' })).toThrow(
+      /BUS_NATS_MAX_BYTES expects one of -1, an integer of at least 1048576, got "1000"; BUS_NATS_REPLICAS expects an integer from 1 to 5, got "7"/,
+    )
+  })
+
+  it('checks a rule between keys only once each key is valid', () => {
+    // The max age is invalid on its own: one message about it, none comparing it with the retention.
+    const attempt = () => parseConfig(CoreConfig, { BUS_NATS_MAX_AGE_HOURS: '0' })
+    expect(attempt).toThrow(
+      'invalid configuration: BUS_NATS_MAX_AGE_HOURS expects an integer from 1 to 87600, got "0"',
+    )
+    try {
+      attempt()
+    } catch (error) {
+      expect((error as InputError).violations).toHaveLength(1)
+    }
+  })
+
   it('refuses a key two contexts declare differently', () => {
     expect(() => composeConfigSchema([CoreConfig, Type.Object({ PORT: Type.String() })])).toThrow(
       'configuration key PORT is declared twice',

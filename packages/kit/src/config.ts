@@ -129,7 +129,33 @@ export const CoreConfig = Type.Object({
     maximum: 8760,
     default: 168,
     description:
-      'How long the bus keeps handled messages: the replay horizon (NATS max age, the Postgres log) and how long an inbox remembers a message.',
+      'How long the bus keeps handled messages: the replay horizon (settled messages on NATS and in the Postgres log) and how long an inbox remembers a message.',
+  }),
+  BUS_NATS_MAX_AGE_HOURS: Type.Integer({
+    minimum: 1,
+    maximum: 87600,
+    default: 720,
+    description:
+      "A NATS stream's own age limit: past it a message is deleted even if a consumer has not settled it. At least BUS_RETENTION_HOURS; rxt_bus_stream_limit_ratio warns before it is reached.",
+  }),
+  BUS_NATS_MAX_BYTES: Type.Union([Type.Literal(-1), Type.Integer({ minimum: 1048576 })], {
+    default: -1,
+    description:
+      'Most bytes each NATS stream stores (-1: no limit). A full stream refuses publishes (discard new) and the outboxes keep the messages; nothing is deleted to make room.',
+  }),
+  BUS_NATS_REPLICAS: Type.Integer({
+    minimum: 1,
+    maximum: 5,
+    default: 1,
+    description:
+      'Copies of each NATS stream in a JetStream cluster (3 survives the loss of a server); 1 on a single server. Like the other NATS limits, applied to an existing stream when the bus first uses it.',
+  }),
+  BUS_NATS_DUPLICATE_WINDOW_MS: Type.Integer({
+    minimum: 30000,
+    maximum: 86400000,
+    default: 120000,
+    description:
+      "How long a NATS stream remembers message ids to drop a relay's re-publish: at least 30 s, the relay's longest retry (a publish's 10 s acknowledgement wait, its 1 s pause, another replica's 5 s lease takeover and its own 10 s wait); at most BUS_NATS_MAX_AGE_HOURS.",
   }),
   RXT_BUILD_COMMIT: Type.Optional(
     Type.String({ description: 'Source commit the build was made from, shown by GET /v1/system.' }),
@@ -187,12 +213,44 @@ export function parseConfig<T extends TObject>(
   return value as Static<T>
 }
 
+  for (const rule of rules) {
+    // A rule between keys speaks once each of its keys is in the schema and valid on its own.
+    if (!rule.keys.every((key) => key in schema.properties && !violations.some((v) => v.path === key)))
+      continue
+    const message = rule.check(value as Record<string, unknown>)
+    if (message !== undefined) violations.push({ path: rule.keys[0] as string, message })
+  }
 function isOptional(schema: TObject, key: string): boolean {
   return !(schema.required ?? []).includes(key)
 }
 
 /** A short human description of what a config schema accepts. */
 export function expects(schema: TSchema): string {
+/** A condition between keys of the kit: a message when the values break it. */
+interface ConfigRule {
+  readonly keys: readonly string[]
+  check(config: Readonly<Record<string, unknown>>): string | undefined
+}
+
+const hour = 3_600_000
+
+const rules: readonly ConfigRule[] = [
+  {
+    keys: ['BUS_NATS_MAX_AGE_HOURS', 'BUS_RETENTION_HOURS'],
+    check: (c) =>
+      (c.BUS_NATS_MAX_AGE_HOURS as number) < (c.BUS_RETENTION_HOURS as number)
+        ? `BUS_NATS_MAX_AGE_HOURS (${c.BUS_NATS_MAX_AGE_HOURS}) must be at least BUS_RETENTION_HOURS (${c.BUS_RETENTION_HOURS}): a NATS stream would delete messages before the bus is done with them`
+        : undefined,
+  },
+  {
+    keys: ['BUS_NATS_DUPLICATE_WINDOW_MS', 'BUS_NATS_MAX_AGE_HOURS'],
+    check: (c) =>
+      (c.BUS_NATS_DUPLICATE_WINDOW_MS as number) > (c.BUS_NATS_MAX_AGE_HOURS as number) * hour
+        ? `BUS_NATS_DUPLICATE_WINDOW_MS (${c.BUS_NATS_DUPLICATE_WINDOW_MS}) must be at most BUS_NATS_MAX_AGE_HOURS (${c.BUS_NATS_MAX_AGE_HOURS} h): NATS refuses a duplicate window longer than the stream's max age`
+        : undefined,
+  },
+]
+
   const s = schema as Record<string, unknown>
   if (Array.isArray(s.anyOf)) {
     const options = (s.anyOf as Record<string, unknown>[]).map((o) =>

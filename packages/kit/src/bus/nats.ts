@@ -3,6 +3,7 @@ import {
   type ConsumerConfig,
   type ConsumerMessages,
   DeliverPolicy,
+  DiscardPolicy,
   type JetStreamClient,
   type JsMsg,
   jetstream,
@@ -22,13 +23,83 @@ export interface NatsTransportOptions {
   /** Prefix of every subject and stream: installations (and test runs) sharing a server stay apart. */
   readonly namespace: string
   readonly log: Logger
-  /** How long the streams remember message ids to drop re-publishes (the relay's retry horizon). */
+  /**
+   * How long the streams remember message ids to drop re-publishes (the relay's retry horizon). Default
+   * 2 minutes; at least `publishTimeoutMs`, at most `maxAgeMs`.
+   */
   readonly duplicateWindowMs?: number
-  /** How long the streams keep messages (the replay horizon). */
+  /**
+   * The streams' own age limit: past it a message goes even if a consumer has not settled it. Default
+   * 30 days. Settled messages go earlier, with `prune`.
+   */
   readonly maxAgeMs?: number
+  /**
+   * Most bytes a stream stores; -1 (the default): no limit. A full stream refuses publishes (discard
+   * new): nothing is deleted to make room, and the outboxes keep what was refused.
+   */
+  readonly maxBytes?: number
+  /** Copies of each stream in a JetStream cluster (1 to 5; 1, the default, on a single server). */
+  readonly replicas?: number
   /** How long a batch of publishes waits for the streams' acknowledgements. */
   readonly publishTimeoutMs?: number
 }
+
+/** The limits and durability of every stream the transport makes, and what it sets on existing ones. */
+export interface StreamLimits {
+  readonly maxAgeMs: number
+  readonly maxBytes: number
+  readonly replicas: number
+  readonly duplicateWindowMs: number
+}
+
+/** The options' stream settings with their defaults; refuses settings NATS would refuse later. */
+export function streamLimitsOf(options: NatsTransportOptions): StreamLimits {
+  const limits = {
+    maxAgeMs: options.maxAgeMs ?? 30 * 24 * 3_600_000,
+    maxBytes: options.maxBytes ?? -1,
+    replicas: options.replicas ?? 1,
+    duplicateWindowMs: options.duplicateWindowMs ?? 120_000,
+  }
+  const publishTimeoutMs = options.publishTimeoutMs ?? defaultPublishTimeoutMs
+  const violations = [
+    ...(Number.isInteger(limits.replicas) && limits.replicas >= 1 && limits.replicas <= 5
+      ? []
+      : [{ path: 'replicas', message: `replicas must be 1 to 5, not ${limits.replicas}` }]),
+    ...(limits.maxBytes === -1 || (Number.isInteger(limits.maxBytes) && limits.maxBytes > 0)
+      ? []
+      : [
+          {
+            path: 'maxBytes',
+            message: `maxBytes must be -1 (no limit) or a number of bytes, not ${limits.maxBytes}`,
+          },
+        ]),
+    ...(limits.duplicateWindowMs >= publishTimeoutMs
+      ? []
+      : [
+          {
+            path: 'duplicateWindowMs',
+            message: `the duplicate window (${limits.duplicateWindowMs} ms) must be at least the publish timeout (${publishTimeoutMs} ms): a publish retried after a timeout would be stored twice`,
+          },
+        ]),
+    ...(limits.duplicateWindowMs <= limits.maxAgeMs
+      ? []
+      : [
+          {
+            path: 'duplicateWindowMs',
+            message: `the duplicate window (${limits.duplicateWindowMs} ms) must be at most the max age (${limits.maxAgeMs} ms)`,
+          },
+        ]),
+  ]
+  if (violations.length > 0) {
+    throw new InputError(
+      `invalid NATS stream settings: ${violations.map((v) => v.message).join('; ')}`,
+      violations,
+    )
+  }
+  return limits
+}
+
+const defaultPublishTimeoutMs = 10_000
 
 const keyHeader = 'Rxt-Key'
 
@@ -45,6 +116,7 @@ const token = (s: string): string => s.replace(/[^A-Za-z0-9]/g, '_')
  * duplicate window drops a relay's re-publish.
  */
 export async function createNatsTransport(options: NatsTransportOptions): Promise<Transport> {
+  const limits = streamLimitsOf(options)
   let nc: NatsConnection
   let attempts = 0
   try {
@@ -88,7 +160,7 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
   })()
   const jsm = await jetstreamManager(nc)
   const js = jetstream(nc)
-  const publishing = createAsyncPublisher(nc, options.publishTimeoutMs ?? 10_000)
+  const publishing = createAsyncPublisher(nc, options.publishTimeoutMs ?? defaultPublishTimeoutMs)
   const ns = options.namespace
   const subjectOf = (type: string) => `${ns}.${type}`
   const streamOf = (family: string) => token(`${ns}_${family}`).toUpperCase()
@@ -112,32 +184,53 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
     }
   }
 
+  /**
+   * Makes the stream of a family, or brings an existing one to the configured limits. Limits retention:
+   * a consumer added later still finds what was published before it (interest or work-queue retention
+   * would drop what no consumer has taken yet). `prune` purges what every consumer has settled once it
+   * is past the bus's retention; `max_age` is the backstop for what a consumer never settles, and a
+   * stream at `max_bytes` refuses publishes rather than drop what a consumer may still owe. File
+   * storage: it survives a restart of the server.
+   */
   const ensureStream = (family: string): Promise<string> => {
     let pending = ensured.get(family)
     if (pending === undefined) {
       const name = streamOf(family)
+      const settings = {
+        max_age: nanos(limits.maxAgeMs),
+        max_bytes: limits.maxBytes,
+        discard: DiscardPolicy.New,
+        num_replicas: limits.replicas,
+        duplicate_window: nanos(limits.duplicateWindowMs),
+      }
       const config = {
         name,
         subjects: [subjectOf(family), `${subjectOf(family)}.>`],
         retention: RetentionPolicy.Limits,
         storage: StorageType.File,
-        duplicate_window: nanos(options.duplicateWindowMs ?? 120_000),
-        max_age: nanos(options.maxAgeMs ?? 7 * 24 * 3_600_000),
+        ...settings,
       }
       pending = jsm.streams
         .info(name)
         .catch(() => undefined)
         .then(async (existing) => {
-          if (existing === undefined) await addStream(config)
-          else if (
-            existing.config.max_age !== config.max_age ||
-            existing.config.duplicate_window !== config.duplicate_window
-          ) {
-            // A changed retention applies to the existing stream.
-            await jsm.streams.update(name, {
-              max_age: config.max_age,
-              duplicate_window: config.duplicate_window,
-            })
+          if (existing === undefined) {
+            await addStream(config)
+            return name
+          }
+          if (existing.config.storage !== StorageType.File) {
+            options.log.warn(
+              { stream: name, storage: existing.config.storage },
+              'a NATS stream is not on file storage: its messages do not survive a restart of the server; delete it to have it made again on file',
+            )
+          }
+          const changed = (Object.keys(settings) as (keyof typeof settings)[]).filter(
+            (key) => existing.config[key] !== settings[key],
+          )
+          if (changed.length > 0) {
+            // Changed limits apply to the existing stream.
+            await jsm.streams.update(name, settings)
+            options.log.info({ stream: name, changed }, 'NATS stream limits updated')
           }
           return name
         })
@@ -145,6 +238,44 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       ensured.set(family, pending)
     }
     return pending
+  }
+
+  /** Streams on which a replay of this process is making a consumer again: not pruned meanwhile. */
+  const rewinding = new Set<string>()
+
+  /** The sequence of a stream's first message stored at or after `time`; undefined when there is none. */
+  const firstSeqAt = async (stream: string, time: Date): Promise<number | undefined> => {
+    const reader = await js.consumers.get(stream, {
+      deliver_policy: DeliverPolicy.StartTime,
+      opt_start_time: time.toISOString(),
+    })
+    try {
+      return (await reader.next({ expires: 1_000 }))?.seq
+    } finally {
+      await reader.delete().catch(() => undefined)
+    }
+  }
+
+  const pruneStream = async (stream: string, olderThan: Date): Promise<number> => {
+    const { state } = await jsm.streams.info(stream)
+    if (state.messages === 0) return 0
+    // Below a consumer's floor it has settled everything it takes; a consumer that owes nothing has
+    // settled the whole stream as it was (read after the stream's state).
+    let floor = state.last_seq
+    for await (const consumer of jsm.consumers.list(stream)) {
+      if (consumer.num_pending + consumer.num_ack_pending === 0) continue
+      floor = Math.min(floor, consumer.ack_floor.stream_seq)
+    }
+    if (floor < state.first_seq) return 0
+    const last = await jsm.streams.getMessage(stream, { seq: state.last_seq }).catch(() => null)
+    // Everything is older than the horizon, or the first message after it bounds what may go.
+    const before =
+      last !== null && last.time.getTime() < olderThan.getTime()
+        ? state.last_seq + 1
+        : ((await firstSeqAt(stream, olderThan)) ?? state.last_seq + 1)
+    const upTo = Math.min(floor, before - 1)
+    if (upTo < state.first_seq) return 0
+    return (await jsm.streams.purge(stream, { seq: upTo + 1 })).purged
   }
 
   /**
@@ -267,8 +398,13 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
             }
           }
         }
-        await jsm.consumers.delete(stream, durableOf(spec.name)).catch(() => undefined)
-        await jsm.consumers.add(stream, { ...consumerConfig(spec, filter), ...policy })
+        rewinding.add(stream)
+        try {
+          await jsm.consumers.delete(stream, durableOf(spec.name)).catch(() => undefined)
+          await jsm.consumers.add(stream, { ...consumerConfig(spec, filter), ...policy })
+        } finally {
+          rewinding.delete(stream)
+        }
       }
     },
     async lag(spec) {
@@ -279,8 +415,19 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       }
       return lag
     },
-    // The streams' max_age (maxAgeMs) drops old messages on the server.
-    prune: async () => 0,
+    /**
+     * Purges, from each stream this process uses, the messages stored before `olderThan` that every
+     * consumer of the stream has settled (a stream nobody consumes: every message before it), as the
+     * Postgres log does. What a consumer still owes stays, up to the stream's max age.
+     */
+    async prune(olderThan) {
+      let dropped = 0
+      for (const result of await Promise.allSettled(ensured.values())) {
+        if (result.status !== 'fulfilled' || rewinding.has(result.value)) continue
+        dropped += await pruneStream(result.value, olderThan)
+      }
+      return dropped
+    },
     async ping() {
       if (downSince !== undefined) {
         throw new UnavailableError(
