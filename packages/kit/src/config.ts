@@ -207,12 +207,6 @@ export function parseConfig<T extends TObject>(
       })
     }
   }
-  if (violations.length > 0) {
-    throw new InputError(`invalid configuration: ${violations.map((v) => v.message).join('; ')}`, violations)
-  }
-  return value as Static<T>
-}
-
   for (const rule of rules) {
     // A rule between keys speaks once each of its keys is in the schema and valid on its own.
     if (!rule.keys.every((key) => key in schema.properties && !violations.some((v) => v.path === key)))
@@ -220,12 +214,12 @@ export function parseConfig<T extends TObject>(
     const message = rule.check(value as Record<string, unknown>)
     if (message !== undefined) violations.push({ path: rule.keys[0] as string, message })
   }
-function isOptional(schema: TObject, key: string): boolean {
-  return !(schema.required ?? []).includes(key)
+  if (violations.length > 0) {
+    throw new InputError(`invalid configuration: ${violations.map((v) => v.message).join('; ')}`, violations)
+  }
+  return value as Static<T>
 }
 
-/** A short human description of what a config schema accepts. */
-export function expects(schema: TSchema): string {
 /** A condition between keys of the kit: a message when the values break it. */
 interface ConfigRule {
   readonly keys: readonly string[]
@@ -251,6 +245,12 @@ const rules: readonly ConfigRule[] = [
   },
 ]
 
+function isOptional(schema: TObject, key: string): boolean {
+  return !(schema.required ?? []).includes(key)
+}
+
+/** A short human description of what a config schema accepts. */
+export function expects(schema: TSchema): string {
   const s = schema as Record<string, unknown>
   if (Array.isArray(s.anyOf)) {
     const options = (s.anyOf as Record<string, unknown>[]).map((o) =>
