@@ -80,7 +80,16 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       .filter((p) => p !== ''),
     readiness: [
       { name: 'database', check: () => database.ping() },
-      { name: 'bus', check: () => options.transport.ping() },
+      {
+        name: 'bus',
+        check: () => options.transport.ping(),
+        warning: () => {
+          const near = bus.nearLimits()
+          return near.length === 0
+            ? undefined
+            : `${near.length} stream${near.length === 1 ? ' is' : 's are'} past 80% of ${near.length === 1 ? 'its' : 'their'} limits (rxt_bus_stream_limit_ratio): a full stream refuses publishes, an old message is deleted whether or not it was consumed`
+        },
+      },
     ],
   })
   const clock = options.clock ?? systemClock

@@ -4,6 +4,7 @@ import type { Clock } from '../clock.ts'
 import type { ContextDb, Transaction } from '../db/index.ts'
 import { ConflictError, InputError, NotFoundError } from '../errors.ts'
 import type { Logger } from '../log.ts'
+import { createBacklogWatch, type NearLimit } from './backlog.ts'
 import type { BackoffPolicy } from './backoff.ts'
 import { type RunningConsumer, runConsumer } from './consumer.ts'
 import { type DeadLetter, type DeadLetterFilter, deadLetterStore } from './dead-letters.ts'
@@ -54,6 +55,8 @@ export interface BusOptions {
   readonly retentionMs?: number
   /** How often `prune` runs while the bus is started. */
   readonly pruneEveryMs?: number
+  /** How often the backlog and the streams' limits are looked at while the bus is started (60 s). */
+  readonly backlogEveryMs?: number
 }
 
 export interface Bus {
@@ -77,6 +80,8 @@ export interface Bus {
   replayDeadLetter(id: string): Promise<DeadLetter>
   /** Gives up on a dead letter: it is not handled, and a key it held goes on with its next message. */
   discardDeadLetter(id: string): Promise<DeadLetter>
+  /** The transport's streams found near their limits at the last look (every minute, and each scrape). */
+  nearLimits(): readonly NearLimit[]
   /** Drops inbox rows and settled transport messages older than the retention; runs on a timer too. */
   prune(): Promise<{ inbox: number; transport: number }>
 }
@@ -93,21 +98,31 @@ export function createBus(options: BusOptions): Bus {
   const relayPollMs = options.relayPollMs ?? 250
   const retentionMs = options.retentionMs ?? 7 * 24 * 3_600_000
   const pruneEveryMs = options.pruneEveryMs ?? 10 * 60_000
+  const backlogEveryMs = options.backlogEveryMs ?? 60_000
   let pruner: NodeJS.Timeout | undefined
   const attached = new Map<string, Attached>()
   const running = new Map<string, RunningConsumer>()
   const replays = new Map<string, Promise<void>>()
   let started = false
 
+  const runningConsumers = () =>
+    [...attached.values()].flatMap((a) =>
+      a.handlers
+        .map((handler) => ({ name: consumerName(a.context, handler), types: handler.types }))
+        .filter(({ name }) => running.has(name)),
+    )
   const m = createBusMetrics(options.metrics, transport, {
-    consumers: () =>
-      [...attached.values()].flatMap((a) =>
-        a.handlers
-          .map((handler) => ({ name: consumerName(a.context, handler), types: handler.types }))
-          .filter(({ name }) => running.has(name)),
-      ),
+    consumers: runningConsumers,
     outboxes: () => [...attached.values()],
   })
+  const backlog = createBacklogWatch({
+    registry: options.metrics,
+    transport,
+    log,
+    consumers: runningConsumers,
+    now: () => clock.now(),
+  })
+  let backlogWatcher: NodeJS.Timeout | undefined
   const publisher = createPublisher({ catalog, clock })
   const handling = createHandling({
     log,
@@ -201,10 +216,17 @@ export function createBus(options: BusOptions): Bus {
         bus.prune().catch((error: unknown) => log.warn({ err: error }, 'bus prune failed'))
       }, pruneEveryMs)
       pruner.unref()
+      // Between scrapes too: a stream nearing its limits is logged even where nobody scrapes.
+      clearInterval(backlogWatcher)
+      backlogWatcher = setInterval(() => {
+        backlog.check().catch((error: unknown) => log.warn({ err: error }, 'bus backlog check failed'))
+      }, backlogEveryMs)
+      backlogWatcher.unref()
     },
     async stop() {
       started = false
       clearInterval(pruner)
+      clearInterval(backlogWatcher)
       await Promise.all([...running.values()].map((c) => c.stop()))
       running.clear()
       await Promise.all([...attached.values()].map((a) => a.relay.stop()))
@@ -351,6 +373,7 @@ export function createBus(options: BusOptions): Bus {
       }
       throw new NotFoundError(`no dead letter ${id}`)
     },
+    nearLimits: () => backlog.nearLimits(),
   }
   return bus
 }

@@ -1,3 +1,4 @@
+export type { NearLimit } from './backlog.ts'
 export { type BackoffPolicy, backoffDelay } from './backoff.ts'
 export {
   type Bus,
@@ -22,10 +23,12 @@ export {
 } from './on.ts'
 export { createPostgresLog, type PostgresLogOptions } from './postgres-log.ts'
 export type {
+  ConsumerBacklog,
   ConsumerSpec,
   Delivery,
   OutboundMessage,
   ReplayFrom,
+  StreamFill,
   Transport,
   TransportConsumer,
 } from './transport.ts'

@@ -12,10 +12,18 @@ import {
   RetentionPolicy,
   StorageType,
 } from '@nats-io/jetstream'
-import { connect, createInbox, headers, type NatsConnection, nanos } from '@nats-io/transport-node'
+import { connect, createInbox, headers, millis, type NatsConnection, nanos } from '@nats-io/transport-node'
 import { InputError, UnavailableError } from '../errors.ts'
 import type { Logger } from '../log.ts'
-import type { ConsumerSpec, Delivery, ReplayFrom, Transport, TransportConsumer } from './transport.ts'
+import type {
+  ConsumerBacklog,
+  ConsumerSpec,
+  Delivery,
+  ReplayFrom,
+  StreamFill,
+  Transport,
+  TransportConsumer,
+} from './transport.ts'
 
 export interface NatsTransportOptions {
   /** `nats://host:port` (comma-separated for a cluster). */
@@ -415,6 +423,43 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       }
       return lag
     },
+    async backlog(spec): Promise<ConsumerBacklog> {
+      let messages = 0
+      let oldestAt: Date | undefined
+      for (const { stream, filter } of await streamsOf(spec)) {
+        const info = await jsm.consumers
+          .info(stream, durableOf(spec.name))
+          .catch((error: unknown) => (isNotFound(error) ? undefined : Promise.reject(error)))
+        if (info === undefined) continue
+        const owed = info.num_pending + info.num_ack_pending
+        if (owed === 0) continue
+        messages += owed
+        // Everything of its filter up to the ack floor is settled: the next message of its filter is not.
+        const first = await jsm.streams
+          .getMessage(stream, {
+            seq: info.ack_floor.stream_seq + 1,
+            next_by_subj: filter,
+          } as unknown as MsgRequest)
+          .catch(() => null)
+        if (first !== null && (oldestAt === undefined || first.time < oldestAt)) oldestAt = first.time
+      }
+      return { messages, oldestAt }
+    },
+    async streams() {
+      const fills: StreamFill[] = []
+      for (const result of await Promise.allSettled(ensured.values())) {
+        if (result.status !== 'fulfilled') continue
+        const { config, state } = await jsm.streams.info(result.value)
+        fills.push({
+          name: result.value,
+          firstAt: state.messages > 0 ? new Date(state.first_ts) : undefined,
+          bytes: state.bytes,
+          maxAgeMs: config.max_age > 0 ? millis(config.max_age) : undefined,
+          maxBytes: config.max_bytes > 0 ? config.max_bytes : undefined,
+        })
+      }
+      return fills
+    },
     /**
      * Purges, from each stream this process uses, the messages stored before `olderThan` that every
      * consumer of the stream has settled (a stream nobody consumes: every message before it), as the
@@ -446,6 +491,8 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
     },
   }
 }
+
+const isNotFound = (error: unknown): boolean => /not found/i.test((error as Error).message)
 
 /** No stream takes a published subject (it was deleted). */
 class NoStreamError extends UnavailableError {

@@ -50,6 +50,29 @@ export interface TransportConsumer {
   close(): Promise<void>
 }
 
+/** What a consumer owes: how many messages, and since when the oldest of them has been stored. */
+export interface ConsumerBacklog {
+  /** Messages not yet settled (as `lag`). */
+  readonly messages: number
+  /**
+   * When the oldest message the consumer has not settled was stored; undefined when it owes none. A
+   * message that failed and waits in its context's `rxt_held` is settled on the transport: not here.
+   */
+  readonly oldestAt: Date | undefined
+}
+
+/** A store of messages with limits of its own (a NATS stream): how much it holds against them. */
+export interface StreamFill {
+  readonly name: string
+  /** When its first (oldest) message was stored; undefined while empty. */
+  readonly firstAt: Date | undefined
+  readonly bytes: number
+  /** Its age limit in milliseconds; undefined: none. */
+  readonly maxAgeMs: number | undefined
+  /** Its size limit in bytes; undefined: none. */
+  readonly maxBytes: number | undefined
+}
+
 /** What carries messages between processes: NATS JetStream, or the Postgres log. */
 export interface Transport {
   readonly kind: 'nats' | 'postgres-log'
@@ -64,6 +87,13 @@ export interface Transport {
   replay(spec: ConsumerSpec, from: ReplayFrom): Promise<void>
   /** Messages the consumer has not settled: not yet delivered, or delivered and not acknowledged. */
   lag(spec: ConsumerSpec): Promise<number>
+  /** As `lag`, with the age of what the consumer owes, where the transport can tell it. */
+  backlog?(spec: ConsumerSpec): Promise<ConsumerBacklog>
+  /**
+   * The stores with limits of their own that this process has used, and how full they are: past a
+   * limit, a store refuses publishes or deletes messages whatever their consumers owe.
+   */
+  streams?(): Promise<readonly StreamFill[]>
   /**
    * Drops messages older than `olderThan` that every consumer has settled (the transport's own
    * retention, if it has one, may do this itself); resolves with how many went.

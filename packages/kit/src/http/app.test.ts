@@ -16,6 +16,7 @@ import { problemResponse } from './problem.ts'
 
 let app: HttpApp
 let ready = true
+let nearLimit: string | undefined
 const lines: Record<string, unknown>[] = []
 const contextLog = createLogger({
   level: 'info',
@@ -38,6 +39,7 @@ beforeAll(async () => {
         check: async () => {
           if (!ready) throw new Error('down')
         },
+        warning: () => nearLimit,
       },
     ],
   })
@@ -77,6 +79,18 @@ describe('kit http app', () => {
     const res = await app.inject({ url: '/healthz' })
     expect(res.statusCode).toBe(200)
     expect(res.json()).toEqual({ status: 'ok' })
+  })
+
+  it('answers /readyz 200 with warnings while a dependency answers but nears a limit', async () => {
+    nearLimit = '1 stream is past 80% of its limits'
+    const res = await app.inject({ url: '/readyz' })
+    nearLimit = undefined
+    expect(res.statusCode).toBe(200)
+    expect(res.json()).toEqual({
+      status: 'ok',
+      checks: { database: 'ok' },
+      warnings: { database: '1 stream is past 80% of its limits' },
+    })
   })
 
   it('answers /readyz 200 while its checks pass and 503 problem+json while one fails', async () => {

@@ -30,6 +30,11 @@ export interface ReadinessCheck {
   readonly name: string
   /** Resolves when the dependency answers, throws when it does not. */
   readonly check: () => Promise<void>
+  /**
+   * What is wrong with the dependency while it still answers (it nears a limit), or undefined: shown
+   * in `warnings`, and readiness holds.
+   */
+  readonly warning?: () => string | undefined
 }
 
 export interface HttpAppOptions {
@@ -54,6 +59,7 @@ const Status = Type.Object({ status: Type.String() })
 const Ready = Type.Object({
   status: Type.String(),
   checks: Type.Record(Type.String(), Type.String()),
+  warnings: Type.Optional(Type.Record(Type.String(), Type.String())),
 })
 
 /** Probes and scrapes are not worth an info line each; their failures still are. */
@@ -249,7 +255,7 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
         ...operations,
         summary: 'Readiness: the database (and bus) answer',
         description:
-          'Unauthenticated by design (probes). 503 with a problem document while a dependency is down.',
+          'Unauthenticated by design (probes). 503 with a problem document while a dependency is down; `warnings` names a dependency that answers but nears a limit (readiness holds).',
         security: [],
         response: { 200: Ready, 503: problemResponse('A dependency is unavailable') },
       },
@@ -270,7 +276,14 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
         }),
       )
       if (failed.length > 0) throw new UnavailableError(`not ready: ${failed.sort().join(', ')} unavailable`)
-      return { status: 'ok', checks }
+      const warnings: Record<string, string> = {}
+      for (const { name, warning } of options.readiness) {
+        const text = warning?.()
+        if (text !== undefined) warnings[name] = text
+      }
+      return Object.keys(warnings).length === 0
+        ? { status: 'ok', checks }
+        : { status: 'ok', checks, warnings }
     },
   )
   app.get(
