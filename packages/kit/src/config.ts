@@ -114,6 +114,12 @@ export const CoreConfig = Type.Object({
     description:
       'How long a delivered message may go unsettled before it is delivered again (a crashed consumer).',
   }),
+  BUS_HANDLER_TIMEOUT_MS: Type.Integer({
+    minimum: 100,
+    default: 60000,
+    description:
+      'How long one attempt of a message handler (its outside work and its transaction) may take before it fails, is rolled back and retried; a handler may set its own.',
+  }),
   BUS_RETRY_BASE_MS: Type.Integer({
     minimum: 1,
     default: 500,

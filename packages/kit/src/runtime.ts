@@ -101,6 +101,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     clock,
     maxDeliveries: config.BUS_MAX_DELIVERIES,
     ackWaitMs: config.BUS_ACK_WAIT_MS,
+    handlerTimeoutMs: config.BUS_HANDLER_TIMEOUT_MS,
     backoff: { baseMs: config.BUS_RETRY_BASE_MS, maxMs: config.BUS_RETRY_MAX_MS },
     retentionMs: config.BUS_RETENTION_HOURS * 3_600_000,
   })

@@ -15,7 +15,7 @@ import { createRelay } from './relay.ts'
 import type { ReplayFrom, Transport } from './transport.ts'
 
 export type { DeadLetter, DeadLetterFilter } from './dead-letters.ts'
-export type { HandlerContext, MessageHandler } from './handling.ts'
+export type { ActContext, HandlerContext, MessageHandler } from './handling.ts'
 export { maxMessageBytes, type PublishInput } from './publisher.ts'
 
 /** A context's side of the bus. */
@@ -49,6 +49,11 @@ export interface BusOptions {
   readonly relayPollMs?: number
   /** Messages one consumer takes per fetch. */
   readonly fetchBatch?: number
+  /**
+   * How long one attempt of a handler may take (its outside work and its transaction) before it fails
+   * and is retried; a handler may set its own. Default 60 s.
+   */
+  readonly handlerTimeoutMs?: number
   /** Keys one consumer handles at the same time (one message of a key at a time). */
   readonly concurrency?: number
   /** How long handled messages are kept: inbox rows, and the transport's settled messages. */
@@ -130,6 +135,7 @@ export function createBus(options: BusOptions): Bus {
     violationsOf: publisher.violationsOf,
     maxDeliveries: options.maxDeliveries ?? 5,
     backoff: options.backoff ?? { baseMs: 500, maxMs: 60_000 },
+    handlerTimeoutMs: options.handlerTimeoutMs ?? 60_000,
   })
   const consumerOptions = {
     transport,

@@ -384,6 +384,174 @@ for (const target of transportTargets()) {
       expect(await count(consumer, 'SELECT count(*) AS n FROM effects')).toBe(12)
     })
 
+    it('delays a message published with notBefore, durably, and lets its key go on meanwhile', async () => {
+      const first = await newBus()
+      const ctx = first.attach('producer', producer)
+      await first.start()
+      const notBefore = new Date(Date.now() + 1_500)
+      const [delayed, prompt] = await producer.transaction((tx) =>
+        ctx.publishAll(tx, [
+          { type, data: fixture, tenantId: 't', key: 'later', notBefore },
+          { type, data: fixture, tenantId: 't', key: 'later' },
+        ]),
+      )
+      // The process that published it stops before it is due: it waits in the outbox, not in memory.
+      await until(
+        async () => (await count(producer, 'SELECT count(*) AS n FROM rxt_outbox')) === 1,
+        10_000,
+        'the prompt one relayed',
+      )
+      await first.stop()
+      expect(await count(producer, 'SELECT count(*) AS n FROM rxt_outbox WHERE id = $1', [delayed?.id])).toBe(
+        1,
+      )
+
+      const second = await newBus()
+      second.attach('producer', producer)
+      second.attach('consumer', consumer)
+      const handledAt = new Map<string, number>()
+      await second.subscribe('consumer', [recorder('delayed', (m) => void handledAt.set(m.id, Date.now()))])
+      await second.start()
+      await until(
+        async () => (await count(consumer, 'SELECT count(*) AS n FROM effects')) === 2,
+        15_000,
+        'both handled',
+      )
+      const { rows } = await consumer.query<{ message_id: string }>(
+        'SELECT message_id FROM effects ORDER BY n',
+      )
+      expect(rows.map((r) => r.message_id)).toEqual([prompt?.id, delayed?.id])
+      expect(handledAt.get(delayed?.id as string)).toBeGreaterThanOrEqual(notBefore.getTime())
+      await expect(
+        producer.transaction((tx) =>
+          ctx.publish(tx, {
+            type,
+            data: fixture,
+            tenantId: 't',
+            notBefore: new Date(Date.now() + 40 * 86_400_000),
+          }),
+        ),
+      ).rejects.toThrow(/notBefore must be a time at most 30 days ahead/)
+    })
+
+    it('times a handler out: its transaction rolls back, its late statements are refused, it is retried', async () => {
+      const bus = await newBus()
+      bus.attach('consumer', consumer)
+      let attempts = 0
+      let late: unknown
+      let aborted = false
+      await bus.subscribe('consumer', [
+        {
+          id: 'slow-once',
+          types: [type],
+          timeoutMs: 200,
+          handle: async (message, { tx, signal }) => {
+            attempts++
+            await tx.query('INSERT INTO effects (message_id, key) VALUES ($1, $2)', [message.id, 'early'])
+            if (attempts === 1) {
+              await new Promise((resolve) => setTimeout(resolve, 600))
+              aborted = signal.aborted
+              late = await tx
+                .query('INSERT INTO effects (message_id, key) VALUES ($1, $2)', [message.id, 'late'])
+                .then(
+                  () => 'written',
+                  (error: Error) => error.message,
+                )
+            }
+          },
+        },
+      ])
+      await bus.start()
+      const [sent] = await publish(bus, ['k'])
+      await until(async () => late !== undefined, 10_000, 'the timed-out attempt to end')
+      await until(
+        async () => (await count(consumer, 'SELECT count(*) AS n FROM effects')) === 1,
+        10_000,
+        'the retry',
+      )
+      expect(aborted).toBe(true)
+      expect(late).toMatch(/after its attempt ended/)
+      expect(attempts).toBe(2)
+      const { rows } = await consumer.query<{ message_id: string; key: string }>(
+        'SELECT message_id, key FROM effects',
+      )
+      expect(rows).toEqual([{ message_id: sent?.id, key: 'early' }])
+    })
+
+    it('acts after commit: outside work holds no transaction, runs again only when its attempt failed, and keeps order per key', async () => {
+      // A transport whose first process dies after recording and before acking: the redelivery is not acted on.
+      const dying = withoutAcks(await fx.newTransport())
+      const first = await newBus({ transport: dying })
+      first.attach('consumer', consumer)
+      const acted: string[] = []
+      let failures = 0
+      let gate: (() => void) | undefined
+      let failFirst: string | undefined
+      const acting = (id: string): MessageHandler => ({
+        id,
+        types: [type],
+        act: async (message, { deliveryCount }) => {
+          acted.push(message.id)
+          if (gate !== undefined) await new Promise<void>((resolve) => (gate = resolve))
+          if (message.id === failFirst && deliveryCount <= 2) {
+            failures++
+            throw new Error(`platform busy ${deliveryCount}`)
+          }
+          return { reply: `done ${message.id}` }
+        },
+        handle: async (message, { tx, outcome }) => {
+          expect(outcome).toEqual({ reply: `done ${message.id}` })
+          await tx.query('INSERT INTO effects (message_id, key) VALUES ($1, $2)', [message.id, message.key])
+        },
+      })
+      await first.subscribe('consumer', [acting('acting')])
+      await first.start()
+      // While the outside work of a message waits, the database is free: another context writes.
+      gate = () => undefined
+      const [waiting] = await publish(first, ['k'])
+      await until(async () => acted.length === 1, 10_000, 'the outside work to start')
+      await producer.transaction((tx) => tx.query('SELECT 1'))
+      const release = gate
+      gate = undefined
+      release?.()
+      await until(
+        async () => (await count(consumer, 'SELECT count(*) AS n FROM effects')) === 1,
+        10_000,
+        'the outcome recorded',
+      )
+      await first.stop()
+
+      const second = await newBus()
+      second.attach('consumer', consumer)
+      await second.subscribe('consumer', [acting('acting')])
+      await second.start()
+      const sent = await publish(second, ['s', 's', 's', 's', 's'])
+      failFirst = sent[0]?.id
+      await until(
+        async () => (await count(consumer, 'SELECT count(*) AS n FROM effects')) === 6,
+        20_000,
+        'six outcomes',
+      )
+      const { rows } = await consumer.query<{ message_id: string; key: string }>(
+        "SELECT message_id, key FROM effects WHERE key = 's' ORDER BY n",
+      )
+      expectKeyOrder(rows, sent, ['s'])
+      await until(
+        async () =>
+          (await second.transport.lag({ name: 'consumer.acting', types: [type], ackWaitMs: 2_000 })) === 0,
+        20_000,
+        'the redelivery of the first message to be settled',
+      )
+      expect(failures).toBe(2)
+      // The redelivered first message was known: not acted on again. The failing one ran three times.
+      expect(acted.filter((id) => id === waiting?.id)).toHaveLength(1)
+      expect(acted.filter((id) => id === failFirst)).toHaveLength(3)
+      expect(acted).toHaveLength(1 + 3 + 4)
+      expect(
+        await count(consumer, "SELECT count(*) AS n FROM rxt_held WHERE consumer = 'consumer.acting'"),
+      ).toBe(0)
+    })
+
     it('dead-letters a non-retryable failure at once', async () => {
       let attempts = 0
       const bus = await newBus()

@@ -1,6 +1,6 @@
 import type { Envelope, MessageContract } from '@rxt/contracts'
 import type { ContextDb, Transaction } from '../db/index.ts'
-import { isKitError, type Violation } from '../errors.ts'
+import { isKitError, UnavailableError, type Violation } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { withScope } from '../scope.ts'
 import { type BackoffPolicy, backoffDelay } from './backoff.ts'
@@ -10,9 +10,23 @@ import type { PublishInput } from './publisher.ts'
 import type { Relay } from './relay.ts'
 import type { Delivery } from './transport.ts'
 
+/** What a handler's outside work (`act`) is given: no transaction, a signal that says when to stop. */
+export interface ActContext {
+  readonly log: Logger
+  /** 1 on the first delivery. */
+  readonly deliveryCount: number
+  /** The transport's sequence number of the message (null when an operator replays a dead letter). */
+  readonly sequence: number | null
+  /** Aborted when the handler's timeout passes: the attempt has failed and will be retried. */
+  readonly signal: AbortSignal
+}
+
 /** What a handler is given with each message. */
-export interface HandlerContext {
-  /** The transaction the handler's writes, its inbox row and what it publishes commit in. */
+export interface HandlerContext<O = unknown> {
+  /**
+   * The transaction the handler's writes, its inbox row and what it publishes commit in. It refuses
+   * statements once the handler returned or timed out.
+   */
   readonly tx: Transaction
   /** Publishes in `tx`, caused by the message being handled (correlation carried over). */
   publish<D>(message: PublishInput<D>): Promise<Envelope<D>>
@@ -21,6 +35,10 @@ export interface HandlerContext {
   readonly deliveryCount: number
   /** The transport's sequence number of the message (null when an operator replays a dead letter). */
   readonly sequence: number | null
+  /** Aborted when the handler's timeout passes. */
+  readonly signal: AbortSignal
+  /** What the handler's `act` resolved with (undefined for a handler without one). */
+  readonly outcome: O
 }
 
 export interface MessageHandler {
@@ -38,6 +56,20 @@ export interface MessageHandler {
    * other error is retried with backoff up to the bus's maxDeliveries.
    */
   readonly handle: (message: Envelope, context: HandlerContext) => Promise<void>
+  /**
+   * Act after commit: the handler's outside work (a platform call), run with no transaction open, before
+   * `handle` records its outcome (`context.outcome`) in a transaction with the inbox row. A handler that
+   * calls out to the world this way holds no connection while it waits (on PGlite, where every context
+   * shares one, others go on). The outside work is at least once: it runs again when its attempt failed,
+   * timed out, or the process died before the outcome was recorded, so it must be idempotent (the
+   * message's `idempotencyKey` is the key to give the platform); the recorded outcome is once.
+   */
+  readonly act?: (message: Envelope, context: ActContext) => Promise<unknown>
+  /**
+   * How long one attempt (`act`, then `handle`) may take before it fails (retryable) and its
+   * transaction is rolled back: default the bus's `handlerTimeoutMs`.
+   */
+  readonly timeoutMs?: number
   /**
    * What happens to the rest of a key when one of its messages is dead-lettered: `skip` (the default)
    * handles the key's later messages; `hold` keeps them back, in order, until a person replays or
@@ -103,6 +135,8 @@ export interface HandlingOptions {
   /** Deliveries of one message before it is dead-lettered. */
   readonly maxDeliveries: number
   readonly backoff: BackoffPolicy
+  /** How long one attempt of a handler may take unless it says otherwise. */
+  readonly handlerTimeoutMs: number
 }
 
 /**
@@ -110,7 +144,7 @@ export interface HandlingOptions {
  * with the inbox row (effectively once), alone or many at a time, retried or dead-lettered on failure.
  */
 export function createHandling(options: HandlingOptions) {
-  const { log, metrics: m, violationsOf, maxDeliveries, backoff } = options
+  const { log, metrics: m, violationsOf, maxDeliveries, backoff, handlerTimeoutMs } = options
 
   const deadLetter = async (
     a: Attached,
@@ -124,62 +158,186 @@ export function createHandling(options: HandlingOptions) {
     m.deadLettered.inc({ consumer })
   }
 
-  /** Runs the handler on one message inside `tx` (whose inbox row is already written). */
-  const runHandler = (
+  const scopeOf = (envelope: Envelope) => ({
+    correlationId: envelope.correlationId,
+    ...(envelope.tenantId ? { tenantId: envelope.tenantId } : {}),
+    ...(envelope.actor ? { actor: envelope.actor } : {}),
+  })
+
+  /**
+   * Runs `fn` under the handler's timeout: past it, `signal` is aborted and the attempt fails with a
+   * retryable error (what `fn` still does is no longer waited for).
+   */
+  const timed = async <T>(
+    handler: MessageHandler,
+    consumer: string,
+    fn: (signal: AbortSignal) => Promise<T>,
+  ) => {
+    const ms = handler.timeoutMs ?? handlerTimeoutMs
+    const controller = new AbortController()
+    let timer: NodeJS.Timeout | undefined
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        controller.abort()
+        reject(new UnavailableError(`${consumer} did not finish within its timeout of ${ms} ms`))
+      }, ms)
+    })
+    try {
+      return await Promise.race([fn(controller.signal), expired])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** A logger for one message, made on first use (a child logger costs more than most handlers). */
+  const lazyLog = (a: Attached, handler: MessageHandler, envelope: Envelope) => {
+    let scoped: Logger | undefined
+    return () => {
+      scoped ??= log.child({
+        context: a.context,
+        consumer: consumerName(a.context, handler),
+        messageId: envelope.id,
+        type: envelope.type,
+      })
+      return scoped
+    }
+  }
+
+  /** Runs a handler's outside work (`act`), with no transaction open, under its timeout. */
+  const runAct = (
+    a: Attached,
+    handler: MessageHandler,
+    envelope: Envelope,
+    deliveryCount: number,
+    sequence: number | null,
+  ): Promise<unknown> => {
+    const act = handler.act
+    if (act === undefined) return Promise.resolve(undefined)
+    const logOf = lazyLog(a, handler, envelope)
+    return timed(handler, consumerName(a.context, handler), (signal) =>
+      withScope(scopeOf(envelope), () =>
+        act(envelope, {
+          get log() {
+            return logOf()
+          },
+          deliveryCount,
+          sequence,
+          signal,
+        }),
+      ),
+    )
+  }
+
+  /**
+   * Runs the handler on one message inside `tx` (whose inbox row is already written), under its
+   * timeout. The handler sees the transaction through a handle that refuses statements once it returned
+   * or timed out, and whose commit hooks count only when it succeeded: a timed-out or failed handler's
+   * late work cannot reach a transaction (or a savepoint) that went on without it.
+   */
+  const runHandler = async (
     a: Attached,
     handler: MessageHandler,
     tx: Transaction,
     envelope: Envelope,
     deliveryCount: number,
     sequence: number | null,
+    outcome?: unknown,
   ) => {
-    let scoped: Logger | undefined
-    const context: HandlerContext = {
-      tx,
-      publish: async (message) => (await a.publishAll(tx, [message], envelope))[0] as Envelope<never>,
-      // A child logger costs more than most handlers: made on first use.
-      get log() {
-        scoped ??= log.child({
-          context: a.context,
-          consumer: consumerName(a.context, handler),
-          messageId: envelope.id,
-          type: envelope.type,
-        })
-        return scoped
+    const consumer = consumerName(a.context, handler)
+    let open = true
+    const hooks: (() => void)[] = []
+    const own: Transaction = {
+      context: tx.context,
+      query: (text, params) =>
+        open
+          ? tx.query(text, params)
+          : Promise.reject(
+              new Error(
+                `${consumer}: a statement was sent on a handler's transaction after its attempt ended`,
+              ),
+            ),
+      afterCommit: (hook) => {
+        if (open) hooks.push(hook)
       },
-      deliveryCount,
-      sequence,
     }
-    return withScope(
-      {
-        correlationId: envelope.correlationId,
-        ...(envelope.tenantId ? { tenantId: envelope.tenantId } : {}),
-        ...(envelope.actor ? { actor: envelope.actor } : {}),
-      },
-      () => handler.handle(envelope, context),
-    )
+    const logOf = lazyLog(a, handler, envelope)
+    try {
+      await timed(handler, consumer, (signal) => {
+        const context: HandlerContext = {
+          tx: own,
+          publish: async (message) => {
+            if (!open) throw new Error(`${consumer}: published after its attempt ended`)
+            return (await a.publishAll(tx, [message], envelope))[0] as Envelope<never>
+          },
+          get log() {
+            return logOf()
+          },
+          deliveryCount,
+          sequence,
+          signal,
+          outcome,
+        }
+        return withScope(scopeOf(envelope), () => handler.handle(envelope, context))
+      })
+    } finally {
+      open = false
+    }
+    for (const hook of hooks) tx.afterCommit(hook)
   }
 
-  /** Runs the handler in a transaction with the inbox row; false when it was handled before. */
-  const handleInTx = (
+  /**
+   * Whether the consumer would take a message as new (what `inboxInsert` would insert), and whether
+   * its key is held: read before a handler's outside work, which must not run for a duplicate or ahead
+   * of a held key.
+   */
+  const probe = async (
+    a: Attached,
+    handler: MessageHandler,
+    envelope: Envelope,
+    seq: number | null,
+    key: string,
+  ) => {
+    const { rows } = await a.db.query<{ fresh: boolean | null; held: boolean }>(
+      `SELECT (c.generation = 0 OR $3::bigint >= c.replay_from_seq OR $4::timestamptz >= c.replay_from_time
+               OR NOT EXISTS (SELECT 1 FROM rxt_inbox i
+                               WHERE i.consumer = $1 AND i.message_id = $2 AND i.generation < c.generation))
+              AND NOT EXISTS (SELECT 1 FROM rxt_inbox i
+                               WHERE i.consumer = $1 AND i.generation = c.generation AND i.message_id = $2) AS fresh,
+              EXISTS (SELECT 1 FROM rxt_held h WHERE h.consumer = $1 AND h.key = $5) AS held
+         FROM rxt_consumers c WHERE c.consumer = $1`,
+      [consumerName(a.context, handler), envelope.id, seq, envelope.time, key],
+    )
+    return { fresh: rows[0]?.fresh === true, held: rows[0]?.held === true }
+  }
+
+  /**
+   * Runs the handler in a transaction with the inbox row (its outside work first, when it has some and
+   * the message is new); false when it was handled before.
+   */
+  const handleInTx = async (
     a: Attached,
     handler: MessageHandler,
     envelope: Envelope,
     deliveryCount: number,
     sequence: number | null,
     then?: (tx: Transaction) => Promise<void>,
-  ) =>
-    a.db.transaction(async (tx) => {
+  ) => {
+    const outcome =
+      handler.act !== undefined && (await probe(a, handler, envelope, sequence, envelope.key ?? '')).fresh
+        ? await runAct(a, handler, envelope, deliveryCount, sequence)
+        : undefined
+    return a.db.transaction(async (tx) => {
       const inserted = await tx.query(inboxInsert, [
         consumerName(a.context, handler),
         [envelope.id],
         [sequence],
         [envelope.time],
       ])
-      if (inserted.rowCount > 0) await runHandler(a, handler, tx, envelope, deliveryCount, sequence)
+      if (inserted.rowCount > 0) await runHandler(a, handler, tx, envelope, deliveryCount, sequence, outcome)
       await then?.(tx)
       return inserted.rowCount > 0
     })
+  }
 
   /** Holds a message back behind its key (or as the head that failed), in `tx`. */
   const hold = (
@@ -238,6 +396,53 @@ export function createHandling(options: HandlingOptions) {
     return true
   }
 
+  /** Acks a settled delivery; a lost ack only means a redelivery, which the inbox takes unhandled. */
+  const ackQuietly = (consumer: string, g: Screened) =>
+    g.delivery
+      .ack()
+      .catch((error: unknown) => log.warn({ err: error, consumer }, 'ack failed; it will be redelivered'))
+
+  /**
+   * Handles a group for a handler that acts after commit, one message after another: each new one's
+   * outside work runs with no transaction open, then its outcome is recorded with the inbox row in a
+   * short transaction; a failure is held for its retry (the key's later messages behind it) in another.
+   * Resolves with whether a key is now held.
+   */
+  const handleActing = async (a: Attached, handler: MessageHandler, group: readonly Screened[]) => {
+    const consumer = consumerName(a.context, handler)
+    const held = new Set<string>()
+    let duplicates = 0
+    for (const g of group) {
+      const { envelope, delivery: d } = g
+      const seen = held.has(d.key)
+        ? { fresh: true, held: true }
+        : await probe(a, handler, envelope, d.seq, d.key)
+      if (seen.held) {
+        await a.db.transaction((tx) => hold(tx, consumer, g, 0, 0, null))
+        held.add(d.key)
+      } else if (!seen.fresh) duplicates++
+      else {
+        try {
+          const outcome = await runAct(a, handler, envelope, d.deliveryCount, d.seq)
+          const recorded = await a.db.transaction(async (tx) => {
+            const inserted = await tx.query(inboxInsert, [consumer, [envelope.id], [d.seq], [envelope.time]])
+            if (inserted.rowCount === 0) return false
+            await runHandler(a, handler, tx, envelope, d.deliveryCount, d.seq, outcome)
+            return true
+          })
+          // Another replica recorded it meanwhile (its outside work ran twice; its outcome once).
+          if (!recorded) duplicates++
+        } catch (error) {
+          const nowHeld = await a.db.transaction((tx) => failed(a, handler, tx, g, d.deliveryCount, error))
+          if (nowHeld) held.add(d.key)
+        }
+      }
+      await ackQuietly(consumer, g)
+    }
+    if (duplicates > 0) m.duplicates.inc({ consumer }, duplicates)
+    return held.size > 0
+  }
+
   /**
    * Handles a group of one consumer's messages (in order per key) in one transaction: their inbox rows
    * in one statement, then each new one under its own savepoint, so that a failing one rolls back alone
@@ -246,6 +451,7 @@ export function createHandling(options: HandlingOptions) {
    * redelivers. Everything is acknowledged once the transaction commits.
    */
   const handleGroup = async (a: Attached, handler: MessageHandler, group: readonly Screened[]) => {
+    if (handler.act !== undefined) return handleActing(a, handler, group)
     const consumer = consumerName(a.context, handler)
     const settled = await a.db
       .transaction(async (tx) => {
@@ -326,32 +532,80 @@ export function createHandling(options: HandlingOptions) {
     return settled.held
   }
 
-  /**
-   * Handles the first held message of a key whose retry is due (one at a time; replicas skip a row
-   * another has locked). Resolves false when none is due.
-   */
-  const handleHeld = (a: Attached, handler: MessageHandler) =>
-    a.db.transaction(async (tx) => {
-      const consumer = consumerName(a.context, handler)
-      const { rows } = await tx.query<{
-        n: string
-        key: string
-        seq: string | null
-        envelope: Envelope
-        attempts: number
-      }>(
-        `SELECT h.n, h.key, h.seq, h.envelope, h.attempts FROM rxt_held h
-          WHERE h.consumer = $1 AND h.dead_letter IS NULL AND h.not_before <= now()
-            AND NOT EXISTS (SELECT 1 FROM rxt_held e WHERE e.consumer = $1 AND e.key = h.key AND e.n < h.n)
-          ORDER BY h.n LIMIT 1 FOR UPDATE SKIP LOCKED`,
-        [consumer],
+  interface HeldRow {
+    n: string
+    key: string
+    seq: string | null
+    envelope: Envelope | string
+    attempts: number
+  }
+
+  /** The first held message of a key whose retry is due, locked (replicas skip a row another locked). */
+  const headOfHeld = async (tx: Transaction, consumer: string) => {
+    const { rows } = await tx.query<HeldRow & Record<string, unknown>>(
+      `SELECT h.n, h.key, h.seq, h.envelope, h.attempts FROM rxt_held h
+        WHERE h.consumer = $1 AND h.dead_letter IS NULL AND h.not_before <= now()
+          AND NOT EXISTS (SELECT 1 FROM rxt_held e WHERE e.consumer = $1 AND e.key = h.key AND e.n < h.n)
+        ORDER BY h.n LIMIT 1 FOR UPDATE SKIP LOCKED`,
+      [consumer],
+    )
+    const row = rows[0]
+    if (row === undefined) return undefined
+    const envelope = typeof row.envelope === 'string' ? (JSON.parse(row.envelope) as Envelope) : row.envelope
+    return { row, envelope, seq: row.seq === null ? null : Number(row.seq), attempt: row.attempts + 1 }
+  }
+
+  /** After a held message failed its `attempt`-th try: due again later, or dead-lettered. */
+  const heldFailed = async (
+    a: Attached,
+    handler: MessageHandler,
+    tx: Transaction,
+    n: string,
+    envelope: Envelope,
+    attempt: number,
+    error: unknown,
+  ) => {
+    const consumer = consumerName(a.context, handler)
+    const retryable = isKitError(error) ? error.retryable : true
+    if (retryable && attempt < maxDeliveries) {
+      log.info({ consumer, type: envelope.type, err: error, deliveries: attempt }, 'message will be retried')
+      await tx.query(
+        `UPDATE rxt_held SET attempts = $2, not_before = now() + make_interval(secs => $3::double precision / 1000)
+          WHERE n = $1`,
+        [n, attempt, backoffDelay(backoff, attempt)],
       )
-      const row = rows[0]
-      if (row === undefined) return false
-      const envelope =
-        typeof row.envelope === 'string' ? (JSON.parse(row.envelope) as Envelope) : row.envelope
-      const seq = row.seq === null ? null : Number(row.seq)
-      const attempt = row.attempts + 1
+      return
+    }
+    log.warn(
+      { consumer, type: envelope.type, err: error, deliveries: attempt },
+      retryable ? 'message dead-lettered after its last delivery' : 'message dead-lettered: not retryable',
+    )
+    const id = await a.deadLetters.add(
+      consumer,
+      JSON.stringify(envelope),
+      envelope,
+      errorText(error),
+      attempt,
+      tx,
+    )
+    tx.afterCommit(() => m.deadLettered.inc({ consumer }))
+    // Holding: it stays the key's head until the dead letter is replayed or discarded.
+    if (handler.onDeadLetter === 'hold') {
+      await tx.query('UPDATE rxt_held SET attempts = $2, dead_letter = $3 WHERE n = $1', [n, attempt, id])
+    } else await tx.query('DELETE FROM rxt_held WHERE n = $1', [n])
+  }
+
+  /**
+   * Handles the first held message of a key whose retry is due (one at a time). Resolves false when
+   * none is due.
+   */
+  const handleHeld = (a: Attached, handler: MessageHandler): Promise<boolean> => {
+    if (handler.act !== undefined) return handleHeldActing(a, handler)
+    return a.db.transaction(async (tx) => {
+      const consumer = consumerName(a.context, handler)
+      const head = await headOfHeld(tx, consumer)
+      if (head === undefined) return false
+      const { row, envelope, seq, attempt } = head
       await tx.query('SAVEPOINT rxt_message')
       try {
         const inserted = await tx.query(inboxInsert, [consumer, [envelope.id], [seq], [envelope.time]])
@@ -360,45 +614,47 @@ export function createHandling(options: HandlingOptions) {
         await tx.query('DELETE FROM rxt_held WHERE n = $1', [row.n])
       } catch (error) {
         await tx.query('ROLLBACK TO SAVEPOINT rxt_message')
-        const retryable = isKitError(error) ? error.retryable : true
-        if (retryable && attempt < maxDeliveries) {
-          log.info(
-            { consumer, type: envelope.type, err: error, deliveries: attempt },
-            'message will be retried',
-          )
-          await tx.query(
-            `UPDATE rxt_held SET attempts = $2, not_before = now() + make_interval(secs => $3::double precision / 1000)
-              WHERE n = $1`,
-            [row.n, attempt, backoffDelay(backoff, attempt)],
-          )
-        } else {
-          log.warn(
-            { consumer, type: envelope.type, err: error, deliveries: attempt },
-            retryable
-              ? 'message dead-lettered after its last delivery'
-              : 'message dead-lettered: not retryable',
-          )
-          const id = await a.deadLetters.add(
-            consumer,
-            JSON.stringify(envelope),
-            envelope,
-            errorText(error),
-            attempt,
-            tx,
-          )
-          tx.afterCommit(() => m.deadLettered.inc({ consumer }))
-          // Holding: it stays the key's head until the dead letter is replayed or discarded.
-          if (handler.onDeadLetter === 'hold') {
-            await tx.query('UPDATE rxt_held SET attempts = $2, dead_letter = $3 WHERE n = $1', [
-              row.n,
-              attempt,
-              id,
-            ])
-          } else await tx.query('DELETE FROM rxt_held WHERE n = $1', [row.n])
-        }
+        await heldFailed(a, handler, tx, row.n, envelope, attempt, error)
       }
       return true
     })
+  }
+
+  /**
+   * As `handleHeld`, for a handler that acts after commit: the held message is claimed in a short
+   * transaction (its attempt counted, and due again only after the handler's timeout, so that a replica
+   * that dies in its outside work leaves it to another), acted on with no transaction open, and its
+   * outcome recorded (or its failure) in another.
+   */
+  const handleHeldActing = async (a: Attached, handler: MessageHandler): Promise<boolean> => {
+    const consumer = consumerName(a.context, handler)
+    const leaseMs = (handler.timeoutMs ?? handlerTimeoutMs) + 5_000
+    const head = await a.db.transaction(async (tx) => {
+      const found = await headOfHeld(tx, consumer)
+      if (found !== undefined)
+        await tx.query(
+          `UPDATE rxt_held SET attempts = $2, not_before = now() + make_interval(secs => $3::double precision / 1000)
+            WHERE n = $1`,
+          [found.row.n, found.attempt, leaseMs],
+        )
+      return found
+    })
+    if (head === undefined) return false
+    const { row, envelope, seq, attempt } = head
+    try {
+      const fresh = (await probe(a, handler, envelope, seq, row.key)).fresh
+      const outcome = fresh ? await runAct(a, handler, envelope, attempt, seq) : undefined
+      await a.db.transaction(async (tx) => {
+        const inserted = await tx.query(inboxInsert, [consumer, [envelope.id], [seq], [envelope.time]])
+        if (inserted.rowCount === 0) m.duplicates.inc({ consumer })
+        else await runHandler(a, handler, tx, envelope, attempt, seq, outcome)
+        await tx.query('DELETE FROM rxt_held WHERE n = $1', [row.n])
+      })
+    } catch (error) {
+      await a.db.transaction((tx) => heldFailed(a, handler, tx, row.n, envelope, attempt, error))
+    }
+    return true
+  }
 
   /** When the next held message of the consumer is due (undefined: none is waiting for a retry). */
   const nextHeld = async (a: Attached, handler: MessageHandler): Promise<number | undefined> => {

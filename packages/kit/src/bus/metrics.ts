@@ -78,7 +78,7 @@ export function createBusMetrics(registry: Registry, transport: Transport, sourc
     }),
     relayLag: new Gauge({
       name: 'rxt_bus_relay_lag_seconds',
-      help: 'Age of the oldest committed message still in a context outbox',
+      help: 'How long the oldest message due in a context outbox has waited for the relay (a delayed one, since it came due)',
       labelNames: ['context'],
       registers,
       async collect() {
@@ -86,7 +86,8 @@ export function createBusMetrics(registry: Registry, transport: Transport, sourc
         for (const { context, db } of sources.outboxes()) {
           const { rows } = await db
             .query<{ age: number | null }>(
-              'SELECT extract(epoch FROM now() - min(created_at))::float8 AS age FROM rxt_outbox',
+              `SELECT extract(epoch FROM now() - min(coalesce(not_before, created_at)))::float8 AS age
+                 FROM rxt_outbox WHERE not_before IS NULL OR not_before <= now()`,
             )
             .catch(() => ({ rows: [] as { age: number | null }[] }))
           this.set({ context }, rows[0]?.age ?? 0)

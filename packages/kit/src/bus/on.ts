@@ -1,15 +1,15 @@
 import type { Envelope, MessageContract, MessageOf, PayloadOf } from '@rxt/contracts'
 import { InputError } from '../errors.ts'
-import type { HandlerContext, MessageHandler } from './handling.ts'
+import type { ActContext, HandlerContext, MessageHandler } from './handling.ts'
 
 /** What a typed handler returns: nothing (it ran synchronously) or a promise; not a value left unawaited. */
 // biome-ignore lint/suspicious/noConfusingVoidType: void is what a function without a return statement returns
 export type HandlerResult = Promise<unknown> | void
 
 /** The handler of one contract: its payload typed, then the context, then the whole message. */
-export type PayloadHandler<C extends MessageContract> = (
+export type PayloadHandler<C extends MessageContract, O = unknown> = (
   data: PayloadOf<C>,
-  context: HandlerContext,
+  context: HandlerContext<O>,
   message: MessageOf<C>,
 ) => HandlerResult
 
@@ -22,6 +22,18 @@ export type UnionHandler<C extends MessageContract> = (
 export interface HandlerOptions {
   /** Unique within the context; the durable consumer is `<context>.<id>`. */
   readonly id: string
+  /** What a dead letter does to the rest of its key (MessageHandler.onDeadLetter): `skip` by default. */
+  readonly onDeadLetter?: 'skip' | 'hold'
+  /** How long one attempt may take (MessageHandler.timeoutMs): the bus's default unless given. */
+  readonly timeoutMs?: number
+}
+
+/**
+ * A handler of one contract that acts after commit (MessageHandler.act): `act` does the outside work
+ * with no transaction open and resolves with its outcome; the handler records it (`context.outcome`).
+ */
+export interface ActingOptions<C extends MessageContract, O> extends HandlerOptions {
+  readonly act: (data: PayloadOf<C>, context: ActContext, message: MessageOf<C>) => Promise<O>
 }
 
 /**
@@ -56,6 +68,11 @@ export const handlerIdOf = (contract: MessageContract) =>
  * its own. Changing an id starts a new durable consumer, which sees only what is published from then on.
  */
 export function on<C extends MessageContract>(contract: C, handle: PayloadHandler<C>): MessageHandler
+export function on<C extends MessageContract, O>(
+  contract: C,
+  options: ActingOptions<C, O>,
+  handle: PayloadHandler<C, O>,
+): MessageHandler
 export function on<C extends MessageContract>(
   contract: C,
   options: HandlerOptions,
@@ -68,10 +85,14 @@ export function on<const Cs extends readonly [MessageContract, ...MessageContrac
 ): MessageHandler
 export function on(
   contracts: MessageContract | readonly MessageContract[],
-  optionsOrHandle: HandlerOptions | PayloadHandler<MessageContract>,
+  optionsOrHandle: HandlerOptions | ActingOptions<MessageContract, unknown> | PayloadHandler<MessageContract>,
   handle?: PayloadHandler<MessageContract> | UnionHandler<MessageContract>,
 ): MessageHandler {
   const options = typeof optionsOrHandle === 'function' ? undefined : optionsOrHandle
+  const settings = {
+    ...(options?.onDeadLetter === undefined ? {} : { onDeadLetter: options.onDeadLetter }),
+    ...(options?.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+  }
   const fn = (typeof optionsOrHandle === 'function' ? optionsOrHandle : handle) as (
     ...args: unknown[]
   ) => HandlerResult
@@ -86,16 +107,25 @@ export function on(
       id: options.id,
       types: list.map((c) => c.type),
       contracts: list,
+      ...settings,
       handle: async (message: Envelope, context: HandlerContext) => {
         await fn(message, context)
       },
     }
   }
   const contract = contracts as MessageContract
+  const act =
+    options !== undefined && 'act' in options
+      ? (options.act as (data: unknown, context: ActContext, message: Envelope) => Promise<unknown>)
+      : undefined
   return {
     id: options?.id ?? handlerIdOf(contract),
     types: [contract.type],
     contracts: [contract],
+    ...settings,
+    ...(act === undefined
+      ? {}
+      : { act: (message: Envelope, context: ActContext) => act(message.data, context, message) }),
     handle: async (message: Envelope, context: HandlerContext) => {
       await fn(message.data, context, message)
     },

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { ContextDb, Database } from '../db/index.ts'
 import { loadMigrations } from '../db/index.ts'
 import { InputError } from '../errors.ts'
+import { postgresLogBacklog } from './postgres-log-backlog.ts'
 import type { ConsumerSpec, Delivery, OutboundMessage, Transport, TransportConsumer } from './transport.ts'
 
 export interface PostgresLogOptions {
@@ -44,6 +45,7 @@ export async function createPostgresLog(options: PostgresLogOptions): Promise<Tr
 
   return {
     kind: 'postgres-log',
+    backlog: postgresLogBacklog(db),
     async publish(messages) {
       if (messages.length === 0) return
       await db.transaction(async (tx) => {

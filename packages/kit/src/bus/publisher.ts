@@ -20,7 +20,16 @@ export interface PublishInput<D = unknown> {
   readonly causationId?: string | null
   /** Default: the message being handled's actor, else the scope's (the request's caller). */
   readonly actor?: string
+  /**
+   * Delayed delivery: the message waits in the outbox (durably) and is published once this time has
+   * come; it then takes its place in its key's order (messages of the key published meanwhile without a
+   * delay go ahead of it). At most `maxDelayMs` ahead; a time in the past publishes at once.
+   */
+  readonly notBefore?: Date
 }
+
+/** The longest delay a message may be published with (a timer further out belongs in a table of its own). */
+export const maxDelayMs = 30 * 24 * 3_600_000
 
 /** The largest envelope the bus carries (NATS' default max_payload is 1 MiB, with headers). */
 export const maxMessageBytes = 512 * 1024
@@ -92,6 +101,17 @@ export function createPublisher(options: { readonly catalog: MessageCatalog; rea
         `${a.context}: publish takes the context's open transaction (db.transaction(tx => …))`,
       )
     }
+    const now = clock.now().getTime()
+    for (const [i, input] of inputs.entries()) {
+      const at = input.notBefore
+      if (at === undefined) continue
+      if (!(at instanceof Date) || Number.isNaN(at.getTime()) || at.getTime() - now > maxDelayMs) {
+        throw new InputError(
+          `${input.type}: notBefore must be a time at most ${maxDelayMs / 86_400_000} days ahead${inputs.length > 1 ? ` (message ${i + 1} of ${inputs.length})` : ''}`,
+          [{ path: '/notBefore', message: 'must be a valid time within the longest delay' }],
+        )
+      }
+    }
     const envelopes = inputs.map((input) => envelopeOf(input, cause))
     const bodies = envelopes.map((e) => JSON.stringify(e))
     for (const [i, envelope] of envelopes.entries()) {
@@ -105,11 +125,20 @@ export function createPublisher(options: { readonly catalog: MessageCatalog; rea
     }
     if (envelopes.length === 0) return []
     await tx.query(
-      `INSERT INTO rxt_outbox (id, type, key, body)
-       SELECT id, type, key, body FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])
-              WITH ORDINALITY AS m(id, type, key, body, n)
+      `INSERT INTO rxt_outbox (id, type, key, body, not_before)
+       SELECT id, type, key, body, not_before
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+              WITH ORDINALITY AS m(id, type, key, body, not_before, n)
         ORDER BY n`,
-      [envelopes.map((e) => e.id), envelopes.map((e) => e.type), envelopes.map((e) => e.key), bodies],
+      [
+        envelopes.map((e) => e.id),
+        envelopes.map((e) => e.type),
+        envelopes.map((e) => e.key),
+        bodies,
+        inputs.map((input) =>
+          input.notBefore !== undefined && input.notBefore.getTime() > now ? input.notBefore : null,
+        ),
+      ],
     )
     tx.afterCommit(a.kick)
     return envelopes

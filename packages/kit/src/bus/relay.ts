@@ -65,7 +65,11 @@ export function createRelay(options: RelayOptions): Relay {
       key: string
       body: string
       created_at: Date | string
-    }>('SELECT seq, id, type, key, body, created_at FROM rxt_outbox ORDER BY seq LIMIT $1', [batch])
+    }>(
+      `SELECT seq, id, type, key, body, created_at FROM rxt_outbox
+        WHERE not_before IS NULL OR not_before <= now() ORDER BY seq LIMIT $1`,
+      [batch],
+    )
     if (rows.length === 0) return 0
     await transport.publish(
       rows.map((r) => ({ id: r.id, type: r.type, key: r.key, body: r.body, time: new Date(r.created_at) })),
