@@ -1,24 +1,19 @@
 import { fileURLToPath } from 'node:url'
 import {
   type DeployPlan,
+  type MessageContract,
   SddcNetworkConfigureMessage,
   SddcProvisionRequestMessage,
   SpotNetworkConfigureMessage,
   SpotProvisionRequestMessage,
 } from '@rxt/contracts'
+import { defineContext, extension, NotFoundError, on, perContext, type Queryable } from '@rxt/kit'
 import {
-  defineContext,
-  extension,
-  type HandlerContext,
-  NotFoundError,
-  on,
-  perContext,
-  type Queryable,
-} from '@rxt/kit'
-import {
+  type Answers,
   defaultProviderFiles,
   healthReport,
   type IComputePlatform,
+  laterAnswers,
   type PlanRenderer,
   planRenderers,
   type RenderedPlan,
@@ -204,33 +199,44 @@ export const sim = defineContext<SimConfig>({
   // The commands meant for a simulation (by provider); the real adapters take the others.
   handlers: (deps) => {
     const renderers = deps.extensions(planRenderers)
-    /** Runs a plan's step on the simulation it names when that one speaks its family, and keeps what it applied. */
-    const apply = async (
-      plan: DeployPlan,
-      ctx: HandlerContext,
+    /**
+     * A plan's step on the simulation it names, when that one speaks its family: run after commit (the
+     * simulated latency waits with no transaction open; the simulation records its state and answers by
+     * key in transactions of its own), then answered, and what it applied kept, with the inbox row.
+     */
+    const step = <C extends MessageContract>(
+      contract: C,
+      id: string,
       kind: 'k8s' | 'vm',
-      run: (ctx: HandlerContext, platform: IComputePlatform, plan: DeployPlan) => Promise<unknown>,
+      run: (ctx: Answers, platform: IComputePlatform, plan: DeployPlan) => Promise<unknown>,
       steps: readonly (keyof Omit<RenderedPlan, 'summary'>)[],
-    ) => {
-      const platform = simPlatformsOf(deps).get(plan.provider)
-      if (platform === undefined || platform.kind !== kind) return
-      const done = await run(ctx, platform.within(ctx.tx), plan)
-      if (done !== undefined) await keepRendered(ctx.tx, renderers, plan, steps)
-    }
+    ) =>
+      on(
+        contract,
+        {
+          id,
+          act: async (data) => {
+            const plan = data as DeployPlan
+            const platform = simPlatformsOf(deps).get(plan.provider)
+            if (platform === undefined || platform.kind !== kind) return undefined
+            const answers = laterAnswers()
+            const done = await run(answers, platform, plan)
+            return { answers: answers.messages, done: done !== undefined }
+          },
+        },
+        async (data, ctx) => {
+          const outcome = ctx.outcome
+          if (outcome === undefined) return
+          for (const answer of outcome.answers) await ctx.publish(answer)
+          if (outcome.done) await keepRendered(ctx.tx, renderers, data as DeployPlan, steps)
+        },
+      )
     const provisioned = ['environment', 'workload'] as const
     return [
-      on(SpotProvisionRequestMessage, { id: 'spot-provision' }, (plan, ctx) =>
-        apply(plan, ctx, 'k8s', runProvision, provisioned),
-      ),
-      on(SddcProvisionRequestMessage, { id: 'sddc-provision' }, (plan, ctx) =>
-        apply(plan, ctx, 'vm', runProvision, provisioned),
-      ),
-      on(SpotNetworkConfigureMessage, { id: 'spot-network' }, (plan, ctx) =>
-        apply(plan, ctx, 'k8s', runNetwork, ['network']),
-      ),
-      on(SddcNetworkConfigureMessage, { id: 'sddc-network' }, (plan, ctx) =>
-        apply(plan, ctx, 'vm', runNetwork, ['network']),
-      ),
+      step(SpotProvisionRequestMessage, 'spot-provision', 'k8s', runProvision, provisioned),
+      step(SddcProvisionRequestMessage, 'sddc-provision', 'vm', runProvision, provisioned),
+      step(SpotNetworkConfigureMessage, 'spot-network', 'k8s', runNetwork, ['network']),
+      step(SddcNetworkConfigureMessage, 'sddc-network', 'vm', runNetwork, ['network']),
     ]
   },
   jobs: (deps) => [

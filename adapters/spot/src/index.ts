@@ -15,7 +15,7 @@ import {
   perContext,
   UnavailableError,
 } from '@rxt/kit'
-import { healthReport, planRenderers, runNetwork, runProvision } from '@rxt/platform-sdk'
+import { healthReport, laterAnswers, planRenderers, runNetwork, runProvision } from '@rxt/platform-sdk'
 import Type from 'typebox'
 import { createKube } from './kube.ts'
 import { clusterSettingsOf, namespaceOf, spotRenderer } from './render/index.ts'
@@ -154,52 +154,89 @@ export const spot = defineContext<SpotConfig>({
         throw new UnavailableError('RXT Spot has no cluster configured (SPOT_KUBECONFIG)')
       return platform
     }
+    // Each command acts after commit: the cluster is called with no transaction open (its answers by key
+    // are recorded on the context's database as they come), then the answers are published with the
+    // inbox row. A redelivery after the outcome committed does not call the cluster again.
     return [
-      on(SpotProvisionRequestMessage, { id: 'provision' }, async (plan, ctx, message) => {
-        const platform = await platformFor(plan, message)
-        if (platform === undefined) return
-        const done = await runProvision(ctx, platform.within(ctx.tx), plan)
-        // Once the answer is committed, the rollout is watched outside any transaction.
-        if (done !== undefined)
-          ctx.tx.afterCommit(() => {
-            void tellPods(deps, platform, plan, plan.tenantId).catch((error: Error) =>
-              deps.log.warn({ envId: plan.envId, error: error.message }, 'pods not told'),
-            )
-          })
-      }),
-      on(SpotNetworkConfigureMessage, { id: 'network' }, async (plan, ctx, message) => {
-        const platform = await platformFor(plan, message)
-        if (platform === undefined) return
-        const network = await runNetwork(ctx, platform.within(ctx.tx), plan)
-        for (const ingress of network?.resources.filter((r) => r.kind === 'Ingress') ?? [])
-          for (const hostname of new Set((network?.urls ?? []).map((u) => new URL(u).hostname)))
-            await ctx.publish({
-              type: 'evt.spot.ingress.configured',
-              tenantId: plan.tenantId,
-              key: plan.envId,
-              data: {
-                envId: plan.envId,
-                deploymentId: plan.deploymentId,
-                namespace: namespaceOf(plan.provision),
-                ingressId: ingress.id.replace('/', ':'),
-                hostname,
-              },
+      on(
+        SpotProvisionRequestMessage,
+        {
+          id: 'provision',
+          act: async (plan, _act, message) => {
+            const platform = await platformFor(plan, message)
+            if (platform === undefined) return undefined
+            const answers = laterAnswers()
+            const done = await runProvision(answers, platform, plan)
+            return { platform, answers: answers.messages, done: done !== undefined }
+          },
+        },
+        async (plan, ctx) => {
+          const outcome = ctx.outcome
+          if (outcome === undefined) return
+          for (const answer of outcome.answers) await ctx.publish(answer)
+          // Once the answer is committed, the rollout is watched outside any transaction.
+          if (outcome.done)
+            ctx.tx.afterCommit(() => {
+              void tellPods(deps, outcome.platform, plan, plan.tenantId).catch((error: Error) =>
+                deps.log.warn({ envId: plan.envId, error: error.message }, 'pods not told'),
+              )
             })
-      }),
-      on(SpotScaleMessage, { id: 'scale' }, async (command, ctx, message) => {
-        const platform = await platformFor(command, message)
-        if (platform === undefined) return
-        const outcome = await platform.within(ctx.tx).scaleResources({
-          key: `${command.deploymentId}:scale:${message.id}`,
-          envId: command.envId,
-          replicas: command.replicas,
-          autoscaling: command.hpa,
-        })
-        if (outcome.ok) return
-        // Retried with backoff while the cluster cannot answer; a refusal is logged and dropped.
-        if (outcome.failure.retryable) throw new UnavailableError(outcome.failure.message)
-        ctx.log.warn({ envId: command.envId, failure: outcome.failure }, 'scale refused by the cluster')
-      }),
+        },
+      ),
+      on(
+        SpotNetworkConfigureMessage,
+        {
+          id: 'network',
+          act: async (plan, _act, message) => {
+            const platform = await platformFor(plan, message)
+            if (platform === undefined) return undefined
+            const answers = laterAnswers()
+            const network = await runNetwork(answers, platform, plan)
+            return { answers: answers.messages, network }
+          },
+        },
+        async (plan, ctx) => {
+          const outcome = ctx.outcome
+          if (outcome === undefined) return
+          for (const answer of outcome.answers) await ctx.publish(answer)
+          const { network } = outcome
+          for (const ingress of network?.resources.filter((r) => r.kind === 'Ingress') ?? [])
+            for (const hostname of new Set((network?.urls ?? []).map((u) => new URL(u).hostname)))
+              await ctx.publish({
+                type: 'evt.spot.ingress.configured',
+                tenantId: plan.tenantId,
+                key: plan.envId,
+                data: {
+                  envId: plan.envId,
+                  deploymentId: plan.deploymentId,
+                  namespace: namespaceOf(plan.provision),
+                  ingressId: ingress.id.replace('/', ':'),
+                  hostname,
+                },
+              })
+        },
+      ),
+      on(
+        SpotScaleMessage,
+        {
+          id: 'scale',
+          act: async (command, _act, message) => {
+            const platform = await platformFor(command, message)
+            if (platform === undefined) return
+            const outcome = await platform.scaleResources({
+              key: `${command.deploymentId}:scale:${message.id}`,
+              envId: command.envId,
+              replicas: command.replicas,
+              autoscaling: command.hpa,
+            })
+            if (outcome.ok) return
+            // Retried with backoff while the cluster cannot answer; a refusal is logged and dropped.
+            if (outcome.failure.retryable) throw new UnavailableError(outcome.failure.message)
+            deps.log.warn({ envId: command.envId, failure: outcome.failure }, 'scale refused by the cluster')
+          },
+        },
+        () => undefined,
+      ),
     ]
   },
   stop: (deps) => spotPlatformOf(deps)()?.close(),

@@ -24,6 +24,23 @@ export interface Answers {
   }): Promise<unknown>
 }
 
+/** An answer as `Answers.publish` takes it. */
+export type Answer = Parameters<Answers['publish']>[0]
+
+/**
+ * Answers kept for later: a handler that acts after commit runs the command in its `act` (no
+ * transaction open) with these, and publishes `messages` in its `handle`, with the inbox row.
+ */
+export function laterAnswers(): Answers & { readonly messages: readonly Answer[] } {
+  const messages: Answer[] = []
+  return {
+    messages,
+    publish: async (message) => {
+      messages.push(message)
+    },
+  }
+}
+
 /** How an adapter answers a command: outcome events naming the deployment, family and provider. */
 function answerer(ctx: Answers, platform: IComputePlatform, plan: DeployPlan) {
   const common = {

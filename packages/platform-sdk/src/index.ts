@@ -1,5 +1,12 @@
 export { checkPlan, checkRequest } from './check-request.ts'
-export { type Answers, healthReport, runNetwork, runProvision } from './commands.ts'
+export {
+  type Answer,
+  type Answers,
+  healthReport,
+  laterAnswers,
+  runNetwork,
+  runProvision,
+} from './commands.ts'
 export {
   ComputeKind,
   type ComputePlatform,
