@@ -54,15 +54,23 @@ export async function runConsumer(
   let inHand = 0
   let stopping = false
 
-  /** Takes a share of the queue: in order, skipping held keys; holds the keys it takes. */
+  /**
+   * Takes a share of the queue: in order, skipping held keys; holds the keys it takes. A share is at
+   * most a worker's part of the messages and of the keys waiting: one slow message holds back only the
+   * few keys of its share, whatever the transport delivered together.
+   */
   const take = (): Screened[] => {
     const limit = Math.max(16, Math.ceil(queue.length / concurrency))
+    const waiting = new Set<string>()
+    for (const g of queue) if (!held.has(g.delivery.key)) waiting.add(g.delivery.key)
+    const keyLimit = Math.max(1, Math.ceil(waiting.size / concurrency))
     const group: Screened[] = []
     const rest: Screened[] = []
     const taken = new Set<string>()
     for (const g of queue) {
       const key = g.delivery.key
-      if ((held.has(key) && !taken.has(key)) || (group.length >= limit && !taken.has(key))) rest.push(g)
+      const full = group.length >= limit || taken.size >= keyLimit
+      if ((held.has(key) && !taken.has(key)) || (full && !taken.has(key))) rest.push(g)
       else {
         group.push(g)
         taken.add(key)

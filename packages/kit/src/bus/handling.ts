@@ -476,7 +476,9 @@ export function createHandling(options: HandlingOptions) {
         let duplicates = 0
         const savepoints = group.length > 1
         for (const g of group) {
-          const fresh = inserted.has(g.envelope.id.toLowerCase())
+          // Taken from the set: a second delivery of one message in the group (a redelivery that came
+          // while the first was still queued here) is a duplicate, not a second handling.
+          const fresh = inserted.delete(g.envelope.id.toLowerCase())
           if (held.has(g.delivery.key)) {
             if (fresh) unhandled.push(g.envelope.id)
             await hold(tx, consumer, g, 0, 0, null)
