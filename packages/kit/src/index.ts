@@ -14,7 +14,6 @@ export {
 export { type Authenticator, guardRoutes, orgHeader, principalOf, tenantOf } from './auth/guard.ts'
 export { createRemoteAuthenticator, type WhoAmI, WhoAmISchema, whoAmI } from './auth/remote.ts'
 export * from './bus/index.ts'
-export * from './saga/index.ts'
 export { type Clock, systemClock } from './clock.ts'
 export { CoreConfig, composeConfigSchema, expects, LogLevel, parseConfig } from './config.ts'
 export {
@@ -68,4 +67,5 @@ export { Problem, problemContentType, problemResponse, problemResponses, toProbl
 export { newId } from './ids.ts'
 export { createLogger, type Logger, type LoggerOptions, redactPaths } from './log.ts'
 export { type Runtime, type RuntimeOptions, startRuntime } from './runtime.ts'
+export * from './saga/index.ts'
 export { currentScope, type Scope, withScope } from './scope.ts'
