@@ -552,6 +552,60 @@ for (const target of transportTargets()) {
       ).toBe(0)
     })
 
+    it("a timed-out act is waited for: its retry and its key's next message never overlap it, and each outcome is recorded once", async () => {
+      const bus = await newBus()
+      bus.attach('consumer', consumer)
+      const spans: { id: string; attempt: number; start: number; end: number }[] = []
+      let acts = 0
+      await bus.subscribe('consumer', [
+        {
+          id: 'acting-slow',
+          types: [type],
+          timeoutMs: 200,
+          act: async (message, { deliveryCount, signal }) => {
+            const start = performance.now()
+            // The first attempt (of the first message) outlives its timeout (though not a second one), and
+            // ignores its signal.
+            if (acts++ === 0) await sleep(350)
+            spans.push({ id: message.id, attempt: deliveryCount, start, end: performance.now() })
+            return signal.aborted
+          },
+          handle: async (message, { tx, outcome }) => {
+            expect(outcome).toBe(false)
+            await tx.query('INSERT INTO effects (message_id, key) VALUES ($1, $2)', [message.id, message.key])
+          },
+        },
+      ])
+      await bus.start()
+      const ctx = producers.get(bus) ?? bus.attach('producer', producer)
+      producers.set(bus, ctx)
+      const sent = await producer.transaction((tx) =>
+        ctx.publishAll(tx, [
+          { type, data: fixture, tenantId: 't', key: 'slow' },
+          { type, data: fixture, tenantId: 't', key: 'slow' },
+        ]),
+      )
+      await until(
+        async () => (await count(consumer, 'SELECT count(*) AS n FROM effects')) === 2,
+        15_000,
+        'both outcomes',
+      )
+      const { rows } = await consumer.query<{ message_id: string; key: string }>(
+        'SELECT message_id, key FROM effects ORDER BY n',
+      )
+      expectKeyOrder(rows, sent, ['slow'])
+      // Spans in the order they ended: the abandoned first attempt, then its retry, then the next message,
+      // each starting after the one before it ended.
+      const ordered = [...spans].sort((x, y) => x.end - y.end)
+      expect(ordered.map((s) => [s.id, s.attempt])).toEqual([
+        [sent[0]?.id, 1],
+        [sent[0]?.id, 2],
+        [sent[1]?.id, expect.any(Number)],
+      ])
+      for (let i = 1; i < ordered.length; i++)
+        expect(ordered[i]?.start).toBeGreaterThanOrEqual(ordered[i - 1]?.end as number)
+    })
+
     it('dead-letters a non-retryable failure at once', async () => {
       let attempts = 0
       const bus = await newBus()

@@ -123,7 +123,12 @@ export async function runConsumer(
     while (!stopping) {
       let next: number | undefined
       try {
-        while (!stopping && (await handling.handleHeld(a, handler))) {}
+        // Up to `concurrency` held keys at once: one key's slow retry does not hold up another's.
+        await Promise.all(
+          Array.from({ length: concurrency }, async () => {
+            while (!stopping && (await handling.handleHeld(a, handler))) {}
+          }),
+        )
         next = await handling.nextHeld(a, handler)
       } catch (error) {
         log.error({ err: error, consumer: spec.name }, 'bus retry failed')

@@ -1,4 +1,5 @@
 import type { ContextDb, Queryable } from '../db/index.ts'
+import { ConflictError } from '../errors.ts'
 import { newId } from '../ids.ts'
 
 /** A message a consumer gave up on, with the last error. */
@@ -109,10 +110,13 @@ export function deadLetterStore(context: string, db: ContextDb) {
     },
     async replayed(id: string, q: Queryable = db): Promise<DeadLetter> {
       const { rows } = await q.query(
-        'UPDATE rxt_dead_letters SET replayed_at = now(), replays = replays + 1 WHERE id = $1 RETURNING *',
+        'UPDATE rxt_dead_letters SET replayed_at = now(), replays = replays + 1 WHERE id = $1 AND discarded_at IS NULL RETURNING *',
         [id],
       )
-      return toDeadLetter(context, rows[0] as Record<string, unknown>)
+      // Discarded while it was being handled: the handling rolls back with this (the key went on).
+      if (rows[0] === undefined)
+        throw new ConflictError(`dead letter ${id} was discarded while it was replayed`)
+      return toDeadLetter(context, rows[0])
     },
   }
 }

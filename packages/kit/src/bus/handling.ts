@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Envelope, MessageContract } from '@rxt/contracts'
 import type { ContextDb, Transaction } from '../db/index.ts'
 import { isKitError, UnavailableError, type Violation } from '../errors.ts'
@@ -164,30 +165,48 @@ export function createHandling(options: HandlingOptions) {
     ...(envelope.actor ? { actor: envelope.actor } : {}),
   })
 
+  const timeoutOf = (handler: MessageHandler) => handler.timeoutMs ?? handlerTimeoutMs
+  /** When an attempt starting now must be over: its `act` and its transaction share one timeout. */
+  const deadlineOf = (handler: MessageHandler) => Date.now() + timeoutOf(handler)
+
   /**
-   * Runs `fn` under the handler's timeout: past it, `signal` is aborted and the attempt fails with a
-   * retryable error (what `fn` still does is no longer waited for).
+   * Runs `fn` until `deadline`: past it, `signal` is aborted and the attempt fails with a retryable
+   * error (what `fn` still does is no longer waited for; `expired` says so to the caller).
    */
   const timed = async <T>(
     handler: MessageHandler,
     consumer: string,
+    deadline: number,
     fn: (signal: AbortSignal) => Promise<T>,
+    expired: { value: boolean } = { value: false },
   ) => {
-    const ms = handler.timeoutMs ?? handlerTimeoutMs
     const controller = new AbortController()
     let timer: NodeJS.Timeout | undefined
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        controller.abort()
-        reject(new UnavailableError(`${consumer} did not finish within its timeout of ${ms} ms`))
-      }, ms)
+    const past = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => {
+          expired.value = true
+          controller.abort()
+          reject(
+            new UnavailableError(`${consumer} did not finish within its timeout of ${timeoutOf(handler)} ms`),
+          )
+        },
+        Math.max(1, deadline - Date.now()),
+      )
     })
     try {
-      return await Promise.race([fn(controller.signal), expired])
+      return await Promise.race([fn(controller.signal), past])
     } finally {
       clearTimeout(timer)
     }
   }
+
+  /**
+   * Outside work that outlived its timeout, by consumer and key: a key's next act (the retry, or its
+   * next message) waits for it to settle (at most one more timeout), so that one key's outside calls do
+   * not overlap in this process.
+   */
+  const abandoned = new Map<string, Promise<unknown>>()
 
   /** A logger for one message, made on first use (a child logger costs more than most handlers). */
   const lazyLog = (a: Attached, handler: MessageHandler, envelope: Envelope) => {
@@ -203,30 +222,66 @@ export function createHandling(options: HandlingOptions) {
     }
   }
 
-  /** Runs a handler's outside work (`act`), with no transaction open, under its timeout. */
-  const runAct = (
+  /** Runs a handler's outside work (`act`), with no transaction open, until the attempt's deadline. */
+  const runAct = async (
     a: Attached,
     handler: MessageHandler,
     envelope: Envelope,
     deliveryCount: number,
     sequence: number | null,
+    deadline: number,
   ): Promise<unknown> => {
     const act = handler.act
-    if (act === undefined) return Promise.resolve(undefined)
+    if (act === undefined) return undefined
+    const consumer = consumerName(a.context, handler)
+    const lane = `${consumer}\u0000${envelope.key ?? ''}`
+    const before = abandoned.get(lane)
+    if (before !== undefined) {
+      const grace = new AbortController()
+      await Promise.race([
+        before,
+        sleep(timeoutOf(handler), undefined, { signal: grace.signal }).catch(() => undefined),
+      ])
+      grace.abort()
+    }
     const logOf = lazyLog(a, handler, envelope)
-    return timed(handler, consumerName(a.context, handler), (signal) =>
-      withScope(scopeOf(envelope), () =>
-        act(envelope, {
-          get log() {
-            return logOf()
-          },
-          deliveryCount,
-          sequence,
-          signal,
-        }),
-      ),
-    )
+    let work: Promise<unknown> | undefined
+    const expired = { value: false }
+    try {
+      return await timed(
+        handler,
+        consumer,
+        deadline,
+        (signal) =>
+          (work = withScope(scopeOf(envelope), () =>
+            act(envelope, {
+              get log() {
+                return logOf()
+              },
+              deliveryCount,
+              sequence,
+              signal,
+            }),
+          )),
+        expired,
+      )
+    } finally {
+      if (expired.value && work !== undefined) {
+        const settled: Promise<unknown> = work
+          .catch(() => undefined)
+          .finally(() => {
+            if (abandoned.get(lane) === settled) abandoned.delete(lane)
+          })
+        abandoned.set(lane, settled)
+      }
+    }
   }
+
+  /** A handler's outcome must come from its act: a message that turned new after it was looked at did not act. */
+  const notActed = (consumer: string) =>
+    new UnavailableError(
+      `${consumer}: the message became new again (a replay) after it was looked at; it is acted on at its retry`,
+    )
 
   /**
    * Runs the handler on one message inside `tx` (whose inbox row is already written), under its
@@ -242,6 +297,7 @@ export function createHandling(options: HandlingOptions) {
     deliveryCount: number,
     sequence: number | null,
     outcome?: unknown,
+    deadline: number = deadlineOf(handler),
   ) => {
     const consumer = consumerName(a.context, handler)
     let open = true
@@ -262,7 +318,7 @@ export function createHandling(options: HandlingOptions) {
     }
     const logOf = lazyLog(a, handler, envelope)
     try {
-      await timed(handler, consumer, (signal) => {
+      await timed(handler, consumer, deadline, (signal) => {
         const context: HandlerContext = {
           tx: own,
           publish: async (message) => {
@@ -322,10 +378,10 @@ export function createHandling(options: HandlingOptions) {
     sequence: number | null,
     then?: (tx: Transaction) => Promise<void>,
   ) => {
-    const outcome =
+    const deadline = deadlineOf(handler)
+    const acted =
       handler.act !== undefined && (await probe(a, handler, envelope, sequence, envelope.key ?? '')).fresh
-        ? await runAct(a, handler, envelope, deliveryCount, sequence)
-        : undefined
+    const outcome = acted ? await runAct(a, handler, envelope, deliveryCount, sequence, deadline) : undefined
     return a.db.transaction(async (tx) => {
       const inserted = await tx.query(inboxInsert, [
         consumerName(a.context, handler),
@@ -333,7 +389,10 @@ export function createHandling(options: HandlingOptions) {
         [sequence],
         [envelope.time],
       ])
-      if (inserted.rowCount > 0) await runHandler(a, handler, tx, envelope, deliveryCount, sequence, outcome)
+      if (inserted.rowCount > 0 && handler.act !== undefined && !acted)
+        throw notActed(consumerName(a.context, handler))
+      if (inserted.rowCount > 0)
+        await runHandler(a, handler, tx, envelope, deliveryCount, sequence, outcome, deadline)
       await then?.(tx)
       return inserted.rowCount > 0
     })
@@ -412,7 +471,7 @@ export function createHandling(options: HandlingOptions) {
     const consumer = consumerName(a.context, handler)
     const held = new Set<string>()
     let duplicates = 0
-    for (const g of group) {
+    const one = async (g: Screened) => {
       const { envelope, delivery: d } = g
       const seen = held.has(d.key)
         ? { fresh: true, held: true }
@@ -423,11 +482,12 @@ export function createHandling(options: HandlingOptions) {
       } else if (!seen.fresh) duplicates++
       else {
         try {
-          const outcome = await runAct(a, handler, envelope, d.deliveryCount, d.seq)
+          const deadline = deadlineOf(handler)
+          const outcome = await runAct(a, handler, envelope, d.deliveryCount, d.seq, deadline)
           const recorded = await a.db.transaction(async (tx) => {
             const inserted = await tx.query(inboxInsert, [consumer, [envelope.id], [d.seq], [envelope.time]])
             if (inserted.rowCount === 0) return false
-            await runHandler(a, handler, tx, envelope, d.deliveryCount, d.seq, outcome)
+            await runHandler(a, handler, tx, envelope, d.deliveryCount, d.seq, outcome, deadline)
             return true
           })
           // Another replica recorded it meanwhile (its outside work ran twice; its outcome once).
@@ -439,6 +499,14 @@ export function createHandling(options: HandlingOptions) {
       }
       await ackQuietly(consumer, g)
     }
+    // Keys in parallel (their outside work overlaps), each key's messages one after another.
+    const byKey = new Map<string, Screened[]>()
+    for (const g of group) byKey.set(g.delivery.key, [...(byKey.get(g.delivery.key) ?? []), g])
+    await Promise.all(
+      [...byKey.values()].map(async (messages) => {
+        for (const g of messages) await one(g)
+      }),
+    )
     if (duplicates > 0) m.duplicates.inc({ consumer }, duplicates)
     return held.size > 0
   }
@@ -566,8 +634,17 @@ export function createHandling(options: HandlingOptions) {
     envelope: Envelope,
     attempt: number,
     error: unknown,
+    claimed?: number,
   ) => {
     const consumer = consumerName(a.context, handler)
+    // A claim (acting after commit) that another replica took over meanwhile is its to settle.
+    if (claimed !== undefined) {
+      const { rowCount } = await tx.query(
+        'SELECT 1 FROM rxt_held WHERE n = $1 AND attempts = $2 FOR UPDATE',
+        [n, claimed],
+      )
+      if (rowCount === 0) return
+    }
     const retryable = isKitError(error) ? error.retryable : true
     if (retryable && attempt < maxDeliveries) {
       log.info({ consumer, type: envelope.type, err: error, deliveries: attempt }, 'message will be retried')
@@ -630,7 +707,8 @@ export function createHandling(options: HandlingOptions) {
    */
   const handleHeldActing = async (a: Attached, handler: MessageHandler): Promise<boolean> => {
     const consumer = consumerName(a.context, handler)
-    const leaseMs = (handler.timeoutMs ?? handlerTimeoutMs) + 5_000
+    // Twice the attempt's timeout: the claim outlives the attempt, its wait for a connection included.
+    const leaseMs = 2 * timeoutOf(handler) + 5_000
     const head = await a.db.transaction(async (tx) => {
       const found = await headOfHeld(tx, consumer)
       if (found !== undefined)
@@ -644,16 +722,19 @@ export function createHandling(options: HandlingOptions) {
     if (head === undefined) return false
     const { row, envelope, seq, attempt } = head
     try {
+      const deadline = deadlineOf(handler)
       const fresh = (await probe(a, handler, envelope, seq, row.key)).fresh
-      const outcome = fresh ? await runAct(a, handler, envelope, attempt, seq) : undefined
+      const outcome = fresh ? await runAct(a, handler, envelope, attempt, seq, deadline) : undefined
       await a.db.transaction(async (tx) => {
         const inserted = await tx.query(inboxInsert, [consumer, [envelope.id], [seq], [envelope.time]])
         if (inserted.rowCount === 0) m.duplicates.inc({ consumer })
-        else await runHandler(a, handler, tx, envelope, attempt, seq, outcome)
-        await tx.query('DELETE FROM rxt_held WHERE n = $1', [row.n])
+        else if (!fresh) throw notActed(consumer)
+        else await runHandler(a, handler, tx, envelope, attempt, seq, outcome, deadline)
+        // Released only under this replica's claim (its attempt count): one that took it over settles it.
+        await tx.query('DELETE FROM rxt_held WHERE n = $1 AND attempts = $2', [row.n, attempt])
       })
     } catch (error) {
-      await a.db.transaction((tx) => heldFailed(a, handler, tx, row.n, envelope, attempt, error))
+      await a.db.transaction((tx) => heldFailed(a, handler, tx, row.n, envelope, attempt, error, attempt))
     }
     return true
   }

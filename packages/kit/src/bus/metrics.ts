@@ -76,6 +76,23 @@ export function createBusMetrics(registry: Registry, transport: Transport, sourc
         this.set(transport.status?.().reconnects ?? 0)
       },
     }),
+    held: new Gauge({
+      name: 'rxt_bus_held_messages',
+      help: 'Messages a consumer holds back in its database: retries, their keys behind them, and keys held by a dead letter',
+      labelNames: ['consumer'],
+      registers,
+      async collect() {
+        this.reset()
+        for (const { db } of sources.outboxes()) {
+          const { rows } = await db
+            .query<{ consumer: string; n: string }>(
+              'SELECT consumer, count(*) AS n FROM rxt_held GROUP BY consumer',
+            )
+            .catch(() => ({ rows: [] as { consumer: string; n: string }[] }))
+          for (const row of rows) this.set({ consumer: row.consumer }, Number(row.n))
+        }
+      },
+    }),
     relayLag: new Gauge({
       name: 'rxt_bus_relay_lag_seconds',
       help: 'How long the oldest message due in a context outbox has waited for the relay (a delayed one, since it came due)',

@@ -82,6 +82,23 @@ describe('on: the handler it makes', () => {
     expect(() => withoutId([ProjectCreatedMessage], () => undefined)).toThrow(
       'a handler of several contracts names its id',
     )
+    // Acting after commit is for one contract: a union handler given `act` is refused, not silently stripped.
+    const withAct = on as (contracts: unknown, options: unknown, handle: () => undefined) => MessageHandler
+    expect(() =>
+      withAct(
+        [ProjectCreatedMessage, ProjectUpdatedMessage],
+        { id: 'x', act: async () => 1 },
+        () => undefined,
+      ),
+    ).toThrow('a handler of several contracts cannot act after commit')
+    // One contract: its options reach the handler.
+    const acting = on(
+      RepoVerifiedMessage,
+      { id: 'v', act: async () => 7, timeoutMs: 500, onDeadLetter: 'hold' },
+      () => undefined,
+    )
+    expect(acting).toMatchObject({ id: 'v', timeoutMs: 500, onDeadLetter: 'hold' })
+    expect(typeof acting.act).toBe('function')
   })
 
   it('reads the tenant of a message, and dead-letters (InputError) one that has none', () => {

@@ -99,6 +99,10 @@ export function on(
   if (Array.isArray(contracts)) {
     const list = contracts as readonly MessageContract[]
     if (list.length === 0) throw new InputError('on([...]) takes at least one contract')
+    if (options !== undefined && 'act' in options)
+      throw new InputError(
+        `a handler of several contracts cannot act after commit: on([${list.map((c) => c.type).join(', ')}], { act }) — give each contract its own handler`,
+      )
     if (options?.id === undefined)
       throw new InputError(
         `a handler of several contracts names its id: on([${list.map((c) => c.type).join(', ')}], { id }, handle)`,

@@ -66,8 +66,13 @@ export function createRelay(options: RelayOptions): Relay {
       body: string
       created_at: Date | string
     }>(
-      `SELECT seq, id, type, key, body, created_at FROM rxt_outbox
-        WHERE not_before IS NULL OR not_before <= now() ORDER BY seq LIMIT $1`,
+      // Due rows in order: the undelayed ones by the partial index on seq, the delayed ones come due by
+      // theirs (many timers waiting in the outbox are not scanned on every turn).
+      `SELECT * FROM (
+         (SELECT seq, id, type, key, body, created_at FROM rxt_outbox WHERE not_before IS NULL ORDER BY seq LIMIT $1)
+         UNION ALL
+         (SELECT seq, id, type, key, body, created_at FROM rxt_outbox WHERE not_before <= now() ORDER BY seq LIMIT $1)
+       ) due ORDER BY seq LIMIT $1`,
       [batch],
     )
     if (rows.length === 0) return 0
