@@ -70,6 +70,12 @@ export interface SagaEngineOptions {
   readonly timerPollMs?: number
   /** A saga's deadline unless its definition gives one. Default 30 min. */
   readonly defaultTimeoutMs?: number
+  /**
+   * Told every transition, in its transaction, after it is stored: the saga as it is now and what was
+   * appended to its history. A context keeps its read models and publishes its domain events here
+   * (a deployment's status, evt.deploy.ready), so that they commit or roll back with the transition.
+   */
+  readonly observe?: (tx: Transaction, saga: SagaInstance, events: readonly SagaEvent[]) => Promise<void>
 }
 
 interface Row {
@@ -321,6 +327,9 @@ export function createSagaEngine(options: SagaEngineOptions) {
       get state() {
         return state
       },
+      get events(): readonly SagaEvent[] {
+        return events
+      },
     }
   }
 
@@ -361,6 +370,12 @@ export function createSagaEngine(options: SagaEngineOptions) {
     const s = session(tx, definition, id, parsed(row.state))
     await change(s, row)
     await s.save(false)
+    if (options.observe !== undefined && s.events.length > 0)
+      await options.observe(
+        tx,
+        instanceOf({ ...row, status: s.state.status, state: s.state, version: s.state.version }),
+        s.events,
+      )
     return s.state
   }
 

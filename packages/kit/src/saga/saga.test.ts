@@ -138,6 +138,14 @@ for (const target of transportTargets()) {
         definitions: [definition],
         log: createLogger({ level: 'silent' }),
         timerPollMs: 50,
+        observe: async (tx, saga, events) => {
+          for (const event of events)
+            await tx.query('INSERT INTO observed (saga_id, kind, status) VALUES ($1, $2, $3)', [
+              saga.id,
+              event.kind,
+              saga.status,
+            ])
+        },
       })
       await bus.subscribe('orch', engine.handlers())
       if (options.worker !== false) {
@@ -189,7 +197,12 @@ for (const target of transportTargets()) {
 
     beforeEach(async () => {
       fx = await target.create()
-      orch = await openBusContext(fx.database, 'orch')
+      orch = await openBusContext(fx.database, 'orch', [
+        migration(
+          '0001_observed.sql',
+          'CREATE TABLE observed (n serial PRIMARY KEY, saga_id text NOT NULL, kind text NOT NULL, status text NOT NULL)',
+        ),
+      ])
       worker = await openBusContext(fx.database, 'worker', [
         migration('0001_calls.sql', 'CREATE TABLE calls (n serial PRIMARY KEY, name text NOT NULL)'),
       ])
@@ -232,6 +245,12 @@ for (const target of transportTargets()) {
       expect(
         Number((await orch.query<{ n: string }>('SELECT count(*) AS n FROM rxt_saga_timers')).rows[0]?.n),
       ).toBe(0)
+      // The observer saw every event once, in order, with the status each transition left.
+      const observed = await orch.query<{ kind: string; status: string }>(
+        "SELECT kind, status FROM observed WHERE saga_id = 'saga-1' ORDER BY n",
+      )
+      expect(observed.rows.map((r) => r.kind)).toEqual(await kinds(engine, 'saga-1'))
+      expect(observed.rows.at(-1)?.status).toBe('succeeded')
     })
 
     it('undoes the steps that succeeded, last first, when a later one fails; the failure names its step', async () => {
