@@ -2,12 +2,14 @@ import { fileURLToPath } from 'node:url'
 import {
   type DeployPlan,
   type MessageContract,
+  SddcDestroyMessage,
   SddcNetworkConfigureMessage,
   SddcProvisionRequestMessage,
+  SpotDestroyMessage,
   SpotNetworkConfigureMessage,
   SpotProvisionRequestMessage,
 } from '@rxt/contracts'
-import { defineContext, extension, NotFoundError, on, perContext, type Queryable } from '@rxt/kit'
+import { defineContext, extension, InputError, NotFoundError, on, perContext, type Queryable } from '@rxt/kit'
 import {
   type Answers,
   defaultProviderFiles,
@@ -18,6 +20,7 @@ import {
   planRenderers,
   type RenderedPlan,
   rendererFor,
+  runDestroy,
   runNetwork,
   runProvision,
 } from '@rxt/platform-sdk'
@@ -231,8 +234,44 @@ export const sim = defineContext<SimConfig>({
           if (outcome.done) await keepRendered(ctx.tx, renderers, data as DeployPlan, steps)
         },
       )
+    /** A destroy on the simulation it names: everything of the environment goes, what it applied too. */
+    const destroy = (
+      contract: typeof SpotDestroyMessage | typeof SddcDestroyMessage,
+      id: string,
+      kind: 'k8s' | 'vm',
+    ) =>
+      on(
+        contract,
+        {
+          id,
+          act: async (command, _act, message) => {
+            const platform = simPlatformsOf(deps).get(command.provider)
+            if (platform === undefined || platform.kind !== kind) return undefined
+            // A command acts for the tenant of its envelope only.
+            if (command.tenantId !== message.tenantId)
+              throw new InputError(
+                `the command names tenant ${command.tenantId} but comes from ${message.tenantId}`,
+              )
+            const answers = laterAnswers()
+            const done = await runDestroy(answers, platform, command)
+            return { answers: answers.messages, done, provider: platform.name }
+          },
+        },
+        async (command, ctx) => {
+          const outcome = ctx.outcome
+          if (outcome === undefined) return
+          for (const answer of outcome.answers) await ctx.publish(answer)
+          if (outcome.done)
+            await ctx.tx.query('DELETE FROM rendered WHERE platform = $1 AND env_id = $2', [
+              outcome.provider,
+              command.envId,
+            ])
+        },
+      )
     const provisioned = ['environment', 'workload'] as const
     return [
+      destroy(SpotDestroyMessage, 'spot-destroy', 'k8s'),
+      destroy(SddcDestroyMessage, 'sddc-destroy', 'vm'),
       step(SpotProvisionRequestMessage, 'spot-provision', 'k8s', runProvision, provisioned),
       step(SddcProvisionRequestMessage, 'sddc-provision', 'vm', runProvision, provisioned),
       step(SpotNetworkConfigureMessage, 'spot-network', 'k8s', runNetwork, ['network']),

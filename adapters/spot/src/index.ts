@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url'
 import {
   type DeployPlan,
   type Envelope,
+  SpotDestroyMessage,
   SpotNetworkConfigureMessage,
   SpotProvisionRequestMessage,
   SpotScaleMessage,
@@ -15,7 +16,14 @@ import {
   perContext,
   UnavailableError,
 } from '@rxt/kit'
-import { healthReport, laterAnswers, planRenderers, runNetwork, runProvision } from '@rxt/platform-sdk'
+import {
+  healthReport,
+  laterAnswers,
+  planRenderers,
+  runDestroy,
+  runNetwork,
+  runProvision,
+} from '@rxt/platform-sdk'
 import Type from 'typebox'
 import { createKube } from './kube.ts'
 import { clusterSettingsOf, namespaceOf, spotRenderer } from './render/index.ts'
@@ -214,6 +222,26 @@ export const spot = defineContext<SpotConfig>({
                   hostname,
                 },
               })
+        },
+      ),
+      on(
+        SpotDestroyMessage,
+        {
+          id: 'destroy',
+          act: async (command, _act, message) => {
+            const platform = await platformFor(command, message)
+            if (platform === undefined) return undefined
+            const answers = laterAnswers()
+            await runDestroy(answers, platform, command)
+            deps.log.info(
+              { envId: command.envId, reason: command.reason },
+              'environment destroyed on request',
+            )
+            return answers.messages
+          },
+        },
+        async (_command, ctx) => {
+          for (const answer of ctx.outcome ?? []) await ctx.publish(answer)
         },
       ),
       on(

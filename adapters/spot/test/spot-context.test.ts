@@ -103,6 +103,8 @@ describe.skipIf(skipped)('the spot context: commands, events and the kubeconfig 
             'evt.spot.pod.created',
             'evt.spot.ingress.configured',
             'evt.spot.credentials.issued',
+            'evt.destroyed',
+            'evt.destroy.failed',
           ],
           handle: async (message) => {
             events.push(message)
@@ -243,4 +245,54 @@ describe.skipIf(skipped)('the spot context: commands, events and the kubeconfig 
     })
     expect(JSON.stringify(audit)).not.toContain(token)
   })
+
+  it('destroys an environment on command, and answers a second destroy of it too', async () => {
+    const plan = planOf('gone', 'registry.example/acme/shop:1.0.0')
+    envIds.push(plan.envId)
+    await command('cmd.spot.provision.request', plan)
+    await until(() => of('evt.provisioned', plan.envId).length > 0, 60_000, 'provisioned')
+    const destroy = () =>
+      driver.db.transaction((tx) =>
+        driver.bus.publish(tx, {
+          type: 'cmd.spot.destroy',
+          tenantId: owner.orgId,
+          key: plan.envId,
+          data: {
+            envId: plan.envId,
+            deploymentId: plan.deploymentId,
+            tenantId: owner.orgId,
+            provider: 'rxt-spot',
+            reason: 'the test is done with it',
+          },
+        }),
+      )
+    await destroy()
+    await until(
+      () => of('evt.destroyed', plan.envId).length > 0 || of('evt.destroy.failed', plan.envId).length > 0,
+      60_000,
+      'destroyed',
+    )
+    expect(of('evt.destroy.failed', plan.envId)).toEqual([])
+    expect(of('evt.destroyed', plan.envId)[0]?.data).toMatchObject({
+      envId: plan.envId,
+      deploymentId: plan.deploymentId,
+      platform: 'rxt-spot',
+      provider: 'rxt-spot',
+      existed: true,
+    })
+    // The namespace is gone (or going: Kubernetes finalises it).
+    const [ns] = await admin.list(
+      'v1',
+      'Namespace',
+      undefined,
+      `${Label.environment}=${labelValue(plan.envId)}`,
+    )
+    expect(
+      ns === undefined ||
+        (ns as { metadata: { deletionTimestamp?: string } }).metadata.deletionTimestamp !== undefined,
+    ).toBe(true)
+    // A compensation may run twice: the second destroy is answered too.
+    await destroy()
+    await until(() => of('evt.destroyed', plan.envId).length === 2, 60_000, 'the second answer')
+  }, 180_000)
 })

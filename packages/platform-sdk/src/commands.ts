@@ -1,4 +1,4 @@
-import type { DeployPlan } from '@rxt/contracts'
+import type { DeployPlan, DestroyEnvironment } from '@rxt/contracts'
 import { checkPlan } from './check-request.ts'
 import type {
   DeploymentOutcome,
@@ -116,6 +116,43 @@ export async function runNetwork(
     vip: outcome.value.vip,
   })
   return outcome.value
+}
+
+/**
+ * Runs a destroy command (cmd.spot.destroy, cmd.sddc.destroy): everything of the environment goes, and
+ * the answer is evt.destroyed (saying whether anything was left) or evt.destroy.failed. Destroying
+ * what is gone succeeds (`existed: false`): a compensation may run more than once.
+ */
+export async function runDestroy(
+  ctx: Answers,
+  platform: IComputePlatform,
+  command: DestroyEnvironment,
+): Promise<boolean> {
+  const common = {
+    envId: command.envId,
+    deploymentId: command.deploymentId,
+    platform: platform.kind === 'k8s' ? 'rxt-spot' : 'sddc-flex',
+    provider: platform.name,
+  }
+  const outcome = await platform.destroyEnvironment({
+    key: `${command.deploymentId}:destroy`,
+    envId: command.envId,
+  })
+  const publish = (type: string, data: Record<string, unknown>) =>
+    ctx.publish({ type, tenantId: command.tenantId, key: command.envId, data: { ...common, ...data } })
+  if (!outcome.ok) {
+    await publish('evt.destroy.failed', {
+      reason:
+        `${platform.name}${platform.name.startsWith('sim-') ? ' (simulated)' : ''}: ${outcome.failure.message}`.slice(
+          0,
+          2000,
+        ),
+      retryable: outcome.failure.retryable,
+    })
+    return false
+  }
+  await publish('evt.destroyed', { existed: outcome.value.existed })
+  return true
 }
 
 /**

@@ -4,6 +4,7 @@ export {
   type Answers,
   healthReport,
   laterAnswers,
+  runDestroy,
   runNetwork,
   runProvision,
 } from './commands.ts'

@@ -99,6 +99,38 @@ export const NetworkFailed = closedObject({
 })
 export type NetworkFailed = Static<typeof NetworkFailed>
 
+/**
+ * What a destroy command (cmd.spot.destroy, cmd.sddc.destroy) asks: remove everything of an
+ * environment on its provider (a deploy saga's compensation of its provision, or a destroy).
+ */
+export const DestroyEnvironment = closedObject({
+  envId: envId(),
+  deploymentId: deploymentId(),
+  tenantId: idField("The tenant whose environment it is (it must be the envelope's)"),
+  provider: providerField('The provider the environment is on'),
+  reason: textField("Why it is destroyed, for people (kept in the adapter's log)", 500),
+})
+export type DestroyEnvironment = Static<typeof DestroyEnvironment>
+
+export const Destroyed = closedObject({
+  envId: envId(),
+  deploymentId: deploymentId(),
+  platform: platformField(),
+  existed: Type.Boolean({ description: 'false: there was nothing left to remove' }),
+  provider: Type.Optional(providerField("The provider that removed it; absent: the platform's own")),
+})
+export type Destroyed = Static<typeof Destroyed>
+
+export const DestroyFailed = closedObject({
+  envId: envId(),
+  deploymentId: deploymentId(),
+  platform: platformField(),
+  reason: textField('What went wrong, for people'),
+  retryable: Type.Boolean({ description: 'Whether the same request may succeed later' }),
+  provider: Type.Optional(providerField("The provider that failed; absent: the platform's own")),
+})
+export type DestroyFailed = Static<typeof DestroyFailed>
+
 export const DomainValid = closedObject({
   domainId: idField('The domain binding'),
   envId: envId(),
@@ -263,6 +295,38 @@ export const DomainInvalidMessage = defineMessage({
   },
 })
 
+export const DestroyedMessage = defineMessage({
+  type: 'evt.destroyed',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'Everything of an environment is gone from its provider (published by the spot or sddc adapter)',
+  publishedBy: '*',
+  schema: Destroyed,
+  fixture: {
+    envId: 'env_prod',
+    deploymentId: 'dep_7f3a9c',
+    platform: 'rxt-spot',
+    existed: true,
+    provider: 'rxt-spot',
+  },
+})
+
+export const DestroyFailedMessage = defineMessage({
+  type: 'evt.destroy.failed',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'Removing an environment from its provider failed (published by the spot or sddc adapter)',
+  publishedBy: '*',
+  schema: DestroyFailed,
+  fixture: {
+    envId: 'env_prod',
+    deploymentId: 'dep_7f3a9c',
+    platform: 'sddc-flex',
+    reason: 'vCenter did not answer within 30 s',
+    retryable: true,
+  },
+})
+
 export const provisioningContracts = [
   ProviderHealthMessage,
   ProvisionedMessage,
@@ -271,4 +335,6 @@ export const provisioningContracts = [
   NetworkFailedMessage,
   DomainValidMessage,
   DomainInvalidMessage,
+  DestroyedMessage,
+  DestroyFailedMessage,
 ] as const

@@ -3,6 +3,7 @@ import { defineMessage } from '../define-message.ts'
 import { MessageKind } from '../envelope.ts'
 import { closedObject, idField, nameField } from '../fields.ts'
 import { DeployPlan, deployPlanFixture } from '../plan/deploy-plan.ts'
+import { DestroyEnvironment } from './provisioning.ts'
 
 /** SDDC Flex (vCenter VMs, NSX networking): the router's commands and the adapter's own events. */
 
@@ -104,10 +105,28 @@ export const SddcNsxConfiguredMessage = defineMessage({
   },
 })
 
+export const SddcDestroyMessage = defineMessage({
+  type: 'cmd.sddc.destroy',
+  version: 1,
+  kind: MessageKind.command,
+  summary:
+    'Remove everything of an environment on SDDC Flex (its VMs, folder and NSX objects); answered by evt.destroyed or evt.destroy.failed',
+  publishedBy: 'orchestrator',
+  schema: DestroyEnvironment,
+  fixture: {
+    envId: 'env_prod',
+    deploymentId: 'dep_7f3a9c',
+    tenantId: 'tnt_acme',
+    provider: 'sddc-flex',
+    reason: 'the deployment failed at its network step; what it provisioned is undone',
+  },
+})
+
 export const sddcContracts = [
   SddcProvisionRequestMessage,
   SddcNetworkConfigureMessage,
   SddcScaleMessage,
   SddcVmCreatedMessage,
   SddcNsxConfiguredMessage,
+  SddcDestroyMessage,
 ] as const

@@ -11,6 +11,7 @@ import {
   timestampField,
 } from '../fields.ts'
 import { DeployPlan, deployPlanFixture } from '../plan/deploy-plan.ts'
+import { DestroyEnvironment } from './provisioning.ts'
 
 /** RXT Spot (Kubernetes): the router's commands to the spot adapter and the adapter's own events. */
 
@@ -157,6 +158,23 @@ export const SpotCredentialsIssuedMessage = defineMessage({
   },
 })
 
+export const SpotDestroyMessage = defineMessage({
+  type: 'cmd.spot.destroy',
+  version: 1,
+  kind: MessageKind.command,
+  summary:
+    'Remove everything of an environment on RXT Spot (its namespace and everything in it); answered by evt.destroyed or evt.destroy.failed',
+  publishedBy: 'orchestrator',
+  schema: DestroyEnvironment,
+  fixture: {
+    envId: 'env_prod',
+    deploymentId: 'dep_7f3a9c',
+    tenantId: 'tnt_acme',
+    provider: 'rxt-spot',
+    reason: 'the deployment failed at its network step; what it provisioned is undone',
+  },
+})
+
 export const spotContracts = [
   SpotProvisionRequestMessage,
   SpotNetworkConfigureMessage,
@@ -164,4 +182,5 @@ export const spotContracts = [
   SpotPodCreatedMessage,
   SpotIngressConfiguredMessage,
   SpotCredentialsIssuedMessage,
+  SpotDestroyMessage,
 ] as const
