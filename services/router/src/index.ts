@@ -5,6 +5,7 @@ import {
   ProviderHealthMessage,
   ProvisionedMessage,
   ProvisionFailedMessage,
+  RouterPlanMessage,
   RouterProvisionMessage,
 } from '@rxt/contracts'
 import { assertNever, defineContext, on, perContext, tenantOfMessage } from '@rxt/kit'
@@ -36,6 +37,7 @@ export const router = defineContext<RouterConfig>({
     on(RouterProvisionMessage, { id: 'provision' }, (data, ctx) =>
       routerOf(deps).routing.provision(ctx, data),
     ),
+    on(RouterPlanMessage, { id: 'plan' }, (data, ctx) => routerOf(deps).routing.plan(ctx, data)),
     on(
       [ProvisionedMessage, ProvisionFailedMessage, NetworkReadyMessage, NetworkFailedMessage],
       { id: 'provision-outcomes' },

@@ -68,8 +68,16 @@ export function createRouting(
       )
     ).rows[0]
 
-  /** Chooses among the providers not tried yet, and sends the work, or says why no provider can. */
-  const dispatch = async (ctx: HandlerContext, work: RouterProvision, tried: Attempt[], attempt: number) => {
+  /** Chooses among the providers not tried yet and makes the plan, or says why no provider can. */
+  const choose = async (
+    ctx: HandlerContext,
+    work: RouterProvision,
+    tried: Attempt[],
+    attempt: number,
+  ): Promise<
+    | { readonly ok: true; readonly plan: DeployPlan; readonly provider: string; readonly reason: string }
+    | { readonly ok: false; readonly reason: string }
+  > => {
     const loaded = loadManifest(work.manifest)
     const digest = `sha256:${createHash('sha256').update(work.manifest).digest('hex')}`
     const manifestProblem = !loaded.ok
@@ -126,15 +134,29 @@ export function createRouting(
               ? `selected provider ${selection.provider} vanished`
               : `${maxAttempts} providers were tried`) +
           (tried.length > 0 ? `; tried ${tried.map((t) => t.provider).join(', ')}` : '')
-      await write(ctx, work, null, null, attempt, tried, 'failed', reason)
-      await ctx.publish({
-        type: 'evt.route.failed',
-        tenantId: work.tenantId,
-        key: work.envId,
-        data: { deploymentId: work.deploymentId, envId: work.envId, reason: reason.slice(0, 2000), tried },
-      })
+      return { ok: false, reason }
+    }
+    return { ok: true, plan, provider: selection.provider, reason: selection.reason }
+  }
+
+  const routeFailed = (ctx: HandlerContext, work: RouterProvision, reason: string, tried: Attempt[]) =>
+    ctx.publish({
+      type: 'evt.route.failed',
+      tenantId: work.tenantId,
+      key: work.envId,
+      data: { deploymentId: work.deploymentId, envId: work.envId, reason: reason.slice(0, 2000), tried },
+    })
+
+  /** Chooses among the providers not tried yet, and sends the work, or says why no provider can. */
+  const dispatch = async (ctx: HandlerContext, work: RouterProvision, tried: Attempt[], attempt: number) => {
+    const chosen = await choose(ctx, work, tried, attempt)
+    if (!chosen.ok) {
+      await write(ctx, work, null, null, attempt, tried, 'failed', chosen.reason)
+      await routeFailed(ctx, work, chosen.reason, tried)
       return
     }
+    const { plan } = chosen
+    const selection = { provider: chosen.provider, reason: chosen.reason }
     // The plan is made once, kept with the route, and sent: the network step sends the same plan.
     await write(ctx, work, plan, selection.provider, attempt, tried, 'dispatched', selection.reason)
     await ctx.publish({
@@ -206,6 +228,33 @@ export function createRouting(
   }
 
   return {
+    /**
+     * cmd.router.plan: the provider and the plan, answered (evt.route.planned) and not sent: the
+     * orchestrator's deploy saga sends each step itself. Nothing is kept; the same command is answered
+     * the same while the providers are.
+     */
+    async plan(ctx: HandlerContext, work: RouterProvision): Promise<void> {
+      await asTenant(ctx, work.tenantId)
+      const chosen = await choose(ctx, work, [], 1)
+      if (!chosen.ok) {
+        await routeFailed(ctx, work, chosen.reason, [])
+        return
+      }
+      await ctx.publish({
+        type: 'evt.route.planned',
+        tenantId: work.tenantId,
+        key: work.envId,
+        data: {
+          deploymentId: work.deploymentId,
+          envId: work.envId,
+          provider: chosen.provider,
+          platform: chosen.plan.platform,
+          reason: chosen.reason.slice(0, 2000),
+          plan: chosen.plan,
+        },
+      })
+    },
+
     /** cmd.router.provision: once per deployment (a second command for it is ignored). */
     async provision(ctx: HandlerContext, work: RouterProvision): Promise<void> {
       await asTenant(ctx, work.tenantId)

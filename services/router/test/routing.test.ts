@@ -35,11 +35,15 @@ for (const target of dbTargets()) {
     const events: Envelope[] = []
     let tenantId = ''
 
-    const send = async (preference: string, overrides: string | null = '{}') => {
+    const send = async (
+      preference: string,
+      overrides: string | null = '{}',
+      type: 'cmd.router.provision' | 'cmd.router.plan' = 'cmd.router.provision',
+    ) => {
       const deploymentId = `dep-${randomUUID()}`
       await driver.db.transaction((tx) =>
         driver.bus.publish(tx, {
-          type: 'cmd.router.provision',
+          type,
           tenantId,
           key: deploymentId,
           data: {
@@ -100,6 +104,7 @@ for (const target of dbTargets()) {
             types: [
               'evt.route.decided',
               'evt.route.failed',
+              'evt.route.planned',
               'evt.provisioned',
               'evt.provision.failed',
               'cmd.spot.provision.request',
@@ -150,6 +155,32 @@ for (const target of dbTargets()) {
       expect(of(deploymentId, 'cmd.spot.network.configure')[0]?.data).toEqual(plan)
       const vm = await outcome(await send('vm'))
       expect(vm.provisioned).toMatchObject({ provider: 'sim-vm', platform: 'sddc-flex' })
+    })
+
+    it('answers a plan command with the provider and the plan, and sends nothing', async () => {
+      const deploymentId = await send('vm', '{}', 'cmd.router.plan')
+      await until(
+        () => of(deploymentId, 'evt.route.planned').length + of(deploymentId, 'evt.route.failed').length > 0,
+        15_000,
+        'the plan',
+      )
+      const planned = of(deploymentId, 'evt.route.planned')[0]?.data as {
+        provider: string
+        platform: string
+        reason: string
+        plan: DeployPlan
+      }
+      expect(planned).toMatchObject({ provider: 'sim-vm', platform: 'sddc-flex' })
+      expect(planned.plan).toMatchObject({ deploymentId, provider: 'sim-vm', platform: 'sddc-flex' })
+      expect(planned.plan.provision.key).toBe(`${deploymentId}:provision`)
+      expect(planned.reason.length).toBeGreaterThan(0)
+      // Nothing was sent or recorded as a route: the saga sends the plan's steps itself.
+      expect(of(deploymentId, 'evt.route.decided')).toEqual([])
+      expect(of(deploymentId, 'evt.provisioned')).toEqual([])
+      // Overrides it cannot read: no plan, and why.
+      const unknown = await send('vm', '{"replicas":', 'cmd.router.plan')
+      await until(() => of(unknown, 'evt.route.failed').length > 0, 15_000, 'the refusal')
+      expect(of(unknown, 'evt.route.planned')).toEqual([])
     })
 
     it('routes the traffic of what was provisioned, on the same provider', async () => {

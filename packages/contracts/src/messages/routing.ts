@@ -13,6 +13,7 @@ import {
   textField,
 } from '../fields.ts'
 import { canonical } from '../manifest/manifest-digest.ts'
+import { DeployPlan, deployPlanFixture } from '../plan/deploy-plan.ts'
 
 /** The router's work: a deployment to place on a provider, the provider chosen and why, or why none. */
 
@@ -135,4 +136,52 @@ export const RouteFailedMessage = defineMessage({
   },
 })
 
-export const routingContracts = [RouterProvisionMessage, RouteDecidedMessage, RouteFailedMessage] as const
+/** What cmd.router.plan asks: the same as cmd.router.provision, answered with the plan instead of sent. */
+export const RouterPlan = RouterProvision
+export type RouterPlan = RouterProvision
+
+export const RoutePlanned = closedObject({
+  deploymentId: deploymentId(),
+  envId: envId(),
+  provider: providerField('The provider chosen'),
+  platform: platformField('The platform family of its commands'),
+  reason: textField('Why this provider, for people', 2000),
+  plan: DeployPlan,
+})
+export type RoutePlanned = Static<typeof RoutePlanned>
+
+export const RouterPlanMessage = defineMessage({
+  type: 'cmd.router.plan',
+  version: 1,
+  kind: MessageKind.command,
+  summary:
+    "Choose the provider a deployment runs on and make its plan, without sending it (the orchestrator's placement step)",
+  publishedBy: 'orchestrator',
+  schema: RouterPlan,
+  fixture: RouterProvisionMessage.fixture,
+})
+
+export const RoutePlannedMessage = defineMessage({
+  type: 'evt.route.planned',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'The router chose a provider for a deployment and made its plan; the orchestrator sends it',
+  publishedBy: 'router',
+  schema: RoutePlanned,
+  fixture: {
+    deploymentId: 'dep_7f3a9c',
+    envId: 'env_prod',
+    provider: 'rxt-spot',
+    platform: 'rxt-spot',
+    reason: 'no platform preference; rxt-spot is the cheapest healthy provider that fits ($12.40/month)',
+    plan: deployPlanFixture('rxt-spot', 'rxt-spot'),
+  },
+})
+
+export const routingContracts = [
+  RouterProvisionMessage,
+  RouteDecidedMessage,
+  RouteFailedMessage,
+  RouterPlanMessage,
+  RoutePlannedMessage,
+] as const
