@@ -5,10 +5,12 @@
 // fails the suite until a fixture is added to `fixturesOfA` below.
 import { randomBytes } from 'node:crypto'
 import type { Envelope } from '@rxt/contracts'
+import { canonicalManifest, loadManifest, manifestDigest } from '@rxt/contracts/manifest'
 import { type ContextDeps, defineContext, type Runtime } from '@rxt/kit'
 import { dbTargets, type TestDatabase } from '@rxt/kit/testing'
 import { until } from '@rxt/kit/testing/bus'
 import { startTestRuntime } from '@rxt/kit/testing/runtime'
+import { deploymentIdOf } from '@rxt/orchestrator'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { catalog } from '../../apps/server/src/catalog.ts'
 
@@ -106,7 +108,37 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
         (await call('GET', `/v1/projects/${project.id}/webhook/deliveries`, ownerOfA)).status === 200,
       10_000,
     )
+    // A deployment of org A's, settled (its status no longer moves while the suite compares).
+    const yaml =
+      'apiVersion: rxt-deploy/v1\nkind: Application\nmetadata: {name: shop}\nspec: {image: "ghcr.io/a/shop:1"}\n'
+    const loaded = loadManifest(yaml)
+    if (!loaded.ok) throw new Error('the fixture manifest is valid')
+    const apply = {
+      envId: env.id,
+      projectId: project.id,
+      environment: 'staging',
+      commitSha: 'c'.repeat(40),
+      artifactRef: 'ghcr.io/a/shop:1',
+      manifest: canonicalManifest(loaded.manifest),
+      manifestDigest: manifestDigest(loaded.manifest),
+      overrides: '{}',
+    }
+    await _driver.db.transaction((tx) =>
+      _driver.bus.publish(tx, { type: 'cmd.deploy.apply', tenantId: alice.orgId, key: env.id, data: apply }),
+    )
+    const deploymentId = deploymentIdOf({ ...apply, tenantId: alice.orgId })
+    await until(
+      async () =>
+        ['ready', 'failed'].includes(
+          (await call('GET', `/v1/deployments/${deploymentId}`, ownerOfA)).status === 200
+            ? (await json('GET', `/v1/deployments/${deploymentId}`, ownerOfA)).status
+            : '',
+        ),
+      20_000,
+      "org A's deployment to settle",
+    )
     Object.assign(fixturesOfA, {
+      deploymentId,
       orgId: alice.orgId,
       userId: carol.userId,
       keyId: keyOfA.id,

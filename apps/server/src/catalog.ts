@@ -3,6 +3,7 @@ import { spot } from '@rxt/adapter-spot'
 import { gateway } from '@rxt/gateway'
 import { identity } from '@rxt/identity'
 import type { ContextDefinition } from '@rxt/kit'
+import { orchestrator } from '@rxt/orchestrator'
 import { registry } from '@rxt/registry'
 import { router } from '@rxt/router'
 import { system } from '@rxt/system'
@@ -17,6 +18,7 @@ export const catalog: readonly ContextDefinition<any>[] = [
   sim,
   spot,
   router,
+  orchestrator,
   system,
   gateway,
 ]

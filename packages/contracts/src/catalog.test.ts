@@ -193,9 +193,9 @@ describe('validatePayload', () => {
 
   it('returns more than TypeBox’s default of 8 errors when there are more', () => {
     const data = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`unexpected${i}`, i]))
-    const violations = validatePayload(catalog, 'cmd.deploy.apply', 1, data)
+    const violations = validatePayload(catalog, 'cmd.deploy.apply', 2, data)
     expect(violations.filter((v) => v.message === 'is not allowed')).toHaveLength(12)
-    expect(violations.filter((v) => v.message === 'is required')).toHaveLength(6)
+    expect(violations.filter((v) => v.message === 'is required')).toHaveLength(7)
   })
 
   it('refuses a type the catalog does not have, and a version other than the current one', () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import Type, { type Static } from 'typebox'
 import { defineMessage } from '../define-message.ts'
 import { MessageKind } from '../envelope.ts'
@@ -9,6 +10,7 @@ import {
   idField,
   platformField,
   platformPreferenceField,
+  slugField,
   textField,
   timestampField,
   urlField,
@@ -20,13 +22,31 @@ const envId = () => idField('The environment being deployed')
 const deploymentId = () =>
   idField("The orchestrator's deployment (saga) id: hash(tenant, project, env, commit)")
 
+/**
+ * cmd.deploy.apply v2: what the orchestrator needs to deploy with no call back to the registry: the
+ * environment's name (its overrides in the manifest apply), the manifest itself in canonical JSON
+ * (its digest checked by the router), and the overrides the registry stores on the environment.
+ */
 export const DeployApply = closedObject({
   envId: envId(),
   projectId: idField('The project the environment belongs to'),
+  environment: slugField("The environment's name: its overrides in the manifest apply"),
   commitSha: commitShaField('The commit being deployed'),
-  artifactRef: artifactRefField('The image to run, pinned by digest'),
-  manifestDigest: digestField('Digest of the deploy.yaml the registry stored; fetch it from the registry'),
-  platformPreference: platformPreferenceField(),
+  artifactRef: artifactRefField('The image to run'),
+  manifest: Type.String({
+    minLength: 2,
+    maxLength: 262_144,
+    description:
+      "The deploy.yaml in the registry's canonical JSON (RFC 8785), whose digest is manifestDigest",
+  }),
+  manifestDigest: digestField('sha256: of the canonical manifest'),
+  overrides: Type.Optional(
+    Type.String({
+      minLength: 2,
+      maxLength: 65_536,
+      description: 'The overrides stored on the environment in the registry, in canonical JSON (RFC 8785)',
+    }),
+  ),
 })
 export type DeployApply = Static<typeof DeployApply>
 
@@ -135,20 +155,26 @@ export type DeployStopped = Static<typeof DeployStopped>
 const digest = 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
 const artifactRef = `registry.rxt.example/acme/shop@${digest}`
 
+const applyManifest =
+  '{"apiVersion":"rxt-deploy/v1","kind":"Application","metadata":{"name":"shop"},"spec":{"image":"ghcr.io/acme/shop:1.4.2"}}'
+
 export const DeployApplyMessage = defineMessage({
   type: 'cmd.deploy.apply',
-  version: 1,
+  version: 2,
   kind: MessageKind.command,
-  summary: 'Deploy a built artifact to an environment with the manifest the registry stored',
+  summary:
+    'Deploy a built artifact to an environment with the manifest the registry stored (the orchestrator starts a deploy saga)',
   publishedBy: 'registry',
   schema: DeployApply,
   fixture: {
     envId: 'env_prod',
     projectId: 'prj_shop',
+    environment: 'production',
     commitSha: '9fceb02d0ae598e95dc970b74767f19372d61af8',
     artifactRef,
-    manifestDigest: digest,
-    platformPreference: 'auto',
+    manifest: applyManifest,
+    manifestDigest: `sha256:${createHash('sha256').update(applyManifest).digest('hex')}`,
+    overrides: '{}',
   },
 })
 

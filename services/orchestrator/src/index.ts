@@ -1,0 +1,50 @@
+import { DeployApplyMessage, ProjectUpdatedMessage } from '@rxt/contracts'
+import { type ContextDeps, createSagaEngine, defineContext, on, perContext, tenantOfMessage } from '@rxt/kit'
+import { deploySaga } from './deploy-saga.ts'
+import { createDeployments } from './deployments.ts'
+import { orchestratorRoutes } from './routes.ts'
+
+/** A context's saga engine and deployments, made once per context database. */
+const orchestratorOf = perContext((deps: Pick<ContextDeps, 'db' | 'bus' | 'log'>) => {
+  const deployments = createDeployments(deps.db, deps.bus, () => engine)
+  const engine = createSagaEngine({
+    context: 'orchestrator',
+    db: deps.db,
+    bus: deps.bus,
+    definitions: [deploySaga],
+    log: deps.log,
+    observe: (tx, saga, events) => deployments.observed(tx, saga, events),
+  })
+  return { engine, deployments }
+})
+
+/**
+ * The orchestrator: deployments as durable sagas (kit/saga) — placement by the router, provision and
+ * network by the platform's adapter, undone in reverse when a step fails — and their API.
+ */
+export const orchestrator = defineContext({
+  name: 'orchestrator',
+  description: 'Deployments as durable sagas: place, provision, network, and their compensation',
+  migrations: new URL('../migrations/', import.meta.url),
+  routes: (app, deps) => orchestratorRoutes(orchestratorOf(deps).deployments)(app),
+  handlers: (deps) => [
+    ...orchestratorOf(deps).engine.handlers(),
+    on(ProjectUpdatedMessage, { id: 'environments' }, (data, ctx, message) =>
+      orchestratorOf(deps).deployments.environmentsChanged(ctx.tx, tenantOfMessage(message), data),
+    ),
+    on(DeployApplyMessage, { id: 'apply' }, async (data, ctx, message) => {
+      const tenantId = tenantOfMessage(message)
+      const { created, saga } = await orchestratorOf(deps).deployments.apply(ctx.tx, tenantId, {
+        ...data,
+        tenantId,
+      })
+      ctx.log.info(
+        { deploymentId: saga.id, created, envId: data.envId },
+        created ? 'deploy started' : 'deploy already known',
+      )
+    }),
+  ],
+  jobs: (deps) => [orchestratorOf(deps).engine.job],
+})
+
+export { deploymentIdOf, deploySaga } from './deploy-saga.ts'

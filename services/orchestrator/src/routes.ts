@@ -1,0 +1,107 @@
+import { actorOf, type HttpApp, Permission, principalOf, problemResponses, tenantOf } from '@rxt/kit'
+import Type from 'typebox'
+import type { Deployments } from './deployments.ts'
+
+const tags = ['orchestrator']
+const errors = problemResponses
+const read = { auth: { permission: Permission.deploymentsRead } } as const
+const write = { auth: { permission: Permission.deploymentsWrite } } as const
+const Id = Type.String({ format: 'uuid' })
+const EnvId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]*$' })
+const Timestamp = Type.String({ format: 'date-time' })
+const Failure = Type.Object({
+  step: Type.Union([Type.String(), Type.Null()], {
+    description: 'The step that failed; null: the deadline or a cancel',
+  }),
+  code: Type.String({
+    description:
+      'A reason code: no-provider, platform-refused, network-refused, timeout, deadline, cancelled',
+  }),
+  reason: Type.String({ description: 'What went wrong, for people' }),
+})
+const Deployment = Type.Object({
+  id: Id,
+  projectId: Type.String(),
+  envId: Type.String(),
+  environment: Type.String(),
+  commitSha: Type.Union([Type.String(), Type.Null()]),
+  artifactRef: Type.String(),
+  manifestDigest: Type.String(),
+  status: Type.Union(
+    ['running', 'compensating', 'ready', 'failed', 'cancelled'].map((s) => Type.Literal(s)),
+    {
+      description:
+        'running, then ready; compensating while what was done is undone, then failed or cancelled',
+    },
+  ),
+  step: Type.Union([Type.String(), Type.Null()], { description: 'The step being done or undone' }),
+  platform: Type.Union([Type.String(), Type.Null()]),
+  provider: Type.Union([Type.String(), Type.Null()]),
+  urls: Type.Array(Type.String(), { description: 'Where a ready deployment answers' }),
+  failure: Type.Union([Failure, Type.Null()]),
+  compensationFailures: Type.Array(
+    Type.Object({ step: Type.String(), code: Type.String(), reason: Type.String() }),
+    { description: 'Steps whose undoing failed: a person must undo them' },
+  ),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+})
+const Step = Type.Object({
+  name: Type.String(),
+  status: Type.String({
+    description: 'pending, running, succeeded, failed, compensated, not-undone or compensation-failed',
+  }),
+  attempts: Type.Integer(),
+  startedAt: Type.Union([Timestamp, Type.Null()]),
+  endedAt: Type.Union([Timestamp, Type.Null()]),
+  reason: Type.Union([Type.String(), Type.Null()]),
+})
+const DeploymentWithSteps = Type.Intersect([Deployment, Type.Object({ steps: Type.Array(Step) })])
+const DeploymentParams = Type.Object({ deploymentId: Id })
+
+/** The orchestrator's HTTP API under /v1: deployments, tenant-scoped. */
+export const orchestratorRoutes = (deployments: Deployments) => (app: HttpApp) => {
+  app.get(
+    '/deployments/:deploymentId',
+    {
+      config: read,
+      schema: {
+        tags,
+        summary: 'A deployment: its status, URLs, failure, and each step with its attempts and times',
+        params: DeploymentParams,
+        response: { 200: DeploymentWithSteps, ...errors },
+      },
+    },
+    async (request) => deployments.get(tenantOf(request), request.params.deploymentId),
+  )
+  app.get(
+    '/environments/:envId/deployments',
+    {
+      config: read,
+      schema: {
+        tags,
+        summary: "An environment's deployments, newest first",
+        params: Type.Object({ envId: EnvId }),
+        querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }) }),
+        response: { 200: Type.Object({ items: Type.Array(Deployment) }), ...errors },
+      },
+    },
+    async (request) => ({
+      items: await deployments.list(tenantOf(request), request.params.envId, request.query.limit),
+    }),
+  )
+  app.post(
+    '/deployments/:deploymentId/cancel',
+    {
+      config: write,
+      schema: {
+        tags,
+        summary: 'Cancel a running deployment: what it did is undone, last first; it ends cancelled',
+        params: DeploymentParams,
+        response: { 200: DeploymentWithSteps, ...errors },
+      },
+    },
+    async (request) =>
+      deployments.cancel(tenantOf(request), request.params.deploymentId, actorOf(principalOf(request))),
+  )
+}

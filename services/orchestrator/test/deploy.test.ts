@@ -1,0 +1,220 @@
+// The deploy saga on the real bus and database with the router and the simulations: a cmd.deploy.apply
+// becomes a ready deployment with its URL; a failing network step undoes the provision (nothing left on
+// the platform); the same deploy twice is one deployment; a cancel undoes what was done.
+import { randomBytes } from 'node:crypto'
+import { sim } from '@rxt/adapter-sim'
+import { spot } from '@rxt/adapter-spot'
+import type { Envelope } from '@rxt/contracts'
+import { canonicalManifest, loadManifest, manifestDigest } from '@rxt/contracts/manifest'
+import { identity } from '@rxt/identity'
+import { type ContextDeps, defineContext, type Runtime } from '@rxt/kit'
+import { dbTargets, type TestDatabase } from '@rxt/kit/testing'
+import { until } from '@rxt/kit/testing/bus'
+import { signUp, startTestRuntime } from '@rxt/kit/testing/runtime'
+import { router } from '@rxt/router'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { deploymentIdOf, orchestrator } from '../src/index.ts'
+
+const manifestOf = (host: string) => {
+  const loaded = loadManifest(`
+apiVersion: rxt-deploy/v1
+kind: Application
+metadata: {name: shop}
+spec:
+  image: ghcr.io/acme/shop:1.4.2
+  replicas: 2
+  platform: {preference: container}
+  ports: [{name: http, port: 8080, protocol: http}]
+  network: {visibility: public, hostnames: [${host}], tls: required}
+`)
+  if (!loaded.ok) throw new Error('the test manifest is valid')
+  return { manifest: canonicalManifest(loaded.manifest), manifestDigest: manifestDigest(loaded.manifest) }
+}
+
+for (const target of dbTargets()) {
+  describe.skipIf(target.skipped !== undefined)(`deploy sagas on ${target.name}`, () => {
+    let handle: TestDatabase
+    let runtime: Runtime
+    let driver: ContextDeps<unknown>
+    let owner: { authorization: string; orgId: string }
+    let stranger: { authorization: string; orgId: string }
+    const events: Envelope[] = []
+    const run = randomBytes(3).toString('hex')
+
+    const apply = async (name: string, commitSha = 'a'.repeat(40)) => {
+      const envId = `env-${name}-${run}`
+      const data = {
+        envId,
+        projectId: 'prj-shop',
+        environment: 'production',
+        commitSha,
+        artifactRef: `ghcr.io/acme/shop:${commitSha.slice(0, 7)}`,
+        overrides: '{}',
+        ...manifestOf(`${name}-${run}.acme.example`),
+      }
+      await driver.db.transaction((tx) =>
+        driver.bus.publish(tx, { type: 'cmd.deploy.apply', tenantId: owner.orgId, key: envId, data }),
+      )
+      return { envId, id: deploymentIdOf({ ...data, tenantId: owner.orgId }) }
+    }
+    const get = (id: string, authorization = owner.authorization) =>
+      runtime.app.inject({ url: `/v1/deployments/${id}`, headers: { authorization } })
+    const settled = async (id: string) => {
+      let body: { status: string } & Record<string, unknown> = { status: 'unknown' }
+      await until(
+        async () => {
+          const res = await get(id)
+          if (res.statusCode !== 200) return false
+          body = res.json()
+          return ['ready', 'failed', 'cancelled'].includes(body.status)
+        },
+        30_000,
+        `deployment ${id} to settle`,
+      )
+      return body
+    }
+    const faults = (payload: object) =>
+      runtime.app.inject({
+        method: 'PUT',
+        url: '/v1/admin/sim/sim-container/faults',
+        headers: { authorization: owner.authorization },
+        payload,
+      })
+    const objects = (envId: string) =>
+      runtime.app.inject({
+        url: `/v1/admin/sim/sim-container/environments/${envId}/objects`,
+        headers: { authorization: owner.authorization },
+      })
+    const of = (type: string, id: string) =>
+      events.filter((e) => e.type === type && (e.data as { deploymentId: string }).deploymentId === id)
+
+    beforeAll(async () => {
+      handle = await target.create()
+      const harness = defineContext({
+        name: 'harness',
+        start: (deps) => {
+          driver = deps as ContextDeps<unknown>
+        },
+        handlers: () => [
+          {
+            id: 'watch',
+            types: [
+              'evt.deploy.started',
+              'evt.deploy.ready',
+              'evt.deploy.failed',
+              'evt.deploy.stopped',
+              'cmd.spot.destroy',
+            ],
+            handle: async (m) => void events.push(m),
+          },
+        ],
+      })
+      runtime = await startTestRuntime({
+        extensions: spot.extensions,
+        contexts: [identity, sim, router, orchestrator, harness],
+        database: handle.database,
+        env: { SIM_ROLLOUT_MS: '0' },
+      })
+      owner = await signUp(runtime, `owner-${run}@example.com`)
+      stranger = await signUp(runtime, `stranger-${run}@example.com`)
+      await until(
+        async () =>
+          (
+            await runtime.app.inject({
+              url: '/v1/providers',
+              headers: { authorization: owner.authorization },
+            })
+          )
+            .json()
+            .items.every((p: { health: { healthy: boolean } }) => p.health.healthy),
+        10_000,
+        'the simulations report healthy',
+      )
+    }, 60_000)
+    afterAll(async () => {
+      await runtime?.stop()
+      await handle?.dispose()
+    })
+
+    it('deploys from cmd.deploy.apply to a ready deployment with its URL, every step shown', async () => {
+      const { id, envId } = await apply('ok')
+      const deployment = await settled(id)
+      expect(deployment).toMatchObject({
+        id,
+        envId,
+        status: 'ready',
+        platform: 'rxt-spot',
+        provider: 'sim-container',
+        urls: [`https://ok-${run}.acme.example`],
+        failure: null,
+      })
+      expect(
+        (deployment.steps as { name: string; status: string; attempts: number }[]).map((s) => [
+          s.name,
+          s.status,
+          s.attempts,
+        ]),
+      ).toEqual([
+        ['place', 'succeeded', 1],
+        ['provision', 'succeeded', 1],
+        ['network', 'succeeded', 1],
+      ])
+      await until(() => of('evt.deploy.ready', id).length === 1, 10_000, 'evt.deploy.ready')
+      expect(of('evt.deploy.ready', id)[0]?.data).toEqual({
+        envId,
+        deploymentId: id,
+        platform: 'rxt-spot',
+        urls: [`https://ok-${run}.acme.example`],
+      })
+      expect(of('evt.deploy.started', id)).toHaveLength(1)
+      expect((await objects(envId)).statusCode).toBe(200)
+      // Another tenant does not see it; the environment lists it.
+      expect((await get(id, stranger.authorization)).statusCode).toBe(404)
+      const list = await runtime.app.inject({
+        url: `/v1/environments/${envId}/deployments`,
+        headers: { authorization: owner.authorization },
+      })
+      expect(list.json().items.map((d: { id: string }) => d.id)).toEqual([id])
+    })
+
+    it('the same deploy twice is one deployment', async () => {
+      const first = await apply('twice', 'b'.repeat(40))
+      await settled(first.id)
+      const second = await apply('twice', 'b'.repeat(40))
+      expect(second.id).toBe(first.id)
+      await until(() => of('evt.deploy.ready', first.id).length === 1, 10_000, 'ready once')
+      // Handled: the second command left the saga as it was (one provision, one ready).
+      const res = await get(first.id)
+      expect((res.json().steps as { attempts: number }[]).every((s) => s.attempts === 1)).toBe(true)
+      expect(of('evt.deploy.started', first.id)).toHaveLength(1)
+    })
+
+    it('undoes the provision when the network step fails, and nothing is left on the platform', async () => {
+      expect((await faults({ failOperation: 'configureNetwork', code: 'invalid' })).statusCode).toBe(200)
+      try {
+        const { id, envId } = await apply('broken')
+        const deployment = await settled(id)
+        expect(deployment).toMatchObject({
+          status: 'failed',
+          failure: { step: 'network', code: 'network-refused' },
+          compensationFailures: [],
+          urls: [],
+        })
+        expect(
+          (deployment.steps as { name: string; status: string }[]).map((s) => [s.name, s.status]),
+        ).toEqual([
+          ['place', 'succeeded'],
+          ['provision', 'compensated'],
+          ['network', 'failed'],
+        ])
+        await until(() => of('evt.deploy.failed', id).length === 1, 10_000, 'evt.deploy.failed')
+        expect(of('evt.deploy.failed', id)[0]?.data).toMatchObject({ step: 'network', compensated: true })
+        expect(of('evt.deploy.stopped', id)).toHaveLength(1)
+        expect(of('cmd.spot.destroy', id)).toHaveLength(1)
+        expect((await objects(envId)).statusCode).toBe(404)
+      } finally {
+        await faults({})
+      }
+    })
+  })
+}
