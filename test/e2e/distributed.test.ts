@@ -1,7 +1,8 @@
 // The distributed mode end to end: separate `rxt-deploy serve` processes on PostgreSQL and NATS JetStream
-// (identity; registry + vcs; router + sim; the gateway in front of them), and a developer's journey
-// through the gateway — sign-up, a project with its repository, environments, a manifest, and signed
-// GitHub deliveries — which must answer as the same journey does against `rxt-deploy up` (embedded),
+// (identity; registry + vcs; router + sim + orchestrator; the gateway in front of them), and a developer's journey
+// through the gateway — sign-up, a project with its repository, environments, a manifest, signed
+// GitHub deliveries, and the successful workflow run's deployment, ready with its URL — which must
+// answer as the same journey does against `rxt-deploy up` (embedded),
 // with the events on the bus. The gateway's own routes answer, and its document lists every upstream
 // operation. Every process runs in a process group of its own, ended when the suite ends, pass or fail.
 import type { ChildProcess } from 'node:child_process'
@@ -45,7 +46,12 @@ const completed = example('workflow_run', (p) => p.workflow_run.conclusion === '
 const workflowRun = {
   ...completed,
   repository: { full_name: repository },
-  workflow_run: { ...completed.workflow_run, path: '.github/workflows/build.yml', conclusion: 'success' },
+  workflow_run: {
+    ...completed.workflow_run,
+    path: '.github/workflows/build.yml',
+    conclusion: 'success',
+    head_branch: 'master',
+  },
 }
 
 /** One `rxt-deploy` process, the leader of its own process group. */
@@ -206,12 +212,15 @@ async function journey(base: string): Promise<Journey> {
   const secret = project.body.webhook.secret as string
   // The project's own webhook URL, reached here through this mode's base URL.
   const hook = new URL(project.body.webhook.url as string).pathname
+  const envIds: Record<string, string> = {}
   for (const name of ['staging', 'production']) {
     const env = await call('POST', `/v1/projects/${projectId}/environments`, auth, { name, type: name })
     steps[`environment ${name}`] = { status: env.status }
+    envIds[name] = env.body.id as string
   }
+  // Staging's manifest: a public HTTP service with TLS, so that its deployment has a URL.
   const manifest = await call('POST', `/v1/projects/${projectId}/manifests`, auth, {
-    yaml: 'apiVersion: rxt-deploy/v1\nkind: Application\nmetadata: {name: hello}\nspec: {image: "ghcr.io/codertocat/hello-world:1"}\n',
+    yaml: 'apiVersion: rxt-deploy/v1\nkind: Application\nmetadata: {name: hello}\nspec:\n  image: "ghcr.io/codertocat/hello-world:1"\n  ports: [{name: http, port: 8080, protocol: http}]\n  network: {visibility: public, hostnames: [hello.acme.example], tls: required}\n',
     environment: 'staging',
   })
   steps.manifest = { status: manifest.status }
@@ -250,6 +259,32 @@ async function journey(base: string): Promise<Journey> {
     settleMs,
     'registry to hear the repository is verified',
   ).catch(() => undefined)
+  // The successful workflow run of a deploy branch deploys staging (the environment with a manifest):
+  // the registry sends cmd.deploy.apply, the orchestrator's saga places, provisions and networks it.
+  let deployment: Payload = {}
+  await until(
+    async () => {
+      const listed = await call('GET', `/v1/environments/${envIds.staging}/deployments`, auth)
+      deployment = ((listed.body.items ?? []) as Payload[])[0] ?? {}
+      return ['ready', 'failed', 'cancelled'].includes(deployment.status as string)
+    },
+    settleMs,
+    'the push to be deployed',
+  ).catch(() => undefined)
+  const shown =
+    deployment.id === undefined
+      ? { status: 0, body: {} as Payload }
+      : await call('GET', `/v1/deployments/${deployment.id}`, auth)
+  steps.deployment = {
+    status: shown.status,
+    outcome: [
+      shown.body.status,
+      ...((shown.body.urls ?? []) as string[]),
+      ((shown.body.steps ?? []) as { name: string; status: string }[])
+        .map((s) => `${s.name}:${s.status}`)
+        .join(','),
+    ].join(' '),
+  }
   const listed = await call('GET', `/v1/projects/${projectId}/webhook/deliveries`, auth)
   const deliveries = (listed.body.items ?? []) as { event: string; outcome: string }[]
   return {
@@ -274,6 +309,10 @@ const expectedSteps = {
   'push (form-encoded)': { status: 202, outcome: 'published' },
   workflow_run: { status: 202, outcome: 'published' },
   'push with another secret': { status: 401 },
+  deployment: {
+    status: 200,
+    outcome: 'ready https://hello.acme.example place:succeeded,provision:succeeded,network:succeeded',
+  },
 }
 
 const expectedDeliveries = [
@@ -334,7 +373,7 @@ describe.skipIf(skipped)('the distributed mode: the journey through the gateway 
     const behind = { ...shared, IDENTITY_URL: identity.url }
     ;[registryVcs, routerSim] = await Promise.all([
       start('registry+vcs', ['serve', 'registry', 'vcs'], behind),
-      start('router+sim', ['serve', 'router', 'sim'], behind),
+      start('router+sim', ['serve', 'router', 'sim', 'orchestrator'], behind),
     ])
     gateway = await start('gateway', ['serve', 'gateway'], {
       ...behind,
@@ -344,6 +383,7 @@ describe.skipIf(skipped)('the distributed mode: the journey through the gateway 
         `vcs=${registryVcs.url}`,
         `router=${routerSim.url}`,
         `sim=${routerSim.url}`,
+        `orchestrator=${routerSim.url}`,
       ].join(','),
     })
   }, 3 * startMs)
@@ -416,6 +456,7 @@ describe.skipIf(skipped)('the distributed mode: the journey through the gateway 
       'vcs',
       'router',
       'sim',
+      'orchestrator',
     ])
     const merged = (await (await fetch(`${gateway.url}/openapi.json`)).json()) as Payload
     const operations = (doc: Payload) =>

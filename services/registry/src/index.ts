@@ -1,4 +1,4 @@
-import { RepoVerifiedMessage } from '@rxt/contracts'
+import { ImagePublishedMessage, RepoVerifiedMessage } from '@rxt/contracts'
 import { WebhookKeyField } from '@rxt/contracts/webhooks'
 import { defineContext, InputError, on, perContext, tenantOfMessage } from '@rxt/kit'
 import Type from 'typebox'
@@ -30,6 +30,15 @@ export const registry = defineContext<RegistryConfig>({
     on(RepoVerifiedMessage, (data, { tx }, message) =>
       registryOf(deps).repositoryVerified(tx, tenantOfMessage(message), data.projectId, data.repo),
     ),
+    // CI built a commit of a deploy branch: its environments are deployed (the consumer is registry.image-published).
+    on(ImagePublishedMessage, async (data, ctx, message) => {
+      const sent = await registryOf(deps).imagePublished(ctx, tenantOfMessage(message), data)
+      if (sent > 0)
+        ctx.log.info(
+          { projectId: data.projectId, image: data.image, environments: sent },
+          'deploys requested',
+        )
+    }),
   ],
   start: (deps) => {
     if (deps.config.WEBHOOK_KEY === undefined) {

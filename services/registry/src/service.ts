@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import type { ImagePublished } from '@rxt/contracts'
 import {
   canonical,
   canonicalManifest,
@@ -14,6 +15,7 @@ import {
   invalidDocument,
   NotFoundError,
   newId,
+  type PublishInput,
   type Transaction,
   UnavailableError,
 } from '@rxt/kit'
@@ -435,6 +437,54 @@ export function createRegistry(deps: ContextDeps<RegistryConfig>) {
         'UPDATE projects SET repository_verified_at = now() WHERE id = $1 AND lower(repository) = lower($2)',
         [projectId, repo],
       )
+    },
+
+    /**
+     * CI published an image of a commit (evt.image.published): on a deploy branch, each of the
+     * project's environments with a manifest of its own (not preview environments: pull requests, later)
+     * is sent cmd.deploy.apply with that manifest and its stored overrides. A branch that is not a deploy
+     * branch, an unknown commit, or a project gone deploys nothing.
+     */
+    async imagePublished(
+      ctx: { readonly tx: Transaction; publish: (m: PublishInput) => Promise<unknown> },
+      orgId: string,
+      event: ImagePublished,
+    ): Promise<number> {
+      const { tx } = ctx
+      await tx.query("SELECT set_config('rxt.tenant_id', $1, true)", [orgId])
+      const project = await store.project(tx, event.projectId)
+      if (project === undefined || project.deleted_at !== null) return 0
+      if (
+        event.commitSha === null ||
+        event.branch === null ||
+        !project.deploy_branches.includes(event.branch)
+      )
+        return 0
+      let sent = 0
+      for (const env of await store.environments(tx, project.id)) {
+        if (env.type === 'preview') continue
+        const [latest] = await store.history(tx, project.id, env.name)
+        if (latest === undefined) continue
+        const manifest = await store.manifest(tx, latest.digest)
+        if (manifest === undefined) continue
+        await ctx.publish({
+          type: 'cmd.deploy.apply',
+          tenantId: orgId,
+          key: env.id,
+          data: {
+            envId: env.id,
+            projectId: project.id,
+            environment: env.name,
+            commitSha: event.commitSha,
+            artifactRef: event.image,
+            manifest: manifest.canonical,
+            manifestDigest: latest.digest,
+            overrides: canonical(env.overrides),
+          },
+        })
+        sent++
+      }
+      return sent
     },
 
     async manifest(orgId: string, digest: string) {
