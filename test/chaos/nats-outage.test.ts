@@ -3,7 +3,6 @@
 // message published before, during and after the outage is handled once.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer, Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createBus, createLogger, createNatsTransport, type Transport } from '@rxt/kit'
@@ -17,6 +16,7 @@ import {
   testBusOptions,
   type,
 } from '../../packages/kit/src/bus/conformance.fixtures.ts'
+import { accepts, freePort } from './net.ts'
 
 /** The nats-server this machine runs, or why there is none. */
 const natsServer = (() => {
@@ -31,27 +31,6 @@ if (natsServer.reason !== '') {
     throw new Error(`CI=true and the chaos test's peer is missing: ${natsServer.reason}`)
   process.stdout.write(`SKIPPED chaos suites: ${natsServer.reason}\n`)
 }
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0))
-    })
-  })
-
-const accepts = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = new Socket()
-    socket.once('connect', () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once('error', () => resolve(false))
-    socket.connect(port, '127.0.0.1')
-  })
 
 /** The outage the test causes: long enough that the NATS client's default give-up (10 attempts) passes. */
 const outageMs = 30_000

@@ -17,7 +17,6 @@ import { execFileSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { createServer, Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -41,6 +40,7 @@ import {
   type WorkerConfig,
   type WorkerTransport,
 } from './bus-worker.ts'
+import { accepts, freePort } from './net.ts'
 
 const workerScript = fileURLToPath(new URL('./bus-worker.ts', import.meta.url))
 const groupLeader = fileURLToPath(new URL('./group-leader.ts', import.meta.url))
@@ -73,27 +73,6 @@ for (const { name, reason } of targets) {
     throw new Error(`CI=true and a peer of the chaos test on ${name} is missing: ${reason}`)
   process.stdout.write(`SKIPPED chaos process-kill on ${name}: ${reason}\n`)
 }
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0))
-    })
-  })
-
-const accepts = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = new Socket()
-    socket.once('connect', () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once('error', () => resolve(false))
-    socket.connect(port, '127.0.0.1')
-  })
 
 type WorkerEvent = { readonly event: string } & Record<string, unknown>
 

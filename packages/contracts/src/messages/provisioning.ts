@@ -62,14 +62,18 @@ export const Provisioned = closedObject({
 })
 export type Provisioned = Static<typeof Provisioned>
 
-export const ProvisionFailed = closedObject({
-  envId: envId(),
-  deploymentId: deploymentId(),
-  platform: platformField(),
-  reason: textField('What went wrong, for people'),
-  retryable: Type.Boolean({ description: 'Whether the same request may succeed later' }),
-  provider: Type.Optional(providerField("The provider that failed; absent: the platform's own")),
-})
+/** What an adapter answers when a step of a deployment failed on its platform (the same for every step). */
+const stepFailed = () =>
+  closedObject({
+    envId: envId(),
+    deploymentId: deploymentId(),
+    platform: platformField(),
+    reason: textField('What went wrong, for people'),
+    retryable: Type.Boolean({ description: 'Whether the same request may succeed later' }),
+    provider: Type.Optional(providerField("The provider that failed; absent: the platform's own")),
+  })
+
+export const ProvisionFailed = stepFailed()
 export type ProvisionFailed = Static<typeof ProvisionFailed>
 
 export const NetworkReady = closedObject({
@@ -89,14 +93,7 @@ export const NetworkReady = closedObject({
 })
 export type NetworkReady = Static<typeof NetworkReady>
 
-export const NetworkFailed = closedObject({
-  envId: envId(),
-  deploymentId: deploymentId(),
-  platform: platformField(),
-  reason: textField('What went wrong, for people'),
-  retryable: Type.Boolean({ description: 'Whether the same request may succeed later' }),
-  provider: Type.Optional(providerField("The provider that failed; absent: the platform's own")),
-})
+export const NetworkFailed = stepFailed()
 export type NetworkFailed = Static<typeof NetworkFailed>
 
 /**
@@ -121,14 +118,7 @@ export const Destroyed = closedObject({
 })
 export type Destroyed = Static<typeof Destroyed>
 
-export const DestroyFailed = closedObject({
-  envId: envId(),
-  deploymentId: deploymentId(),
-  platform: platformField(),
-  reason: textField('What went wrong, for people'),
-  retryable: Type.Boolean({ description: 'Whether the same request may succeed later' }),
-  provider: Type.Optional(providerField("The provider that failed; absent: the platform's own")),
-})
+export const DestroyFailed = stepFailed()
 export type DestroyFailed = Static<typeof DestroyFailed>
 
 export const DomainValid = closedObject({
