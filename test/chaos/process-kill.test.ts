@@ -425,7 +425,7 @@ for (const { name: transportName, reason } of targets) {
       const second = await startWorker(consumerOf('c2', 'killed'))
       await settled('killed', 45_000)
       const stopped = await second.stop()
-      const { counts, handledOrder, sentOrder } = await verify('killed')
+      const { counts, handledOrder, sentOrder, done } = await verify('killed')
       const outside = outsideDuplicates(outsideLines(log))
       report('consumer-kill', counts, outside.count, {
         'committed before the kill': committedBefore,
@@ -434,7 +434,31 @@ for (const { name: transportName, reason } of targets) {
         'inbox duplicates': stopped.duplicates,
       })
       expect(counts).toEqual({ published: messages, handled: messages, duplicates: 0, lost: 0, unknown: 0 })
-      expect(handledOrder).toEqual(sentOrder)
+      if (transportName === 'nats') {
+        // NATS redelivers what the killed process held only after the ack wait, and delivers the rest of
+        // the stream at once: a redelivered message may come after later ones of its key (the kit README's
+        // guarantees table says so). What was delivered once is in order.
+        const once = done.filter((r) => r.deliveries === 1)
+        const ids = new Set(once.map((r) => r.message_id))
+        const firstOrder = (rows: readonly { key: string; seq: number; message_id: string }[]) =>
+          Object.fromEntries(
+            Object.keys(sentOrder).map((key) => [
+              key,
+              rows.filter((r) => r.key === key && ids.has(r.message_id)).map((r) => r.seq),
+            ]),
+          )
+        expect(firstOrder(once)).toEqual(
+          firstOrder(
+            Object.entries(sentOrder).flatMap(([key, seqs]) =>
+              seqs.map((seq) => ({
+                key,
+                seq,
+                message_id: once.find((r) => r.key === key && r.seq === seq)?.message_id ?? '',
+              })),
+            ),
+          ),
+        )
+      } else expect(handledOrder).toEqual(sentOrder)
       // An outside effect ran twice only for a message in hand at the kill, and each of those ran again.
       expect([...outside.ids].filter((id) => !inHand.has(id))).toEqual([])
       expect(outside.ids).toEqual(inHand)

@@ -9,7 +9,9 @@ CREATE TABLE deployments (
   commit_sha text,
   artifact_ref text NOT NULL,
   manifest_digest text NOT NULL,
-  status text NOT NULL CHECK (status IN ('running', 'compensating', 'ready', 'failed', 'cancelled')),
+  status text NOT NULL
+    CHECK (status IN ('queued', 'superseded', 'running', 'compensating', 'ready', 'failed', 'cancelled')),
+  queued jsonb,                       -- what a queued deployment starts with once its environment is free
   step text,                          -- the step being done or undone
   platform text,
   provider text,

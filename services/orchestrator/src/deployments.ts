@@ -11,7 +11,14 @@ import type {
 import { NotFoundError } from '@rxt/kit'
 import { type DeployInput, type DeployResults, deploymentIdOf, deploySaga, urlsOf } from './deploy-saga.ts'
 
-export type DeploymentStatus = 'running' | 'compensating' | 'ready' | 'failed' | 'cancelled'
+export type DeploymentStatus =
+  | 'queued'
+  | 'superseded'
+  | 'running'
+  | 'compensating'
+  | 'ready'
+  | 'failed'
+  | 'cancelled'
 
 export interface StepView {
   readonly name: string
@@ -153,19 +160,45 @@ export function stepsOf(history: readonly SagaHistoryEntry[]): StepView[] {
   return steps
 }
 
+/** Serialises, in `tx`, what starts, queues and ends the deploys of one environment. */
+const lockEnvironment = (tx: Transaction, envId: string) =>
+  tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`orchestrator:env:${envId}`])
+
 /**
- * The orchestrator's deployments: started from cmd.deploy.apply as deploy sagas, kept as a read model
- * in each transition, and told to the rest of the platform as evt.deploy.* events.
+ * The orchestrator's deployments: started from cmd.deploy.apply as deploy sagas, one at a time per
+ * environment, kept as a read model in each transition, and told to the rest of the platform as
+ * evt.deploy.* events.
  */
 export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => SagaEngine) {
+  /** Starts the saga of a queued deployment (its row says with what). */
+  const startQueued = async (tx: Transaction, id: string) => {
+    const { rows } = await tx.query<{ queued: DeployInput | string | null }>(
+      `SELECT queued FROM deployments WHERE id = $1 AND status = 'queued' FOR UPDATE`,
+      [id],
+    )
+    const queued = rows[0]?.queued
+    if (queued === undefined || queued === null) return
+    await tx.query(
+      `UPDATE deployments SET status = 'running', queued = NULL, updated_at = now() WHERE id = $1`,
+      [id],
+    )
+    const input = typeof queued === 'string' ? (JSON.parse(queued) as DeployInput) : queued
+    await engine().start(tx, { type: deploySaga.type, id, input, tenantId: input.tenantId })
+  }
+
   return {
-    /** Starts the deploy of `command` for `tenantId` in `tx`; the same deploy again returns the existing one. */
+    /**
+     * Starts the deploy of `command` for `tenantId` in `tx`, or queues it while another deploy of the
+     * environment runs (one at a time; a newer queued one supersedes an older). The same deploy again
+     * changes nothing. Resolves with the deployment's id and what became of it.
+     */
     async apply(tx: Transaction, tenantId: string, command: DeployInput) {
       const id = deploymentIdOf({ ...command, tenantId })
       await asTenant(tx, tenantId)
-      await tx.query(
-        `INSERT INTO deployments (id, org_id, project_id, env_id, environment, commit_sha, artifact_ref, manifest_digest, status)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'running') ON CONFLICT (id) DO NOTHING`,
+      await lockEnvironment(tx, command.envId)
+      const inserted = await tx.query(
+        `INSERT INTO deployments (id, org_id, project_id, env_id, environment, commit_sha, artifact_ref, manifest_digest, status, queued)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9::jsonb) ON CONFLICT (id) DO NOTHING`,
         [
           id,
           tenantId,
@@ -175,9 +208,25 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
           command.commitSha,
           command.artifactRef,
           command.manifestDigest,
+          JSON.stringify({ ...command, tenantId }),
         ],
       )
-      return engine().start(tx, { type: deploySaga.type, id, input: { ...command, tenantId }, tenantId })
+      if (inserted.rowCount === 0) return { id, outcome: 'known' as const }
+      const { rowCount: busy } = await tx.query(
+        `SELECT 1 FROM deployments WHERE env_id = $1 AND id <> $2 AND status IN ('running', 'compensating') LIMIT 1`,
+        [command.envId, id],
+      )
+      if (busy > 0) {
+        // Waits for the running one; what waited before it is superseded by it.
+        await tx.query(
+          `UPDATE deployments SET status = 'superseded', queued = NULL, updated_at = now()
+            WHERE env_id = $1 AND id <> $2 AND status = 'queued'`,
+          [command.envId, id],
+        )
+        return { id, outcome: 'queued' as const }
+      }
+      await startQueued(tx, id)
+      return { id, outcome: 'started' as const }
     },
 
     /** A saga transition: the read model follows it, and what it means for the platform is published. */
@@ -205,6 +254,15 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
           JSON.stringify(saga.compensationFailures),
         ],
       )
+      // The environment is free: the newest deployment waiting for it starts.
+      if (saga.status === 'succeeded' || saga.status === 'failed' || saga.status === 'cancelled') {
+        await lockEnvironment(tx, input.envId)
+        const { rows: next } = await tx.query<{ id: string }>(
+          `SELECT id FROM deployments WHERE env_id = $1 AND status = 'queued' ORDER BY created_at DESC LIMIT 1`,
+          [input.envId],
+        )
+        if (next[0] !== undefined) await startQueued(tx, next[0].id)
+      }
       const common = { envId: input.envId, deploymentId: saga.id }
       for (const event of events) {
         if (event.kind === 'step-succeeded' && deploySaga.steps[event.step]?.name === 'provision' && plan)
@@ -301,8 +359,16 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
     },
 
     async cancel(tenantId: string, id: string, by: string) {
-      await this.get(tenantId, id)
-      await engine().cancel(id, by)
+      const deployment = await this.get(tenantId, id)
+      if (deployment.status === 'queued') {
+        // Not started: nothing to undo.
+        await db.withTenant(tenantId, (tx) =>
+          tx.query(
+            `UPDATE deployments SET status = 'cancelled', queued = NULL, updated_at = now() WHERE id = $1 AND status = 'queued'`,
+            [id],
+          ),
+        )
+      } else await engine().cancel(id, by)
       return this.get(tenantId, id)
     },
   }

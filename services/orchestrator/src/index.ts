@@ -34,14 +34,11 @@ export const orchestrator = defineContext({
     ),
     on(DeployApplyMessage, { id: 'apply' }, async (data, ctx, message) => {
       const tenantId = tenantOfMessage(message)
-      const { created, saga } = await orchestratorOf(deps).deployments.apply(ctx.tx, tenantId, {
+      const { id, outcome } = await orchestratorOf(deps).deployments.apply(ctx.tx, tenantId, {
         ...data,
         tenantId,
       })
-      ctx.log.info(
-        { deploymentId: saga.id, created, envId: data.envId },
-        created ? 'deploy started' : 'deploy already known',
-      )
+      ctx.log.info({ deploymentId: id, envId: data.envId, outcome }, `deploy ${outcome}`)
     }),
   ],
   jobs: (deps) => [orchestratorOf(deps).engine.job],

@@ -28,10 +28,12 @@ const Deployment = Type.Object({
   artifactRef: Type.String(),
   manifestDigest: Type.String(),
   status: Type.Union(
-    ['running', 'compensating', 'ready', 'failed', 'cancelled'].map((s) => Type.Literal(s)),
+    ['queued', 'superseded', 'running', 'compensating', 'ready', 'failed', 'cancelled'].map((s) =>
+      Type.Literal(s),
+    ),
     {
       description:
-        'running, then ready; compensating while what was done is undone, then failed or cancelled',
+        'queued while another deploy of its environment runs (superseded when a newer one is queued after it), running, then ready; compensating while what was done is undone, then failed or cancelled',
     },
   ),
   step: Type.Union([Type.String(), Type.Null()], { description: 'The step being done or undone' }),
@@ -96,7 +98,8 @@ export const orchestratorRoutes = (deployments: Deployments) => (app: HttpApp) =
       config: write,
       schema: {
         tags,
-        summary: 'Cancel a running deployment: what it did is undone, last first; it ends cancelled',
+        summary:
+          'Cancel a deployment: a queued one ends at once; a running one has what it did undone, last first; it ends cancelled',
         params: DeploymentParams,
         response: { 200: DeploymentWithSteps, ...errors },
       },

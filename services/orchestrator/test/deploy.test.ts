@@ -41,7 +41,7 @@ for (const target of dbTargets()) {
     const events: Envelope[] = []
     const run = randomBytes(3).toString('hex')
 
-    const apply = async (name: string, commitSha = 'a'.repeat(40)) => {
+    const commandFor = (name: string, commitSha = 'a'.repeat(40)) => {
       const envId = `env-${name}-${run}`
       const data = {
         envId,
@@ -52,10 +52,14 @@ for (const target of dbTargets()) {
         overrides: '{}',
         ...manifestOf(`${name}-${run}.acme.example`),
       }
+      return { envId, data, id: deploymentIdOf({ ...data, tenantId: owner.orgId }) }
+    }
+    const apply = async (name: string, commitSha = 'a'.repeat(40)) => {
+      const { envId, data, id } = commandFor(name, commitSha)
       await driver.db.transaction((tx) =>
         driver.bus.publish(tx, { type: 'cmd.deploy.apply', tenantId: owner.orgId, key: envId, data }),
       )
-      return { envId, id: deploymentIdOf({ ...data, tenantId: owner.orgId }) }
+      return { envId, id }
     }
     const get = (id: string, authorization = owner.authorization) =>
       runtime.app.inject({ url: `/v1/deployments/${id}`, headers: { authorization } })
@@ -187,6 +191,72 @@ for (const target of dbTargets()) {
       const res = await get(first.id)
       expect((res.json().steps as { attempts: number }[]).every((s) => s.attempts === 1)).toBe(true)
       expect(of('evt.deploy.started', first.id)).toHaveLength(1)
+    })
+
+    it('deploys one at a time per environment: a newer deploy waits, and supersedes an older one waiting', async () => {
+      const [first, second, third] = ['1', '2', '3'].map((n) => commandFor('queue', n.repeat(40))) as [
+        ReturnType<typeof commandFor>,
+        ReturnType<typeof commandFor>,
+        ReturnType<typeof commandFor>,
+      ]
+      await driver.db.transaction((tx) =>
+        driver.bus.publishAll(
+          tx,
+          [first, second, third].map((c) => ({
+            type: 'cmd.deploy.apply',
+            tenantId: owner.orgId,
+            key: c.envId,
+            data: c.data,
+          })),
+        ),
+      )
+      const a = await settled(first.id)
+      const c = await settled(third.id)
+      expect([a.status, c.status]).toEqual(['ready', 'ready'])
+      expect((await get(second.id)).json()).toMatchObject({ status: 'superseded', steps: expect.any(Array) })
+      expect(of('evt.deploy.started', second.id)).toEqual([])
+      // Never both at once: the third started after the first was done.
+      const started = async (id: string) =>
+        (((await get(id)).json().steps as { startedAt: string | null }[])[0]?.startedAt ?? '') as string
+      expect(Date.parse(await started(third.id))).toBeGreaterThanOrEqual(Date.parse(a.updatedAt as string))
+      // A queued deployment is cancelled at once, with nothing to undo (the running one is held at its
+      // network step meanwhile: the simulation is unavailable, so the step waits for its retry).
+      expect((await faults({ failOperation: 'configureNetwork', code: 'unavailable' })).statusCode).toBe(200)
+      try {
+        const [busy, waiting] = ['4', '5'].map((n) => commandFor('cancel-queued', n.repeat(40))) as [
+          ReturnType<typeof commandFor>,
+          ReturnType<typeof commandFor>,
+        ]
+        await driver.db.transaction((tx) =>
+          driver.bus.publishAll(
+            tx,
+            [busy, waiting].map((x) => ({
+              type: 'cmd.deploy.apply',
+              tenantId: owner.orgId,
+              key: x.envId,
+              data: x.data,
+            })),
+          ),
+        )
+        await until(
+          async () =>
+            (await get(waiting.id)).statusCode === 200 && (await get(waiting.id)).json().status === 'queued',
+          10_000,
+          'the second deployment queued',
+        )
+        const cancelled = await runtime.app.inject({
+          method: 'POST',
+          url: `/v1/deployments/${waiting.id}/cancel`,
+          headers: { authorization: owner.authorization },
+        })
+        expect(cancelled.json()).toMatchObject({ status: 'cancelled' })
+        await faults({})
+        expect((await settled(busy.id)).status).toBe('ready')
+        expect((await get(waiting.id)).json().status).toBe('cancelled')
+        expect(of('evt.deploy.started', waiting.id)).toEqual([])
+      } finally {
+        await faults({})
+      }
     })
 
     it('undoes the provision when the network step fails, and nothing is left on the platform', async () => {
