@@ -343,6 +343,24 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
       }
     },
 
+    /**
+     * The deployment's history after `afterSeq`, as the live stream tells it, and whether the
+     * deployment is over (nothing more will come). Another tenant's is not found.
+     */
+    async events(tenantId: string, id: string, afterSeq: number) {
+      const deployment = await this.get(tenantId, id)
+      const history = (await engine().history(id)).filter((h) => h.seq > afterSeq)
+      const over = !['queued', 'running', 'compensating'].includes(deployment.status)
+      return {
+        over,
+        status: deployment.status,
+        events: history.map((h) => {
+          const step = 'step' in h.event ? deploySaga.steps[h.event.step]?.name : undefined
+          return { seq: h.seq, at: h.at.toISOString(), ...h.event, ...(step === undefined ? {} : { step }) }
+        }),
+      }
+    },
+
     async list(tenantId: string, envId: string, limit: number) {
       return db.withTenant(tenantId, async (tx) => {
         const known = await tx.query(

@@ -77,6 +77,61 @@ export const orchestratorRoutes = (deployments: Deployments) => (app: HttpApp) =
     async (request) => deployments.get(tenantOf(request), request.params.deploymentId),
   )
   app.get(
+    '/deployments/:deploymentId/events',
+    {
+      config: read,
+      schema: {
+        tags,
+        summary:
+          "A deployment's progress as it happens (Server-Sent Events): each step started, succeeded, failed, retried, undone, then `end`; resumable with Last-Event-ID",
+        params: DeploymentParams,
+        headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ pattern: '^[0-9]{1,9}$' })) }),
+        response: {
+          200: Type.String({
+            description:
+              'text/event-stream: `id` is the history sequence number, `event` its kind, `data` the entry as JSON',
+          }),
+          ...errors,
+        },
+      },
+    },
+    async (request, reply) => {
+      const tenantId = tenantOf(request)
+      const id = request.params.deploymentId
+      let after = Number(request.headers['last-event-id'] ?? 0)
+      // Found (and the tenant's) before the stream opens: an error is still a problem document.
+      let batch = await deployments.events(tenantId, id, after)
+      reply.hijack()
+      const raw = reply.raw
+      raw.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+        connection: 'keep-alive',
+      })
+      let closed = false
+      raw.on('close', () => {
+        closed = true
+      })
+      try {
+        for (;;) {
+          for (const event of batch.events) {
+            raw.write(`id: ${event.seq}\nevent: ${event.kind}\ndata: ${JSON.stringify(event)}\n\n`)
+            after = event.seq
+          }
+          if (batch.over || closed) break
+          await new Promise((resolve) => setTimeout(resolve, 250))
+          batch = await deployments.events(tenantId, id, after)
+        }
+        if (!closed) raw.write(`event: end\ndata: ${JSON.stringify({ status: batch.status })}\n\n`)
+      } catch (error) {
+        request.log.warn({ err: error, deploymentId: id }, 'deployment event stream ended early')
+      } finally {
+        raw.end()
+      }
+    },
+  )
+  app.get(
     '/environments/:envId/deployments',
     {
       config: read,

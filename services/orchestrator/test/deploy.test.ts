@@ -179,6 +179,53 @@ for (const target of dbTargets()) {
         headers: { authorization: owner.authorization },
       })
       expect(list.json().items.map((d: { id: string }) => d.id)).toEqual([id])
+
+      // The live stream, replayed for a deployment that is over: every history entry, then `end`.
+      const stream = (headers: Record<string, string> = {}) =>
+        runtime.app.inject({
+          url: `/v1/deployments/${id}/events`,
+          headers: { authorization: owner.authorization, ...headers },
+        })
+      const res = await stream()
+      expect(res.statusCode).toBe(200)
+      expect(res.headers['content-type']).toContain('text/event-stream')
+      const frames = res.body
+        .trim()
+        .split('\n\n')
+        .map((frame) =>
+          Object.fromEntries(
+            frame
+              .split('\n')
+              .map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 2)]),
+          ),
+        )
+      expect(frames.map((f) => f.event)).toEqual([
+        'started',
+        'step-started',
+        'step-succeeded',
+        'step-started',
+        'step-succeeded',
+        'step-started',
+        'step-succeeded',
+        'succeeded',
+        'end',
+      ])
+      expect(frames.slice(0, -1).map((f) => Number(f.id))).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
+      expect(JSON.parse(frames[2]?.data as string)).toMatchObject({
+        kind: 'step-succeeded',
+        step: 'place',
+        attempt: 1,
+      })
+      expect(JSON.parse(frames.at(-1)?.data as string)).toEqual({ status: 'ready' })
+      // Resumed after the entry it last saw.
+      const resumed = await stream({ 'last-event-id': '6' })
+      expect(resumed.body.match(/^id: \d+$/gm)).toEqual(['id: 7', 'id: 8'])
+      const foreign = await runtime.app.inject({
+        url: `/v1/deployments/${id}/events`,
+        headers: { authorization: stranger.authorization },
+      })
+      expect(foreign.statusCode).toBe(404)
+      expect(foreign.headers['content-type']).toContain('application/problem+json')
     })
 
     it('the same deploy twice is one deployment', async () => {
@@ -250,8 +297,21 @@ for (const target of dbTargets()) {
           headers: { authorization: owner.authorization },
         })
         expect(cancelled.json()).toMatchObject({ status: 'cancelled' })
+        // The running one's stream is open while it waits, and tells the retry as it happens.
+        const live = runtime.app.inject({
+          url: `/v1/deployments/${busy.id}/events`,
+          headers: { authorization: owner.authorization },
+        })
+        await until(
+          async () => (await get(busy.id)).json().steps?.[2]?.status === 'failed',
+          15_000,
+          'the network step to fail once',
+        )
         await faults({})
         expect((await settled(busy.id)).status).toBe('ready')
+        const told = (await live).body
+        expect(told).toMatch(/event: retry-scheduled\n/)
+        expect(told.trim().endsWith('event: end\ndata: {"status":"ready"}')).toBe(true)
         expect((await get(waiting.id)).json().status).toBe('cancelled')
         expect(of('evt.deploy.started', waiting.id)).toEqual([])
       } finally {
