@@ -70,6 +70,19 @@ export const portField = (description: string) => Type.Integer({ minimum: 1, max
 export const digestField = (description: string) =>
   Type.String({ minLength: 71, maxLength: 71, pattern: '^sha256:[a-f0-9]{64}$', description })
 
+/** A deploy.yaml in the registry's canonical JSON (RFC 8785), as a deploy's commands carry it. */
+export const canonicalManifestField = () =>
+  Type.String({
+    minLength: 2,
+    maxLength: 262_144,
+    description:
+      "The deploy.yaml in the registry's canonical JSON (RFC 8785), whose digest is manifestDigest",
+  })
+
+/** An environment's stored deploy.yaml overrides in canonical JSON (RFC 8785), at most 64 KiB. */
+export const canonicalOverridesField = (description: string) =>
+  Type.String({ minLength: 2, maxLength: 65_536, description })
+
 /** An OCI image reference, optionally pinned by digest: `registry/repo:tag@sha256:…`. */
 export const artifactRefField = (description = 'OCI image reference, pinned by digest where known') =>
   Type.String({

@@ -4,6 +4,8 @@ import { defineMessage } from '../define-message.ts'
 import { MessageKind } from '../envelope.ts'
 import {
   artifactRefField,
+  canonicalManifestField,
+  canonicalOverridesField,
   closedObject,
   commitShaField,
   digestField,
@@ -33,19 +35,12 @@ export const DeployApply = closedObject({
   environment: slugField("The environment's name: its overrides in the manifest apply"),
   commitSha: commitShaField('The commit being deployed'),
   artifactRef: artifactRefField('The image to run'),
-  manifest: Type.String({
-    minLength: 2,
-    maxLength: 262_144,
-    description:
-      "The deploy.yaml in the registry's canonical JSON (RFC 8785), whose digest is manifestDigest",
-  }),
+  manifest: canonicalManifestField(),
   manifestDigest: digestField('sha256: of the canonical manifest'),
   overrides: Type.Optional(
-    Type.String({
-      minLength: 2,
-      maxLength: 65_536,
-      description: 'The overrides stored on the environment in the registry, in canonical JSON (RFC 8785)',
-    }),
+    canonicalOverridesField(
+      'The overrides stored on the environment in the registry, in canonical JSON (RFC 8785)',
+    ),
   ),
 })
 export type DeployApply = Static<typeof DeployApply>

@@ -4,6 +4,8 @@ import { defineMessage } from '../define-message.ts'
 import { MessageKind } from '../envelope.ts'
 import {
   artifactRefField,
+  canonicalManifestField,
+  canonicalOverridesField,
   closedObject,
   digestField,
   idField,
@@ -27,23 +29,16 @@ export const RouterProvision = closedObject({
   envId: envId(),
   environment: slugField("The environment's name: its overrides in the manifest apply"),
   artifactRef: artifactRefField('The image to run'),
-  manifest: Type.String({
-    minLength: 2,
-    maxLength: 262_144,
-    description:
-      "The deploy.yaml in the registry's canonical JSON (RFC 8785), whose digest is manifestDigest",
-  }),
+  manifest: canonicalManifestField(),
   manifestDigest: digestField('sha256: of the canonical manifest'),
   /**
    * The overrides stored on the environment in the registry when the deploy started; they apply after
    * the manifest's spec.environments.<name>. Absent: the ones the router last heard of.
    */
   overrides: Type.Optional(
-    Type.String({
-      minLength: 2,
-      maxLength: 65_536,
-      description: 'The deploy.yaml overrides in canonical JSON (RFC 8785), as the registry validated them',
-    }),
+    canonicalOverridesField(
+      'The deploy.yaml overrides in canonical JSON (RFC 8785), as the registry validated them',
+    ),
   ),
 })
 export type RouterProvision = Static<typeof RouterProvision>
