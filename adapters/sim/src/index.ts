@@ -5,9 +5,11 @@ import {
   SddcDestroyMessage,
   SddcNetworkConfigureMessage,
   SddcProvisionRequestMessage,
+  SddcVerifyMessage,
   SpotDestroyMessage,
   SpotNetworkConfigureMessage,
   SpotProvisionRequestMessage,
+  SpotVerifyMessage,
 } from '@rxt/contracts'
 import { defineContext, extension, InputError, NotFoundError, on, perContext, type Queryable } from '@rxt/kit'
 import {
@@ -23,6 +25,7 @@ import {
   runDestroy,
   runNetwork,
   runProvision,
+  runVerify,
 } from '@rxt/platform-sdk'
 import Type from 'typebox'
 
@@ -276,6 +279,8 @@ export const sim = defineContext<SimConfig>({
       step(SddcProvisionRequestMessage, 'sddc-provision', 'vm', runProvision, provisioned),
       step(SpotNetworkConfigureMessage, 'spot-network', 'k8s', runNetwork, ['network']),
       step(SddcNetworkConfigureMessage, 'sddc-network', 'vm', runNetwork, ['network']),
+      step(SpotVerifyMessage, 'spot-verify', 'k8s', runVerify, []),
+      step(SddcVerifyMessage, 'sddc-verify', 'vm', runVerify, []),
     ]
   },
   jobs: (deps) => [

@@ -6,6 +6,7 @@ import {
   SpotNetworkConfigureMessage,
   SpotProvisionRequestMessage,
   SpotScaleMessage,
+  SpotVerifyMessage,
 } from '@rxt/contracts'
 import {
   type ContextDeps,
@@ -23,6 +24,7 @@ import {
   runDestroy,
   runNetwork,
   runProvision,
+  runVerify,
 } from '@rxt/platform-sdk'
 import Type from 'typebox'
 import { createKube } from './kube.ts'
@@ -189,6 +191,22 @@ export const spot = defineContext<SpotConfig>({
                 deps.log.warn({ envId: plan.envId, error: error.message }, 'pods not told'),
               )
             })
+        },
+      ),
+      on(
+        SpotVerifyMessage,
+        {
+          id: 'verify',
+          act: async (plan, _act, message) => {
+            const platform = await platformFor(plan, message)
+            if (platform === undefined) return undefined
+            const answers = laterAnswers()
+            await runVerify(answers, platform, plan)
+            return { answers: answers.messages }
+          },
+        },
+        async (_plan, ctx) => {
+          for (const answer of ctx.outcome?.answers ?? []) await ctx.publish(answer)
         },
       ),
       on(

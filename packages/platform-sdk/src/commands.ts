@@ -1,12 +1,15 @@
 import type { DeployPlan, DestroyEnvironment } from '@rxt/contracts'
 import { checkPlan } from './check-request.ts'
-import type {
-  DeploymentOutcome,
-  EnvironmentOutcome,
-  IComputePlatform,
-  NetworkOutcome,
-  Outcome,
-  PlatformFailure,
+import {
+  type DeploymentOutcome,
+  type EnvironmentOutcome,
+  type EnvironmentStatus,
+  FailureCode,
+  failure,
+  type IComputePlatform,
+  type NetworkOutcome,
+  type Outcome,
+  type PlatformFailure,
 } from './compute-platform.ts'
 
 /**
@@ -53,7 +56,10 @@ function answerer(ctx: Answers, platform: IComputePlatform, plan: DeployPlan) {
     ctx.publish({ type, tenantId: plan.tenantId, key: plan.envId, data: { ...common, ...data } })
   return {
     succeeded: publish,
-    failed: (type: 'evt.provision.failed' | 'evt.network.failed', failure: PlatformFailure) =>
+    failed: (
+      type: 'evt.provision.failed' | 'evt.network.failed' | 'evt.verify.failed',
+      failure: PlatformFailure,
+    ) =>
       publish(type, {
         reason:
           `${platform.name}${platform.name.startsWith('sim-') ? ' (simulated)' : ''}: ${failure.message}`.slice(
@@ -116,6 +122,63 @@ export async function runNetwork(
     vip: outcome.value.vip,
   })
   return outcome.value
+}
+
+/** How long a verify waits for a rollout to finish before it answers "still progressing" (retryable). */
+export interface VerifyOptions {
+  /** Default 20 s: well inside a handler's timeout; the saga retries a retryable answer. */
+  readonly waitMs?: number
+  /** Between status reads; default 500 ms. */
+  readonly pollMs?: number
+}
+
+/**
+ * Runs a plan's verify command: reads the environment's status until the plan's image runs with every
+ * desired replica ready (evt.verified), or answers evt.verify.failed — retryable while it is still
+ * rolling out after `waitMs` or the platform did not answer; not retryable when it is degraded, gone,
+ * or runs another image (a later deploy replaced it).
+ */
+export async function runVerify(
+  ctx: Answers,
+  platform: IComputePlatform,
+  plan: DeployPlan,
+  options: VerifyOptions = {},
+): Promise<EnvironmentStatus | undefined> {
+  const answer = answerer(ctx, platform, plan)
+  const broken = checkPlan(plan)
+  if (broken !== undefined) return void (await answer.failed('evt.verify.failed', broken))
+  const waitMs = options.waitMs ?? 20_000
+  const pollMs = options.pollMs ?? 500
+  const deadline = performance.now() + waitMs
+  const image = plan.deploy.image
+  for (;;) {
+    const status = await platform.getStatus(plan.envId)
+    if (!status.ok) return void (await answer.failed('evt.verify.failed', status.failure))
+    const s = status.value
+    const refuse = (code: FailureCode, message: string) =>
+      answer.failed('evt.verify.failed', failure(code, message, 'verify'))
+    if (s.phase === 'absent' || s.phase === 'provisioned')
+      return void (await refuse(
+        FailureCode.notFound,
+        `nothing runs in environment ${plan.envId} (${s.phase}): ${s.message}`,
+      ))
+    if (s.image !== null && s.image !== image)
+      return void (await refuse(
+        FailureCode.conflict,
+        `environment ${plan.envId} runs ${s.image}, not ${image}: another deploy replaced it`,
+      ))
+    if (s.phase === 'degraded') return void (await refuse(FailureCode.rejected, `degraded: ${s.message}`))
+    if (s.phase === 'ready' && s.healthy) {
+      await answer.succeeded('evt.verified', { image, revision: s.revision, replicas: s.replicas })
+      return s
+    }
+    if (performance.now() + pollMs > deadline)
+      return void (await refuse(
+        FailureCode.timeout,
+        `${s.replicas.ready} of ${s.replicas.desired} replicas ready after ${Math.round(waitMs / 1000)} s: ${s.message}`,
+      ))
+    await new Promise((resolve) => setTimeout(resolve, pollMs))
+  }
 }
 
 /**

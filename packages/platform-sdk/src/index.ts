@@ -7,6 +7,8 @@ export {
   runDestroy,
   runNetwork,
   runProvision,
+  runVerify,
+  type VerifyOptions,
 } from './commands.ts'
 export {
   ComputeKind,

@@ -10,42 +10,75 @@ import type {
   ProvisionFailed,
   RouteFailed,
   RoutePlanned,
+  Verified,
+  VerifyFailed,
 } from '@rxt/contracts'
 import { defineSaga, type Settlement } from '@rxt/kit'
 
-/** What a deploy saga is started with: the command's payload and its tenant. */
-export interface DeployInput extends DeployApply {
-  readonly tenantId: string
+/** Why a deployment was made: a push (CI published its image), a person, a rollback or a promotion. */
+export type DeploymentTrigger = 'push' | 'manual' | 'rollback' | 'promote'
+
+/** What ran in the environment when a deploy started: restored if the deploy fails. */
+export interface PreviousDeployment {
+  readonly deploymentId: string
+  readonly plan: DeployPlan
 }
 
-/** What its steps left: the plan (place), what exists (provision), how it is reached (network). */
+/** What a deploy saga is started with: the command's payload, its tenant, and what runs now. */
+export interface DeployInput extends Omit<DeployApply, 'commitSha'> {
+  readonly tenantId: string
+  readonly commitSha: string | null
+  readonly trigger?: DeploymentTrigger
+  /** The deployment a rollback or a promotion deploys again (its artifact and manifest). */
+  readonly sourceDeploymentId?: string | null
+  /** Who asked, for a manual deploy, rollback or promotion. */
+  readonly requestedBy?: string | null
+  /** The environment's ready deployment when this one started, if any (set when the saga starts). */
+  readonly previous?: PreviousDeployment | null
+}
+
+/** What its steps left: the plan (place), what exists (provision), how it is reached (network), health (verify). */
 export interface DeployResults {
   readonly place?: { readonly plan: DeployPlan; readonly provider: string; readonly reason: string }
   readonly provision?: { readonly resourceIds: readonly string[] }
   readonly network?: { readonly hostnames: readonly string[]; readonly vip: string | null }
+  readonly verify?: {
+    readonly revision: number | null
+    readonly replicas: { desired: number; ready: number }
+  }
 }
 
 /**
  * A deployment's id, from what it deploys: the same tenant, project, environment, commit and artifact
- * are the same deployment (a second start returns it). UUID-shaped (version 8, RFC 9562 §5.8).
+ * are the same deployment (a second start returns it). A deploy made by a person, a rollback or a
+ * promotion adds what makes it another (`cause`: its request's key, or the deployments it comes from).
+ * UUID-shaped (version 8, RFC 9562 §5.8).
  */
 export function deploymentIdOf(parts: {
   readonly tenantId: string
   readonly projectId: string
   readonly envId: string
-  readonly commitSha: string
+  readonly commitSha: string | null
   readonly artifactRef: string
+  readonly cause?: string
 }): string {
   const hex = createHash('sha256')
     .update(
-      JSON.stringify([parts.tenantId, parts.projectId, parts.envId, parts.commitSha, parts.artifactRef]),
+      JSON.stringify([
+        parts.tenantId,
+        parts.projectId,
+        parts.envId,
+        parts.commitSha ?? '',
+        parts.artifactRef,
+        ...(parts.cause === undefined ? [] : [parts.cause]),
+      ]),
     )
     .digest('hex')
   const variant = ((Number.parseInt(hex[16] as string, 16) & 0x3) | 0x8).toString(16)
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`
 }
 
-const planOf = (results: Readonly<Record<string, unknown>>) =>
+export const planOf = (results: Readonly<Record<string, unknown>>) =>
   (results as DeployResults).place?.plan as DeployPlan
 const family = (plan: DeployPlan) => (plan.platform === 'rxt-spot' ? 'spot' : 'sddc')
 const refused = (code: string, reason: string, retryable: boolean): Settlement => ({
@@ -56,9 +89,51 @@ const refused = (code: string, reason: string, retryable: boolean): Settlement =
 })
 
 /**
+ * What ran before, deployed again under this deployment's keys: how a failed redeploy of a live
+ * environment is undone (its provider's environment is not destroyed under the workload it runs).
+ */
+const restorePlan = (previous: DeployPlan, sagaId: string): DeployPlan => ({
+  ...previous,
+  deploymentId: sagaId,
+  provision: { ...previous.provision, key: `${sagaId}:restore:provision` },
+  deploy: { ...previous.deploy, key: `${sagaId}:restore:deploy` },
+  network: previous.network === null ? null : { ...previous.network, key: `${sagaId}:restore:network` },
+})
+
+/** The deployment that ran before on the same provider: restored, not destroyed, when this one fails. */
+const previousHere = (input: DeployInput, plan: DeployPlan) =>
+  input.previous !== undefined && input.previous !== null && input.previous.plan.provider === plan.provider
+    ? input.previous
+    : undefined
+
+/** The command that removes everything of a plan's environment on its provider. */
+export const destroyCommand = (plan: DeployPlan, sagaId: string, reason: string) => ({
+  type: `cmd.${family(plan)}.destroy`,
+  key: plan.envId,
+  data: {
+    envId: plan.envId,
+    deploymentId: sagaId,
+    tenantId: plan.tenantId,
+    provider: plan.provider,
+    reason,
+  },
+})
+
+/** How a destroy command is answered. */
+export const destroySettlers = {
+  'evt.destroyed': () => ({ ok: true }) as const,
+  'evt.destroy.failed': (event: Envelope) => {
+    const data = event.data as DestroyFailed
+    return refused('destroy-failed', data.reason, data.retryable)
+  },
+}
+
+/**
  * The deploy saga, top to bottom: place (the router chooses the provider and makes the plan), provision
- * (the adapter creates the environment and deploys the workload; undone by destroying the environment),
- * network (ingress, load balancing, TLS, DNS; undone with the environment). Ready once reachable.
+ * (the adapter creates the environment and rolls the workload out), network (ingress, load balancing,
+ * TLS, DNS), verify (the plan's image runs, every replica ready), retire (what ran before on another
+ * provider is removed). A failure undoes what was done, last first: an environment that ran nothing
+ * before is destroyed; one that ran a deployment on the same provider gets that deployment back.
  */
 export const deploySaga = defineSaga<DeployInput>({
   type: 'deploy',
@@ -114,25 +189,27 @@ export const deploySaga = defineSaga<DeployInput>({
       compensate: {
         timeoutMs: 5 * 60_000,
         retry: { maxAttempts: 5, backoff: { baseMs: 2_000, maxMs: 60_000 } },
-        invoke: ({ sagaId, results }) => {
+        invoke: ({ sagaId, input, results }) => {
           const plan = planOf(results)
-          return {
-            type: `cmd.${family(plan)}.destroy`,
-            key: plan.envId,
-            data: {
-              envId: plan.envId,
-              deploymentId: sagaId,
-              tenantId: plan.tenantId,
-              provider: plan.provider,
-              reason: 'the deployment did not complete: what it provisioned is undone',
-            },
-          }
+          const previous = previousHere(input, plan)
+          if (previous !== undefined)
+            return {
+              type: `cmd.${family(plan)}.provision.request`,
+              key: plan.envId,
+              data: restorePlan(previous.plan, sagaId),
+            }
+          return destroyCommand(
+            plan,
+            sagaId,
+            'the deployment did not complete: what it provisioned is undone',
+          )
         },
         settle: {
-          'evt.destroyed': () => ({ ok: true }),
-          'evt.destroy.failed': (event: Envelope) => {
-            const data = event.data as DestroyFailed
-            return refused('destroy-failed', data.reason, data.retryable)
+          ...destroySettlers,
+          'evt.provisioned': () => ({ ok: true }),
+          'evt.provision.failed': (event: Envelope) => {
+            const data = event.data as ProvisionFailed
+            return refused('restore-failed', data.reason, data.retryable)
           },
         },
       },
@@ -155,6 +232,63 @@ export const deploySaga = defineSaga<DeployInput>({
           return refused('network-refused', data.reason, data.retryable)
         },
       },
+      // A new environment's network goes with it (provision's undoing destroys it); a live one gets
+      // the previous deployment's routes back.
+      compensate: {
+        timeoutMs: 5 * 60_000,
+        retry: { maxAttempts: 5, backoff: { baseMs: 2_000, maxMs: 60_000 } },
+        invoke: ({ sagaId, input, results }) => {
+          const plan = planOf(results)
+          const previous = previousHere(input, plan)
+          if (previous === undefined) return undefined
+          return {
+            type: `cmd.${family(plan)}.network.configure`,
+            key: plan.envId,
+            data: restorePlan(previous.plan, sagaId),
+          }
+        },
+        settle: {
+          'evt.network.ready': () => ({ ok: true }),
+          'evt.network.failed': (event: Envelope) => {
+            const data = event.data as NetworkFailed
+            return refused('restore-failed', data.reason, data.retryable)
+          },
+        },
+      },
+    },
+    {
+      name: 'verify',
+      timeoutMs: 60_000,
+      retry: { maxAttempts: 15, backoff: { baseMs: 2_000, maxMs: 20_000 } },
+      invoke: ({ results }) => {
+        const plan = planOf(results)
+        return { type: `cmd.${family(plan)}.verify`, key: plan.envId, data: plan }
+      },
+      settle: {
+        'evt.verified': (event: Envelope) => {
+          const data = event.data as Verified
+          return { ok: true, result: { revision: data.revision, replicas: data.replicas } }
+        },
+        'evt.verify.failed': (event: Envelope) => {
+          const data = event.data as VerifyFailed
+          return refused('unhealthy', data.reason, data.retryable)
+        },
+      },
+    },
+    {
+      // Placement moved the environment: what ran on the other provider goes once this one is healthy.
+      name: 'retire',
+      timeoutMs: 5 * 60_000,
+      retry: { maxAttempts: 5, backoff: { baseMs: 2_000, maxMs: 60_000 } },
+      irreversible: true,
+      invoke: ({ sagaId, input, results }) => {
+        const plan = planOf(results)
+        const previous = input.previous
+        if (previous === undefined || previous === null || previous.plan.provider === plan.provider)
+          return undefined
+        return destroyCommand(previous.plan, sagaId, `deployment ${sagaId} replaced it on ${plan.provider}`)
+      },
+      settle: destroySettlers,
     },
   ],
 })

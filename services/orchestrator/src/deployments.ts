@@ -1,4 +1,4 @@
-import type { ProjectUpdated } from '@rxt/contracts'
+import type { ManifestRecorded, ProjectUpdated } from '@rxt/contracts'
 import type {
   ContextBus,
   ContextDb,
@@ -8,8 +8,16 @@ import type {
   SagaInstance,
   Transaction,
 } from '@rxt/kit'
-import { NotFoundError } from '@rxt/kit'
-import { type DeployInput, type DeployResults, deploymentIdOf, deploySaga, urlsOf } from './deploy-saga.ts'
+import { ConflictError, InputError, NotFoundError } from '@rxt/kit'
+import {
+  type DeployInput,
+  type DeploymentTrigger,
+  type DeployResults,
+  deploymentIdOf,
+  deploySaga,
+  urlsOf,
+} from './deploy-saga.ts'
+import { type DestroyInput, destroySaga } from './destroy-saga.ts'
 
 export type DeploymentStatus =
   | 'queued'
@@ -19,6 +27,10 @@ export type DeploymentStatus =
   | 'ready'
   | 'failed'
   | 'cancelled'
+  | 'replaced'
+  | 'destroyed'
+
+export type DeploymentKind = 'deploy' | 'destroy'
 
 export interface StepView {
   readonly name: string
@@ -38,6 +50,15 @@ export interface StepView {
 
 export interface Deployment {
   readonly id: string
+  /** deploy (of an artifact), or destroy (of the environment). */
+  readonly kind: DeploymentKind
+  readonly trigger: DeploymentTrigger | 'destroy'
+  /** What a rollback or promotion deploys again, or the deployment a destroy removed. */
+  readonly sourceDeploymentId: string | null
+  readonly requestedBy: string | null
+  /** Whether it is what its environment runs now. */
+  readonly current: boolean
+  readonly succeededAt: string | null
   readonly projectId: string
   readonly envId: string
   readonly environment: string
@@ -48,9 +69,9 @@ export interface Deployment {
   readonly step: string | null
   readonly platform: string | null
   readonly provider: string | null
-  readonly urls: readonly string[]
+  readonly urls: string[]
   readonly failure: { readonly step: string | null; readonly code: string; readonly reason: string } | null
-  readonly compensationFailures: readonly {
+  readonly compensationFailures: {
     readonly step: string
     readonly code: string
     readonly reason: string
@@ -60,13 +81,19 @@ export interface Deployment {
 }
 
 const statusOf = (saga: SagaInstance): DeploymentStatus =>
-  saga.status === 'succeeded' ? 'ready' : saga.status
+  saga.status === 'succeeded' ? (saga.type === destroySaga.type ? 'destroyed' : 'ready') : saga.status
 
 const asTenant = (tx: Transaction, tenantId: string) =>
   tx.query("SELECT set_config('rxt.tenant_id', $1, true)", [tenantId])
 
 interface Row {
   id: string
+  kind: DeploymentKind
+  trigger: Deployment['trigger']
+  source_deployment_id: string | null
+  requested_by: string | null
+  current: boolean | null
+  succeeded_at: Date | string | null
   project_id: string
   env_id: string
   environment: string
@@ -86,6 +113,12 @@ interface Row {
 
 const toDeployment = (r: Row): Deployment => ({
   id: r.id,
+  kind: r.kind,
+  trigger: r.trigger,
+  sourceDeploymentId: r.source_deployment_id,
+  requestedBy: r.requested_by,
+  current: r.current === true,
+  succeededAt: r.succeeded_at === null ? null : new Date(r.succeeded_at).toISOString(),
   projectId: r.project_id,
   envId: r.env_id,
   environment: r.environment,
@@ -103,9 +136,15 @@ const toDeployment = (r: Row): Deployment => ({
   updatedAt: new Date(r.updated_at).toISOString(),
 })
 
-/** Each step of the deploy saga as its history tells it: started, ended, attempts, and why it failed. */
-export function stepsOf(history: readonly SagaHistoryEntry[]): StepView[] {
-  const steps = deploySaga.steps.map((s): { -readonly [K in keyof StepView]: StepView[K] } => ({
+/** A history entry as the API shows it: the step by its name. */
+export type HistoryView = { seq: number; at: string; kind: string; step?: string } & Record<string, unknown>
+
+/** The saga a deployment of `kind` is. */
+const definitionOf = (kind: DeploymentKind) => (kind === 'destroy' ? destroySaga : deploySaga)
+
+/** Each step of a deployment's saga as its history tells it: started, ended, attempts, and why it failed. */
+export function stepsOf(kind: DeploymentKind, history: readonly SagaHistoryEntry[]): StepView[] {
+  const steps = definitionOf(kind).steps.map((s): { -readonly [K in keyof StepView]: StepView[K] } => ({
     name: s.name,
     status: 'pending',
     attempts: 0,
@@ -164,84 +203,410 @@ export function stepsOf(history: readonly SagaHistoryEntry[]): StepView[] {
 const lockEnvironment = (tx: Transaction, envId: string) =>
   tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`orchestrator:env:${envId}`])
 
+/** A deployment with whether its environment runs it now. */
+const selectDeployments = `SELECT d.*, (e.current_deployment_id IS NOT NULL AND e.current_deployment_id = d.id) AS current
+  FROM deployments d LEFT JOIN environments e ON e.env_id = d.env_id`
+
+interface EnvironmentRow {
+  env_id: string
+  project_id: string
+  name: string
+  manifest: string | null
+  manifest_digest: string | null
+  overrides: string | null
+  current_deployment_id: string | null
+}
+
+/** How a deploy is asked for: who asked and what makes it another deploy of the same artifact. */
+export interface DeployRequestBy {
+  readonly by: string
+  /** The request's Idempotency-Key, or a fresh id: the same key is the same deployment. */
+  readonly requestKey: string
+}
+
 /**
- * The orchestrator's deployments: started from cmd.deploy.apply as deploy sagas, one at a time per
- * environment, kept as a read model in each transition, and told to the rest of the platform as
- * evt.deploy.* events.
+ * The orchestrator's deployments: started from cmd.deploy.apply, a person, a rollback or a promotion
+ * as deploy sagas, one at a time per environment; environments destroyed by destroy sagas; kept as a
+ * read model in each transition, and told to the rest of the platform as evt.deploy.* events.
  */
 export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => SagaEngine) {
+  const environment = async (tx: Transaction, envId: string) =>
+    (
+      await tx.query<EnvironmentRow & Record<string, unknown>>(
+        'SELECT * FROM environments WHERE env_id = $1',
+        [envId],
+      )
+    ).rows[0]
+
+  /** What the environment runs now, as the plan it was deployed with. */
+  const previousOf = async (tx: Transaction, envId: string) => {
+    const env = await environment(tx, envId)
+    if (env?.current_deployment_id === null || env?.current_deployment_id === undefined) return null
+    const saga = await engine().get(env.current_deployment_id, undefined, tx)
+    const plan = (saga.results as DeployResults).place?.plan
+    return plan === undefined ? null : { deploymentId: saga.id, plan }
+  }
+
   /** Starts the saga of a queued deployment (its row says with what). */
   const startQueued = async (tx: Transaction, id: string) => {
-    const { rows } = await tx.query<{ queued: DeployInput | string | null }>(
-      `SELECT queued FROM deployments WHERE id = $1 AND status = 'queued' FOR UPDATE`,
-      [id],
-    )
+    const { rows } = await tx.query<{
+      queued: DeployInput | DestroyInput | string | null
+      kind: DeploymentKind
+    }>(`SELECT queued, kind FROM deployments WHERE id = $1 AND status = 'queued' FOR UPDATE`, [id])
     const queued = rows[0]?.queued
     if (queued === undefined || queued === null) return
     await tx.query(
       `UPDATE deployments SET status = 'running', queued = NULL, updated_at = now() WHERE id = $1`,
       [id],
     )
-    const input = typeof queued === 'string' ? (JSON.parse(queued) as DeployInput) : queued
-    await engine().start(tx, { type: deploySaga.type, id, input, tenantId: input.tenantId })
+    const input = typeof queued === 'string' ? (JSON.parse(queued) as DeployInput | DestroyInput) : queued
+    if (rows[0]?.kind === 'destroy') {
+      await engine().start(tx, { type: destroySaga.type, id, input, tenantId: input.tenantId })
+      return
+    }
+    // What runs now is what a failure of this one restores.
+    const previous = await previousOf(tx, input.envId)
+    await engine().start(tx, {
+      type: deploySaga.type,
+      id,
+      input: { ...(input as DeployInput), previous },
+      tenantId: input.tenantId,
+    })
   }
 
-  return {
+  /**
+   * Starts a deployment in `tx`, or queues it while another of the environment runs (one at a time; a
+   * newer queued one supersedes an older). The same deployment again changes nothing.
+   */
+  const enqueue = async (
+    tx: Transaction,
+    id: string,
+    kind: DeploymentKind,
+    input: DeployInput | DestroyInput,
+    row: { commitSha: string | null; artifactRef: string; manifestDigest: string },
+  ) => {
+    await asTenant(tx, input.tenantId)
+    await lockEnvironment(tx, input.envId)
+    const trigger = kind === 'destroy' ? 'destroy' : ((input as DeployInput).trigger ?? 'push')
+    const inserted = await tx.query(
+      `INSERT INTO deployments (id, org_id, project_id, env_id, environment, commit_sha, artifact_ref, manifest_digest,
+                                status, queued, kind, trigger, source_deployment_id, requested_by)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9::jsonb, $10, $11, $12, $13) ON CONFLICT (id) DO NOTHING`,
+      [
+        id,
+        input.tenantId,
+        input.projectId,
+        input.envId,
+        input.environment,
+        row.commitSha,
+        row.artifactRef,
+        row.manifestDigest,
+        JSON.stringify(input),
+        kind,
+        trigger,
+        input.sourceDeploymentId ?? null,
+        input.requestedBy ?? null,
+      ],
+    )
+    if (inserted.rowCount === 0) return { id, outcome: 'known' as const }
+    const { rowCount: busy } = await tx.query(
+      `SELECT 1 FROM deployments WHERE env_id = $1 AND id <> $2 AND status IN ('running', 'compensating') LIMIT 1`,
+      [input.envId, id],
+    )
+    if (busy > 0) {
+      // Waits for the running one; what waited before it is superseded by it.
+      await tx.query(
+        `UPDATE deployments SET status = 'superseded', queued = NULL, updated_at = now()
+          WHERE env_id = $1 AND id <> $2 AND status = 'queued'`,
+        [input.envId, id],
+      )
+      return { id, outcome: 'queued' as const }
+    }
+    await startQueued(tx, id)
+    return { id, outcome: 'started' as const }
+  }
+
+  /** A deploy of the environment's own manifest and overrides, as the registry last told them. */
+  const deployInputOf = (
+    tenantId: string,
+    env: EnvironmentRow,
+    artifact: { artifactRef: string; commitSha: string | null },
+  ): Omit<DeployInput, 'trigger'> => {
+    if (env.manifest === null || env.manifest_digest === null)
+      throw new ConflictError(
+        `environment ${env.name} (${env.env_id}) has no deploy.yaml recorded: record one with POST /v1/projects/${env.project_id}/manifests naming the environment`,
+      )
+    return {
+      tenantId,
+      envId: env.env_id,
+      projectId: env.project_id,
+      environment: env.name,
+      commitSha: artifact.commitSha,
+      artifactRef: artifact.artifactRef,
+      manifest: env.manifest,
+      manifestDigest: env.manifest_digest,
+      ...(env.overrides === null ? {} : { overrides: env.overrides }),
+    }
+  }
+
+  const knownEnvironment = async (tx: Transaction, envId: string) => {
+    const env = await environment(tx, envId)
+    if (env === undefined) throw new NotFoundError(`no environment ${envId}`)
+    return env
+  }
+
+  const publishStopped = (
+    tx: Transaction,
+    tenantId: string,
+    deployment: { id: string; envId: string; platform: string | null },
+    reason: 'superseded' | 'rolled-back' | 'destroyed' | 'failed',
+  ) =>
+    deployment.platform === null
+      ? Promise.resolve()
+      : bus.publish(tx, {
+          type: 'evt.deploy.stopped',
+          tenantId,
+          key: deployment.envId,
+          data: {
+            envId: deployment.envId,
+            deploymentId: deployment.id,
+            platform: deployment.platform,
+            stoppedAt: new Date().toISOString(),
+            reason,
+          },
+        })
+
+  /** The environment's deployment `id` is what runs there now; the one before it stopped. */
+  const becameCurrent = async (tx: Transaction, tenantId: string, input: DeployInput, id: string) => {
+    const { rows } = await tx.query<{ id: string; platform: string | null }>(
+      `UPDATE deployments SET status = 'replaced', updated_at = now()
+        WHERE env_id = $1 AND id <> $2 AND status = 'ready' RETURNING id, platform`,
+      [input.envId, id],
+    )
+    for (const before of rows)
+      await publishStopped(
+        tx,
+        tenantId,
+        { id: before.id, envId: input.envId, platform: before.platform },
+        input.trigger === 'rollback' ? 'rolled-back' : 'superseded',
+      )
+    await tx.query(
+      `INSERT INTO environments (env_id, org_id, project_id, name, current_deployment_id) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (env_id) DO UPDATE SET current_deployment_id = excluded.current_deployment_id`,
+      [input.envId, tenantId, input.projectId, input.environment, id],
+    )
+  }
+
+  /** The environment is gone: what ran there is destroyed, and it runs nothing. */
+  const destroyed = async (tx: Transaction, tenantId: string, input: DestroyInput) => {
+    const { rows } = await tx.query<{ id: string; platform: string | null }>(
+      `UPDATE deployments SET status = 'destroyed', updated_at = now()
+        WHERE env_id = $1 AND kind = 'deploy' AND status = 'ready' RETURNING id, platform`,
+      [input.envId],
+    )
+    for (const before of rows)
+      await publishStopped(
+        tx,
+        tenantId,
+        { id: before.id, envId: input.envId, platform: before.platform },
+        'destroyed',
+      )
+    await tx.query('UPDATE environments SET current_deployment_id = NULL WHERE env_id = $1', [input.envId])
+  }
+
+  const deployments = {
     /**
-     * Starts the deploy of `command` for `tenantId` in `tx`, or queues it while another deploy of the
-     * environment runs (one at a time; a newer queued one supersedes an older). The same deploy again
-     * changes nothing. Resolves with the deployment's id and what became of it.
+     * Starts the deploy of `command` for `tenantId` in `tx` (cmd.deploy.apply: a push), or queues it.
+     * The same deploy again changes nothing. Resolves with the deployment's id and what became of it.
      */
     async apply(tx: Transaction, tenantId: string, command: DeployInput) {
-      const id = deploymentIdOf({ ...command, tenantId })
-      await asTenant(tx, tenantId)
-      await lockEnvironment(tx, command.envId)
-      const inserted = await tx.query(
-        `INSERT INTO deployments (id, org_id, project_id, env_id, environment, commit_sha, artifact_ref, manifest_digest, status, queued)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9::jsonb) ON CONFLICT (id) DO NOTHING`,
-        [
-          id,
-          tenantId,
-          command.projectId,
-          command.envId,
-          command.environment,
-          command.commitSha,
-          command.artifactRef,
-          command.manifestDigest,
-          JSON.stringify({ ...command, tenantId }),
-        ],
-      )
-      if (inserted.rowCount === 0) return { id, outcome: 'known' as const }
-      const { rowCount: busy } = await tx.query(
-        `SELECT 1 FROM deployments WHERE env_id = $1 AND id <> $2 AND status IN ('running', 'compensating') LIMIT 1`,
-        [command.envId, id],
-      )
-      if (busy > 0) {
-        // Waits for the running one; what waited before it is superseded by it.
-        await tx.query(
-          `UPDATE deployments SET status = 'superseded', queued = NULL, updated_at = now()
-            WHERE env_id = $1 AND id <> $2 AND status = 'queued'`,
-          [command.envId, id],
+      const input: DeployInput = { ...command, tenantId }
+      const id = deploymentIdOf({
+        ...input,
+        ...(input.trigger === undefined || input.trigger === 'push' ? {} : { cause: input.trigger }),
+      })
+      return enqueue(tx, id, 'deploy', input, input)
+    },
+
+    /** A person deploys an artifact to an environment, with the environment's manifest and overrides. */
+    async deploy(
+      tenantId: string,
+      envId: string,
+      artifact: { artifactRef: string; commitSha: string | null },
+      request: DeployRequestBy,
+    ) {
+      const { id } = await db.withTenant(tenantId, async (tx) => {
+        const env = await knownEnvironment(tx, envId)
+        const input: DeployInput = {
+          ...deployInputOf(tenantId, env, artifact),
+          trigger: 'manual',
+          requestedBy: request.by,
+        }
+        const id = deploymentIdOf({ ...input, cause: `manual:${request.requestKey}` })
+        return enqueue(tx, id, 'deploy', input, input)
+      })
+      return this.get(tenantId, id)
+    },
+
+    /**
+     * Deploys again what deployment `sourceId` deployed (its artifact, manifest and overrides, by
+     * digest): it must have been ready once, and not be what its environment runs now.
+     */
+    async rollback(tenantId: string, sourceId: string, request: DeployRequestBy) {
+      const source = await this.get(tenantId, sourceId)
+      if (source.kind !== 'deploy')
+        throw new ConflictError(`deployment ${sourceId} is a destroy: nothing to roll back to`)
+      if (source.succeededAt === null)
+        throw new ConflictError(
+          `deployment ${sourceId} was never ready (${source.status}): roll back to one that was`,
         )
-        return { id, outcome: 'queued' as const }
-      }
-      await startQueued(tx, id)
-      return { id, outcome: 'started' as const }
+      if (source.current)
+        throw new ConflictError(`deployment ${sourceId} is what environment ${source.environment} runs now`)
+      const saga = await engine().get(sourceId)
+      const { previous: _previous, ...was } = saga.input as DeployInput
+      const { id } = await db.withTenant(tenantId, async (tx) => {
+        const env = await knownEnvironment(tx, source.envId)
+        const input: DeployInput = {
+          ...was,
+          trigger: 'rollback',
+          sourceDeploymentId: sourceId,
+          requestedBy: request.by,
+        }
+        const id = deploymentIdOf({
+          ...input,
+          cause: `rollback:${sourceId}:${env.current_deployment_id ?? ''}:${request.requestKey}`,
+        })
+        return enqueue(tx, id, 'deploy', input, input)
+      })
+      return this.get(tenantId, id)
+    },
+
+    /**
+     * Deploys to environment `envId` exactly what is healthy in environment `fromEnvId` (the artifact and
+     * manifest of its current deployment, with the target's own overrides); refused when the source
+     * runs nothing ready.
+     */
+    async promote(tenantId: string, envId: string, fromEnvId: string, request: DeployRequestBy) {
+      if (envId === fromEnvId)
+        throw new InputError(`promote from ${fromEnvId} to itself: name another environment`)
+      const { id } = await db.withTenant(tenantId, async (tx) => {
+        const target = await knownEnvironment(tx, envId)
+        const from = await knownEnvironment(tx, fromEnvId)
+        if (from.project_id !== target.project_id)
+          throw new ConflictError(
+            `environment ${from.name} is in project ${from.project_id}, ${target.name} in ${target.project_id}: promote within a project`,
+          )
+        const { rows } = await tx.query<{ id: string; status: string }>(
+          'SELECT id, status FROM deployments WHERE id = $1',
+          [from.current_deployment_id],
+        )
+        const healthy = rows[0]
+        if (healthy === undefined || healthy.status !== 'ready')
+          throw new ConflictError(
+            `environment ${from.name} has no healthy deployment to promote: deploy it first, and promote once it is ready`,
+          )
+        const saga = await engine().get(healthy.id, undefined, tx)
+        const was = saga.input as DeployInput
+        const input: DeployInput = {
+          tenantId,
+          envId: target.env_id,
+          projectId: target.project_id,
+          environment: target.name,
+          commitSha: was.commitSha,
+          artifactRef: was.artifactRef,
+          manifest: was.manifest,
+          manifestDigest: was.manifestDigest,
+          ...(target.overrides === null ? {} : { overrides: target.overrides }),
+          trigger: 'promote',
+          sourceDeploymentId: healthy.id,
+          requestedBy: request.by,
+        }
+        const id = deploymentIdOf({ ...input, cause: `promote:${healthy.id}:${request.requestKey}` })
+        return enqueue(tx, id, 'deploy', input, input)
+      })
+      return this.get(tenantId, id)
+    },
+
+    /**
+     * Destroys environment `envId` on its provider: `confirm` must be its name. Refused while one of its
+     * deployments runs or waits (cancel it first), and when nothing was ever placed there.
+     */
+    async destroy(tenantId: string, envId: string, confirm: string, request: DeployRequestBy) {
+      const { id } = await db.withTenant(tenantId, async (tx) => {
+        const env = await knownEnvironment(tx, envId)
+        if (confirm !== env.name)
+          throw new InputError(
+            `confirm must be the environment's name, ${JSON.stringify(env.name)}: destroying it removes everything it runs`,
+          )
+        await lockEnvironment(tx, envId)
+        const { rows: busy } = await tx.query<{ id: string; status: string }>(
+          `SELECT id, status FROM deployments WHERE env_id = $1 AND status IN ('queued', 'running', 'compensating') LIMIT 1`,
+          [envId],
+        )
+        if (busy[0] !== undefined)
+          throw new ConflictError(
+            `deployment ${busy[0].id} of environment ${env.name} is ${busy[0].status}: cancel it (POST /v1/deployments/${busy[0].id}/cancel) or wait for it, then destroy`,
+          )
+        // What was placed there last (what runs now, or what a failed deploy may have left).
+        const { rows } = await tx.query<{
+          id: string
+          artifact_ref: string
+          manifest_digest: string
+          commit_sha: string | null
+        }>(
+          `SELECT id, artifact_ref, manifest_digest, commit_sha FROM deployments
+            WHERE env_id = $1 AND kind = 'deploy' AND provider IS NOT NULL
+            ORDER BY (id = $2) DESC, created_at DESC LIMIT 1`,
+          [envId, env.current_deployment_id],
+        )
+        const last = rows[0]
+        if (last === undefined)
+          throw new ConflictError(`environment ${env.name} was never deployed: nothing to destroy`)
+        const plan = ((await engine().get(last.id, undefined, tx)).results as DeployResults).place?.plan
+        if (plan === undefined)
+          throw new ConflictError(`environment ${env.name} was never placed: nothing to destroy`)
+        const input: DestroyInput = {
+          tenantId,
+          projectId: env.project_id,
+          envId,
+          environment: env.name,
+          sourceDeploymentId: last.id,
+          plan,
+          requestedBy: request.by,
+        }
+        const id = deploymentIdOf({
+          tenantId,
+          projectId: env.project_id,
+          envId,
+          commitSha: last.commit_sha,
+          artifactRef: last.artifact_ref,
+          cause: `destroy:${request.requestKey}`,
+        })
+        return enqueue(tx, id, 'destroy', input, {
+          commitSha: last.commit_sha,
+          artifactRef: last.artifact_ref,
+          manifestDigest: last.manifest_digest,
+        })
+      })
+      return this.get(tenantId, id)
     },
 
     /** A saga transition: the read model follows it, and what it means for the platform is published. */
     async observed(tx: Transaction, saga: SagaInstance, events: readonly SagaEvent[]) {
-      if (saga.type !== deploySaga.type || saga.tenantId === null) return
+      if ((saga.type !== deploySaga.type && saga.type !== destroySaga.type) || saga.tenantId === null) return
       const tenantId = saga.tenantId
-      const input = saga.input as DeployInput
-      const results = saga.results as DeployResults
-      const plan = results.place?.plan
+      const input = saga.input as DeployInput | DestroyInput
+      const plan =
+        saga.type === destroySaga.type
+          ? (input as DestroyInput).plan
+          : (saga.results as DeployResults).place?.plan
       const status = statusOf(saga)
       const urls = status === 'ready' ? urlsOf(saga.results) : []
       await asTenant(tx, tenantId)
       await tx.query(
         `UPDATE deployments SET status = $2, step = $3, platform = $4, provider = $5, urls = $6::jsonb,
-                failure = $7::jsonb, compensation_failures = $8::jsonb, updated_at = now()
+                failure = $7::jsonb, compensation_failures = $8::jsonb, updated_at = now(),
+                succeeded_at = CASE WHEN $2 = 'ready' THEN coalesce(succeeded_at, now()) ELSE succeeded_at END
           WHERE id = $1`,
         [
           saga.id,
@@ -254,18 +619,26 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
           JSON.stringify(saga.compensationFailures),
         ],
       )
+      const finished = saga.status === 'succeeded' || saga.status === 'failed' || saga.status === 'cancelled'
+      if (finished) await lockEnvironment(tx, input.envId)
+      if (saga.status === 'succeeded' && events.some((e) => e.kind === 'succeeded')) {
+        if (saga.type === destroySaga.type) await destroyed(tx, tenantId, input as DestroyInput)
+        else await becameCurrent(tx, tenantId, input as DeployInput, saga.id)
+      }
       // The environment is free: the newest deployment waiting for it starts.
-      if (saga.status === 'succeeded' || saga.status === 'failed' || saga.status === 'cancelled') {
-        await lockEnvironment(tx, input.envId)
+      if (finished) {
         const { rows: next } = await tx.query<{ id: string }>(
           `SELECT id FROM deployments WHERE env_id = $1 AND status = 'queued' ORDER BY created_at DESC LIMIT 1`,
           [input.envId],
         )
         if (next[0] !== undefined) await startQueued(tx, next[0].id)
       }
+      if (saga.type !== deploySaga.type) return
+      const deploy = input as DeployInput
       const common = { envId: input.envId, deploymentId: saga.id }
+      const provisionStep = deploySaga.steps.findIndex((s) => s.name === 'provision')
       for (const event of events) {
-        if (event.kind === 'step-succeeded' && deploySaga.steps[event.step]?.name === 'provision' && plan)
+        if (event.kind === 'step-succeeded' && event.step === provisionStep && plan)
           await bus.publish(tx, {
             type: 'evt.deploy.started',
             tenantId,
@@ -274,22 +647,17 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
               ...common,
               projectId: input.projectId,
               platform: plan.platform,
-              artifactRef: input.artifactRef,
+              artifactRef: deploy.artifactRef,
               startedAt: new Date().toISOString(),
             },
           })
-        if (event.kind === 'step-compensated' && deploySaga.steps[event.step]?.name === 'provision' && plan)
-          await bus.publish(tx, {
-            type: 'evt.deploy.stopped',
+        if (event.kind === 'step-compensated' && event.step === provisionStep && plan)
+          await publishStopped(
+            tx,
             tenantId,
-            key: input.envId,
-            data: {
-              ...common,
-              platform: plan.platform,
-              stoppedAt: new Date().toISOString(),
-              reason: 'failed',
-            },
-          })
+            { id: saga.id, envId: input.envId, platform: plan.platform },
+            'failed',
+          )
         if (event.kind === 'succeeded' && plan && urls.length > 0)
           await bus.publish(tx, {
             type: 'evt.deploy.ready',
@@ -316,16 +684,16 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
     async get(tenantId: string, id: string) {
       const deployment = await db.withTenant(tenantId, async (tx) => {
         const { rows } = await tx.query<Row & Record<string, unknown>>(
-          'SELECT * FROM deployments WHERE id = $1',
+          `${selectDeployments} WHERE d.id = $1`,
           [id],
         )
         return rows[0] === undefined ? undefined : toDeployment(rows[0])
       })
       if (deployment === undefined) throw new NotFoundError(`no deployment ${id}`)
-      return { ...deployment, steps: stepsOf(await engine().history(id)) }
+      return { ...deployment, steps: stepsOf(deployment.kind, await engine().history(id)) }
     },
 
-    /** What the registry says of a project's environments (evt.project.updated): which are whose. */
+    /** What the registry says of a project's environments (evt.project.updated): which are whose, their overrides. */
     async environmentsChanged(tx: Transaction, tenantId: string, event: ProjectUpdated) {
       const after = event.after.environments
       if (after === undefined) return
@@ -336,11 +704,21 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
         if (env === null) await tx.query('DELETE FROM environments WHERE env_id = $1', [envId])
         else
           await tx.query(
-            `INSERT INTO environments (env_id, org_id, project_id, name) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (env_id) DO UPDATE SET name = excluded.name`,
-            [env.id, tenantId, event.projectId, env.name],
+            `INSERT INTO environments (env_id, org_id, project_id, name, overrides) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (env_id) DO UPDATE SET name = excluded.name, overrides = coalesce(excluded.overrides, environments.overrides)`,
+            [env.id, tenantId, event.projectId, env.name, env.overrides ?? null],
           )
       }
+    },
+
+    /** The registry recorded an environment's deploy.yaml (evt.manifest.recorded): its next deploys use it. */
+    async manifestRecorded(tx: Transaction, tenantId: string, event: ManifestRecorded) {
+      await asTenant(tx, tenantId)
+      await tx.query(
+        `INSERT INTO environments (env_id, org_id, project_id, name, manifest, manifest_digest) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (env_id) DO UPDATE SET manifest = excluded.manifest, manifest_digest = excluded.manifest_digest`,
+        [event.envId, tenantId, event.projectId, event.environment, event.manifest, event.manifestDigest],
+      )
     },
 
     /**
@@ -349,15 +727,48 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
      */
     async events(tenantId: string, id: string, afterSeq: number) {
       const deployment = await this.get(tenantId, id)
+      const definition = definitionOf(deployment.kind)
       const history = (await engine().history(id)).filter((h) => h.seq > afterSeq)
       const over = !['queued', 'running', 'compensating'].includes(deployment.status)
       return {
         over,
         status: deployment.status,
         events: history.map((h) => {
-          const step = 'step' in h.event ? deploySaga.steps[h.event.step]?.name : undefined
-          return { seq: h.seq, at: h.at.toISOString(), ...h.event, ...(step === undefined ? {} : { step }) }
+          const step = 'step' in h.event ? definition.steps[h.event.step]?.name : undefined
+          return {
+            seq: h.seq,
+            at: h.at.toISOString(),
+            ...h.event,
+            ...(step === undefined ? {} : { step }),
+          } as HistoryView
         }),
+      }
+    },
+
+    /** A deployment as the engine view shows it: its saga's state and its whole history. */
+    async workflow(tenantId: string, id: string) {
+      const deployment = await this.get(tenantId, id)
+      const saga = await engine().get(id)
+      const { events } = await this.events(tenantId, id, 0)
+      return {
+        id,
+        type: (deployment.kind === 'destroy'
+          ? 'destroy'
+          : deployment.trigger === 'rollback' || deployment.trigger === 'promote'
+            ? deployment.trigger
+            : 'deploy') as 'deploy' | 'rollback' | 'promote' | 'destroy',
+        saga: saga.type,
+        sagaVersion: saga.typeVersion,
+        status: saga.status,
+        step: saga.step,
+        attempt: saga.attempt,
+        version: saga.version,
+        failure: saga.failure,
+        compensationFailures: [...saga.compensationFailures],
+        createdAt: saga.createdAt.toISOString(),
+        updatedAt: saga.updatedAt.toISOString(),
+        deployment,
+        history: events,
       }
     },
 
@@ -369,7 +780,7 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
         )
         if (known.rowCount === 0) throw new NotFoundError(`no environment ${envId}`)
         const { rows } = await tx.query<Row & Record<string, unknown>>(
-          'SELECT * FROM deployments WHERE env_id = $1 ORDER BY created_at DESC LIMIT $2',
+          `${selectDeployments} WHERE d.env_id = $1 ORDER BY d.created_at DESC LIMIT $2`,
           [envId, limit],
         )
         return rows.map(toDeployment)
@@ -390,5 +801,6 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
       return this.get(tenantId, id)
     },
   }
+  return deployments
 }
 export type Deployments = ReturnType<typeof createDeployments>

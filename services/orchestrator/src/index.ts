@@ -1,7 +1,8 @@
-import { DeployApplyMessage, ProjectUpdatedMessage } from '@rxt/contracts'
+import { DeployApplyMessage, ManifestRecordedMessage, ProjectUpdatedMessage } from '@rxt/contracts'
 import { type ContextDeps, createSagaEngine, defineContext, on, perContext, tenantOfMessage } from '@rxt/kit'
 import { deploySaga } from './deploy-saga.ts'
 import { createDeployments } from './deployments.ts'
+import { destroySaga } from './destroy-saga.ts'
 import { orchestratorRoutes } from './routes.ts'
 
 /** A context's saga engine and deployments, made once per context database. */
@@ -11,7 +12,7 @@ const orchestratorOf = perContext((deps: Pick<ContextDeps, 'db' | 'bus' | 'log'>
     context: 'orchestrator',
     db: deps.db,
     bus: deps.bus,
-    definitions: [deploySaga],
+    definitions: [deploySaga, destroySaga],
     log: deps.log,
     observe: (tx, saga, events) => deployments.observed(tx, saga, events),
   })
@@ -24,13 +25,17 @@ const orchestratorOf = perContext((deps: Pick<ContextDeps, 'db' | 'bus' | 'log'>
  */
 export const orchestrator = defineContext({
   name: 'orchestrator',
-  description: 'Deployments as durable sagas: place, provision, network, and their compensation',
+  description:
+    'Deployments as durable sagas: deploy, rollback, promote and destroy; place, provision, network, verify, and their compensation',
   migrations: new URL('../migrations/', import.meta.url),
   routes: (app, deps) => orchestratorRoutes(orchestratorOf(deps).deployments)(app),
   handlers: (deps) => [
     ...orchestratorOf(deps).engine.handlers(),
     on(ProjectUpdatedMessage, { id: 'environments' }, (data, ctx, message) =>
       orchestratorOf(deps).deployments.environmentsChanged(ctx.tx, tenantOfMessage(message), data),
+    ),
+    on(ManifestRecordedMessage, { id: 'manifests' }, (data, ctx, message) =>
+      orchestratorOf(deps).deployments.manifestRecorded(ctx.tx, tenantOfMessage(message), data),
     ),
     on(DeployApplyMessage, { id: 'apply' }, async (data, ctx, message) => {
       const tenantId = tenantOfMessage(message)
@@ -45,3 +50,4 @@ export const orchestrator = defineContext({
 })
 
 export { deploymentIdOf, deploySaga } from './deploy-saga.ts'
+export { destroySaga } from './destroy-saga.ts'

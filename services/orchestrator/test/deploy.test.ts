@@ -65,16 +65,20 @@ for (const target of dbTargets()) {
       runtime.app.inject({ url: `/v1/deployments/${id}`, headers: { authorization } })
     const settled = async (id: string) => {
       let body: { status: string } & Record<string, unknown> = { status: 'unknown' }
-      await until(
-        async () => {
-          const res = await get(id)
-          if (res.statusCode !== 200) return false
-          body = res.json()
-          return ['ready', 'failed', 'cancelled'].includes(body.status)
-        },
-        30_000,
-        `deployment ${id} to settle`,
-      )
+      try {
+        await until(
+          async () => {
+            const res = await get(id)
+            if (res.statusCode !== 200) return false
+            body = res.json()
+            return ['ready', 'failed', 'cancelled', 'replaced', 'destroyed'].includes(body.status)
+          },
+          30_000,
+          `deployment ${id} to settle`,
+        )
+      } catch (error) {
+        throw new Error(`${(error as Error).message}; it is ${JSON.stringify(body)}`)
+      }
       return body
     }
     const faults = (payload: object) =>
@@ -162,6 +166,8 @@ for (const target of dbTargets()) {
         ['place', 'succeeded', 1],
         ['provision', 'succeeded', 1],
         ['network', 'succeeded', 1],
+        ['verify', 'succeeded', 1],
+        ['retire', 'succeeded', 1],
       ])
       await until(() => of('evt.deploy.ready', id).length === 1, 10_000, 'evt.deploy.ready')
       expect(of('evt.deploy.ready', id)[0]?.data).toEqual({
@@ -207,10 +213,14 @@ for (const target of dbTargets()) {
         'step-succeeded',
         'step-started',
         'step-succeeded',
+        'step-started',
+        'step-succeeded',
+        'step-started',
+        'step-succeeded',
         'succeeded',
         'end',
       ])
-      expect(frames.slice(0, -1).map((f) => Number(f.id))).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
+      expect(frames.slice(0, -1).map((f) => Number(f.id))).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
       expect(JSON.parse(frames[2]?.data as string)).toMatchObject({
         kind: 'step-succeeded',
         step: 'place',
@@ -218,8 +228,8 @@ for (const target of dbTargets()) {
       })
       expect(JSON.parse(frames.at(-1)?.data as string)).toEqual({ status: 'ready' })
       // Resumed after the entry it last saw.
-      const resumed = await stream({ 'last-event-id': '6' })
-      expect(resumed.body.match(/^id: \d+$/gm)).toEqual(['id: 7', 'id: 8'])
+      const resumed = await stream({ 'last-event-id': '10' })
+      expect(resumed.body.match(/^id: \d+$/gm)).toEqual(['id: 11', 'id: 12'])
       const foreign = await runtime.app.inject({
         url: `/v1/deployments/${id}/events`,
         headers: { authorization: stranger.authorization },
@@ -259,13 +269,19 @@ for (const target of dbTargets()) {
       )
       const a = await settled(first.id)
       const c = await settled(third.id)
-      expect([a.status, c.status]).toEqual(['ready', 'ready'])
+      // The third replaced the first: the environment runs it now.
+      expect(c).toMatchObject({ status: 'ready', current: true })
+      expect((await get(first.id)).json()).toMatchObject({ status: 'replaced', current: false })
+      expect(a.succeededAt).not.toBeNull()
+      await until(() => of('evt.deploy.stopped', first.id).length === 1, 10_000, 'the first stopped')
+      expect(of('evt.deploy.stopped', first.id)[0]?.data).toMatchObject({ reason: 'superseded' })
       expect((await get(second.id)).json()).toMatchObject({ status: 'superseded', steps: expect.any(Array) })
       expect(of('evt.deploy.started', second.id)).toEqual([])
       // Never both at once: the third started after the first was done.
       const started = async (id: string) =>
         (((await get(id)).json().steps as { startedAt: string | null }[])[0]?.startedAt ?? '') as string
-      expect(Date.parse(await started(third.id))).toBeGreaterThanOrEqual(Date.parse(a.updatedAt as string))
+      const firstEnded = ((await get(first.id)).json().steps as { endedAt: string }[]).at(-1)?.endedAt as string
+      expect(Date.parse(await started(third.id))).toBeGreaterThanOrEqual(Date.parse(firstEnded))
       // A queued deployment is cancelled at once, with nothing to undo (the running one is held at its
       // network step meanwhile: the simulation is unavailable, so the step waits for its retry).
       expect((await faults({ failOperation: 'configureNetwork', code: 'unavailable' })).statusCode).toBe(200)
@@ -317,7 +333,7 @@ for (const target of dbTargets()) {
       } finally {
         await faults({})
       }
-    })
+    }, 90_000)
 
     it('undoes the provision when the network step fails, and nothing is left on the platform', async () => {
       expect((await faults({ failOperation: 'configureNetwork', code: 'invalid' })).statusCode).toBe(200)
@@ -336,6 +352,8 @@ for (const target of dbTargets()) {
           ['place', 'succeeded'],
           ['provision', 'compensated'],
           ['network', 'failed'],
+          ['verify', 'pending'],
+          ['retire', 'pending'],
         ])
         await until(() => of('evt.deploy.failed', id).length === 1, 10_000, 'evt.deploy.failed')
         expect(of('evt.deploy.failed', id)[0]?.data).toMatchObject({ step: 'network', compensated: true })

@@ -422,6 +422,22 @@ export function createRegistry(deps: ContextDeps<RegistryConfig>) {
           commitSha: input.commitSha ?? null,
           recordedBy: actor,
         })
+        // The environment's manifest now: what the orchestrator's next deploy of it uses.
+        if (envId !== null && input.environment !== undefined)
+          await bus.publish(tx, {
+            type: 'evt.manifest.recorded',
+            tenantId: orgId,
+            key: envId,
+            data: {
+              projectId,
+              envId,
+              environment: input.environment,
+              manifest: canonicalManifest(manifest),
+              manifestDigest: digest,
+              commitSha: input.commitSha ?? null,
+              recordedBy: actor,
+            },
+          })
         return { digest, created, manifest }
       })
     },

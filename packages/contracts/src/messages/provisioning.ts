@@ -2,6 +2,7 @@ import Type, { type Static } from 'typebox'
 import { defineMessage } from '../define-message.ts'
 import { MessageKind } from '../envelope.ts'
 import {
+  artifactRefField,
   closedObject,
   hostnameField,
   idField,
@@ -95,6 +96,25 @@ export type NetworkReady = Static<typeof NetworkReady>
 
 export const NetworkFailed = stepFailed()
 export type NetworkFailed = Static<typeof NetworkFailed>
+
+export const Verified = closedObject({
+  envId: envId(),
+  deploymentId: deploymentId(),
+  platform: platformField(),
+  image: artifactRefField('What runs: the image the plan named'),
+  revision: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], {
+    description: "The platform's rollout revision, or null where it keeps none",
+  }),
+  replicas: closedObject({
+    desired: Type.Integer({ minimum: 0 }),
+    ready: Type.Integer({ minimum: 0 }),
+  }),
+  provider: Type.Optional(providerField("The provider that answered; absent: the platform's own")),
+})
+export type Verified = Static<typeof Verified>
+
+export const VerifyFailed = stepFailed()
+export type VerifyFailed = Static<typeof VerifyFailed>
 
 /**
  * What a destroy command (cmd.spot.destroy, cmd.sddc.destroy) asks: remove everything of an
@@ -317,6 +337,42 @@ export const DestroyFailedMessage = defineMessage({
   },
 })
 
+export const VerifiedMessage = defineMessage({
+  type: 'evt.verified',
+  version: 1,
+  kind: MessageKind.event,
+  summary:
+    "A deployment is healthy on its provider: the plan's image runs and every desired replica is ready (published by the spot or sddc adapter)",
+  publishedBy: '*',
+  schema: Verified,
+  fixture: {
+    envId: 'env_prod',
+    deploymentId: 'dep_7f3a9c',
+    platform: 'rxt-spot',
+    image: 'ghcr.io/acme/shop:1.4.2',
+    revision: 3,
+    replicas: { desired: 2, ready: 2 },
+    provider: 'rxt-spot',
+  },
+})
+
+export const VerifyFailedMessage = defineMessage({
+  type: 'evt.verify.failed',
+  version: 1,
+  kind: MessageKind.event,
+  summary:
+    'A deployment is not healthy on its provider: still rolling out (retryable), degraded, gone, or running another image (published by the spot or sddc adapter)',
+  publishedBy: '*',
+  schema: VerifyFailed,
+  fixture: {
+    envId: 'env_prod',
+    deploymentId: 'dep_7f3a9c',
+    platform: 'rxt-spot',
+    reason: 'rxt-spot: 1 of 2 replicas ready after 30 s (CrashLoopBackOff)',
+    retryable: true,
+  },
+})
+
 export const provisioningContracts = [
   ProviderHealthMessage,
   ProvisionedMessage,
@@ -325,6 +381,8 @@ export const provisioningContracts = [
   NetworkFailedMessage,
   DomainValidMessage,
   DomainInvalidMessage,
+  VerifiedMessage,
+  VerifyFailedMessage,
   DestroyedMessage,
   DestroyFailedMessage,
 ] as const

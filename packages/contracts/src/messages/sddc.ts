@@ -9,7 +9,7 @@ import { DestroyEnvironment } from './provisioning.ts'
 
 const envId = () => idField('The environment')
 const deploymentId = () => idField("The orchestrator's deployment (saga) id")
-/** cmd.sddc.provision.request and cmd.sddc.network.configure carry the deployment's plan. */
+/** cmd.sddc.provision.request, cmd.sddc.network.configure and cmd.sddc.verify carry the deployment's plan. */
 export const SddcProvisionRequest = DeployPlan
 export type SddcProvisionRequest = DeployPlan
 export const SddcNetworkConfigure = DeployPlan
@@ -61,6 +61,17 @@ export const SddcNetworkConfigureMessage = defineMessage({
     "Configure a provisioned deployment's NSX load balancer, firewall, TLS and DNS on SDDC Flex, as its plan says",
   publishedBy: 'router',
   schema: SddcNetworkConfigure,
+  fixture: deployPlanFixture('sddc-flex', 'sddc-flex'),
+})
+
+export const SddcVerifyMessage = defineMessage({
+  type: 'cmd.sddc.verify',
+  version: 1,
+  kind: MessageKind.command,
+  summary:
+    "Verify a deployment's health on SDDC Flex: its plan's image runs, every desired VM ready; answered by evt.verified or evt.verify.failed",
+  publishedBy: 'orchestrator',
+  schema: DeployPlan,
   fixture: deployPlanFixture('sddc-flex', 'sddc-flex'),
 })
 
@@ -125,6 +136,7 @@ export const SddcDestroyMessage = defineMessage({
 export const sddcContracts = [
   SddcProvisionRequestMessage,
   SddcNetworkConfigureMessage,
+  SddcVerifyMessage,
   SddcScaleMessage,
   SddcVmCreatedMessage,
   SddcNsxConfiguredMessage,

@@ -1,8 +1,10 @@
+import { createHash } from 'node:crypto'
 import Type, { type Static } from 'typebox'
 import { defineMessage } from '../define-message.ts'
 import { MessageKind } from '../envelope.ts'
 import {
   artifactRefField,
+  canonicalManifestField,
   closedObject,
   commitShaField,
   digestField,
@@ -311,6 +313,41 @@ export const ProjectCreatedMessage = defineMessage({
   fixture: { projectId: 'prj_shop', slug: 'shop', name: 'Shop', repo: 'acme/shop', createdBy: 'usr_ada' },
 })
 
+/** An environment's deploy.yaml as the registry recorded it: what its next deploy, manual or pushed, uses. */
+export const ManifestRecorded = closedObject({
+  projectId: projectId(),
+  envId: idField('The environment whose manifest it now is'),
+  environment: slugField("The environment's name"),
+  manifest: canonicalManifestField(),
+  manifestDigest: digestField('sha256: of the canonical manifest'),
+  commitSha: Type.Union([commitShaField('The commit it came from'), Type.Null()], {
+    description: 'null: recorded through the API with no commit',
+  }),
+  recordedBy: idField('Who recorded it: user:<id>, api-key:<id> or service:<name>'),
+})
+export type ManifestRecorded = Static<typeof ManifestRecorded>
+
+const recordedManifest =
+  '{"apiVersion":"rxt-deploy/v1","kind":"Application","metadata":{"name":"shop"},"spec":{"image":"ghcr.io/acme/shop:1.4.2"}}'
+
+export const ManifestRecordedMessage = defineMessage({
+  type: 'evt.manifest.recorded',
+  version: 1,
+  kind: MessageKind.event,
+  summary: "An environment's deploy.yaml was recorded in its history: it is the environment's manifest now",
+  publishedBy: 'registry',
+  schema: ManifestRecorded,
+  fixture: {
+    projectId: 'prj_shop',
+    envId: 'env_prod',
+    environment: 'production',
+    manifest: recordedManifest,
+    manifestDigest: `sha256:${createHash('sha256').update(recordedManifest).digest('hex')}`,
+    commitSha: '9fceb02d0ae598e95dc970b74767f19372d61af8',
+    recordedBy: 'user:usr_ada',
+  },
+})
+
 export const ProjectUpdatedMessage = defineMessage({
   type: 'evt.project.updated',
   version: 2,
@@ -506,6 +543,7 @@ export const BuildFailedMessage = defineMessage({
 export const sourceContracts = [
   ProjectCreatedMessage,
   ProjectUpdatedMessage,
+  ManifestRecordedMessage,
   RepoVerifiedMessage,
   CommitPushedMessage,
   BranchDeletedMessage,

@@ -19,7 +19,7 @@ const envId = () => idField('The environment')
 const deploymentId = () => idField("The orchestrator's deployment (saga) id")
 const namespace = () => slugField('The Kubernetes namespace of the environment')
 
-/** cmd.spot.provision.request and cmd.spot.network.configure carry the deployment's plan. */
+/** cmd.spot.provision.request, cmd.spot.network.configure and cmd.spot.verify carry the deployment's plan. */
 export const SpotProvisionRequest = DeployPlan
 export type SpotProvisionRequest = DeployPlan
 export const SpotNetworkConfigure = DeployPlan
@@ -90,6 +90,17 @@ export const SpotNetworkConfigureMessage = defineMessage({
     "Configure a provisioned deployment's ingress, load balancing, TLS and DNS on RXT Spot, as its plan says",
   publishedBy: 'router',
   schema: SpotNetworkConfigure,
+  fixture: deployPlanFixture('rxt-spot', 'rxt-spot'),
+})
+
+export const SpotVerifyMessage = defineMessage({
+  type: 'cmd.spot.verify',
+  version: 1,
+  kind: MessageKind.command,
+  summary:
+    "Verify a deployment's health on RXT Spot: its plan's image runs, every desired replica ready; answered by evt.verified or evt.verify.failed",
+  publishedBy: 'orchestrator',
+  schema: DeployPlan,
   fixture: deployPlanFixture('rxt-spot', 'rxt-spot'),
 })
 
@@ -178,6 +189,7 @@ export const SpotDestroyMessage = defineMessage({
 export const spotContracts = [
   SpotProvisionRequestMessage,
   SpotNetworkConfigureMessage,
+  SpotVerifyMessage,
   SpotScaleMessage,
   SpotPodCreatedMessage,
   SpotIngressConfiguredMessage,

@@ -46,7 +46,8 @@ export interface RetryPolicy {
 
 /** The undoing of a step: a command, settled like the step's. */
 export interface Compensation<I> {
-  readonly invoke: (context: StepContext<I>) => SagaCommand
+  /** The command that undoes it; undefined: nothing to undo this time (it is compensated at once). */
+  readonly invoke: (context: StepContext<I>) => SagaCommand | undefined
   readonly settle: Settlers<I>
   readonly timeoutMs: number
   readonly retry?: RetryPolicy

@@ -3,7 +3,7 @@ import { backoffDelay } from '../bus/backoff.ts'
 import type { ContextBus } from '../bus/bus.ts'
 import type { MessageHandler } from '../bus/handling.ts'
 import type { ContextJob } from '../context.ts'
-import type { ContextDb, Transaction } from '../db/index.ts'
+import type { ContextDb, Queryable, Transaction } from '../db/index.ts'
 import { ConflictError, InputError, NotFoundError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import {
@@ -205,7 +205,12 @@ export function createSagaEngine(options: SagaEngineOptions) {
           record({ kind: 'not-undone', step, why: 'irreversible' })
           continue
         }
-        const commandId = (await send(step, 1, 'compensate')) as string
+        const commandId = await send(step, 1, 'compensate')
+        // Its compensation found nothing to undo this time (what it did is undone with another step).
+        if (commandId === undefined) {
+          record({ kind: 'step-compensated', step, attempt: 1 })
+          continue
+        }
         record({ kind: 'compensation-step-started', step, attempt: 1, commandId })
         return
       }
@@ -293,7 +298,11 @@ export function createSagaEngine(options: SagaEngineOptions) {
 
     const resend = async (step: number, attempt: number, phase: SagaPhase) => {
       if (phase === 'forward') return enter(step, attempt)
-      const commandId = (await send(step, attempt, 'compensate')) as string
+      const commandId = await send(step, attempt, 'compensate')
+      if (commandId === undefined) {
+        record({ kind: 'step-compensated', step, attempt })
+        return undoNext()
+      }
       record({ kind: 'compensation-step-started', step, attempt, commandId })
     }
 
@@ -517,8 +526,9 @@ export function createSagaEngine(options: SagaEngineOptions) {
       })
     },
 
-    async get(id: string, tenantId?: string): Promise<SagaInstance> {
-      const { rows } = await db.query<Row & Record<string, unknown>>(
+    /** A saga as it is; `on`: read in that transaction (a transition's observer reads other sagas so). */
+    async get(id: string, tenantId?: string, on: Queryable = db): Promise<SagaInstance> {
+      const { rows } = await on.query<Row & Record<string, unknown>>(
         'SELECT * FROM rxt_sagas WHERE id = $1',
         [id],
       )
