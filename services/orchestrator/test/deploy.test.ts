@@ -31,6 +31,26 @@ spec:
   return { manifest: canonicalManifest(loaded.manifest), manifestDigest: manifestDigest(loaded.manifest) }
 }
 
+/** A manifest whose production override routes another host name (what a promotion there uses). */
+const stagedManifestOf = (stagingHost: string, productionHost: string) => {
+  const loaded = loadManifest(`
+apiVersion: rxt-deploy/v1
+kind: Application
+metadata: {name: shop}
+spec:
+  image: ghcr.io/acme/shop:1.4.2
+  replicas: 1
+  platform: {preference: container}
+  ports: [{name: http, port: 8080, protocol: http}]
+  network: {visibility: public, hostnames: [${stagingHost}], tls: required}
+  environments:
+    production:
+      network: {visibility: public, hostnames: [${productionHost}], tls: required}
+`)
+  if (!loaded.ok) throw new Error('the test manifest is valid')
+  return { manifest: canonicalManifest(loaded.manifest), manifestDigest: manifestDigest(loaded.manifest) }
+}
+
 for (const target of dbTargets()) {
   describe.skipIf(target.skipped !== undefined)(`deploy sagas on ${target.name}`, () => {
     let handle: TestDatabase
@@ -280,7 +300,8 @@ for (const target of dbTargets()) {
       // Never both at once: the third started after the first was done.
       const started = async (id: string) =>
         (((await get(id)).json().steps as { startedAt: string | null }[])[0]?.startedAt ?? '') as string
-      const firstEnded = ((await get(first.id)).json().steps as { endedAt: string }[]).at(-1)?.endedAt as string
+      const firstEnded = ((await get(first.id)).json().steps as { endedAt: string }[]).at(-1)
+        ?.endedAt as string
       expect(Date.parse(await started(third.id))).toBeGreaterThanOrEqual(Date.parse(firstEnded))
       // A queued deployment is cancelled at once, with nothing to undo (the running one is held at its
       // network step meanwhile: the simulation is unavailable, so the step waits for its retry).
@@ -364,5 +385,266 @@ for (const target of dbTargets()) {
         await faults({})
       }
     })
+
+    /** The registry tells of an environment and records its deploy.yaml, as it does on a push. */
+    const environmentOf = async (
+      name: string,
+      envName: string,
+      manifest: { manifest: string; manifestDigest: string },
+    ) => {
+      const envId = `env-${name}-${run}`
+      await driver.db.transaction((tx) =>
+        driver.bus.publishAll(tx, [
+          {
+            type: 'evt.project.updated',
+            tenantId: owner.orgId,
+            data: {
+              projectId: 'prj-shop',
+              changed: ['environments'],
+              envIds: [envId],
+              before: { environments: [null] },
+              after: {
+                environments: [
+                  {
+                    id: envId,
+                    name: envName,
+                    type: envName === 'production' ? 'production' : 'staging',
+                    promotionOrder: envName === 'production' ? 1 : 0,
+                    overridesDigest: `sha256:${'0'.repeat(64)}`,
+                    overrides: '{}',
+                  },
+                ],
+              },
+              updatedBy: 'user:usr_ada',
+            },
+          },
+          {
+            type: 'evt.manifest.recorded',
+            tenantId: owner.orgId,
+            key: envId,
+            data: {
+              projectId: 'prj-shop',
+              envId,
+              environment: envName,
+              ...manifest,
+              commitSha: null,
+              recordedBy: 'user:usr_ada',
+            },
+          },
+        ]),
+      )
+      return envId
+    }
+    const post = (url: string, payload?: object, headers: Record<string, string> = {}) =>
+      runtime.app.inject({
+        method: 'POST',
+        url,
+        headers: { authorization: owner.authorization, ...headers },
+        ...(payload === undefined ? {} : { payload }),
+      })
+    /** A deploy by hand; `key` is the Idempotency-Key that was answered 202 (a refusal is kept for its key too). */
+    const deployManually = async (envId: string, tag: string) => {
+      const attempt = (key: string) =>
+        post(
+          `/v1/environments/${envId}/deployments`,
+          { artifactRef: `ghcr.io/acme/shop:${tag}` },
+          {
+            'idempotency-key': key,
+          },
+        )
+      let key = `key-${tag}-${run}`
+      let res = await attempt(key)
+      // The environment and its manifest arrive by the bus: until then the deploy is refused, and says why.
+      for (let i = 0; i < 200 && (res.statusCode === 404 || res.statusCode === 409); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50))
+        key = `key-${tag}-${run}-${i}`
+        res = await attempt(key)
+      }
+      expect(res.statusCode, res.body).toBe(202)
+      return { ...(res.json() as { id: string; status: string }), key }
+    }
+    const runs = async (envId: string) => {
+      const res = await objects(envId)
+      return res.statusCode === 200 ? JSON.stringify(res.json().steps.workload) : null
+    }
+
+    it('deploys an artifact by hand with the environment’s manifest; the same Idempotency-Key is the same deployment', async () => {
+      const unknown = await post(`/v1/environments/env-nowhere-${run}/deployments`, {
+        artifactRef: 'ghcr.io/acme/shop:1',
+      })
+      expect(unknown.statusCode).toBe(404)
+      const envId = await environmentOf('manual', 'staging', manifestOf(`manual-${run}.acme.example`))
+      const first = await deployManually(envId, 'm1')
+      const again = await post(
+        `/v1/environments/${envId}/deployments`,
+        { artifactRef: 'ghcr.io/acme/shop:m1' },
+        {
+          'idempotency-key': first.key,
+        },
+      )
+      expect(again.statusCode).toBe(202)
+      expect(again.json().id).toBe(first.id)
+      const ready = await settled(first.id)
+      expect(ready).toMatchObject({
+        status: 'ready',
+        trigger: 'manual',
+        requestedBy: expect.stringMatching(/^user:/),
+        current: true,
+        artifactRef: 'ghcr.io/acme/shop:m1',
+      })
+      expect(await runs(envId)).toContain('ghcr.io/acme/shop:m1')
+      // Another tenant cannot deploy there, nor read it.
+      const foreign = await runtime.app.inject({
+        method: 'POST',
+        url: `/v1/environments/${envId}/deployments`,
+        headers: { authorization: stranger.authorization },
+        payload: { artifactRef: 'ghcr.io/acme/shop:evil' },
+      })
+      expect(foreign.statusCode).toBe(404)
+      // A malformed artifact is refused with where the problem is.
+      const bad = await post(`/v1/environments/${envId}/deployments`, { artifactRef: 'not an image' })
+      expect(bad.statusCode).toBe(400)
+      expect(bad.headers['content-type']).toContain('application/problem+json')
+    }, 90_000)
+
+    it('a failed redeploy gives the environment back what it ran; a rollback deploys an earlier one again', async () => {
+      const envId = await environmentOf('redeploy', 'staging', manifestOf(`redeploy-${run}.acme.example`))
+      const v1 = await settled((await deployManually(envId, 'v1')).id)
+      expect(v1.status).toBe('ready')
+      // v2 fails at its verify step: the environment must keep running v1, not be destroyed.
+      expect((await faults({ failOperation: 'getStatus', code: 'invalid' })).statusCode).toBe(200)
+      let v2: Awaited<ReturnType<typeof settled>>
+      try {
+        v2 = await settled((await deployManually(envId, 'v2')).id)
+      } finally {
+        await faults({})
+      }
+      expect(v2).toMatchObject({
+        status: 'failed',
+        failure: { step: 'verify', code: 'unhealthy' },
+        compensationFailures: [],
+      })
+      expect((v2.steps as { name: string; status: string }[]).map((s) => [s.name, s.status])).toEqual([
+        ['place', 'succeeded'],
+        ['provision', 'compensated'],
+        ['network', 'compensated'],
+        ['verify', 'failed'],
+        ['retire', 'pending'],
+      ])
+      expect(of('cmd.spot.destroy', v2.id as string)).toEqual([])
+      expect(await runs(envId)).toContain('ghcr.io/acme/shop:v1')
+      expect((await get(v1.id as string)).json()).toMatchObject({ status: 'ready', current: true })
+
+      // v3 replaces v1; rolling back to v1 deploys its artifact and manifest again.
+      const v3 = await settled((await deployManually(envId, 'v3')).id)
+      expect(v3).toMatchObject({ status: 'ready', current: true })
+      expect((await post(`/v1/deployments/${v3.id}/rollback`)).statusCode).toBe(409)
+      expect((await post(`/v1/deployments/${v2.id}/rollback`)).json().detail).toMatch(/never ready/)
+      const back = await post(`/v1/deployments/${v1.id}/rollback`)
+      expect(back.statusCode).toBe(202)
+      const rolled = await settled(back.json().id)
+      expect(rolled).toMatchObject({
+        status: 'ready',
+        trigger: 'rollback',
+        sourceDeploymentId: v1.id,
+        artifactRef: 'ghcr.io/acme/shop:v1',
+        manifestDigest: v1.manifestDigest,
+        current: true,
+      })
+      expect(await runs(envId)).toContain('ghcr.io/acme/shop:v1')
+      expect((await get(v3.id as string)).json()).toMatchObject({ status: 'replaced', current: false })
+      await until(() => of('evt.deploy.stopped', v3.id as string).length === 1, 10_000, 'v3 stopped')
+      expect(of('evt.deploy.stopped', v3.id as string)[0]?.data).toMatchObject({ reason: 'rolled-back' })
+      // The engine view tells the same, with the saga's history.
+      const workflow = await runtime.app.inject({
+        url: `/v1/workflows/${rolled.id}`,
+        headers: { authorization: owner.authorization },
+      })
+      expect(workflow.json()).toMatchObject({
+        id: rolled.id,
+        type: 'rollback',
+        saga: 'deploy',
+        status: 'succeeded',
+      })
+      expect(workflow.json().history.at(-1)).toMatchObject({ kind: 'succeeded' })
+      expect(
+        (
+          await runtime.app.inject({
+            url: `/v1/workflows/${rolled.id}`,
+            headers: { authorization: stranger.authorization },
+          })
+        ).statusCode,
+      ).toBe(404)
+    }, 120_000)
+
+    it('promotes what is healthy in one environment to another, and destroys an environment confirmed by name', async () => {
+      const manifest = stagedManifestOf(`stage-${run}.acme.example`, `prod-${run}.acme.example`)
+      const staging = await environmentOf('promote-staging', 'staging', manifest)
+      const production = await environmentOf('promote-production', 'production', manifest)
+      // Nothing healthy in staging yet: refused, saying why.
+      let refused = await post(`/v1/environments/${production}/promote`, { from: staging })
+      for (let i = 0; i < 100 && refused.statusCode === 404; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50))
+        refused = await post(`/v1/environments/${production}/promote`, { from: staging })
+      }
+      expect(refused.statusCode).toBe(409)
+      expect(refused.json().detail).toMatch(/no healthy deployment/)
+      const staged = await settled((await deployManually(staging, 's1')).id)
+      expect(staged.urls).toEqual([`https://stage-${run}.acme.example`])
+      const started = await runtime.app.inject({
+        method: 'POST',
+        url: '/v1/workflows/promote/start',
+        headers: { authorization: owner.authorization },
+        payload: { envId: production, from: staging },
+      })
+      expect(started.statusCode, started.body).toBe(202)
+      expect(started.json()).toMatchObject({ type: 'promote', saga: 'deploy' })
+      const promoted = await settled(started.json().id)
+      expect(promoted).toMatchObject({
+        status: 'ready',
+        envId: production,
+        environment: 'production',
+        trigger: 'promote',
+        sourceDeploymentId: staged.id,
+        artifactRef: 'ghcr.io/acme/shop:s1',
+        manifestDigest: staged.manifestDigest,
+        urls: [`https://prod-${run}.acme.example`],
+      })
+      const missing = await runtime.app.inject({
+        method: 'POST',
+        url: '/v1/workflows/deploy/start',
+        headers: { authorization: owner.authorization },
+        payload: { envId: production },
+      })
+      expect(missing.statusCode).toBe(400)
+      expect(missing.json().detail).toMatch(/artifactRef/)
+
+      // Destroy: the name must be typed; then everything of production goes, and what ran is destroyed.
+      const wrong = await post(`/v1/environments/${production}/destroy`, { confirm: 'staging' })
+      expect(wrong.statusCode).toBe(400)
+      expect(wrong.json().detail).toMatch(/"production"/)
+      const destroy = await post(`/v1/environments/${production}/destroy`, { confirm: 'production' })
+      expect(destroy.statusCode, destroy.body).toBe(202)
+      const gone = await settled(destroy.json().id)
+      expect(gone).toMatchObject({
+        kind: 'destroy',
+        trigger: 'destroy',
+        status: 'destroyed',
+        sourceDeploymentId: promoted.id,
+      })
+      expect((gone.steps as { name: string; status: string }[]).map((s) => [s.name, s.status])).toEqual([
+        ['destroy', 'succeeded'],
+      ])
+      expect((await objects(production)).statusCode).toBe(404)
+      expect((await get(promoted.id as string)).json()).toMatchObject({ status: 'destroyed', current: false })
+      await until(
+        () => of('evt.deploy.stopped', promoted.id as string).length === 1,
+        10_000,
+        'production stopped',
+      )
+      expect(of('evt.deploy.stopped', promoted.id as string)[0]?.data).toMatchObject({ reason: 'destroyed' })
+      // Staging still runs.
+      expect(await runs(staging)).toContain('ghcr.io/acme/shop:s1')
+    }, 120_000)
   })
 }
