@@ -139,6 +139,8 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
     )
     Object.assign(fixturesOfA, {
       deploymentId,
+      workflowId: deploymentId,
+      type: 'deploy',
       orgId: alice.orgId,
       userId: carol.userId,
       keyId: keyOfA.id,
@@ -205,13 +207,25 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
    * A valid body for the operations whose body would fail validation before the tenant is looked at:
    * an empty body answered 400 would prove nothing. An operation not listed is sent `{}`.
    */
-  const bodies: Record<string, unknown> = {
+  const bodies: Record<string, unknown | (() => unknown)> = {
+    'POST /v1/environments/{envId}/deployments': { artifactRef: 'ghcr.io/b/planted:1' },
+    'POST /v1/environments/{envId}/promote': () => ({ from: fixturesOfA.envId }),
+    'POST /v1/environments/{envId}/destroy': { confirm: 'staging' },
+    'POST /v1/workflows/{type}/start': () => ({
+      envId: fixturesOfA.envId,
+      artifactRef: 'ghcr.io/b/planted:1',
+    }),
     'PATCH /v1/projects/{projectId}': { name: 'taken over' },
     'POST /v1/projects/{projectId}/environments': { name: 'planted', type: 'staging' },
     'PATCH /v1/projects/{projectId}/environments/{envId}': { promotionOrder: 7 },
     'POST /v1/projects/{projectId}/manifests': {
       yaml: 'apiVersion: rxt-deploy/v1\nkind: Application\nmetadata: {name: planted}\nspec: {image: "x/y:1"}\n',
     },
+  }
+
+  const bodyOf = (operation: string) => {
+    const body = bodies[operation] ?? {}
+    return typeof body === 'function' ? (body as () => unknown)() : body
   }
 
   /** Routes of what the platform offers every tenant (operators manage it): read by all, changed by none. */
@@ -238,9 +252,7 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
       if (op.path === '/v1/invites/{token}/accept') continue
       for (const attacker of attackers) {
         const body =
-          op.method === 'GET' || op.method === 'DELETE'
-            ? undefined
-            : (bodies[`${op.method} ${op.path}`] ?? {})
+          op.method === 'GET' || op.method === 'DELETE' ? undefined : bodyOf(`${op.method} ${op.path}`)
         const res = await call(op.method, fill(op.path), attacker.authorization, body)
         if (res.status !== 404)
           failures.push(

@@ -487,10 +487,10 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
      * runs nothing ready.
      */
     async promote(tenantId: string, envId: string, fromEnvId: string, request: DeployRequestBy) {
-      if (envId === fromEnvId)
-        throw new InputError(`promote from ${fromEnvId} to itself: name another environment`)
       const { id } = await db.withTenant(tenantId, async (tx) => {
         const target = await knownEnvironment(tx, envId)
+        if (envId === fromEnvId)
+          throw new InputError(`promote from ${fromEnvId} to itself: name another environment`)
         const from = await knownEnvironment(tx, fromEnvId)
         if (from.project_id !== target.project_id)
           throw new ConflictError(
