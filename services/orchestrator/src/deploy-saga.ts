@@ -143,7 +143,8 @@ export const deploySaga = defineSaga<DeployInput>({
     {
       name: 'place',
       timeoutMs: 30_000,
-      retry: { maxAttempts: 3, backoff: { baseMs: 1_000, maxMs: 10_000 } },
+      // A provider only unhealthy for now is worth waiting for a few minutes.
+      retry: { maxAttempts: 10, backoff: { baseMs: 2_000, maxMs: 30_000 } },
       invoke: ({ sagaId, input }) => ({
         type: 'cmd.router.plan',
         key: input.envId,
@@ -164,8 +165,10 @@ export const deploySaga = defineSaga<DeployInput>({
           const data = event.data as RoutePlanned
           return { ok: true, result: { plan: data.plan, provider: data.provider, reason: data.reason } }
         },
-        'evt.route.failed': (event: Envelope) =>
-          refused('no-provider', (event.data as RouteFailed).reason, false),
+        'evt.route.failed': (event: Envelope) => {
+          const data = event.data as RouteFailed
+          return refused('no-provider', data.reason, data.retryable === true)
+        },
       },
     },
     {

@@ -76,7 +76,7 @@ export function createRouting(
     attempt: number,
   ): Promise<
     | { readonly ok: true; readonly plan: DeployPlan; readonly provider: string; readonly reason: string }
-    | { readonly ok: false; readonly reason: string }
+    | { readonly ok: false; readonly reason: string; readonly retryable: boolean }
   > => {
     const loaded = loadManifest(work.manifest)
     const digest = `sha256:${createHash('sha256').update(work.manifest).digest('hex')}`
@@ -134,17 +134,34 @@ export function createRouting(
               ? `selected provider ${selection.provider} vanished`
               : `${maxAttempts} providers were tried`) +
           (tried.length > 0 ? `; tried ${tried.map((t) => t.provider).join(', ')}` : '')
-      return { ok: false, reason }
+      // Later may succeed: a provider only unhealthy now, or an environment the registry's news of is
+      // still on its way.
+      const retryable =
+        manifestProblem === undefined &&
+        ((unknown !== undefined && stored === undefined) || (selection?.ok === false && selection.retryable))
+      return { ok: false, reason, retryable }
     }
     return { ok: true, plan, provider: selection.provider, reason: selection.reason }
   }
 
-  const routeFailed = (ctx: HandlerContext, work: RouterProvision, reason: string, tried: Attempt[]) =>
+  const routeFailed = (
+    ctx: HandlerContext,
+    work: RouterProvision,
+    reason: string,
+    tried: Attempt[],
+    retryable = false,
+  ) =>
     ctx.publish({
       type: 'evt.route.failed',
       tenantId: work.tenantId,
       key: work.envId,
-      data: { deploymentId: work.deploymentId, envId: work.envId, reason: reason.slice(0, 2000), tried },
+      data: {
+        deploymentId: work.deploymentId,
+        envId: work.envId,
+        reason: reason.slice(0, 2000),
+        tried,
+        retryable,
+      },
     })
 
   /** Chooses among the providers not tried yet, and sends the work, or says why no provider can. */
@@ -237,7 +254,7 @@ export function createRouting(
       await asTenant(ctx, work.tenantId)
       const chosen = await choose(ctx, work, [], 1)
       if (!chosen.ok) {
-        await routeFailed(ctx, work, chosen.reason, [])
+        await routeFailed(ctx, work, chosen.reason, [], chosen.retryable)
         return
       }
       await ctx.publish({

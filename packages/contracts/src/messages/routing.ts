@@ -68,6 +68,11 @@ export const RouteFailed = closedObject({
   envId: envId(),
   reason: textField('Why no provider could take the work, for people', 2000),
   tried: Type.Array(Attempt, { maxItems: 20, description: 'Providers tried, and why they failed' }),
+  retryable: Type.Optional(
+    Type.Boolean({
+      description: 'Whether the same request may succeed later (a provider only unhealthy now); absent: no',
+    }),
+  ),
 })
 export type RouteFailed = Static<typeof RouteFailed>
 

@@ -20,6 +20,8 @@ export interface ProviderState {
 export interface Assessment {
   readonly blockers: readonly string[]
   readonly fits: readonly string[]
+  /** Its health alone blocks it: it takes the workload once its health check passes. */
+  readonly transient: boolean
 }
 
 const list = (items: readonly string[]) => (items.length === 0 ? 'none' : items.join(', '))
@@ -143,5 +145,5 @@ export function assess(
     const within = ceiling === undefined ? '' : `, within ${formatUsd(ceiling)}`
     fits.push(`${name} costs an estimated ${formatUsd(monthlyCost)}/month${within}`)
   }
-  return { blockers, fits }
+  return { blockers, fits, transient: blockers.length === 1 && state.enabled && !state.health.healthy }
 }

@@ -121,6 +121,12 @@ describe('selectPlatform: each reason a provider is not eligible', () => {
     ])
     const never = { healthy: false, checkedAt: null, message: '' }
     expect(reasonsAlone(shop(), [view(rxtSpot(), { health: never })])[0]).toContain('(never checked)')
+    // Only its health keeps it out: asking again later may succeed. Disabled too: it may not.
+    expect(selectPlatform(shop(), [view(rxtSpot(), { health })])).toMatchObject({ ok: false, retryable: true })
+    expect(selectPlatform(shop(), [view(rxtSpot(), { health, enabled: false })])).toMatchObject({
+      ok: false,
+      retryable: false,
+    })
   })
 
   it('lacks a certification the manifest requires', () => {
@@ -315,6 +321,7 @@ describe('selectPlatform: ties and none eligible', () => {
       ok: false,
       reason: 'No provider can run shop: no provider is registered; an operator must add one',
       candidates: [],
+      retryable: false,
     })
   })
 })

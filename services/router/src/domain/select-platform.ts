@@ -33,12 +33,19 @@ export type Selection =
       readonly monthlyCost: number
       readonly candidates: Candidate[]
     }
-  | { readonly ok: false; readonly reason: string; readonly candidates: Candidate[] }
+  | {
+      readonly ok: false
+      readonly reason: string
+      readonly candidates: Candidate[]
+      /** A provider would take it once healthy again: the same request may succeed later. */
+      readonly retryable: boolean
+    }
 
 interface Scored {
   readonly view: ProviderView
   readonly candidate: Candidate
   readonly cost: number
+  readonly transient: boolean
 }
 
 const preferencePhrase: Readonly<Record<Workload['preference'], string>> = {
@@ -95,7 +102,7 @@ export function selectPlatform(manifest: DeployManifest, providers: readonly Pro
   const workload = describeWorkload(manifest)
   const scored: Scored[] = providers.map((view) => {
     const cost = estimateMonthlyCost(workload, view.manifest.spec.pricing)
-    const { blockers, fits } = assess(manifest, workload, view.manifest, view, cost)
+    const { blockers, fits, transient } = assess(manifest, workload, view.manifest, view, cost)
     const eligible = blockers.length === 0
     const candidate = {
       provider: view.manifest.metadata.name,
@@ -103,7 +110,7 @@ export function selectPlatform(manifest: DeployManifest, providers: readonly Pro
       reasons: [...(eligible ? fits : blockers)],
       monthlyCost: cost,
     }
-    return { view, candidate, cost }
+    return { view, candidate, cost, transient }
   })
   scored.sort(byPlacementOrder)
   const eligible = scored.filter((s) => s.candidate.eligible)
@@ -116,7 +123,12 @@ export function selectPlatform(manifest: DeployManifest, providers: readonly Pro
       providers.length === 0
         ? 'no provider is registered; an operator must add one'
         : ineligible.map((s) => firstReason(s.candidate.reasons)).join('; ')
-    return { ok: false, reason: `No provider can run ${workload.app}: ${why}`, candidates }
+    return {
+      ok: false,
+      reason: `No provider can run ${workload.app}: ${why}`,
+      candidates,
+      retryable: ineligible.some((s) => s.transient),
+    }
   }
   const provider = winner.view.manifest
   const rank = eligible.length === 1 ? 'only' : 'cheapest'
