@@ -262,10 +262,16 @@ async function journey(base: string): Promise<Journey> {
   // The successful workflow run of a deploy branch deploys staging (the environment with a manifest):
   // the registry sends cmd.deploy.apply, the orchestrator's saga places, provisions and networks it.
   let deployment: Payload = {}
+  // Its progress as Server-Sent Events, opened as soon as the deployment is listed.
+  let streamed: Promise<string> | undefined
   await until(
     async () => {
       const listed = await call('GET', `/v1/environments/${envIds.staging}/deployments`, auth)
       deployment = ((listed.body.items ?? []) as Payload[])[0] ?? {}
+      if (deployment.id !== undefined && streamed === undefined)
+        streamed = fetch(`${base}/v1/deployments/${deployment.id}/events`, { headers: auth }).then((r) =>
+          r.text(),
+        )
       return ['ready', 'failed', 'cancelled'].includes(deployment.status as string)
     },
     settleMs,
@@ -284,6 +290,21 @@ async function journey(base: string): Promise<Journey> {
         .map((s) => `${s.name}:${s.status}`)
         .join(','),
     ].join(' '),
+  }
+  // Each step as the stream told it (started, then succeeded), and how it ended.
+  const frames = ((await streamed) ?? '')
+    .trim()
+    .split('\n\n')
+    .map((frame) => {
+      const event = /^event: (.*)$/m.exec(frame)?.[1]
+      const data = JSON.parse(/^data: (.*)$/m.exec(frame)?.[1] ?? '{}') as { step?: string; status?: string }
+      return event === 'end'
+        ? `end:${data.status}`
+        : `${event}${data.step === undefined ? '' : `:${data.step}`}`
+    })
+  steps['deployment events'] = {
+    status: streamed === undefined ? 0 : 200,
+    outcome: frames.filter((f) => f.startsWith('step-') || f.startsWith('end')).join(','),
   }
   const listed = await call('GET', `/v1/projects/${projectId}/webhook/deliveries`, auth)
   const deliveries = (listed.body.items ?? []) as { event: string; outcome: string }[]
@@ -311,7 +332,15 @@ const expectedSteps = {
   'push with another secret': { status: 401 },
   deployment: {
     status: 200,
-    outcome: 'ready https://hello.acme.example place:succeeded,provision:succeeded,network:succeeded',
+    outcome:
+      'ready https://hello.acme.example place:succeeded,provision:succeeded,network:succeeded,verify:succeeded,retire:succeeded',
+  },
+  'deployment events': {
+    status: 200,
+    outcome: ['place', 'provision', 'network', 'verify', 'retire']
+      .map((step) => `step-started:${step},step-succeeded:${step}`)
+      .concat('end:ready')
+      .join(','),
   },
 }
 
