@@ -1,4 +1,4 @@
-import { ImagePublishedMessage, RepoVerifiedMessage } from '@rxt/contracts'
+import { CommitPushedMessage, ImagePublishedMessage, RepoVerifiedMessage } from '@rxt/contracts'
 import { WebhookKeyField } from '@rxt/contracts/webhooks'
 import { defineContext, InputError, on, perContext, tenantOfMessage } from '@rxt/kit'
 import Type from 'typebox'
@@ -37,6 +37,15 @@ export const registry = defineContext<RegistryConfig>({
         ctx.log.info(
           { projectId: data.projectId, image: data.image, environments: sent },
           'deploys requested',
+        )
+    }),
+    // A push to a deploy branch of a project with no CI: the image its manifests name is deployed.
+    on(CommitPushedMessage, async (data, ctx, message) => {
+      const sent = await registryOf(deps).commitPushed(ctx, tenantOfMessage(message), data)
+      if (sent > 0)
+        ctx.log.info(
+          { projectId: data.projectId, commitSha: data.commitSha, environments: sent },
+          'deploys of fixed images requested',
         )
     }),
   ],

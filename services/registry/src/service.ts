@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { ImagePublished } from '@rxt/contracts'
+import type { CommitPushed, ImagePublished } from '@rxt/contracts'
 import {
   canonical,
   canonicalManifest,
@@ -74,6 +74,16 @@ const projectFields = (r: ProjectRow) => ({
   updatedAt: r.updated_at.toISOString(),
   deletedAt: r.deleted_at?.toISOString() ?? null,
 })
+
+/** Where a deploy trigger publishes: a handler's context. */
+interface DeployContext {
+  readonly tx: Transaction
+  publish: (m: PublishInput) => Promise<unknown>
+}
+
+/** The image a manifest names (spec.image), if any: an environment's own manifest names its own. */
+const fixedImage = (canonicalJson: string): string | undefined =>
+  (JSON.parse(canonicalJson) as { spec?: { image?: string } }).spec?.image
 
 /** An environment as evt.project.updated shows it: its overrides, and their digest. */
 const environmentSummary = (r: EnvironmentRow) => ({
@@ -159,6 +169,57 @@ export function createRegistry(deps: ContextDeps<RegistryConfig>) {
     if (env === undefined || env.project_id !== projectId || env.deleted_at !== null)
       throw new NotFoundError(`no environment ${envId} in project ${projectId}`)
     return env
+  }
+  /**
+   * A commit of `branch` is ready to deploy: when the branch is one of the project's deploy branches,
+   * each of its environments with a manifest of its own (not preview environments) is sent
+   * cmd.deploy.apply with that manifest, its stored overrides, and the artifact `artifactOf` names
+   * for it (none: that environment is not deployed). A push (`fixed`) deploys only projects that name
+   * no CI workflow.
+   */
+  const deployBranch = async (
+    ctx: DeployContext,
+    orgId: string,
+    projectId: string,
+    branch: string,
+    commitSha: string,
+    artifactOf: (manifest: string, environment: string) => string | undefined,
+    source: 'image' | 'fixed',
+  ): Promise<number> => {
+    const { tx } = ctx
+    await tx.query("SELECT set_config('rxt.tenant_id', $1, true)", [orgId])
+    const project = await store.project(tx, projectId)
+    if (project === undefined || project.deleted_at !== null) return 0
+    if (!project.deploy_branches.includes(branch)) return 0
+    // A project built by CI deploys its images, not the pushes before them.
+    if (source === 'fixed' && project.ci !== null) return 0
+    let sent = 0
+    for (const env of await store.environments(tx, project.id)) {
+      if (env.type === 'preview') continue
+      const [latest] = await store.history(tx, project.id, env.name)
+      if (latest === undefined) continue
+      const manifest = await store.manifest(tx, latest.digest)
+      if (manifest === undefined) continue
+      const artifactRef = artifactOf(manifest.canonical, env.name)
+      if (artifactRef === undefined) continue
+      await ctx.publish({
+        type: 'cmd.deploy.apply',
+        tenantId: orgId,
+        key: env.id,
+        data: {
+          envId: env.id,
+          projectId: project.id,
+          environment: env.name,
+          commitSha,
+          artifactRef,
+          manifest: manifest.canonical,
+          manifestDigest: latest.digest,
+          overrides: canonical(env.overrides),
+        },
+      })
+      sent++
+    }
+    return sent
   }
   /** evt.project.updated: the changed fields, each as it was and as it is. */
   const updated = (
@@ -461,46 +522,21 @@ export function createRegistry(deps: ContextDeps<RegistryConfig>) {
      * is sent cmd.deploy.apply with that manifest and its stored overrides. A branch that is not a deploy
      * branch, an unknown commit, or a project gone deploys nothing.
      */
-    async imagePublished(
-      ctx: { readonly tx: Transaction; publish: (m: PublishInput) => Promise<unknown> },
-      orgId: string,
-      event: ImagePublished,
-    ): Promise<number> {
-      const { tx } = ctx
-      await tx.query("SELECT set_config('rxt.tenant_id', $1, true)", [orgId])
-      const project = await store.project(tx, event.projectId)
-      if (project === undefined || project.deleted_at !== null) return 0
-      if (
-        event.commitSha === null ||
-        event.branch === null ||
-        !project.deploy_branches.includes(event.branch)
-      )
-        return 0
-      let sent = 0
-      for (const env of await store.environments(tx, project.id)) {
-        if (env.type === 'preview') continue
-        const [latest] = await store.history(tx, project.id, env.name)
-        if (latest === undefined) continue
-        const manifest = await store.manifest(tx, latest.digest)
-        if (manifest === undefined) continue
-        await ctx.publish({
-          type: 'cmd.deploy.apply',
-          tenantId: orgId,
-          key: env.id,
-          data: {
-            envId: env.id,
-            projectId: project.id,
-            environment: env.name,
-            commitSha: event.commitSha,
-            artifactRef: event.image,
-            manifest: manifest.canonical,
-            manifestDigest: latest.digest,
-            overrides: canonical(env.overrides),
-          },
-        })
-        sent++
-      }
-      return sent
+    async imagePublished(ctx: DeployContext, orgId: string, event: ImagePublished): Promise<number> {
+      if (event.commitSha === null || event.branch === null) return 0
+      const commitSha = event.commitSha
+      return deployBranch(ctx, orgId, event.projectId, event.branch, commitSha, () => event.image, 'image')
+    },
+
+    /**
+     * A push to a deploy branch of a project that builds no image (no CI settings) deploys the image its
+     * environments' manifests name (spec.image); an environment
+     * whose manifest names none deploys nothing. A project with CI deploys when its image is published.
+     */
+    async commitPushed(ctx: DeployContext, orgId: string, event: CommitPushed): Promise<number> {
+      if (event.projectId === undefined || !event.ref.startsWith('refs/heads/')) return 0
+      const branch = event.ref.slice('refs/heads/'.length)
+      return deployBranch(ctx, orgId, event.projectId, branch, event.commitSha, fixedImage, 'fixed')
     },
 
     async manifest(orgId: string, digest: string) {

@@ -13,6 +13,7 @@ import { registry } from '../src/index.ts'
 
 const [pglite] = dbTargets()
 const fixture = catalog.messages.get('evt.image.published')?.fixture as Record<string, unknown>
+const pushFixture = catalog.messages.get('evt.commit.pushed')?.fixture as Record<string, unknown>
 
 describe.skipIf(pglite?.skipped !== undefined)('the registry turns a published image into deploys', () => {
   let handle: TestDatabase
@@ -110,5 +111,80 @@ describe.skipIf(pglite?.skipped !== undefined)('the registry turns a published i
     expect(JSON.parse((commands[0]?.data as { manifest: string }).manifest)).toMatchObject({
       spec: { image: 'ghcr.io/acme/shop:1' },
     })
+  })
+
+  it('deploys the image its manifests name on a push, for a project that builds none', async () => {
+    commands.length = 0
+    const yaml = (environment: string) =>
+      `apiVersion: rxt-deploy/v1\nkind: Application\nmetadata: {name: web}\nspec: {image: "nginx:${environment === 'production' ? '1.26' : '1.27'}"}\n`
+    const project = async (slug: string, ci?: object) => {
+      const created = await call('POST', '/projects', {
+        slug,
+        name: slug,
+        deployBranches: ['main'],
+        ...(ci === undefined ? {} : { ci }),
+      })
+      const envs: Record<string, string> = {}
+      for (const name of ['staging', 'production'] as const) {
+        envs[name] = (await call('POST', `/projects/${created.id}/environments`, { name, type: name })).id
+        await call('POST', `/projects/${created.id}/manifests`, { yaml: yaml(name), environment: name })
+      }
+      return { id: created.id as string, envs }
+    }
+    const fixed = await project('fixed')
+    const built = await project('built', { workflow: 'build.yml', image: 'ghcr.io/acme/built' })
+    const push = (projectId: string, ref: string, commitSha: string) => ({
+      ...pushFixture,
+      projectId,
+      deliveryId: randomBytes(8).toString('hex'),
+      ref,
+      commitSha,
+    })
+    await driver.db.transaction((tx) =>
+      driver.bus.publishAll(tx, [
+        {
+          type: 'evt.commit.pushed',
+          tenantId: owner.orgId,
+          data: push(fixed.id, 'refs/heads/feature', 'e'.repeat(40)),
+        },
+        {
+          type: 'evt.commit.pushed',
+          tenantId: owner.orgId,
+          data: push(fixed.id, 'refs/tags/main', 'd'.repeat(40)),
+        },
+        {
+          type: 'evt.commit.pushed',
+          tenantId: owner.orgId,
+          data: push(built.id, 'refs/heads/main', 'c'.repeat(40)),
+        },
+        {
+          type: 'evt.commit.pushed',
+          tenantId: owner.orgId,
+          data: push(fixed.id, 'refs/heads/main', 'b'.repeat(40)),
+        },
+      ]),
+    )
+    await until(() => commands.length >= 2, 15_000, 'cmd.deploy.apply of the fixed project')
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const sent = commands
+      .map((c) => c.data as { envId: string; projectId: string; commitSha: string; artifactRef: string })
+      .map(({ envId, projectId, commitSha, artifactRef }) => ({ envId, projectId, commitSha, artifactRef }))
+      .sort((a, b) => (a.envId < b.envId ? -1 : 1))
+    expect(sent).toEqual(
+      [
+        {
+          envId: fixed.envs.staging,
+          projectId: fixed.id,
+          commitSha: 'b'.repeat(40),
+          artifactRef: 'nginx:1.27',
+        },
+        {
+          envId: fixed.envs.production,
+          projectId: fixed.id,
+          commitSha: 'b'.repeat(40),
+          artifactRef: 'nginx:1.26',
+        },
+      ].sort((a, b) => ((a.envId as string) < (b.envId as string) ? -1 : 1)),
+    )
   })
 })
