@@ -104,6 +104,14 @@ describe('parseConfig', () => {
     )
   })
 
+  it('promises sagas recovery no sooner than the bus redelivers what a crashed replica held', () => {
+    expect(parseConfig(CoreConfig, {})).toMatchObject({ SAGA_RECOVERY_MS: 60000, BUS_ACK_WAIT_MS: 30000 })
+    expect(parseConfig(CoreConfig, { SAGA_RECOVERY_MS: '30000' }).SAGA_RECOVERY_MS).toBe(30000)
+    expect(() => parseConfig(CoreConfig, { SAGA_RECOVERY_MS: '20000' })).toThrow(
+      'invalid configuration: BUS_ACK_WAIT_MS (30000) must be at most SAGA_RECOVERY_MS (20000): an answer a crashed replica held would come back to a saga later than it promises',
+    )
+  })
+
   it('checks a rule between keys only once each key is valid', () => {
     // The max age is invalid on its own: one message about it, none comparing it with the retention.
     const attempt = () => parseConfig(CoreConfig, { BUS_NATS_MAX_AGE_HOURS: '0' })

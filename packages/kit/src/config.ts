@@ -114,6 +114,12 @@ export const CoreConfig = Type.Object({
     description:
       'How long a delivered message may go unsettled before it is delivered again (a crashed consumer).',
   }),
+  SAGA_RECOVERY_MS: Type.Integer({
+    minimum: 4000,
+    default: 60000,
+    description:
+      "How soon a saga a crashed replica was advancing goes on in another: due timers (step timeouts, retries, deadlines) are looked for every quarter of it, at most every second, and what the crashed replica held is delivered again within BUS_ACK_WAIT_MS, which must not exceed it.",
+  }),
   BUS_HANDLER_TIMEOUT_MS: Type.Integer({
     minimum: 100,
     default: 60000,
@@ -235,6 +241,13 @@ interface ConfigRule {
 const hour = 3_600_000
 
 const rules: readonly ConfigRule[] = [
+  {
+    keys: ['BUS_ACK_WAIT_MS', 'SAGA_RECOVERY_MS'],
+    check: (c) =>
+      (c.BUS_ACK_WAIT_MS as number) > (c.SAGA_RECOVERY_MS as number)
+        ? `BUS_ACK_WAIT_MS (${c.BUS_ACK_WAIT_MS}) must be at most SAGA_RECOVERY_MS (${c.SAGA_RECOVERY_MS}): an answer a crashed replica held would come back to a saga later than it promises`
+        : undefined,
+  },
   {
     keys: ['BUS_NATS_MAX_AGE_HOURS', 'BUS_RETENTION_HOURS'],
     check: (c) =>

@@ -6,13 +6,14 @@ import { destroySaga } from './destroy-saga.ts'
 import { orchestratorRoutes } from './routes.ts'
 
 /** A context's saga engine and deployments, made once per context database. */
-const orchestratorOf = perContext((deps: Pick<ContextDeps, 'db' | 'bus' | 'log'>) => {
+const orchestratorOf = perContext((deps: Pick<ContextDeps, 'db' | 'bus' | 'log' | 'config'>) => {
   const deployments = createDeployments(deps.db, deps.bus, () => engine)
   const engine = createSagaEngine({
     context: 'orchestrator',
     db: deps.db,
     bus: deps.bus,
     definitions: [deploySaga, destroySaga],
+    recoveryMs: deps.config.SAGA_RECOVERY_MS,
     log: deps.log,
     observe: (tx, saga, events) => deployments.observed(tx, saga, events),
   })

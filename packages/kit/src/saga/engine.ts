@@ -68,6 +68,11 @@ export interface SagaEngineOptions {
   readonly log: Logger
   /** How often due timers are looked for: a crashed replica's timers fire on another within it. */
   readonly timerPollMs?: number
+  /**
+   * SAGA_RECOVERY_MS: how soon a crashed replica's sagas go on elsewhere; timers are polled every
+   * quarter of it, at most every second (unless `timerPollMs` says).
+   */
+  readonly recoveryMs?: number
   /** A saga's deadline unless its definition gives one. Default 30 min. */
   readonly defaultTimeoutMs?: number
   /**
@@ -102,7 +107,8 @@ const parsed = <T>(value: T | string): T => (typeof value === 'string' ? (JSON.p
  */
 export function createSagaEngine(options: SagaEngineOptions) {
   const { db, bus, log } = options
-  const timerPollMs = options.timerPollMs ?? 1_000
+  const timerPollMs =
+    options.timerPollMs ?? Math.min(1_000, Math.floor((options.recoveryMs ?? 60_000) / 4))
   const defaultTimeoutMs = options.defaultTimeoutMs ?? 30 * 60_000
   // biome-ignore lint/suspicious/noExplicitAny: each saga types its own input
   const definitions = new Map<string, SagaDefinition<any>>()
