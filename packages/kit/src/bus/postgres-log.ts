@@ -8,8 +8,13 @@ import type { ConsumerSpec, Delivery, OutboundMessage, Transport, TransportConsu
 
 export interface PostgresLogOptions {
   readonly database: Database
-  /** How often an idle consumer looks for work written by another process. */
+  /**
+   * How soon an idle consumer first looks again for work no event of this process announced (written
+   * by another process, or a lease run out); 100 ms.
+   */
   readonly pollMs?: number
+  /** The longest it waits between looks while idle: each empty look doubles the wait up to it; 1 s. */
+  readonly idlePollMs?: number
 }
 
 interface ClaimedRow extends Record<string, unknown> {
@@ -39,6 +44,7 @@ export async function createPostgresLog(options: PostgresLogOptions): Promise<Tr
     await loadMigrations(new URL('./migrations/log/', import.meta.url)),
   )
   const pollMs = options.pollMs ?? 100
+  const idlePollMs = Math.max(pollMs, options.idlePollMs ?? 1_000)
   const appended = new EventEmitter()
   appended.setMaxListeners(0)
   let closed = false
@@ -64,7 +70,7 @@ export async function createPostgresLog(options: PostgresLogOptions): Promise<Tr
     },
     async consumer(spec) {
       await ensureConsumer(db, spec)
-      return logConsumer(db, spec, pollMs, appended, () => closed)
+      return logConsumer(db, spec, { pollMs, idlePollMs }, appended, () => closed)
     },
     async replay(spec, from) {
       await ensureConsumer(db, spec)
@@ -155,12 +161,13 @@ async function ensureConsumer(db: ContextDb, spec: ConsumerSpec): Promise<void> 
 function logConsumer(
   db: ContextDb,
   spec: ConsumerSpec,
-  pollMs: number,
+  { pollMs, idlePollMs }: { pollMs: number; idlePollMs: number },
   appended: EventEmitter,
   transportClosed: () => boolean,
 ): TransportConsumer {
   let closed = false
   const done = () => closed || transportClosed()
+  let idleMs = pollMs
 
   // Acks of one turn of the event loop go out in one statement.
   let acks: string[] = []
@@ -249,6 +256,8 @@ function logConsumer(
                 [spec.name, row.seq, delayMs],
               )
               appended.emit('appended')
+              // Due later: this process looks for it then, not at an idle consumer's next look.
+              setTimeout(() => appended.emit('appended'), delayMs + 5).unref()
             },
           }),
         )
@@ -260,8 +269,15 @@ function logConsumer(
       for (;;) {
         if (done()) return []
         const deliveries = await claim(max)
-        if (deliveries.length > 0 || Date.now() >= deadline) return deliveries
-        await wake(appended, Math.min(pollMs, deadline - Date.now()))
+        if (deliveries.length > 0) {
+          idleMs = pollMs
+          return deliveries
+        }
+        if (Date.now() >= deadline) return deliveries
+        // What this process appends, settles or retries wakes it at once; what it cannot hear of
+        // (another process's appends, a lease run out) is looked for ever less often while idle.
+        const woken = await wake(appended, Math.min(idleMs, deadline - Date.now()))
+        idleMs = woken ? pollMs : Math.min(idleMs * 2, idlePollMs)
       }
     },
     async close() {
@@ -272,13 +288,17 @@ function logConsumer(
   }
 }
 
-/** Resolves on the next append in this process, or after `ms`. */
-async function wake(appended: EventEmitter, ms: number): Promise<void> {
+/** Resolves on the next append in this process (true), or after `ms` (false). */
+async function wake(appended: EventEmitter, ms: number): Promise<boolean> {
   const controller = new AbortController()
   const { signal } = controller
-  await Promise.race([
-    once(appended, 'appended', { signal }).catch(() => undefined),
-    sleep(Math.max(0, ms), undefined, { signal }).catch(() => undefined),
+  const woken = await Promise.race([
+    once(appended, 'appended', { signal }).then(
+      () => true,
+      () => false,
+    ),
+    sleep(Math.max(0, ms), false, { signal }).catch(() => false),
   ])
   controller.abort()
+  return woken
 }
