@@ -128,6 +128,8 @@ export const destroySettlers = {
   },
 }
 
+const retireAttempts = 5
+
 /**
  * The deploy saga, top to bottom: place (the router chooses the provider and makes the plan), provision
  * (the adapter creates the environment and rolls the workload out), network (ingress, load balancing,
@@ -282,7 +284,7 @@ export const deploySaga = defineSaga<DeployInput>({
       // Placement moved the environment: what ran on the other provider goes once this one is healthy.
       name: 'retire',
       timeoutMs: 5 * 60_000,
-      retry: { maxAttempts: 5, backoff: { baseMs: 2_000, maxMs: 60_000 } },
+      retry: { maxAttempts: retireAttempts, backoff: { baseMs: 2_000, maxMs: 60_000 } },
       irreversible: true,
       invoke: ({ sagaId, input, results }) => {
         const plan = planOf(results)
@@ -291,7 +293,16 @@ export const deploySaga = defineSaga<DeployInput>({
           return undefined
         return destroyCommand(previous.plan, sagaId, `deployment ${sagaId} replaced it on ${plan.provider}`)
       },
-      settle: destroySettlers,
+      // The new deployment is healthy: what could not be removed on the other provider is left for a
+      // person (said in the step's result and the log), not undone by destroying what now runs.
+      settle: {
+        'evt.destroyed': () => ({ ok: true, result: { retired: true } }),
+        'evt.destroy.failed': (event: Envelope, { attempt }) => {
+          const data = event.data as DestroyFailed
+          if (data.retryable && attempt < retireAttempts) return refused('destroy-failed', data.reason, true)
+          return { ok: true, result: { retired: false, left: data.reason } }
+        },
+      },
     },
   ],
 })

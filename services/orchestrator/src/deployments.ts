@@ -748,8 +748,15 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
     /** A deployment as the engine view shows it: its saga's state and its whole history. */
     async workflow(tenantId: string, id: string) {
       const deployment = await this.get(tenantId, id)
-      const saga = await engine().get(id)
-      const { events } = await this.events(tenantId, id, 0)
+      const definition = definitionOf(deployment.kind)
+      // A deployment that waited and never started (queued, superseded, or cancelled while queued)
+      // has no saga yet: its workflow is its status, with no history.
+      const saga =
+        ['queued', 'superseded'].includes(deployment.status) ||
+        deployment.steps.every((s) => s.attempts === 0)
+          ? undefined
+          : await engine().get(id)
+      const { events } = saga === undefined ? { events: [] } : await this.events(tenantId, id, 0)
       return {
         id,
         type: (deployment.kind === 'destroy'
@@ -757,16 +764,16 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
           : deployment.trigger === 'rollback' || deployment.trigger === 'promote'
             ? deployment.trigger
             : 'deploy') as 'deploy' | 'rollback' | 'promote' | 'destroy',
-        saga: saga.type,
-        sagaVersion: saga.typeVersion,
-        status: saga.status,
-        step: saga.step,
-        attempt: saga.attempt,
-        version: saga.version,
-        failure: saga.failure,
-        compensationFailures: [...saga.compensationFailures],
-        createdAt: saga.createdAt.toISOString(),
-        updatedAt: saga.updatedAt.toISOString(),
+        saga: definition.type,
+        sagaVersion: saga?.typeVersion ?? definition.version,
+        status: saga?.status ?? (deployment.status as 'queued' | 'superseded' | 'cancelled'),
+        step: saga?.step ?? null,
+        attempt: saga?.attempt ?? 0,
+        version: saga?.version ?? 0,
+        failure: saga?.failure ?? null,
+        compensationFailures: [...(saga?.compensationFailures ?? [])],
+        createdAt: saga?.createdAt.toISOString() ?? deployment.createdAt,
+        updatedAt: saga?.updatedAt.toISOString() ?? deployment.updatedAt,
         deployment,
         history: events,
       }
@@ -797,7 +804,11 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
             [id],
           ),
         )
-      } else await engine().cancel(id, by)
+      } else if (['running', 'compensating'].includes(deployment.status)) await engine().cancel(id, by)
+      else
+        throw new ConflictError(
+          `deployment ${id} is ${deployment.status}: only a queued or running deployment can be cancelled`,
+        )
       return this.get(tenantId, id)
     },
   }

@@ -154,6 +154,8 @@ const Workflow = Type.Object({
   saga: Type.String({ description: 'The saga that runs it (deploy or destroy)' }),
   sagaVersion: Type.Integer(),
   status: Type.Union([
+    Type.Literal('queued'),
+    Type.Literal('superseded'),
     Type.Literal('running'),
     Type.Literal('compensating'),
     Type.Literal('succeeded'),

@@ -297,6 +297,20 @@ for (const target of dbTargets()) {
       expect(of('evt.deploy.stopped', first.id)[0]?.data).toMatchObject({ reason: 'superseded' })
       expect((await get(second.id)).json()).toMatchObject({ status: 'superseded', steps: expect.any(Array) })
       expect(of('evt.deploy.started', second.id)).toEqual([])
+      // A superseded deployment never started: its workflow is its status, with no history; there is
+      // nothing to cancel.
+      const never = await runtime.app.inject({
+        url: `/v1/workflows/${second.id}`,
+        headers: { authorization: owner.authorization },
+      })
+      expect(never.json()).toMatchObject({ status: 'superseded', step: null, history: [] })
+      const late = await runtime.app.inject({
+        method: 'POST',
+        url: `/v1/deployments/${second.id}/cancel`,
+        headers: { authorization: owner.authorization },
+      })
+      expect(late.statusCode).toBe(409)
+      expect(late.json().detail).toMatch(/is superseded/)
       // Never both at once: the third started after the first was done.
       const started = async (id: string) =>
         (((await get(id)).json().steps as { startedAt: string | null }[])[0]?.startedAt ?? '') as string
