@@ -118,7 +118,7 @@ export const CoreConfig = Type.Object({
     minimum: 4000,
     default: 60000,
     description:
-      "How soon a saga a crashed replica was advancing goes on in another: due timers (step timeouts, retries, deadlines) are looked for every quarter of it, at most every second, and what the crashed replica held is delivered again within BUS_ACK_WAIT_MS, which must not exceed it.",
+      'How soon a saga a crashed replica was advancing goes on in another: due timers (step timeouts, retries, deadlines) are looked for every quarter of it, at most every second, and what the crashed replica held is delivered again within BUS_ACK_WAIT_MS, which must not exceed it.',
   }),
   BUS_HANDLER_TIMEOUT_MS: Type.Integer({
     minimum: 100,

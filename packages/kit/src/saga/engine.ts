@@ -107,8 +107,7 @@ const parsed = <T>(value: T | string): T => (typeof value === 'string' ? (JSON.p
  */
 export function createSagaEngine(options: SagaEngineOptions) {
   const { db, bus, log } = options
-  const timerPollMs =
-    options.timerPollMs ?? Math.min(1_000, Math.floor((options.recoveryMs ?? 60_000) / 4))
+  const timerPollMs = options.timerPollMs ?? Math.min(1_000, Math.floor((options.recoveryMs ?? 60_000) / 4))
   const defaultTimeoutMs = options.defaultTimeoutMs ?? 30 * 60_000
   // biome-ignore lint/suspicious/noExplicitAny: each saga types its own input
   const definitions = new Map<string, SagaDefinition<any>>()

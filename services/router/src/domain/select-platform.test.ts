@@ -122,7 +122,10 @@ describe('selectPlatform: each reason a provider is not eligible', () => {
     const never = { healthy: false, checkedAt: null, message: '' }
     expect(reasonsAlone(shop(), [view(rxtSpot(), { health: never })])[0]).toContain('(never checked)')
     // Only its health keeps it out: asking again later may succeed. Disabled too: it may not.
-    expect(selectPlatform(shop(), [view(rxtSpot(), { health })])).toMatchObject({ ok: false, retryable: true })
+    expect(selectPlatform(shop(), [view(rxtSpot(), { health })])).toMatchObject({
+      ok: false,
+      retryable: true,
+    })
     expect(selectPlatform(shop(), [view(rxtSpot(), { health, enabled: false })])).toMatchObject({
       ok: false,
       retryable: false,
