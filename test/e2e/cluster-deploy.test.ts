@@ -220,13 +220,15 @@ describe.skipIf(skipped)('the deploy saga on the local Kubernetes cluster with R
       urls: [`https://${host}`],
       failure: null,
     })
-    // Every step of the saga succeeded, whatever steps it has; the three it always had among them, in order.
-    const names = deployment.steps.map((s) => s.name)
+    // Every step of the saga succeeded, in order.
     expect(deployment.steps.filter((s) => s.status !== 'succeeded')).toEqual([])
-    expect(names.filter((n) => ['place', 'provision', 'network'].includes(n))).toEqual([
+    expect(deployment.steps.map((s) => s.name)).toEqual([
       'place',
       'provision',
+      'rollout',
       'network',
+      'verify',
+      'retire',
     ])
     await until(() => of('evt.deploy.ready', id).length === 1, 10_000, 'evt.deploy.ready')
     expect(of('evt.deploy.ready', id)[0]?.data).toMatchObject({ envId, urls: [`https://${host}`] })
@@ -313,7 +315,11 @@ describe.skipIf(skipped)('the deploy saga on the local Kubernetes cluster with R
     })
     expect(deployment.failure?.reason).toContain(`${holder.host} is served by another environment`)
     const step = (name: string) => deployment.steps.find((s) => s.name === name)?.status
-    expect([step('provision'), step('network')]).toEqual(['compensated', 'failed'])
+    expect([step('provision'), step('rollout'), step('network')]).toEqual([
+      'compensated',
+      'compensated',
+      'failed',
+    ])
     // Refused, not retried: one network answer, and the environment destroyed once.
     expect(
       events.filter((e) => e.type === 'evt.network.failed' && (e.data as { envId: string }).envId === envId),

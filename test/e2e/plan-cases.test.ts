@@ -20,7 +20,7 @@ import { api } from '../../tools/peers/cluster.ts'
 /**
  * One case table for every implementation of a deploy: each manifest, with the environment's
  * overrides, on each provider, is previewed (POST /v1/deploy/translate, the adapter's renderer through
- * the SDK) and deployed (cmd.router.provision → the router's plan → the adapter). What the adapter
+ * the SDK) and deployed (cmd.router.plan → the plan's steps sent to the adapter, as the deploy saga sends them). What the adapter
  * applied must be what the preview showed: on the simulations, the objects they recorded; on the
  * local Kubernetes control plane, the objects the API server holds. Every case also checks values
  * taken from the table itself (names, labels, counts), never from the code under test.
@@ -264,12 +264,14 @@ describe.skipIf(target.skipped !== undefined)('one case table for every renderer
         {
           id: 'watch',
           types: [
-            'cmd.spot.provision.request',
-            'cmd.sddc.provision.request',
+            'evt.route.planned',
+            'evt.route.failed',
+            'evt.provisioned',
+            'evt.provision.failed',
             'evt.network.ready',
             'evt.network.failed',
-            'evt.provision.failed',
-            'evt.route.failed',
+            'evt.rolled.out',
+            'evt.rollout.failed',
             'evt.spot.ingress.configured',
             'evt.spot.pod.created',
           ],
@@ -456,46 +458,49 @@ spec:
             'deploy.rxt.dev/environment': envId.replace(/[^A-Za-z0-9._-]+/g, '-'),
           })
 
-        // Deployed: the router makes the plan again, sends it, the adapter applies it.
+        // Deployed: the router makes the plan again (cmd.router.plan, the deploy saga's place step), and
+        // the adapter applies its steps as the saga sends them: provision, rollout, network.
         const deploymentId = `dep-${i}-${provider.name}-${run}`
         const loaded = loadManifest(yaml)
         if (!loaded.ok) throw new Error('a case manifest is valid')
-        await driver.db.transaction((tx) =>
-          driver.bus.publish(tx, {
-            type: 'cmd.router.provision',
-            tenantId: tenant.orgId,
-            key: envId,
-            data: {
-              deploymentId,
-              tenantId: tenant.orgId,
-              projectId,
-              envId,
-              environment: 'production',
-              artifactRef: image,
-              manifest: canonicalManifest(loaded.manifest),
-              manifestDigest: manifestDigest(loaded.manifest),
-            },
-          }),
-        )
+        const publish = (type: string, data: Record<string, unknown>) =>
+          driver.db.transaction((tx) =>
+            driver.bus.publish(tx, { type, tenantId: tenant.orgId, key: envId, data }),
+          )
+        await publish('cmd.router.plan', {
+          deploymentId,
+          tenantId: tenant.orgId,
+          projectId,
+          envId,
+          environment: 'production',
+          artifactRef: image,
+          manifest: canonicalManifest(loaded.manifest),
+          manifestDigest: manifestDigest(loaded.manifest),
+        })
         await until(
           () =>
-            of(deploymentId, 'evt.network.ready').length +
-              of(deploymentId, 'evt.network.failed').length +
-              of(deploymentId, 'evt.provision.failed').length +
-              of(deploymentId, 'evt.route.failed').length >
-            0,
-          provider.name === 'rxt-spot' ? 120_000 : 20_000,
-          `${deploymentId} deployed`,
+            of(deploymentId, 'evt.route.planned').length + of(deploymentId, 'evt.route.failed').length > 0,
+          20_000,
+          `${deploymentId} planned`,
         )
-        expect(of(deploymentId, 'evt.provision.failed').map((e) => e.data)).toEqual([])
-        expect(of(deploymentId, 'evt.network.failed').map((e) => e.data)).toEqual([])
         expect(of(deploymentId, 'evt.route.failed').map((e) => e.data)).toEqual([])
-        const [sent] = [
-          ...of(deploymentId, 'cmd.spot.provision.request'),
-          ...of(deploymentId, 'cmd.sddc.provision.request'),
-        ]
+        const sent = (of(deploymentId, 'evt.route.planned')[0]?.data as { plan: DeployPlan }).plan
+        const family = provider.family === 'k8s' ? 'spot' : 'sddc'
+        for (const [step, done, failed] of [
+          ['provision.request', 'evt.provisioned', 'evt.provision.failed'],
+          ['rollout', 'evt.rolled.out', 'evt.rollout.failed'],
+          ['network.configure', 'evt.network.ready', 'evt.network.failed'],
+        ] as const) {
+          await publish(`cmd.${family}.${step}`, sent as unknown as Record<string, unknown>)
+          await until(
+            () => of(deploymentId, done).length + of(deploymentId, failed).length > 0,
+            provider.name === 'rxt-spot' ? 120_000 : 20_000,
+            `${deploymentId}: ${step} answered`,
+          )
+          expect(of(deploymentId, failed).map((e) => e.data)).toEqual([])
+        }
         // The plan sent is the previewed one, but for the deployment it belongs to.
-        const { deploymentId: _d, provision, deploy, network, ...rest } = sent?.data as DeployPlan
+        const { deploymentId: _d, provision, deploy, network, ...rest } = sent
         const { deploymentId: _p, provision: p1, deploy: d1, network: n1, ...previewRest } = plan
         expect(rest).toEqual(previewRest)
         expect({ ...provision, key: '' }).toEqual({ ...p1, key: '' })
@@ -504,7 +509,7 @@ spec:
           n1 === null ? null : { ...n1, key: '' },
         )
 
-        const { objects: done, problems } = await applied(provider.name, sent?.data as DeployPlan, objects)
+        const { objects: done, problems } = await applied(provider.name, sent, objects)
         expect(problems).toEqual([])
         expect(done.map((o) => `${o.kind}/${nameOf(o)}`).sort()).toEqual(
           objects.map((o) => `${o.kind}/${nameOf(o)}`).sort(),

@@ -5,10 +5,12 @@ import {
   SddcDestroyMessage,
   SddcNetworkConfigureMessage,
   SddcProvisionRequestMessage,
+  SddcRolloutMessage,
   SddcVerifyMessage,
   SpotDestroyMessage,
   SpotNetworkConfigureMessage,
   SpotProvisionRequestMessage,
+  SpotRolloutMessage,
   SpotVerifyMessage,
 } from '@rxt/contracts'
 import { defineContext, extension, InputError, NotFoundError, on, perContext, type Queryable } from '@rxt/kit'
@@ -25,6 +27,7 @@ import {
   runDestroy,
   runNetwork,
   runProvision,
+  runRollout,
   runVerify,
 } from '@rxt/platform-sdk'
 import Type from 'typebox'
@@ -271,12 +274,13 @@ export const sim = defineContext<SimConfig>({
             ])
         },
       )
-    const provisioned = ['environment', 'workload'] as const
     return [
       destroy(SpotDestroyMessage, 'spot-destroy', 'k8s'),
       destroy(SddcDestroyMessage, 'sddc-destroy', 'vm'),
-      step(SpotProvisionRequestMessage, 'spot-provision', 'k8s', runProvision, provisioned),
-      step(SddcProvisionRequestMessage, 'sddc-provision', 'vm', runProvision, provisioned),
+      step(SpotProvisionRequestMessage, 'spot-provision', 'k8s', runProvision, ['environment']),
+      step(SddcProvisionRequestMessage, 'sddc-provision', 'vm', runProvision, ['environment']),
+      step(SpotRolloutMessage, 'spot-rollout', 'k8s', runRollout, ['workload']),
+      step(SddcRolloutMessage, 'sddc-rollout', 'vm', runRollout, ['workload']),
       step(SpotNetworkConfigureMessage, 'spot-network', 'k8s', runNetwork, ['network']),
       step(SddcNetworkConfigureMessage, 'sddc-network', 'vm', runNetwork, ['network']),
       step(SpotVerifyMessage, 'spot-verify', 'k8s', runVerify, []),

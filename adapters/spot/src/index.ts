@@ -5,6 +5,7 @@ import {
   SpotDestroyMessage,
   SpotNetworkConfigureMessage,
   SpotProvisionRequestMessage,
+  SpotRolloutMessage,
   SpotScaleMessage,
   SpotVerifyMessage,
 } from '@rxt/contracts'
@@ -24,6 +25,7 @@ import {
   runDestroy,
   runNetwork,
   runProvision,
+  runRollout,
   runVerify,
 } from '@rxt/platform-sdk'
 import Type from 'typebox'
@@ -176,7 +178,23 @@ export const spot = defineContext<SpotConfig>({
             const platform = await platformFor(plan, message)
             if (platform === undefined) return undefined
             const answers = laterAnswers()
-            const done = await runProvision(answers, platform, plan)
+            await runProvision(answers, platform, plan)
+            return answers.messages
+          },
+        },
+        async (_plan, ctx) => {
+          for (const answer of ctx.outcome ?? []) await ctx.publish(answer)
+        },
+      ),
+      on(
+        SpotRolloutMessage,
+        {
+          id: 'rollout',
+          act: async (plan, _act, message) => {
+            const platform = await platformFor(plan, message)
+            if (platform === undefined) return undefined
+            const answers = laterAnswers()
+            const done = await runRollout(answers, platform, plan)
             return { platform, answers: answers.messages, done: done !== undefined }
           },
         },

@@ -57,7 +57,7 @@ function answerer(ctx: Answers, platform: IComputePlatform, plan: DeployPlan) {
   return {
     succeeded: publish,
     failed: (
-      type: 'evt.provision.failed' | 'evt.network.failed' | 'evt.verify.failed',
+      type: 'evt.provision.failed' | 'evt.rollout.failed' | 'evt.network.failed' | 'evt.verify.failed',
       failure: PlatformFailure,
     ) =>
       publish(type, {
@@ -72,25 +72,45 @@ function answerer(ctx: Answers, platform: IComputePlatform, plan: DeployPlan) {
 }
 
 /**
- * Runs a plan's provision command (provision, then deploy) and answers it: evt.provisioned with what
- * the platform holds, or evt.provision.failed with the platform's reason and whether a retry can help.
+ * Runs a plan's provision command: the environment (namespace, quotas, policies; VM folder, segment)
+ * and answers evt.provisioned with what the platform holds, or evt.provision.failed with the
+ * platform's reason and whether a retry can help. The workload is the rollout's.
  */
 export async function runProvision(
   ctx: Answers,
   platform: IComputePlatform,
   plan: DeployPlan,
-): Promise<{ provisioned: EnvironmentOutcome; deployed: DeploymentOutcome } | undefined> {
+): Promise<EnvironmentOutcome | undefined> {
   const answer = answerer(ctx, platform, plan)
   const broken = checkPlan(plan)
   if (broken !== undefined) return void (await answer.failed('evt.provision.failed', broken))
   const provisioned = await platform.provisionEnvironment(plan.provision)
   if (!provisioned.ok) return void (await answer.failed('evt.provision.failed', provisioned.failure))
-  const deployed = await platform.deployApplication(plan.deploy)
-  if (!deployed.ok) return void (await answer.failed('evt.provision.failed', deployed.failure))
   await answer.succeeded('evt.provisioned', {
-    resourceIds: [...provisioned.value.resources, ...deployed.value.resources].map(
-      (r) => `${r.kind}:${r.id}`,
-    ),
+    resourceIds: provisioned.value.resources.map((r) => `${r.kind}:${r.id}`),
+    endpoints: [],
+  })
+  return provisioned.value
+}
+
+/**
+ * Runs a plan's rollout command: the workload applied as the plan says (image, replicas, ports), and
+ * answers evt.rolled.out with what the platform holds and where the workload listens, or
+ * evt.rollout.failed. Whether it became healthy is the verify's question.
+ */
+export async function runRollout(
+  ctx: Answers,
+  platform: IComputePlatform,
+  plan: DeployPlan,
+): Promise<DeploymentOutcome | undefined> {
+  const answer = answerer(ctx, platform, plan)
+  const broken = checkPlan(plan)
+  if (broken !== undefined) return void (await answer.failed('evt.rollout.failed', broken))
+  const deployed = await platform.deployApplication(plan.deploy)
+  if (!deployed.ok) return void (await answer.failed('evt.rollout.failed', deployed.failure))
+  await answer.succeeded('evt.rolled.out', {
+    image: plan.deploy.image,
+    resourceIds: [...new Set(deployed.value.resources.map((r) => `${r.kind}:${r.id}`))],
     endpoints: deployed.value.endpoints.map((e) => ({
       name: e.name,
       host: e.host,
@@ -98,7 +118,7 @@ export async function runProvision(
       protocol: e.protocol === 'websocket' ? 'http' : e.protocol,
     })),
   })
-  return { provisioned: provisioned.value, deployed: deployed.value }
+  return deployed.value
 }
 
 /**

@@ -7,6 +7,7 @@ export {
   runDestroy,
   runNetwork,
   runProvision,
+  runRollout,
   runVerify,
   type VerifyOptions,
 } from './commands.ts'

@@ -8,6 +8,8 @@ import type {
   NetworkReady,
   Provisioned,
   ProvisionFailed,
+  RolledOut,
+  RolloutFailed,
   RouteFailed,
   RoutePlanned,
   Verified,
@@ -37,11 +39,15 @@ export interface DeployInput extends Omit<DeployApply, 'commitSha'> {
   readonly previous?: PreviousDeployment | null
 }
 
-/** What its steps left: the plan (place), what exists (provision), how it is reached (network), health (verify). */
+/**
+ * What its steps left: the plan (place), the environment (provision), the workload (rollout), how it
+ * is reached (network), health (verify).
+ */
 export interface DeployResults {
   readonly place?: { readonly plan: DeployPlan; readonly provider: string; readonly reason: string }
   readonly provision?: { readonly resourceIds: readonly string[] }
   readonly network?: { readonly hostnames: readonly string[]; readonly vip: string | null }
+  readonly rollout?: { readonly resourceIds: readonly string[]; readonly endpoints: RolledOut['endpoints'] }
   readonly verify?: {
     readonly revision: number | null
     readonly replicas: { desired: number; ready: number }
@@ -132,14 +138,18 @@ const retireAttempts = 5
 
 /**
  * The deploy saga, top to bottom: place (the router chooses the provider and makes the plan), provision
- * (the adapter creates the environment and rolls the workload out), network (ingress, load balancing,
- * TLS, DNS), verify (the plan's image runs, every replica ready), retire (what ran before on another
+ * (the adapter creates the environment: namespace, quotas, policies; VM folder, segment), rollout (the
+ * workload: image, replicas, ports), network (ingress, load balancing, TLS, DNS: routes to what was
+ * rolled out), verify (the plan's image runs, every replica ready), retire (what ran before on another
  * provider is removed). A failure undoes what was done, last first: an environment that ran nothing
- * before is destroyed; one that ran a deployment on the same provider gets that deployment back.
+ * before is destroyed; one that ran a deployment on the same provider gets that deployment's routes,
+ * workload and environment back.
+ *
+ * Version 2 made the rollout a step of its own (in version 1 the provision step rolled out too; ADR 0020).
  */
 export const deploySaga = defineSaga<DeployInput>({
   type: 'deploy',
-  version: 1,
+  version: 2,
   timeoutMs: 30 * 60_000,
   steps: [
     {
@@ -214,6 +224,48 @@ export const deploySaga = defineSaga<DeployInput>({
           'evt.provisioned': () => ({ ok: true }),
           'evt.provision.failed': (event: Envelope) => {
             const data = event.data as ProvisionFailed
+            return refused('restore-failed', data.reason, data.retryable)
+          },
+        },
+      },
+    },
+    {
+      name: 'rollout',
+      timeoutMs: 10 * 60_000,
+      retry: { maxAttempts: 3, backoff: { baseMs: 2_000, maxMs: 30_000 } },
+      invoke: ({ results }) => {
+        const plan = planOf(results)
+        return { type: `cmd.${family(plan)}.rollout`, key: plan.envId, data: plan }
+      },
+      settle: {
+        'evt.rolled.out': (event: Envelope) => {
+          const data = event.data as RolledOut
+          return { ok: true, result: { resourceIds: data.resourceIds, endpoints: data.endpoints } }
+        },
+        'evt.rollout.failed': (event: Envelope) => {
+          const data = event.data as RolloutFailed
+          return refused('platform-refused', data.reason, data.retryable)
+        },
+      },
+      // A new environment's workload goes with it (provision's undoing destroys it); a live one gets
+      // the previous deployment's workload back.
+      compensate: {
+        timeoutMs: 10 * 60_000,
+        retry: { maxAttempts: 5, backoff: { baseMs: 2_000, maxMs: 60_000 } },
+        invoke: ({ sagaId, input, results }) => {
+          const plan = planOf(results)
+          const previous = previousHere(input, plan)
+          if (previous === undefined) return undefined
+          return {
+            type: `cmd.${family(plan)}.rollout`,
+            key: plan.envId,
+            data: restorePlan(previous.plan, sagaId),
+          }
+        },
+        settle: {
+          'evt.rolled.out': () => ({ ok: true }),
+          'evt.rollout.failed': (event: Envelope) => {
+            const data = event.data as RolloutFailed
             return refused('restore-failed', data.reason, data.retryable)
           },
         },

@@ -461,9 +461,10 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
       if (saga.type !== deploySaga.type) return
       const deploy = input as DeployInput
       const common = { envId: input.envId, deploymentId: saga.id }
-      const provisionStep = deploySaga.steps.findIndex((s) => s.name === 'provision')
+      // Its workload runs once rolled out (metering starts), and stops when that is undone.
+      const rolloutStep = deploySaga.steps.findIndex((s) => s.name === 'rollout')
       for (const event of events) {
-        if (event.kind === 'step-succeeded' && event.step === provisionStep && plan)
+        if (event.kind === 'step-succeeded' && event.step === rolloutStep && plan)
           await bus.publish(tx, {
             type: 'evt.deploy.started',
             tenantId,
@@ -476,14 +477,14 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
               startedAt: new Date().toISOString(),
             },
           })
-        if (event.kind === 'step-compensated' && event.step === provisionStep && plan)
+        if (event.kind === 'step-compensated' && event.step === rolloutStep && plan)
           await publishStopped(
             tx,
             tenantId,
             { id: saga.id, envId: input.envId, platform: plan.platform },
             'failed',
           )
-        if (event.kind === 'succeeded' && plan && urls.length > 0)
+        if (event.kind === 'succeeded' && plan)
           await bus.publish(tx, {
             type: 'evt.deploy.ready',
             tenantId,

@@ -185,6 +185,7 @@ for (const target of dbTargets()) {
       ).toEqual([
         ['place', 'succeeded', 1],
         ['provision', 'succeeded', 1],
+        ['rollout', 'succeeded', 1],
         ['network', 'succeeded', 1],
         ['verify', 'succeeded', 1],
         ['retire', 'succeeded', 1],
@@ -237,10 +238,14 @@ for (const target of dbTargets()) {
         'step-succeeded',
         'step-started',
         'step-succeeded',
+        'step-started',
+        'step-succeeded',
         'succeeded',
         'end',
       ])
-      expect(frames.slice(0, -1).map((f) => Number(f.id))).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+      expect(frames.slice(0, -1).map((f) => Number(f.id))).toEqual(
+        Array.from({ length: 14 }, (_, i) => i + 1),
+      )
       expect(JSON.parse(frames[2]?.data as string)).toMatchObject({
         kind: 'step-succeeded',
         step: 'place',
@@ -248,8 +253,8 @@ for (const target of dbTargets()) {
       })
       expect(JSON.parse(frames.at(-1)?.data as string)).toEqual({ status: 'ready' })
       // Resumed after the entry it last saw.
-      const resumed = await stream({ 'last-event-id': '10' })
-      expect(resumed.body.match(/^id: \d+$/gm)).toEqual(['id: 11', 'id: 12'])
+      const resumed = await stream({ 'last-event-id': '12' })
+      expect(resumed.body.match(/^id: \d+$/gm)).toEqual(['id: 13', 'id: 14'])
       const foreign = await runtime.app.inject({
         url: `/v1/deployments/${id}/events`,
         headers: { authorization: stranger.authorization },
@@ -354,7 +359,9 @@ for (const target of dbTargets()) {
           headers: { authorization: owner.authorization },
         })
         await until(
-          async () => (await get(busy.id)).json().steps?.[2]?.status === 'failed',
+          async () =>
+            (await get(busy.id)).json().steps?.find((x: { name: string }) => x.name === 'network')?.status ===
+            'failed',
           15_000,
           'the network step to fail once',
         )
@@ -371,7 +378,9 @@ for (const target of dbTargets()) {
     }, 90_000)
 
     it('undoes the provision when the network step fails, and nothing is left on the platform', async () => {
-      expect((await faults({ failOperation: 'configureNetwork', code: 'invalid' })).statusCode).toBe(200)
+      // The third platform call from now (the network's, after the provision's and the rollout's) is
+      // refused: a one-off fault, so the simulation's health probe stays good and placement takes it.
+      expect((await faults({ failCall: 3, code: 'invalid' })).statusCode).toBe(200)
       try {
         const { id, envId } = await apply('broken')
         const deployment = await settled(id)
@@ -386,12 +395,15 @@ for (const target of dbTargets()) {
         ).toEqual([
           ['place', 'succeeded'],
           ['provision', 'compensated'],
+          ['rollout', 'compensated'],
           ['network', 'failed'],
           ['verify', 'pending'],
           ['retire', 'pending'],
         ])
         await until(() => of('evt.deploy.failed', id).length === 1, 10_000, 'evt.deploy.failed')
         expect(of('evt.deploy.failed', id)[0]?.data).toMatchObject({ step: 'network', compensated: true })
+        // Its workload ran from its rollout until that was undone: one start, one stop, to meter.
+        expect(of('evt.deploy.started', id)).toHaveLength(1)
         expect(of('evt.deploy.stopped', id)).toHaveLength(1)
         expect(of('cmd.spot.destroy', id)).toHaveLength(1)
         expect((await objects(envId)).statusCode).toBe(404)
@@ -399,6 +411,40 @@ for (const target of dbTargets()) {
         await faults({})
       }
     })
+
+    it('undoes the provision when the rollout is refused, and nothing is left on the platform', async () => {
+      // The second platform call from now (the rollout's, after the provision's) is refused: a one-off
+      // fault, so the simulation's health probe stays good and placement still takes it.
+      expect((await faults({ failCall: 2, code: 'rejected' })).statusCode).toBe(200)
+      try {
+        const { id, envId } = await apply('refused')
+        const deployment = await settled(id)
+        expect(deployment).toMatchObject({
+          status: 'failed',
+          failure: { step: 'rollout', code: 'platform-refused' },
+          compensationFailures: [],
+          urls: [],
+        })
+        const steps = deployment.steps as { name: string; status: string; attempts: number }[]
+        expect(steps.map((s) => [s.name, s.status, s.attempts])).toEqual([
+          ['place', 'succeeded', 1],
+          ['provision', 'compensated', 1],
+          ['rollout', 'failed', 1],
+          ['network', 'pending', 0],
+          ['verify', 'pending', 0],
+          ['retire', 'pending', 0],
+        ])
+        await until(() => of('evt.deploy.failed', id).length === 1, 10_000, 'evt.deploy.failed')
+        expect(of('evt.deploy.failed', id)[0]?.data).toMatchObject({ step: 'rollout', compensated: true })
+        // Nothing of it ran: no start or stop to meter.
+        expect(of('evt.deploy.started', id)).toEqual([])
+        expect(of('evt.deploy.stopped', id)).toEqual([])
+        expect(of('cmd.spot.destroy', id)).toHaveLength(1)
+        expect((await objects(envId)).statusCode).toBe(404)
+      } finally {
+        await faults({})
+      }
+    }, 90_000)
 
     /** The registry tells of an environment and records its deploy.yaml, as it does on a push. */
     const environmentOf = async (
@@ -526,7 +572,8 @@ for (const target of dbTargets()) {
       const v1 = await settled((await deployManually(envId, 'v1')).id)
       expect(v1.status).toBe('ready')
       // v2 fails at its verify step: the environment must keep running v1, not be destroyed.
-      expect((await faults({ failOperation: 'getStatus', code: 'invalid' })).statusCode).toBe(200)
+      // Its fourth platform call (provision, rollout, network, then the verify's status read) fails.
+      expect((await faults({ failCall: 4, code: 'invalid' })).statusCode).toBe(200)
       let v2: Awaited<ReturnType<typeof settled>>
       try {
         v2 = await settled((await deployManually(envId, 'v2')).id)
@@ -541,6 +588,7 @@ for (const target of dbTargets()) {
       expect((v2.steps as { name: string; status: string }[]).map((s) => [s.name, s.status])).toEqual([
         ['place', 'succeeded'],
         ['provision', 'compensated'],
+        ['rollout', 'compensated'],
         ['network', 'compensated'],
         ['verify', 'failed'],
         ['retire', 'pending'],

@@ -1,14 +1,5 @@
-import {
-  NetworkFailedMessage,
-  NetworkReadyMessage,
-  ProjectUpdatedMessage,
-  ProviderHealthMessage,
-  ProvisionedMessage,
-  ProvisionFailedMessage,
-  RouterPlanMessage,
-  RouterProvisionMessage,
-} from '@rxt/contracts'
-import { assertNever, defineContext, on, perContext, tenantOfMessage } from '@rxt/kit'
+import { ProjectUpdatedMessage, ProviderHealthMessage, RouterPlanMessage } from '@rxt/contracts'
+import { defineContext, on, perContext, tenantOfMessage } from '@rxt/kit'
 import Type from 'typebox'
 import { routerRoutes } from './routes.ts'
 import { createRouter, type RouterConfig } from './service.ts'
@@ -34,30 +25,7 @@ export const router = defineContext<RouterConfig>({
     on(ProjectUpdatedMessage, { id: 'environments' }, (data, ctx, message) =>
       routerOf(deps).projectUpdated(ctx.tx, tenantOfMessage(message), data),
     ),
-    on(RouterProvisionMessage, { id: 'provision' }, (data, ctx) =>
-      routerOf(deps).routing.provision(ctx, data),
-    ),
     on(RouterPlanMessage, { id: 'plan' }, (data, ctx) => routerOf(deps).routing.plan(ctx, data)),
-    on(
-      [ProvisionedMessage, ProvisionFailedMessage, NetworkReadyMessage, NetworkFailedMessage],
-      { id: 'provision-outcomes' },
-      (message, ctx) => {
-        const routing = routerOf(deps).routing
-        const tenantId = tenantOfMessage(message)
-        switch (message.type) {
-          case ProvisionedMessage.type:
-            return routing.provisioned(ctx, tenantId, message.data)
-          case ProvisionFailedMessage.type:
-            return routing.provisionFailed(ctx, tenantId, message.data)
-          case NetworkReadyMessage.type:
-            return routing.networkReady(ctx, tenantId, message.data)
-          case NetworkFailedMessage.type:
-            return routing.networkFailed(ctx, tenantId, message.data)
-          default:
-            return assertNever(message)
-        }
-      },
-    ),
     on(ProviderHealthMessage, { id: 'provider-health' }, (data, { tx }) =>
       routerOf(deps).healthReported(tx, data),
     ),

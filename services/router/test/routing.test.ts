@@ -27,7 +27,7 @@ spec:
 }
 
 for (const target of dbTargets()) {
-  describe.skipIf(target.skipped !== undefined)(`routing work to providers on ${target.name}`, () => {
+  describe.skipIf(target.skipped !== undefined)(`placing work on providers on ${target.name}`, () => {
     let handle: TestDatabase
     let runtime: Runtime
     let operator: string
@@ -35,15 +35,11 @@ for (const target of dbTargets()) {
     const events: Envelope[] = []
     let tenantId = ''
 
-    const send = async (
-      preference: string,
-      overrides: string | null = '{}',
-      type: 'cmd.router.provision' | 'cmd.router.plan' = 'cmd.router.provision',
-    ) => {
+    const send = async (preference: string, overrides: string | null = '{}') => {
       const deploymentId = `dep-${randomUUID()}`
       await driver.db.transaction((tx) =>
         driver.bus.publish(tx, {
-          type,
+          type: 'cmd.router.plan',
           tenantId,
           key: deploymentId,
           data: {
@@ -66,19 +62,17 @@ for (const target of dbTargets()) {
       )
     const outcome = async (deploymentId: string) => {
       await until(
-        () => of(deploymentId, 'evt.provisioned').length + of(deploymentId, 'evt.route.failed').length > 0,
+        () => of(deploymentId, 'evt.route.planned').length + of(deploymentId, 'evt.route.failed').length > 0,
         15_000,
-        `an outcome for ${deploymentId}`,
+        `an answer for ${deploymentId}`,
       )
       return {
-        provisioned: of(deploymentId, 'evt.provisioned')[0]?.data as { provider: string } | undefined,
-        failed: of(deploymentId, 'evt.route.failed')[0]?.data as
-          | { reason: string; tried: unknown[] }
+        planned: of(deploymentId, 'evt.route.planned')[0]?.data as
+          | { provider: string; platform: string; reason: string; plan: DeployPlan }
           | undefined,
-        decided: of(deploymentId, 'evt.route.decided').map(
-          (e) =>
-            e.data as { provider: string; attempt: number; tried: { provider: string; reason: string }[] },
-        ),
+        failed: of(deploymentId, 'evt.route.failed')[0]?.data as
+          | { reason: string; retryable?: boolean }
+          | undefined,
       }
     }
     const call = async (method: string, url: string, payload: object) =>
@@ -102,14 +96,10 @@ for (const target of dbTargets()) {
           {
             id: 'watch',
             types: [
-              'evt.route.decided',
               'evt.route.failed',
               'evt.route.planned',
-              'evt.provisioned',
-              'evt.provision.failed',
               'cmd.spot.provision.request',
-              'cmd.spot.network.configure',
-              'evt.network.ready',
+              'cmd.sddc.provision.request',
             ],
             handle: async (m) => void events.push(m),
           },
@@ -137,150 +127,52 @@ for (const target of dbTargets()) {
       await handle?.dispose()
     })
 
-    it('sends the work to the chosen provider, which provisions it, once per deployment', async () => {
-      const deploymentId = await send('container')
-      const { provisioned, decided } = await outcome(deploymentId)
-      expect(provisioned).toMatchObject({ provider: 'sim-container', platform: 'rxt-spot' })
-      expect(decided).toEqual([expect.objectContaining({ provider: 'sim-container', attempt: 1, tried: [] })])
-      // The command carries the plan itself: made once, kept with the route, sent again for the network.
-      const [command] = of(deploymentId, 'cmd.spot.provision.request')
-      const plan = command?.data as DeployPlan
-      expect(plan).toMatchObject({ deploymentId, provider: 'sim-container', platform: 'rxt-spot' })
-      expect(plan.provision.key).toBe(`${deploymentId}:provision`)
-      await until(
-        () => of(deploymentId, 'cmd.spot.network.configure').length > 0,
-        15_000,
-        'the network command is sent',
-      )
-      expect(of(deploymentId, 'cmd.spot.network.configure')[0]?.data).toEqual(plan)
-      const vm = await outcome(await send('vm'))
-      expect(vm.provisioned).toMatchObject({ provider: 'sim-vm', platform: 'sddc-flex' })
-    })
-
     it('answers a plan command with the provider and the plan, and sends nothing', async () => {
-      const deploymentId = await send('vm', '{}', 'cmd.router.plan')
-      await until(
-        () => of(deploymentId, 'evt.route.planned').length + of(deploymentId, 'evt.route.failed').length > 0,
-        15_000,
-        'the plan',
-      )
-      const planned = of(deploymentId, 'evt.route.planned')[0]?.data as {
-        provider: string
-        platform: string
-        reason: string
-        plan: DeployPlan
-      }
-      expect(planned).toMatchObject({ provider: 'sim-vm', platform: 'sddc-flex' })
-      expect(planned.plan).toMatchObject({ deploymentId, provider: 'sim-vm', platform: 'sddc-flex' })
-      expect(planned.plan.provision.key).toBe(`${deploymentId}:provision`)
-      expect(planned.reason.length).toBeGreaterThan(0)
-      // Nothing was sent or recorded as a route: the saga sends the plan's steps itself.
-      expect(of(deploymentId, 'evt.route.decided')).toEqual([])
-      expect(of(deploymentId, 'evt.provisioned')).toEqual([])
-      // Overrides it cannot read: no plan, and why.
-      const unknown = await send('vm', '{"replicas":', 'cmd.router.plan')
-      await until(() => of(unknown, 'evt.route.failed').length > 0, 15_000, 'the refusal')
-      expect(of(unknown, 'evt.route.planned')).toEqual([])
-    })
-
-    it('routes the traffic of what was provisioned, on the same provider', async () => {
-      for (const [preference, provider, vip] of [
-        ['container', 'sim-container', null],
-        ['vm', 'sim-vm', expect.stringMatching(/^198\.51\.100\./)],
+      for (const [preference, provider, platform] of [
+        ['container', 'sim-container', 'rxt-spot'],
+        ['vm', 'sim-vm', 'sddc-flex'],
       ] as const) {
         const deploymentId = await send(preference)
-        await until(
-          () => of(deploymentId, 'evt.network.ready').length > 0,
-          15_000,
-          `${provider} routes traffic`,
-        )
-        expect(of(deploymentId, 'evt.network.ready')[0]?.data).toMatchObject({
-          provider,
-          hostnames: ['shop.example.com'],
-          vip,
-        })
+        const { planned, failed } = await outcome(deploymentId)
+        expect(failed).toBeUndefined()
+        expect(planned).toMatchObject({ provider, platform })
+        expect(planned?.plan).toMatchObject({ deploymentId, provider, platform })
+        expect(planned?.plan.provision.key).toBe(`${deploymentId}:provision`)
+        expect(planned?.plan.network?.hostnames).toEqual(['shop.example.com'])
+        expect(planned?.reason.length).toBeGreaterThan(0)
       }
-      // A provider that cannot route it ends the route, saying so (undoing it is the saga's).
-      await call('PUT', '/v1/admin/sim/sim-vm/faults', {
-        failOperation: 'configureNetwork',
-        code: 'rejected',
+      // Nothing was sent: the saga sends the plan's steps itself.
+      expect(events.filter((e) => e.type.startsWith('cmd.'))).toEqual([])
+    })
+
+    it("applies the overrides a command carries, and plans nothing with an environment's overrides unknown", async () => {
+      const { planned } = await outcome(await send('container', JSON.stringify({ replicas: 3 })))
+      expect(planned?.plan.deploy.replicas).toBe(3)
+      // Neither in the command nor heard of from the registry: no plan, and why; later may know them.
+      const unknown = await outcome(await send('container', null))
+      expect(unknown.planned).toBeUndefined()
+      expect(unknown.failed).toMatchObject({
+        reason: expect.stringContaining('has not heard of environment'),
+        retryable: true,
       })
-      try {
-        const deploymentId = await send('vm')
-        await until(() => of(deploymentId, 'evt.route.failed').length > 0, 15_000, 'the route ends')
-        expect(of(deploymentId, 'evt.route.failed')[0]?.data).toMatchObject({
-          reason: expect.stringContaining('sim-vm could not route its traffic'),
-        })
-        expect(of(deploymentId, 'evt.provisioned')).toHaveLength(1)
-      } finally {
-        await call('PUT', '/v1/admin/sim/sim-vm/faults', {})
-      }
-    })
-
-    it('fails over to another provider the manifest allows when the first is unavailable, recording why', async () => {
-      expect(
-        await call('PUT', '/v1/admin/sim/sim-container/faults', { failOperation: 'provisionEnvironment' }),
-      ).toBe(200)
-      try {
-        const { provisioned, decided } = await outcome(await send('auto'))
-        expect(provisioned).toMatchObject({ provider: 'sim-vm' })
-        expect(decided.map((d) => [d.provider, d.attempt])).toEqual([
-          ['sim-container', 1],
-          ['sim-vm', 2],
-        ])
-        expect(decided[1]?.tried).toEqual([
-          { provider: 'sim-container', reason: expect.stringContaining('failed by injection') },
-        ])
-        // A container-only manifest has nowhere else to go: it fails, saying what was tried.
-        const stuck = await outcome(await send('container'))
-        expect(stuck.provisioned).toBeUndefined()
-        expect(stuck.failed?.reason).toContain('tried sim-container')
-      } finally {
-        await call('PUT', '/v1/admin/sim/sim-container/faults', {})
-      }
-    })
-
-    it("applies the overrides a command carries, and deploys nothing with an environment's overrides unknown", async () => {
-      const threeReplicas = await send('container', JSON.stringify({ replicas: 3 }))
-      await outcome(threeReplicas)
-      const [command] = of(threeReplicas, 'cmd.spot.provision.request')
-      expect((command?.data as DeployPlan).deploy.replicas).toBe(3)
-      // Neither in the command nor heard of from the registry: the route fails, saying why.
-      const unknown = await send('container', null)
-      const { failed, provisioned } = await outcome(unknown)
-      expect(provisioned).toBeUndefined()
-      expect(failed?.reason).toContain('has not heard of environment')
-      const broken = await send('container', '{"replicas": "three"}')
-      expect((await outcome(broken)).failed?.reason).toContain('not valid deploy.yaml environment overrides')
-    })
-
-    it('does not fail over from a refusal: the same request would be refused anywhere', async () => {
-      await call('PUT', '/v1/admin/sim/sim-container/faults', {
-        failOperation: 'deployApplication',
-        code: 'rejected',
+      const broken = await outcome(await send('container', '{"replicas": "three"}'))
+      expect(broken.failed).toMatchObject({
+        reason: expect.stringContaining('not valid deploy.yaml environment overrides'),
+        retryable: false,
       })
-      try {
-        const { failed, decided } = await outcome(await send('auto'))
-        expect(decided).toHaveLength(1)
-        expect(failed?.reason).toContain('sim-container refused it')
-      } finally {
-        await call('PUT', '/v1/admin/sim/sim-container/faults', {})
-      }
     })
 
-    it('sends no new work to a provider disabled while work flows; what it took finishes', async () => {
-      const inFlight = await send('auto')
-      await until(() => of(inFlight, 'evt.route.decided').length > 0, 10_000)
+    it('plans nothing on a provider an operator disabled; a manifest with nowhere else to go is refused', async () => {
       expect(await call('PATCH', '/v1/providers/sim-container', { enabled: false })).toBe(200)
       try {
-        const next = await outcome(await send('auto'))
-        expect(next.provisioned).toMatchObject({ provider: 'sim-vm' })
-        expect((await outcome(inFlight)).provisioned).toMatchObject({ provider: 'sim-container' })
+        expect((await outcome(await send('auto'))).planned).toMatchObject({ provider: 'sim-vm' })
         const refused = await outcome(await send('container'))
+        expect(refused.planned).toBeUndefined()
         expect(refused.failed?.reason).toMatch(/No provider can run shop/)
       } finally {
         await call('PATCH', '/v1/providers/sim-container', { enabled: true })
       }
+      expect((await outcome(await send('container'))).planned).toMatchObject({ provider: 'sim-container' })
     })
   })
 }

@@ -98,9 +98,10 @@ export const DeployReady = closedObject({
   deploymentId: deploymentId(),
   platform: platformField(),
   urls: Type.Array(urlField('A URL the deployment answers on'), {
-    minItems: 1,
+    minItems: 0,
     maxItems: 50,
     uniqueItems: true,
+    description: 'None when nothing is routed by name: a private workload, TCP only, or no ports',
   }),
 })
 export type DeployReady = Static<typeof DeployReady>
@@ -232,9 +233,10 @@ export const DeployStartedMessage = defineMessage({
 
 export const DeployReadyMessage = defineMessage({
   type: 'evt.deploy.ready',
-  version: 1,
+  version: 2,
   kind: MessageKind.event,
-  summary: 'A deployment passed its health checks and serves traffic',
+  summary:
+    'A deployment passed its health checks and serves traffic (version 2: also one reached by no URL, with none)',
   publishedBy: 'orchestrator',
   schema: DeployReady,
   fixture: {

@@ -116,6 +116,28 @@ export type Verified = Static<typeof Verified>
 export const VerifyFailed = stepFailed()
 export type VerifyFailed = Static<typeof VerifyFailed>
 
+export const RolledOut = closedObject({
+  envId: envId(),
+  deploymentId: deploymentId(),
+  platform: platformField(),
+  image: artifactRefField('What was rolled out: the image the plan named'),
+  resourceIds: Type.Array(
+    Type.String({
+      minLength: 1,
+      maxLength: 256,
+      pattern: '^[A-Za-z0-9][A-Za-z0-9._:/-]*$',
+      description: 'A platform resource id of the workload (Deployment, Service, VM…)',
+    }),
+    { minItems: 0, maxItems: 500, uniqueItems: true },
+  ),
+  endpoints: Type.Array(Endpoint, { maxItems: 100 }),
+  provider: Type.Optional(providerField("The provider that rolled it out; absent: the platform's own")),
+})
+export type RolledOut = Static<typeof RolledOut>
+
+export const RolloutFailed = stepFailed()
+export type RolloutFailed = Static<typeof RolloutFailed>
+
 /**
  * What a destroy command (cmd.spot.destroy, cmd.sddc.destroy) asks: remove everything of an
  * environment on its provider (a deploy saga's compensation of its provision, or a destroy).
@@ -213,15 +235,16 @@ export const ProvisionedMessage = defineMessage({
   type: 'evt.provisioned',
   version: 1,
   kind: MessageKind.event,
-  summary: 'Compute for a deployment exists on its platform (published by the spot or sddc adapter)',
+  summary:
+    "A deployment's environment exists on its platform: namespace, quotas and policies, or VM folder and segment; the workload is rolled out after (published by the spot or sddc adapter)",
   publishedBy: '*',
   schema: Provisioned,
   fixture: {
     envId: 'env_prod',
     deploymentId: 'dep_7f3a9c',
     platform: 'rxt-spot',
-    resourceIds: ['ns:tnt-acme-shop-prod', 'deployment:tnt-acme-shop-prod/web'],
-    endpoints: [{ name: 'web', host: 'web.tnt-acme-shop-prod.svc', port: 8080, protocol: 'http' }],
+    resourceIds: ['Namespace:tnt-acme-shop-prod', 'ResourceQuota:tnt-acme-shop-prod/quota'],
+    endpoints: [],
   },
 })
 
@@ -373,6 +396,42 @@ export const VerifyFailedMessage = defineMessage({
   },
 })
 
+export const RolledOutMessage = defineMessage({
+  type: 'evt.rolled.out',
+  version: 1,
+  kind: MessageKind.event,
+  summary:
+    "A deployment's workload was applied on its provider: the plan's image, replicas and endpoints; its health is verified after (published by the spot or sddc adapter)",
+  publishedBy: '*',
+  schema: RolledOut,
+  fixture: {
+    envId: 'env_prod',
+    deploymentId: 'dep_7f3a9c',
+    platform: 'rxt-spot',
+    image: 'ghcr.io/acme/shop:1.4.2',
+    resourceIds: ['Deployment:tnt-acme-shop-prod/web', 'Service:tnt-acme-shop-prod/web'],
+    endpoints: [{ name: 'web', host: 'web.tnt-acme-shop-prod.svc', port: 8080, protocol: 'http' }],
+    provider: 'rxt-spot',
+  },
+})
+
+export const RolloutFailedMessage = defineMessage({
+  type: 'evt.rollout.failed',
+  version: 1,
+  kind: MessageKind.event,
+  summary:
+    "A deployment's workload could not be applied on its provider (published by the spot or sddc adapter)",
+  publishedBy: '*',
+  schema: RolloutFailed,
+  fixture: {
+    envId: 'env_prod',
+    deploymentId: 'dep_7f3a9c',
+    platform: 'rxt-spot',
+    reason: 'rxt-spot: the image pull secret regcred does not exist',
+    retryable: false,
+  },
+})
+
 export const provisioningContracts = [
   ProviderHealthMessage,
   ProvisionedMessage,
@@ -381,6 +440,8 @@ export const provisioningContracts = [
   NetworkFailedMessage,
   DomainValidMessage,
   DomainInvalidMessage,
+  RolledOutMessage,
+  RolloutFailedMessage,
   VerifiedMessage,
   VerifyFailedMessage,
   DestroyedMessage,

@@ -87,7 +87,8 @@ export const RouterProvisionMessage = defineMessage({
   type: 'cmd.router.provision',
   version: 1,
   kind: MessageKind.command,
-  summary: 'Place a deployment on the best provider its manifest allows, and send it the work',
+  summary:
+    'Retired: nothing sends or takes it (the orchestrator asks cmd.router.plan and sends each step itself); kept so that its history stays readable',
   publishedBy: 'orchestrator',
   schema: RouterProvision,
   fixture: {
@@ -106,7 +107,8 @@ export const RouteDecidedMessage = defineMessage({
   type: 'evt.route.decided',
   version: 1,
   kind: MessageKind.event,
-  summary: 'The router sent a deployment to a provider (again, after a failover), and why',
+  summary:
+    'Retired with cmd.router.provision: nothing publishes it (evt.route.planned says where a deployment goes, and why)',
   publishedBy: 'router',
   schema: RouteDecided,
   fixture: {
@@ -136,7 +138,7 @@ export const RouteFailedMessage = defineMessage({
   },
 })
 
-/** What cmd.router.plan asks: the same as cmd.router.provision, answered with the plan instead of sent. */
+/** What cmd.router.plan asks: the same as the retired cmd.router.provision, answered with the plan. */
 export const RouterPlan = RouterProvision
 export type RouterPlan = RouterProvision
 

@@ -9,7 +9,7 @@ import { DestroyEnvironment } from './provisioning.ts'
 
 const envId = () => idField('The environment')
 const deploymentId = () => idField("The orchestrator's deployment (saga) id")
-/** cmd.sddc.provision.request, cmd.sddc.network.configure and cmd.sddc.verify carry the deployment's plan. */
+/** cmd.sddc.provision.request, cmd.sddc.network.configure, cmd.sddc.rollout and cmd.sddc.verify carry the deployment's plan. */
 export const SddcProvisionRequest = DeployPlan
 export type SddcProvisionRequest = DeployPlan
 export const SddcNetworkConfigure = DeployPlan
@@ -47,8 +47,9 @@ export const SddcProvisionRequestMessage = defineMessage({
   type: 'cmd.sddc.provision.request',
   version: 2,
   kind: MessageKind.command,
-  summary: "Create a deployment's environment (VM folder, segment) and VMs on SDDC Flex, as its plan says",
-  publishedBy: 'router',
+  summary:
+    "Create a deployment's environment on SDDC Flex (VM folder, segment), as its plan says; the VMs are cmd.sddc.rollout's",
+  publishedBy: 'orchestrator',
   schema: SddcProvisionRequest,
   fixture: deployPlanFixture('sddc-flex', 'sddc-flex'),
 })
@@ -59,8 +60,19 @@ export const SddcNetworkConfigureMessage = defineMessage({
   kind: MessageKind.command,
   summary:
     "Configure a provisioned deployment's NSX load balancer, firewall, TLS and DNS on SDDC Flex, as its plan says",
-  publishedBy: 'router',
+  publishedBy: 'orchestrator',
   schema: SddcNetworkConfigure,
+  fixture: deployPlanFixture('sddc-flex', 'sddc-flex'),
+})
+
+export const SddcRolloutMessage = defineMessage({
+  type: 'cmd.sddc.rollout',
+  version: 1,
+  kind: MessageKind.command,
+  summary:
+    "Roll a deployment's VMs and what runs on them out on SDDC Flex, as its plan says; answered by evt.rolled.out or evt.rollout.failed",
+  publishedBy: 'orchestrator',
+  schema: DeployPlan,
   fixture: deployPlanFixture('sddc-flex', 'sddc-flex'),
 })
 
@@ -136,6 +148,7 @@ export const SddcDestroyMessage = defineMessage({
 export const sddcContracts = [
   SddcProvisionRequestMessage,
   SddcNetworkConfigureMessage,
+  SddcRolloutMessage,
   SddcVerifyMessage,
   SddcScaleMessage,
   SddcVmCreatedMessage,

@@ -19,7 +19,7 @@ const envId = () => idField('The environment')
 const deploymentId = () => idField("The orchestrator's deployment (saga) id")
 const namespace = () => slugField('The Kubernetes namespace of the environment')
 
-/** cmd.spot.provision.request, cmd.spot.network.configure and cmd.spot.verify carry the deployment's plan. */
+/** cmd.spot.provision.request, cmd.spot.network.configure, cmd.spot.rollout and cmd.spot.verify carry the deployment's plan. */
 export const SpotProvisionRequest = DeployPlan
 export type SpotProvisionRequest = DeployPlan
 export const SpotNetworkConfigure = DeployPlan
@@ -76,8 +76,9 @@ export const SpotProvisionRequestMessage = defineMessage({
   type: 'cmd.spot.provision.request',
   version: 2,
   kind: MessageKind.command,
-  summary: "Create a deployment's environment (namespace) and workload on RXT Spot, as its plan says",
-  publishedBy: 'router',
+  summary:
+    "Create a deployment's environment on RXT Spot (namespace, quotas, network policies), as its plan says; the workload is cmd.spot.rollout's",
+  publishedBy: 'orchestrator',
   schema: SpotProvisionRequest,
   fixture: deployPlanFixture('rxt-spot', 'rxt-spot'),
 })
@@ -88,8 +89,19 @@ export const SpotNetworkConfigureMessage = defineMessage({
   kind: MessageKind.command,
   summary:
     "Configure a provisioned deployment's ingress, load balancing, TLS and DNS on RXT Spot, as its plan says",
-  publishedBy: 'router',
+  publishedBy: 'orchestrator',
   schema: SpotNetworkConfigure,
+  fixture: deployPlanFixture('rxt-spot', 'rxt-spot'),
+})
+
+export const SpotRolloutMessage = defineMessage({
+  type: 'cmd.spot.rollout',
+  version: 1,
+  kind: MessageKind.command,
+  summary:
+    "Roll a deployment's workload (Deployment or StatefulSet, Service, autoscaler) out on RXT Spot, as its plan says; answered by evt.rolled.out or evt.rollout.failed",
+  publishedBy: 'orchestrator',
+  schema: DeployPlan,
   fixture: deployPlanFixture('rxt-spot', 'rxt-spot'),
 })
 
@@ -189,6 +201,7 @@ export const SpotDestroyMessage = defineMessage({
 export const spotContracts = [
   SpotProvisionRequestMessage,
   SpotNetworkConfigureMessage,
+  SpotRolloutMessage,
   SpotVerifyMessage,
   SpotScaleMessage,
   SpotPodCreatedMessage,
