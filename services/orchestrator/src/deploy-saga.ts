@@ -15,7 +15,7 @@ import type {
   Verified,
   VerifyFailed,
 } from '@rxt/contracts'
-import { defineSaga, type Settlement } from '@rxt/kit'
+import { type Compensation, defineSaga, type Settlement } from '@rxt/kit'
 
 /** Why a deployment was made: a push (CI published its image), a person, a rollback or a promotion. */
 export type DeploymentTrigger = 'push' | 'manual' | 'rollback' | 'promote'
@@ -111,6 +111,40 @@ const previousHere = (input: DeployInput, plan: DeployPlan) =>
   input.previous !== undefined && input.previous !== null && input.previous.plan.provider === plan.provider
     ? input.previous
     : undefined
+
+/**
+ * The undo of a step that applies a part of the plan (`command`: `rollout`, `network.configure`) to a
+ * live environment: the previous deployment's part again under this deployment's keys, settled by
+ * `done` or refused by `failed` (`restore-failed`). Without a previous deployment on the same provider
+ * there is nothing to undo: provision's undo destroys the environment, and what the step made with it.
+ */
+const restoring = (
+  command: string,
+  done: string,
+  failed: string,
+  timeoutMs: number,
+): Compensation<DeployInput> => ({
+  timeoutMs,
+  retry: { maxAttempts: 5, backoff: { baseMs: 2_000, maxMs: 60_000 } },
+  invoke: ({ sagaId, input, results }) => {
+    const plan = planOf(results)
+    const previous = previousHere(input, plan)
+    if (previous === undefined) return undefined
+    return {
+      type: `cmd.${family(plan)}.${command}`,
+      key: plan.envId,
+      data: restorePlan(previous.plan, sagaId),
+    }
+  },
+  settle: {
+    [done]: () => ({ ok: true }),
+    [failed]: (event: Envelope) => {
+      // Every step's failure event has the same shape (ProvisionFailed, RolloutFailed, NetworkFailed).
+      const data = event.data as RolloutFailed | NetworkFailed
+      return refused('restore-failed', data.reason, data.retryable)
+    },
+  },
+})
 
 /** The command that removes everything of a plan's environment on its provider. */
 export const destroyCommand = (plan: DeployPlan, sagaId: string, reason: string) => ({
@@ -247,29 +281,8 @@ export const deploySaga = defineSaga<DeployInput>({
           return refused('platform-refused', data.reason, data.retryable)
         },
       },
-      // A new environment's workload goes with it (provision's undoing destroys it); a live one gets
-      // the previous deployment's workload back.
-      compensate: {
-        timeoutMs: 10 * 60_000,
-        retry: { maxAttempts: 5, backoff: { baseMs: 2_000, maxMs: 60_000 } },
-        invoke: ({ sagaId, input, results }) => {
-          const plan = planOf(results)
-          const previous = previousHere(input, plan)
-          if (previous === undefined) return undefined
-          return {
-            type: `cmd.${family(plan)}.rollout`,
-            key: plan.envId,
-            data: restorePlan(previous.plan, sagaId),
-          }
-        },
-        settle: {
-          'evt.rolled.out': () => ({ ok: true }),
-          'evt.rollout.failed': (event: Envelope) => {
-            const data = event.data as RolloutFailed
-            return refused('restore-failed', data.reason, data.retryable)
-          },
-        },
-      },
+      // A live environment gets the previous deployment's workload back.
+      compensate: restoring('rollout', 'evt.rolled.out', 'evt.rollout.failed', 10 * 60_000),
     },
     {
       name: 'network',
@@ -289,29 +302,8 @@ export const deploySaga = defineSaga<DeployInput>({
           return refused('network-refused', data.reason, data.retryable)
         },
       },
-      // A new environment's network goes with it (provision's undoing destroys it); a live one gets
-      // the previous deployment's routes back.
-      compensate: {
-        timeoutMs: 5 * 60_000,
-        retry: { maxAttempts: 5, backoff: { baseMs: 2_000, maxMs: 60_000 } },
-        invoke: ({ sagaId, input, results }) => {
-          const plan = planOf(results)
-          const previous = previousHere(input, plan)
-          if (previous === undefined) return undefined
-          return {
-            type: `cmd.${family(plan)}.network.configure`,
-            key: plan.envId,
-            data: restorePlan(previous.plan, sagaId),
-          }
-        },
-        settle: {
-          'evt.network.ready': () => ({ ok: true }),
-          'evt.network.failed': (event: Envelope) => {
-            const data = event.data as NetworkFailed
-            return refused('restore-failed', data.reason, data.retryable)
-          },
-        },
-      },
+      // A live environment gets the previous deployment's routes back.
+      compensate: restoring('network.configure', 'evt.network.ready', 'evt.network.failed', 5 * 60_000),
     },
     {
       name: 'verify',

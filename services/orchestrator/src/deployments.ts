@@ -2,6 +2,7 @@ import type { ManifestRecorded, ProjectUpdated } from '@rxt/contracts'
 import type { ContextBus, ContextDb, SagaEngine, SagaEvent, SagaInstance, Transaction } from '@rxt/kit'
 import { ConflictError, InputError, NotFoundError } from '@rxt/kit'
 import { type DeployInput, type DeployResults, deploymentIdOf, deploySaga, urlsOf } from './deploy-saga.ts'
+import { deployEventsOf, type StopReason, stoppedEvent } from './deployment-events.ts'
 import {
   type DeploymentKind,
   definitionOf,
@@ -184,22 +185,8 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
     tx: Transaction,
     tenantId: string,
     deployment: { id: string; envId: string; platform: string | null },
-    reason: 'superseded' | 'rolled-back' | 'destroyed' | 'failed',
-  ) =>
-    deployment.platform === null
-      ? Promise.resolve()
-      : bus.publish(tx, {
-          type: 'evt.deploy.stopped',
-          tenantId,
-          key: deployment.envId,
-          data: {
-            envId: deployment.envId,
-            deploymentId: deployment.id,
-            platform: deployment.platform,
-            stoppedAt: new Date().toISOString(),
-            reason,
-          },
-        })
+    reason: StopReason,
+  ) => bus.publishAll(tx, stoppedEvent(tenantId, deployment, reason, new Date()))
 
   /** The environment's deployment `id` is what runs there now; the one before it stopped. */
   const becameCurrent = async (tx: Transaction, tenantId: string, input: DeployInput, id: string) => {
@@ -458,53 +445,8 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
         )
         if (next[0] !== undefined) await startQueued(tx, next[0].id)
       }
-      if (saga.type !== deploySaga.type) return
-      const deploy = input as DeployInput
-      const common = { envId: input.envId, deploymentId: saga.id }
-      // Its workload runs once rolled out (metering starts), and stops when that is undone.
-      const rolloutStep = deploySaga.steps.findIndex((s) => s.name === 'rollout')
-      for (const event of events) {
-        if (event.kind === 'step-succeeded' && event.step === rolloutStep && plan)
-          await bus.publish(tx, {
-            type: 'evt.deploy.started',
-            tenantId,
-            key: input.envId,
-            data: {
-              ...common,
-              projectId: input.projectId,
-              platform: plan.platform,
-              artifactRef: deploy.artifactRef,
-              startedAt: new Date().toISOString(),
-            },
-          })
-        if (event.kind === 'step-compensated' && event.step === rolloutStep && plan)
-          await publishStopped(
-            tx,
-            tenantId,
-            { id: saga.id, envId: input.envId, platform: plan.platform },
-            'failed',
-          )
-        if (event.kind === 'succeeded' && plan)
-          await bus.publish(tx, {
-            type: 'evt.deploy.ready',
-            tenantId,
-            key: input.envId,
-            data: { ...common, platform: plan.platform, urls },
-          })
-        if ((event.kind === 'failed' || event.kind === 'cancelled') && saga.failure !== null)
-          await bus.publish(tx, {
-            type: 'evt.deploy.failed',
-            tenantId,
-            key: input.envId,
-            data: {
-              ...common,
-              platform: plan?.platform ?? null,
-              step: saga.failure.step ?? (event.kind === 'cancelled' ? 'cancelled' : 'deadline'),
-              reason: saga.failure.reason.slice(0, 2000),
-              compensated: saga.compensationFailures.length === 0,
-            },
-          })
-      }
+      if (saga.type === deploySaga.type)
+        await bus.publishAll(tx, deployEventsOf(saga, events, plan, urls, new Date()))
     },
 
     async get(tenantId: string, id: string) {
