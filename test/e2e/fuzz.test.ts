@@ -646,19 +646,25 @@ for (const target of dbTargets()) {
         readonly contents: Digests
       }
 
-      /** Waits until nothing more is being written (what a request set off on the bus has run). */
+      /**
+       * Waits until nothing more is being written (what a request set off on the bus has run) and no saga
+       * it started is still at work: a deploy waits quietly between its steps (a retry's backoff, the
+       * engine's timer poll), and what it writes after is not the next request's.
+       */
       const settled = async (): Promise<Baseline> => {
         let last = await reader.digests(leave)
         let same = 0
         await until(
           async () => {
+            // Counted first: what a saga wrote as it ended is in the digests read after.
+            const idle = (await reader.sagasInFlight()) === 0
             const now = await reader.digests(leave)
-            same = changedTables(last, now).length === 0 ? same + 1 : 0
+            same = idle && changedTables(last, now).length === 0 ? same + 1 : 0
             last = now
             return same >= 2
           },
-          30_000,
-          'the database to settle',
+          60_000,
+          'the database to settle and every saga to end',
         )
         return { versions: last, contents: await reader.contents(leave) }
       }

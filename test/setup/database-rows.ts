@@ -35,6 +35,11 @@ export interface DatabaseReader {
   rows(tables: readonly string[], leave?: Leave): Promise<Rows>
   /** Every value of every text, jsonb or bytea (as hex) column of every table: what a secret or its hash could be stored as. */
   values(): Promise<readonly { table: string; column: string; value: string }[]>
+  /**
+   * How many sagas of every context are still running or compensating: work that goes on with nothing
+   * written for a while (a retry's backoff, a timer's poll), which a quiet database does not show.
+   */
+  sagasInFlight(): Promise<number>
 }
 
 const ident = (name: string) => `"${name.replaceAll('"', '""')}"`
@@ -123,6 +128,20 @@ export function databaseReader(name = 'dbreader'): DatabaseReader {
           )
         }
         return out
+      }),
+    sagasInFlight: () =>
+      asAdmin(async (query) => {
+        const keys = (await tables(query)).filter((key) => key.endsWith('.rxt_sagas'))
+        if (keys.length === 0) return 0
+        const result = await query<{ n: string }>(
+          `SELECT count(*)::text AS n FROM (${keys
+            .map((key) => {
+              const [schema = '', table = ''] = key.split('.')
+              return `SELECT 1 FROM ${ident(schema)}.${ident(table)} WHERE status IN ('running', 'compensating')`
+            })
+            .join(' UNION ALL ')}) s`,
+        )
+        return Number(result.rows[0]?.n ?? 0)
       }),
     values: () =>
       asAdmin(async (query) => {

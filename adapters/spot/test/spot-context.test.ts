@@ -76,11 +76,19 @@ describe.skipIf(skipped)('the spot context: commands, events and the kubeconfig 
     }
   }
   const plans = new Map<string, DeployPlan>()
+  /** The environment provisioned (evt.provisioned), then the workload sent (cmd.spot.rollout), as the saga does. */
   const provision = async (name: string, artifactRef: string) => {
     const plan = planOf(name, artifactRef)
     envIds.push(plan.envId)
     plans.set(plan.envId, plan)
     await command('cmd.spot.provision.request', plan)
+    await until(
+      () => of('evt.provisioned', plan.envId).length > 0 || of('evt.provision.failed', plan.envId).length > 0,
+      60_000,
+      'the provision answered',
+    )
+    expect(of('evt.provision.failed', plan.envId)).toEqual([])
+    await command('cmd.spot.rollout', plan)
     return plan.envId
   }
 
@@ -98,6 +106,8 @@ describe.skipIf(skipped)('the spot context: commands, events and the kubeconfig 
           types: [
             'evt.provisioned',
             'evt.provision.failed',
+            'evt.rolled.out',
+            'evt.rollout.failed',
             'evt.network.ready',
             'evt.network.failed',
             'evt.spot.pod.created',
@@ -132,19 +142,23 @@ describe.skipIf(skipped)('the spot context: commands, events and the kubeconfig 
 
   it('provisions and deploys from a command, tells each pod once it runs, and routes its hostname', async () => {
     const envId = await provision('ok', 'registry.example/acme/shop:1.0.0')
-    await until(
-      () => of('evt.provisioned', envId).length > 0 || of('evt.provision.failed', envId).length > 0,
-      60_000,
-      'an answer',
-    )
-    expect(of('evt.provision.failed', envId)).toEqual([])
     const provisioned = of('evt.provisioned', envId)[0]?.data as {
       provider: string
       platform: string
       resourceIds: string[]
     }
     expect(provisioned).toMatchObject({ provider: 'rxt-spot', platform: 'rxt-spot' })
-    expect(provisioned.resourceIds).toContainEqual(expect.stringMatching(/^Deployment:shop-ok-/))
+    expect(provisioned.resourceIds).toContainEqual(expect.stringMatching(/^Namespace:shop-ok-/))
+    expect(provisioned.resourceIds).not.toContainEqual(expect.stringMatching(/^Deployment:/))
+    await until(
+      () => of('evt.rolled.out', envId).length > 0 || of('evt.rollout.failed', envId).length > 0,
+      60_000,
+      'the rollout answered',
+    )
+    expect(of('evt.rollout.failed', envId)).toEqual([])
+    const rolled = of('evt.rolled.out', envId)[0]?.data as { image: string; resourceIds: string[] }
+    expect(rolled.image).toBe('registry.example/acme/shop:1.0.0')
+    expect(rolled.resourceIds).toContainEqual(expect.stringMatching(/^Deployment:shop-ok-/))
     await until(() => of('evt.spot.pod.created', envId).length === 2, 150_000, 'two pods told')
     expect(
       new Set(of('evt.spot.pod.created', envId).map((e) => (e.data as { podId: string }).podId)).size,
@@ -192,7 +206,7 @@ describe.skipIf(skipped)('the spot context: commands, events and the kubeconfig 
     })
   }, 240_000)
 
-  it('answers a workload the API server refuses with evt.provision.failed carrying its message', async () => {
+  it('answers a workload the API server refuses with evt.rollout.failed carrying its message', async () => {
     const removePolicy = await refuseForbiddenImages(admin, `rxt-test-context-${run}`, {
       [Label.tenant]: labelValue(owner.orgId),
     })
@@ -202,13 +216,13 @@ describe.skipIf(skipped)('the spot context: commands, events and the kubeconfig 
       for (let i = 0; i < 20; i++) {
         envId = await provision(`refused-${i}`, 'registry.forbidden/shop:1')
         await until(
-          () => of('evt.provisioned', envId).length > 0 || of('evt.provision.failed', envId).length > 0,
+          () => of('evt.rolled.out', envId).length > 0 || of('evt.rollout.failed', envId).length > 0,
           60_000,
           'an answer',
         )
-        if (of('evt.provision.failed', envId).length > 0) break
+        if (of('evt.rollout.failed', envId).length > 0) break
       }
-      const failed = of('evt.provision.failed', envId)[0]?.data as { reason: string; retryable: boolean }
+      const failed = of('evt.rollout.failed', envId)[0]?.data as { reason: string; retryable: boolean }
       expect(failed.reason).toContain(forbiddenImages)
       expect(failed.retryable).toBe(false)
       const [ns] = await admin.list('v1', 'Namespace', undefined, `${Label.environment}=${labelValue(envId)}`)

@@ -202,14 +202,14 @@ describe('validatePayload', () => {
     expect(validatePayload(catalog, 'evt.no.such.thing', 1, {})).toEqual([
       { path: '/type', message: 'unknown message type "evt.no.such.thing"' },
     ])
-    const fixture = catalog.messages.get('evt.deploy.ready')?.fixture
-    expect(validatePayload(catalog, 'evt.deploy.ready', 2, fixture)).toEqual([
+    const fixture = catalog.messages.get('evt.deploy.failed')?.fixture
+    expect(validatePayload(catalog, 'evt.deploy.failed', 2, fixture)).toEqual([
       { path: '/version', message: expect.stringContaining('version 1') },
     ])
   })
 
   it('refuses a payload that is not an object', () => {
-    expect(validatePayload(catalog, 'evt.deploy.ready', 1, 'ready')).toEqual([
+    expect(validatePayload(catalog, 'evt.deploy.failed', 1, 'failed')).toEqual([
       { path: '/data', message: expect.stringContaining('object') },
     ])
   })
