@@ -638,7 +638,22 @@ async function runLane(lane: number, pick: (all: readonly Boundary[]) => Boundar
         restartedAt + restartToReadyMs,
         over,
         `end within ${restartToReadyMs / 1000} s of the restart (${labelOf(boundary)})`,
-      )
+      ).catch(async (error: Error) => {
+        // With what its history says happened when, from the restart on.
+        const since = await historyOf(server.url, target, killed.id).then(
+          (entries) =>
+            entries
+              .map(
+                (e) =>
+                  `${e.kind}${e.step === undefined ? '' : ` ${e.step}`}${e.attempt === undefined ? '' : `#${e.attempt}`} at ${Date.parse(e.at) - restartedAt} ms`,
+              )
+              .join('; '),
+          (reason: Error) => `not read: ${reason.message}`,
+        )
+        throw new Error(
+          `${error.message}; serving after ${servingMs} ms; history (ms from the restart): ${since}`,
+        )
+      })
       const history = await historyOf(server.url, target, killed.id)
       const succeeded = history.find((e) => e.kind === 'succeeded')
       const readyAt = succeeded === undefined ? Number.NaN : Date.parse(succeeded.at)

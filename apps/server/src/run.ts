@@ -127,7 +127,7 @@ async function execute(command: Command, options: MainOptions, out: (line: strin
         config = defaultPublicUrl(config, options.env)
         const transport =
           config.NATS_URL === undefined
-            ? await createPostgresLog({ database })
+            ? await createPostgresLog({ database, exclusive: database.kind === 'pglite' })
             : await createNatsTransport({
                 url: config.NATS_URL,
                 namespace: config.BUS_NAMESPACE,

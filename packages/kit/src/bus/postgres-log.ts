@@ -15,6 +15,12 @@ export interface PostgresLogOptions {
   readonly pollMs?: number
   /** The longest it waits between looks while idle: each empty look doubles the wait up to it; 1 s. */
   readonly idlePollMs?: number
+  /**
+   * No other process uses this log (PGlite: one process opens its data directory): the leases found
+   * at open are an earlier run's, ended without settling them, and are released at once rather than
+   * waited out (ack wait). Never with a database other processes share.
+   */
+  readonly exclusive?: boolean
 }
 
 interface ClaimedRow extends Record<string, unknown> {
@@ -43,6 +49,10 @@ export async function createPostgresLog(options: PostgresLogOptions): Promise<Tr
     'bus',
     await loadMigrations(new URL('./migrations/log/', import.meta.url)),
   )
+  if (options.exclusive === true) {
+    // A delivery leased when its process died goes out again now; `deliveries` keeps its count.
+    await db.query('UPDATE pending SET lease_until = NULL WHERE lease_until IS NOT NULL')
+  }
   const pollMs = options.pollMs ?? 100
   const idlePollMs = Math.max(pollMs, options.idlePollMs ?? 1_000)
   const appended = new EventEmitter()
