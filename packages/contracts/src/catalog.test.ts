@@ -186,7 +186,7 @@ describe('validatePayload', () => {
     const contract = catalog.messages.get('evt.placement.recommended')
     const fixture = contract?.fixture as { candidates: Record<string, unknown>[] }
     const data = { ...fixture, candidates: [{ ...fixture.candidates[0], score: 2 }] }
-    expect(validatePayload(catalog, 'evt.placement.recommended', 1, data)).toEqual([
+    expect(validatePayload(catalog, 'evt.placement.recommended', 2, data)).toEqual([
       { path: '/data/candidates/0/score', message: 'must be <= 1' },
     ])
   })

@@ -11,14 +11,13 @@ import {
   digestField,
   idField,
   platformField,
-  platformPreferenceField,
   slugField,
   textField,
   timestampField,
   urlField,
 } from '../fields.ts'
 
-/** The deploy flow: the request to deploy, placement, and the orchestrator's outcome events. */
+/** The deploy flow: the request to deploy and the orchestrator's outcome events. */
 
 const envId = () => idField('The environment being deployed')
 const deploymentId = () =>
@@ -44,44 +43,6 @@ export const DeployApply = closedObject({
   ),
 })
 export type DeployApply = Static<typeof DeployApply>
-
-export const PlacementRecommend = closedObject({
-  envId: envId(),
-  deploymentId: deploymentId(),
-  manifestDigest: digestField('Digest of the deploy.yaml to analyse'),
-  constraints: closedObject(
-    {
-      platformPreference: platformPreferenceField(),
-      allowedPlatforms: Type.Array(platformField('A platform the tenant may use'), {
-        minItems: 1,
-        maxItems: 2,
-        uniqueItems: true,
-      }),
-      requiresGpu: Type.Boolean({ description: 'The workload needs a GPU' }),
-      stateful: Type.Boolean({ description: 'The workload keeps local state across restarts' }),
-    },
-    { description: 'What limits the choice besides the manifest' },
-  ),
-})
-export type PlacementRecommend = Static<typeof PlacementRecommend>
-
-export const PlacementCandidate = closedObject({
-  platform: platformField(),
-  score: Type.Number({ minimum: 0, maximum: 1, description: 'Fitness from 0 (unsuitable) to 1 (ideal)' }),
-  eligible: Type.Boolean({ description: 'False when a hard constraint rules the platform out' }),
-  reasons: Type.Array(textField('One reason for the score', 500), { maxItems: 20 }),
-})
-export type PlacementCandidate = Static<typeof PlacementCandidate>
-
-export const PlacementRecommended = closedObject({
-  envId: envId(),
-  deploymentId: deploymentId(),
-  platform: platformField('The recommended platform'),
-  score: Type.Number({ minimum: 0, maximum: 1, description: 'Score of the recommended platform' }),
-  reasoning: textField('Why this platform, for people'),
-  candidates: Type.Array(PlacementCandidate, { minItems: 1, maxItems: 2 }),
-})
-export type PlacementRecommended = Static<typeof PlacementRecommended>
 
 export const DeployStarted = closedObject({
   envId: envId(),
@@ -174,46 +135,6 @@ export const DeployApplyMessage = defineMessage({
   },
 })
 
-export const PlacementRecommendMessage = defineMessage({
-  type: 'cmd.placement.recommend',
-  version: 1,
-  kind: MessageKind.command,
-  summary: 'Recommend the platform a deployment should run on',
-  publishedBy: 'orchestrator',
-  schema: PlacementRecommend,
-  fixture: {
-    envId: 'env_prod',
-    deploymentId: 'dep_7f3a9c',
-    manifestDigest: digest,
-    constraints: {
-      platformPreference: 'auto',
-      allowedPlatforms: ['rxt-spot', 'sddc-flex'],
-      requiresGpu: false,
-      stateful: false,
-    },
-  },
-})
-
-export const PlacementRecommendedMessage = defineMessage({
-  type: 'evt.placement.recommended',
-  version: 1,
-  kind: MessageKind.event,
-  summary: 'Placement chose a platform, with its score, reasoning and the candidates it weighed',
-  publishedBy: 'placement',
-  schema: PlacementRecommended,
-  fixture: {
-    envId: 'env_prod',
-    deploymentId: 'dep_7f3a9c',
-    platform: 'rxt-spot',
-    score: 0.82,
-    reasoning: 'Stateless HTTP service with horizontal scaling: containers fit best',
-    candidates: [
-      { platform: 'rxt-spot', score: 0.82, eligible: true, reasons: ['stateless', 'scales by replicas'] },
-      { platform: 'sddc-flex', score: 0.41, eligible: true, reasons: ['no VM-only dependency'] },
-    ],
-  },
-})
-
 export const DeployStartedMessage = defineMessage({
   type: 'evt.deploy.started',
   version: 1,
@@ -282,8 +203,6 @@ export const DeployStoppedMessage = defineMessage({
 
 export const deployContracts = [
   DeployApplyMessage,
-  PlacementRecommendMessage,
-  PlacementRecommendedMessage,
   DeployStartedMessage,
   DeployReadyMessage,
   DeployFailedMessage,

@@ -138,14 +138,32 @@ export const RouteFailedMessage = defineMessage({
   },
 })
 
-/** What cmd.router.plan asks: the same as the retired cmd.router.provision, answered with the plan. */
-export const RouterPlan = RouterProvision
-export type RouterPlan = RouterProvision
+/**
+ * What cmd.router.plan v2 asks: the plan of a deployment on the provider placement chose (the router
+ * chooses nothing), answered with the plan.
+ */
+export const RouterPlan = closedObject({
+  deploymentId: deploymentId(),
+  tenantId: idField('The tenant'),
+  projectId: idField('The project'),
+  envId: envId(),
+  environment: slugField("The environment's name: its overrides in the manifest apply"),
+  artifactRef: artifactRefField('The image to run'),
+  manifest: canonicalManifestField(),
+  manifestDigest: digestField('sha256: of the canonical manifest'),
+  overrides: Type.Optional(
+    canonicalOverridesField(
+      'The deploy.yaml overrides in canonical JSON (RFC 8785), as the registry validated them; absent: the ones the router last heard of',
+    ),
+  ),
+  provider: providerField('The provider placement chose: the plan is made for it'),
+})
+export type RouterPlan = Static<typeof RouterPlan>
 
 export const RoutePlanned = closedObject({
   deploymentId: deploymentId(),
   envId: envId(),
-  provider: providerField('The provider chosen'),
+  provider: providerField('The provider the plan is for'),
   platform: platformField('The platform family of its commands'),
   reason: textField('Why this provider, for people', 2000),
   plan: DeployPlan,
@@ -154,13 +172,13 @@ export type RoutePlanned = Static<typeof RoutePlanned>
 
 export const RouterPlanMessage = defineMessage({
   type: 'cmd.router.plan',
-  version: 1,
+  version: 2,
   kind: MessageKind.command,
   summary:
-    "Choose the provider a deployment runs on and make its plan, without sending it (the orchestrator's placement step)",
+    "Make a deployment's plan on the provider placement chose, without sending it (the deploy saga's plan step); version 2 names the provider",
   publishedBy: 'orchestrator',
   schema: RouterPlan,
-  fixture: RouterProvisionMessage.fixture,
+  fixture: { ...RouterProvisionMessage.fixture, provider: 'rxt-spot' },
 })
 
 export const RoutePlannedMessage = defineMessage({
