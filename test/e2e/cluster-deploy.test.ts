@@ -224,6 +224,8 @@ describe.skipIf(skipped)('the deploy saga on the local Kubernetes cluster with R
     expect(deployment.steps.filter((s) => s.status !== 'succeeded')).toEqual([])
     expect(deployment.steps.map((s) => s.name)).toEqual([
       'place',
+      'admission',
+      'plan',
       'provision',
       'rollout',
       'network',

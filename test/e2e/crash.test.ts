@@ -139,6 +139,12 @@ interface Profile {
   readonly withCommand: readonly string[]
   /** The platform operations each step applied, in order (the calls between its start and its end). */
   readonly operations: Readonly<Record<string, readonly string[]>>
+  /**
+   * The first steps with a command, up to the first one the simulated latency holds (placement,
+   * admission, the plan: no platform is called): too quick to be seen from the API, they are stepped to
+   * from the delivery on.
+   */
+  readonly unheld: readonly string[]
 }
 
 /** The operations the steps before `step` applied, in order. */
@@ -417,13 +423,14 @@ async function killAt(
 > {
   const { id, delivered } = deploy(server.url, target)
   const pid = server.child.pid as number
-  // The first step is not held, and while the bus carries a deploy the server answers no request (not
-  // even the delivery's): it is stepped to from the delivery on, one commit at a time.
-  if (boundary.kind !== 'ready' && boundary.step === profile.withCommand[0]) await sleep(5)
+  // The first steps are not held, and while the bus carries a deploy the server answers no request
+  // (not even the delivery's): they are stepped to from the delivery on, one commit at a time.
+  const unheld = boundary.kind !== 'ready' && profile.unheld.includes(boundary.step)
+  if (unheld) await sleep(5)
   else await delivered
   if (boundary.kind === 'ready') {
     await watch(server.url, target, id, Date.now() + deployMs, over, 'end')
-  } else if (boundary.step !== profile.withCommand[0]) {
+  } else if (!unheld) {
     // Held by the simulated latency: the API says when it runs (its first call waits a latency).
     const seen = await watch(
       server.url,
@@ -587,7 +594,7 @@ async function runLane(lane: number, pick: (all: readonly Boundary[]) => Boundar
     process.kill(server.child.pid as number, 'SIGCONT')
     const timeOf = (kind: string, step: string) =>
       Date.parse(controlHistory.find((e) => e.kind === kind && e.step === step)?.at ?? '')
-    const profile: Profile = {
+    let profile: Profile = {
       steps,
       withCommand: controlHistory
         .filter((e) => e.kind === 'step-started' && e.attempt === 1 && e.commandId !== null)
@@ -600,6 +607,14 @@ async function runLane(lane: number, pick: (all: readonly Boundary[]) => Boundar
             .map((c) => c.operation),
         ]),
       ),
+      unheld: [],
+    }
+    const held = (step: string) =>
+      timeOf('step-succeeded', step) - timeOf('step-started', step) >= latencyMs / 2
+    const firstHeld = profile.withCommand.findIndex(held)
+    profile = {
+      ...profile,
+      unheld: profile.withCommand.slice(0, firstHeld === -1 ? profile.withCommand.length : firstHeld),
     }
     progress(
       lane,

@@ -333,11 +333,11 @@ const expectedSteps = {
   deployment: {
     status: 200,
     outcome:
-      'ready https://hello.acme.example place:succeeded,provision:succeeded,rollout:succeeded,network:succeeded,verify:succeeded,retire:succeeded',
+      'ready https://hello.acme.example place:succeeded,admission:succeeded,plan:succeeded,provision:succeeded,rollout:succeeded,network:succeeded,verify:succeeded,retire:succeeded',
   },
   'deployment events': {
     status: 200,
-    outcome: ['place', 'provision', 'rollout', 'network', 'verify', 'retire']
+    outcome: ['place', 'admission', 'plan', 'provision', 'rollout', 'network', 'verify', 'retire']
       .map((step) => `step-started:${step},step-succeeded:${step}`)
       .concat('end:ready')
       .join(','),
@@ -402,7 +402,7 @@ describe.skipIf(skipped)('the distributed mode: the journey through the gateway 
     const behind = { ...shared, IDENTITY_URL: identity.url }
     ;[registryVcs, routerSim] = await Promise.all([
       start('registry+vcs', ['serve', 'registry', 'vcs'], behind),
-      start('router+sim', ['serve', 'router', 'sim', 'orchestrator'], behind),
+      start('router+sim', ['serve', 'router', 'sim', 'orchestrator', 'placement', 'policy'], behind),
     ])
     gateway = await start('gateway', ['serve', 'gateway'], {
       ...behind,
@@ -413,6 +413,8 @@ describe.skipIf(skipped)('the distributed mode: the journey through the gateway 
         `router=${routerSim.url}`,
         `sim=${routerSim.url}`,
         `orchestrator=${routerSim.url}`,
+        `placement=${routerSim.url}`,
+        `policy=${routerSim.url}`,
       ].join(','),
     })
   }, 3 * startMs)
@@ -486,6 +488,8 @@ describe.skipIf(skipped)('the distributed mode: the journey through the gateway 
       'router',
       'sim',
       'orchestrator',
+      'placement',
+      'policy',
     ])
     const merged = (await (await fetch(`${gateway.url}/openapi.json`)).json()) as Payload
     const operations = (doc: Payload) =>

@@ -6,6 +6,10 @@ import type {
   Envelope,
   NetworkFailed,
   NetworkReady,
+  PlacementFailed,
+  PlacementRecommended,
+  PolicyAdmitted,
+  PolicyDenied,
   Provisioned,
   ProvisionFailed,
   RolledOut,
@@ -17,8 +21,11 @@ import type {
 } from '@rxt/contracts'
 import { type Compensation, defineSaga, type Settlement } from '@rxt/kit'
 
-/** Why a deployment was made: a push (CI published its image), a person, a rollback or a promotion. */
-export type DeploymentTrigger = 'push' | 'manual' | 'rollback' | 'promote'
+/**
+ * Why a deployment was made: a push (CI published its image), a person, a rollback, a promotion, or a
+ * retry of a failed or cancelled one.
+ */
+export type DeploymentTrigger = 'push' | 'manual' | 'rollback' | 'promote' | 'retry'
 
 /** What ran in the environment when a deploy started: restored if the deploy fails. */
 export interface PreviousDeployment {
@@ -31,7 +38,7 @@ export interface DeployInput extends Omit<DeployApply, 'commitSha'> {
   readonly tenantId: string
   readonly commitSha: string | null
   readonly trigger?: DeploymentTrigger
-  /** The deployment a rollback or a promotion deploys again (its artifact and manifest). */
+  /** The deployment a rollback, a promotion or a retry deploys again (its artifact and manifest). */
   readonly sourceDeploymentId?: string | null
   /** Who asked, for a manual deploy, rollback or promotion. */
   readonly requestedBy?: string | null
@@ -44,7 +51,20 @@ export interface DeployInput extends Omit<DeployApply, 'commitSha'> {
  * is reached (network), health (verify).
  */
 export interface DeployResults {
-  readonly place?: { readonly plan: DeployPlan; readonly provider: string; readonly reason: string }
+  readonly place?: {
+    readonly decisionId: string
+    readonly provider: string
+    readonly platform: PlacementRecommended['platform']
+    readonly kind: PlacementRecommended['kind']
+    readonly target: PlacementRecommended['target']
+    readonly reasoning: string
+  }
+  readonly admission?: {
+    readonly decisionId: string
+    readonly bundleRevision: string
+    readonly waived: PolicyAdmitted['waived']
+  }
+  readonly plan?: { readonly plan: DeployPlan; readonly provider: string; readonly reason: string }
   readonly provision?: { readonly resourceIds: readonly string[] }
   readonly network?: { readonly hostnames: readonly string[]; readonly vip: string | null }
   readonly rollout?: { readonly resourceIds: readonly string[]; readonly endpoints: RolledOut['endpoints'] }
@@ -84,8 +104,13 @@ export function deploymentIdOf(parts: {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`
 }
 
+/**
+ * A deploy saga's plan: its plan step's (version 3), or, in a saga of an earlier version, its place
+ * step's (the router chose and planned in one step).
+ */
 export const planOf = (results: Readonly<Record<string, unknown>>) =>
-  (results as DeployResults).place?.plan as DeployPlan
+  ((results as DeployResults).plan?.plan ??
+    (results as { place?: { plan?: DeployPlan } }).place?.plan) as DeployPlan
 const family = (plan: DeployPlan) => (plan.platform === 'rxt-spot' ? 'spot' : 'sddc')
 const refused = (code: string, reason: string, retryable: boolean): Settlement => ({
   ok: false,
@@ -171,19 +196,21 @@ export const destroySettlers = {
 const retireAttempts = 5
 
 /**
- * The deploy saga, top to bottom: place (the router chooses the provider and makes the plan), provision
- * (the adapter creates the environment: namespace, quotas, policies; VM folder, segment), rollout (the
- * workload: image, replicas, ports), network (ingress, load balancing, TLS, DNS: routes to what was
- * rolled out), verify (the plan's image runs, every replica ready), retire (what ran before on another
- * provider is removed). A failure undoes what was done, last first: an environment that ran nothing
- * before is destroyed; one that ran a deployment on the same provider gets that deployment's routes,
- * workload and environment back.
+ * The deploy saga, top to bottom: place (placement recommends the provider, and why), admission
+ * (policy admits or denies it there, before anything exists), plan (the router makes the deploy plan
+ * for that provider), provision (the adapter creates the environment: namespace, quotas, policies; VM
+ * folder, segment), rollout (the workload: image, replicas, ports), network (ingress, load balancing,
+ * TLS, DNS: routes to what was rolled out), verify (the plan's image runs, every replica ready), retire
+ * (what ran before on another provider is removed). A failure undoes what was done, last first: an
+ * environment that ran nothing before is destroyed; one that ran a deployment on the same provider gets
+ * that deployment's routes, workload and environment back.
  *
- * Version 2 made the rollout a step of its own (in version 1 the provision step rolled out too; ADR 0020).
+ * Version 2 made the rollout a step of its own (in version 1 the provision step rolled out too; ADR 0020);
+ * version 3 split the router's place step into placement, admission and the plan (ADR 0021).
  */
 export const deploySaga = defineSaga<DeployInput>({
   type: 'deploy',
-  version: 2,
+  version: 3,
   timeoutMs: 30 * 60_000,
   steps: [
     {
@@ -192,6 +219,94 @@ export const deploySaga = defineSaga<DeployInput>({
       // A provider only unhealthy for now is worth waiting for a few minutes.
       retry: { maxAttempts: 10, backoff: { baseMs: 2_000, maxMs: 30_000 } },
       invoke: ({ sagaId, input }) => ({
+        type: 'cmd.placement.recommend',
+        key: input.envId,
+        data: {
+          deploymentId: sagaId,
+          tenantId: input.tenantId,
+          projectId: input.projectId,
+          envId: input.envId,
+          environment: input.environment,
+          manifest: input.manifest,
+          manifestDigest: input.manifestDigest,
+          ...(input.overrides === undefined ? {} : { overrides: input.overrides }),
+        },
+      }),
+      settle: {
+        'evt.placement.recommended': (event: Envelope) => {
+          const data = event.data as PlacementRecommended
+          return {
+            ok: true,
+            result: {
+              decisionId: data.decisionId,
+              provider: data.provider,
+              platform: data.platform,
+              kind: data.kind,
+              target: data.target,
+              reasoning: data.reasoning,
+            },
+          }
+        },
+        'evt.placement.failed': (event: Envelope) => {
+          const data = event.data as PlacementFailed
+          return refused('no-provider', data.reason, data.retryable)
+        },
+      },
+    },
+    {
+      // Policy (OPA) admits or denies the deployment where placement put it, before anything exists.
+      name: 'admission',
+      timeoutMs: 30_000,
+      retry: { maxAttempts: 5, backoff: { baseMs: 2_000, maxMs: 30_000 } },
+      invoke: ({ sagaId, input, results }) => {
+        const placed = (results as DeployResults).place
+        return {
+          type: 'cmd.policy.admit',
+          key: input.envId,
+          data: {
+            deploymentId: sagaId,
+            sourceDeploymentId: input.sourceDeploymentId ?? null,
+            tenantId: input.tenantId,
+            projectId: input.projectId,
+            envId: input.envId,
+            environment: input.environment,
+            manifest: input.manifest,
+            manifestDigest: input.manifestDigest,
+            ...(input.overrides === undefined ? {} : { overrides: input.overrides }),
+            placement: {
+              decisionId: placed?.decisionId,
+              provider: placed?.provider,
+              platform: placed?.platform,
+              kind: placed?.kind,
+              target: placed?.target,
+            },
+          },
+        }
+      },
+      settle: {
+        'evt.policy.admitted': (event: Envelope) => {
+          const data = event.data as PolicyAdmitted
+          return {
+            ok: true,
+            result: { decisionId: data.decisionId, bundleRevision: data.bundleRevision, waived: data.waived },
+          }
+        },
+        'evt.policy.denied': (event: Envelope) => {
+          const data = event.data as PolicyDenied
+          const violations = data.violations.map((v) => `${v.policy}: ${v.message}`).join('; ')
+          return refused(
+            'policy-denied',
+            `denied by policy (bundle ${data.bundleRevision}): ${violations}`,
+            false,
+          )
+        },
+      },
+    },
+    {
+      name: 'plan',
+      timeoutMs: 30_000,
+      retry: { maxAttempts: 5, backoff: { baseMs: 2_000, maxMs: 30_000 } },
+      invoke: ({ sagaId, input, results }) => ({
         type: 'cmd.router.plan',
         key: input.envId,
         data: {
@@ -204,6 +319,7 @@ export const deploySaga = defineSaga<DeployInput>({
           manifest: input.manifest,
           manifestDigest: input.manifestDigest,
           ...(input.overrides === undefined ? {} : { overrides: input.overrides }),
+          provider: (results as DeployResults).place?.provider,
         },
       }),
       settle: {
@@ -213,7 +329,7 @@ export const deploySaga = defineSaga<DeployInput>({
         },
         'evt.route.failed': (event: Envelope) => {
           const data = event.data as RouteFailed
-          return refused('no-provider', data.reason, data.retryable === true)
+          return refused('plan-refused', data.reason, data.retryable === true)
         },
       },
     },
@@ -354,7 +470,7 @@ export const deploySaga = defineSaga<DeployInput>({
 /** The URLs a ready deployment answers on: its host names, by the scheme its TLS setting gives. */
 export function urlsOf(results: Readonly<Record<string, unknown>>): string[] {
   const r = results as DeployResults
-  const tls = r.place?.plan.network?.tls
+  const tls = (planOf(results) as DeployPlan | undefined)?.network?.tls
   const scheme = tls === 'off' ? 'http' : 'https'
   return (r.network?.hostnames ?? []).map((host) => `${scheme}://${host}`)
 }

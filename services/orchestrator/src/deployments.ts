@@ -1,7 +1,7 @@
-import type { ManifestRecorded, ProjectUpdated } from '@rxt/contracts'
+import type { DeployPlan, ManifestRecorded, ProjectUpdated } from '@rxt/contracts'
 import type { ContextBus, ContextDb, SagaEngine, SagaEvent, SagaInstance, Transaction } from '@rxt/kit'
 import { ConflictError, InputError, NotFoundError } from '@rxt/kit'
-import { type DeployInput, type DeployResults, deploymentIdOf, deploySaga, urlsOf } from './deploy-saga.ts'
+import { type DeployInput, deploymentIdOf, deploySaga, planOf, urlsOf } from './deploy-saga.ts'
 import { deployEventsOf, type StopReason, stoppedEvent } from './deployment-events.ts'
 import {
   type DeploymentKind,
@@ -69,7 +69,7 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
     const env = await environment(tx, envId)
     if (env?.current_deployment_id === null || env?.current_deployment_id === undefined) return null
     const saga = await engine().get(env.current_deployment_id, undefined, tx)
-    const plan = (saga.results as DeployResults).place?.plan
+    const plan = planOf(saga.results) as DeployPlan | undefined
     return plan === undefined ? null : { deploymentId: saga.id, plan }
   }
 
@@ -294,6 +294,35 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
     },
 
     /**
+     * Runs a failed or cancelled deployment again as it was (its artifact, manifest and overrides): a
+     * new deployment whose source it is, so that what was approved for it (a break-glass override of
+     * its policy violations) applies to the new one too.
+     */
+    async retry(tenantId: string, sourceId: string, request: DeployRequestBy) {
+      const source = await this.get(tenantId, sourceId)
+      if (source.kind !== 'deploy')
+        throw new ConflictError(`deployment ${sourceId} is a destroy: run a destroy of the environment again`)
+      if (source.status !== 'failed' && source.status !== 'cancelled')
+        throw new ConflictError(
+          `deployment ${sourceId} is ${source.status}: only a failed or cancelled deployment is retried`,
+        )
+      const saga = await engine().get(sourceId)
+      const { previous: _previous, ...was } = saga.input as DeployInput
+      const { id } = await db.withTenant(tenantId, async (tx) => {
+        await knownEnvironment(tx, source.envId)
+        const input: DeployInput = {
+          ...was,
+          trigger: 'retry',
+          sourceDeploymentId: sourceId,
+          requestedBy: request.by,
+        }
+        const id = deploymentIdOf({ ...input, cause: `retry:${sourceId}:${request.requestKey}` })
+        return enqueue(tx, id, 'deploy', input, input)
+      })
+      return this.get(tenantId, id)
+    },
+
+    /**
      * Deploys to environment `envId` exactly what is healthy in environment `fromEnvId` (the artifact and
      * manifest of its current deployment, with the target's own overrides); refused when the source
      * runs nothing ready.
@@ -374,7 +403,7 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
         const last = rows[0]
         if (last === undefined)
           throw new ConflictError(`environment ${env.name} was never deployed: nothing to destroy`)
-        const plan = ((await engine().get(last.id, undefined, tx)).results as DeployResults).place?.plan
+        const plan = planOf((await engine().get(last.id, undefined, tx)).results) as DeployPlan | undefined
         if (plan === undefined)
           throw new ConflictError(`environment ${env.name} was never placed: nothing to destroy`)
         const input: DestroyInput = {
@@ -411,7 +440,7 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
       const plan =
         saga.type === destroySaga.type
           ? (input as DestroyInput).plan
-          : (saga.results as DeployResults).place?.plan
+          : (planOf(saga.results) as DeployPlan | undefined)
       const status = statusOf(saga)
       const urls = status === 'ready' ? urlsOf(saga.results) : []
       await asTenant(tx, tenantId)

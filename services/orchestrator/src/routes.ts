@@ -40,11 +40,12 @@ const Deployment = Type.Object({
       Type.Literal('manual'),
       Type.Literal('rollback'),
       Type.Literal('promote'),
+      Type.Literal('retry'),
       Type.Literal('destroy'),
     ],
     {
       description:
-        'What made it: a push (CI published its image), a person, a rollback, a promotion, a destroy',
+        'What made it: a push (CI published its image), a person, a rollback, a promotion, a retry of a failed or cancelled deployment, a destroy',
     },
   ),
   sourceDeploymentId: Type.Union([Id, Type.Null()], {
@@ -336,6 +337,23 @@ export const orchestratorRoutes = (deployments: Deployments) => (app: HttpApp) =
       reply
         .code(202)
         .send(await deployments.rollback(tenantOf(request), request.params.deploymentId, requestBy(request))),
+  )
+  app.post(
+    '/deployments/:deploymentId/retry',
+    {
+      config: write,
+      schema: {
+        tags,
+        summary:
+          'Run a failed or cancelled deployment again as it was (its artifact, manifest and overrides), after what made it fail is mended: a break-glass override approved for it, say; 409 for one that did not fail',
+        params: DeploymentParams,
+        response: { 202: DeploymentWithSteps, ...errors },
+      },
+    },
+    async (request, reply) =>
+      reply
+        .code(202)
+        .send(await deployments.retry(tenantOf(request), request.params.deploymentId, requestBy(request))),
   )
   app.post(
     '/environments/:envId/promote',

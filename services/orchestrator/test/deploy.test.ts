@@ -184,6 +184,8 @@ for (const target of dbTargets()) {
         ]),
       ).toEqual([
         ['place', 'succeeded', 1],
+        ['admission', 'succeeded', 1],
+        ['plan', 'succeeded', 1],
         ['provision', 'succeeded', 1],
         ['rollout', 'succeeded', 1],
         ['network', 'succeeded', 1],
@@ -240,11 +242,15 @@ for (const target of dbTargets()) {
         'step-succeeded',
         'step-started',
         'step-succeeded',
+        'step-started',
+        'step-succeeded',
+        'step-started',
+        'step-succeeded',
         'succeeded',
         'end',
       ])
       expect(frames.slice(0, -1).map((f) => Number(f.id))).toEqual(
-        Array.from({ length: 14 }, (_, i) => i + 1),
+        Array.from({ length: 18 }, (_, i) => i + 1),
       )
       expect(JSON.parse(frames[2]?.data as string)).toMatchObject({
         kind: 'step-succeeded',
@@ -253,8 +259,8 @@ for (const target of dbTargets()) {
       })
       expect(JSON.parse(frames.at(-1)?.data as string)).toEqual({ status: 'ready' })
       // Resumed after the entry it last saw.
-      const resumed = await stream({ 'last-event-id': '12' })
-      expect(resumed.body.match(/^id: \d+$/gm)).toEqual(['id: 13', 'id: 14'])
+      const resumed = await stream({ 'last-event-id': '16' })
+      expect(resumed.body.match(/^id: \d+$/gm)).toEqual(['id: 17', 'id: 18'])
       const foreign = await runtime.app.inject({
         url: `/v1/deployments/${id}/events`,
         headers: { authorization: stranger.authorization },
@@ -394,6 +400,8 @@ for (const target of dbTargets()) {
           (deployment.steps as { name: string; status: string }[]).map((s) => [s.name, s.status]),
         ).toEqual([
           ['place', 'succeeded'],
+          ['admission', 'succeeded'],
+          ['plan', 'succeeded'],
           ['provision', 'compensated'],
           ['rollout', 'compensated'],
           ['network', 'failed'],
@@ -428,6 +436,8 @@ for (const target of dbTargets()) {
         const steps = deployment.steps as { name: string; status: string; attempts: number }[]
         expect(steps.map((s) => [s.name, s.status, s.attempts])).toEqual([
           ['place', 'succeeded', 1],
+          ['admission', 'succeeded', 1],
+          ['plan', 'succeeded', 1],
           ['provision', 'compensated', 1],
           ['rollout', 'failed', 1],
           ['network', 'pending', 0],
@@ -587,6 +597,8 @@ for (const target of dbTargets()) {
       })
       expect((v2.steps as { name: string; status: string }[]).map((s) => [s.name, s.status])).toEqual([
         ['place', 'succeeded'],
+        ['admission', 'succeeded'],
+        ['plan', 'succeeded'],
         ['provision', 'compensated'],
         ['rollout', 'compensated'],
         ['network', 'compensated'],
