@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import {
   type DeployPlan,
@@ -20,6 +21,7 @@ import {
   healthReport,
   type IComputePlatform,
   laterAnswers,
+  loadProviderManifest,
   type PlanRenderer,
   planRenderers,
   type RenderedPlan,
@@ -32,6 +34,7 @@ import {
 } from '@rxt/platform-sdk'
 import Type from 'typebox'
 
+import { simPriceIntervalMs, simulatedQuote } from './price-feed.ts'
 import { vmRenderer } from './render-vm.ts'
 import {
   createSimPlatform,
@@ -311,8 +314,31 @@ export const sim = defineContext<SimConfig>({
         }
       },
     },
+    // A simulated spot price feed beside the health report: the simulations' own provider.yaml
+    // files name which are spot capacity (pricing.spot).
+    {
+      name: 'prices',
+      everyMs: simPriceIntervalMs,
+      atStart: true,
+      run: async () => {
+        for (const file of simProviderFiles) {
+          const loaded = loadProviderManifest(readFileSync(file, 'utf8'))
+          const quote = loaded.ok ? simulatedQuote(loaded.value, deps.clock.now()) : undefined
+          if (quote === undefined) continue
+          await deps.db.transaction((tx) =>
+            deps.bus.publish(tx, {
+              type: 'evt.provider.prices',
+              tenantId: null,
+              key: quote.provider,
+              data: quote,
+            }),
+          )
+        }
+      },
+    },
   ],
 })
+export { simPriceIntervalMs, simulatedCurve, simulatedQuote } from './price-feed.ts'
 export { renderVmPlan, vmRenderer } from './render-vm.ts'
 export {
   createSimPlatform,

@@ -38,6 +38,7 @@ export {
   ScaleSpec,
   succeeded,
 } from './compute-platform.ts'
+export { applyEnvironment, overriddenFields, overridesFrom } from './environment.ts'
 export { conformanceRequests } from './fixtures.ts'
 export {
   Annotation,
@@ -65,6 +66,14 @@ export {
   providerApiVersions,
 } from './provider-manifest.ts'
 export {
+  defaultCpu,
+  defaultMemoryMiB,
+  formatUsd,
+  mibToGiB,
+  parseBytesMiB,
+  parseCpu,
+} from './quantities.ts'
+export {
   type PlanRenderer,
   type PlatformObject,
   planRenderers,
@@ -72,3 +81,4 @@ export {
   renderedObjects,
   rendererFor,
 } from './render.ts'
+export { describeWorkload, hoursPerMonth, type Preference, type Workload } from './workload.ts'

@@ -49,6 +49,10 @@ export const ProviderManifest = closedObject({
       autoscaling: Type.Boolean(),
       stateful: Type.Boolean({ description: 'Keeps volumes across restarts' }),
       gpu: Type.Boolean({ default: false }),
+      encryptionAtRest: Type.Boolean({
+        default: false,
+        description: 'Volumes and disks are encrypted at rest (hipaa placement requires it)',
+      }),
       max: closedObject(
         {
           cpu: Type.Number({ minimum: 0.1, description: 'vCPUs per replica or VM' }),

@@ -37,21 +37,6 @@ const Provider = Type.Object({
   health: Health,
   changedAt: Type.String({ format: 'date-time' }),
 })
-const Candidate = Type.Object({
-  provider: Type.String(),
-  eligible: Type.Boolean(),
-  reasons: Type.Array(Type.String()),
-  monthlyCost: Type.Union([Type.Number(), Type.Null()]),
-})
-const Selection = Type.Object({
-  ok: Type.Boolean(),
-  provider: Type.Optional(Type.String()),
-  kind: Type.Optional(Type.String()),
-  reason: Type.String({ description: 'Why this provider, or why none' }),
-  monthlyCost: Type.Optional(Type.Number({ description: 'Estimated, in US dollars a month' })),
-  candidates: Type.Array(Candidate),
-})
-
 const viewerOf = (request: Parameters<typeof principalOf>[0]): Viewer => {
   const principal = principalOf(request)
   return { operator: principal.operator, actor: actorOf(principal) }
@@ -122,44 +107,13 @@ export const routerRoutes = (router: Router) => (app: HttpApp) => {
     async (request) => router.change(viewerOf(request), request.params.providerId, request.body),
   )
   app.post(
-    '/platforms/select',
-    {
-      config: signedIn,
-      schema: {
-        tags,
-        summary:
-          'The platform for a deploy.yaml, from its preference and constraints and the providers, and why',
-        body: Type.Object(
-          {
-            yaml: Yaml,
-            environment: Type.Optional(
-              Type.String({
-                pattern: '^[a-z0-9]([a-z0-9-]*[a-z0-9])?$',
-                maxLength: 63,
-                description: "Select for this environment, with the manifest's overrides for it applied",
-              }),
-            ),
-            envId: Type.Optional(EnvId),
-          },
-          { additionalProperties: false },
-        ),
-        response: { 200: Selection, 422: problemResponse('The manifest is not valid'), ...errors },
-      },
-    },
-    async (request) =>
-      router.select(viewerOf(request), request.orgId, request.body.yaml, {
-        ...(request.body.environment === undefined ? {} : { environment: request.body.environment }),
-        ...(request.body.envId === undefined ? {} : { envId: request.body.envId }),
-      }),
-  )
-  app.post(
     '/deploy/translate',
     {
       config: { auth: { permission: Permission.projectsRead } },
       schema: {
         tags,
         summary:
-          "What a deploy.yaml would create on a provider (the selected one unless named), rendered by the provider's adapter: nothing is created",
+          "What a deploy.yaml would create on the provider named (POST /v1/placement/recommend recommends one), rendered by the provider's adapter: nothing is created",
         body: Type.Object(
           {
             yaml: Yaml,
@@ -171,7 +125,14 @@ export const routerRoutes = (router: Router) => (app: HttpApp) => {
               }),
             ),
             envId: Type.Optional(EnvId),
-            provider: Type.Optional(ProviderName),
+            provider: Type.Optional(
+              Type.String({
+                pattern: '^[a-z0-9]([a-z0-9-]*[a-z0-9])?$',
+                maxLength: 63,
+                description:
+                  'The provider to translate for (required; POST /v1/placement/recommend recommends one)',
+              }),
+            ),
             artifactRef: Type.Optional(
               Type.String({
                 minLength: 1,
@@ -198,11 +159,10 @@ export const routerRoutes = (router: Router) => (app: HttpApp) => {
               ),
               objects: Objects,
               summary: Type.Array(Type.String()),
-              selection: Type.Optional(Selection),
             },
             { additionalProperties: false },
           ),
-          422: problemResponse('The manifest is not valid, or no provider can run it'),
+          422: problemResponse('The manifest is not valid, no provider is named, or it cannot run it'),
           503: problemResponse("No adapter of this build renders the provider's platform"),
           ...errors,
         },

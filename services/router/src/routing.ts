@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto'
 import type { DeployPlan, RouterPlan } from '@rxt/contracts'
 import { loadManifest, type ManifestOverride } from '@rxt/contracts/manifest'
 import type { HandlerContext, Queryable } from '@rxt/kit'
-import { applyEnvironment, buildPlan, overridesFrom } from './domain/plan.ts'
+import { overridesFrom, type ProviderManifest } from '@rxt/platform-sdk'
+import { buildPlan } from './domain/plan.ts'
 import { planProblems } from './domain/preview.ts'
-import { type ProviderView, selectPlatform } from './domain/select-platform.ts'
 
 const targetOf = (work: RouterPlan) => ({
   tenantId: work.tenantId,
@@ -14,86 +14,88 @@ const targetOf = (work: RouterPlan) => ({
   deploymentId: work.deploymentId,
 })
 
+/** A provider as the router holds it, for a plan: its provider.yaml and whether it takes new work. */
+export interface PlanProvider {
+  readonly manifest: ProviderManifest
+  readonly enabled: boolean
+}
+
 /**
- * Places deployments: the best provider the manifest allows among the enabled and healthy (read at
- * each decision, so a provider disabled a moment ago gets no new work), and the plan made for it. The
- * orchestrator's deploy saga sends the plan's steps.
+ * Plans deployments on the provider placement chose: the router chooses nothing. The provider is
+ * read at each command, so one disabled a moment ago gets no new plans. The orchestrator's deploy
+ * saga sends the plan's steps.
  */
 export function createRouting(
-  views: (tx: Queryable) => Promise<ProviderView[]>,
+  providerOf: (tx: Queryable, name: string) => Promise<PlanProvider | undefined>,
   /** The overrides an environment has stored in the registry, as the router last heard of them. */
   storedOverrides: (tx: Queryable, envId: string) => Promise<ManifestOverride | undefined>,
 ) {
   const asTenant = (ctx: HandlerContext, tenantId: string) =>
     ctx.tx.query("SELECT set_config('rxt.tenant_id', $1, true)", [tenantId])
-  /** Chooses the provider and makes the plan, or says why no provider can. */
-  const choose = async (
+  /** Makes the plan on the named provider, or says why it cannot. */
+  const planFor = async (
     ctx: HandlerContext,
     work: RouterPlan,
   ): Promise<
-    | { readonly ok: true; readonly plan: DeployPlan; readonly provider: string; readonly reason: string }
+    | { readonly ok: true; readonly plan: DeployPlan; readonly reason: string }
     | { readonly ok: false; readonly reason: string; readonly retryable: boolean }
   > => {
     const loaded = loadManifest(work.manifest)
     const digest = `sha256:${createHash('sha256').update(work.manifest).digest('hex')}`
-    const manifestProblem = !loaded.ok
-      ? `the manifest is not valid: ${loaded.violations.map((v) => `${v.path} ${v.message}`).join('; ')}`
-      : digest !== work.manifestDigest
-        ? `the manifest's digest is ${digest}, not ${work.manifestDigest}`
-        : undefined
-    const candidates = await views(ctx.tx)
+    if (!loaded.ok)
+      return {
+        ok: false,
+        reason: `the manifest is not valid: ${loaded.violations.map((v) => `${v.path} ${v.message}`).join('; ')}`,
+        retryable: false,
+      }
+    if (digest !== work.manifestDigest)
+      return {
+        ok: false,
+        reason: `the manifest's digest is ${digest}, not ${work.manifestDigest}`,
+        retryable: false,
+      }
     // The environment's stored overrides: the command's, else what the registry last said of it. Not
     // knowing them is a failure, not a deploy without them.
     const given = work.overrides === undefined ? undefined : overridesFrom(work.overrides)
-    const stored = work.overrides === undefined ? await storedOverrides(ctx.tx, work.envId) : given
-    const overrides = stored ?? {}
-    const unknown =
-      work.overrides !== undefined && given === undefined
-        ? "the command's overrides are not valid deploy.yaml environment overrides"
-        : stored === undefined
-          ? `the router has not heard of environment ${work.envId} from the registry, so its stored overrides are unknown`
-          : undefined
-    const problem = manifestProblem ?? unknown
-    const selection =
-      problem === undefined && loaded.ok
-        ? selectPlatform(
-            applyEnvironment(loaded.manifest, work.environment, overrides),
-            candidates.filter((v) => v.enabled),
-          )
-        : undefined
-    const provider =
-      selection?.ok === true
-        ? candidates.find((v) => v.manifest.metadata.name === selection.provider)?.manifest
-        : undefined
-    const plan =
-      loaded.ok && provider !== undefined
-        ? buildPlan({
-            manifest: loaded.manifest,
-            manifestDigest: work.manifestDigest,
-            overrides,
-            target: targetOf(work),
-            provider,
-            artifactRef: work.artifactRef,
-          })
-        : undefined
-    const invalid = plan === undefined ? [] : planProblems(plan)
-    if (plan === undefined || invalid.length > 0 || selection === undefined || !selection.ok) {
-      const reason =
-        problem ??
-        (invalid.length > 0
-          ? `the deployment does not fit what a provider takes: ${invalid.join('; ')}`
-          : selection?.ok === false
-            ? selection.reason
-            : `selected provider ${selection?.ok === true ? selection.provider : ''} vanished`)
-      // Later may succeed: a provider only unhealthy now, or an environment the registry's news of is
-      // still on its way.
-      const retryable =
-        manifestProblem === undefined &&
-        ((work.overrides === undefined && stored === undefined) ||
-          (selection?.ok === false && selection.retryable))
-      return { ok: false, reason, retryable }
-    }
-    return { ok: true, plan, provider: selection.provider, reason: selection.reason }
+    if (work.overrides !== undefined && given === undefined)
+      return {
+        ok: false,
+        reason: "the command's overrides are not valid deploy.yaml environment overrides",
+        retryable: false,
+      }
+    const overrides = given ?? (await storedOverrides(ctx.tx, work.envId))
+    if (overrides === undefined)
+      return {
+        ok: false,
+        // Later may succeed: the registry's news of the environment may be on its way.
+        reason: `the router has not heard of environment ${work.envId} from the registry, so its stored overrides are unknown`,
+        retryable: true,
+      }
+    const provider = await providerOf(ctx.tx, work.provider)
+    if (provider === undefined)
+      return { ok: false, reason: `no provider ${work.provider} is known to the router`, retryable: false }
+    if (!provider.enabled)
+      return {
+        ok: false,
+        reason: `provider ${work.provider} is disabled by an operator; ask placement again`,
+        retryable: false,
+      }
+    const plan = buildPlan({
+      manifest: loaded.manifest,
+      manifestDigest: work.manifestDigest,
+      overrides,
+      target: targetOf(work),
+      provider: provider.manifest,
+      artifactRef: work.artifactRef,
+    })
+    const invalid = planProblems(plan)
+    if (invalid.length > 0)
+      return {
+        ok: false,
+        reason: `the deployment does not fit what ${work.provider} takes: ${invalid.join('; ')}`,
+        retryable: false,
+      }
+    return { ok: true, plan, reason: `the plan for ${work.provider}, which placement chose` }
   }
 
   const routeFailed = (ctx: HandlerContext, work: RouterPlan, reason: string, retryable: boolean) =>
@@ -112,15 +114,15 @@ export function createRouting(
 
   return {
     /**
-     * cmd.router.plan: the provider and the plan, answered (evt.route.planned) and not sent: the
-     * orchestrator's deploy saga sends each step itself. Nothing is kept; the same command is answered
-     * the same while the providers are.
+     * cmd.router.plan v2: the plan on the provider the command names, answered (evt.route.planned)
+     * and not sent: the orchestrator's deploy saga sends each step itself. Nothing is kept; the same
+     * command is answered the same while the provider is.
      */
     async plan(ctx: HandlerContext, work: RouterPlan): Promise<void> {
       await asTenant(ctx, work.tenantId)
-      const chosen = await choose(ctx, work)
-      if (!chosen.ok) {
-        await routeFailed(ctx, work, chosen.reason, chosen.retryable)
+      const made = await planFor(ctx, work)
+      if (!made.ok) {
+        await routeFailed(ctx, work, made.reason, made.retryable)
         return
       }
       await ctx.publish({
@@ -130,10 +132,10 @@ export function createRouting(
         data: {
           deploymentId: work.deploymentId,
           envId: work.envId,
-          provider: chosen.provider,
-          platform: chosen.plan.platform,
-          reason: chosen.reason.slice(0, 2000),
-          plan: chosen.plan,
+          provider: work.provider,
+          platform: made.plan.platform,
+          reason: made.reason,
+          plan: made.plan,
         },
       })
     },

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import type { ProjectUpdated } from '@rxt/contracts'
-import { loadManifest, type ManifestOverride, manifestDigest } from '@rxt/contracts/manifest'
+import { canonical, loadManifest, type ManifestOverride, manifestDigest } from '@rxt/contracts/manifest'
 import {
   type ContextDeps,
   InputError,
@@ -10,10 +10,15 @@ import {
   type Transaction,
   UnavailableError,
 } from '@rxt/kit'
-import { defaultProviderFiles, loadProviderManifest, planRenderers, rendererFor } from '@rxt/platform-sdk'
-import { applyEnvironment, buildPlan, overridesFrom } from './domain/plan.ts'
+import {
+  defaultProviderFiles,
+  loadProviderManifest,
+  overridesFrom,
+  planRenderers,
+  rendererFor,
+} from '@rxt/platform-sdk'
+import { buildPlan } from './domain/plan.ts'
 import { planProblems, previewPlan } from './domain/preview.ts'
-import { type ProviderView, selectPlatform } from './domain/select-platform.ts'
 import { createRouting } from './routing.ts'
 import {
   createEnvironmentStore,
@@ -28,7 +33,7 @@ export interface RouterConfig {
   readonly PROVIDER_FILES: string
 }
 
-/** Which environment a selection or preview is for: a name (the manifest's overrides), or a project's environment. */
+/** Which environment a preview is for: a name (the manifest's overrides), or a project's environment. */
 export interface EnvironmentChoice {
   /** The environment's name; with envId, its name is the environment's own. */
   readonly environment?: string
@@ -84,20 +89,12 @@ export function createRouter(deps: ContextDeps<RouterConfig>) {
       throw new NotFoundError(`no provider ${name}`)
     return row
   }
-  // Read at every decision, so a provider disabled a moment ago gets no new work, on any instance.
-  // Tenants never see a disabled provider, not even as a candidate; operators see why it was skipped.
-  const views = async (viewer: Viewer, q: Queryable = deps.db): Promise<ProviderView[]> =>
-    (await createRouterStore(q).all())
-      .filter((row) => row.enabled || viewer.operator)
-      .map((row) => ({
-        manifest: row.manifest,
-        enabled: row.enabled,
-        health: healthOf(row, deps.clock.now()),
-      }))
-
-  // Work is routed as a tenant would see the providers: enabled ones only.
+  // Read at every plan, so a provider disabled a moment ago gets no new work, on any instance.
   const routing = createRouting(
-    (tx) => views({ operator: false, actor: 'service:router' }, tx),
+    async (tx, name) => {
+      const row = await createRouterStore(tx).one(name)
+      return row === undefined ? undefined : { manifest: row.manifest, enabled: row.enabled }
+    },
     async (tx, envId) => (await createEnvironmentStore(tx).one(envId))?.overrides,
   )
   const renderers = deps.extensions(planRenderers)
@@ -121,6 +118,22 @@ export function createRouter(deps: ContextDeps<RouterConfig>) {
     return { name: row.name, envId: row.env_id, projectId: row.project_id, overrides: row.overrides }
   }
 
+  /** evt.provider.changed: a provider as the router holds it now, news for placement. */
+  const announce = (tx: Transaction, row: ProviderRow) =>
+    deps.bus.publish(tx, {
+      type: 'evt.provider.changed',
+      tenantId: null,
+      key: row.name,
+      data: {
+        provider: row.name,
+        manifest: canonical(row.manifest),
+        enabled: row.enabled,
+        note: row.note,
+        changedBy: row.changed_by,
+        changedAt: deps.clock.now().toISOString(),
+      },
+    })
+
   return {
     routing,
 
@@ -140,7 +153,12 @@ export function createRouter(deps: ContextDeps<RouterConfig>) {
           throw new InputError(`a provider.yaml is not valid: ${where}`)
         }
         names.push(loaded.value.metadata.name)
-        await store.upsert(loaded.value, file)
+        // Loaded and told in one transaction: placement hears of every provider at every start.
+        await deps.db.transaction(async (tx) => {
+          await createRouterStore(tx).upsert(loaded.value, file)
+          const row = await createRouterStore(tx).one(loaded.value.metadata.name)
+          if (row !== undefined) await announce(tx, row)
+        })
       }
       // A provider whose file is no longer configured is no longer offered.
       const removed = await store.removeAllBut(names)
@@ -192,29 +210,25 @@ export function createRouter(deps: ContextDeps<RouterConfig>) {
 
     /** Enables or disables a provider at once: a disabled one gets no new work; work under way goes on. */
     async change(viewer: Viewer, name: string, patch: { enabled: boolean; note?: string }) {
-      const row = await store.setEnabled(name, patch.enabled, patch.note ?? null, viewer.actor)
+      const row = await deps.db.transaction(async (tx) => {
+        const changed = await createRouterStore(tx).setEnabled(
+          name,
+          patch.enabled,
+          patch.note ?? null,
+          viewer.actor,
+        )
+        if (changed !== undefined) await announce(tx, changed)
+        return changed
+      })
       if (row === undefined) throw new NotFoundError(`no provider ${name}`)
       deps.log.info({ provider: name, enabled: patch.enabled, by: viewer.actor }, 'provider changed')
       return providerView(row, deps.clock.now())
     },
 
     /**
-     * The platform for a manifest and why: as the environment runs it (its manifest overrides, and
-     * for a project's environment the overrides stored on it).
-     */
-    async select(viewer: Viewer, tenantId: string | undefined, yaml: string, choice: EnvironmentChoice) {
-      const manifest = manifestOf(yaml)
-      const env = await environmentOf(tenantId, choice)
-      const effective =
-        choice.environment === undefined && choice.envId === undefined
-          ? manifest
-          : applyEnvironment(manifest, env.name, env.overrides)
-      return selectPlatform(effective, await views(viewer))
-    },
-
-    /**
-     * What deploy.yaml becomes on a provider (the one selection picks, unless named): its plan, and the
-     * objects the provider's adapter would apply of it, rendered by that adapter's own renderer.
+     * What deploy.yaml becomes on the provider named (placement chooses: POST /v1/placement/recommend):
+     * its plan, and the objects the provider's adapter would apply of it, rendered by that adapter's
+     * own renderer.
      */
     async translate(
       viewer: Viewer,
@@ -227,13 +241,18 @@ export function createRouter(deps: ContextDeps<RouterConfig>) {
           { path: '/environment', message: 'environment or envId is required' },
         ])
       const env = await environmentOf(target.tenantId, input)
-      let name = input.provider
-      let selection: ReturnType<typeof selectPlatform> | undefined
-      if (name === undefined) {
-        selection = selectPlatform(applyEnvironment(manifest, env.name, env.overrides), await views(viewer))
-        if (!selection.ok) throw new InputError(selection.reason, [], { unprocessable: true })
-        name = selection.provider
-      }
+      const name = input.provider
+      if (name === undefined)
+        throw new InputError(
+          'name the provider to translate for; the router chooses none: ask POST /v1/placement/recommend for one',
+          [
+            {
+              path: '/provider',
+              message: 'provider is required (POST /v1/placement/recommend recommends one)',
+            },
+          ],
+          { unprocessable: true },
+        )
       const provider = (await visible(viewer, name)).manifest
       const plan = buildPlan({
         manifest,
@@ -259,10 +278,7 @@ export function createRouter(deps: ContextDeps<RouterConfig>) {
       const renderer = rendererFor(renderers, plan.platform)
       if (renderer === undefined)
         throw new UnavailableError(`no adapter of this build renders ${plan.platform} plans`)
-      return {
-        ...previewPlan(plan, renderer, { provider, manifest, overrides: env.overrides }),
-        ...(selection === undefined ? {} : { selection }),
-      }
+      return previewPlan(plan, renderer, { provider, manifest, overrides: env.overrides })
     },
   }
 }

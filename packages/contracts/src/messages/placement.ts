@@ -164,6 +164,34 @@ export const ProviderChanged = closedObject({
 })
 export type ProviderChanged = Static<typeof ProviderChanged>
 
+/** One point of a spot price curve: what capacity costs at a percentile of the recent prices. */
+export const SpotPricePoint = closedObject({
+  percentile: Type.Integer({ minimum: 1, maximum: 99, description: 'The percentile of recent prices' }),
+  vcpuHour: Type.Number({ minimum: 0, maximum: 1_000_000, description: 'Per vCPU-hour at it' }),
+  memoryGiBHour: Type.Number({ minimum: 0, maximum: 1_000_000, description: 'Per GiB-hour at it' }),
+  preemptionRisk: Type.Number({
+    minimum: 0,
+    maximum: 1,
+    description: 'The chance a replica bid at this price is preempted within a day',
+  }),
+})
+export type SpotPricePoint = Static<typeof SpotPricePoint>
+
+/** A spot price feed's quote for a provider (`pricing.spot` of its provider.yaml). */
+export const ProviderPrices = closedObject({
+  provider: providerField(),
+  currency: Type.Literal('USD'),
+  points: Type.Array(SpotPricePoint, { minItems: 1, maxItems: 99 }),
+  simulated: Type.Boolean({ description: 'A simulated feed: the prices are made up, deterministically' }),
+  quotedAt: timestampField('When the feed quoted'),
+  intervalMs: Type.Integer({
+    minimum: 1000,
+    maximum: 86_400_000,
+    description: 'How often the feed quotes: a quote three intervals old is stale',
+  }),
+})
+export type ProviderPrices = Static<typeof ProviderPrices>
+
 const manifest = canonical({
   apiVersion: 'rxt-deploy/v1',
   kind: 'Application',
@@ -292,10 +320,32 @@ export const ProviderChangedMessage = defineMessage({
   },
 })
 
+export const ProviderPricesMessage = defineMessage({
+  type: 'evt.provider.prices',
+  version: 1,
+  kind: MessageKind.event,
+  summary:
+    "A spot price feed's quote for a provider: the price and the preemption risk at each percentile (the simulation publishes one beside its health report)",
+  publishedBy: '*',
+  schema: ProviderPrices,
+  fixture: {
+    provider: 'rxt-spot',
+    currency: 'USD',
+    points: [
+      { percentile: 50, vcpuHour: 0.006, memoryGiBHour: 0.0008, preemptionRisk: 0.2 },
+      { percentile: 95, vcpuHour: 0.011, memoryGiBHour: 0.0015, preemptionRisk: 0.02 },
+    ],
+    simulated: false,
+    quotedAt: '2025-06-01T10:00:00Z',
+    intervalMs: 60000,
+  },
+})
+
 export const placementContracts = [
   PlacementRecommendMessage,
   PlacementRecommendedMessage,
   PlacementFailedMessage,
   PlacementPinnedMessage,
   ProviderChangedMessage,
+  ProviderPricesMessage,
 ] as const

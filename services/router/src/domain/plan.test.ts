@@ -1,6 +1,7 @@
+import { applyEnvironment } from '@rxt/platform-sdk'
 import { describe, expect, it } from 'vitest'
 import { deploy, rxtSpot, sddcFlex } from './fixtures/load.ts'
-import { applyEnvironment, buildPlan, ciImagePlaceholder } from './plan.ts'
+import { buildPlan, ciImagePlaceholder } from './plan.ts'
 
 const target = {
   tenantId: 'tnt-acme',

@@ -1,8 +1,14 @@
 import { DeployPlan } from '@rxt/contracts'
 import type { DeployManifest, ManifestOverride } from '@rxt/contracts/manifest'
-import { checkPlan, type PlanRenderer, type PlatformObject, type ProviderManifest } from '@rxt/platform-sdk'
+import {
+  checkPlan,
+  overriddenFields,
+  type PlanRenderer,
+  type PlatformObject,
+  type ProviderManifest,
+} from '@rxt/platform-sdk'
 import { Compile } from 'typebox/compile'
-import { ciImagePlaceholder, overriddenFields } from './plan.ts'
+import { ciImagePlaceholder } from './plan.ts'
 
 const planValidator = Compile(DeployPlan)
 

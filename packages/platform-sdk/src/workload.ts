@@ -1,11 +1,10 @@
 import type { DeployManifest } from '@rxt/contracts/manifest'
-import type { ProviderManifest } from '@rxt/platform-sdk'
 import { defaultCpu, defaultMemoryMiB, mibToGiB, parseBytesMiB, parseCpu } from './quantities.ts'
 
 /** `platform.preference` of deploy.yaml; `auto` when the manifest names none. */
 export type Preference = 'auto' | 'vm' | 'container'
 
-/** What one deploy.yaml asks of a platform, in numbers: the shared input of selection and translation. */
+/** What one deploy.yaml asks of a platform, in numbers: the shared input of placement and of plans. */
 export interface Workload {
   readonly app: string
   readonly preference: Preference
@@ -40,19 +39,4 @@ export function describeWorkload(manifest: DeployManifest): Workload {
     maxReplicas: Math.max(spec.replicas, spec.autoscaling?.maxReplicas ?? 0),
     volumeGiB: mibToGiB((spec.volumes ?? []).reduce((sum, v) => sum + parseBytesMiB(v.size), 0)),
   }
-}
-
-/**
- * The estimated monthly cost in US dollars, rounded to cents so that equal prices compare equal:
- * 730 hours × replicas × (vCPUs × vcpuHour + memory GiB × memoryGiBHour) + volume GiB × storageGiBMonth.
- */
-export function estimateMonthlyCost(
-  workload: Workload,
-  pricing: ProviderManifest['spec']['pricing'],
-): number {
-  const perReplicaHour =
-    workload.cpu * pricing.vcpuHour + mibToGiB(workload.memoryMiB) * pricing.memoryGiBHour
-  const total =
-    hoursPerMonth * workload.replicas * perReplicaHour + workload.volumeGiB * pricing.storageGiBMonth
-  return Math.round(total * 100) / 100
 }
