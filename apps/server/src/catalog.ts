@@ -4,6 +4,7 @@ import { gateway } from '@rxt/gateway'
 import { identity } from '@rxt/identity'
 import type { ContextDefinition } from '@rxt/kit'
 import { orchestrator } from '@rxt/orchestrator'
+import { policy } from '@rxt/policy'
 import { registry } from '@rxt/registry'
 import { router } from '@rxt/router'
 import { system } from '@rxt/system'
@@ -18,6 +19,7 @@ export const catalog: readonly ContextDefinition<any>[] = [
   sim,
   spot,
   router,
+  policy,
   orchestrator,
   system,
   gateway,
