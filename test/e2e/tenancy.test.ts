@@ -42,6 +42,7 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
   const fixturesOfA: Record<string, string> = {}
   let attackers: { name: string; authorization: string }[] = []
   let ownerOfA = ''
+  let decisionOfA = ''
   let _driver: ContextDeps<unknown>
   const commands: Envelope[] = []
 
@@ -137,7 +138,23 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
       20_000,
       "org A's deployment to settle",
     )
+    // A break-glass override asked for org A's deployment, and a policy decision of org A's.
+    const override = await json('POST', '/v1/policy/overrides', ownerOfA, {
+      deploymentId,
+      policies: ['rxt.compliance.pci'],
+      reason: 'the fixture of the tenancy suite',
+    })
+    decisionOfA = (
+      await json('POST', '/v1/evaluate', ownerOfA, {
+        action: 'deploy',
+        input: { manifest: { spec: {} }, placement: { kind: 'k8s' } },
+      })
+    ).decisionId
+    const bundles = await json('GET', '/v1/policy/bundles', ownerOfA)
     Object.assign(fixturesOfA, {
+      overrideId: override.id,
+      // Policy bundles are the platform's, decided by operators: read and activated by none of the tenants.
+      revision: bundles.items[0].revision,
       deploymentId,
       workflowId: deploymentId,
       type: 'deploy',
@@ -229,7 +246,8 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
   }
 
   /** Routes of what the platform offers every tenant (operators manage it): read by all, changed by none. */
-  const platformLevel = (path: string) => path.startsWith('/v1/providers/')
+  const platformLevel = (path: string) =>
+    path.startsWith('/v1/providers/') || path.startsWith('/v1/policy/bundles/')
 
   const fill = (path: string) =>
     path.replace(/\{(\w+)\}/g, (_, name: string) => {
@@ -286,6 +304,18 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
     expect(await json('GET', '/v1/providers/sim-container/capabilities', ownerOfA)).toEqual(before)
     const listed = await json('GET', '/v1/providers', ownerOfA)
     expect(listed.items.every((p: { enabled: boolean }) => p.enabled)).toBe(true)
+  })
+
+  it("shows org B none of org A's policy decisions or overrides", async () => {
+    expect(decisionOfA).not.toBe('')
+    for (const attacker of attackers) {
+      const decisions = await json('GET', '/v1/policy/decisions', attacker.authorization)
+      expect(decisions.items.map((d: { decisionId: string }) => d.decisionId)).not.toContain(decisionOfA)
+      const overrides = await json('GET', '/v1/policy/overrides', attacker.authorization)
+      expect(overrides.items.map((o: { id: string }) => o.id)).not.toContain(fixturesOfA.overrideId)
+    }
+    const own = await json('GET', '/v1/policy/decisions', ownerOfA)
+    expect(own.items.map((d: { decisionId: string }) => d.decisionId)).toContain(decisionOfA)
   })
 
   it("does not let org B accept org A's invite sent to someone else", async () => {

@@ -1,6 +1,7 @@
 // Builds the pinned test peers into the cache, once per pin: kube-apiserver, kube-controller-manager,
 // kube-scheduler and kubectl from the Go module k8s.io/kubernetes, KWOK from sigs.k8s.io/kwok, etcd
-// from go.etcd.io/etcd/server/v3, and cert-manager's CRDs from its Go module.
+// from go.etcd.io/etcd/server/v3, cert-manager's CRDs from its Go module, and OPA from
+// github.com/open-policy-agent/opa (the policy context's `opa test`, `opa build` and benchmark).
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import {
@@ -9,6 +10,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   writeFileSync,
 } from 'node:fs'
@@ -21,6 +23,8 @@ export interface Pins {
   readonly etcd: string
   /** cert-manager, for its CustomResourceDefinitions only (no controller runs). */
   readonly certManager: string
+  /** Open Policy Agent: `opa test` and `opa build -t wasm` of services/policy, and its benchmark's server. */
+  readonly opa: string
 }
 
 export const pins: Pins = JSON.parse(readFileSync(new URL('./pins.json', import.meta.url), 'utf8'))
@@ -38,6 +42,9 @@ export const buildDir = join(
 )
 /** cert-manager's CustomResourceDefinitions, as its module ships them (deploy/crds). */
 export const crdsDir = join(cacheRoot, `cert-manager-${pins.certManager}`, 'crds')
+/** OPA, in a directory of its own pin: its pin changes no other build's directory. */
+export const opaDir = join(cacheRoot, `opa-${pins.opa}`)
+export const opaPath = join(opaDir, 'bin', 'opa')
 export const binaries = [
   'etcd',
   'kube-apiserver',
@@ -190,16 +197,43 @@ function buildEtcd(bin: string): void {
   )
 }
 
+/**
+ * OPA from its Go module, statically (CGO_ENABLED=0), with the version reported by `opa version`.
+ * Once per pin: an existing binary is kept.
+ */
+export function buildOpa(): { built: boolean; path: string } {
+  if (existsSync(opaPath)) return { built: false, path: opaPath }
+  const src = join(opaDir, 'src')
+  const bin = join(opaDir, 'bin')
+  mkdirSync(src, { recursive: true })
+  writeFileSync(join(src, 'go.mod'), 'module rxt.local/peers/opa\n\ngo 1.24\n')
+  run(
+    'go',
+    ['install', '-trimpath', '-ldflags', '-s -w', `github.com/open-policy-agent/opa@${pins.opa}`],
+    src,
+    { GOBIN: `${bin}.partial`, CGO_ENABLED: '0' },
+  )
+  // Only a finished build is moved into place, so an interrupted one is built again.
+  rmSync(bin, { recursive: true, force: true })
+  renameSync(`${bin}.partial`, bin)
+  return { built: true, path: opaPath }
+}
+
 /** Builds what is missing; returns what it did and how long it took. */
 export function build(): { built: boolean; seconds: number; dir: string } {
   const started = Date.now()
   const bin = join(buildDir, 'bin')
+  const opa = buildOpa()
   if (!existsSync(crdsDir)) fetchCertManagerCrds()
   const stagesCurrent = () =>
     existsSync(kwokStagesPath) && readFileSync(kwokStagesPath, 'utf8').startsWith(kwokStagesHeader)
   if (binaries.every((b) => existsSync(join(bin, b)))) {
     if (!stagesCurrent()) writeKwokStages()
-    return { built: false, seconds: 0, dir: buildDir }
+    return {
+      built: opa.built,
+      seconds: Math.round((Date.now() - started) / 1000),
+      dir: buildDir,
+    }
   }
   rmSync(bin, { recursive: true, force: true })
   mkdirSync(bin, { recursive: true })

@@ -5,6 +5,7 @@ import { identity } from '@rxt/identity'
 import type { ContextDefinition } from '@rxt/kit'
 import { orchestrator } from '@rxt/orchestrator'
 import { placement } from '@rxt/placement'
+import { policy } from '@rxt/policy'
 import { registry } from '@rxt/registry'
 import { router } from '@rxt/router'
 import { system } from '@rxt/system'
@@ -20,6 +21,7 @@ export const catalog: readonly ContextDefinition<any>[] = [
   spot,
   router,
   placement,
+  policy,
   orchestrator,
   system,
   gateway,

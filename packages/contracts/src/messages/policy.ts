@@ -171,4 +171,119 @@ export const PolicyDeniedMessage = defineMessage({
   },
 })
 
-export const policyContracts = [PolicyAdmitMessage, PolicyAdmittedMessage, PolicyDeniedMessage] as const
+/** Break-glass: a deployer asks that named policies let one deployment through; another person decides. */
+const overrideId = () => idField('The break-glass override')
+const policies = () =>
+  Type.Array(policyId(), { minItems: 1, maxItems: 20, uniqueItems: true, description: 'The policies waived' })
+
+export const PolicyOverrideRequested = closedObject({
+  overrideId: overrideId(),
+  deploymentId: deploymentId(),
+  policies: policies(),
+  reason: textField('Why the deployment must go ahead despite the policies, for the record', 1000),
+  requestedBy: idField('Who asked: user:<id>'),
+  ttlMinutes: Type.Integer({ minimum: 1, maximum: 1440, description: 'How long an approval lasts' }),
+})
+export type PolicyOverrideRequested = Static<typeof PolicyOverrideRequested>
+
+export const PolicyOverrideApproved = closedObject({
+  overrideId: overrideId(),
+  deploymentId: deploymentId(),
+  policies: policies(),
+  approvedBy: idField('Who approved: user:<id>, never the requester'),
+  expiresAt: Type.String({ format: 'date-time', description: 'When the waiver stops applying' }),
+})
+export type PolicyOverrideApproved = Static<typeof PolicyOverrideApproved>
+
+export const PolicyOverrideRejected = closedObject({
+  overrideId: overrideId(),
+  deploymentId: deploymentId(),
+  rejectedBy: idField('Who rejected: user:<id>'),
+  note: Type.Union([textField('Why, for the requester', 1000), Type.Null()]),
+})
+export type PolicyOverrideRejected = Static<typeof PolicyOverrideRejected>
+
+export const PolicyBundleActivated = closedObject({
+  revision: Type.String({
+    minLength: 1,
+    maxLength: 128,
+    description: 'The bundle now deciding (its digest)',
+  }),
+  previous: Type.Union([Type.String({ minLength: 1, maxLength: 128 }), Type.Null()], {
+    description: 'The bundle it replaced; null for the first',
+  }),
+  activatedBy: idField('Who activated it: user:<id>, or shipped for the bundle of the release'),
+})
+export type PolicyBundleActivated = Static<typeof PolicyBundleActivated>
+
+export const PolicyOverrideRequestedMessage = defineMessage({
+  type: 'evt.policy.override.requested',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'A deployer asked to waive named policies for one deployment (break-glass); it waits for approval',
+  publishedBy: 'policy',
+  schema: PolicyOverrideRequested,
+  fixture: {
+    overrideId: 'pov_01hx',
+    deploymentId: 'dep_7f3a9c',
+    policies: ['rxt.compliance.pci'],
+    reason: 'Card-data migration window; the VM fleet is down for maintenance until 18:00',
+    requestedBy: 'user:usr_grace',
+    ttlMinutes: 60,
+  },
+})
+
+export const PolicyOverrideApprovedMessage = defineMessage({
+  type: 'evt.policy.override.approved',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'Another person holding policy:override approved a break-glass override, until it expires',
+  publishedBy: 'policy',
+  schema: PolicyOverrideApproved,
+  fixture: {
+    overrideId: 'pov_01hx',
+    deploymentId: 'dep_7f3a9c',
+    policies: ['rxt.compliance.pci'],
+    approvedBy: 'user:usr_ada',
+    expiresAt: '2026-12-02T18:00:00.000Z',
+  },
+})
+
+export const PolicyOverrideRejectedMessage = defineMessage({
+  type: 'evt.policy.override.rejected',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'A break-glass override was rejected: the policies still apply',
+  publishedBy: 'policy',
+  schema: PolicyOverrideRejected,
+  fixture: {
+    overrideId: 'pov_01hx',
+    deploymentId: 'dep_7f3a9c',
+    rejectedBy: 'user:usr_ada',
+    note: 'Wait for the VM fleet',
+  },
+})
+
+export const PolicyBundleActivatedMessage = defineMessage({
+  type: 'evt.policy.bundle.activated',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'An operator activated a policy bundle: every decision from now on is made by it',
+  publishedBy: 'policy',
+  schema: PolicyBundleActivated,
+  fixture: {
+    revision: revision,
+    previous: null,
+    activatedBy: 'user:usr_ops',
+  },
+})
+
+export const policyContracts = [
+  PolicyAdmitMessage,
+  PolicyAdmittedMessage,
+  PolicyDeniedMessage,
+  PolicyOverrideRequestedMessage,
+  PolicyOverrideApprovedMessage,
+  PolicyOverrideRejectedMessage,
+  PolicyBundleActivatedMessage,
+] as const

@@ -21,6 +21,8 @@ export const Permission = {
   auditRead: 'audit:read',
   billingRead: 'billing:read',
   billingManage: 'billing:manage',
+  /** Approve a break-glass override of a policy for one deployment (never one's own request). */
+  policyOverride: 'policy:override',
 } as const
 export type Permission = (typeof Permission)[keyof typeof Permission]
 export const permissions: readonly Permission[] = Object.values(Permission)

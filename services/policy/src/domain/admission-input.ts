@@ -1,0 +1,75 @@
+import { createHash } from 'node:crypto'
+import type { PolicyAdmit } from '@rxt/contracts'
+import { loadManifest } from '@rxt/contracts/manifest'
+// The router's pure application of an environment's overrides and its reading of a workload's numbers:
+// one copy, so policy judges the manifest exactly as it is planned.
+import { applyEnvironment, overridesFrom } from '../../../router/src/domain/plan.ts'
+import { describeWorkload } from '../../../router/src/domain/workload.ts'
+
+/** The organisation's plan, whose quotas (bundle data `plans`) apply. */
+export interface TenantOfInput {
+  readonly id: string
+  readonly plan: string
+}
+
+/** What the policies read of an admission: `input` of rxt/decision/result. */
+export interface AdmissionInput {
+  readonly action: 'deploy'
+  readonly tenant: TenantOfInput
+  readonly project: { readonly id: string }
+  readonly environment: { readonly id: string; readonly name: string }
+  readonly deployment: { readonly id: string; readonly sourceId: string | null }
+  /** The manifest with both layers of the environment's overrides applied. */
+  readonly manifest: unknown
+  /** Its numbers: CPUs and MiB a replica, replicas at rest and at most. */
+  readonly workload: {
+    readonly cpu: number
+    readonly memoryMiB: number
+    readonly replicas: number
+    readonly maxReplicas: number
+  }
+  readonly placement: Pick<PolicyAdmit['placement'], 'provider' | 'platform' | 'kind' | 'target'>
+}
+
+/**
+ * The policy input of cmd.policy.admit, or why there is none (a manifest that does not load, a digest
+ * that does not match, overrides that are not overrides): a problem refuses, never half-judges.
+ */
+export function admissionInput(
+  command: PolicyAdmit,
+  plan: string,
+): { readonly ok: true; readonly input: AdmissionInput } | { readonly ok: false; readonly problem: string } {
+  const loaded = loadManifest(command.manifest)
+  if (!loaded.ok)
+    return {
+      ok: false,
+      problem: `the manifest is not valid: ${loaded.violations.map((v) => `${v.path} ${v.message}`).join('; ')}`,
+    }
+  const digest = `sha256:${createHash('sha256').update(command.manifest).digest('hex')}`
+  if (digest !== command.manifestDigest)
+    return { ok: false, problem: `the manifest's digest is ${digest}, not ${command.manifestDigest}` }
+  const overrides = command.overrides === undefined ? {} : overridesFrom(command.overrides)
+  if (overrides === undefined)
+    return { ok: false, problem: "the command's overrides are not valid deploy.yaml environment overrides" }
+  const manifest = applyEnvironment(loaded.manifest, command.environment, overrides)
+  const workload = describeWorkload(manifest)
+  const { provider, platform, kind, target } = command.placement
+  return {
+    ok: true,
+    input: {
+      action: 'deploy',
+      tenant: { id: command.tenantId, plan },
+      project: { id: command.projectId },
+      environment: { id: command.envId, name: command.environment },
+      deployment: { id: command.deploymentId, sourceId: command.sourceDeploymentId },
+      manifest,
+      workload: {
+        cpu: workload.cpu,
+        memoryMiB: workload.memoryMiB,
+        replicas: workload.replicas,
+        maxReplicas: workload.maxReplicas,
+      },
+      placement: { provider, platform, kind, target },
+    },
+  }
+}
