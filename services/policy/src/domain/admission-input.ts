@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto'
 import type { PolicyAdmit } from '@rxt/contracts'
 import { loadManifest } from '@rxt/contracts/manifest'
-// The router's pure application of an environment's overrides and its reading of a workload's numbers:
-// one copy, so policy judges the manifest exactly as it is planned.
-import { applyEnvironment, overridesFrom } from '../../../router/src/domain/plan.ts'
-import { describeWorkload } from '../../../router/src/domain/workload.ts'
+// The platform SDK's pure application of an environment's overrides and its reading of a workload's
+// numbers: one copy, so policy judges the manifest exactly as the router plans it.
+import { applyEnvironment, describeWorkload, overridesFrom } from '@rxt/platform-sdk'
 
 /** The organisation's plan, whose quotas (bundle data `plans`) apply. */
 export interface TenantOfInput {
