@@ -52,6 +52,8 @@ import { createFreshPostgres } from '@rxt/kit/testing'
 import { deleteStreams } from '@rxt/kit/testing/bus'
 import { signUp } from '@rxt/kit/testing/runtime'
 import { deploymentIdOf, orchestrator } from '@rxt/orchestrator'
+import { placement } from '@rxt/placement'
+import { policy } from '@rxt/policy'
 import { router } from '@rxt/router'
 import pg from 'pg'
 import { cpuTicks } from './servers.ts'
@@ -450,7 +452,15 @@ async function run(mode: Mode): Promise<ModeResult> {
         driver = deps as ContextDeps<unknown>
       },
     })
-    const contexts = [identity, sim, router, orchestrator, harness] as ContextDefinition<unknown>[]
+    const contexts = [
+      identity,
+      sim,
+      router,
+      placement,
+      policy,
+      orchestrator,
+      harness,
+    ] as ContextDefinition<unknown>[]
     const env = { PORT: '0', LOG_LEVEL: 'silent', SIM_ROLLOUT_MS: '0', SIM_LATENCY_MS: '0' }
     runtime = await startRuntime({
       contexts,

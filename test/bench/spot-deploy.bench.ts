@@ -24,6 +24,8 @@ import { createFreshPostgres } from '@rxt/kit/testing'
 import { until } from '@rxt/kit/testing/bus'
 import { signUp, startTestRuntime } from '@rxt/kit/testing/runtime'
 import { orchestrator } from '@rxt/orchestrator'
+import { placement } from '@rxt/placement'
+import { policy } from '@rxt/policy'
 import { registry } from '@rxt/registry'
 import { router } from '@rxt/router'
 import { vcs } from '@rxt/vcs'
@@ -170,7 +172,7 @@ async function bench(): Promise<void> {
     ],
   })
   const runtime = await startTestRuntime({
-    contexts: [identity, registry, vcs, spot, router, orchestrator, harness],
+    contexts: [identity, registry, vcs, spot, router, placement, policy, orchestrator, harness],
     database: db.database,
     env: {
       WEBHOOK_KEY: randomBytes(32).toString('base64url'),

@@ -17,7 +17,9 @@ import { dbTargets, type TestDatabase } from '@rxt/kit/testing'
 import { until } from '@rxt/kit/testing/bus'
 import { signUp, startTestRuntime } from '@rxt/kit/testing/runtime'
 import { deploymentIdOf, orchestrator } from '@rxt/orchestrator'
+import { placement } from '@rxt/placement'
 import { Annotation, Label, labelValue } from '@rxt/platform-sdk'
+import { policy } from '@rxt/policy'
 import { router } from '@rxt/router'
 import yaml from 'js-yaml'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
@@ -176,7 +178,7 @@ describe.skipIf(skipped)('the deploy saga on the local Kubernetes cluster with R
       ],
     })
     runtime = await startTestRuntime({
-      contexts: [identity, spot, router, orchestrator, harness],
+      contexts: [identity, spot, router, placement, policy, orchestrator, harness],
       database: handle.database,
       env: {
         // The router offers rxt-spot alone: every deploy is placed on the cluster.

@@ -11,6 +11,8 @@ import { type ContextDeps, defineContext, type Runtime } from '@rxt/kit'
 import { dbTargets, type TestDatabase } from '@rxt/kit/testing'
 import { until } from '@rxt/kit/testing/bus'
 import { signUp, startTestRuntime } from '@rxt/kit/testing/runtime'
+import { placement } from '@rxt/placement'
+import { policy } from '@rxt/policy'
 import { router } from '@rxt/router'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { deploymentIdOf, orchestrator } from '../src/index.ts'
@@ -139,7 +141,7 @@ for (const target of dbTargets()) {
       })
       runtime = await startTestRuntime({
         extensions: spot.extensions,
-        contexts: [identity, sim, router, orchestrator, harness],
+        contexts: [identity, sim, router, placement, policy, orchestrator, harness],
         database: handle.database,
         env: { SIM_ROLLOUT_MS: '0' },
       })

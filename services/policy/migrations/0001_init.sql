@@ -33,6 +33,7 @@ CREATE TABLE decisions (
   allow boolean NOT NULL,
   violations jsonb NOT NULL,                -- [{policy, rule, severity, message}] that refused
   waived jsonb NOT NULL DEFAULT '[]',       -- [{policy, message, overrideId}] an override let through
+  warnings jsonb NOT NULL DEFAULT '[]',     -- [{policy, rule, severity, message}] that did not refuse
   latency_us integer NOT NULL,
   decided_at timestamptz NOT NULL DEFAULT now()
 );

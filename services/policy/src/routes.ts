@@ -38,6 +38,7 @@ const Decision = Type.Object({
   allow: Type.Boolean(),
   violations: Type.Array(Finding),
   waived: Type.Array(Type.Object({ ...Finding.properties, overrideId: Type.String() })),
+  warnings: Type.Array(Finding, { description: 'Findings that did not refuse' }),
   latencyUs: Type.Integer({ description: 'Microseconds the evaluation took' }),
   decidedAt: Type.String({ format: 'date-time' }),
 })
@@ -94,6 +95,9 @@ export const policyRoutes = (policy: Policy) => async (app: HttpApp) => {
           200: Type.Object({
             allow: Type.Boolean(),
             violations: Type.Array(Violation),
+            warnings: Type.Array(Violation, {
+              description: 'What is worth fixing and did not refuse (limits unset: the defaults apply)',
+            }),
             bundleRevision: Type.String(),
             decisionId: Type.String(),
           }),

@@ -41,6 +41,7 @@ export interface DecisionView {
   readonly allow: boolean
   readonly violations: readonly Finding[]
   readonly waived: readonly (Finding & { overrideId: string })[]
+  readonly warnings: readonly Finding[]
   readonly latencyUs: number
   readonly decidedAt: string
 }
@@ -69,6 +70,7 @@ type DecisionRow = {
   allow: boolean
   violations: Finding[]
   waived: (Finding & { overrideId: string })[]
+  warnings: Finding[]
   latency_us: number
   decided_at: Date | string
 }
@@ -100,6 +102,7 @@ const decisionOf = (row: DecisionRow): DecisionView => ({
   allow: row.allow,
   violations: row.violations,
   waived: row.waived,
+  warnings: row.warnings,
   latencyUs: row.latency_us,
   decidedAt: iso(row.decided_at),
 })
@@ -169,13 +172,14 @@ export function createPolicy(deps: {
       allow: boolean
       violations: readonly Finding[]
       waived: readonly (Finding & { overrideId: string })[]
+      warnings: readonly Finding[]
       latencyUs: number
     },
   ): Promise<DecisionView> => {
     const { rows } = await tx.query<DecisionRow>(
       `INSERT INTO decisions (id, tenant_id, subject, action, entity, input_digest, bundle_revision, allow,
-         violations, waived, latency_us, decided_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING *`,
+         violations, waived, warnings, latency_us, decided_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING *`,
       [
         newId(clock.now().getTime()),
         tenantId,
@@ -187,6 +191,7 @@ export function createPolicy(deps: {
         decision.allow,
         JSON.stringify(decision.violations),
         JSON.stringify(decision.waived),
+        JSON.stringify(decision.warnings),
         decision.latencyUs,
         clock.now(),
       ],
@@ -237,12 +242,14 @@ export function createPolicy(deps: {
           allow: verdict.allow,
           violations: verdict.violations,
           waived: [],
+          warnings: verdict.warnings,
           latencyUs,
         }),
       )
       return {
         allow: verdict.allow,
         violations: verdict.violations.map((v) => ({ policy: v.policy, message: v.message })),
+        warnings: verdict.warnings.map((w) => ({ policy: w.policy, message: w.message })),
         bundleRevision: revision,
         decisionId: decision.decisionId,
       }
@@ -259,7 +266,7 @@ export function createPolicy(deps: {
       const judged = made.ok
         ? judge(made.input)
         : {
-            verdict: { allow: false, violations: [inputFinding(made.problem)] },
+            verdict: { allow: false, violations: [inputFinding(made.problem)], warnings: [] },
             revision: bundles.active().revision,
             latencyUs: 0,
           }
@@ -279,6 +286,7 @@ export function createPolicy(deps: {
         allow: remaining.length === 0,
         violations: remaining,
         waived,
+        warnings: judged.verdict.warnings,
         latencyUs: judged.latencyUs,
       })
       const violation = (finding: Finding, enforcement: 'deny' | 'warn') => ({
@@ -296,7 +304,8 @@ export function createPolicy(deps: {
         },
       })
       for (const finding of remaining) await ctx.publish(violation(finding, 'deny'))
-      for (const finding of waived) await ctx.publish(violation(finding, 'warn'))
+      for (const finding of [...waived, ...judged.verdict.warnings])
+        await ctx.publish(violation(finding, 'warn'))
       const common = {
         deploymentId: command.deploymentId,
         envId: command.envId,
@@ -314,7 +323,9 @@ export function createPolicy(deps: {
                 waived: waived
                   .slice(0, 50)
                   .map((w) => ({ policy: w.policy, message: w.message, overrideId: w.overrideId })),
-                warnings: [],
+                warnings: judged.verdict.warnings
+                  .slice(0, 50)
+                  .map((w) => ({ policy: w.policy, message: w.message })),
               },
             }
           : {

@@ -197,6 +197,7 @@ for (const target of dbTargets()) {
       expect(allowed.body).toEqual({
         allow: true,
         violations: [],
+        warnings: [],
         bundleRevision: shippedRevision,
         decisionId: expect.any(String),
       })

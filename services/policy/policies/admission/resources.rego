@@ -1,4 +1,6 @@
-# Every workload says how much CPU and memory a replica needs, so quotas and placement can count it.
+# Every workload should say how much CPU and memory a replica needs, so quotas and placement count what
+# it asks for. One that does not still runs, with the platform's defaults (0.5 vCPU, 512 MiB a
+# replica): a warning, not a refusal (the decision's `warnings`).
 package rxt.admission.resources
 
 rule := "limits_set"
@@ -7,11 +9,14 @@ severity := "medium"
 
 resources := object.get(input.manifest.spec, "resources", {})
 
-deny contains message if {
+defaults := {"cpu": "500m", "memory": "512Mi"}
+
+warn contains message if {
 	some field in ["cpu", "memory"]
 	not resources[field]
 	message := concat("", [
-		"Resource limits must be set: spec.resources.", field,
-		" is missing; set it in deploy.yaml (e.g. cpu: 500m, memory: 512Mi)",
+		"Resource limits are not set: spec.resources.", field,
+		" is missing, so the platform's default applies (", defaults[field],
+		" a replica); set it in deploy.yaml (e.g. cpu: 500m, memory: 512Mi)",
 	])
 }

@@ -1,5 +1,7 @@
 # The decision every caller reads (the one entrypoint, rxt/decision/result): each policy's denials
-# and warnings with the policy's package name, rule and severity. A new policy is one line below.
+# (`violations`, which refuse) and warnings (`warnings`, which do not) with the policy's package name,
+# rule and severity. A new policy is one line below: in `policies` when it denies, in `advisories`
+# when it warns.
 package rxt.decision
 
 import data.rxt.admission.resources
@@ -11,11 +13,14 @@ import data.rxt.quota.plan
 
 policies := [
 	{"policy": "rxt.admission.tls", "rule": tls.rule, "severity": tls.severity, "deny": tls.deny},
-	{"policy": "rxt.admission.resources", "rule": resources.rule, "severity": resources.severity, "deny": resources.deny},
 	{"policy": "rxt.compliance.pci", "rule": pci.rule, "severity": pci.severity, "deny": pci.deny},
 	{"policy": "rxt.compliance.pci_exposure", "rule": pci_exposure.rule, "severity": pci_exposure.severity, "deny": pci_exposure.deny},
 	{"policy": "rxt.compliance.hipaa", "rule": hipaa.rule, "severity": hipaa.severity, "deny": hipaa.deny},
 	{"policy": "rxt.quota.plan", "rule": plan.rule, "severity": plan.severity, "deny": plan.deny},
+]
+
+advisories := [
+	{"policy": "rxt.admission.resources", "rule": resources.rule, "severity": resources.severity, "warn": resources.warn},
 ]
 
 violations contains {"policy": p.policy, "rule": p.rule, "severity": p.severity, "message": message} if {
@@ -23,4 +28,9 @@ violations contains {"policy": p.policy, "rule": p.rule, "severity": p.severity,
 	some message in p.deny
 }
 
-result := {"allow": count(violations) == 0, "violations": violations}
+warnings contains {"policy": p.policy, "rule": p.rule, "severity": p.severity, "message": message} if {
+	some p in advisories
+	some message in p.warn
+}
+
+result := {"allow": count(violations) == 0, "violations": violations, "warnings": warnings}

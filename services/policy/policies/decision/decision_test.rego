@@ -14,7 +14,7 @@ good := {
 }
 
 test_good_allowed if {
-	decision.result == {"allow": true, "violations": set()} with input as good
+	decision.result == {"allow": true, "violations": set(), "warnings": set()} with input as good
 }
 
 test_each_violation_named_by_its_package if {
@@ -26,9 +26,11 @@ test_each_violation_named_by_its_package if {
 	names == {"rxt.admission.tls", "rxt.compliance.pci", "rxt.compliance.pci_exposure"}
 }
 
-test_missing_limits_named if {
+test_missing_limits_warned_not_denied if {
 	bad := json.patch(good, [{"op": "remove", "path": "/manifest/spec/resources"}])
-	{v.policy | some v in decision.violations} == {"rxt.admission.resources"} with input as bad
+	decision.result.allow with input as bad
+	{w.policy | some w in decision.warnings} == {"rxt.admission.resources"} with input as bad
+	count(decision.warnings) == 2 with input as bad
 }
 
 test_violation_carries_rule_and_severity if {

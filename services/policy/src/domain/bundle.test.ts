@@ -78,6 +78,7 @@ describe('the shipped bundle, evaluated in WebAssembly', () => {
     expect(decide(admit(manifest(''), { provider: 'rxt-spot', kind: 'k8s' }))).toEqual({
       allow: true,
       violations: [],
+      warnings: [],
     })
   })
 
@@ -94,6 +95,7 @@ describe('the shipped bundle, evaluated in WebAssembly', () => {
             'PCI-DSS workloads run on VMs only: rxt-spot is Kubernetes; set platform.preference: vm in deploy.yaml',
         },
       ],
+      warnings: [],
     })
     expect(decide(admit(pci('private'), { provider: 'sim-vm', kind: 'vm' })).allow).toBe(true)
   })
@@ -128,7 +130,7 @@ describe('the shipped bundle, evaluated in WebAssembly', () => {
     ])
   })
 
-  it('denies a workload without resource limits, once per missing limit', () => {
+  it('admits a workload without resource limits with a warning per missing limit (the defaults apply)', () => {
     const command = admit(
       `apiVersion: rxt-deploy/v1
 kind: Application
@@ -137,8 +139,17 @@ spec: {image: ghcr.io/acme/shop:1, resources: {cpu: "1"}}
 `,
       { provider: 'rxt-spot', kind: 'k8s' },
     )
-    expect(decide(command).violations.map((v) => v.message)).toEqual([
-      'Resource limits must be set: spec.resources.memory is missing; set it in deploy.yaml (e.g. cpu: 500m, memory: 512Mi)',
+    const decided = decide(command)
+    expect(decided.allow).toBe(true)
+    expect(decided.violations).toEqual([])
+    expect(decided.warnings).toEqual([
+      {
+        policy: 'rxt.admission.resources',
+        rule: 'limits_set',
+        severity: 'medium',
+        message:
+          "Resource limits are not set: spec.resources.memory is missing, so the platform's default applies (512Mi a replica); set it in deploy.yaml (e.g. cpu: 500m, memory: 512Mi)",
+      },
     ])
   })
 

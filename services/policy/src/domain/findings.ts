@@ -9,7 +9,10 @@ export interface Finding {
 /** What a bundle decided for one input. */
 export interface Verdict {
   readonly allow: boolean
+  /** What refuses. */
   readonly violations: readonly Finding[]
+  /** What is worth saying and does not refuse (a workload without limits runs with the defaults). */
+  readonly warnings: readonly Finding[]
 }
 
 const severities = new Set(['low', 'medium', 'high', 'critical'])
@@ -38,13 +41,17 @@ const findingOf = (value: unknown): Finding | undefined => {
 export function verdictOf(results: unknown): Verdict | undefined {
   const result = Array.isArray(results) ? (results[0] as { result?: unknown } | undefined)?.result : undefined
   if (typeof result !== 'object' || result === null) return undefined
-  const { allow, violations } = result as Record<string, unknown>
-  if (typeof allow !== 'boolean' || !Array.isArray(violations)) return undefined
-  const findings = violations.map(findingOf)
-  if (findings.some((f) => f === undefined)) return undefined
-  const sorted = (findings as Finding[]).toSorted((a, b) =>
-    a.policy === b.policy ? (a.message < b.message ? -1 : 1) : a.policy < b.policy ? -1 : 1,
-  )
+  const { allow, violations, warnings = [] } = result as Record<string, unknown>
+  if (typeof allow !== 'boolean' || !Array.isArray(violations) || !Array.isArray(warnings)) return undefined
+  const sorted = (values: unknown[]) => {
+    const findings = values.map(findingOf)
+    if (findings.some((f) => f === undefined)) return undefined
+    return (findings as Finding[]).toSorted((a, b) =>
+      a.policy === b.policy ? (a.message < b.message ? -1 : 1) : a.policy < b.policy ? -1 : 1,
+    )
+  }
+  const [refusing, advising] = [sorted(violations), sorted(warnings)]
+  if (refusing === undefined || advising === undefined) return undefined
   // A bundle that allows with violations, or refuses without one, contradicts itself: none of it counts.
-  return allow === (sorted.length === 0) ? { allow, violations: sorted } : undefined
+  return allow === (refusing.length === 0) ? { allow, violations: refusing, warnings: advising } : undefined
 }
