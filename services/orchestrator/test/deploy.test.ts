@@ -53,6 +53,46 @@ spec:
   return { manifest: canonicalManifest(loaded.manifest), manifestDigest: manifestDigest(loaded.manifest) }
 }
 
+/**
+ * A deploy.yaml of a card-data (PCI-DSS) service, reached privately: placement advises VMs for it; the
+ * policy that it runs on VMs only decides.
+ */
+const pciManifestOf = () => {
+  const loaded = loadManifest(`
+apiVersion: rxt-deploy/v1
+kind: Application
+metadata: {name: cards}
+spec:
+  image: ghcr.io/acme/cards:3.0.1
+  replicas: 1
+  resources: {cpu: 500m, memory: 512Mi}
+  platform: {preference: auto, constraints: {compliance: [pci-dss]}}
+  ports: [{name: http, port: 8080, protocol: http}]
+  network: {visibility: private}
+`)
+  if (!loaded.ok) throw new Error('the test manifest is valid')
+  return { manifest: canonicalManifest(loaded.manifest), manifestDigest: manifestDigest(loaded.manifest) }
+}
+
+/** A deploy.yaml of a stateful service (a volume): placement puts it on the VM platform. */
+const statefulManifestOf = () => {
+  const loaded = loadManifest(`
+apiVersion: rxt-deploy/v1
+kind: Application
+metadata: {name: ledger}
+spec:
+  image: ghcr.io/acme/ledger:1.0.0
+  replicas: 1
+  stateful: true
+  volumes: [{name: data, mountPath: /var/lib/ledger, size: 10Gi}]
+  resources: {cpu: "1", memory: 1Gi}
+  ports: [{name: http, port: 8080, protocol: http}]
+  network: {visibility: private}
+`)
+  if (!loaded.ok) throw new Error(`the test manifest is valid: ${JSON.stringify(loaded)}`)
+  return { manifest: canonicalManifest(loaded.manifest), manifestDigest: manifestDigest(loaded.manifest) }
+}
+
 for (const target of dbTargets()) {
   describe.skipIf(target.skipped !== undefined)(`deploy sagas on ${target.name}`, () => {
     let handle: TestDatabase
@@ -134,6 +174,10 @@ for (const target of dbTargets()) {
               'evt.deploy.failed',
               'evt.deploy.stopped',
               'cmd.spot.destroy',
+              'cmd.spot.provision.request',
+              'cmd.sddc.provision.request',
+              'evt.policy.violation',
+              'evt.placement.recommended',
             ],
             handle: async (m) => void events.push(m),
           },
@@ -721,6 +765,141 @@ for (const target of dbTargets()) {
       expect(of('evt.deploy.stopped', promoted.id as string)[0]?.data).toMatchObject({ reason: 'destroyed' })
       // Staging still runs.
       expect(await runs(staging)).toContain('ghcr.io/acme/shop:s1')
+    }, 120_000)
+
+    /** Publishes cmd.deploy.apply of `manifest` to environment `envId`, as the registry does on a push. */
+    const applyTo = async (
+      envId: string,
+      manifest: { manifest: string; manifestDigest: string },
+      sha: string,
+    ) => {
+      const data = {
+        envId,
+        projectId: 'prj-shop',
+        environment: 'production',
+        commitSha: sha,
+        artifactRef: `ghcr.io/acme/app:${sha.slice(0, 7)}`,
+        overrides: '{}',
+        ...manifest,
+      }
+      await driver.db.transaction((tx) =>
+        driver.bus.publish(tx, { type: 'cmd.deploy.apply', tenantId: owner.orgId, key: envId, data }),
+      )
+      return deploymentIdOf({ ...data, tenantId: owner.orgId })
+    }
+
+    it('gate: a stateful workload is placed on the VM platform, and the decision is explained', async () => {
+      const manifest = statefulManifestOf()
+      const envId = await environmentOf('ledger', 'production', manifest)
+      const id = await applyTo(envId, manifest, 'c'.repeat(40))
+      const deployment = await settled(id)
+      const explained = await runtime.app.inject({
+        url: `/v1/placement/explain/${envId}`,
+        headers: { authorization: owner.authorization },
+      })
+      expect(deployment, explained.body).toMatchObject({ status: 'ready', provider: 'sim-vm', platform: 'sddc-flex' })
+      const placed = of('evt.placement.recommended', id)[0]?.data as { provider: string; decisionId: string }
+      expect(placed).toMatchObject({ provider: 'sim-vm', kind: 'vm' })
+      expect(explained.statusCode, explained.body).toBe(200)
+      expect(explained.json()).toMatchObject({ decisionId: placed.decisionId, provider: 'sim-vm' })
+      for (const c of explained.json().candidates as { filters: { reason: string }[] }[])
+        for (const f of c.filters) expect(f.reason).toMatch(/\w+ \w+/)
+      expect(
+        (
+          await runtime.app.inject({
+            url: `/v1/placement/explain/${envId}`,
+            headers: { authorization: stranger.authorization },
+          })
+        ).statusCode,
+      ).toBe(404)
+    }, 90_000)
+
+    it('gate: a PCI workload pinned to Kubernetes is denied at admission before anything exists; approved break-glass lets its retry through', async () => {
+      const manifest = pciManifestOf()
+      const envId = await environmentOf('cards', 'production', manifest)
+      // An operator pins the environment to the container platform: placement follows, policy decides.
+      // (once placement has heard of the environment from the registry's news)
+      await until(
+        async () =>
+          (
+            await runtime.app.inject({
+              method: 'PUT',
+              url: `/v1/placement/pins/${envId}`,
+              headers: { authorization: owner.authorization },
+              payload: { provider: 'sim-container', reason: 'the VM fleet is full this week' },
+            })
+          ).statusCode === 200,
+        10_000,
+        'the pin',
+      )
+      const id = await applyTo(envId, manifest, 'd'.repeat(40))
+      const denied = await settled(id)
+      expect(denied).toMatchObject({
+        status: 'failed',
+        failure: {
+          step: 'admission',
+          code: 'policy-denied',
+          reason: expect.stringContaining('PCI-DSS workloads run on VMs only: sim-container is Kubernetes'),
+        },
+        compensationFailures: [],
+        urls: [],
+      })
+      expect((denied.steps as { name: string; status: string }[]).map((s) => [s.name, s.status])).toEqual([
+        ['place', 'succeeded'],
+        ['admission', 'failed'],
+        ['plan', 'pending'],
+        ['provision', 'pending'],
+        ['rollout', 'pending'],
+        ['network', 'pending'],
+        ['verify', 'pending'],
+        ['retire', 'pending'],
+      ])
+      // Nothing was asked of a platform; the violation was told.
+      expect(of('cmd.spot.provision.request', id)).toEqual([])
+      expect(of('cmd.sddc.provision.request', id)).toEqual([])
+      expect((await objects(envId)).statusCode).toBe(404)
+      await until(() => of('evt.policy.violation', id).length > 0, 10_000, 'evt.policy.violation')
+      expect(of('evt.policy.violation', id)[0]?.data).toMatchObject({
+        policyId: 'rxt.compliance.pci',
+        enforcement: 'deny',
+      })
+
+      // Break-glass: the owner asks, another admin approves, the failed deployment is retried.
+      const asked = await post('/v1/policy/overrides', {
+        deploymentId: id,
+        policies: ['rxt.compliance.pci'],
+        reason: 'card vault migration: containers until the VM fleet has room',
+      })
+      expect(asked.statusCode, asked.body).toBe(201)
+      const self = await post(`/v1/policy/overrides/${asked.json().id}/approve`)
+      expect(self.statusCode).toBe(403)
+      const adminSignup = await signUp(runtime, `admin-${run}@example.com`)
+      const invite = await post(`/v1/orgs/${owner.orgId}/invites`, {
+        email: `admin-${run}@example.com`,
+        role: 'admin',
+      })
+      expect(invite.statusCode, invite.body).toBe(201)
+      expect(
+        (
+          await post(`/v1/invites/${invite.json().token}/accept`, undefined, {
+            authorization: adminSignup.authorization,
+          })
+        ).statusCode,
+      ).toBeLessThan(300)
+      const approved = await post(`/v1/policy/overrides/${asked.json().id}/approve`, undefined, {
+        authorization: adminSignup.authorization,
+        'x-rxt-org': owner.orgId,
+      })
+      expect(approved.statusCode, approved.body).toBe(200)
+      const retry = await post(`/v1/deployments/${id}/retry`, undefined, {
+        'idempotency-key': `retry-${run}`,
+      })
+      expect(retry.statusCode, retry.body).toBe(202)
+      expect(retry.json()).toMatchObject({ trigger: 'retry', sourceDeploymentId: id })
+      const retried = await settled(retry.json().id)
+      expect(retried).toMatchObject({ status: 'ready', provider: 'sim-container' })
+      // Only a failed deployment is retried.
+      expect((await post(`/v1/deployments/${retry.json().id}/retry`)).statusCode).toBe(409)
     }, 120_000)
   })
 }

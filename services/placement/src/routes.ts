@@ -136,7 +136,7 @@ export const placementRoutes = (placement: Placement) => (app: HttpApp) => {
       schema: {
         tags,
         summary:
-          'Pin an environment to a provider (platform operators): its recommendations follow the pin while the provider passes the filters',
+          'Pin an environment to a provider (platform operators): its recommendations follow the pin while the provider can run the workload (what placement only advises, the preference, certifications and encryption, is left to policy at admission)',
         params: Type.Object({ envId: EnvId }),
         body: Type.Object(
           {

@@ -246,7 +246,7 @@ for (const target of dbTargets()) {
       expect(broken.failed).toMatchObject({ retryable: false })
     })
 
-    it('follows an operator pin, shows it in explain, and fails a pin the filters rule out', async () => {
+    it('follows an operator pin, shows it in explain, and fails a pin to a provider that cannot run the workload', async () => {
       const pinned = await call('PUT', `/v1/placement/pins/${envId}`, operator.authorization, {
         provider: 'sim-vm',
         reason: 'container maintenance',
@@ -264,12 +264,12 @@ for (const target of dbTargets()) {
         provider: 'sim-vm',
         pin: { provider: 'sim-vm', reason: 'container maintenance' },
       })
-      // sim-vm does not autoscale: the pin is ineligible for this manifest.
+      // sim-vm does not autoscale: it cannot run this manifest, pinned or not.
       const scaling = await send(
         web.replace('image:', 'autoscaling: {minReplicas: 1, maxReplicas: 3}\n  image:'),
       )
       expect(scaling.failed?.reason).toMatch(
-        /pinned to sim-vm .*which is ineligible: sim-vm does not autoscale/,
+        /pinned to sim-vm .*which cannot run it: sim-vm does not autoscale/,
       )
       expect(events.some((e) => e.type === 'evt.placement.pinned')).toBe(true)
       // Only operators pin; another organisation's environment does not exist for it.

@@ -283,6 +283,28 @@ volumes: [{ name: data, mountPath: /data, size: 50Gi }]`,
     expect(c.terms[0]?.detail).toContain('spot p90')
   })
 
+  it('gate: a stateful workload goes to VMs even where spot containers with volumes cost a third', () => {
+    const r = recommend({
+      manifest: web('stateful: true\nvolumes: [{ name: data, mountPath: /data, size: 10Gi }]'),
+      providers: [view(spotK8s()), view(flexVm())],
+      prices: new Map([['spot-k8s', quote()]]),
+      now,
+    })
+    expect(r).toMatchObject({ ok: true, provider: 'flex-vm', kind: 'vm' })
+    const spot = candidate(r, 'spot-k8s')
+    // Eligible (it offers volume claims), cheaper, and still second: state weighs fit over price.
+    expect(spot.eligible).toBe(true)
+    expect(spot.monthlyCost).toBeLessThan(candidate(r, 'flex-vm').monthlyCost ?? 0)
+    expect(spot.terms.map((t) => [t.name, t.weight])).toEqual([
+      ['cost', 0.3],
+      ['fit', 0.5],
+      ['preemption-risk', 0.2],
+    ])
+    expect(spot.terms.find((t) => t.name === 'fit')?.detail).toContain(
+      'preempted node takes its volume claims',
+    )
+  })
+
   it('uses list prices when no feed has arrived, or it is stale, and says so', () => {
     const none = candidate(recommend({ manifest: web(), providers: [view(spotK8s())], now }), 'spot-k8s')
     // 730 × 2 × (1 × 0.012 + 2 × 0.0016) = 22.192
@@ -382,14 +404,24 @@ describe('the recommendation', () => {
     if (r.ok) expect(r.reasoning).toContain('pinned by usr_ops')
   })
 
-  it('fails a pin to an ineligible provider, saying the pin is ineligible', () => {
+  it('fails a pin to a provider that cannot run the workload, saying why', () => {
     const pin = { provider: 'bare-vm', reason: 'cheap', by: 'usr_ops' }
     const r = recommend({ manifest: web(), providers: all(), pin, now })
     expect(r).toMatchObject({ ok: false, retryable: false })
     if (!r.ok)
       expect(r.reason).toMatch(
-        /pinned to bare-vm \(cheap\), which is ineligible: bare-vm cannot terminate TLS/,
+        /pinned to bare-vm \(cheap\), which cannot run it: bare-vm cannot terminate TLS/,
       )
+  })
+
+  it('follows a pin against what it only advises (a pci-dss workload on Kubernetes), for policy to judge', () => {
+    const manifest = web('platform: { preference: auto, constraints: { compliance: [pci-dss] } }')
+    const pin = { provider: 'spot-k8s', reason: 'the VMs are full', by: 'usr_ops' }
+    const r = recommend({ manifest, providers: all(), pin, now })
+    expect(r).toMatchObject({ ok: true, provider: 'spot-k8s', kind: 'k8s', pinned: { by: 'usr_ops' } })
+    expect(filter(candidate(r, 'spot-k8s'), 'compliance')?.passed).toBe(false)
+    if (r.ok)
+      expect(r.reasoning).toMatch(/kept despite what placement advises against .*policy decides at admission/)
   })
 
   it('says so when no provider is registered', () => {

@@ -50,33 +50,53 @@ export type Recommendation =
 /** The weights of the score terms: they add up to 1. */
 export const termWeights = { cost: 0.5, fit: 0.3, 'preemption-risk': 0.2 } as const
 
+/**
+ * A stateful workload's weights: where its state lives well counts for more than its price (a move
+ * or a preemption costs it more than a stateless one), so fit and cost trade places.
+ */
+export const statefulTermWeights = { cost: 0.3, fit: 0.5, 'preemption-risk': 0.2 } as const
+
+type Weights = typeof termWeights | typeof statefulTermWeights
+
+const isStateful = (manifest: DeployManifest) =>
+  manifest.spec.stateful || (manifest.spec.volumes ?? []).length > 0
+
+/** The score terms' weights for a workload. */
+export const weightsFor = (manifest: DeployManifest): Weights =>
+  isStateful(manifest) ? statefulTermWeights : termWeights
+
 const platformOf = (kind: 'k8s' | 'vm') => (kind === 'k8s' ? 'rxt-spot' : 'sddc-flex')
 const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`)
 const round4 = (n: number) => Math.round(n * 10_000) / 10_000
 
 /** How well a compute kind fits the workload: stateless prefers containers, stateful VMs. */
-function fitTerm(manifest: DeployManifest, provider: ProviderManifest): PlacementTerm {
+function fitTerm(manifest: DeployManifest, provider: ProviderManifest, weights: Weights): PlacementTerm {
   const kind = provider.spec.capabilities.compute
   const preference = manifest.spec.platform?.preference ?? 'auto'
-  const stateful = manifest.spec.stateful || (manifest.spec.volumes ?? []).length > 0
+  const stateful = isStateful(manifest)
   const [rating, detail] =
     preference !== 'auto'
       ? [1, `platform.preference ${preference} names ${kind}`]
       : stateful
         ? kind === 'vm'
           ? [1, 'stateful: VMs keep state first-hand']
-          : [0.6, 'stateful: containers keep state on volume claims, VMs are preferred']
+          : provider.spec.pricing.spot !== undefined
+            ? [
+                0.2,
+                'stateful: on spot capacity a preempted node takes its volume claims with it, VMs are preferred',
+              ]
+            : [0.6, 'stateful: containers keep state on volume claims, VMs are preferred']
         : kind === 'k8s'
           ? [1, 'stateless: containers preferred']
           : [0.5, 'stateless: runs on a VM, containers are preferred']
   const real = provider.metadata.simulated ? ' (a simulation)' : ''
-  return { name: 'fit', rating, weight: termWeights.fit, detail: `${detail}${real}` }
+  return { name: 'fit', rating, weight: weights.fit, detail: `${detail}${real}` }
 }
 
 /** The risk of losing a replica to preemption: spot capacity at the quoted percentile, else none. */
-function preemptionTerm(provider: ProviderManifest, cost: CostEstimate): PlacementTerm {
+function preemptionTerm(provider: ProviderManifest, cost: CostEstimate, weights: Weights): PlacementTerm {
   const spot = provider.spec.pricing.spot
-  const weight = termWeights['preemption-risk']
+  const weight = weights['preemption-risk']
   if (spot === undefined)
     return { name: 'preemption-risk', rating: 1, weight, detail: 'on-demand capacity: no preemption' }
   if (cost.point === null)
@@ -95,7 +115,7 @@ function preemptionTerm(provider: ProviderManifest, cost: CostEstimate): Placeme
   }
 }
 
-function costTerm(cost: CostEstimate, cheapest: number, count: number): PlacementTerm {
+function costTerm(cost: CostEstimate, cheapest: number, count: number, weights: Weights): PlacementTerm {
   const rating = cost.monthlyUsd === 0 ? 1 : cheapest / cost.monthlyUsd
   const relative =
     cost.monthlyUsd === cheapest
@@ -104,7 +124,7 @@ function costTerm(cost: CostEstimate, cheapest: number, count: number): Placemen
   return {
     name: 'cost',
     rating: round4(Math.min(1, rating)),
-    weight: termWeights.cost,
+    weight: weights.cost,
     detail: clip(`${formatUsd(cost.monthlyUsd)}/month, ${relative}: ${cost.detail}`, 500),
   }
 }
@@ -132,9 +152,15 @@ const firstFailure = (c: PlacementCandidate) => {
 }
 
 /**
+ * The filters an operator's pin outranks: what placement advises (the compute kind the workload
+ * prefers, the certifications and encryption it asks for), which policy also judges at admission.
+ */
+const advisory: ReadonlySet<string> = new Set(['preference', 'compliance', 'encryption'])
+
+/**
  * Where a workload runs: every provider through every rule of the decision matrix, the eligible ones
  * scored (cost relative to the cheapest eligible, fit of the compute kind, preemption risk), the best
- * chosen, unless an operator pinned the environment to one that passes the rules. Pure and
+ * chosen, unless an operator pinned the environment to one that can run it. Pure and
  * deterministic: the caller reads providers, health, prices and the time.
  */
 export function recommend(input: RecommendInput): Recommendation {
@@ -149,14 +175,15 @@ export function recommend(input: RecommendInput): Recommendation {
     )
     return { view, cost, filters, eligible: filters.every((f) => f.passed) }
   })
+  const weights = weightsFor(manifest)
   const eligibleCosts = measured.filter((m) => m.eligible).map((m) => m.cost.monthlyUsd)
   const cheapest = eligibleCosts.length === 0 ? 0 : Math.min(...eligibleCosts)
   const weighed: Weighed[] = measured.map(({ view, cost, filters, eligible }) => {
     const terms = eligible
       ? [
-          costTerm(cost, cheapest, eligibleCosts.length),
-          fitTerm(manifest, view.manifest),
-          preemptionTerm(view.manifest, cost),
+          costTerm(cost, cheapest, eligibleCosts.length, weights),
+          fitTerm(manifest, view.manifest, weights),
+          preemptionTerm(view.manifest, cost, weights),
         ]
       : []
     const score = round4(terms.reduce((sum, t) => sum + t.rating * t.weight, 0))
@@ -183,19 +210,27 @@ export function recommend(input: RecommendInput): Recommendation {
 
   if (pin !== null) {
     const pinned = weighed.find((w) => w.candidate.provider === pin.provider)
-    if (pinned === undefined || !pinned.candidate.eligible)
+    // An operator's pin outranks what placement only advises (the preference, certifications,
+    // encryption: policy judges those at admission), never what the provider cannot do.
+    const binding = pinned?.candidate.filters.filter((f) => !f.passed && !advisory.has(f.name)) ?? []
+    if (pinned === undefined || binding.length > 0)
       return {
         ok: false,
         reason: clip(
-          `${app} is pinned to ${pin.provider} (${pin.reason}), which is ineligible: ${pinned === undefined ? `no provider ${pin.provider} is known` : firstFailure(pinned.candidate)}`,
+          `${app} is pinned to ${pin.provider} (${pin.reason}), which cannot run it: ${pinned === undefined ? `no provider ${pin.provider} is known` : binding.map((f) => f.reason).join('; ')}`,
           2000,
         ),
         retryable: pinned?.transient ?? false,
         candidates,
       }
+    const despite = pinned.candidate.filters.filter((f) => !f.passed)
     return chosen(
       pinned,
-      `pinned by ${pin.by} (${pin.reason}); ${pinned.candidate.provider} passes every filter`,
+      `pinned by ${pin.by} (${pin.reason}); ${pinned.candidate.provider} ${
+        despite.length === 0
+          ? 'passes every filter'
+          : `is kept despite what placement advises against (${despite.map((f) => f.reason).join('; ')}): policy decides at admission`
+      }`,
       {
         reason: pin.reason,
         by: pin.by,
