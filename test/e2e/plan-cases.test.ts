@@ -9,6 +9,7 @@ import { type ContextDeps, defineContext, type Runtime } from '@rxt/kit'
 import { dbTargets, type TestDatabase } from '@rxt/kit/testing'
 import { until } from '@rxt/kit/testing/bus'
 import { signUp, startTestRuntime } from '@rxt/kit/testing/runtime'
+import { placement } from '@rxt/placement'
 import { registry } from '@rxt/registry'
 import { router } from '@rxt/router'
 import yaml from 'js-yaml'
@@ -283,7 +284,7 @@ describe.skipIf(target.skipped !== undefined)('one case table for every renderer
       .map((e) => e.value)
       .filter((v): v is string => typeof v === 'string')
     runtime = await startTestRuntime({
-      contexts: [identity, registry, sim, ...(kubeSkip === '' ? [spot] : []), router, harness],
+      contexts: [identity, registry, sim, ...(kubeSkip === '' ? [spot] : []), router, placement, harness],
       extensions: kubeSkip === '' ? [] : spot.extensions,
       database: handle.database,
       env: {
@@ -359,7 +360,7 @@ describe.skipIf(target.skipped !== undefined)('one case table for every renderer
     return { objects, problems }
   }
 
-  it("selects and previews a project's production environment with the replica count stored on it", async () => {
+  it("recommends and previews a project's production environment with the replica count stored on it", async () => {
     await only('sim-container')
     const { envId } = await environment(`stored-${run}`, { replicas: 3 })
     const yaml = `apiVersion: rxt-deploy/v1
@@ -374,26 +375,32 @@ spec:
     production: { replicas: 2 }
 `
     // sim-container's price list (adapters/sim/providers/sim-container.yaml): $0.02 a vCPU-hour and
-    // $0.0025 a GiB-hour, 730 hours a month; half a vCPU and half a GiB a replica.
-    const perReplica = 730 * (0.5 * 0.02 + 0.5 * 0.0025)
-    let selected = await call('POST', '/v1/platforms/select', tenant.authorization, { yaml, envId })
+    // $0.0025 a GiB-hour, 730 hours a month; half a vCPU and half a GiB a replica. It is spot
+    // capacity: the simulation's price feed quotes it at 60% of that at its p90 ceiling.
+    const perReplica = 730 * (0.5 * 0.02 * 0.6 + 0.5 * 0.0025 * 0.6)
+    const recommend = (body: object) => call('POST', '/v1/placement/recommend', tenant.authorization, body)
+    let selected = await recommend({ yaml, envId })
     await until(
       async () => {
-        selected = await call('POST', '/v1/platforms/select', tenant.authorization, { yaml, envId })
-        return selected.status === 200
+        selected = await recommend({ yaml, envId })
+        return selected.status === 200 && JSON.stringify(selected.body.candidates).includes('spot p90')
       },
       15_000,
-      'the router knows the environment',
+      'placement knows the environment and the spot price feed',
     )
-    expect(selected.body).toMatchObject({ ok: true, provider: 'sim-container' })
+    expect(selected.body).toMatchObject({ provider: 'sim-container' })
     expect(selected.body.monthlyCost).toBeCloseTo(3 * perReplica, 2)
     // By its name alone, the environment has only the manifest's overrides: 2 replicas.
-    const byName = await call('POST', '/v1/platforms/select', tenant.authorization, {
-      yaml,
-      environment: 'production',
-    })
+    const byName = await recommend({ yaml, environment: 'production' })
     expect(byName.body.monthlyCost).toBeCloseTo(2 * perReplica, 2)
-    const preview = await call('POST', '/v1/deploy/translate', tenant.authorization, { yaml, envId })
+    // The router previews on the provider named; it chooses none.
+    const unnamed = await call('POST', '/v1/deploy/translate', tenant.authorization, { yaml, envId })
+    expect(unnamed.status).toBe(422)
+    const preview = await call('POST', '/v1/deploy/translate', tenant.authorization, {
+      yaml,
+      envId,
+      provider: selected.body.provider,
+    })
     expect(preview.status).toBe(200)
     expect(preview.body.plan.deploy.replicas).toBe(3)
     expect(preview.body.objects.find((o: Obj) => o.kind === 'Deployment')?.spec.replicas).toBe(3)
@@ -402,7 +409,11 @@ spec:
     )
     // Another organisation's environment is not found, and says nothing about it.
     const stranger = await signUp(runtime, `stranger-${run}@example.com`)
-    const foreign = await call('POST', '/v1/deploy/translate', stranger.authorization, { yaml, envId })
+    const foreign = await call('POST', '/v1/deploy/translate', stranger.authorization, {
+      yaml,
+      envId,
+      provider: 'sim-container',
+    })
     expect(foreign.status).toBe(404)
   })
 
@@ -476,6 +487,7 @@ spec:
           artifactRef: image,
           manifest: canonicalManifest(loaded.manifest),
           manifestDigest: manifestDigest(loaded.manifest),
+          provider: provider.name,
         })
         await until(
           () =>

@@ -138,6 +138,13 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
       20_000,
       "org A's deployment to settle",
     )
+    // A placement decision of org A's environment (placement hears of the environment on the bus).
+    await until(
+      async () =>
+        (await call('POST', '/v1/placement/recommend', ownerOfA, { yaml, envId: env.id })).status === 200,
+      15_000,
+      "placement to decide for org A's environment",
+    )
     // A break-glass override asked for org A's deployment, and a policy decision of org A's.
     const override = await json('POST', '/v1/policy/overrides', ownerOfA, {
       deploymentId,
@@ -235,6 +242,7 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
     'PATCH /v1/projects/{projectId}': { name: 'taken over' },
     'POST /v1/projects/{projectId}/environments': { name: 'planted', type: 'staging' },
     'PATCH /v1/projects/{projectId}/environments/{envId}': { promotionOrder: 7 },
+    'PUT /v1/placement/pins/{envId}': { provider: 'sim-vm', reason: 'planted' },
     'POST /v1/projects/{projectId}/manifests': {
       yaml: 'apiVersion: rxt-deploy/v1\nkind: Application\nmetadata: {name: planted}\nspec: {image: "x/y:1"}\n',
     },
@@ -316,6 +324,27 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
     }
     const own = await json('GET', '/v1/policy/decisions', ownerOfA)
     expect(own.items.map((d: { decisionId: string }) => d.decisionId)).toContain(decisionOfA)
+  })
+
+  it("keeps org A's placement decisions and stored manifests from org B", async () => {
+    const explained = await json('GET', `/v1/placement/explain/${fixturesOfA.envId}`, ownerOfA)
+    expect(explained.decisionId).toMatch(/^pld_/)
+    const yaml =
+      'apiVersion: rxt-deploy/v1\nkind: Application\nmetadata: {name: shop}\nspec: {image: "ghcr.io/a/shop:1"}\n'
+    for (const attacker of attackers) {
+      // Org A's environment, and the manifest placement stored for org A, do not exist for org B.
+      const byEnv = await call('POST', '/v1/placement/recommend', attacker.authorization, {
+        yaml,
+        envId: fixturesOfA.envId,
+      })
+      expect(byEnv.status).toBe(404)
+      const byDigest = await call('POST', '/v1/placement/recommend', attacker.authorization, {
+        manifestDigest: explained.manifestDigest,
+        environment: 'staging',
+      })
+      expect(byDigest.status).toBe(404)
+      expect(byDigest.text).not.toContain(explained.decisionId)
+    }
   })
 
   it("does not let org B accept org A's invite sent to someone else", async () => {

@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sim, simProviderFiles } from '@rxt/adapter-sim'
 import { spot } from '@rxt/adapter-spot'
+import type { Envelope } from '@rxt/contracts'
 import { identity } from '@rxt/identity'
-import type { Runtime } from '@rxt/kit'
+import { defineContext, type Runtime } from '@rxt/kit'
 import { dbTargets, type TestDatabase } from '@rxt/kit/testing'
 import { until } from '@rxt/kit/testing/bus'
 import { signUp, startTestRuntime } from '@rxt/kit/testing/runtime'
@@ -36,14 +37,21 @@ for (const target of dbTargets()) {
       })
       return { status: res.statusCode, body: res.json() }
     }
-    const select = async (platform: string) =>
-      (await call('POST', '/v1/platforms/select', tenant, { yaml: manifest(platform) })).body
+    const events: Envelope[] = []
+
+    // Sees what the router tells of its providers.
+    const harness = defineContext({
+      name: 'harness',
+      handlers: () => [
+        { id: 'watch', types: ['evt.provider.changed'], handle: async (m) => void events.push(m) },
+      ],
+    })
 
     beforeAll(async () => {
       handle = await target.create()
       runtime = await startTestRuntime({
         extensions: spot.extensions,
-        contexts: [identity, sim, router],
+        contexts: [identity, sim, router, harness],
         database: handle.database,
       })
       // The first account of an installation is its operator.
@@ -80,28 +88,19 @@ for (const target of dbTargets()) {
       expect(Date.parse(health.body.checkedAt)).toBeGreaterThan(Date.now() - 60_000)
     })
 
-    it('selects by preference and constraints, with the reason and every candidate', async () => {
-      const container = await select('{preference: container}')
-      expect(container).toMatchObject({ ok: true, provider: 'sim-container', kind: 'k8s' })
-      expect(container.reason).toContain('sim-container')
-      const vm = await select('{preference: vm}')
-      expect(vm).toMatchObject({ ok: true, provider: 'sim-vm' })
-      expect(vm.candidates.find((c: { provider: string }) => c.provider === 'sim-container')).toMatchObject({
-        eligible: false,
-      })
-      // Only the VM simulation holds pci-dss.
-      expect(await select('{preference: auto, constraints: {compliance: [pci-dss]}}')).toMatchObject({
-        ok: true,
-        provider: 'sim-vm',
-      })
-      const none = await select('{preference: container, constraints: {compliance: [pci-dss]}}')
-      expect(none).toMatchObject({ ok: false })
-      expect(none.reason.length).toBeGreaterThan(0)
+    it('tells of every provider it loaded at its start (evt.provider.changed), for placement', async () => {
+      await until(() => events.length >= 2, 10_000, 'evt.provider.changed of each provider')
+      const told = events.map((e) => e.data as { provider: string; enabled: boolean; manifest: string })
+      expect(told.map((d) => d.provider).sort()).toEqual(['sim-container', 'sim-vm'])
+      expect(JSON.parse(told[0]?.manifest ?? '{}')).toMatchObject({ kind: 'ComputeProvider' })
+      expect(told.every((d) => d.enabled)).toBe(true)
     })
 
     it('answers an invalid manifest 422 with the path and line of each problem', async () => {
-      const res = await call('POST', '/v1/platforms/select', tenant, {
+      const res = await call('POST', '/v1/deploy/translate', tenant, {
         yaml: manifest('{preference: container}').replace('protocol: http', 'protocol: carrier-pigeon'),
+        environment: 'staging',
+        provider: 'sim-container',
       })
       expect(res.status).toBe(422)
       expect(res.body.errors[0]).toMatchObject({ path: '/spec/ports/0/protocol', line: 7 })
@@ -124,8 +123,10 @@ for (const target of dbTargets()) {
         expect.arrayContaining(['VirtualMachine', 'NsxLoadBalancer']),
       )
       expect(vm.body.simulated).toBe(true)
-      // Unnamed: the selected provider, with the selection.
-      expect((await translate()).body).toMatchObject({ selection: { ok: true } })
+      // Unnamed: the router chooses none, and says where to ask.
+      const unnamed = await translate()
+      expect(unnamed.status).toBe(422)
+      expect(unnamed.body.detail).toContain('POST /v1/placement/recommend')
       // What the SDK's calls cannot take is refused as the router would refuse to send it.
       const huge = await call('POST', '/v1/deploy/translate', tenant, {
         yaml: manifest('{preference: auto}').replace('  ports:', '  resources: {cpu: "300"}\n  ports:'),
@@ -150,25 +151,37 @@ for (const target of dbTargets()) {
       expect(seen.body.items.map((p: { name: string }) => p.name)).toEqual(['sim-vm'])
       expect((await call('GET', '/v1/providers', operator)).body.items).toHaveLength(2)
       expect((await call('GET', '/v1/providers/sim-container/health', tenant)).status).toBe(404)
-      // A tenant's selection does not even list it; an operator's says why it was skipped.
-      const refused = await select('{preference: container}')
-      expect(refused).toMatchObject({ ok: false })
-      expect(refused.candidates.map((c: { provider: string }) => c.provider)).toEqual(['sim-vm'])
-      const asOperator = await call('POST', '/v1/platforms/select', operator, {
-        yaml: manifest('{preference: container}'),
+      // Placement hears of it at once.
+      await until(
+        () =>
+          events.some(
+            (e) =>
+              (e.data as { provider: string; enabled: boolean; note: string | null }).note === 'maintenance',
+          ),
+        10_000,
+        'evt.provider.changed of the disable',
+      )
+      const disabled = events.find((e) => (e.data as { note: string | null }).note === 'maintenance')
+      expect(disabled?.data).toMatchObject({
+        provider: 'sim-container',
+        enabled: false,
+        changedBy: expect.stringContaining('user:'),
       })
-      expect(JSON.stringify(asOperator.body.candidates)).toMatch(/disabled/)
-      // auto goes elsewhere.
-      expect(await select('{preference: auto}')).toMatchObject({ ok: true, provider: 'sim-vm' })
+      // A tenant cannot preview on it any more.
+      const preview = await call('POST', '/v1/deploy/translate', tenant, {
+        yaml: manifest('{preference: container}'),
+        environment: 'staging',
+        provider: 'sim-container',
+      })
+      expect(preview.status).toBe(404)
       await call('PATCH', '/v1/providers/sim-container', operator, { enabled: true })
-      expect(await select('{preference: container}')).toMatchObject({ ok: true, provider: 'sim-container' })
     })
 
     it('offers what the configured files say at the next start, and refuses to start on a broken file', async () => {
       await runtime.stop()
       runtime = await startTestRuntime({
         extensions: spot.extensions,
-        contexts: [identity, sim, router],
+        contexts: [identity, sim, router, harness],
         database: handle.database,
         env: { PROVIDER_FILES: simProviderFiles[1] as string },
       })

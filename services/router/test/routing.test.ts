@@ -35,7 +35,7 @@ for (const target of dbTargets()) {
     const events: Envelope[] = []
     let tenantId = ''
 
-    const send = async (preference: string, overrides: string | null = '{}') => {
+    const send = async (preference: string, overrides: string | null = '{}', provider = 'sim-container') => {
       const deploymentId = `dep-${randomUUID()}`
       await driver.db.transaction((tx) =>
         driver.bus.publish(tx, {
@@ -51,6 +51,7 @@ for (const target of dbTargets()) {
             artifactRef: 'ghcr.io/acme/shop:1.4.2',
             ...(overrides === null ? {} : { overrides }),
             ...manifestFor(preference),
+            provider,
           },
         }),
       )
@@ -132,7 +133,7 @@ for (const target of dbTargets()) {
         ['container', 'sim-container', 'rxt-spot'],
         ['vm', 'sim-vm', 'sddc-flex'],
       ] as const) {
-        const deploymentId = await send(preference)
+        const deploymentId = await send(preference, '{}', provider)
         const { planned, failed } = await outcome(deploymentId)
         expect(failed).toBeUndefined()
         expect(planned).toMatchObject({ provider, platform })
@@ -162,17 +163,24 @@ for (const target of dbTargets()) {
       })
     })
 
-    it('plans nothing on a provider an operator disabled; a manifest with nowhere else to go is refused', async () => {
+    it('plans nothing on a provider an operator disabled, or one it does not know', async () => {
       expect(await call('PATCH', '/v1/providers/sim-container', { enabled: false })).toBe(200)
       try {
-        expect((await outcome(await send('auto'))).planned).toMatchObject({ provider: 'sim-vm' })
         const refused = await outcome(await send('container'))
         expect(refused.planned).toBeUndefined()
-        expect(refused.failed?.reason).toMatch(/No provider can run shop/)
+        expect(refused.failed).toMatchObject({
+          reason: expect.stringContaining('sim-container is disabled'),
+          retryable: false,
+        })
       } finally {
         await call('PATCH', '/v1/providers/sim-container', { enabled: true })
       }
       expect((await outcome(await send('container'))).planned).toMatchObject({ provider: 'sim-container' })
+      const unknown = await outcome(await send('container', '{}', 'nowhere'))
+      expect(unknown.failed).toMatchObject({
+        reason: 'no provider nowhere is known to the router',
+        retryable: false,
+      })
     })
   })
 }
