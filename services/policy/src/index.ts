@@ -1,5 +1,5 @@
 import { PolicyAdmitMessage } from '@rxt/contracts'
-import { defineContext, on, perContext } from '@rxt/kit'
+import { defineContext, on, perContext, tenantOfMessage } from '@rxt/kit'
 import Type from 'typebox'
 import { policyRoutes } from './routes.ts'
 import { createPolicy, type PolicyConfig } from './service.ts'
