@@ -29,7 +29,10 @@ export const policy = defineContext<PolicyConfig>({
   migrations: new URL('../migrations/', import.meta.url),
   routes: (app, deps) => policyRoutes(policyOf(deps))(app),
   handlers: (deps) => [
-    on(PolicyAdmitMessage, { id: 'admit' }, (data, ctx) => policyOf(deps).admit(ctx, data)),
+    // The envelope's tenant is the one decided for (and whose overrides apply), whatever the payload says.
+    on(PolicyAdmitMessage, { id: 'admit' }, (data, ctx, message) =>
+      policyOf(deps).admit(ctx, { ...data, tenantId: tenantOfMessage(message) }),
+    ),
   ],
   jobs: (deps) => [
     {
