@@ -4,7 +4,7 @@ import { connect } from '@nats-io/transport-node'
 import { Redis } from 'ioredis'
 import pg from 'pg'
 import type { TestProject } from 'vitest/node'
-import { binaries, buildDir } from '../../tools/peers/build.ts'
+import { binaries, buildDir, opaPath } from '../../tools/peers/build.ts'
 import { down, isUp, kubeconfigPath, up } from '../../tools/peers/cluster.ts'
 
 declare module 'vitest' {
@@ -25,6 +25,10 @@ declare module 'vitest' {
     kubeconfigPath: string
     /** Why Kubernetes suites are skipped; '' when they run. */
     kubeSkipReason: string
+    /** The opa binary of the test peers (tools/peers); '' when it is not built. */
+    opaPath: string
+    /** Why the opa suites are skipped; '' when they run. */
+    opaSkipReason: string
   }
 }
 
@@ -105,8 +109,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
     findRedis(redisUrl),
     findKubernetes(),
   ])
+  const opaReason = existsSync(opaPath)
+    ? ''
+    : `opa is not built at ${opaPath} (npm run peers -- build; needs Go)`
   for (const [name, reason] of [
     ['postgres', postgresReason],
+    ['opa', opaReason],
     ['nats', natsReason],
     ['redis', redisReason],
     ['kubernetes', kube.reason],
@@ -123,6 +131,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('redisSkipReason', redisReason)
   project.provide('kubeconfigPath', kube.reason === '' ? kubeconfigPath : '')
   project.provide('kubeSkipReason', kube.reason)
+  project.provide('opaPath', opaReason === '' ? opaPath : '')
+  project.provide('opaSkipReason', opaReason)
   return async () => {
     if (kube.startedHere) await down()
   }

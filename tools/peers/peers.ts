@@ -1,10 +1,15 @@
-// npm run peers -- build | up | down | status: the real peers the Kubernetes suites run against.
-import { build, buildDir, pins } from './build.ts'
+// npm run peers -- build [opa] | up | down | status: the real peers the Kubernetes and policy suites run against.
+import { build, buildDir, buildOpa, pins } from './build.ts'
 import { down, isUp, kubeconfigPath, up } from './cluster.ts'
 
 const [command] = process.argv.slice(2)
 switch (command) {
   case 'build': {
+    if (process.argv[3] === 'opa') {
+      const opa = buildOpa()
+      process.stdout.write(`${opa.built ? 'built' : 'reusing'} opa ${pins.opa}: ${opa.path}\n`)
+      break
+    }
     const result = build()
     process.stdout.write(
       result.built
@@ -26,6 +31,6 @@ switch (command) {
     process.stdout.write(`${isUp() ? `up; kubeconfig: ${kubeconfigPath}` : 'down'}; peers in ${buildDir}\n`)
     break
   default:
-    process.stderr.write('usage: npm run peers -- build | up | down | status\n')
+    process.stderr.write('usage: npm run peers -- build [opa] | up | down | status\n')
     process.exit(2)
 }

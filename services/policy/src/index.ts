@@ -1,5 +1,5 @@
 import { PolicyAdmitMessage } from '@rxt/contracts'
-import { defineContext, on, perContext } from '@rxt/kit'
+import { defineContext, on, perContext, tenantOfMessage } from '@rxt/kit'
 import Type from 'typebox'
 import { policyRoutes } from './routes.ts'
 import { createPolicy, type PolicyConfig } from './service.ts'
@@ -29,7 +29,10 @@ export const policy = defineContext<PolicyConfig>({
   migrations: new URL('../migrations/', import.meta.url),
   routes: (app, deps) => policyRoutes(policyOf(deps))(app),
   handlers: (deps) => [
-    on(PolicyAdmitMessage, { id: 'admit' }, (data, ctx) => policyOf(deps).admit(ctx, data)),
+    // The envelope's tenant is the one decided for (and whose overrides apply), whatever the payload says.
+    on(PolicyAdmitMessage, { id: 'admit' }, (data, ctx, message) =>
+      policyOf(deps).admit(ctx, { ...data, tenantId: tenantOfMessage(message) }),
+    ),
   ],
   jobs: (deps) => [
     {

@@ -12,7 +12,7 @@ import {
   type Transaction,
 } from '@rxt/kit'
 import { createBundles } from './bundles.ts'
-import { admissionInput } from './domain/admission-input.ts'
+import { admissionInput, withWorkload } from './domain/admission-input.ts'
 import type { Finding, Verdict } from './domain/findings.ts'
 import { inputDigest } from './domain/input-digest.ts'
 import { applyWaivers, type Waiver } from './domain/waivers.ts'
@@ -230,7 +230,11 @@ export function createPolicy(deps: {
       tenantId: string,
       body: { subject?: string; action: string; entity?: string; input: Record<string, unknown> },
     ) {
-      const input = { ...body.input, action: body.action, tenant: { id: tenantId, plan: planOf(tenantId) } }
+      const input = {
+        ...withWorkload(body.input),
+        action: body.action,
+        tenant: { id: tenantId, plan: planOf(tenantId) },
+      }
       const { verdict, revision, latencyUs } = judge(input)
       const decision = await db.withTenant(tenantId, (tx) =>
         store(tx, tenantId, {

@@ -72,3 +72,24 @@ export function admissionInput(
     },
   }
 }
+
+/**
+ * An input given to POST /v1/evaluate, with `workload` read from its `manifest` when that is a valid
+ * deploy.yaml and no workload was given (so the plan's quotas apply as in admission); else as given.
+ */
+export function withWorkload(input: Record<string, unknown>): Record<string, unknown> {
+  if (input.workload !== undefined || typeof input.manifest !== 'object' || input.manifest === null)
+    return input
+  const loaded = loadManifest(JSON.stringify(input.manifest))
+  if (!loaded.ok) return input
+  const workload = describeWorkload(loaded.manifest)
+  return {
+    ...input,
+    workload: {
+      cpu: workload.cpu,
+      memoryMiB: workload.memoryMiB,
+      replicas: workload.replicas,
+      maxReplicas: workload.maxReplicas,
+    },
+  }
+}

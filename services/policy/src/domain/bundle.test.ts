@@ -4,7 +4,7 @@ import type { PolicyAdmit } from '@rxt/contracts'
 import { canonicalManifest, loadManifest } from '@rxt/contracts/manifest'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { shippedBundleFile } from '../shipped.ts'
-import { admissionInput } from './admission-input.ts'
+import { admissionInput, withWorkload } from './admission-input.ts'
 import { BundleProblem, type Evaluator, loadBundle, readBundle } from './bundle.ts'
 import { readTarGz, writeTarGz } from './tar.ts'
 
@@ -180,6 +180,22 @@ spec: {image: ghcr.io/acme/shop:1, resources: {cpu: "1"}}
     expect(admissionInput(command, 'standard')).toEqual({
       ok: false,
       problem: expect.stringContaining('digest'),
+    })
+  })
+})
+
+describe('an input given to POST /v1/evaluate', () => {
+  it("has its workload read from a deploy.yaml manifest, so the plan's quotas apply", () => {
+    const loaded = loadManifest(
+      manifest('  autoscaling: {minReplicas: 2, maxReplicas: 12, targetCpuPercent: 70}\n'),
+    )
+    if (!loaded.ok) throw new Error('valid')
+    expect(withWorkload({ manifest: loaded.manifest })).toMatchObject({
+      workload: { cpu: 0.5, memoryMiB: 512, replicas: 2, maxReplicas: 12 },
+    })
+    expect(withWorkload({ manifest: { spec: {} } })).toEqual({ manifest: { spec: {} } })
+    expect(withWorkload({ manifest: loaded.manifest, workload: { cpu: 1 } })).toMatchObject({
+      workload: { cpu: 1 },
     })
   })
 })
