@@ -1,6 +1,7 @@
 import {
   actorOf,
   type HttpApp,
+  InputError,
   Permission,
   principalOf,
   problemResponse,
@@ -148,6 +149,8 @@ export const policyRoutes = (policy: Policy) => async (app: HttpApp) => {
     async () => ({ items: await policy.bundles.list() }),
   )
   await app.register(async (scope) => {
+    // The archive as sent, and nothing else: JSON or a form is refused (415) before the handler.
+    scope.removeAllContentTypeParsers()
     scope.addContentTypeParser(
       ['application/gzip', 'application/x-gzip', 'application/octet-stream'],
       { parseAs: 'buffer', bodyLimit: maxBundleBytes },
@@ -172,7 +175,11 @@ export const policyRoutes = (policy: Policy) => async (app: HttpApp) => {
         },
       },
       async (request, reply) => {
-        const body = request.body as Buffer
+        const body = request.body
+        if (!Buffer.isBuffer(body))
+          throw new InputError(
+            'send the archive opa build wrote as the body, with Content-Type: application/gzip',
+          )
         const { bundle, created } = await policy.bundles.upload(
           viewerOf(request).actor,
           new Uint8Array(body.buffer, body.byteOffset, body.byteLength),

@@ -370,6 +370,9 @@ for (const target of dbTargets()) {
 
     it('takes bundles from operators only, refuses garbage, and activates one in every process without a restart', async () => {
       expect((await upload(strict, alice.authorization)).status).toBe(403)
+      const json = await call('POST', '/v1/policy/bundles', operator, { bundle: 'base64?' })
+      expect(json.status).toBe(415)
+      expect(json.body).toMatchObject({ status: 415 })
       const garbage = await upload(new TextEncoder().encode('not a bundle'))
       expect(garbage.status).toBe(422)
       expect(garbage.body.detail).toContain('the bundle does not load')
