@@ -55,8 +55,9 @@ const password = 'a long passphrase'
  * - the inbox (handled messages) and relay leases: the bus's own bookkeeping, written on its timers;
  *   migrations, written at start; the Postgres log's consumer cursors and what it has yet to deliver
  *   to each consumer (bus.pending: the messages of the log, fanned out);
- * - provider health: the simulations report every 15 s (in their outbox, on the bus's log) and the
- *   router records each (router.providers.health);
+ * - provider health and spot prices: the simulations report every 15 s (in their outbox, on the bus's
+ *   log) and the router and placement record each (router.providers.health, placement.providers.health
+ *   and .prices);
  * - when a credential (an API key, a service credential) was last used: recorded whenever it
  *   authenticates, whatever the answer to what it asked.
  * The outbox stays in: a message a 4xx published would be there until relayed, then on the log.
@@ -65,11 +66,12 @@ const leave: Leave = {
   tables: [/\.rxt_inbox$/, /\.rxt_relay$/, /\.rxt_(kit_)?migrations$/, /^bus\.(consumers|pending)$/],
   columns: [
     { table: /^router\.providers$/, columns: ['health'] },
+    { table: /^placement\.providers$/, columns: ['health', 'prices'] },
     { table: /^identity\.(api_keys|service_credentials)$/, columns: ['last_used_at'] },
   ],
   rowsKept: [
-    { table: /\.rxt_outbox$/, where: `t.type <> 'evt.provider.health'` },
-    { table: /^bus\.log$/, where: `t.body::jsonb->>'type' <> 'evt.provider.health'` },
+    { table: /\.rxt_outbox$/, where: `t.type NOT IN ('evt.provider.health', 'evt.provider.prices')` },
+    { table: /^bus\.log$/, where: `t.body::jsonb->>'type' NOT IN ('evt.provider.health', 'evt.provider.prices')` },
   ],
 }
 
