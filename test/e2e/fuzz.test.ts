@@ -71,7 +71,10 @@ const leave: Leave = {
   ],
   rowsKept: [
     { table: /\.rxt_outbox$/, where: `t.type NOT IN ('evt.provider.health', 'evt.provider.prices')` },
-    { table: /^bus\.log$/, where: `t.body::jsonb->>'type' NOT IN ('evt.provider.health', 'evt.provider.prices')` },
+    {
+      table: /^bus\.log$/,
+      where: `t.body::jsonb->>'type' NOT IN ('evt.provider.health', 'evt.provider.prices')`,
+    },
   ],
 }
 

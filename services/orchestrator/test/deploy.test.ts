@@ -797,7 +797,11 @@ for (const target of dbTargets()) {
         url: `/v1/placement/explain/${envId}`,
         headers: { authorization: owner.authorization },
       })
-      expect(deployment, explained.body).toMatchObject({ status: 'ready', provider: 'sim-vm', platform: 'sddc-flex' })
+      expect(deployment, explained.body).toMatchObject({
+        status: 'ready',
+        provider: 'sim-vm',
+        platform: 'sddc-flex',
+      })
       const placed = of('evt.placement.recommended', id)[0]?.data as { provider: string; decisionId: string }
       expect(placed).toMatchObject({ provider: 'sim-vm', kind: 'vm' })
       expect(explained.statusCode, explained.body).toBe(200)

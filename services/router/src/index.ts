@@ -7,11 +7,11 @@ import { createRouter, type RouterConfig } from './service.ts'
 /** One router per context database: routes and the start share it. */
 const routerOf = perContext(createRouter)
 
-/** The provider router: the providers, the platform for a manifest and why, and what it would create. */
+/** The provider router: the providers, the plan on a provider, and what it would create there. */
 export const router = defineContext<RouterConfig>({
   name: 'router',
   description:
-    'Compute providers (hot-pluggable), platform selection with its reasons, deploy.yaml translation',
+    'Compute providers (hot-pluggable), the deploy plan on the provider placement chose, deploy.yaml translation',
   config: Type.Object({
     PROVIDER_FILES: Type.String({
       default: '',

@@ -160,8 +160,19 @@ export function createRouter(deps: ContextDeps<RouterConfig>) {
           if (row !== undefined) await announce(tx, row)
         })
       }
-      // A provider whose file is no longer configured is no longer offered.
-      const removed = await store.removeAllBut(names)
+      // A provider whose file is no longer configured is no longer offered; placement is told it
+      // takes no work (disabled), so that it is recommended no more.
+      const gone = (await store.all()).filter((row) => !names.includes(row.name))
+      const removed = await deps.db.transaction(async (tx) => {
+        for (const row of gone)
+          await announce(tx, {
+            ...row,
+            enabled: false,
+            note: 'removed: its provider.yaml is no longer configured',
+            changed_by: null,
+          })
+        return createRouterStore(tx).removeAllBut(names)
+      })
       if (removed.length > 0)
         deps.log.warn({ providers: removed }, 'providers no longer configured were removed')
       return files.length

@@ -187,6 +187,18 @@ for (const target of dbTargets()) {
       })
       const listed = await call('GET', '/v1/providers', operator)
       expect(listed.body.items.map((p: { name: string }) => p.name)).toEqual(['sim-vm'])
+      // Placement is told the one removed takes no work.
+      await until(
+        () => events.some((e) => (e.data as { note: string | null }).note?.startsWith('removed') === true),
+        10_000,
+        'evt.provider.changed of the removed provider',
+      )
+      expect(
+        events.find((e) => (e.data as { note: string | null }).note?.startsWith('removed'))?.data,
+      ).toMatchObject({
+        provider: 'sim-container',
+        enabled: false,
+      })
       await runtime.stop()
       const dir = await mkdtemp(join(tmpdir(), 'rxt-providers-'))
       const broken = join(dir, 'broken.yaml')
