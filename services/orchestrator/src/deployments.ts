@@ -306,7 +306,16 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
         throw new ConflictError(
           `deployment ${sourceId} is ${source.status}: only a failed or cancelled deployment is retried`,
         )
-      const saga = await engine().get(sourceId)
+      const saga = await engine()
+        .get(sourceId)
+        .catch((error: unknown) => {
+          // Cancelled while it waited its turn: it never ran, and what it would have run is not kept.
+          if (error instanceof NotFoundError)
+            throw new ConflictError(
+              `deployment ${sourceId} was cancelled before it started: deploy its artifact again (POST /v1/environments/${source.envId}/deployments)`,
+            )
+          throw error
+        })
       const { previous: _previous, ...was } = saga.input as DeployInput
       const { id } = await db.withTenant(tenantId, async (tx) => {
         await knownEnvironment(tx, source.envId)

@@ -890,6 +890,13 @@ for (const target of dbTargets()) {
           })
         ).statusCode,
       ).toBeLessThan(300)
+      // An admin of the organisation is no platform operator: pins are not theirs to change.
+      const pinByAdmin = await runtime.app.inject({
+        method: 'DELETE',
+        url: `/v1/placement/pins/${envId}`,
+        headers: { authorization: adminSignup.authorization, 'x-rxt-org': owner.orgId },
+      })
+      expect(pinByAdmin.statusCode, pinByAdmin.body).toBe(403)
       const approved = await post(`/v1/policy/overrides/${asked.json().id}/approve`, undefined, {
         authorization: adminSignup.authorization,
         'x-rxt-org': owner.orgId,
@@ -902,6 +909,14 @@ for (const target of dbTargets()) {
       expect(retry.json()).toMatchObject({ trigger: 'retry', sourceDeploymentId: id })
       const retried = await settled(retry.json().id)
       expect(retried).toMatchObject({ status: 'ready', provider: 'sim-container' })
+      const explained = await runtime.app.inject({
+        url: `/v1/placement/explain/${envId}`,
+        headers: { authorization: owner.authorization },
+      })
+      expect(explained.json()).toMatchObject({
+        provider: 'sim-container',
+        pin: { provider: 'sim-container' },
+      })
       // Only a failed deployment is retried.
       expect((await post(`/v1/deployments/${retry.json().id}/retry`)).statusCode).toBe(409)
     }, 120_000)

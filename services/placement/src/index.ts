@@ -20,8 +20,9 @@ export const placement = defineContext({
   migrations: new URL('../migrations/', import.meta.url),
   routes: (app, deps) => placementRoutes(placementOf(deps))(app),
   handlers: (deps) => [
-    on(PlacementRecommendMessage, { id: 'recommend' }, (data, ctx) =>
-      placementOf(deps).recommendFor(ctx, data),
+    // For the envelope's tenant: a payload never names whose rows a command reads and writes.
+    on(PlacementRecommendMessage, { id: 'recommend' }, (data, ctx, message) =>
+      placementOf(deps).recommendFor(ctx, { ...data, tenantId: tenantOfMessage(message) }),
     ),
     on(ProviderChangedMessage, { id: 'providers' }, (data, { tx }) =>
       placementOf(deps).providerChanged(tx, data),

@@ -1,4 +1,12 @@
-import { actorOf, type HttpApp, principalOf, problemResponse, problemResponses, tenantOf } from '@rxt/kit'
+import {
+  actorOf,
+  type HttpApp,
+  Permission,
+  principalOf,
+  problemResponse,
+  problemResponses,
+  tenantOf,
+} from '@rxt/kit'
 import Type from 'typebox'
 import type { Placement, Viewer } from './service.ts'
 
@@ -77,10 +85,12 @@ const viewerOf = (request: Parameters<typeof principalOf>[0]): Viewer => {
 /** Placement's HTTP API under /v1: tenant-scoped; pins are operators'. */
 export const placementRoutes = (placement: Placement) => (app: HttpApp) => {
   const signedIn = { auth: { authenticated: true } } as const
+  // What deployments would do and did: for those who may read them.
+  const reads = { auth: { permission: Permission.deploymentsRead } } as const
   app.post(
     '/placement/recommend',
     {
-      config: signedIn,
+      config: reads,
       schema: {
         tags,
         summary:
@@ -119,7 +129,7 @@ export const placementRoutes = (placement: Placement) => (app: HttpApp) => {
   app.get(
     '/placement/explain/:envId',
     {
-      config: signedIn,
+      config: reads,
       schema: {
         tags,
         summary: "The placement decision an environment's last deploy used, as stored, with every candidate",

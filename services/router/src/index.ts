@@ -25,7 +25,10 @@ export const router = defineContext<RouterConfig>({
     on(ProjectUpdatedMessage, { id: 'environments' }, (data, ctx, message) =>
       routerOf(deps).projectUpdated(ctx.tx, tenantOfMessage(message), data),
     ),
-    on(RouterPlanMessage, { id: 'plan' }, (data, ctx) => routerOf(deps).routing.plan(ctx, data)),
+    // For the envelope's tenant: a payload never names whose rows a command reads and writes.
+    on(RouterPlanMessage, { id: 'plan' }, (data, ctx, message) =>
+      routerOf(deps).routing.plan(ctx, { ...data, tenantId: tenantOfMessage(message) }),
+    ),
     on(ProviderHealthMessage, { id: 'provider-health' }, (data, { tx }) =>
       routerOf(deps).healthReported(tx, data),
     ),

@@ -47,7 +47,15 @@ export function admissionInput(
   const digest = `sha256:${createHash('sha256').update(command.manifest).digest('hex')}`
   if (digest !== command.manifestDigest)
     return { ok: false, problem: `the manifest's digest is ${digest}, not ${command.manifestDigest}` }
-  const overrides = command.overrides === undefined ? {} : overridesFrom(command.overrides)
+  // Judged without the environment's stored overrides, a deployment could be planned with more than
+  // was admitted (the router and placement apply what they last heard of): not knowing them refuses.
+  if (command.overrides === undefined)
+    return {
+      ok: false,
+      problem:
+        "the environment's stored overrides did not come with the deployment, so what would be planned is unknown: retry it once the registry's news of the environment has reached the orchestrator",
+    }
+  const overrides = overridesFrom(command.overrides)
   if (overrides === undefined)
     return { ok: false, problem: "the command's overrides are not valid deploy.yaml environment overrides" }
   const manifest = applyEnvironment(loaded.manifest, command.environment, overrides)

@@ -182,6 +182,14 @@ spec: {image: ghcr.io/acme/shop:1, resources: {cpu: "1"}}
       problem: expect.stringContaining('digest'),
     })
   })
+
+  it("refuses an admission without the environment's stored overrides (what would be planned is unknown)", () => {
+    const { overrides: _none, ...command } = admit(manifest(''), { provider: 'rxt-spot', kind: 'k8s' })
+    expect(admissionInput(command, 'standard')).toEqual({
+      ok: false,
+      problem: expect.stringContaining("the environment's stored overrides did not come with the deployment"),
+    })
+  })
 })
 
 describe('an input given to POST /v1/evaluate', () => {
