@@ -467,6 +467,59 @@ export const deploySaga = defineSaga<DeployInput>({
   ],
 })
 
+/**
+ * Version 2 of the deploy saga, kept so that a deployment started before the upgrade runs to its end on
+ * the steps it started with (the engine follows an instance's steps by index): place (the router chose
+ * and planned in one step), then the same provision, rollout, network, verify and retire as version 3.
+ * Its place step is only settled by an answer to the command sent before the upgrade; another attempt
+ * cannot be asked (the router no longer chooses) and fails the deployment, to be retried on version 3.
+ */
+export const deploySagaV2 = defineSaga<DeployInput>({
+  type: 'deploy',
+  version: 2,
+  timeoutMs: 30 * 60_000,
+  steps: [
+    {
+      name: 'place',
+      timeoutMs: 30_000,
+      retry: { maxAttempts: 1, backoff: { baseMs: 2_000, maxMs: 30_000 } },
+      invoke: ({ sagaId, input }) => ({
+        type: 'cmd.placement.recommend',
+        key: input.envId,
+        data: {
+          deploymentId: sagaId,
+          tenantId: input.tenantId,
+          projectId: input.projectId,
+          envId: input.envId,
+          environment: input.environment,
+          manifest: input.manifest,
+          manifestDigest: input.manifestDigest,
+          ...(input.overrides === undefined ? {} : { overrides: input.overrides }),
+        },
+      }),
+      settle: {
+        'evt.route.planned': (event: Envelope) => {
+          const data = event.data as RoutePlanned
+          return { ok: true, result: { plan: data.plan, provider: data.provider, reason: data.reason } }
+        },
+        'evt.route.failed': (event: Envelope) => {
+          const data = event.data as RouteFailed
+          return refused('no-provider', data.reason, false)
+        },
+        'evt.placement.recommended': () =>
+          refused(
+            'upgraded',
+            'this deployment started before the upgrade that split placement from planning: retry it (POST /v1/deployments/:id/retry)',
+            false,
+          ),
+        'evt.placement.failed': (event: Envelope) =>
+          refused('no-provider', (event.data as PlacementFailed).reason, false),
+      },
+    },
+    ...deploySaga.steps.slice(3),
+  ],
+})
+
 /** The URLs a ready deployment answers on: its host names, by the scheme its TLS setting gives. */
 export function urlsOf(results: Readonly<Record<string, unknown>>): string[] {
   const r = results as DeployResults

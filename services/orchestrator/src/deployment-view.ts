@@ -1,5 +1,5 @@
 import type { SagaHistoryEntry, SagaInstance } from '@rxt/kit'
-import { type DeploymentTrigger, deploySaga } from './deploy-saga.ts'
+import { type DeploymentTrigger, deploySaga, deploySagaV2 } from './deploy-saga.ts'
 import { destroySaga } from './destroy-saga.ts'
 
 /** A deployment as the API shows it: the read model's row, and each step as the saga's history tells it. */
@@ -121,19 +121,26 @@ export const toDeployment = (r: Row): Deployment => ({
 /** A history entry as the API shows it: the step by its name. */
 export type HistoryView = { seq: number; at: string; kind: string; step?: string } & Record<string, unknown>
 
-/** The saga a deployment of `kind` is. */
-export const definitionOf = (kind: DeploymentKind) => (kind === 'destroy' ? destroySaga : deploySaga)
+/** The saga a deployment of `kind` is, in the version its saga started on (the newest when none did). */
+export const definitionOf = (kind: DeploymentKind, version?: number) =>
+  kind === 'destroy' ? destroySaga : version === deploySagaV2.version ? deploySagaV2 : deploySaga
 
 /** Each step of a deployment's saga as its history tells it: started, ended, attempts, and why it failed. */
-export function stepsOf(kind: DeploymentKind, history: readonly SagaHistoryEntry[]): StepView[] {
-  const steps = definitionOf(kind).steps.map((s): { -readonly [K in keyof StepView]: StepView[K] } => ({
-    name: s.name,
-    status: 'pending',
-    attempts: 0,
-    startedAt: null,
-    endedAt: null,
-    reason: null,
-  }))
+export function stepsOf(
+  kind: DeploymentKind,
+  history: readonly SagaHistoryEntry[],
+  version?: number,
+): StepView[] {
+  const steps = definitionOf(kind, version).steps.map(
+    (s): { -readonly [K in keyof StepView]: StepView[K] } => ({
+      name: s.name,
+      status: 'pending',
+      attempts: 0,
+      startedAt: null,
+      endedAt: null,
+      reason: null,
+    }),
+  )
   for (const { at, event } of history) {
     const step = 'step' in event ? steps[event.step] : undefined
     if (step === undefined) continue

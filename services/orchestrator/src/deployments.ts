@@ -64,6 +64,10 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
       )
     ).rows[0]
 
+  /** The version a deployment's saga started on; undefined when it never started (no history). */
+  const sagaVersionOf = async (id: string, history: readonly unknown[]) =>
+    history.length === 0 ? undefined : (await engine().get(id)).typeVersion
+
   /** What the environment runs now, as the plan it was deployed with. */
   const previousOf = async (tx: Transaction, envId: string) => {
     const env = await environment(tx, envId)
@@ -496,7 +500,8 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
         return rows[0] === undefined ? undefined : toDeployment(rows[0])
       })
       if (deployment === undefined) throw new NotFoundError(`no deployment ${id}`)
-      return { ...deployment, steps: stepsOf(deployment.kind, await engine().history(id)) }
+      const history = await engine().history(id)
+      return { ...deployment, steps: stepsOf(deployment.kind, history, await sagaVersionOf(id, history)) }
     },
 
     /** What the registry says of a project's environments (evt.project.updated): which are whose, their overrides. */
@@ -533,8 +538,9 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
      */
     async events(tenantId: string, id: string, afterSeq: number) {
       const deployment = await this.get(tenantId, id)
-      const definition = definitionOf(deployment.kind)
-      const history = (await engine().history(id)).filter((h) => h.seq > afterSeq)
+      const all = await engine().history(id)
+      const definition = definitionOf(deployment.kind, await sagaVersionOf(id, all))
+      const history = all.filter((h) => h.seq > afterSeq)
       const over = !['queued', 'running', 'compensating'].includes(deployment.status)
       return {
         over,
@@ -554,7 +560,7 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
     /** A deployment as the engine view shows it: its saga's state and its whole history. */
     async workflow(tenantId: string, id: string) {
       const deployment = await this.get(tenantId, id)
-      const definition = definitionOf(deployment.kind)
+      const definition = definitionOf(deployment.kind, await sagaVersionOf(id, await engine().history(id)))
       // A deployment that waited and never started (queued, superseded, or cancelled while queued)
       // has no saga yet: its workflow is its status, with no history.
       const saga =

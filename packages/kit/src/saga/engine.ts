@@ -109,15 +109,26 @@ export function createSagaEngine(options: SagaEngineOptions) {
   const { db, bus, log } = options
   const timerPollMs = options.timerPollMs ?? Math.min(1_000, Math.floor((options.recoveryMs ?? 60_000) / 4))
   const defaultTimeoutMs = options.defaultTimeoutMs ?? 30 * 60_000
+  // Every version of a type that instances may still run: a saga runs to its end on the definition it
+  // started with (its steps by index), and a new one starts on the newest.
+  // biome-ignore lint/suspicious/noExplicitAny: each saga types its own input
+  const versions = new Map<string, Map<number, SagaDefinition<any>>>()
   // biome-ignore lint/suspicious/noExplicitAny: each saga types its own input
   const definitions = new Map<string, SagaDefinition<any>>()
   for (const definition of options.definitions) {
-    if (definitions.has(definition.type))
-      throw new InputError(`saga type ${definition.type} is defined twice`)
-    definitions.set(definition.type, definition)
+    const known = versions.get(definition.type) ?? new Map()
+    if (known.has(definition.version))
+      throw new InputError(`saga type ${definition.type} version ${definition.version} is defined twice`)
+    known.set(definition.version, definition)
+    versions.set(definition.type, known)
+    const newest = definitions.get(definition.type)
+    if (newest === undefined || newest.version < definition.version)
+      definitions.set(definition.type, definition)
   }
-  const definitionOf = (type: string) => {
-    const definition = definitions.get(type)
+  /** The definition of `type` an instance of `version` runs on (the newest when that one is gone). */
+  const definitionOf = (type: string, version?: number) => {
+    const definition =
+      (version === undefined ? undefined : versions.get(type)?.get(version)) ?? definitions.get(type)
     if (definition === undefined) throw new NotFoundError(`no saga type ${type} in ${options.context}`)
     return definition
   }
@@ -353,7 +364,7 @@ export function createSagaEngine(options: SagaEngineOptions) {
 
   const instanceOf = (row: Row): SagaInstance => {
     const state = parsed(row.state)
-    const definition = definitions.get(row.type)
+    const definition = versions.get(row.type)?.get(row.type_version) ?? definitions.get(row.type)
     return {
       id: row.id,
       type: row.type,
@@ -380,7 +391,7 @@ export function createSagaEngine(options: SagaEngineOptions) {
   ) => {
     const row = await lockRow(tx, id)
     if (row === undefined) return undefined
-    const definition = definitionOf(row.type) as SagaDefinition<never>
+    const definition = definitionOf(row.type, row.type_version) as SagaDefinition<never>
     const s = session(tx, definition, id, parsed(row.state))
     await change(s, row)
     await s.save(false)
@@ -403,7 +414,7 @@ export function createSagaEngine(options: SagaEngineOptions) {
     const command = rows[0]
     if (command === undefined) return // not a saga's command: another handler's business
     await advance(tx, command.saga_id, async (s, row) => {
-      const definition = definitionOf(row.type)
+      const definition = definitionOf(row.type, row.type_version)
       const state = s.state
       if (isFinished(state.status) || state.awaiting !== event.causationId) {
         s.record({ kind: 'answer-ignored', type: event.type, messageId: event.id, why: 'stale' })
@@ -555,13 +566,17 @@ export function createSagaEngine(options: SagaEngineOptions) {
     async rebuild(id: string): Promise<SagaState> {
       const saga = await this.get(id)
       const events = (await this.history(id)).map((h) => h.event)
-      return fold(definitionOf(saga.type) as SagaDefinition<never>, events)
+      return fold(definitionOf(saga.type, saga.typeVersion) as SagaDefinition<never>, events)
     },
 
     /** The context's handler of every event its sagas are settled by (it holds its key after a dead letter). */
     handlers(): MessageHandler[] {
       const types = [
-        ...new Set([...definitions.values()].flatMap((d) => settlingTypes(d as SagaDefinition<never>))),
+        ...new Set(
+          [...versions.values()]
+            .flatMap((known) => [...known.values()])
+            .flatMap((d) => settlingTypes(d as SagaDefinition<never>)),
+        ),
       ]
       if (types.length === 0) return []
       return [

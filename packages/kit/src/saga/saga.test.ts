@@ -125,7 +125,7 @@ for (const target of transportTargets()) {
 
     /** One process: a bus with the saga engine's context and the worker's. */
     const processWith = async (
-      definition: SagaDefinition<{ n: number }>,
+      definition: SagaDefinition<{ n: number }> | SagaDefinition<{ n: number }>[],
       script: Script,
       options: { worker?: boolean } = {},
     ) => {
@@ -135,7 +135,7 @@ for (const target of transportTargets()) {
         context: 'orch',
         db: orch,
         bus: ctx,
-        definitions: [definition],
+        definitions: Array.isArray(definition) ? definition : [definition],
         log: createLogger({ level: 'silent' }),
         timerPollMs: 50,
         observe: async (tx, saga, events) => {
@@ -392,6 +392,40 @@ for (const target of transportTargets()) {
       )
       expect(await calls()).toEqual(['saga-8:a:1', 'saga-8:b:1', 'saga-8:c:1'])
       expect((await engine.get('saga-8')).status).toBe('succeeded')
+    })
+
+    it('runs a saga to its end on the version it started with, and starts new ones on the newest', async () => {
+      // Version 1 waits on b when its process stops; the next process knows version 2, which has a step
+      // x where version 1 has b.
+      const script: Script = new Map([['up-1:b:1', 'silent']])
+      const v1 = threeSteps({ timeoutMs: 300, attempts: 2 })
+      const v2 = defineSaga<{ n: number }>({
+        type: 'three',
+        version: 2,
+        steps: [step('a'), step('x'), step('b'), step('c')],
+      })
+      const first = await processWith(v1, script)
+      await start(first.engine, 'up-1')
+      await until(async () => (await calls()).includes('up-1:b:1'), 10_000, 'b sent')
+      await first.stop()
+      const next = await processWith([v1, v2], script)
+      await finished(next.engine, 'up-1')
+      expect(await next.engine.get('up-1')).toMatchObject({ status: 'succeeded', typeVersion: 1 })
+      expect((await calls()).filter((c) => c.startsWith('up-1:'))).toEqual([
+        'up-1:a:1',
+        'up-1:b:1',
+        'up-1:b:2',
+        'up-1:c:1',
+      ])
+      await start(next.engine, 'up-2')
+      await finished(next.engine, 'up-2')
+      expect((await next.engine.get('up-2')).typeVersion).toBe(2)
+      expect((await calls()).filter((c) => c.startsWith('up-2:'))).toEqual([
+        'up-2:a:1',
+        'up-2:x:1',
+        'up-2:b:1',
+        'up-2:c:1',
+      ])
     })
 
     it('resumes after its process stopped at a step boundary, and two replicas never send a step twice', async () => {
