@@ -57,6 +57,7 @@ describe('rxt-deploy up (embedded)', () => {
           'sim',
           'spot',
           'router',
+          'placement',
           'orchestrator',
           'system',
           'gateway',
