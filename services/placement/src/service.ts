@@ -19,7 +19,7 @@ import {
   type Transaction,
 } from '@rxt/kit'
 import { applyEnvironment, loadProviderManifest, overridesFrom } from '@rxt/platform-sdk'
-import type { PriceQuote } from './domain/cost.ts'
+import { type PriceQuote, quoteFresh } from './domain/cost.ts'
 import { type Pin, type ProviderView, recommend } from './domain/recommend.ts'
 import { createProviderStore, createTenantStore, type ProviderRow, type StoredHealth } from './store.ts'
 
@@ -75,16 +75,28 @@ export function createPlacement(deps: ContextDeps<unknown>) {
         ? []
         : [{ manifest: row.manifest, enabled: row.enabled, health: healthOf(row.health, now()) }],
     )
-  /** What changes a decision besides the manifest and overrides: names, manifests, enabled, health, pin. */
-  const fingerprintOf = (providers: readonly ProviderView[], pin: Pin | null) =>
+  /**
+   * What changes a decision besides the manifest and overrides: names, manifests, enabled, health,
+   * whether a spot feed is fresh (a stale one is priced at list), the pin. A price moving within a
+   * fresh feed does not, by itself.
+   */
+  const fingerprintOf = (
+    providers: readonly ProviderView[],
+    pin: Pin | null,
+    prices: ReadonlyMap<string, PriceQuote>,
+  ) =>
     sha256(
       canonical({
-        providers: providers.map((p) => ({
-          name: p.manifest.metadata.name,
-          manifest: p.manifest,
-          enabled: p.enabled,
-          healthy: p.health.healthy,
-        })),
+        providers: providers.map((p) => {
+          const quote = prices.get(p.manifest.metadata.name)
+          return {
+            name: p.manifest.metadata.name,
+            manifest: p.manifest,
+            enabled: p.enabled,
+            healthy: p.health.healthy,
+            feed: quote === undefined ? 'none' : quoteFresh(quote, now()) ? 'fresh' : 'stale',
+          }
+        }),
         pin: pin === null ? null : { provider: pin.provider, reason: pin.reason, by: pin.by },
       }),
     )
@@ -98,11 +110,15 @@ export function createPlacement(deps: ContextDeps<unknown>) {
       pinRow === undefined ? null : { provider: pinRow.provider, reason: pinRow.reason, by: pinRow.pinned_by }
     const rows = await createProviderStore(tx).all()
     const providers = views(rows, pin)
+    const prices = new Map<string, PriceQuote>(
+      rows.flatMap((r) => (r.prices === null ? [] : [[r.name, r.prices] as const])),
+    )
     const key = {
       envId: ask.envId,
       manifestDigest: ask.manifestDigest,
-      overridesDigest: sha256(canonical(ask.overrides)),
-      fingerprint: fingerprintOf(providers, pin),
+      // The environment's name picks the manifest's own overrides (spec.environments.<name>).
+      overridesDigest: sha256(canonical({ environment: ask.environment, overrides: ask.overrides })),
+      fingerprint: fingerprintOf(providers, pin, prices),
     }
     const stored = await tenant.reusable(key)
     if (stored !== undefined) {
@@ -112,9 +128,6 @@ export function createPlacement(deps: ContextDeps<unknown>) {
     }
     const loaded = loadManifest(ask.manifest)
     if (!loaded.ok) throw invalidDocument('the manifest', loaded.violations)
-    const prices = new Map<string, PriceQuote>(
-      rows.flatMap((r) => (r.prices === null ? [] : [[r.name, r.prices] as const])),
-    )
     const result = recommend({
       manifest: applyEnvironment(loaded.manifest, ask.environment, ask.overrides),
       providers,

@@ -211,6 +211,16 @@ for (const target of dbTargets()) {
       expect(first.recommended).toMatchObject({ provider: 'sim-container', envId })
       const again = await send(web)
       expect(again.recommended).toMatchObject({ reused: true, decisionId: first.recommended?.decisionId })
+      // Another manifest: weighed again.
+      const bigger = await send(web.replace('image:', 'replicas: 2\n  image:'))
+      expect(bigger.recommended?.reused).toBe(false)
+      // The same manifest for another environment's name (its own spec.environments apply): weighed again.
+      const named = async (environment: string) =>
+        (await call('POST', '/v1/placement/recommend', operator.authorization, { yaml: web, environment }))
+          .body as { decisionId: string }
+      const staging = await named('staging')
+      expect((await named('staging')).decisionId).toBe(staging.decisionId)
+      expect((await named('production')).decisionId).not.toBe(staging.decisionId)
       // Other overrides: weighed again.
       const scaled = await send(web, JSON.stringify({ replicas: 3 }))
       expect(scaled.recommended?.reused).toBe(false)
