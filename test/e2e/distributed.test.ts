@@ -397,6 +397,9 @@ describe.skipIf(skipped)('the distributed mode: the journey through the gateway 
       BUS_NAMESPACE: namespace,
       WEBHOOK_KEY: webhookKey,
       TRUSTED_PROXIES: '127.0.0.1',
+      // Eleven contexts in four processes, a pool each, beside the suite's other worker on one server
+      // (max_connections 100): a few connections a context are plenty for one journey.
+      DATABASE_POOL_MAX: '3',
     }
     identity = await start('identity', ['serve', 'identity'], shared)
     const behind = { ...shared, IDENTITY_URL: identity.url }
