@@ -64,14 +64,20 @@ const latencyMs = 2_500
 /** What the acceptance allows from the restart (the spawn of the new process) to a ready deployment. */
 const restartToReadyMs = 60_000
 const lanes = 4
-/** Deploys tried for a boundary the saga may pass before it is seen. */
-const tries = 4
+/**
+ * Deploys tried for a boundary the saga may pass before it is seen: the unheld steps after the first
+ * (admission, plan) are passed before a look about half the time under load.
+ */
+const tries = 6
 /** How long a deploy may take without a crash, for the waits before a kill (generous: loaded machines). */
 const deployMs = 120_000
 /** The longest a stepped server may run without writing to its database before the stepping gives up. */
 const stepCapMs = 20_000
-/** Full looks at one deploy before it counts as missed. */
-const maxLooks = 20
+/**
+ * Full looks at one deploy before it counts as missed: stepping from the delivery to the plan step
+ * (after placement's and policy's answers) takes 15 or more under load.
+ */
+const maxLooks = 40
 /** Where data directories and their copies go: in memory where there is a tmpfs (a copy takes 0.2 s, not 2). */
 const scratch = existsSync('/dev/shm') ? '/dev/shm' : tmpdir()
 

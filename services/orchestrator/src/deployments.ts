@@ -157,6 +157,18 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
   }
 
   /** A deploy of the environment's own manifest and overrides, as the registry last told them. */
+  /**
+   * The overrides stored on an environment, as the registry last told of them. Not known yet (its
+   * manifest came first on the bus): refused, as policy would refuse to admit without them.
+   */
+  const storedOverridesOf = (env: EnvironmentRow): string => {
+    if (env.overrides === null)
+      throw new ConflictError(
+        `environment ${env.name} (${env.env_id}): its stored overrides have not reached the orchestrator from the registry yet; try again in a moment`,
+      )
+    return env.overrides
+  }
+
   const deployInputOf = (
     tenantId: string,
     env: EnvironmentRow,
@@ -166,6 +178,7 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
       throw new ConflictError(
         `environment ${env.name} (${env.env_id}) has no deploy.yaml recorded: record one with POST /v1/projects/${env.project_id}/manifests naming the environment`,
       )
+    const overrides = storedOverridesOf(env)
     return {
       tenantId,
       envId: env.env_id,
@@ -175,7 +188,7 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
       artifactRef: artifact.artifactRef,
       manifest: env.manifest,
       manifestDigest: env.manifest_digest,
-      ...(env.overrides === null ? {} : { overrides: env.overrides }),
+      overrides,
     }
   }
 
@@ -370,7 +383,7 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
           artifactRef: was.artifactRef,
           manifest: was.manifest,
           manifestDigest: was.manifestDigest,
-          ...(target.overrides === null ? {} : { overrides: target.overrides }),
+          overrides: storedOverridesOf(target),
           trigger: 'promote',
           sourceDeploymentId: healthy.id,
           requestedBy: request.by,
