@@ -146,9 +146,9 @@ interface Profile {
   /** The platform operations each step applied, in order (the calls between its start and its end). */
   readonly operations: Readonly<Record<string, readonly string[]>>
   /**
-   * The first steps with a command, up to the first one the simulated latency holds (placement,
-   * admission, the plan: no platform is called): too quick to be seen from the API, they are stepped to
-   * from the delivery on.
+   * The first steps with a command, up to the first one that applied a platform call (placement,
+   * admission, the plan: no platform is called, no simulated latency holds them): too quick to be seen
+   * from the API, they are stepped to from the delivery on.
    */
   readonly unheld: readonly string[]
 }
@@ -615,8 +615,9 @@ async function runLane(lane: number, pick: (all: readonly Boundary[]) => Boundar
       ),
       unheld: [],
     }
-    const held = (step: string) =>
-      timeOf('step-succeeded', step) - timeOf('step-started', step) >= latencyMs / 2
+    // Held: a step that applied a platform call (the simulated latency holds it). A step's duration
+    // would not do: under load an unheld one can take longer than a latency.
+    const held = (step: string) => (profile.operations[step]?.length ?? 0) > 0
     const firstHeld = profile.withCommand.findIndex(held)
     profile = {
       ...profile,
