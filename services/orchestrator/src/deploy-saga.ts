@@ -105,6 +105,21 @@ export function deploymentIdOf(parts: {
 }
 
 /**
+ * What placement, policy and the router are told of a deployment: who, where, and the manifest with
+ * the environment's stored overrides (absent: not known when it started).
+ */
+const deploymentOf = (sagaId: string, input: DeployInput) => ({
+  deploymentId: sagaId,
+  tenantId: input.tenantId,
+  projectId: input.projectId,
+  envId: input.envId,
+  environment: input.environment,
+  manifest: input.manifest,
+  manifestDigest: input.manifestDigest,
+  ...(input.overrides === undefined ? {} : { overrides: input.overrides }),
+})
+
+/**
  * A deploy saga's plan: its plan step's (version 3), or, in a saga of an earlier version, its place
  * step's (the router chose and planned in one step).
  */
@@ -221,16 +236,7 @@ export const deploySaga = defineSaga<DeployInput>({
       invoke: ({ sagaId, input }) => ({
         type: 'cmd.placement.recommend',
         key: input.envId,
-        data: {
-          deploymentId: sagaId,
-          tenantId: input.tenantId,
-          projectId: input.projectId,
-          envId: input.envId,
-          environment: input.environment,
-          manifest: input.manifest,
-          manifestDigest: input.manifestDigest,
-          ...(input.overrides === undefined ? {} : { overrides: input.overrides }),
-        },
+        data: deploymentOf(sagaId, input),
       }),
       settle: {
         'evt.placement.recommended': (event: Envelope) => {
@@ -264,15 +270,8 @@ export const deploySaga = defineSaga<DeployInput>({
           type: 'cmd.policy.admit',
           key: input.envId,
           data: {
-            deploymentId: sagaId,
+            ...deploymentOf(sagaId, input),
             sourceDeploymentId: input.sourceDeploymentId ?? null,
-            tenantId: input.tenantId,
-            projectId: input.projectId,
-            envId: input.envId,
-            environment: input.environment,
-            manifest: input.manifest,
-            manifestDigest: input.manifestDigest,
-            ...(input.overrides === undefined ? {} : { overrides: input.overrides }),
             placement: {
               decisionId: placed?.decisionId,
               provider: placed?.provider,
@@ -310,15 +309,8 @@ export const deploySaga = defineSaga<DeployInput>({
         type: 'cmd.router.plan',
         key: input.envId,
         data: {
-          deploymentId: sagaId,
-          tenantId: input.tenantId,
-          projectId: input.projectId,
-          envId: input.envId,
-          environment: input.environment,
+          ...deploymentOf(sagaId, input),
           artifactRef: input.artifactRef,
-          manifest: input.manifest,
-          manifestDigest: input.manifestDigest,
-          ...(input.overrides === undefined ? {} : { overrides: input.overrides }),
           provider: (results as DeployResults).place?.provider,
         },
       }),
@@ -486,16 +478,7 @@ export const deploySagaV2 = defineSaga<DeployInput>({
       invoke: ({ sagaId, input }) => ({
         type: 'cmd.placement.recommend',
         key: input.envId,
-        data: {
-          deploymentId: sagaId,
-          tenantId: input.tenantId,
-          projectId: input.projectId,
-          envId: input.envId,
-          environment: input.environment,
-          manifest: input.manifest,
-          manifestDigest: input.manifestDigest,
-          ...(input.overrides === undefined ? {} : { overrides: input.overrides }),
-        },
+        data: deploymentOf(sagaId, input),
       }),
       settle: {
         'evt.route.planned': (event: Envelope) => {
