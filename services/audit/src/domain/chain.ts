@@ -1,0 +1,151 @@
+import { createHash } from 'node:crypto'
+
+/** The previous hash of the first record in a tenant's chain: 64 hex zeros. */
+export const GENESIS_HASH = '0'.repeat(64)
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue }
+
+export interface AuditRecord {
+  tenantId: string
+  seq: number
+  at: string
+  actor: string
+  action: string
+  object: string
+  outcome: string
+  requestId: string | null
+  data?: { [key: string]: JsonValue }
+}
+
+export type ChainedRecord = AuditRecord & { prevHash: string; hash: string }
+
+export interface ChainHead {
+  seq: number
+  hash: string
+}
+
+export type BreakReason = 'hash-mismatch' | 'gap' | 'out-of-order' | 'prev-mismatch' | 'truncated'
+
+export type VerifyResult =
+  | { ok: true; checked: number }
+  | { ok: false; brokenAt: number; reason: BreakReason }
+
+export interface VerifyOptions {
+  /** The verified record just before the first one given (for verifying a window of the chain). */
+  start?: ChainHead
+  /** A trusted (e.g. signed) head; the records must reach it and agree with it. */
+  checkpoint?: ChainHead
+}
+
+const HEX_HASH = /^[0-9a-f]{64}$/
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> => {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false
+  const proto = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === null
+}
+
+/** Deterministic JSON: object keys sorted recursively (by UTF-16 code unit), no whitespace. */
+export function canonicalJson(value: unknown): string {
+  if (value === null) return 'null'
+  switch (typeof value) {
+    case 'boolean':
+      return value ? 'true' : 'false'
+    case 'string':
+      return JSON.stringify(value)
+    case 'number':
+      if (!Number.isFinite(value)) throw new TypeError(`canonical JSON cannot hold the number ${value}`)
+      return JSON.stringify(value)
+  }
+  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item)).join(',')}]`
+  if (isPlainObject(value)) {
+    const keys = Object.keys(value)
+      .filter((key) => value[key] !== undefined)
+      .sort()
+    return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson(value[key])}`).join(',')}}`
+  }
+  throw new TypeError(`canonical JSON cannot hold a value of type ${typeof value}`)
+}
+
+/** The canonical bytes of an audit record: only the record's own fields (never prevHash or hash). */
+export function canonicalRecord(record: AuditRecord): Uint8Array {
+  if (!Number.isSafeInteger(record.seq) || record.seq < 1) {
+    throw new RangeError(`an audit record's seq must be an integer of at least 1, not ${record.seq}`)
+  }
+  const fields: Record<string, unknown> = {
+    tenantId: record.tenantId,
+    seq: record.seq,
+    at: record.at,
+    actor: record.actor,
+    action: record.action,
+    object: record.object,
+    outcome: record.outcome,
+    requestId: record.requestId,
+  }
+  if (record.data !== undefined) fields.data = record.data
+  return new TextEncoder().encode(canonicalJson(fields))
+}
+
+/** sha256 (hex) over the previous hash's ASCII hex followed by the record's canonical bytes. */
+export function linkHash(previousHash: string, record: AuditRecord): string {
+  if (!HEX_HASH.test(previousHash)) throw new TypeError('the previous hash must be 64 lower-case hex digits')
+  return createHash('sha256').update(previousHash, 'utf8').update(canonicalRecord(record)).digest('hex')
+}
+
+/** The next record of the chain whose head is `head` (null for an empty chain). */
+export function appendTo(head: ChainHead | null, record: Omit<AuditRecord, 'seq'>): ChainedRecord {
+  const seq = head === null ? 1 : head.seq + 1
+  const prevHash = head === null ? GENESIS_HASH : head.hash
+  const withSeq: AuditRecord = { ...record, seq }
+  return { ...withSeq, prevHash, hash: linkHash(prevHash, withSeq) }
+}
+
+const safeLinkHash = (previousHash: string, record: AuditRecord): string | null => {
+  try {
+    return linkHash(previousHash, record)
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Verifies records given in seq order. brokenAt is the seq at which the chain stops being
+ * trustworthy: the seq that was expected at that position.
+ */
+export function verifyChain(records: readonly ChainedRecord[], options: VerifyOptions = {}): VerifyResult {
+  const { start, checkpoint } = options
+  let expectedSeq = start ? start.seq + 1 : 1
+  let expectedPrev = start ? start.hash : GENESIS_HASH
+  const seen = new Map<number, string>()
+  if (start) seen.set(start.seq, start.hash)
+
+  const remaining = new Map<number, number>()
+  for (const record of records) remaining.set(record.seq, (remaining.get(record.seq) ?? 0) + 1)
+
+  for (const record of records) {
+    if (record.seq !== expectedSeq) {
+      // The expected record is elsewhere (later, or this one repeats an earlier seq): reordered.
+      const reordered = record.seq < expectedSeq || (remaining.get(expectedSeq) ?? 0) > 0
+      return { ok: false, brokenAt: expectedSeq, reason: reordered ? 'out-of-order' : 'gap' }
+    }
+    remaining.set(record.seq, (remaining.get(record.seq) ?? 1) - 1)
+    if (record.prevHash !== expectedPrev) return { ok: false, brokenAt: expectedSeq, reason: 'prev-mismatch' }
+    if (safeLinkHash(expectedPrev, record) !== record.hash) {
+      return { ok: false, brokenAt: expectedSeq, reason: 'hash-mismatch' }
+    }
+    seen.set(record.seq, record.hash)
+    expectedPrev = record.hash
+    expectedSeq += 1
+  }
+
+  if (checkpoint) {
+    const lastSeq = expectedSeq - 1
+    if (checkpoint.seq > lastSeq) return { ok: false, brokenAt: lastSeq + 1, reason: 'truncated' }
+    const hashThere = seen.get(checkpoint.seq)
+    // A checkpoint before the window (hashThere undefined) cannot be checked against these records.
+    if (hashThere !== undefined && hashThere !== checkpoint.hash) {
+      return { ok: false, brokenAt: checkpoint.seq, reason: 'truncated' }
+    }
+  }
+  return { ok: true, checked: records.length }
+}
