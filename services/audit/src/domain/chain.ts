@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { canonical } from '@rxt/contracts/manifest'
 
 /** The previous hash of the first record in a tenant's chain: 64 hex zeros. */
 export const GENESIS_HASH = '0'.repeat(64)
@@ -45,26 +46,25 @@ const isPlainObject = (value: unknown): value is Record<string, unknown> => {
   return proto === Object.prototype || proto === null
 }
 
-/** Deterministic JSON: object keys sorted recursively (by UTF-16 code unit), no whitespace. */
-export function canonicalJson(value: unknown): string {
-  if (value === null) return 'null'
-  switch (typeof value) {
-    case 'boolean':
-      return value ? 'true' : 'false'
-    case 'string':
-      return JSON.stringify(value)
-    case 'number':
-      if (!Number.isFinite(value)) throw new TypeError(`canonical JSON cannot hold the number ${value}`)
-      return JSON.stringify(value)
+/** Refuses what JSON cannot hold faithfully (NaN, Infinity, dates and other non-plain objects). */
+function assertJson(value: unknown): void {
+  if (value === null || typeof value === 'boolean' || typeof value === 'string') return
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new TypeError(`canonical JSON cannot hold the number ${value}`)
+    return
   }
-  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item)).join(',')}]`
+  if (Array.isArray(value)) return value.forEach(assertJson)
   if (isPlainObject(value)) {
-    const keys = Object.keys(value)
-      .filter((key) => value[key] !== undefined)
-      .sort()
-    return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson(value[key])}`).join(',')}}`
+    for (const item of Object.values(value)) if (item !== undefined) assertJson(item)
+    return
   }
   throw new TypeError(`canonical JSON cannot hold a value of type ${typeof value}`)
+}
+
+/** RFC 8785 canonical JSON (the manifests' own form: keys sorted, no whitespace) of a JSON value. */
+export function canonicalJson(value: unknown): string {
+  assertJson(value)
+  return canonical(value)
 }
 
 /** The canonical bytes of an audit record: only the record's own fields (never prevHash or hash). */
