@@ -53,7 +53,10 @@ function assertJson(value: unknown): void {
     if (!Number.isFinite(value)) throw new TypeError(`canonical JSON cannot hold the number ${value}`)
     return
   }
-  if (Array.isArray(value)) return value.forEach(assertJson)
+  if (Array.isArray(value)) {
+    for (const item of value) assertJson(item)
+    return
+  }
   if (isPlainObject(value)) {
     for (const item of Object.values(value)) if (item !== undefined) assertJson(item)
     return
