@@ -67,6 +67,7 @@ const publishers = [
   'build',
   'usage',
   'secrets',
+  'audit',
   'observability',
   'policy',
   'domains',

@@ -1,15 +1,7 @@
 import Type, { type Static } from 'typebox'
 import { defineMessage } from '../define-message.ts'
 import { MessageKind } from '../envelope.ts'
-import {
-  closedObject,
-  idField,
-  platformField,
-  secretRefField,
-  slugField,
-  textField,
-  timestampField,
-} from '../fields.ts'
+import { closedObject, idField, secretRefField, slugField, textField, timestampField } from '../fields.ts'
 
 /**
  * Who may do what: role changes, short-lived credentials and their rotation, policy violations.
@@ -37,26 +29,68 @@ export const AccessChanged = closedObject({
 })
 export type AccessChanged = Static<typeof AccessChanged>
 
+const deploymentIdField = () => idField("The orchestrator's deployment (saga) id")
+
 export const SecretIssue = closedObject({
-  envId: idField('The environment the credential is for'),
-  deploymentId: idField("The orchestrator's deployment (saga) id"),
-  secretRef: secretRefField('The secret or credential engine to issue from'),
-  audience: slugField('What uses the credential, e.g. db, registry-pull'),
-  ttlSeconds: Type.Integer({ minimum: 60, maximum: 86400, description: 'Lifetime of the credential' }),
-  deliverTo: closedObject(
-    {
-      platform: platformField(),
-      target: Type.String({
-        minLength: 1,
-        maxLength: 253,
-        pattern: '^[a-z0-9][a-z0-9./-]*$',
-        description: 'Where the secrets context writes it: namespace/secret-name (Spot) or a VM id (SDDC)',
-      }),
-    },
-    { description: 'The secrets context writes the value straight to the platform, never to the bus' },
-  ),
+  deploymentId: deploymentIdField(),
+  projectId: idField('The project'),
+  envId: idField("The environment: its secrets first, then the project's"),
+  refs: Type.Array(secretRefField('A reference the manifest names'), {
+    minItems: 1,
+    maxItems: 200,
+    uniqueItems: true,
+    description: "Every secret:// reference of the deployment's manifest",
+  }),
 })
 export type SecretIssue = Static<typeof SecretIssue>
+
+export const SecretScope = { project: 'project', environment: 'environment' } as const
+export type SecretScope = (typeof SecretScope)[keyof typeof SecretScope]
+const secretScopeField = () =>
+  Type.Union([Type.Literal(SecretScope.project), Type.Literal(SecretScope.environment)], {
+    description: "Where the secret is kept: the project's (every environment) or one environment's",
+  })
+
+export const SecretGranted = closedObject({
+  deploymentId: deploymentIdField(),
+  envId: idField('The environment'),
+  grantId: idField('The grant: what the adapter reads the values by, until it expires'),
+  expiresAt: timestampField('When the grant stops reading values'),
+  secrets: Type.Array(
+    closedObject({
+      ref: secretRefField('The reference'),
+      secretId: idField('The secret it resolved to'),
+      scope: secretScopeField(),
+      version: Type.Integer({ minimum: 1, description: 'The version pinned for this deployment' }),
+    }),
+    { maxItems: 200, description: 'Each reference, the secret and version it resolved to: no value' },
+  ),
+})
+export type SecretGranted = Static<typeof SecretGranted>
+
+export const SecretGrantRefused = closedObject({
+  deploymentId: deploymentIdField(),
+  envId: idField('The environment'),
+  missing: Type.Array(secretRefField('A reference that resolves to no secret'), { maxItems: 200 }),
+  reason: textField('Why, for people: which references to create, and where'),
+  retryable: Type.Boolean({ description: 'Whether the same command may succeed later unchanged' }),
+})
+export type SecretGrantRefused = Static<typeof SecretGrantRefused>
+
+export const SecretAccessed = closedObject({
+  secretId: idField('The secret'),
+  ref: secretRefField('Its reference (secret://<name>)'),
+  version: Type.Integer({ minimum: 1, description: 'The version whose value was read' }),
+  actor: idField('Who read it: service:<name>, user:<id>, api-key:<id>'),
+  deploymentId: Type.Union([deploymentIdField(), Type.Null()], {
+    description: 'The deployment it was read for (by its grant), or null',
+  }),
+  grantId: Type.Union([idField('The grant it was read by'), Type.Null()], {
+    description: 'The grant it was read by, or null',
+  }),
+  accessedAt: timestampField('When'),
+})
+export type SecretAccessed = Static<typeof SecretAccessed>
 
 export const SecretRotated = closedObject({
   secretRef: secretRefField('The secret that was rotated'),
@@ -71,6 +105,13 @@ export const SecretRotated = closedObject({
   previousExpiresAt: Type.Union([timestampField('When the previous version stops working'), Type.Null()], {
     description: 'End of the overlap window, or null when the previous version was revoked at once',
   }),
+  redeployEnvIds: Type.Optional(
+    Type.Array(idField('An environment'), {
+      maxItems: 1000,
+      description:
+        'The environments running an earlier version that the secret asks to redeploy on rotation (absent: none)',
+    }),
+  ),
 })
 export type SecretRotated = Static<typeof SecretRotated>
 
@@ -118,20 +159,73 @@ export const AccessChangedMessage = defineMessage({
   },
 })
 
+/**
+ * Version 2: the short-lived credential is a grant the secrets context keeps (ADR 0023), read by the
+ * adapter over HTTP; version 1 had the secrets context write values to the platform itself.
+ */
 export const SecretIssueMessage = defineMessage({
   type: 'cmd.secret.issue',
-  version: 1,
+  version: 2,
   kind: MessageKind.command,
-  summary: 'Issue a short-lived credential to a deployment (delivered to the platform, not the bus)',
+  summary:
+    'Issue a deployment its short-lived credential: resolve its secret references, pin their versions, grant its adapter a minutes-long read',
   publishedBy: 'orchestrator',
   schema: SecretIssue,
   fixture: {
-    envId: 'env_prod',
     deploymentId: 'dep_7f3a9c',
-    secretRef: 'secret://tnt-acme/shop/prod/db',
-    audience: 'db',
-    ttlSeconds: 3600,
-    deliverTo: { platform: 'rxt-spot', target: 'tnt-acme-shop-prod/db-credentials' },
+    projectId: 'prj_shop',
+    envId: 'env_prod',
+    refs: ['secret://db/url'],
+  },
+})
+
+export const SecretGrantedMessage = defineMessage({
+  type: 'evt.secret.granted',
+  version: 1,
+  kind: MessageKind.event,
+  summary: "A deployment's secrets resolved and pinned: the grant's id, versions and expiry, never a value",
+  publishedBy: 'secrets',
+  schema: SecretGranted,
+  fixture: {
+    deploymentId: 'dep_7f3a9c',
+    envId: 'env_prod',
+    grantId: 'grt_19ab',
+    expiresAt: '2025-06-01T00:15:00Z',
+    secrets: [{ ref: 'secret://db/url', secretId: 'sec_3c1d', scope: 'environment', version: 4 }],
+  },
+})
+
+export const SecretGrantRefusedMessage = defineMessage({
+  type: 'evt.secret.refused',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'A deployment names secrets that do not exist: it fails before any platform is touched',
+  publishedBy: 'secrets',
+  schema: SecretGrantRefused,
+  fixture: {
+    deploymentId: 'dep_7f3a9c',
+    envId: 'env_prod',
+    missing: ['secret://db/url'],
+    reason: 'no secret db/url in environment env_prod or its project: create it with POST /v1/secrets',
+    retryable: false,
+  },
+})
+
+export const SecretAccessedMessage = defineMessage({
+  type: 'evt.secret.accessed',
+  version: 1,
+  kind: MessageKind.event,
+  summary: "A secret's value was read: who, which secret and version, for which deployment",
+  publishedBy: 'secrets',
+  schema: SecretAccessed,
+  fixture: {
+    secretId: 'sec_3c1d',
+    ref: 'secret://db/url',
+    version: 4,
+    actor: 'service:adapter-spot',
+    deploymentId: 'dep_7f3a9c',
+    grantId: 'grt_19ab',
+    accessedAt: '2025-06-01T00:01:00Z',
   },
 })
 
@@ -173,6 +267,9 @@ export const PolicyViolationMessage = defineMessage({
 export const accessContracts = [
   AccessChangedMessage,
   SecretIssueMessage,
+  SecretGrantedMessage,
+  SecretGrantRefusedMessage,
+  SecretAccessedMessage,
   SecretRotatedMessage,
   PolicyViolationMessage,
 ] as const

@@ -129,7 +129,86 @@ export const ObsAnnotatedMessage = defineMessage({
   },
 })
 
+export const RequestAudited = closedObject({
+  actor: Type.String({
+    minLength: 1,
+    maxLength: 200,
+    description: 'Who: user:<id>, api-key:<id>, service:<name>, or anonymous',
+  }),
+  action: Type.String({
+    minLength: 1,
+    maxLength: 300,
+    description: 'The route: method and template, e.g. POST /v1/secrets/:secretId/rotate',
+  }),
+  object: Type.String({
+    minLength: 1,
+    maxLength: 2048,
+    description: 'What it acted on: the path requested, without its query',
+  }),
+  context: Type.String({ minLength: 1, maxLength: 63, description: 'The context that answered' }),
+  requestId: Type.String({ minLength: 1, maxLength: 128, description: 'The request id (X-Request-Id)' }),
+  outcome: closedObject({
+    status: Type.Integer({ minimum: 100, maximum: 599, description: 'The HTTP status answered' }),
+    problem: Type.Union([Type.String({ minLength: 1, maxLength: 300 }), Type.Null()], {
+      description: "The problem's type URI when it failed, else null (never its detail)",
+    }),
+  }),
+  at: timestampField('When the request was answered'),
+})
+export type RequestAudited = Static<typeof RequestAudited>
+
+/** Written by the kit's HTTP layer of every context, in the request's own transaction when it has one. */
+export const RequestAuditedMessage = defineMessage({
+  type: 'evt.request.audited',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'A mutating HTTP request was answered: actor, action, object, tenant, request id, outcome',
+  publishedBy: '*',
+  schema: RequestAudited,
+  fixture: {
+    actor: 'user:0f9a6c1e-5b7d-4a3e-9c2b-1d8e7f6a5b4c',
+    action: 'POST /v1/secrets/:secretId/rotate',
+    object: '/v1/secrets/7b0c2d4e-1f3a-4b5c-8d9e-0a1b2c3d4e5f/rotate',
+    context: 'secrets',
+    requestId: 'req_8d2f',
+    outcome: { status: 200, problem: null },
+    at: '2025-06-01T12:01:10Z',
+  },
+})
+
+export const AuditCheckpoint = closedObject({
+  sequence: Type.Integer({ minimum: 1, description: "The chain head's sequence number" }),
+  headHash: Type.String({
+    minLength: 64,
+    maxLength: 64,
+    pattern: '^[0-9a-f]{64}$',
+    description: 'sha256 of the head record',
+  }),
+  keyId: Type.String({ minLength: 1, maxLength: 64, description: 'The signing key' }),
+  signature: Type.String({ minLength: 1, maxLength: 200, description: 'Ed25519, base64url' }),
+  signedAt: timestampField('When it was signed'),
+})
+export type AuditCheckpoint = Static<typeof AuditCheckpoint>
+
+export const AuditCheckpointedMessage = defineMessage({
+  type: 'evt.audit.checkpointed',
+  version: 1,
+  kind: MessageKind.event,
+  summary: "A tenant's audit chain head was signed (a signed tree head to keep outside the platform)",
+  publishedBy: 'audit',
+  schema: AuditCheckpoint,
+  fixture: {
+    sequence: 1024,
+    headHash: '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
+    keyId: 'b1946ac92492d234',
+    signature: 'MEUCIQDk0exampleSignatureBase64url',
+    signedAt: '2025-06-01T12:02:00Z',
+  },
+})
+
 export const operationsContracts = [
+  RequestAuditedMessage,
+  AuditCheckpointedMessage,
   UsageSampleMessage,
   UsageWindowClosedMessage,
   ObsAnnotatedMessage,
