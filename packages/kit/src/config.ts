@@ -74,6 +74,18 @@ export const CoreConfig = Type.Object({
         'A process that runs the identity context (http://identity:8080), for processes that do not: they authenticate through it. Unset: the identity context must run in this process for guarded routes to answer.',
     }),
   ),
+  CONTEXT_URLS: Type.String({
+    default: '',
+    description:
+      'Where contexts this process does not run answer, for the ones that call them over HTTP: secrets=http://secrets:8080,identity=http://identity:8080. A context run in this process is called in it.',
+  }),
+  SERVICE_CREDENTIAL: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description:
+        "This process's service credential (issued by an operator: POST /v1/admin/service-credentials), presented when it calls a context of another process",
+    }),
+  ),
   RATE_LIMIT_PER_MINUTE: Type.Integer({
     minimum: 1,
     default: 1000,

@@ -8,6 +8,7 @@ import type { ContextDb, Migration } from './db/index.ts'
 import type { Extension, Extensions } from './extensions.ts'
 import type { HttpApp } from './http/app.ts'
 import type { Logger } from './log.ts'
+import type { PeersOf } from './peers.ts'
 
 /** What the process knows about itself; the system context reports it. */
 export interface RuntimeInfo {
@@ -34,6 +35,8 @@ export interface ContextDeps<C = CoreConfig> {
   readonly bus: ContextBus
   /** What the build's contexts contributed to an extension point (every context's, run here or not). */
   readonly extensions: Extensions
+  /** Another context's HTTP API, called as this context (peers.ts): its published client takes it. */
+  readonly peer: PeersOf
 }
 
 export interface ContextDefinition<C = CoreConfig> {

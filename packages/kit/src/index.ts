@@ -66,6 +66,13 @@ export { createHttpApp, type HttpApp, type HttpAppOptions, type ReadinessCheck }
 export { Problem, problemContentType, problemResponse, problemResponses, toProblem } from './http/problem.ts'
 export { newId } from './ids.ts'
 export { createLogger, type Logger, type LoggerOptions, redactPaths } from './log.ts'
+export {
+  type PeerCall,
+  type PeerRequest,
+  type PeerResponse,
+  type PeersOf,
+  peerAnswer,
+} from './peers.ts'
 export { type Runtime, type RuntimeOptions, startRuntime } from './runtime.ts'
 export * from './saga/index.ts'
 export { currentScope, type Scope, withScope } from './scope.ts'

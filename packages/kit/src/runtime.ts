@@ -16,6 +16,13 @@ import { createHttpApp, type HttpApp } from './http/app.ts'
 import { registerEdge } from './http/edge.ts'
 import { idempotentRoutes, pruneIdempotency } from './http/idempotency.ts'
 import type { Logger } from './log.ts'
+import {
+  createLocalCredentials,
+  createPeers,
+  type PeersOptions,
+  parseContextUrls,
+  withLocalCredentials,
+} from './peers.ts'
 
 export interface RuntimeOptions {
   // biome-ignore lint/suspicious/noExplicitAny: each context types its own config; the runtime passes the merged object
@@ -115,12 +122,31 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     log,
   })
   let authenticator: Authenticator | undefined
+  // The contexts of this process call each other with a credential only this process accepts.
+  const localCredentials = createLocalCredentials()
+  const authenticate = withLocalCredentials(localCredentials, () => authenticator)
+  const peerOptions: PeersOptions = {
+    local: new Set(names),
+    inject: async (request) => {
+      const res = await app.inject(request)
+      return {
+        status: res.statusCode,
+        headers: Object.fromEntries(
+          Object.entries(res.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : String(v)]),
+        ),
+        body: res.body,
+      }
+    },
+    urls: parseContextUrls(config.CONTEXT_URLS),
+    credentials: localCredentials,
+    remoteCredential: config.SERVICE_CREDENTIAL,
+  }
   const providers = options.contexts.filter((c) => c.authenticator !== undefined).map((c) => c.name)
   if (providers.length > 1)
     throw new InputError(`only one context may authenticate; ${providers.join(', ')} do`)
   await app.register(
     async (scope) => {
-      guardRoutes(scope as HttpApp, () => authenticator)
+      guardRoutes(scope as HttpApp, authenticate)
       registerBusAdminRoutes(scope as HttpApp, bus)
     },
     { prefix: '/v1' },
@@ -160,6 +186,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         runtime: info,
         bus: contextBus,
         extensions,
+        peer: createPeers(peerOptions, definition.name),
       }
       if (definition.routes !== undefined) {
         const routes = definition.routes
@@ -168,7 +195,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
             scope.addHook('onRoute', (route) => {
               route.schema = { ...route.schema, tags: [definition.name] }
             })
-            guardRoutes(scope as HttpApp, () => authenticator)
+            guardRoutes(scope as HttpApp, authenticate)
             idempotentRoutes(scope as HttpApp, db)
             await routes(scope as HttpApp, deps)
           },
