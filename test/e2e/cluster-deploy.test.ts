@@ -228,6 +228,7 @@ describe.skipIf(skipped)('the deploy saga on the local Kubernetes cluster with R
       'place',
       'admission',
       'plan',
+      'secrets',
       'provision',
       'rollout',
       'network',

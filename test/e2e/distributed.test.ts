@@ -333,11 +333,11 @@ const expectedSteps = {
   deployment: {
     status: 200,
     outcome:
-      'ready https://hello.acme.example place:succeeded,admission:succeeded,plan:succeeded,provision:succeeded,rollout:succeeded,network:succeeded,verify:succeeded,retire:succeeded',
+      'ready https://hello.acme.example place:succeeded,admission:succeeded,plan:succeeded,secrets:succeeded,provision:succeeded,rollout:succeeded,network:succeeded,verify:succeeded,retire:succeeded',
   },
   'deployment events': {
     status: 200,
-    outcome: ['place', 'admission', 'plan', 'provision', 'rollout', 'network', 'verify', 'retire']
+    outcome: ['place', 'admission', 'plan', 'secrets', 'provision', 'rollout', 'network', 'verify', 'retire']
       .map((step) => `step-started:${step},step-succeeded:${step}`)
       .concat('end:ready')
       .join(','),

@@ -18,6 +18,7 @@ import { defineContext, extension, InputError, NotFoundError, on, perContext, ty
 import {
   type Answers,
   defaultProviderFiles,
+  deliverSecrets,
   healthReport,
   type IComputePlatform,
   laterAnswers,
@@ -31,7 +32,9 @@ import {
   runProvision,
   runRollout,
   runVerify,
+  succeeded,
 } from '@rxt/platform-sdk'
+import { createSecretsClient } from '@rxt/secrets/client'
 import Type from 'typebox'
 
 import { simPriceIntervalMs, simulatedQuote } from './price-feed.ts'
@@ -277,13 +280,26 @@ export const sim = defineContext<SimConfig>({
             ])
         },
       )
+    /**
+     * A rollout reads the values of the secrets its workload reads by the plan's grant, as a real
+     * adapter does (each read is audited there), and keeps none of them: a simulation has nowhere to
+     * put them.
+     */
+    const rollout = (answers: Answers, platform: IComputePlatform, plan: DeployPlan) =>
+      runRollout(answers, platform, plan, {
+        secrets: deliverSecrets({
+          read: (tenantId, grantId) =>
+            createSecretsClient(deps.peer('secrets')).grantValues(tenantId, grantId),
+          write: async () => succeeded(undefined),
+        }),
+      })
     return [
       destroy(SpotDestroyMessage, 'spot-destroy', 'k8s'),
       destroy(SddcDestroyMessage, 'sddc-destroy', 'vm'),
       step(SpotProvisionRequestMessage, 'spot-provision', 'k8s', runProvision, ['environment']),
       step(SddcProvisionRequestMessage, 'sddc-provision', 'vm', runProvision, ['environment']),
-      step(SpotRolloutMessage, 'spot-rollout', 'k8s', runRollout, ['workload']),
-      step(SddcRolloutMessage, 'sddc-rollout', 'vm', runRollout, ['workload']),
+      step(SpotRolloutMessage, 'spot-rollout', 'k8s', rollout, ['workload']),
+      step(SddcRolloutMessage, 'sddc-rollout', 'vm', rollout, ['workload']),
       step(SpotNetworkConfigureMessage, 'spot-network', 'k8s', runNetwork, ['network']),
       step(SddcNetworkConfigureMessage, 'sddc-network', 'vm', runNetwork, ['network']),
       step(SpotVerifyMessage, 'spot-verify', 'k8s', runVerify, []),

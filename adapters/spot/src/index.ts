@@ -19,6 +19,7 @@ import {
   UnavailableError,
 } from '@rxt/kit'
 import {
+  deliverSecrets,
   healthReport,
   laterAnswers,
   planRenderers,
@@ -28,6 +29,7 @@ import {
   runRollout,
   runVerify,
 } from '@rxt/platform-sdk'
+import { createSecretsClient } from '@rxt/secrets/client'
 import Type from 'typebox'
 import { createKube } from './kube.ts'
 import { clusterSettingsOf, namespaceOf, spotRenderer } from './render/index.ts'
@@ -194,7 +196,13 @@ export const spot = defineContext<SpotConfig>({
             const platform = await platformFor(plan, message)
             if (platform === undefined) return undefined
             const answers = laterAnswers()
-            const done = await runRollout(answers, platform, plan)
+            const done = await runRollout(answers, platform, plan, {
+              secrets: deliverSecrets({
+                read: (tenantId, grantId) =>
+                  createSecretsClient(deps.peer('secrets')).grantValues(tenantId, grantId),
+                write: (envId, secrets) => platform.writeSecrets(envId, secrets),
+              }),
+            })
             return { platform, answers: answers.messages, done: done !== undefined }
           },
         },

@@ -2,13 +2,26 @@ import { randomBytes } from 'node:crypto'
 import { AuthorizationV1Api, KubeConfig } from '@kubernetes/client-node'
 import { type Database, loadMigrations, systemClock } from '@rxt/kit'
 import { type DbTarget, dbTargets, type TestDatabase } from '@rxt/kit/testing'
-import { Annotation, conformanceRequests, FailureCode, Label, type ResourceRef } from '@rxt/platform-sdk'
+import {
+  Annotation,
+  conformanceRequests,
+  FailureCode,
+  Label,
+  type ResourceRef,
+  secretName,
+} from '@rxt/platform-sdk'
 import { describeComputePlatformConformance } from '@rxt/platform-sdk/conformance'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import type { Kube } from './kube.ts'
 import type { KubeObject } from './render/index.ts'
 import { createSpotPlatform, type SpotPlatform } from './spot-platform.ts'
-import { forbiddenImages, prepareCluster, refuseForbiddenImages, testSettings } from './test-cluster.ts'
+import {
+  forbiddenImages,
+  prepareCluster,
+  refuseForbiddenImages,
+  spotKubeconfigPath,
+  testSettings,
+} from './test-cluster.ts'
 
 const kubeconfigPath = inject('kubeconfigPath')
 const skipped = inject('kubeSkipReason') || undefined
@@ -167,6 +180,64 @@ describe.skipIf(skipped !== undefined)('the RXT Spot adapter on the local Kubern
     expect(await versions()).toEqual(before)
     const namespaces = await admin.list('v1', 'Namespace', undefined, `${Label.environment}=${r.envId}`)
     expect(namespaces.map((n) => n.metadata.name)).toEqual([ns])
+  })
+
+  it('writes the Secrets a workload reads, named as it refers to them, and the adapter cannot read them back', async () => {
+    const { r, env } = await provision('secrets')
+    const ns = env.platformId
+    const value = `postgres://app:${randomBytes(12).toString('hex')}@db:5432/shop`
+    const written = ok(
+      await spot.writeSecrets(r.envId, [
+        { ref: 'secret://db/url', version: 3, value },
+        { ref: 'secret://api.key', version: 1, value: 'k' },
+      ]),
+    )
+    expect(written.names).toEqual([secretName('secret://db/url'), secretName('secret://api.key')])
+    const secret = (await admin.read({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      name: secretName('secret://db/url'),
+      namespace: ns,
+    })) as KubeObject & { data: Record<string, string>; type: string }
+    expect(Buffer.from(secret.data.value as string, 'base64').toString('utf8')).toBe(value)
+    expect(secret.type).toBe('Opaque')
+    expect(secret.metadata.labels).toMatchObject({
+      [Label.tenant]: 'tnt-secrets',
+      [Label.managedBy]: 'rxt-deploy',
+    })
+    expect(secret.metadata.annotations).toMatchObject({
+      'rxt-deploy/secret-ref': 'secret://db/url',
+      'rxt-deploy/secret-version': '3',
+    })
+    // A new version replaces the value in place.
+    ok(await spot.writeSecrets(r.envId, [{ ref: 'secret://db/url', version: 4, value: 'rotated' }]))
+    const rotated = (await admin.read({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      name: secretName('secret://db/url'),
+      namespace: ns,
+    })) as KubeObject & { data: Record<string, string> }
+    expect(Buffer.from(rotated.data.value as string, 'base64').toString('utf8')).toBe('rotated')
+    // Its RBAC writes Secrets and reads none.
+    const review = new KubeConfig()
+    review.loadFromFile(spotKubeconfigPath)
+    const access = review.makeApiClient(AuthorizationV1Api)
+    const can = async (verb: string) =>
+      (
+        await access.createSelfSubjectAccessReview({
+          body: { spec: { resourceAttributes: { namespace: ns, verb, resource: 'secrets' } } },
+        })
+      ).status?.allowed
+    expect(await can('patch')).toBe(true)
+    expect(await can('get')).toBe(false)
+    expect(await can('list')).toBe(false)
+    // No environment: nothing written, and said.
+    const none = await spot.writeSecrets('env-none', [{ ref: 'secret://db/url', version: 1, value }])
+    expect(none.ok).toBe(false)
+    if (!none.ok) {
+      expect(none.failure.code).toBe(FailureCode.notFound)
+      expect(none.failure.message).not.toContain(value)
+    }
   })
 
   it("keeps one environment's token out of another's namespace, and read-only in its own", async () => {

@@ -2,6 +2,7 @@ import { closedObject, idField, slugField } from '@rxt/contracts'
 import type { Clock, Queryable } from '@rxt/kit'
 import {
   Annotation,
+  type DeliveredSecret,
   type DeploymentOutcome,
   DeployRequest,
   type DestroyOutcome,
@@ -41,6 +42,7 @@ import {
   networkObjects,
   requestDigest,
   scaleObjects,
+  secretObject,
   serviceNames,
   workloadObjects,
 } from './render/index.ts'
@@ -74,6 +76,11 @@ export interface SpotPlatform extends IComputePlatform {
   within(db: Queryable): IComputePlatform
   /** Watches the environment's rollout until it is complete, then answers its status. */
   rollout(envId: string, timeoutMs: number): Promise<Outcome<EnvironmentStatus>>
+  /**
+   * Puts secrets' values in the environment's namespace, a Kubernetes Secret each (named as the
+   * workload refers to them), all tried first; answers their names. The values are not kept here.
+   */
+  writeSecrets(envId: string, secrets: readonly DeliveredSecret[]): Promise<Outcome<{ names: string[] }>>
   /** Runs an app's earlier revision again (a Deployment's ReplicaSet history), as a new revision. */
   rollback(request: {
     key: string
@@ -479,6 +486,18 @@ export function createSpotPlatform(
   return {
     ...platformOn(deps.db),
     within: platformOn,
+
+    writeSecrets: (envId, secrets) =>
+      guarded('secrets', async () => {
+        const namespace = await namespaceFor(envId)
+        if (namespace === undefined) return absent(envId)
+        if (terminating(namespace)) return deleting(namespace)
+        const objects = secrets.map((secret) =>
+          secretObject(namespace.metadata.name, secret, ownerOf(namespace)),
+        )
+        await applyAll(objects)
+        return succeeded({ names: objects.map((o) => o.metadata.name) })
+      }),
 
     rollout: (envId, timeoutMs) =>
       guarded('rollout', async () => {

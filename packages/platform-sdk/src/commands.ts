@@ -93,6 +93,15 @@ export async function runProvision(
   return provisioned.value
 }
 
+/** What an adapter does around a rollout besides deploying the workload. */
+export interface RolloutOptions {
+  /**
+   * Puts the values of the secrets the workload reads where it reads them (a Kubernetes Secret each),
+   * before the workload is applied: they come by the plan's grant from the secrets context.
+   */
+  readonly secrets?: (plan: DeployPlan) => Promise<Outcome<unknown>>
+}
+
 /**
  * Runs a plan's rollout command: the workload applied as the plan says (image, replicas, ports), and
  * answers evt.rolled.out with what the platform holds and where the workload listens, or
@@ -102,10 +111,15 @@ export async function runRollout(
   ctx: Answers,
   platform: IComputePlatform,
   plan: DeployPlan,
+  options: RolloutOptions = {},
 ): Promise<DeploymentOutcome | undefined> {
   const answer = answerer(ctx, platform, plan)
   const broken = checkPlan(plan)
   if (broken !== undefined) return void (await answer.failed('evt.rollout.failed', broken))
+  if (plan.deploy.secrets.length > 0 && options.secrets !== undefined) {
+    const delivered = await options.secrets(plan)
+    if (!delivered.ok) return void (await answer.failed('evt.rollout.failed', delivered.failure))
+  }
   const deployed = await platform.deployApplication(plan.deploy)
   if (!deployed.ok) return void (await answer.failed('evt.rollout.failed', deployed.failure))
   await answer.succeeded('evt.rolled.out', {

@@ -4,6 +4,7 @@ export {
   type Answers,
   healthReport,
   laterAnswers,
+  type RolloutOptions,
   runDestroy,
   runNetwork,
   runProvision,
@@ -38,6 +39,7 @@ export {
   ScaleSpec,
   succeeded,
 } from './compute-platform.ts'
+export { type DeliveredSecret, deliverSecrets, type SecretsDelivery } from './deliver-secrets.ts'
 export { applyEnvironment, overriddenFields, overridesFrom } from './environment.ts'
 export { conformanceRequests } from './fixtures.ts'
 export {

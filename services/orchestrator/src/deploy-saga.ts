@@ -16,6 +16,8 @@ import type {
   RolloutFailed,
   RouteFailed,
   RoutePlanned,
+  SecretGranted,
+  SecretGrantRefused,
   Verified,
   VerifyFailed,
 } from '@rxt/contracts'
@@ -65,6 +67,11 @@ export interface DeployResults {
     readonly waived: PolicyAdmitted['waived']
   }
   readonly plan?: { readonly plan: DeployPlan; readonly provider: string; readonly reason: string }
+  readonly secrets?: {
+    readonly grantId: string
+    readonly expiresAt: string
+    readonly secrets: SecretGranted['secrets']
+  }
   readonly provision?: { readonly resourceIds: readonly string[] }
   readonly network?: { readonly hostnames: readonly string[]; readonly vip: string | null }
   readonly rollout?: { readonly resourceIds: readonly string[]; readonly endpoints: RolledOut['endpoints'] }
@@ -127,6 +134,32 @@ export const planOf = (results: Readonly<Record<string, unknown>>) =>
   ((results as DeployResults).plan?.plan ??
     (results as { place?: { plan?: DeployPlan } }).place?.plan) as DeployPlan
 const family = (plan: DeployPlan) => (plan.platform === 'rxt-spot' ? 'spot' : 'sddc')
+
+/** The secret references a plan's workload reads, once each, in order. */
+export const secretRefsOf = (plan: DeployPlan): string[] => [
+  ...new Set(plan.deploy.secrets.map((secret) => secret.ref)),
+]
+
+/**
+ * The plan the rollout is sent: with the secrets step's grant, which the adapter reads the values by,
+ * and each secret's pinned version (a new version changes the workload, so its pods restart with it).
+ */
+const withGrant = (plan: DeployPlan, results: Readonly<Record<string, unknown>>): DeployPlan => {
+  const granted = (results as DeployResults).secrets
+  if (granted === undefined) return plan
+  const versions = new Map(granted.secrets.map((s) => [s.ref, s.version]))
+  return {
+    ...plan,
+    deploy: {
+      ...plan.deploy,
+      secrets: plan.deploy.secrets.map((s) => {
+        const version = versions.get(s.ref)
+        return version === undefined ? s : { ...s, version }
+      }),
+    },
+    secretGrant: { grantId: granted.grantId, expiresAt: granted.expiresAt },
+  }
+}
 const refused = (code: string, reason: string, retryable: boolean): Settlement => ({
   ok: false,
   code,
@@ -221,11 +254,12 @@ const retireAttempts = 5
  * that deployment's routes, workload and environment back.
  *
  * Version 2 made the rollout a step of its own (in version 1 the provision step rolled out too; ADR 0020);
- * version 3 split the router's place step into placement, admission and the plan (ADR 0021).
+ * version 3 split the router's place step into placement, admission and the plan (ADR 0021); version 4
+ * added the secrets step between the plan and provision (ADR 0023).
  */
 export const deploySaga = defineSaga<DeployInput>({
   type: 'deploy',
-  version: 3,
+  version: 4,
   timeoutMs: 30 * 60_000,
   steps: [
     {
@@ -326,6 +360,35 @@ export const deploySaga = defineSaga<DeployInput>({
       },
     },
     {
+      // The secrets the plan refers to: resolved and pinned, and a minutes-long grant for the adapter
+      // to read their values by (over HTTP, never the bus: ADR 0023). A plan with none skips it.
+      name: 'secrets',
+      timeoutMs: 30_000,
+      retry: { maxAttempts: 5, backoff: { baseMs: 2_000, maxMs: 30_000 } },
+      invoke: ({ sagaId, input, results }) => {
+        const refs = secretRefsOf(planOf(results))
+        if (refs.length === 0) return undefined
+        return {
+          type: 'cmd.secret.issue',
+          key: input.envId,
+          data: { deploymentId: sagaId, projectId: input.projectId, envId: input.envId, refs },
+        }
+      },
+      settle: {
+        'evt.secret.granted': (event: Envelope) => {
+          const data = event.data as SecretGranted
+          return {
+            ok: true,
+            result: { grantId: data.grantId, expiresAt: data.expiresAt, secrets: data.secrets },
+          }
+        },
+        'evt.secret.refused': (event: Envelope) => {
+          const data = event.data as SecretGrantRefused
+          return refused('secrets-missing', data.reason, data.retryable)
+        },
+      },
+    },
+    {
       name: 'provision',
       timeoutMs: 10 * 60_000,
       retry: { maxAttempts: 3, backoff: { baseMs: 2_000, maxMs: 30_000 } },
@@ -377,7 +440,7 @@ export const deploySaga = defineSaga<DeployInput>({
       retry: { maxAttempts: 3, backoff: { baseMs: 2_000, maxMs: 30_000 } },
       invoke: ({ results }) => {
         const plan = planOf(results)
-        return { type: `cmd.${family(plan)}.rollout`, key: plan.envId, data: plan }
+        return { type: `cmd.${family(plan)}.rollout`, key: plan.envId, data: withGrant(plan, results) }
       },
       settle: {
         'evt.rolled.out': (event: Envelope) => {
@@ -460,6 +523,18 @@ export const deploySaga = defineSaga<DeployInput>({
 })
 
 /**
+ * Version 3 of the deploy saga, kept so that a deployment started before the upgrade runs to its end on
+ * the steps it started with: version 4's without the secrets step (its plans named no secret that
+ * reached a workload).
+ */
+export const deploySagaV3 = defineSaga<DeployInput>({
+  type: 'deploy',
+  version: 3,
+  timeoutMs: deploySaga.timeoutMs,
+  steps: deploySaga.steps.filter((step) => step.name !== 'secrets'),
+})
+
+/**
  * Version 2 of the deploy saga, kept so that a deployment started before the upgrade runs to its end on
  * the steps it started with (the engine follows an instance's steps by index): place (the router chose
  * and planned in one step), then the same provision, rollout, network, verify and retire as version 3.
@@ -499,9 +574,17 @@ export const deploySagaV2 = defineSaga<DeployInput>({
           refused('no-provider', (event.data as PlacementFailed).reason, false),
       },
     },
-    ...deploySaga.steps.slice(3),
+    ...deploySagaV3.steps.slice(3),
   ],
 })
+
+/** The deploy saga of a version: the one an instance started on (the newest when not known). */
+export const deploySagaOf = (version?: number) =>
+  version === deploySagaV2.version
+    ? deploySagaV2
+    : version === deploySagaV3.version
+      ? deploySagaV3
+      : deploySaga
 
 /** The URLs a ready deployment answers on: its host names, by the scheme its TLS setting gives. */
 export function urlsOf(results: Readonly<Record<string, unknown>>): string[] {

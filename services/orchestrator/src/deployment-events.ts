@@ -1,6 +1,6 @@
 import type { DeployPlan } from '@rxt/contracts'
 import type { PublishInput, SagaEvent, SagaInstance } from '@rxt/kit'
-import { type DeployInput, deploySaga } from './deploy-saga.ts'
+import { type DeployInput, deploySagaOf } from './deploy-saga.ts'
 
 /** Why a deployment that ran stopped (evt.deploy.stopped). */
 export type StopReason = 'superseded' | 'rolled-back' | 'destroyed' | 'failed'
@@ -29,7 +29,9 @@ export const stoppedEvent = (
         },
       ]
 
-const rolloutStep = deploySaga.steps.findIndex((s) => s.name === 'rollout')
+/** The index of the rollout step in the version of the deploy saga an instance runs. */
+const rolloutStepOf = (saga: SagaInstance) =>
+  deploySagaOf(saga.typeVersion).steps.findIndex((s) => s.name === 'rollout')
 
 /**
  * What a deploy saga's new history entries tell the other contexts: its workload runs once rolled out
@@ -48,6 +50,7 @@ export function deployEventsOf(
   const tenantId = saga.tenantId as string
   const input = saga.input as DeployInput
   const common = { envId: input.envId, deploymentId: saga.id }
+  const rolloutStep = rolloutStepOf(saga)
   const message = (type: string, data: Record<string, unknown>): PublishInput => ({
     type,
     tenantId,

@@ -1,5 +1,5 @@
 import type { SagaHistoryEntry, SagaInstance } from '@rxt/kit'
-import { type DeploymentTrigger, deploySaga, deploySagaV2 } from './deploy-saga.ts'
+import { type DeploymentTrigger, deploySagaOf } from './deploy-saga.ts'
 import { destroySaga } from './destroy-saga.ts'
 
 /** A deployment as the API shows it: the read model's row, and each step as the saga's history tells it. */
@@ -123,7 +123,7 @@ export type HistoryView = { seq: number; at: string; kind: string; step?: string
 
 /** The saga a deployment of `kind` is, in the version its saga started on (the newest when none did). */
 export const definitionOf = (kind: DeploymentKind, version?: number) =>
-  kind === 'destroy' ? destroySaga : version === deploySagaV2.version ? deploySagaV2 : deploySaga
+  kind === 'destroy' ? destroySaga : deploySagaOf(version)
 
 /** Each step of a deployment's saga as its history tells it: started, ended, attempts, and why it failed. */
 export function stepsOf(

@@ -1,6 +1,6 @@
 import { DeployApplyMessage, ManifestRecordedMessage, ProjectUpdatedMessage } from '@rxt/contracts'
 import { type ContextDeps, createSagaEngine, defineContext, on, perContext, tenantOfMessage } from '@rxt/kit'
-import { deploySaga, deploySagaV2 } from './deploy-saga.ts'
+import { deploySaga, deploySagaV2, deploySagaV3 } from './deploy-saga.ts'
 import { createDeployments } from './deployments.ts'
 import { destroySaga } from './destroy-saga.ts'
 import { orchestratorRoutes } from './routes.ts'
@@ -13,7 +13,7 @@ const orchestratorOf = perContext((deps: Pick<ContextDeps, 'db' | 'bus' | 'log' 
     db: deps.db,
     bus: deps.bus,
     // An instance runs on the version it started with: version 2's in flight at an upgrade finish on it.
-    definitions: [deploySaga, deploySagaV2, destroySaga],
+    definitions: [deploySaga, deploySagaV3, deploySagaV2, destroySaga],
     recoveryMs: deps.config.SAGA_RECOVERY_MS,
     log: deps.log,
     observe: (tx, saga, events) => deployments.observed(tx, saga, events),

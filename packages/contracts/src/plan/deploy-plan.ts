@@ -104,6 +104,13 @@ export const DeployRequest = closedObject({
     closedObject({
       env: envName(),
       ref: secretRefField('Where the value is kept; never the value'),
+      version: Type.Optional(
+        Type.Integer({
+          minimum: 1,
+          description:
+            'The version the secrets context pinned for this deployment (set on the rollout): a new one rolls the workload',
+        }),
+      ),
     }),
     { maxItems: 100 },
   ),
@@ -207,6 +214,18 @@ export const DeployPlan = closedObject(
     network: Type.Union([NetworkSpec, Type.Null()], {
       description: 'How the application is reached, or null when it listens on no port',
     }),
+    secretGrant: Type.Optional(
+      closedObject(
+        {
+          grantId: idField('The grant the adapter reads the values of deploy.secrets by (secrets context)'),
+          expiresAt: Type.String({ format: 'date-time', description: 'When the grant stops reading values' }),
+        },
+        {
+          description:
+            'Set by the orchestrator on the rollout of a plan whose workload reads secrets: the values travel over HTTP, never here',
+        },
+      ),
+    ),
   },
   {
     description:
