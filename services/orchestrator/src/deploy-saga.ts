@@ -24,10 +24,10 @@ import type {
 import { type Compensation, defineSaga, type Settlement } from '@rxt/kit'
 
 /**
- * Why a deployment was made: a push (CI published its image), a person, a rollback, a promotion, or a
- * retry of a failed or cancelled one.
+ * Why a deployment was made: a push (CI published its image), a person, a rollback, a promotion, a
+ * retry of a failed or cancelled one, or a secret's rotation (what runs, deployed again with it).
  */
-export type DeploymentTrigger = 'push' | 'manual' | 'rollback' | 'promote' | 'retry'
+export type DeploymentTrigger = 'push' | 'manual' | 'rollback' | 'promote' | 'retry' | 'rotation'
 
 /** What ran in the environment when a deploy started: restored if the deploy fails. */
 export interface PreviousDeployment {
@@ -67,11 +67,12 @@ export interface DeployResults {
     readonly waived: PolicyAdmitted['waived']
   }
   readonly plan?: { readonly plan: DeployPlan; readonly provider: string; readonly reason: string }
+  /** Null when the plan's workload reads no secret (the step was skipped). */
   readonly secrets?: {
     readonly grantId: string
     readonly expiresAt: string
     readonly secrets: SecretGranted['secrets']
-  }
+  } | null
   readonly provision?: { readonly resourceIds: readonly string[] }
   readonly network?: { readonly hostnames: readonly string[]; readonly vip: string | null }
   readonly rollout?: { readonly resourceIds: readonly string[]; readonly endpoints: RolledOut['endpoints'] }
@@ -145,7 +146,8 @@ export const secretRefsOf = (plan: DeployPlan): string[] => [
  * and each secret's pinned version (a new version changes the workload, so its pods restart with it).
  */
 const withGrant = (plan: DeployPlan, results: Readonly<Record<string, unknown>>): DeployPlan => {
-  const granted = (results as DeployResults).secrets
+  // A skipped step's result is null.
+  const granted = (results as DeployResults).secrets ?? undefined
   if (granted === undefined) return plan
   const versions = new Map(granted.secrets.map((s) => [s.ref, s.version]))
   return {

@@ -1,4 +1,4 @@
-import type { DeployPlan, ManifestRecorded, ProjectUpdated } from '@rxt/contracts'
+import type { DeployPlan, ManifestRecorded, ProjectUpdated, SecretRotated } from '@rxt/contracts'
 import type { ContextBus, ContextDb, SagaEngine, SagaEvent, SagaInstance, Transaction } from '@rxt/kit'
 import { ConflictError, InputError, NotFoundError } from '@rxt/kit'
 import { type DeployInput, deploymentIdOf, deploySaga, planOf, urlsOf } from './deploy-saga.ts'
@@ -308,6 +308,34 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
         return enqueue(tx, id, 'deploy', input, input)
       })
       return this.get(tenantId, id)
+    },
+
+    /**
+     * A secret was rotated and asks for the environments that read an earlier version to be redeployed:
+     * each one's current deployment runs again as it was, and its secrets step pins the new version.
+     * An environment that runs nothing ready now is left alone (its next deploy reads the new version).
+     */
+    async secretRotated(tx: Transaction, tenantId: string, event: SecretRotated) {
+      const started: string[] = []
+      await asTenant(tx, tenantId)
+      for (const envId of event.redeployEnvIds ?? []) {
+        const env = await environment(tx, envId)
+        const currentId = env?.current_deployment_id
+        if (currentId === null || currentId === undefined) continue
+        const saga = await engine().get(currentId, undefined, tx)
+        const { previous: _previous, ...was } = saga.input as DeployInput
+        const input: DeployInput = {
+          ...was,
+          trigger: 'rotation',
+          sourceDeploymentId: currentId,
+          requestedBy: null,
+        }
+        // One redeploy per environment and version: the same rotation told again is the same deployment.
+        const id = deploymentIdOf({ ...input, cause: `rotation:${event.secretRef}:${event.version}` })
+        await enqueue(tx, id, 'deploy', input, input)
+        started.push(id)
+      }
+      return started
     },
 
     /**

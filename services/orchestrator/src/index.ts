@@ -1,4 +1,9 @@
-import { DeployApplyMessage, ManifestRecordedMessage, ProjectUpdatedMessage } from '@rxt/contracts'
+import {
+  DeployApplyMessage,
+  ManifestRecordedMessage,
+  ProjectUpdatedMessage,
+  SecretRotatedMessage,
+} from '@rxt/contracts'
 import { type ContextDeps, createSagaEngine, defineContext, on, perContext, tenantOfMessage } from '@rxt/kit'
 import { deploySaga, deploySagaV2, deploySagaV3 } from './deploy-saga.ts'
 import { createDeployments } from './deployments.ts'
@@ -39,6 +44,15 @@ export const orchestrator = defineContext({
     on(ManifestRecordedMessage, { id: 'manifests' }, (data, ctx, message) =>
       orchestratorOf(deps).deployments.manifestRecorded(ctx.tx, tenantOfMessage(message), data),
     ),
+    // A rotated secret that asks for it redeploys the environments reading an earlier version.
+    on(SecretRotatedMessage, { id: 'secret-rotations' }, async (data, ctx, message) => {
+      const ids = await orchestratorOf(deps).deployments.secretRotated(ctx.tx, tenantOfMessage(message), data)
+      if (ids.length > 0)
+        ctx.log.info(
+          { secretRef: data.secretRef, version: data.version, deployments: ids },
+          'redeploys requested',
+        )
+    }),
     on(DeployApplyMessage, { id: 'apply' }, async (data, ctx, message) => {
       const tenantId = tenantOfMessage(message)
       const { id, outcome } = await orchestratorOf(deps).deployments.apply(ctx.tx, tenantId, {

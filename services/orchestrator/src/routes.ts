@@ -41,6 +41,7 @@ const Deployment = Type.Object({
       Type.Literal('rollback'),
       Type.Literal('promote'),
       Type.Literal('retry'),
+      Type.Literal('rotation'),
       Type.Literal('destroy'),
     ],
     {

@@ -628,6 +628,60 @@ for (const target of dbTargets()) {
       expect(bad.headers['content-type']).toContain('application/problem+json')
     }, 90_000)
 
+    it('a rotated secret that asks for it redeploys what the environments named run, as it was', async () => {
+      const envId = await environmentOf('rotation', 'staging', manifestOf(`rotation-${run}.acme.example`))
+      const v1 = await settled((await deployManually(envId, 'rot1')).id)
+      expect(v1.status).toBe('ready')
+      const rotated = (redeployEnvIds: string[] | undefined) =>
+        driver.db.transaction((tx) =>
+          driver.bus.publish(tx, {
+            type: 'evt.secret.rotated',
+            tenantId: owner.orgId,
+            key: 'secret://db/url',
+            data: {
+              secretRef: 'secret://db/url',
+              envId,
+              version: 2,
+              previousVersion: 1,
+              rotatedAt: new Date().toISOString(),
+              previousExpiresAt: null,
+              ...(redeployEnvIds === undefined ? {} : { redeployEnvIds }),
+            },
+          }),
+        )
+      const list = async () =>
+        (
+          await runtime.app.inject({
+            url: `/v1/environments/${envId}/deployments`,
+            headers: { authorization: owner.authorization },
+          })
+        ).json().items as { id: string; trigger: string; sourceDeploymentId: string | null }[]
+      // A rotation that asks for no redeploy deploys nothing; one naming an unknown environment neither.
+      await rotated(undefined)
+      await rotated([`env-unknown-${run}`])
+      await rotated([envId])
+      let redeploy: { id: string } | undefined
+      await until(
+        async () => {
+          redeploy = (await list()).find((d) => d.trigger === 'rotation')
+          return redeploy !== undefined
+        },
+        20_000,
+        'a redeploy on rotation',
+      )
+      const again = await settled((redeploy as { id: string }).id)
+      expect(again).toMatchObject({
+        status: 'ready',
+        trigger: 'rotation',
+        sourceDeploymentId: v1.id,
+        artifactRef: 'ghcr.io/acme/shop:rot1',
+        current: true,
+      })
+      // The same rotation told twice is one redeploy.
+      await rotated([envId])
+      expect((await list()).filter((d) => d.trigger === 'rotation')).toHaveLength(1)
+    }, 90_000)
+
     it('a failed redeploy gives the environment back what it ran; a rollback deploys an earlier one again', async () => {
       const envId = await environmentOf('redeploy', 'staging', manifestOf(`redeploy-${run}.acme.example`))
       const v1 = await settled((await deployManually(envId, 'v1')).id)
