@@ -6,10 +6,13 @@ export {
   decide,
   isBuiltinRole,
   isPermission,
+  isServicePermission,
   Permission,
   type Principal,
   permissions,
   type Requirement,
+  rolePermissions,
+  servicePermissions,
 } from './auth/access.ts'
 export { type Authenticator, guardRoutes, orgHeader, principalOf, tenantOf } from './auth/guard.ts'
 export { createRemoteAuthenticator, type WhoAmI, WhoAmISchema, whoAmI } from './auth/remote.ts'
