@@ -109,7 +109,11 @@ for (const target of dbTargets()) {
       runtime = await startTestRuntime({
         contexts: [...catalog, failingStatements, reader.context],
         database,
-        env: { WEBHOOK_KEY: webhookKey, LOG_LEVEL: 'trace' },
+        env: {
+          WEBHOOK_KEY: webhookKey,
+          SECRETS_KEY: randomBytes(32).toString('base64url'),
+          LOG_LEVEL: 'trace',
+        },
         log,
       })
       const previous = dispose
