@@ -293,6 +293,7 @@ for (const target of dbTargets()) {
           database: handle.database,
           env: {
             WEBHOOK_KEY: randomBytes(32).toString('base64url'),
+            SECRETS_KEY: randomBytes(32).toString('base64url'),
             SIM_ROLLOUT_MS: '0',
             // Every request reaches its route: limits are the edge suite's.
             RATE_LIMIT_PER_MINUTE: '1000000',

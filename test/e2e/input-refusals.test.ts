@@ -45,7 +45,10 @@ for (const target of dbTargets()) {
       runtime = await startTestRuntime({
         contexts: catalog,
         database: handle.database,
-        env: { WEBHOOK_KEY: randomBytes(32).toString('base64url') },
+        env: {
+          WEBHOOK_KEY: randomBytes(32).toString('base64url'),
+          SECRETS_KEY: randomBytes(32).toString('base64url'),
+        },
       })
       const signed = await call(
         'POST',

@@ -1,12 +1,21 @@
 // The log canary: a developer's journey through the whole build — sign-up, sign-in, refresh, an API key
-// used and rotated, an invite accepted, a service credential, a project with its webhook secret, signed
-// and forged GitHub deliveries, failing database statements, sign-out and the token used after it — with
+// used and rotated, an invite accepted, a service credential, a secret stored, rotated, granted and
+// delivered, a project with its webhook secret, signed and forged GitHub deliveries, failing database
+// statements, sign-out and the token used after it — with
 // every log line the build writes captured at its most verbose level (the runtime's logger and the
 // database's), on PGlite and PostgreSQL. No secret the journey saw (passwords, keys, tokens, webhook
 // secrets, the installation's webhook key) and no form the database keeps of one (the argon2id hash, a
 // SHA-256 as bytes, hex or base64, a signing key's private part) may appear in any line.
 import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto'
-import { createLogger, defineContext, migration, openDatabase, type Runtime } from '@rxt/kit'
+import type { Envelope } from '@rxt/contracts'
+import {
+  type ContextDeps,
+  createLogger,
+  defineContext,
+  migration,
+  openDatabase,
+  type Runtime,
+} from '@rxt/kit'
 import { createFreshPostgres, dbTargets } from '@rxt/kit/testing'
 import { until } from '@rxt/kit/testing/bus'
 import { startTestRuntime } from '@rxt/kit/testing/runtime'
@@ -77,6 +86,19 @@ for (const target of dbTargets()) {
     /** Every secret the journey was given or chose, by what it is. */
     const secrets = new Map<string, string>()
     const webhookKey = randomBytes(32).toString('base64url')
+    const secretsKey = randomBytes(32).toString('base64url')
+    /** Sends cmd.secret.issue as the orchestrator would, and sees the grant that answers it. */
+    let issuer: ContextDeps<unknown>
+    const grants: Envelope[] = []
+    const orchestratorOfSecrets = defineContext({
+      name: 'issuer',
+      start: (deps) => {
+        issuer = deps as ContextDeps<unknown>
+      },
+      handlers: () => [
+        { id: 'grants', types: ['evt.secret.granted'], handle: async (m) => void grants.push(m) },
+      ],
+    })
 
     const call = async (
       method: string,
@@ -107,9 +129,13 @@ for (const target of dbTargets()) {
               return opened
             })()
       runtime = await startTestRuntime({
-        contexts: [...catalog, failingStatements, reader.context],
+        contexts: [...catalog, failingStatements, orchestratorOfSecrets, reader.context],
         database,
-        env: { WEBHOOK_KEY: webhookKey, LOG_LEVEL: 'trace' },
+        env: {
+          WEBHOOK_KEY: webhookKey,
+          SECRETS_KEY: secretsKey,
+          LOG_LEVEL: 'trace',
+        },
         log,
       })
       const previous = dispose
@@ -118,6 +144,7 @@ for (const target of dbTargets()) {
         await previous()
       }
       secrets.set('the webhook key', webhookKey)
+      secrets.set('the secrets key', secretsKey)
 
       // Sign-up, sign-in, refresh.
       const password = `canary ${randomBytes(12).toString('hex')} passphrase`
@@ -185,6 +212,59 @@ for (const target of dbTargets()) {
           })
         ).status,
       ).toBeLessThan(500)
+
+      // A secret stored, refused again, rotated, granted to a deployment and read by a delivering service.
+      const secretValue = (what: string) => {
+        const value = `canary-secret-${what}-${randomBytes(12).toString('hex')}`
+        secrets.set(`a secret value (${what})`, value)
+        return value
+      }
+      const stored = await call('POST', '/v1/secrets', {
+        body: { name: 'db/url', projectId: 'prj-canary', value: secretValue('first') },
+        headers: bearer(token),
+      })
+      expect(stored.status).toBe(201)
+      const twice = await call('POST', '/v1/secrets', {
+        body: { name: 'db/url', projectId: 'prj-canary', value: secretValue('refused') },
+        headers: bearer(token),
+      })
+      expect(twice.status).toBe(409)
+      const current = secretValue('rotated')
+      expect(
+        (
+          await call('POST', `/v1/secrets/${stored.body.id}/rotate`, {
+            body: { value: current },
+            headers: bearer(token),
+          })
+        ).status,
+      ).toBe(200)
+      const issued = await issuer.db.transaction((tx) =>
+        issuer.bus.publish(tx, {
+          type: 'cmd.secret.issue',
+          tenantId: orgId,
+          key: 'env-canary',
+          data: {
+            deploymentId: 'dep-canary',
+            projectId: 'prj-canary',
+            envId: 'env-canary',
+            refs: ['secret://db/url'],
+          },
+        }),
+      )
+      await until(() => grants.some((g) => g.causationId === issued.id), 30_000, 'the grant')
+      const grantId = (grants.find((g) => g.causationId === issued.id)?.data as { grantId: string }).grantId
+      const courier = await call('POST', '/v1/admin/service-credentials', {
+        body: { service: 'adapter-canary', permissions: ['secrets:deliver'] },
+        headers: bearer(token),
+      })
+      expect(courier.status).toBe(201)
+      secrets.set('a delivering service credential', courier.body.credential)
+      const delivered = await call('GET', `/v1/secrets/grants/${grantId}/values`, {
+        headers: { authorization: `Service ${courier.body.credential}`, 'x-rxt-org': orgId },
+      })
+      expect(delivered.status).toBe(200)
+      expect(delivered.body.values[0].value).toBe(current)
+
       const invite = await call('POST', `/v1/orgs/${orgId}/invites`, {
         body: { email: 'bo@canary.example', role: 'viewer' },
         headers: bearer(token),
@@ -319,11 +399,15 @@ for (const target of dbTargets()) {
 
     it('finds nothing the database keeps of a secret (hashes, private keys) in any log line', async () => {
       const stored = (await reader.values()).filter(
-        ({ column, value }) => /hash|secret|private|password|credential/i.test(column) && value.length >= 16,
+        ({ column, value }) =>
+          /hash|secret|private|password|credential|sealed|wrapped/i.test(column) && value.length >= 16,
       )
       // The database keeps a hash of each: the suite must have found them, or it proves nothing.
       expect(stored.some((s) => s.column === 'password_hash')).toBe(true)
       expect(stored.filter((s) => s.column === 'secret_hash').length).toBeGreaterThanOrEqual(3)
+      // And each sealed secret value and wrapped data key (the secrets context's ciphertext).
+      expect(stored.filter((s) => s.column === 'sealed').length).toBeGreaterThanOrEqual(2)
+      expect(stored.some((s) => s.column === 'wrapped')).toBe(true)
       const found: string[] = []
       for (const { table, column, value } of stored) {
         const forms = column.endsWith('_jwk') ? jwkSecrets(value) : storedForms(value)

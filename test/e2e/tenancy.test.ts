@@ -48,7 +48,7 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
 
   beforeAll(async () => {
     handle = await (pglite as NonNullable<typeof pglite>).create()
-    // Publishes org A's work to the router, and sees the command it sends.
+    // Publishes org A's work to the router and to secrets, and sees the command and the grant they answer.
     const harness = defineContext({
       name: 'harness',
       start: (deps) => {
@@ -57,7 +57,7 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
       handlers: () => [
         {
           id: 'commands',
-          types: ['cmd.spot.provision.request'],
+          types: ['cmd.spot.provision.request', 'evt.secret.granted'],
           handle: async (m) => void commands.push(m),
         },
       ],
@@ -65,7 +65,10 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
     runtime = await startTestRuntime({
       contexts: [...catalog, harness],
       database: handle.database,
-      env: { WEBHOOK_KEY: randomBytes(32).toString('base64url') },
+      env: {
+        WEBHOOK_KEY: randomBytes(32).toString('base64url'),
+        SECRETS_KEY: randomBytes(32).toString('base64url'),
+      },
     })
     const signup = (email: string, orgName: string) =>
       json('POST', '/v1/auth/signup', undefined, { email, password, name: email, orgName })
@@ -158,8 +161,27 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
       })
     ).decisionId
     const bundles = await json('GET', '/v1/policy/bundles', ownerOfA)
+    // A secret of org A's environment, and a grant of it to a deployment (as the orchestrator asks).
+    const secret = await json('POST', '/v1/secrets', ownerOfA, {
+      name: 'db/url',
+      projectId: project.id,
+      envId: env.id,
+      value: 'postgres://the-fixture-of-the-tenancy-suite',
+    })
+    const issued = await _driver.db.transaction((tx) =>
+      _driver.bus.publish(tx, {
+        type: 'cmd.secret.issue',
+        tenantId: alice.orgId,
+        key: env.id,
+        data: { deploymentId, projectId: project.id, envId: env.id, refs: ['secret://db/url'] },
+      }),
+    )
+    await until(() => commands.some((m) => m.causationId === issued.id), 15_000, "org A's grant")
+    const grant = commands.find((m) => m.causationId === issued.id) as Envelope<{ grantId: string }>
     Object.assign(fixturesOfA, {
       overrideId: override.id,
+      secretId: secret.id,
+      grantId: grant.data.grantId,
       // Policy bundles are the platform's, decided by operators: read and activated by none of the tenants.
       revision: bundles.items[0].revision,
       deploymentId,
@@ -222,7 +244,10 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
         !o.path.startsWith('/v1/admin/'),
     )) {
       const url = fill(op.path)
-      seen[url] = (await call('GET', url, ownerOfA)).text
+      const res = await call('GET', url, ownerOfA)
+      // What the owner may not read (a grant's values are a service's) is its status: a problem
+      // document carries the request's id.
+      seen[url] = res.status === 200 ? res.text : String(res.status)
     }
     return seen
   }
@@ -243,6 +268,7 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
     'POST /v1/projects/{projectId}/environments': { name: 'planted', type: 'staging' },
     'PATCH /v1/projects/{projectId}/environments/{envId}': { promotionOrder: 7 },
     'PUT /v1/placement/pins/{envId}': { provider: 'sim-vm', reason: 'planted' },
+    'POST /v1/secrets/{secretId}/rotate': { value: 'planted' },
     'POST /v1/projects/{projectId}/manifests': {
       yaml: 'apiVersion: rxt-deploy/v1\nkind: Application\nmetadata: {name: planted}\nspec: {image: "x/y:1"}\n',
     },

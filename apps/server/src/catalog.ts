@@ -8,6 +8,7 @@ import { placement } from '@rxt/placement'
 import { policy } from '@rxt/policy'
 import { registry } from '@rxt/registry'
 import { router } from '@rxt/router'
+import { secrets } from '@rxt/secrets'
 import { system } from '@rxt/system'
 import { vcs } from '@rxt/vcs'
 
@@ -22,6 +23,7 @@ export const catalog: readonly ContextDefinition<any>[] = [
   router,
   placement,
   policy,
+  secrets,
   orchestrator,
   system,
   gateway,

@@ -70,9 +70,10 @@ async function execute(command: Command, options: MainOptions, out: (line: strin
       for (const c of catalog) out(`${c.name}\t${c.description ?? ''}`)
       return 0
     case 'openapi': {
-      // A throwaway runtime that lives only to print its document: a throwaway webhook key will do.
+      // A throwaway runtime that lives only to print its document: throwaway keys will do.
       const config = {
         WEBHOOK_KEY: randomBytes(32).toString('base64url'),
+        SECRETS_KEY: randomBytes(32).toString('base64url'),
         ...loadConfig(options),
       } as CoreConfig
       const log = createLogger({ level: 'silent' })
@@ -97,11 +98,17 @@ async function execute(command: Command, options: MainOptions, out: (line: strin
     case 'serve': {
       let config = loadConfig(options)
       const contexts = command.kind === 'up' ? catalog : pick(catalog, command.contexts)
-      // The embedded mode makes its own webhook key once and keeps it beside its data.
+      // The embedded mode makes its own webhook and secrets keys once and keeps them beside its data.
       if (command.kind === 'up' && (config as { WEBHOOK_KEY?: string }).WEBHOOK_KEY === undefined) {
         config = {
           ...config,
           WEBHOOK_KEY: await embeddedSecret(config.RXT_DATA_DIR, 'webhook.key'),
+        } as CoreConfig
+      }
+      if (command.kind === 'up' && (config as { SECRETS_KEY?: string }).SECRETS_KEY === undefined) {
+        config = {
+          ...config,
+          SECRETS_KEY: await embeddedSecret(config.RXT_DATA_DIR, 'secrets.key'),
         } as CoreConfig
       }
       if (command.kind === 'serve' && config.DATABASE_URL === undefined) {

@@ -70,6 +70,7 @@ const notInherited = [
   'IDENTITY_URL',
   'GATEWAY_UPSTREAMS',
   'WEBHOOK_KEY',
+  'SECRETS_KEY',
 ]
 
 /**

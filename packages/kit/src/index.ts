@@ -6,10 +6,13 @@ export {
   decide,
   isBuiltinRole,
   isPermission,
+  isServicePermission,
   Permission,
   type Principal,
   permissions,
   type Requirement,
+  rolePermissions,
+  servicePermissions,
 } from './auth/access.ts'
 export { type Authenticator, guardRoutes, orgHeader, principalOf, tenantOf } from './auth/guard.ts'
 export { createRemoteAuthenticator, type WhoAmI, WhoAmISchema, whoAmI } from './auth/remote.ts'
@@ -72,6 +75,7 @@ export {
   type PeerResponse,
   type PeersOf,
   peerAnswer,
+  remotePeer,
 } from './peers.ts'
 export { type Runtime, type RuntimeOptions, startRuntime } from './runtime.ts'
 export * from './saga/index.ts'

@@ -135,7 +135,6 @@ export interface PeersOptions {
 
 /** The peers of one calling context. */
 export function createPeers(options: PeersOptions, caller: string): PeersOf {
-  const doFetch = options.fetch ?? fetch
   const timeoutMs = options.timeoutMs ?? 10_000
   return (context) => async (request) => {
     const headers: Record<string, string> = {
@@ -162,19 +161,46 @@ export function createPeers(options: PeersOptions, caller: string): PeersOf {
       throw new UnavailableError(
         `SERVICE_CREDENTIAL is not set: ${caller} needs a service credential to call ${context} (an operator issues one: POST /v1/admin/service-credentials)`,
       )
-    headers.authorization = `Service ${options.remoteCredential}`
+    return remotePeer({
+      baseUrl: base,
+      credential: options.remoteCredential,
+      context,
+      ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+      timeoutMs,
+    })({ ...request, headers })
+  }
+}
+
+/** A context of another process, at its address, called with a service credential. */
+export function remotePeer(options: {
+  readonly baseUrl: string
+  readonly credential: string
+  /** The context's name, for messages. */
+  readonly context?: string
+  readonly fetch?: typeof fetch
+  readonly timeoutMs?: number
+}): PeerCall {
+  const base = options.baseUrl.replace(/\/+$/, '')
+  const doFetch = options.fetch ?? fetch
+  const name = options.context === undefined ? 'the context' : `the ${options.context} context`
+  return async (request) => {
+    const headers: Record<string, string> = {
+      accept: 'application/json, application/problem+json',
+      ...request.headers,
+      authorization: `Service ${options.credential}`,
+    }
+    const payload = request.body === undefined ? undefined : JSON.stringify(request.body)
+    if (payload !== undefined) headers['content-type'] = 'application/json'
     let response: Response
     try {
       response = await doFetch(`${base}${request.path}`, {
         method: request.method,
         headers,
         ...(payload === undefined ? {} : { body: payload }),
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
       })
     } catch (error) {
-      throw new UnavailableError(
-        `the ${context} context at ${base} did not answer: ${(error as Error).message}`,
-      )
+      throw new UnavailableError(`${name} at ${base} did not answer: ${(error as Error).message}`)
     }
     return {
       status: response.status,

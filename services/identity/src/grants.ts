@@ -6,6 +6,7 @@ import {
   InputError,
   isBuiltinRole,
   isPermission,
+  isServicePermission,
   NotAllowedError,
   type Permission,
   type Principal,
@@ -42,7 +43,10 @@ export function createGrants(deps: ContextDeps<IdentityConfig>, store: IdentityS
     role: string,
   ): Promise<readonly Permission[] | undefined> => {
     if (isBuiltinRole(role)) return builtinRoles[role]
-    return (await store.customRole(tx, role))?.permissions.filter(isPermission)
+    // A role never holds a service-only permission, even one stored before the rule.
+    return (await store.customRole(tx, role))?.permissions
+      .filter(isPermission)
+      .filter((p) => !isServicePermission(p))
   }
   const requireRole = async (tx: Transaction, role: string) => {
     const granted = await permissionsOfRole(tx, role)

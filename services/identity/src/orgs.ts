@@ -10,7 +10,7 @@ import {
   type Principal,
 } from '@rxt/kit'
 import { compose, invitePrefix, parse } from './credentials.ts'
-import { refuseUnknownPermissions } from './domain/permissions.ts'
+import { refuseServicePermissions, refuseUnknownPermissions } from './domain/permissions.ts'
 import type { Grants } from './grants.ts'
 import type { IdentityConfig } from './service.ts'
 import type { IdentityStore } from './store.ts'
@@ -152,6 +152,7 @@ export function createOrgs(
     ) {
       if (isBuiltinRole(input.name)) throw new ConflictError(`${input.name} is a built-in role`)
       refuseUnknownPermissions(input.permissions)
+      refuseServicePermissions(input.permissions)
       withinOwn(principal, orgId, `role ${input.name}`, input.permissions.filter(isPermission))
       return db.withTenant(orgId, async (tx) => {
         const inserted = await tx.query(

@@ -4,6 +4,7 @@ import {
   type ContextDeps,
   isBuiltinRole,
   isPermission,
+  isServicePermission,
   type Principal,
 } from '@rxt/kit'
 import { LRUCache } from 'lru-cache'
@@ -73,7 +74,8 @@ export function createPrincipals(
               role: r.role,
               permissions: isBuiltinRole(r.role)
                 ? builtinRoles[r.role]
-                : (r.custom_permissions ?? []).filter(isPermission),
+                : // A role never holds a service-only permission, even one stored before the rule.
+                  (r.custom_permissions ?? []).filter(isPermission).filter((p) => !isServicePermission(p)),
             },
           ]),
         ),

@@ -526,6 +526,18 @@ for (const target of dbTargets()) {
       expect(badRole.body.errors).toEqual([
         { path: '/body/permissions/1', message: 'no permission root:everything' },
       ])
+      // Reading a deployment's secret values is a service's alone: no custom role may hold it.
+      const deliverRole = await call('POST', `/orgs/${alice.orgId}/roles`, bearer(alice.accessToken), {
+        name: 'courier',
+        permissions: ['secrets:read', 'secrets:deliver'],
+      })
+      expect(deliverRole.status).toBe(400)
+      expect(deliverRole.body.errors).toEqual([
+        {
+          path: '/body/permissions/1',
+          message: "secrets:deliver is held by the platform's service credentials only, not by a role",
+        },
+      ])
       const unknownRole = await call('POST', `/orgs/${alice.orgId}/api-keys`, bearer(alice.accessToken), {
         name: 'k',
         role: 'nobody-has-this',
@@ -655,6 +667,13 @@ for (const target of dbTargets()) {
       const issued = await call('POST', '/admin/service-credentials', bearer(alice.accessToken), body)
       expect(issued.status).toBe(201)
       expect(issued.body).toMatchObject({ service: 'deployer', permissions: ['org:read'], revokedAt: null })
+      // A service credential may hold what no role does.
+      const courier = await call('POST', '/admin/service-credentials', bearer(alice.accessToken), {
+        service: 'adapter-spot',
+        permissions: ['secrets:deliver'],
+      })
+      expect(courier.status).toBe(201)
+      expect(courier.body.permissions).toEqual(['secrets:deliver'])
       const service = `Service ${issued.body.credential}`
 
       expect((await call('GET', `/orgs/${alice.orgId}`, service)).status).toBe(200)

@@ -1,3 +1,51 @@
+import { SecretIssueMessage } from '@rxt/contracts'
+import { defineContext, on, perContext, tenantOfMessage } from '@rxt/kit'
+import Type from 'typebox'
+import { secretsRoutes } from './routes.ts'
+import { createSecrets, kekOfConfig, type SecretsConfig } from './service.ts'
+
+/** One secrets per context database: routes and handlers share it. */
+const secretsOf = perContext(createSecrets)
+
+const SecretsConfigSchema = Type.Object({
+  SECRETS_KEY: Type.Optional(
+    Type.String({
+      minLength: 43,
+      maxLength: 44,
+      pattern: '^[A-Za-z0-9_-]+=?$',
+      description:
+        "The key-encryption key (base64url of 32 random bytes) that wraps every organisation's data key, the same in every process that runs secrets. A secret: no default; `rxt-deploy up` keeps one in RXT_DATA_DIR/secrets.key when it is unset. Losing it loses every stored value.",
+    }),
+  ),
+  SECRET_GRANT_TTL_SECONDS: Type.Integer({
+    default: 900,
+    minimum: 30,
+    maximum: 86_400,
+    description:
+      "How long a deployment's grant reads its secrets' values (the adapter reads them while it deploys)",
+  }),
+})
+
+/** Secret values per project or environment, encrypted at rest, granted to deployments (ADR 0023). */
+export const secrets = defineContext<SecretsConfig>({
+  name: 'secrets',
+  description:
+    'Secret values per project or environment, envelope-encrypted, versioned; granted to deployments and read by their adapters',
+  config: SecretsConfigSchema,
+  migrations: new URL('../migrations/', import.meta.url),
+  routes: (app, deps) => secretsRoutes(secretsOf(deps))(app),
+  handlers: (deps) => [
+    // For the envelope's tenant: a payload never names whose rows a command reads and writes.
+    on(SecretIssueMessage, { id: 'issue' }, (data, ctx, message) =>
+      secretsOf(deps).issue(ctx, tenantOfMessage(message), data),
+    ),
+  ],
+  start: (deps) => {
+    // Refuses to run without a usable key, naming how to make one.
+    kekOfConfig(deps.config)
+  },
+})
+
 export {
   type Kek,
   kekOf,
@@ -11,3 +59,5 @@ export {
   type ValueBinding,
   type WrappedDataKey,
 } from './domain/envelope.ts'
+export { createSealedStore, type SecretStore } from './secret-store.ts'
+export { createSecrets, keptVersions, maxValueBytes, type Secrets, type SecretsConfig } from './service.ts'

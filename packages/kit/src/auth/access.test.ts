@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest'
-import { builtinRoles, decide, Permission, type Principal, permissions } from './access.ts'
+import {
+  builtinRoles,
+  decide,
+  Permission,
+  type Principal,
+  permissions,
+  rolePermissions,
+  servicePermissions,
+} from './access.ts'
 
 const member = (orgId: string, role: keyof typeof builtinRoles, operator = false): Principal => ({
   kind: 'user',
@@ -66,9 +74,19 @@ describe('decide', () => {
     expect(decide(service, { operator: true }, 'org_a').allowed).toBe(false)
   })
 
-  it('gives owners every permission and admins all but billing', () => {
-    expect([...builtinRoles.owner].sort()).toEqual([...permissions].sort())
+  it('gives owners every permission but the service-only ones, and admins all but billing', () => {
+    expect([...builtinRoles.owner].sort()).toEqual(
+      [...permissions].filter((p) => p !== 'secrets:deliver').sort(),
+    )
     expect(builtinRoles.admin).not.toContain(Permission.billingManage)
     expect(builtinRoles.admin).toContain(Permission.membersManage)
+  })
+
+  it('gives no built-in role a service-only permission: delivering secret values is for services', () => {
+    expect(servicePermissions).toEqual(['secrets:deliver'])
+    for (const [role, held] of Object.entries(builtinRoles))
+      expect(held, role).not.toContain(Permission.secretsDeliver)
+    expect(rolePermissions).not.toContain(Permission.secretsDeliver)
+    expect(rolePermissions).toContain(Permission.secretsWrite)
   })
 })

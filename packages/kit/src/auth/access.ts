@@ -18,6 +18,11 @@ export const Permission = {
   deploymentsWrite: 'deployments:write',
   secretsRead: 'secrets:read',
   secretsWrite: 'secrets:write',
+  /**
+   * Read a deployment's secret values by its grant (the adapters that write them to the platform).
+   * Service-only: no built-in role holds it and no custom role may.
+   */
+  secretsDeliver: 'secrets:deliver',
   auditRead: 'audit:read',
   billingRead: 'billing:read',
   billingManage: 'billing:manage',
@@ -28,6 +33,16 @@ export type Permission = (typeof Permission)[keyof typeof Permission]
 export const permissions: readonly Permission[] = Object.values(Permission)
 export const isPermission = (value: string): value is Permission =>
   (permissions as readonly string[]).includes(value)
+
+/**
+ * What only the platform's own services may hold (on their service credentials): never a built-in
+ * role's, never a custom role's, so that no user or API key can be given it.
+ */
+export const servicePermissions: readonly Permission[] = [Permission.secretsDeliver]
+export const isServicePermission = (value: string): boolean =>
+  (servicePermissions as readonly string[]).includes(value)
+/** Every permission a role (built-in or custom) may hold. */
+export const rolePermissions: readonly Permission[] = permissions.filter((p) => !isServicePermission(p))
 
 const read: readonly Permission[] = [
   Permission.orgRead,
@@ -47,9 +62,10 @@ export const BuiltinRole = {
 export type BuiltinRole = (typeof BuiltinRole)[keyof typeof BuiltinRole]
 
 export const builtinRoles: Readonly<Record<BuiltinRole, readonly Permission[]>> = {
-  owner: permissions,
+  // Everything a role may hold (not the service-only permissions).
+  owner: rolePermissions,
   // Everything but the organisation's billing.
-  admin: permissions.filter((p) => p !== Permission.billingManage),
+  admin: rolePermissions.filter((p) => p !== Permission.billingManage),
   developer: [
     ...read,
     Permission.projectsWrite,

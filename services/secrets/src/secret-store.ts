@@ -1,0 +1,83 @@
+import { type Queryable, UnavailableError } from '@rxt/kit'
+import {
+  type Kek,
+  newDataKey,
+  openValue,
+  SealBrokenError,
+  sealValue,
+  unwrapDataKey,
+  type ValueBinding,
+} from './domain/envelope.ts'
+
+/**
+ * Where secret values are kept, behind what routes and grants see: the version rows (metadata) are the
+ * context's; a backend keeps the values. The built-in one seals them into the version rows with the
+ * tenant's data key; a Vault KV v2 backend (ADR 0023, 3) would keep them under
+ * `rxt-deploy/{tenantId}/secrets/` and hold nothing in the row.
+ *
+ * Every call runs in the caller's transaction, with `rxt.tenant_id` set to the binding's tenant.
+ */
+export interface SecretStore {
+  /** Keeps a version's value; resolves to what its version row holds (the sealed bytes, or null). */
+  put(tx: Queryable, binding: ValueBinding, value: string): Promise<Buffer | null>
+  /** A version's value, from what its row holds. UnavailableError when it does not open. */
+  read(tx: Queryable, binding: ValueBinding, held: Buffer | null): Promise<string>
+  /** Forgets the values of these versions of a secret (pruned by rotation, or the secret deleted). */
+  drop(tx: Queryable, tenantId: string, secretId: string, versions: readonly number[]): Promise<void>
+}
+
+/** A version whose stored value does not open, said without the value or the key. */
+const broken = (binding: ValueBinding, cause: unknown) =>
+  new UnavailableError(
+    `version ${binding.version} of secret ${binding.secretId} could not be decrypted: its stored ciphertext or the organisation's data key does not belong to it (altered or moved), or SECRETS_KEY is not the key it was sealed under; rotate the secret to store a new value`,
+    { cause, retryable: false },
+  )
+
+/** The built-in store: AES-256-GCM under a per-tenant data key wrapped by the KEK (envelope.ts). */
+export function createSealedStore(kek: Kek): SecretStore {
+  /** The tenant's data key, made (and stored wrapped) on its first secret. */
+  const dataKeyOf = async (tx: Queryable, tenantId: string): Promise<Buffer> => {
+    const read = async () =>
+      (
+        await tx.query<{ kek_id: string; wrapped: Uint8Array }>(
+          'SELECT kek_id, wrapped FROM data_keys WHERE org_id = $1',
+          [tenantId],
+        )
+      ).rows[0]
+    let row = await read()
+    if (row === undefined) {
+      const made = newDataKey(kek, tenantId)
+      await tx.query(
+        'INSERT INTO data_keys (org_id, kek_id, wrapped) VALUES ($1, $2, $3) ON CONFLICT (org_id) DO NOTHING',
+        [tenantId, made.stored.kekId, made.stored.wrapped],
+      )
+      row = await read()
+      if (row === undefined) throw new UnavailableError('the data key of the organisation was not stored')
+    }
+    return unwrapDataKey(kek, tenantId, { kekId: row.kek_id, wrapped: Buffer.from(row.wrapped) })
+  }
+
+  return {
+    async put(tx, binding, value) {
+      let key: Buffer
+      try {
+        key = await dataKeyOf(tx, binding.tenantId)
+      } catch (error) {
+        if (error instanceof SealBrokenError) throw broken(binding, error)
+        throw error
+      }
+      return sealValue(key, binding, value)
+    },
+    async read(tx, binding, held) {
+      if (held === null) throw broken(binding, new SealBrokenError('The secret value (none stored)'))
+      try {
+        return openValue(await dataKeyOf(tx, binding.tenantId), binding, held)
+      } catch (error) {
+        if (error instanceof SealBrokenError) throw broken(binding, error)
+        throw error
+      }
+    },
+    // The sealed bytes live in the version rows, which the caller deletes: nothing else to forget.
+    async drop() {},
+  }
+}
