@@ -18,9 +18,10 @@ import { until } from '@rxt/kit/testing/bus'
 import { signUp, startTestRuntime } from '@rxt/kit/testing/runtime'
 import { deploymentIdOf, orchestrator } from '@rxt/orchestrator'
 import { placement } from '@rxt/placement'
-import { Annotation, Label, labelValue } from '@rxt/platform-sdk'
+import { Annotation, Label, labelValue, secretName } from '@rxt/platform-sdk'
 import { policy } from '@rxt/policy'
 import { router } from '@rxt/router'
+import { secrets } from '@rxt/secrets'
 import yaml from 'js-yaml'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import type { Kube } from '../../adapters/spot/src/kube.ts'
@@ -48,6 +49,24 @@ spec:
   platform: {preference: container}
   ports: [{name: http, port: 8080, protocol: http}]
   network: {visibility: public, hostnames: [${host}], tls: required}
+`)
+  if (!loaded.ok) throw new Error('the test manifest is valid')
+  return { manifest: canonicalManifest(loaded.manifest), manifestDigest: manifestDigest(loaded.manifest) }
+}
+
+/** The same, its DATABASE_URL from the secrets context. */
+const manifestWithSecretOf = (host: string) => {
+  const loaded = loadManifest(`
+apiVersion: rxt-deploy/v1
+kind: Application
+metadata: {name: shop}
+spec:
+  image: ghcr.io/acme/shop:1.4.2
+  replicas: 1
+  platform: {preference: container}
+  ports: [{name: http, port: 8080, protocol: http}]
+  network: {visibility: public, hostnames: [${host}], tls: required}
+  secrets: {DATABASE_URL: secret://db/url}
 `)
   if (!loaded.ok) throw new Error('the test manifest is valid')
   return { manifest: canonicalManifest(loaded.manifest), manifestDigest: manifestDigest(loaded.manifest) }
@@ -100,7 +119,7 @@ describe.skipIf(skipped)('the deploy saga on the local Kubernetes cluster with R
   const envIds: string[] = []
 
   /** cmd.deploy.apply of shop at a commit to an environment of its own, public on `host`. */
-  const apply = async (name: string, host: string) => {
+  const apply = async (name: string, host: string, manifest = manifestOf(host)) => {
     const envId = `env-${name}-${run}`
     envIds.push(envId)
     const commitSha = randomBytes(20).toString('hex')
@@ -111,7 +130,7 @@ describe.skipIf(skipped)('the deploy saga on the local Kubernetes cluster with R
       commitSha,
       artifactRef: `ghcr.io/acme/shop:${commitSha.slice(0, 12)}`,
       overrides: '{}',
-      ...manifestOf(host),
+      ...manifest,
     }
     await driver.db.transaction((tx) =>
       driver.bus.publish(tx, { type: 'cmd.deploy.apply', tenantId: owner.orgId, key: envId, data }),
@@ -172,19 +191,22 @@ describe.skipIf(skipped)('the deploy saga on the local Kubernetes cluster with R
             'evt.network.failed',
             'cmd.spot.destroy',
             'evt.destroyed',
+            'evt.secret.accessed',
+            'evt.secret.rotated',
           ],
           handle: async (m) => void events.push(m),
         },
       ],
     })
     runtime = await startTestRuntime({
-      contexts: [identity, spot, router, placement, policy, orchestrator, harness],
+      contexts: [identity, spot, router, placement, policy, secrets, orchestrator, harness],
       database: handle.database,
       env: {
         // The router offers rxt-spot alone: every deploy is placed on the cluster.
         PROVIDER_FILES: spotProviderFile,
         SPOT_KUBECONFIG: spotKubeconfigPath,
         SPOT_ROLLOUT_TIMEOUT_MS: '150000',
+        SECRETS_KEY: randomBytes(32).toString('base64url'),
       },
     })
     owner = await signUp(runtime, `owner-${run}@example.com`)
@@ -304,6 +326,131 @@ describe.skipIf(skipped)('the deploy saga on the local Kubernetes cluster with R
     // What it lets through is each stated by a policy of its own: the namespace, DNS, the ingress controller.
     expect(policies.length).toBeGreaterThanOrEqual(4)
   }, 240_000)
+
+  it("delivers a deployment's secrets to the cluster by its grant, audited; a rotation redeploys with the new version", async () => {
+    const call = (method: string, url: string, payload?: object) =>
+      runtime.app.inject({
+        method: method as 'POST',
+        url,
+        headers: { authorization: owner.authorization },
+        ...(payload === undefined ? {} : { payload }),
+      })
+    const value = `postgres://shop:${randomBytes(12).toString('hex')}@db:5432/shop`
+    const created = await call('POST', '/v1/secrets', {
+      name: 'db/url',
+      projectId: 'prj-shop',
+      value,
+      redeployOnRotation: true,
+    })
+    expect(created.statusCode, created.body).toBe(201)
+    expect(created.body).not.toContain(value)
+    const secretId = created.json().id as string
+    const host = `secret-${run}.acme.example`
+    const envId = `env-secret-${run}`
+    // The orchestrator knows the environment (as the registry tells it), so a rotation can redeploy it.
+    await driver.db.transaction((tx) =>
+      driver.bus.publish(tx, {
+        type: 'evt.project.updated',
+        tenantId: owner.orgId,
+        data: {
+          projectId: 'prj-shop',
+          changed: ['environments'],
+          envIds: [envId],
+          before: { environments: [null] },
+          after: {
+            environments: [
+              {
+                id: envId,
+                name: 'production',
+                type: 'production',
+                promotionOrder: 1,
+                overridesDigest: `sha256:${'0'.repeat(64)}`,
+                overrides: '{}',
+              },
+            ],
+          },
+          updatedBy: 'user:usr_ada',
+        },
+      }),
+    )
+    const { id } = await apply('secret', host, manifestWithSecretOf(host))
+    const deployment = await settled(id)
+    expect(deployment.status, JSON.stringify(deployment.failure)).toBe('ready')
+    expect(deployment.steps.map((s) => `${s.name}:${s.status}`)).toContain('secrets:succeeded')
+
+    const ns = (await namespaceOf(envId))?.metadata.name as string
+    const secretOnCluster = async () =>
+      (await admin.read({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        name: secretName('secret://db/url'),
+        namespace: ns,
+      })) as (KubeObject & { data: { value: string } }) | undefined
+    const first = await secretOnCluster()
+    expect(Buffer.from(first?.data.value ?? '', 'base64').toString('utf8')).toBe(value)
+    expect(first?.metadata.annotations?.['rxt-deploy/secret-version']).toBe('1')
+    const workload = (await admin.read({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      name: 'shop',
+      namespace: ns,
+    })) as Deployment & {
+      spec: { template: { spec: { containers: { env?: { name: string; valueFrom?: unknown }[] }[] } } }
+    }
+    expect(workload.spec.template.spec.containers[0]?.env).toContainEqual({
+      name: 'DATABASE_URL',
+      valueFrom: { secretKeyRef: { name: secretName('secret://db/url'), key: 'value' } },
+    })
+    // The read was the adapter's, for this deployment, and audited as such.
+    await until(() => of('evt.secret.accessed', id).length > 0, 10_000, 'evt.secret.accessed')
+    expect(of('evt.secret.accessed', id)[0]?.data).toMatchObject({
+      secretId,
+      ref: 'secret://db/url',
+      version: 1,
+      actor: 'service:spot',
+      deploymentId: id,
+    })
+
+    // Rotation: a new version, and the environment redeployed with it.
+    const rotatedValue = `postgres://shop:${randomBytes(12).toString('hex')}@db:5432/shop`
+    const rotated = await call('POST', `/v1/secrets/${secretId}/rotate`, { value: rotatedValue })
+    expect(rotated.statusCode, rotated.body).toBe(200)
+    expect(rotated.body).not.toContain(rotatedValue)
+    await until(
+      () =>
+        events.some((e) => e.type === 'evt.secret.rotated' && (e.data as { version: number }).version === 2),
+      10_000,
+      'evt.secret.rotated',
+    )
+    let redeployId = ''
+    await until(
+      async () => {
+        const list = (
+          await runtime.app.inject({
+            url: `/v1/environments/${envId}/deployments`,
+            headers: { authorization: owner.authorization },
+          })
+        ).json().items as { id: string; trigger: string }[]
+        redeployId = list.find((d) => d.trigger === 'rotation')?.id ?? ''
+        return redeployId !== ''
+      },
+      30_000,
+      'the redeploy on rotation',
+    )
+    expect((await settled(redeployId)).status).toBe('ready')
+    const second = await secretOnCluster()
+    expect(Buffer.from(second?.data.value ?? '', 'base64').toString('utf8')).toBe(rotatedValue)
+    expect(second?.metadata.annotations?.['rxt-deploy/secret-version']).toBe('2')
+    expect(of('evt.secret.accessed', redeployId)[0]?.data).toMatchObject({
+      version: 2,
+      actor: 'service:spot',
+    })
+    // No event the journey saw carries a value.
+    for (const e of events) {
+      expect(JSON.stringify(e)).not.toContain(value)
+      expect(JSON.stringify(e)).not.toContain(rotatedValue)
+    }
+  }, 400_000)
 
   it('undoes the provision when the network step is refused on the cluster: a host another environment serves', async () => {
     const holder = await readyDeployment()

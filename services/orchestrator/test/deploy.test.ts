@@ -293,11 +293,13 @@ for (const target of dbTargets()) {
         'step-succeeded',
         'step-started',
         'step-succeeded',
+        'step-started',
+        'step-succeeded',
         'succeeded',
         'end',
       ])
       expect(frames.slice(0, -1).map((f) => Number(f.id))).toEqual(
-        Array.from({ length: 18 }, (_, i) => i + 1),
+        Array.from({ length: 20 }, (_, i) => i + 1),
       )
       expect(JSON.parse(frames[2]?.data as string)).toMatchObject({
         kind: 'step-succeeded',
@@ -306,8 +308,8 @@ for (const target of dbTargets()) {
       })
       expect(JSON.parse(frames.at(-1)?.data as string)).toEqual({ status: 'ready' })
       // Resumed after the entry it last saw.
-      const resumed = await stream({ 'last-event-id': '16' })
-      expect(resumed.body.match(/^id: \d+$/gm)).toEqual(['id: 17', 'id: 18'])
+      const resumed = await stream({ 'last-event-id': '18' })
+      expect(resumed.body.match(/^id: \d+$/gm)).toEqual(['id: 19', 'id: 20'])
       const foreign = await runtime.app.inject({
         url: `/v1/deployments/${id}/events`,
         headers: { authorization: stranger.authorization },
@@ -450,7 +452,6 @@ for (const target of dbTargets()) {
           ['admission', 'succeeded'],
           ['plan', 'succeeded'],
           ['secrets', 'succeeded'],
-          ['secrets', 'succeeded'],
           ['provision', 'compensated'],
           ['rollout', 'compensated'],
           ['network', 'failed'],
@@ -487,7 +488,6 @@ for (const target of dbTargets()) {
           ['place', 'succeeded', 1],
           ['admission', 'succeeded', 1],
           ['plan', 'succeeded', 1],
-          ['secrets', 'succeeded', 1],
           ['secrets', 'succeeded', 1],
           ['provision', 'compensated', 1],
           ['rollout', 'failed', 1],
