@@ -4,8 +4,15 @@ import { connect } from '@nats-io/transport-node'
 import { Redis } from 'ioredis'
 import pg from 'pg'
 import type { TestProject } from 'vitest/node'
-import { binaries, buildDir, opaPath } from '../../tools/peers/build.ts'
+import { binaries, buildDir, opaPath, vaultPath, weedPath } from '../../tools/peers/build.ts'
 import { down, isUp, kubeconfigPath, up } from '../../tools/peers/cluster.ts'
+import {
+  type RunningPeer,
+  type RunningSeaweedfs,
+  type RunningVault,
+  startSeaweedfs,
+  startVault,
+} from '../../tools/peers/servers.ts'
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -29,6 +36,20 @@ declare module 'vitest' {
     opaPath: string
     /** Why the opa suites are skipped; '' when they run. */
     opaSkipReason: string
+    /** The Vault dev server of the test peers (tools/peers), started for the run; '' when there is none. */
+    vaultAddr: string
+    /** Its root token, made for the run; '' when there is none. */
+    vaultToken: string
+    /** Why the Vault suites are skipped; '' when they run. */
+    vaultSkipReason: string
+    /** The S3 endpoint of the SeaweedFS of the test peers, started for the run; '' when there is none. */
+    s3Endpoint: string
+    s3Region: string
+    /** An access key made for the run, with every action; '' when there is none. */
+    s3AccessKeyId: string
+    s3SecretAccessKey: string
+    /** Why the S3 suites are skipped; '' when they run. */
+    s3SkipReason: string
   }
 }
 
@@ -95,6 +116,21 @@ async function findKubernetes(): Promise<{ reason: string; startedHere: boolean 
   }
 }
 
+/** A built server of the test peers, started for the run (and stopped after). */
+async function startPeer<T extends RunningPeer>(
+  name: string,
+  path: string,
+  start: () => Promise<T>,
+): Promise<{ reason: string; peer: T | undefined }> {
+  if (!existsSync(path))
+    return { reason: `${name} is not built at ${path} (npm run peers -- build; needs Go)`, peer: undefined }
+  try {
+    return { reason: '', peer: await start() }
+  } catch (error) {
+    return { reason: `${name} did not start: ${(error as Error).message}`, peer: undefined }
+  }
+}
+
 /**
  * Finds the real peers once per run. A missing peer skips its suites with the reason printed, except
  * under CI=true, where it fails the run.
@@ -103,11 +139,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const postgresUrl = process.env.RXT_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
   const natsUrl = process.env.RXT_TEST_NATS_URL ?? 'nats://127.0.0.1:4222'
   const redisUrl = process.env.RXT_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
-  const [postgresReason, natsReason, redisReason, kube] = await Promise.all([
+  const [postgresReason, natsReason, redisReason, kube, vault, s3] = await Promise.all([
     findPostgres(postgresUrl),
     findNats(natsUrl),
     findRedis(redisUrl),
     findKubernetes(),
+    startPeer<RunningVault>('vault', vaultPath, startVault),
+    startPeer<RunningSeaweedfs>('seaweedfs', weedPath, startSeaweedfs),
   ])
   const opaReason = existsSync(opaPath)
     ? ''
@@ -118,9 +156,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
     ['nats', natsReason],
     ['redis', redisReason],
     ['kubernetes', kube.reason],
+    ['vault', vault.reason],
+    ['s3', s3.reason],
   ] as const) {
     if (reason === '') continue
-    if (process.env.CI === 'true') throw new Error(`CI=true and a test peer is missing: ${reason}`)
+    if (process.env.CI === 'true') {
+      await Promise.all([vault.peer?.stop(), s3.peer?.stop()])
+      throw new Error(`CI=true and a test peer is missing: ${reason}`)
+    }
     process.stdout.write(`SKIPPED ${name} suites: ${reason}\n`)
   }
   project.provide('postgresUrl', postgresReason === '' ? postgresUrl : '')
@@ -133,7 +176,16 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('kubeSkipReason', kube.reason)
   project.provide('opaPath', opaReason === '' ? opaPath : '')
   project.provide('opaSkipReason', opaReason)
+  project.provide('vaultAddr', vault.peer?.addr ?? '')
+  project.provide('vaultToken', vault.peer?.token ?? '')
+  project.provide('vaultSkipReason', vault.reason)
+  project.provide('s3Endpoint', s3.peer?.endpoint ?? '')
+  project.provide('s3Region', s3.peer?.region ?? '')
+  project.provide('s3AccessKeyId', s3.peer?.accessKeyId ?? '')
+  project.provide('s3SecretAccessKey', s3.peer?.secretAccessKey ?? '')
+  project.provide('s3SkipReason', s3.reason)
   return async () => {
+    await Promise.all([vault.peer?.stop(), s3.peer?.stop()])
     if (kube.startedHere) await down()
   }
 }

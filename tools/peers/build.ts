@@ -1,11 +1,14 @@
 // Builds the pinned test peers into the cache, once per pin: kube-apiserver, kube-controller-manager,
 // kube-scheduler and kubectl from the Go module k8s.io/kubernetes, KWOK from sigs.k8s.io/kwok, etcd
 // from go.etcd.io/etcd/server/v3, cert-manager's CRDs from its Go module, and OPA from
-// github.com/open-policy-agent/opa (the policy context's `opa test`, `opa build` and benchmark).
+// github.com/open-policy-agent/opa (the policy context's `opa test`, `opa build` and benchmark),
+// HashiCorp Vault from github.com/hashicorp/vault (the secrets context's KV v2 store) and SeaweedFS
+// from github.com/seaweedfs/seaweedfs (the audit archive's S3 store with Object Lock).
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import {
   copyFileSync,
+  cpSync,
   existsSync,
   mkdirSync,
   readdirSync,
@@ -25,6 +28,10 @@ export interface Pins {
   readonly certManager: string
   /** Open Policy Agent: `opa test` and `opa build -t wasm` of services/policy, and its benchmark's server. */
   readonly opa: string
+  /** HashiCorp Vault's server module (OpenBao is not served by the module proxy: ADR 0025). */
+  readonly vault: string
+  /** SeaweedFS (its module has no tagged versions on the proxy: a pseudo-version of its main branch). */
+  readonly seaweedfs: string
 }
 
 export const pins: Pins = JSON.parse(readFileSync(new URL('./pins.json', import.meta.url), 'utf8'))
@@ -45,6 +52,11 @@ export const crdsDir = join(cacheRoot, `cert-manager-${pins.certManager}`, 'crds
 /** OPA, in a directory of its own pin: its pin changes no other build's directory. */
 export const opaDir = join(cacheRoot, `opa-${pins.opa}`)
 export const opaPath = join(opaDir, 'bin', 'opa')
+/** Vault and SeaweedFS, each in a directory of its own pin, as OPA. */
+export const vaultDir = join(cacheRoot, `vault-${pins.vault}`)
+export const vaultPath = join(vaultDir, 'bin', 'vault')
+export const seaweedfsDir = join(cacheRoot, `seaweedfs-${pins.seaweedfs}`)
+export const weedPath = join(seaweedfsDir, 'bin', 'weed')
 export const binaries = [
   'etcd',
   'kube-apiserver',
@@ -219,18 +231,119 @@ export function buildOpa(): { built: boolean; path: string } {
   return { built: true, path: opaPath }
 }
 
+/**
+ * A server built from its own module's source, with the dependency versions of its own go.mod and
+ * go.sum (what upstream builds and tests with): the module is copied out of the module cache, the
+ * `replace … => ./…` lines of its nested modules (which a module's zip leaves out) are dropped so the
+ * published versions its go.mod requires are used, and the command is built statically into
+ * `<dir>/bin/`. Once per pin: an existing binary is kept.
+ */
+function buildFromModule(spec: {
+  readonly dir: string
+  readonly module: string
+  readonly version: string
+  readonly pkg: string
+  readonly output: string
+  /** Exact text replacements in the copied source, each of which must match once. */
+  readonly patches?: readonly { readonly file: string; readonly from: string; readonly to: string }[]
+}): { built: boolean; path: string; seconds: number } {
+  const path = join(spec.dir, 'bin', spec.output)
+  if (existsSync(path)) return { built: false, path, seconds: 0 }
+  const started = Date.now()
+  const fetchDir = join(spec.dir, 'fetch')
+  mkdirSync(fetchDir, { recursive: true })
+  writeFileSync(join(fetchDir, 'go.mod'), 'module rxt.local/peers/fetch\n\ngo 1.24\n')
+  const src = join(spec.dir, 'src')
+  rmSync(src, { recursive: true, force: true })
+  cpSync(moduleDir(fetchDir, `${spec.module}@${spec.version}`), src, { recursive: true })
+  // The module cache is read-only; the copy is built in, so it must be writable (and removable).
+  run('chmod', ['-R', 'u+w', src], spec.dir)
+  const goMod = join(src, 'go.mod')
+  writeFileSync(goMod, readFileSync(goMod, 'utf8').replace(/^replace \S+ => \.\/.*$/gm, ''))
+  for (const patch of spec.patches ?? []) {
+    const file = join(src, patch.file)
+    const text = readFileSync(file, 'utf8')
+    if (text.split(patch.from).length !== 2)
+      throw new Error(
+        `${spec.module}@${spec.version}: ${patch.file} no longer has ${JSON.stringify(patch.from)}`,
+      )
+    writeFileSync(file, text.replace(patch.from, patch.to))
+  }
+  const bin = join(spec.dir, 'bin')
+  mkdirSync(`${bin}.partial`, { recursive: true })
+  run(
+    'go',
+    ['build', '-trimpath', '-ldflags', '-s -w', '-o', join(`${bin}.partial`, spec.output), spec.pkg],
+    src,
+    { CGO_ENABLED: '0' },
+  )
+  // Only a finished build is moved into place, so an interrupted one is built again.
+  rmSync(bin, { recursive: true, force: true })
+  renameSync(`${bin}.partial`, bin)
+  // The source is 60–150 MB; the module cache keeps it for a rebuild.
+  rmSync(src, { recursive: true, force: true })
+  return { built: true, path, seconds: Math.round((Date.now() - started) / 1000) }
+}
+
+/**
+ * Vault (`vault server -dev`: in memory, KV v2 at secret/); its version is embedded from its VERSION
+ * file. Its go.mod requires the published sdk v0.21.0, but its own tree's sdk (which it builds with)
+ * still has the two-argument `ActivationFunc` of v0.20.0, and v0.20.0 lacks what the rest of the tree
+ * uses. Three lines are adapted to v0.21.0 instead: the two callers of the identity store's activation
+ * hook (the flag-name argument, which the hook ignores) and transit's restore (v0.21.0 returns no key
+ * name). Nothing else of the source changes; each patch must match exactly once, or the build stops.
+ */
+export const buildVault = () =>
+  buildFromModule({
+    dir: vaultDir,
+    module: 'github.com/hashicorp/vault',
+    version: pins.vault,
+    pkg: '.',
+    output: 'vault',
+    patches: [
+      {
+        file: 'vault/identity_store.go',
+        from: 'ActivationFunc: iStore.activateDeduplication,',
+        to: 'ActivationFunc: func(ctx context.Context, req *logical.Request, _ string) error { return iStore.activateDeduplication(ctx, req) },',
+      },
+      {
+        file: 'vault/logical_system_activation_flags.go',
+        from: 'b.idStoreBackend.ActivationFunc(ctx, nil)',
+        to: 'b.idStoreBackend.ActivationFunc(ctx, nil, "")',
+      },
+      // v0.21.0's RestorePolicy returns no key name: the requested one (only an observation's label).
+      {
+        file: 'builtin/logical/transit/path_restore.go',
+        from: 'restoredKeyName, err := b.lm.RestorePolicy(ctx, req.Storage, keyName, backupB64, force)',
+        to: 'restoredKeyName, err := keyName, b.lm.RestorePolicy(ctx, req.Storage, keyName, backupB64, force)',
+      },
+    ],
+  })
+
+/** SeaweedFS's `weed` (`weed mini`: master, volume, filer and S3 gateway in one process). */
+export const buildSeaweedfs = () =>
+  buildFromModule({
+    dir: seaweedfsDir,
+    module: 'github.com/seaweedfs/seaweedfs',
+    version: pins.seaweedfs,
+    pkg: './weed',
+    output: 'weed',
+  })
+
 /** Builds what is missing; returns what it did and how long it took. */
 export function build(): { built: boolean; seconds: number; dir: string } {
   const started = Date.now()
   const bin = join(buildDir, 'bin')
   const opa = buildOpa()
+  const vault = buildVault()
+  const seaweedfs = buildSeaweedfs()
   if (!existsSync(crdsDir)) fetchCertManagerCrds()
   const stagesCurrent = () =>
     existsSync(kwokStagesPath) && readFileSync(kwokStagesPath, 'utf8').startsWith(kwokStagesHeader)
   if (binaries.every((b) => existsSync(join(bin, b)))) {
     if (!stagesCurrent()) writeKwokStages()
     return {
-      built: opa.built,
+      built: opa.built || vault.built || seaweedfs.built,
       seconds: Math.round((Date.now() - started) / 1000),
       dir: buildDir,
     }

@@ -1,13 +1,22 @@
-// npm run peers -- build [opa] | up | down | status: the real peers the Kubernetes and policy suites run against.
-import { build, buildDir, buildOpa, pins } from './build.ts'
+// npm run peers -- build [opa|vault|seaweedfs] | up | down | status: the real peers the Kubernetes,
+// policy, secrets and audit suites run against.
+import { build, buildDir, buildOpa, buildSeaweedfs, buildVault, pins } from './build.ts'
 import { down, isUp, kubeconfigPath, up } from './cluster.ts'
 
 const [command] = process.argv.slice(2)
 switch (command) {
   case 'build': {
-    if (process.argv[3] === 'opa') {
+    const only = process.argv[3]
+    if (only === 'opa') {
       const opa = buildOpa()
       process.stdout.write(`${opa.built ? 'built' : 'reusing'} opa ${pins.opa}: ${opa.path}\n`)
+      break
+    }
+    if (only === 'vault' || only === 'seaweedfs') {
+      const peer = only === 'vault' ? buildVault() : buildSeaweedfs()
+      process.stdout.write(
+        `${peer.built ? `built in ${peer.seconds} s` : 'reusing'} ${only} ${pins[only]}: ${peer.path}\n`,
+      )
       break
     }
     const result = build()
@@ -31,6 +40,6 @@ switch (command) {
     process.stdout.write(`${isUp() ? `up; kubeconfig: ${kubeconfigPath}` : 'down'}; peers in ${buildDir}\n`)
     break
   default:
-    process.stderr.write('usage: npm run peers -- build [opa] | up | down | status\n')
+    process.stderr.write('usage: npm run peers -- build [opa|vault|seaweedfs] | up | down | status\n')
     process.exit(2)
 }
