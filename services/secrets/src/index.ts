@@ -17,6 +17,25 @@ const SecretsConfigSchema = Type.Object({
         "The key-encryption key (base64url of 32 random bytes) that wraps every organisation's data key, the same in every process that runs secrets. A secret: no default; `rxt-deploy up` keeps one in RXT_DATA_DIR/secrets.key when it is unset. Losing it loses every stored value.",
     }),
   ),
+  VAULT_ADDR: Type.Optional(
+    Type.String({
+      pattern: '^https?://[^/]+$',
+      description:
+        'A Vault-compatible server (HashiCorp Vault, OpenBao) that keeps the values instead of the database: KV v2 under rxt-deploy/{tenantId}/secrets/, read with short-lived per-tenant tokens. Unset: the built-in envelope-encrypted store.',
+    }),
+  ),
+  VAULT_TOKEN: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description:
+        "The secrets context's Vault token (a secret): writes values under rxt-deploy/, writes the tenants' ACL policies, creates their child tokens",
+    }),
+  ),
+  VAULT_KV_MOUNT: Type.String({
+    default: 'secret',
+    pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
+    description: 'The KV v2 mount the values are kept in',
+  }),
   SECRET_GRANT_TTL_SECONDS: Type.Integer({
     default: 900,
     minimum: 30,
@@ -41,7 +60,8 @@ export const secrets = defineContext<SecretsConfig>({
     ),
   ],
   start: (deps) => {
-    // Refuses to run without a usable key, naming how to make one.
+    // Refuses to run without a usable key, naming how to make one (the built-in store's; with Vault
+    // the data keys still wrap nothing, but the key is asked for all the same: switching back needs it).
     kekOfConfig(deps.config)
   },
 })

@@ -12,7 +12,7 @@ import {
 /**
  * Where secret values are kept, behind what routes and grants see: the version rows (metadata) are the
  * context's; a backend keeps the values. The built-in one seals them into the version rows with the
- * tenant's data key; a Vault KV v2 backend (ADR 0023, 3) would keep them under
+ * tenant's data key; a Vault KV v2 backend (ADR 0023, 3; vault-store.ts) keeps them under
  * `rxt-deploy/{tenantId}/secrets/` and hold nothing in the row.
  *
  * Every call runs in the caller's transaction, with `rxt.tenant_id` set to the binding's tenant.
@@ -23,7 +23,12 @@ export interface SecretStore {
   /** A version's value, from what its row holds. UnavailableError when it does not open. */
   read(tx: Queryable, binding: ValueBinding, held: Buffer | null): Promise<string>
   /** Forgets the values of these versions of a secret (pruned by rotation, or the secret deleted). */
-  drop(tx: Queryable, tenantId: string, secretId: string, versions: readonly number[]): Promise<void>
+  drop(
+    tx: Queryable,
+    tenantId: string,
+    secretId: string,
+    versions: readonly { readonly version: number; readonly held: Buffer | null }[],
+  ): Promise<void>
 }
 
 /** A version whose stored value does not open, said without the value or the key. */

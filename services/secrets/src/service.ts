@@ -23,11 +23,16 @@ import {
 import { kekOf } from './domain/envelope.ts'
 import { createSealedStore, type SecretStore } from './secret-store.ts'
 import { createSecretRows, type GrantRow, type SecretRow, type VersionRow } from './store.ts'
+import { createVaultStore } from './vault-store.ts'
 
 export interface SecretsConfig {
   /** The key-encryption key, base64url of 32 bytes; no default (start refuses to run without it). */
   readonly SECRETS_KEY?: string | undefined
   readonly SECRET_GRANT_TTL_SECONDS: number
+  /** A Vault-compatible server keeps the values instead of the database (its KV v2 mount, a token). */
+  readonly VAULT_ADDR?: string | undefined
+  readonly VAULT_TOKEN?: string | undefined
+  readonly VAULT_KV_MOUNT: string
 }
 
 /** How many versions of a secret are kept: a rotation drops the older ones. */
@@ -100,6 +105,15 @@ export function createSecrets(deps: ContextDeps<SecretsConfig>, options: { store
   /** The backend: given, or the built-in sealed store (made on first use, after start checked the key). */
   const storeOf = (): SecretStore => {
     if (options.store !== undefined) return options.store
+    const { VAULT_ADDR, VAULT_TOKEN, VAULT_KV_MOUNT } = deps.config
+    if (VAULT_ADDR !== undefined) {
+      if (VAULT_TOKEN === undefined)
+        throw new InputError(
+          'VAULT_ADDR is set but VAULT_TOKEN is not: secrets needs a Vault token that may write under rxt-deploy/ in the KV v2 mount, write ACL policies and create child tokens',
+        )
+      builtIn ??= createVaultStore({ addr: VAULT_ADDR, token: VAULT_TOKEN, mount: VAULT_KV_MOUNT })
+      return builtIn
+    }
     builtIn ??= createSealedStore(kekOfConfig(deps.config))
     return builtIn
   }
@@ -198,7 +212,7 @@ export function createSecrets(deps: ContextDeps<SecretsConfig>, options: { store
         await secretOf(tx, secretId, true)
         const rows = createSecretRows(tx)
         const versions = (await rows.versions(secretId)).map((v) => v.version)
-        await storeOf().drop(tx, tenantId, secretId, versions)
+        await storeOf().drop(tx, tenantId, secretId, await rows.held(secretId, versions))
         await rows.dropVersions(secretId, versions)
         await rows.markDeleted(secretId, actorOf(principal), clock.now())
       })
@@ -229,7 +243,7 @@ export function createSecrets(deps: ContextDeps<SecretsConfig>, options: { store
         const old = (await rows.versions(secretId))
           .map((v) => v.version)
           .filter((v) => v <= version - keptVersions)
-        await storeOf().drop(tx, tenantId, secretId, old)
+        await storeOf().drop(tx, tenantId, secretId, await rows.held(secretId, old))
         await rows.dropVersions(secretId, old)
         const redeploy = row.redeploy_on_rotation ? await behind(tx, secretId, version) : undefined
         const data: SecretRotated = {

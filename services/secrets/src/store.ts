@@ -142,6 +142,18 @@ export function createSecretRows(tx: Queryable) {
       return rows
     },
 
+    /** What the rows of these versions hold for the backend (the sealed bytes, or its own reference). */
+    async held(
+      secretId: string,
+      versions: readonly number[],
+    ): Promise<{ version: number; held: Buffer | null }[]> {
+      const { rows } = await tx.query<{ version: number; sealed: Uint8Array | null }>(
+        'SELECT version, sealed FROM secret_versions WHERE secret_id = $1 AND version = ANY($2::int[])',
+        [secretId, versions],
+      )
+      return rows.map((r) => ({ version: r.version, held: r.sealed === null ? null : Buffer.from(r.sealed) }))
+    },
+
     async dropVersions(secretId: string, versions: readonly number[]): Promise<void> {
       if (versions.length === 0) return
       await tx.query('DELETE FROM secret_versions WHERE secret_id = $1 AND version = ANY($2::int[])', [

@@ -47,6 +47,8 @@ export interface VaultKv {
   read(tenantId: string, name: string, version?: number): Promise<VaultSecret>
   /** Removes a secret for good: every version and its metadata. */
   destroy(tenantId: string, name: string): Promise<void>
+  /** Destroys these versions of a secret for good (their data; the metadata stays). */
+  destroyVersions(tenantId: string, name: string, versions: readonly number[]): Promise<void>
   /**
    * A child token of this client's token that may read this tenant's values and nothing else, for
    * `ttlSeconds`, not renewable. Creates (or updates) the tenant's ACL policy first.
@@ -216,6 +218,12 @@ export function createVaultKv(options: VaultKvOptions): VaultKv {
     async destroy(tenantId, name) {
       const path = secretPath(tenantId, name)
       await call('DELETE', `${mount}/metadata/${path}`, `destroy the secret ${path}`)
+    },
+
+    async destroyVersions(tenantId, name, versions) {
+      const path = secretPath(tenantId, name)
+      if (versions.length === 0) return
+      await call('POST', `${mount}/destroy/${path}`, `destroy versions of the secret ${path}`, { versions })
     },
 
     async issueToken(tenantId, ttlSeconds) {
