@@ -193,6 +193,7 @@ describe.skipIf(skipped)('the deploy saga on the local Kubernetes cluster with R
             'evt.destroyed',
             'evt.secret.accessed',
             'evt.secret.rotated',
+            'evt.spot.credentials.issued',
           ],
           handle: async (m) => void events.push(m),
         },
@@ -445,6 +446,24 @@ describe.skipIf(skipped)('the deploy saga on the local Kubernetes cluster with R
       version: 2,
       actor: 'service:spot',
     })
+    // A kubeconfig for the environment through the secrets API: issued by the broker, for the person.
+    const issued = await call('POST', `/v1/secrets/environments/${envId}/kubeconfig`)
+    expect(issued.statusCode, issued.body).toBe(200)
+    expect(issued.headers['cache-control']).toBe('no-store')
+    expect(issued.json()).toMatchObject({ envId, namespace: ns })
+    await until(() => events.some((e) => e.type === 'evt.spot.credentials.issued'), 10_000, 'the issue')
+    expect(events.find((e) => e.type === 'evt.spot.credentials.issued')?.data).toMatchObject({
+      envId,
+      issuedTo: expect.stringMatching(/^user:/),
+    })
+    // Another organisation's environment is absent through it, as through the broker.
+    const stranger = await signUp(runtime, `stranger-${run}@example.com`)
+    const foreign = await runtime.app.inject({
+      method: 'POST',
+      url: `/v1/secrets/environments/${envId}/kubeconfig`,
+      headers: { authorization: stranger.authorization },
+    })
+    expect(foreign.statusCode).toBe(404)
     // No event the journey saw carries a value.
     for (const e of events) {
       expect(JSON.stringify(e)).not.toContain(value)

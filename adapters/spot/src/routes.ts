@@ -26,6 +26,22 @@ const Credentials = Type.Object({
 })
 
 /**
+ * Who the credentials are for: the caller, or, when a platform service asks (the secrets context's
+ * kubeconfig route), the person it names in x-rxt-on-behalf-of (the service is in the request's
+ * audit record).
+ */
+const issuedTo = (request: Parameters<typeof principalOf>[0] & { headers: Record<string, unknown> }) => {
+  const principal = principalOf(request)
+  const onBehalfOf = request.headers['x-rxt-on-behalf-of']
+  return principal.kind === 'service' &&
+    typeof onBehalfOf === 'string' &&
+    onBehalfOf.length <= 128 &&
+    /^(user|api-key):[A-Za-z0-9._-]+$/.test(onBehalfOf)
+    ? onBehalfOf
+    : actorOf(principal)
+}
+
+/**
  * The kubeconfig broker: short-lived credentials for one environment's namespace, for people who
  * deploy there. Deploy permission is asked because logs may hold what the application prints; every
  * issue is audited (evt.spot.credentials.issued), never with the token.
@@ -69,7 +85,7 @@ export function credentialsRoutes(
           type: 'evt.spot.credentials.issued',
           tenantId,
           key: envId,
-          data: { envId, namespace, serviceAccount, issuedTo: actorOf(principalOf(request)), expiresAt },
+          data: { envId, namespace, serviceAccount, issuedTo: issuedTo(request), expiresAt },
         }),
       )
       reply.header('cache-control', 'no-store')

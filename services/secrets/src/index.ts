@@ -1,6 +1,7 @@
 import { SecretIssueMessage } from '@rxt/contracts'
 import { defineContext, on, perContext, tenantOfMessage } from '@rxt/kit'
 import Type from 'typebox'
+import { kubeconfigRoutes } from './kubeconfigs.ts'
 import { secretsRoutes } from './routes.ts'
 import { createSecrets, kekOfConfig, type SecretsConfig } from './service.ts'
 
@@ -52,7 +53,10 @@ export const secrets = defineContext<SecretsConfig>({
     'Secret values per project or environment, envelope-encrypted, versioned; granted to deployments and read by their adapters',
   config: SecretsConfigSchema,
   migrations: new URL('../migrations/', import.meta.url),
-  routes: (app, deps) => secretsRoutes(secretsOf(deps))(app),
+  routes: (app, deps) => {
+    secretsRoutes(secretsOf(deps))(app)
+    kubeconfigRoutes(deps.peer)(app)
+  },
   handlers: (deps) => [
     // For the envelope's tenant: a payload never names whose rows a command reads and writes.
     on(SecretIssueMessage, { id: 'issue' }, (data, ctx, message) =>
