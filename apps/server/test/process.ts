@@ -71,6 +71,10 @@ const notInherited = [
   'GATEWAY_UPSTREAMS',
   'WEBHOOK_KEY',
   'SECRETS_KEY',
+  'VAULT_ADDR',
+  'VAULT_TOKEN',
+  'CONTEXT_URLS',
+  'SERVICE_CREDENTIAL',
 ]
 
 /**
