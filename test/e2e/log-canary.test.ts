@@ -85,6 +85,8 @@ for (const target of dbTargets()) {
     const reader = databaseReader()
     /** Every secret the journey was given or chose, by what it is. */
     const secrets = new Map<string, string>()
+    /** Every problem document the journey was answered with. */
+    const problems: string[] = []
     const webhookKey = randomBytes(32).toString('base64url')
     const secretsKey = randomBytes(32).toString('base64url')
     /** Sends cmd.secret.issue as the orchestrator would, and sees the grant that answers it. */
@@ -111,6 +113,7 @@ for (const target of dbTargets()) {
         headers: options.headers ?? {},
         ...(options.body === undefined ? {} : { payload: options.body as object }),
       })
+      if (res.headers['content-type']?.includes('application/problem+json')) problems.push(res.body)
       return {
         status: res.statusCode,
         body: res.body.length > 0 && res.headers['content-type']?.includes('json') ? res.json() : res.body,
@@ -387,6 +390,37 @@ for (const target of dbTargets()) {
             )
         }
       }
+      expect(found).toEqual([])
+    })
+
+    it('finds no secret the journey saw in any problem it was answered with', () => {
+      // The journey was refused on purpose (a wrong password, a forged key, failing statements).
+      expect(problems.length).toBeGreaterThanOrEqual(5)
+      const found: string[] = []
+      for (const [what, secret] of secrets)
+        for (const form of formsOf(secret))
+          for (const problem of problems)
+            if (problem.includes(form))
+              found.push(`${what}: ${problem.replace(form, '<HERE>').slice(0, 400)}`)
+      expect(found).toEqual([])
+    })
+
+    it('finds no secret the journey saw in any message the bus carried', async () => {
+      // Every message published is kept in the bus's tables (the outbox, the Postgres log, the inboxes).
+      const carried = (await reader.values()).filter(({ table }) =>
+        /^bus\.|\.rxt_(outbox|inbox|dead_letters)$/.test(table),
+      )
+      expect(carried.some(({ value }) => value.includes('evt.secret.accessed'))).toBe(true)
+      expect(
+        carried.some(
+          ({ value }) => value.includes('evt.request.audited') || value.includes('evt.secret.rotated'),
+        ),
+      ).toBe(true)
+      const found: string[] = []
+      for (const [what, secret] of secrets)
+        for (const form of formsOf(secret))
+          for (const { table, column, value } of carried)
+            if (value.includes(form)) found.push(`${what} in ${table}.${column}`)
       expect(found).toEqual([])
     })
 
