@@ -1,5 +1,6 @@
 import { sim } from '@rxt/adapter-sim'
 import { spot } from '@rxt/adapter-spot'
+import { audit } from '@rxt/audit'
 import { gateway } from '@rxt/gateway'
 import { identity } from '@rxt/identity'
 import type { ContextDefinition } from '@rxt/kit'
@@ -23,6 +24,7 @@ export const catalog: readonly ContextDefinition<any>[] = [
   placement,
   policy,
   orchestrator,
+  audit,
   system,
   gateway,
 ]

@@ -1,0 +1,278 @@
+import type { Queryable } from '@rxt/kit'
+import type { ChainedRecord, JsonValue } from './domain/chain.ts'
+
+/** The tenant of the platform's own trail (organisation ids are UUIDs: never this). */
+export const platformTenant = '_platform'
+
+export interface HeadRow {
+  readonly sequence: number
+  readonly hash: string
+  readonly checkpointed: number
+}
+
+export interface CheckpointRow {
+  readonly tenant: string
+  readonly sequence: number
+  readonly headHash: string
+  readonly keyId: string
+  readonly signature: string
+  readonly signedAt: string
+}
+
+type RecordRow = {
+  tenant: string
+  sequence: string | number
+  recorded_at: Date | string
+  source: string
+  actor: string
+  action: string
+  object: string
+  request_id: string | null
+  outcome: string
+  data: { [key: string]: JsonValue } | null
+  prev_hash: string
+  hash: string
+}
+
+const columns =
+  'tenant, sequence, recorded_at, source, actor, action, object, request_id, outcome, data, prev_hash, hash'
+
+export const recordOf = (row: RecordRow): ChainedRecord => ({
+  tenantId: row.tenant,
+  seq: Number(row.sequence),
+  at: new Date(row.recorded_at).toISOString(),
+  actor: row.actor,
+  action: row.action,
+  object: row.object,
+  outcome: row.outcome,
+  requestId: row.request_id,
+  source: row.source,
+  ...(row.data === null ? {} : { data: row.data }),
+  prevHash: row.prev_hash,
+  hash: row.hash,
+})
+
+/** Sets the tenant row-level security reads and checks, for the rest of the transaction. */
+export async function actAs(tx: Queryable, tenant: string): Promise<void> {
+  await tx.query("SELECT set_config('rxt.tenant_id', $1, true)", [tenant])
+}
+
+/** The tenant's chain head, created empty when missing, locked until the transaction ends. */
+export async function lockHead(tx: Queryable, tenant: string, genesis: string): Promise<HeadRow> {
+  const { rows } = await tx.query<{ sequence: string; hash: string; checkpointed: string }>(
+    `INSERT INTO chain_heads (tenant, sequence, hash) VALUES ($1, 0, $2)
+     ON CONFLICT (tenant) DO UPDATE SET tenant = EXCLUDED.tenant
+     RETURNING sequence, hash, checkpointed`,
+    [tenant, genesis],
+  )
+  const row = rows[0] as { sequence: string; hash: string; checkpointed: string }
+  return { sequence: Number(row.sequence), hash: row.hash, checkpointed: Number(row.checkpointed) }
+}
+
+/** Claims a message id for a sequence; false when the message was recorded before. */
+export async function claimMessage(
+  tx: Queryable,
+  messageId: string,
+  tenant: string,
+  sequence: number,
+): Promise<boolean> {
+  const { rowCount } = await tx.query(
+    'INSERT INTO recorded_messages (message_id, tenant, sequence) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+    [messageId, tenant, sequence],
+  )
+  return rowCount > 0
+}
+
+/** Writes the record and moves the tenant's head to it, in one statement. */
+export async function insertRecord(tx: Queryable, record: ChainedRecord, source: string): Promise<void> {
+  await tx.query(
+    `WITH appended AS (
+       INSERT INTO audit_records (${columns})
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+     )
+     UPDATE chain_heads SET sequence = $2, hash = $12, updated_at = now() WHERE tenant = $1`,
+    [
+      record.tenantId,
+      record.seq,
+      record.at,
+      source,
+      record.actor,
+      record.action,
+      record.object,
+      record.requestId,
+      record.outcome,
+      record.data === undefined ? null : JSON.stringify(record.data),
+      record.prevHash,
+      record.hash,
+    ],
+  )
+}
+
+/** Records of the tenant with sequence in (after, upTo], in sequence order, at most `limit`. */
+export async function recordsAfter(
+  tx: Queryable,
+  tenant: string,
+  after: number,
+  upTo: number,
+  limit: number,
+): Promise<ChainedRecord[]> {
+  const { rows } = await tx.query<RecordRow>(
+    `SELECT ${columns} FROM audit_records
+      WHERE tenant = $1 AND sequence > $2 AND sequence <= $3
+      ORDER BY sequence LIMIT $4`,
+    [tenant, after, upTo, limit],
+  )
+  return rows.map(recordOf)
+}
+
+/** Records of the tenant after a sequence, recorded within [from, to), in sequence order. */
+export async function recordsBetween(
+  tx: Queryable,
+  tenant: string,
+  after: number,
+  range: { readonly from?: string; readonly to?: string },
+  limit: number,
+): Promise<ChainedRecord[]> {
+  const { rows } = await tx.query<RecordRow>(
+    `SELECT ${columns} FROM audit_records
+      WHERE tenant = $1 AND sequence > $2
+        AND ($3::timestamptz IS NULL OR recorded_at >= $3) AND ($4::timestamptz IS NULL OR recorded_at < $4)
+      ORDER BY sequence LIMIT $5`,
+    [tenant, after, range.from ?? null, range.to ?? null, limit],
+  )
+  return rows.map(recordOf)
+}
+
+export interface RecordFilter {
+  readonly object?: string
+  readonly actor?: string
+  readonly action?: string
+  readonly from?: string
+  readonly to?: string
+  /** Records below this sequence (the previous page's last). */
+  readonly before?: number
+}
+
+/** A page of the tenant's records, newest (highest sequence) first. */
+export async function listRecords(
+  tx: Queryable,
+  tenant: string,
+  filter: RecordFilter,
+  limit: number,
+): Promise<ChainedRecord[]> {
+  const where = ['tenant = $1']
+  const params: unknown[] = [tenant]
+  const add = (sql: string, value: unknown) => {
+    params.push(value)
+    where.push(sql.replace('?', `$${params.length}`))
+  }
+  if (filter.object !== undefined) add('object = ?', filter.object)
+  if (filter.actor !== undefined) add('actor = ?', filter.actor)
+  if (filter.action !== undefined) add('action = ?', filter.action)
+  if (filter.from !== undefined) add('recorded_at >= ?', filter.from)
+  if (filter.to !== undefined) add('recorded_at < ?', filter.to)
+  if (filter.before !== undefined) add('sequence < ?', filter.before)
+  params.push(limit)
+  const { rows } = await tx.query<RecordRow>(
+    `SELECT ${columns} FROM audit_records WHERE ${where.join(' AND ')} ORDER BY sequence DESC LIMIT $${params.length}`,
+    params,
+  )
+  return rows.map(recordOf)
+}
+
+/** Every tenant with records, and its head. */
+export async function heads(db: Queryable): Promise<(HeadRow & { tenant: string })[]> {
+  const { rows } = await db.query<{ tenant: string; sequence: string; hash: string; checkpointed: string }>(
+    'SELECT tenant, sequence, hash, checkpointed FROM chain_heads WHERE sequence > 0 ORDER BY tenant',
+  )
+  return rows.map((r) => ({
+    tenant: r.tenant,
+    sequence: Number(r.sequence),
+    hash: r.hash,
+    checkpointed: Number(r.checkpointed),
+  }))
+}
+
+export async function readHead(tx: Queryable, tenant: string): Promise<HeadRow | undefined> {
+  const { rows } = await tx.query<{ sequence: string; hash: string; checkpointed: string }>(
+    'SELECT sequence, hash, checkpointed FROM chain_heads WHERE tenant = $1',
+    [tenant],
+  )
+  const row = rows[0]
+  return row === undefined
+    ? undefined
+    : { sequence: Number(row.sequence), hash: row.hash, checkpointed: Number(row.checkpointed) }
+}
+
+export async function insertCheckpoint(tx: Queryable, checkpoint: CheckpointRow): Promise<void> {
+  await tx.query(
+    `INSERT INTO checkpoints (tenant, sequence, head_hash, key_id, signature, signed_at)
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
+    [
+      checkpoint.tenant,
+      checkpoint.sequence,
+      checkpoint.headHash,
+      checkpoint.keyId,
+      checkpoint.signature,
+      checkpoint.signedAt,
+    ],
+  )
+  await tx.query('UPDATE chain_heads SET checkpointed = $2 WHERE tenant = $1 AND checkpointed < $2', [
+    checkpoint.tenant,
+    checkpoint.sequence,
+  ])
+}
+
+/** The tenant's checkpoints, newest first. */
+export async function listCheckpoints(
+  tx: Queryable,
+  tenant: string,
+  limit: number,
+): Promise<CheckpointRow[]> {
+  const { rows } = await tx.query<{
+    tenant: string
+    sequence: string
+    head_hash: string
+    key_id: string
+    signature: string
+    signed_at: Date | string
+  }>(
+    `SELECT tenant, sequence, head_hash, key_id, signature, signed_at FROM checkpoints
+      WHERE tenant = $1 ORDER BY sequence DESC LIMIT $2`,
+    [tenant, limit],
+  )
+  return rows.map((r) => ({
+    tenant: r.tenant,
+    sequence: Number(r.sequence),
+    headHash: r.head_hash,
+    keyId: r.key_id,
+    signature: r.signature,
+    signedAt: new Date(r.signed_at).toISOString(),
+  }))
+}
+
+/** Makes the monthly partitions from this month to `monthsAhead` on; a month that cannot be made is reported. */
+export async function ensureMonths(
+  db: Queryable,
+  monthsAhead: number,
+): Promise<{ made: string[]; failed: string[] }> {
+  const made: string[] = []
+  const failed: string[] = []
+  for (let i = 0; i <= monthsAhead; i++) {
+    const { rows } = await db.query<{ month: string }>(
+      "SELECT to_char(date_trunc('month', now()) + make_interval(months => $1), 'YYYY-MM-DD') AS month",
+      [i],
+    )
+    const month = (rows[0] as { month: string }).month
+    try {
+      const created = await db.query<{ made: boolean }>('SELECT audit_ensure_month($1::date) AS made', [
+        month,
+      ])
+      if (created.rows[0]?.made === true) made.push(month)
+    } catch {
+      // Its records already fell into the default partition: they stay there, still in the chain.
+      failed.push(month)
+    }
+  }
+  return { made, failed }
+}
