@@ -1,6 +1,8 @@
+import { join } from 'node:path'
 import { catalog } from '@rxt/contracts'
 import { type ContextDeps, defineContext, InputError, perContext } from '@rxt/kit'
 import Type from 'typebox'
+import { filesystemArchive } from './archive.ts'
 import { auditRoutes } from './routes.ts'
 import { type AuditConfig, createAudit, tappedTypes } from './service.ts'
 import { ephemeralSigningKey, parseSigningKey, type SigningKey } from './signing.ts'
@@ -21,7 +23,14 @@ const AuditConfigSchema = Type.Object({
   AUDIT_ARCHIVE_AFTER_DAYS: Type.Integer({
     minimum: 1,
     default: 90,
-    description: 'Records older than this many days are moved to the archive.',
+    description:
+      'Months of records older than this many days are moved to the archive (embedded mode: RXT_DATA_DIR/audit-archive, read-only files) and their partitions dropped.',
+  }),
+  AUDIT_RETAIN_DAYS: Type.Integer({
+    minimum: 1,
+    default: 2557,
+    description:
+      'The retain-until date given to the archive for each object: this many days from archiving (7 years).',
   }),
 })
 
@@ -46,6 +55,14 @@ const auditOf = perContext((deps: ContextDeps<AuditConfig>) =>
     key: keyOf(deps),
     checkpointEvery: deps.config.AUDIT_CHECKPOINT_EVERY,
     publish: (tx, message) => deps.bus.publish(tx, message),
+    // The embedded mode archives to files beside its data; the distributed mode's object store (S3
+    // Object Lock) plugs in as another ArchiveSink. Without one, records stay in the database.
+    archive:
+      deps.runtime.mode === 'embedded'
+        ? filesystemArchive(join(deps.config.RXT_DATA_DIR, 'audit-archive'))
+        : undefined,
+    archiveAfterDays: deps.config.AUDIT_ARCHIVE_AFTER_DAYS,
+    retainDays: deps.config.AUDIT_RETAIN_DAYS,
   }),
 )
 
@@ -77,6 +94,7 @@ export const audit = defineContext<AuditConfig>({
   // Refuses to start without its key in the distributed mode.
   start: (deps) => void auditOf(deps),
 })
+export { type ArchiveSink, filesystemArchive } from './archive.ts'
 export { type Audit, createAudit, entryOf, tappedTypes } from './service.ts'
 export { parseSigningKey, type SigningKey } from './signing.ts'
 export { platformTenant } from './store.ts'

@@ -1,5 +1,6 @@
 import type { Envelope } from '@rxt/contracts'
 import type { Clock, ContextDb, HandlerContext, Logger, PublishInput, Queryable, Transaction } from '@rxt/kit'
+import type { ArchiveSink } from './archive.ts'
 import {
   type AuditRecord,
   appendTo,
@@ -13,27 +14,36 @@ import {
 import { signCheckpoint, verifyCheckpoint } from './domain/checkpoint.ts'
 import type { SigningKey } from './signing.ts'
 import {
+  type ArchivedRange,
   actAs,
+  archivedRanges,
   type CheckpointRow,
   claimMessage,
+  dropPartition,
   ensureMonths,
   heads,
+  insertArchivedRange,
   insertCheckpoint,
   insertRecord,
   listCheckpoints,
   listRecords,
   lockHead,
+  partitionsBefore,
   platformTenant,
   type RecordFilter,
   readHead,
   recordsAfter,
   recordsBetween,
+  recordsIn,
+  tenantsIn,
 } from './store.ts'
 
 export interface AuditConfig {
   readonly AUDIT_SIGNING_KEY?: string | undefined
   readonly AUDIT_CHECKPOINT_EVERY: number
   readonly AUDIT_ARCHIVE_AFTER_DAYS: number
+  readonly AUDIT_RETAIN_DAYS: number
+  readonly RXT_DATA_DIR: string
 }
 
 export interface AuditDeps {
@@ -45,6 +55,11 @@ export interface AuditDeps {
   readonly checkpointEvery: number
   /** Publishes in `tx` (the context's outbox). */
   readonly publish: (tx: Transaction, message: PublishInput) => Promise<unknown>
+  /** Where records older than `archiveAfterDays` go; none: they stay in the database. */
+  readonly archive?: ArchiveSink | undefined
+  readonly archiveAfterDays?: number
+  /** How long archived objects are kept at least (the retain-until date given to the sink). */
+  readonly retainDays?: number
 }
 
 export type VerifyAnswer =
@@ -117,6 +132,17 @@ export function entryOf(
 }
 
 const pageSize = 5000
+
+/** Writes an archive object; one already there from an interrupted run must hold the same bytes. */
+async function putOnce(sink: ArchiveSink, key: string, bytes: Uint8Array, retainUntil: Date): Promise<void> {
+  const there = await sink.get(key)
+  if (there !== undefined) {
+    // A checkpoint is signed anew each run: the one kept is as good.
+    if (key.endsWith('.checkpoint.json') || Buffer.from(there).equals(Buffer.from(bytes))) return
+    throw new Error(`archive object ${key} exists with other contents; the month is left in the database`)
+  }
+  await sink.put(key, bytes, retainUntil)
+}
 
 /** The audit trail: the tap that appends, checkpoints, reads, verification and the CSV export. */
 export function createAudit(deps: AuditDeps) {
@@ -197,6 +223,38 @@ export function createAudit(deps: AuditDeps) {
     return undefined
   }
 
+  const loaded = new Map<string, ChainedRecord[]>()
+  /** An archived range's records, as the archive holds them (a changed byte there fails verify). */
+  const archivedRecords = async (range: ArchivedRange): Promise<ChainedRecord[]> => {
+    const cached = loaded.get(range.archiveKey)
+    if (cached !== undefined) return cached
+    const bytes = deps.archive === undefined ? undefined : await deps.archive.get(range.archiveKey)
+    const records =
+      bytes === undefined
+        ? []
+        : new TextDecoder()
+            .decode(bytes)
+            .split('\n')
+            .filter((line) => line !== '')
+            .map((line) => JSON.parse(line) as ChainedRecord)
+    if (loaded.size > 8) loaded.clear()
+    loaded.set(range.archiveKey, records)
+    return records
+  }
+
+  /** The next records after `last` (up to `to`): from the archive where the range was archived. */
+  const pageAfter = async (
+    tx: Queryable,
+    tenant: string,
+    ranges: readonly ArchivedRange[],
+    last: number,
+    to: number,
+  ): Promise<ChainedRecord[]> => {
+    const range = ranges.find((r) => r.firstSequence <= last + 1 && last + 1 <= r.lastSequence)
+    if (range === undefined) return recordsAfter(tx, tenant, last, to, pageSize)
+    return (await archivedRecords(range)).filter((r) => r.seq > last && r.seq <= to).slice(0, pageSize)
+  }
+
   /**
    * Verifies the tenant's chain from sequence `from` to `to` (default: all of it), page by page: every
    * link, no gap, and no tail cut off short of the last signed checkpoint (or of the chain head).
@@ -208,9 +266,10 @@ export function createAudit(deps: AuditDeps) {
       const known = Math.max(head?.sequence ?? 0, checkpoint?.sequence ?? 0)
       const to = range.to === undefined ? known : Math.min(range.to, known)
       const from = Math.max(range.from ?? 1, 1)
+      const ranges = await archivedRanges(tx, tenant)
       let start: ChainHead | undefined
       if (from > 1) {
-        const before = (await recordsAfter(tx, tenant, from - 2, from - 1, 1))[0]
+        const before = (await pageAfter(tx, tenant, ranges, from - 2, from - 1))[0]
         if (before === undefined) return { ok: false, brokenAt: from - 1, reason: 'gap' }
         start = { seq: before.seq, hash: before.hash }
       }
@@ -218,7 +277,7 @@ export function createAudit(deps: AuditDeps) {
       let last = start?.seq ?? from - 1
       let hashAtCheckpoint: string | undefined
       while (last < to) {
-        const page = await recordsAfter(tx, tenant, last, to, pageSize)
+        const page = await pageAfter(tx, tenant, ranges, last, to)
         if (page.length === 0) break
         const result = verifyChain(page, start === undefined ? {} : { start })
         if (!result.ok) return result
@@ -242,8 +301,59 @@ export function createAudit(deps: AuditDeps) {
       return { ok: true, checked }
     })
 
+  /**
+   * Moves every month older than the archive age to the archive: per tenant one JSON Lines object of
+   * its records there (`<tenant>/<first>-<last>.jsonl`) and the signed checkpoint of its last record
+   * (`….checkpoint.json`), then the month's partition is dropped. Verify reads archived ranges back.
+   */
+  const archiveOld = async (): Promise<{ partitions: string[] }> => {
+    const sink = deps.archive
+    if (sink === undefined) return { partitions: [] }
+    const now = clock.now()
+    const cutoff = new Date(now.getTime() - (deps.archiveAfterDays ?? 90) * 86_400_000)
+    const retainUntil = new Date(now.getTime() + (deps.retainDays ?? 2557) * 86_400_000)
+    const done: string[] = []
+    for (const partition of await partitionsBefore(db, cutoff)) {
+      for (const tenant of await tenantsIn(db, partition)) {
+        await db.withTenant(tenant, async (tx) => {
+          const records = await recordsIn(tx, partition, tenant)
+          const first = records[0]
+          const last = records.at(-1)
+          if (first === undefined || last === undefined) return
+          const base = `${tenant}/${first.seq}-${last.seq}`
+          const signed = signCheckpoint(deps.key.privateKey, {
+            tenantId: tenant,
+            seq: last.seq,
+            hash: last.hash,
+            at: now.toISOString(),
+          })
+          const lines = `${records.map((r) => JSON.stringify(r)).join('\n')}\n`
+          await putOnce(sink, `${base}.jsonl`, new TextEncoder().encode(lines), retainUntil)
+          await putOnce(
+            sink,
+            `${base}.checkpoint.json`,
+            new TextEncoder().encode(
+              `${JSON.stringify({ ...signed, keyId: deps.key.keyId, publicKey: deps.key.publicKeySpki })}\n`,
+            ),
+            retainUntil,
+          )
+          await insertArchivedRange(tx, tenant, {
+            firstSequence: first.seq,
+            lastSequence: last.seq,
+            archiveKey: `${base}.jsonl`,
+          })
+        })
+      }
+      await dropPartition(db, partition)
+      deps.log.info({ partition }, 'audit month archived')
+      done.push(partition)
+    }
+    return { partitions: done }
+  }
+
   return {
     append,
+    archiveOld,
     /** The bus handler's side: the message's record in the handler's transaction. */
     tap: (envelope: Envelope, context: HandlerContext) => append(context.tx, envelope).then(() => undefined),
     checkpointMoved,

@@ -276,3 +276,80 @@ export async function ensureMonths(
   }
   return { made, failed }
 }
+
+export interface ArchivedRange {
+  readonly firstSequence: number
+  readonly lastSequence: number
+  readonly archiveKey: string
+}
+
+export async function archivedRanges(tx: Queryable, tenant: string): Promise<ArchivedRange[]> {
+  const { rows } = await tx.query<{ first_sequence: string; last_sequence: string; archive_key: string }>(
+    'SELECT first_sequence, last_sequence, archive_key FROM archived_ranges WHERE tenant = $1 ORDER BY first_sequence',
+    [tenant],
+  )
+  return rows.map((r) => ({
+    firstSequence: Number(r.first_sequence),
+    lastSequence: Number(r.last_sequence),
+    archiveKey: r.archive_key,
+  }))
+}
+
+export async function insertArchivedRange(
+  tx: Queryable,
+  tenant: string,
+  range: ArchivedRange,
+): Promise<void> {
+  await tx.query(
+    `INSERT INTO archived_ranges (tenant, first_sequence, last_sequence, archive_key) VALUES ($1, $2, $3, $4)
+     ON CONFLICT DO NOTHING`,
+    [tenant, range.firstSequence, range.lastSequence, range.archiveKey],
+  )
+}
+
+const monthPartition = /^audit_records_(\d{4})_(\d{2})$/
+
+/** The monthly partitions whose whole month ended before `cutoff`, oldest first. */
+export async function partitionsBefore(db: Queryable, cutoff: Date): Promise<string[]> {
+  const { rows } = await db.query<{ name: string }>(
+    `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+      WHERE i.inhparent = 'audit_records'::regclass ORDER BY c.relname`,
+  )
+  return rows
+    .map((r) => r.name)
+    .filter((name) => {
+      const m = monthPartition.exec(name)
+      if (m === null) return false
+      const end = new Date(Date.UTC(Number(m[1]), Number(m[2]), 1))
+      return end.getTime() <= cutoff.getTime()
+    })
+}
+
+const partitionName = (name: string): string => {
+  if (!monthPartition.test(name)) throw new Error(`${name} is not a monthly partition of audit_records`)
+  return name
+}
+
+/** The tenants with records in a partition. */
+export async function tenantsIn(db: Queryable, partition: string): Promise<string[]> {
+  const { rows } = await db.query<{ tenant: string }>(
+    `SELECT DISTINCT tenant FROM "${partitionName(partition)}" ORDER BY tenant`,
+  )
+  return rows.map((r) => r.tenant)
+}
+
+/** A tenant's records in one partition, in sequence order. */
+export async function recordsIn(tx: Queryable, partition: string, tenant: string): Promise<ChainedRecord[]> {
+  const { rows } = await tx.query<RecordRow>(
+    `SELECT ${columns} FROM "${partitionName(partition)}" WHERE tenant = $1 ORDER BY sequence`,
+    [tenant],
+  )
+  return rows.map(recordOf)
+}
+
+/** Detaches an archived month and drops it: records leave by whole partitions only. */
+export async function dropPartition(db: Queryable, partition: string): Promise<void> {
+  const name = partitionName(partition)
+  await db.query(`ALTER TABLE audit_records DETACH PARTITION "${name}"`)
+  await db.query(`DROP TABLE "${name}"`)
+}
