@@ -151,7 +151,7 @@ const memoryStarted = performance.now()
 const inMemory = verifyChain(records)
 const memorySeconds = (performance.now() - memoryStarted) / 1000
 console.log(
-  `verify of ${verifyRecords} records: ${verifySeconds.toFixed(2)} s from the database (${JSON.stringify(verified)}), ${memorySeconds.toFixed(2)} s hashing the same records in memory (ratio ${(verifySeconds / memorySeconds).toFixed(2)})`,
+  `verify of ${verifyRecords} records: ${verifySeconds.toFixed(2)} s from the database (${JSON.stringify(verified)}), ${memorySeconds.toFixed(2)} s hashing the same records in memory (${JSON.stringify(inMemory)}; ratio ${(verifySeconds / memorySeconds).toFixed(2)})`,
 )
 
 await database.close()
