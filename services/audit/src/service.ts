@@ -15,16 +15,14 @@ import { signCheckpoint, verifyCheckpoint } from './domain/checkpoint.ts'
 import type { SigningKey } from './signing.ts'
 import {
   type ArchivedRange,
-  actAs,
+  appendRecord,
   archivedRanges,
   type CheckpointRow,
-  claimMessage,
   dropPartition,
   ensureMonths,
   heads,
   insertArchivedRange,
   insertCheckpoint,
-  insertRecord,
   listCheckpoints,
   listRecords,
   lockHead,
@@ -181,12 +179,10 @@ export function createAudit(deps: AuditDeps) {
   /** Appends a message to its tenant's chain, once: a message recorded before appends nothing. */
   const append = async (tx: Transaction, envelope: Envelope): Promise<ChainedRecord | null> => {
     const tenant = envelope.tenantId ?? platformTenant
-    await actAs(tx, tenant)
     const head = await lockHead(tx, tenant, GENESIS_HASH)
-    if (!(await claimMessage(tx, envelope.id, tenant, head.sequence + 1))) return null
     const entry = entryOf(envelope, tenant, clock.now().toISOString())
     const record = appendTo(head.sequence === 0 ? null : { seq: head.sequence, hash: head.hash }, entry)
-    await insertRecord(tx, record, entry.source)
+    if (!(await appendRecord(tx, envelope.id, record, entry.source))) return null
     if (record.seq - head.checkpointed >= deps.checkpointEvery) {
       await sign(tx, tenant, { seq: record.seq, hash: record.hash })
     }

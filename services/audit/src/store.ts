@@ -52,15 +52,14 @@ export const recordOf = (row: RecordRow): ChainedRecord => ({
   hash: row.hash,
 })
 
-/** Sets the tenant row-level security reads and checks, for the rest of the transaction. */
-export async function actAs(tx: Queryable, tenant: string): Promise<void> {
-  await tx.query("SELECT set_config('rxt.tenant_id', $1, true)", [tenant])
-}
-
-/** The tenant's chain head, created empty when missing, locked until the transaction ends. */
+/**
+ * Acts as the tenant (row-level security) for the rest of the transaction and returns its chain head,
+ * created empty when missing, locked until the transaction ends. One statement.
+ */
 export async function lockHead(tx: Queryable, tenant: string, genesis: string): Promise<HeadRow> {
   const { rows } = await tx.query<{ sequence: string; hash: string; checkpointed: string }>(
-    `INSERT INTO chain_heads (tenant, sequence, hash) VALUES ($1, 0, $2)
+    `WITH acting AS (SELECT set_config('rxt.tenant_id', $1, true) AS tenant)
+     INSERT INTO chain_heads (tenant, sequence, hash) SELECT acting.tenant, 0, $2 FROM acting
      ON CONFLICT (tenant) DO UPDATE SET tenant = EXCLUDED.tenant
      RETURNING sequence, hash, checkpointed`,
     [tenant, genesis],
@@ -69,28 +68,26 @@ export async function lockHead(tx: Queryable, tenant: string, genesis: string): 
   return { sequence: Number(row.sequence), hash: row.hash, checkpointed: Number(row.checkpointed) }
 }
 
-/** Claims a message id for a sequence; false when the message was recorded before. */
-export async function claimMessage(
+/**
+ * Appends the record of a message unless the message was recorded before (false then): claims the
+ * message id, writes the record and moves the head, in one statement.
+ */
+export async function appendRecord(
   tx: Queryable,
   messageId: string,
-  tenant: string,
-  sequence: number,
+  record: ChainedRecord,
+  source: string,
 ): Promise<boolean> {
   const { rowCount } = await tx.query(
-    'INSERT INTO recorded_messages (message_id, tenant, sequence) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
-    [messageId, tenant, sequence],
-  )
-  return rowCount > 0
-}
-
-/** Writes the record and moves the tenant's head to it, in one statement. */
-export async function insertRecord(tx: Queryable, record: ChainedRecord, source: string): Promise<void> {
-  await tx.query(
-    `WITH appended AS (
+    `WITH claimed AS (
+       INSERT INTO recorded_messages (message_id, tenant, sequence) VALUES ($13, $1, $2)
+       ON CONFLICT DO NOTHING RETURNING message_id
+     ), appended AS (
        INSERT INTO audit_records (${columns})
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+       SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM claimed
      )
-     UPDATE chain_heads SET sequence = $2, hash = $12, updated_at = now() WHERE tenant = $1`,
+     UPDATE chain_heads SET sequence = $2, hash = $12, updated_at = now()
+      WHERE tenant = $1 AND EXISTS (SELECT 1 FROM claimed)`,
     [
       record.tenantId,
       record.seq,
@@ -104,8 +101,10 @@ export async function insertRecord(tx: Queryable, record: ChainedRecord, source:
       record.data === undefined ? null : JSON.stringify(record.data),
       record.prevHash,
       record.hash,
+      messageId,
     ],
   )
+  return rowCount > 0
 }
 
 /** Records of the tenant with sequence in (after, upTo], in sequence order, at most `limit`. */
