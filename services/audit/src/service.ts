@@ -255,47 +255,55 @@ export function createAudit(deps: AuditDeps) {
    * Verifies the tenant's chain from sequence `from` to `to` (default: all of it), page by page: every
    * link, no gap, and no tail cut off short of the last signed checkpoint (or of the chain head).
    */
-  const verify = (tenant: string, range: { from?: number; to?: number } = {}): Promise<VerifyAnswer> =>
-    db.withTenant(tenant, async (tx) => {
-      const head = await readHead(tx, tenant)
-      const checkpoint = await trustedCheckpoint(tx, tenant)
-      const known = Math.max(head?.sequence ?? 0, checkpoint?.sequence ?? 0)
-      const to = range.to === undefined ? known : Math.min(range.to, known)
-      const from = Math.max(range.from ?? 1, 1)
-      const ranges = await archivedRanges(tx, tenant)
-      let start: ChainHead | undefined
-      if (from > 1) {
-        const before = (await pageAfter(tx, tenant, ranges, from - 2, from - 1))[0]
-        if (before === undefined) return { ok: false, brokenAt: from - 1, reason: 'gap' }
-        start = { seq: before.seq, hash: before.hash }
+  const verify = async (
+    tenant: string,
+    range: { from?: number; to?: number } = {},
+  ): Promise<VerifyAnswer> => {
+    // Each page is read in a transaction of its own: a long walk holds no connection (on PGlite, every
+    // context's one) for its whole length. Records appended meanwhile lie past `to`.
+    const read = <T>(fn: (tx: Transaction) => Promise<T>) => db.withTenant(tenant, fn)
+    const { head, checkpoint, ranges } = await read(async (tx) => ({
+      head: await readHead(tx, tenant),
+      checkpoint: await trustedCheckpoint(tx, tenant),
+      ranges: await archivedRanges(tx, tenant),
+    }))
+    const known = Math.max(head?.sequence ?? 0, checkpoint?.sequence ?? 0)
+    const to = range.to === undefined ? known : Math.min(range.to, known)
+    const from = Math.max(range.from ?? 1, 1)
+    let start: ChainHead | undefined
+    if (from > 1) {
+      const before = (await read((tx) => pageAfter(tx, tenant, ranges, from - 2, from - 1)))[0]
+      if (before === undefined) return { ok: false, brokenAt: from - 1, reason: 'gap' }
+      start = { seq: before.seq, hash: before.hash }
+    }
+    let checked = 0
+    let last = start?.seq ?? from - 1
+    let hashAtCheckpoint: string | undefined
+    while (last < to) {
+      const after = last
+      const page = await read((tx) => pageAfter(tx, tenant, ranges, after, to))
+      if (page.length === 0) break
+      const result = verifyChain(page, start === undefined ? {} : { start })
+      if (!result.ok) return result
+      checked += page.length
+      const tail = page.at(-1) as ChainedRecord
+      if (checkpoint !== undefined) {
+        const there = page.find((r) => r.seq === checkpoint.sequence)
+        if (there !== undefined) hashAtCheckpoint = there.hash
       }
-      let checked = 0
-      let last = start?.seq ?? from - 1
-      let hashAtCheckpoint: string | undefined
-      while (last < to) {
-        const page = await pageAfter(tx, tenant, ranges, last, to)
-        if (page.length === 0) break
-        const result = verifyChain(page, start === undefined ? {} : { start })
-        if (!result.ok) return result
-        checked += page.length
-        const tail = page.at(-1) as ChainedRecord
-        if (checkpoint !== undefined) {
-          const there = page.find((r) => r.seq === checkpoint.sequence)
-          if (there !== undefined) hashAtCheckpoint = there.hash
-        }
-        start = { seq: tail.seq, hash: tail.hash }
-        last = tail.seq
-      }
-      if (last < to) return { ok: false, brokenAt: last + 1, reason: 'truncated' }
-      if (
-        checkpoint !== undefined &&
-        hashAtCheckpoint !== undefined &&
-        hashAtCheckpoint !== checkpoint.headHash
-      ) {
-        return { ok: false, brokenAt: checkpoint.sequence, reason: 'truncated' }
-      }
-      return { ok: true, checked }
-    })
+      start = { seq: tail.seq, hash: tail.hash }
+      last = tail.seq
+    }
+    if (last < to) return { ok: false, brokenAt: last + 1, reason: 'truncated' }
+    if (
+      checkpoint !== undefined &&
+      hashAtCheckpoint !== undefined &&
+      hashAtCheckpoint !== checkpoint.headHash
+    ) {
+      return { ok: false, brokenAt: checkpoint.sequence, reason: 'truncated' }
+    }
+    return { ok: true, checked }
+  }
 
   /**
    * Moves every month older than the archive age to the archive: per tenant one JSON Lines object of
