@@ -60,20 +60,32 @@ const password = 'a long passphrase'
  *   and .prices);
  * - when a credential (an API key, a service credential) was last used: recorded whenever it
  *   authenticates, whatever the answer to what it asked.
+ * - the audit trail: every mutating request, a refused one too, publishes its evt.request.audited (the
+ *   kit's HTTP layer) and the audit context chains it and every event, and signs its chains' heads
+ *   each minute (evt.audit.checkpointed; ADR 0024);
  * The outbox stays in: a message a 4xx published would be there until relayed, then on the log.
  */
 const leave: Leave = {
-  tables: [/\.rxt_inbox$/, /\.rxt_relay$/, /\.rxt_(kit_)?migrations$/, /^bus\.(consumers|pending)$/],
+  tables: [
+    /\.rxt_inbox$/,
+    /\.rxt_relay$/,
+    /\.rxt_(kit_)?migrations$/,
+    /^bus\.(consumers|pending)$/,
+    /^audit\./,
+  ],
   columns: [
     { table: /^router\.providers$/, columns: ['health'] },
     { table: /^placement\.providers$/, columns: ['health', 'prices'] },
     { table: /^identity\.(api_keys|service_credentials)$/, columns: ['last_used_at'] },
   ],
   rowsKept: [
-    { table: /\.rxt_outbox$/, where: `t.type NOT IN ('evt.provider.health', 'evt.provider.prices')` },
+    {
+      table: /\.rxt_outbox$/,
+      where: `t.type NOT IN ('evt.provider.health', 'evt.provider.prices', 'evt.request.audited')`,
+    },
     {
       table: /^bus\.log$/,
-      where: `t.body::jsonb->>'type' NOT IN ('evt.provider.health', 'evt.provider.prices')`,
+      where: `t.body::jsonb->>'type' NOT IN ('evt.provider.health', 'evt.provider.prices', 'evt.request.audited', 'evt.audit.checkpointed')`,
     },
   ],
 }

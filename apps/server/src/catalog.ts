@@ -1,5 +1,6 @@
 import { sim } from '@rxt/adapter-sim'
 import { spot } from '@rxt/adapter-spot'
+import { audit } from '@rxt/audit'
 import { gateway } from '@rxt/gateway'
 import { identity } from '@rxt/identity'
 import type { ContextDefinition } from '@rxt/kit'
@@ -25,6 +26,7 @@ export const catalog: readonly ContextDefinition<any>[] = [
   policy,
   secrets,
   orchestrator,
+  audit,
   system,
   gateway,
 ]

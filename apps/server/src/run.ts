@@ -111,6 +111,16 @@ async function execute(command: Command, options: MainOptions, out: (line: strin
           SECRETS_KEY: await embeddedSecret(config.RXT_DATA_DIR, 'secrets.key'),
         } as CoreConfig
       }
+      // And its own checkpoint signing key (an Ed25519 seed), kept the same way.
+      if (
+        command.kind === 'up' &&
+        (config as { AUDIT_SIGNING_KEY?: string }).AUDIT_SIGNING_KEY === undefined
+      ) {
+        config = {
+          ...config,
+          AUDIT_SIGNING_KEY: await embeddedSecret(config.RXT_DATA_DIR, 'audit-signing.key'),
+        } as CoreConfig
+      }
       if (command.kind === 'serve' && config.DATABASE_URL === undefined) {
         throw new UsageFailure(
           'serve runs against PostgreSQL: set DATABASE_URL (postgres://user@host:5432/db)',

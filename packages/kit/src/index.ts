@@ -66,6 +66,7 @@ export {
   extensionsOf,
 } from './extensions.ts'
 export { createHttpApp, type HttpApp, type HttpAppOptions, type ReadinessCheck } from './http/app.ts'
+export { type AuditWriter, auditRequests, requestAuditedType } from './http/audit.ts'
 export { Problem, problemContentType, problemResponse, problemResponses, toProblem } from './http/problem.ts'
 export { newId } from './ids.ts'
 export { createLogger, type Logger, type LoggerOptions, redactPaths } from './log.ts'

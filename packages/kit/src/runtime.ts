@@ -13,6 +13,7 @@ import { type Database, loadMigrations, type Migration } from './db/index.ts'
 import { InputError } from './errors.ts'
 import { type Extension, extensionsOf } from './extensions.ts'
 import { createHttpApp, type HttpApp } from './http/app.ts'
+import { type AuditWriter, auditRequests } from './http/audit.ts'
 import { registerEdge } from './http/edge.ts'
 import { idempotentRoutes, pruneIdempotency } from './http/idempotency.ts'
 import type { Logger } from './log.ts'
@@ -144,9 +145,13 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const providers = options.contexts.filter((c) => c.authenticator !== undefined).map((c) => c.name)
   if (providers.length > 1)
     throw new InputError(`only one context may authenticate; ${providers.join(', ')} do`)
+  // The runtime's own mutating routes (the bus's administration) are recorded through the first
+  // context's outbox: they belong to the platform's trail, whichever outbox carries them.
+  let runtimeAudit: AuditWriter | undefined
   await app.register(
     async (scope) => {
       guardRoutes(scope as HttpApp, authenticate)
+      auditRequests(scope as HttpApp, () => runtimeAudit)
       registerBusAdminRoutes(scope as HttpApp, bus)
     },
     { prefix: '/v1' },
@@ -176,6 +181,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
           : (definition.migrations ?? [])
       const db = await database.openContext(definition.name, migrations, { kitMigrations })
       const contextBus = bus.attach(definition.name, db)
+      const audit: AuditWriter = { context: definition.name, db, bus: contextBus }
+      runtimeAudit ??= { ...audit, context: 'runtime' }
       const deps: ContextDeps<unknown> = {
         name: definition.name,
         db,
@@ -196,6 +203,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
               route.schema = { ...route.schema, tags: [definition.name] }
             })
             guardRoutes(scope as HttpApp, authenticate)
+            // Before the idempotency hooks: a 503 for a record not written drops the key's claim.
+            auditRequests(scope as HttpApp, () => audit)
             idempotentRoutes(scope as HttpApp, db)
             await routes(scope as HttpApp, deps)
           },

@@ -130,6 +130,8 @@ export async function registerProxy(app: HttpApp, upstreams: Upstreams): Promise
       url: '/*',
       constraints: { gatewayRoute: kind },
       config: {
+        // The context that serves the operation records it in the audit trail, not the gateway too.
+        forwarded: true,
         auth:
           kind === 'public'
             ? { public: 'routed to a context where the operation is public' }

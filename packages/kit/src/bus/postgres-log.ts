@@ -1,5 +1,4 @@
-import { EventEmitter, once } from 'node:events'
-import { setTimeout as sleep } from 'node:timers/promises'
+import { EventEmitter } from 'node:events'
 import type { ContextDb, Database } from '../db/index.ts'
 import { loadMigrations } from '../db/index.ts'
 import { InputError } from '../errors.ts'
@@ -76,7 +75,9 @@ export async function createPostgresLog(options: PostgresLogOptions): Promise<Tr
           columns(messages),
         )
       })
-      appended.emit('appended')
+      // Only the consumers of what was appended look now: each wake-up is a query, and on PGlite every
+      // context's queries share one connection.
+      appended.emit('appended', { types: new Set(messages.map((m) => m.type)) } satisfies Wake)
     },
     async consumer(spec) {
       await ensureConsumer(db, spec)
@@ -188,8 +189,9 @@ function logConsumer(
     acks = []
     flushing = undefined
     await db.query('DELETE FROM pending WHERE consumer = $1 AND seq = ANY($2::bigint[])', [spec.name, seqs])
-    // Settling frees the keys: their next messages may be claimed now, not at the next poll.
-    appended.emit('appended')
+    // Settling frees the keys: their next messages may be claimed now, not at the next poll (by this
+    // consumer: another consumer's keys are its own).
+    appended.emit('appended', { consumer: spec.name } satisfies Wake)
   }
 
   // Lease extensions of one turn of the event loop go out in one statement too.
@@ -286,7 +288,7 @@ function logConsumer(
         if (Date.now() >= deadline) return deliveries
         // What this process appends, settles or retries wakes it at once; what it cannot hear of
         // (another process's appends, a lease run out) is looked for ever less often while idle.
-        const woken = await wake(appended, Math.min(idleMs, deadline - Date.now()))
+        const woken = await wake(appended, Math.min(idleMs, deadline - Date.now()), spec)
         idleMs = woken ? pollMs : Math.min(idleMs * 2, idlePollMs)
       }
     },
@@ -298,17 +300,36 @@ function logConsumer(
   }
 }
 
-/** Resolves on the next append in this process (true), or after `ms` (false). */
-async function wake(appended: EventEmitter, ms: number): Promise<boolean> {
-  const controller = new AbortController()
-  const { signal } = controller
-  const woken = await Promise.race([
-    once(appended, 'appended', { signal }).then(
-      () => true,
-      () => false,
-    ),
-    sleep(Math.max(0, ms), false, { signal }).catch(() => false),
-  ])
-  controller.abort()
-  return woken
+/** What woke the consumers: appends of some types, or one consumer's settled keys; absent: anything. */
+interface Wake {
+  readonly types?: ReadonlySet<string>
+  readonly consumer?: string
+}
+
+/**
+ * Resolves on the next append in this process that concerns the consumer (true), or after `ms`
+ * (false). A wake-up that names no types and no consumer concerns every consumer.
+ */
+async function wake(appended: EventEmitter, ms: number, spec: ConsumerSpec): Promise<boolean> {
+  const concerns = (what: Wake | undefined) => {
+    if (what === undefined || (what.types === undefined && what.consumer === undefined)) return true
+    if (what.consumer !== undefined) return what.consumer === spec.name
+    return spec.types.some((type) => what.types?.has(type) === true)
+  }
+  return new Promise<boolean>((resolve) => {
+    const listener = (what?: Wake) => {
+      if (!concerns(what)) return
+      clearTimeout(timer)
+      appended.off('appended', listener)
+      resolve(true)
+    }
+    const timer = setTimeout(
+      () => {
+        appended.off('appended', listener)
+        resolve(false)
+      },
+      Math.max(0, ms),
+    )
+    appended.on('appended', listener)
+  })
 }

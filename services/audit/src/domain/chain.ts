@@ -15,6 +15,8 @@ export interface AuditRecord {
   object: string
   outcome: string
   requestId: string | null
+  /** Where the record came from (`http`, or the event type a tap heard); hashed when present. */
+  source?: string
   data?: { [key: string]: JsonValue }
 }
 
@@ -85,6 +87,7 @@ export function canonicalRecord(record: AuditRecord): Uint8Array {
     outcome: record.outcome,
     requestId: record.requestId,
   }
+  if (record.source !== undefined) fields.source = record.source
   if (record.data !== undefined) fields.data = record.data
   return new TextEncoder().encode(canonicalJson(fields))
 }

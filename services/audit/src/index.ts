@@ -1,0 +1,100 @@
+import { join } from 'node:path'
+import { catalog } from '@rxt/contracts'
+import { type ContextDeps, defineContext, InputError, perContext } from '@rxt/kit'
+import Type from 'typebox'
+import { filesystemArchive } from './archive.ts'
+import { auditRoutes } from './routes.ts'
+import { type AuditConfig, createAudit, tappedTypes } from './service.ts'
+import { ephemeralSigningKey, parseSigningKey, type SigningKey } from './signing.ts'
+
+const AuditConfigSchema = Type.Object({
+  AUDIT_SIGNING_KEY: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description:
+        'The Ed25519 private key that signs checkpoints: PEM, or base64url of PKCS #8 DER or of a 32-byte seed. No default: required by the distributed mode; `up` keeps one in RXT_DATA_DIR/audit-signing.key.',
+    }),
+  ),
+  AUDIT_CHECKPOINT_EVERY: Type.Integer({
+    minimum: 1,
+    default: 1000,
+    description: "A tenant's chain head is signed every this many records (and each minute it moved).",
+  }),
+  AUDIT_ARCHIVE_AFTER_DAYS: Type.Integer({
+    minimum: 1,
+    default: 90,
+    description:
+      'Months of records older than this many days are moved to the archive (embedded mode: RXT_DATA_DIR/audit-archive, read-only files) and their partitions dropped.',
+  }),
+  AUDIT_RETAIN_DAYS: Type.Integer({
+    minimum: 1,
+    default: 2557,
+    description:
+      'The retain-until date given to the archive for each object: this many days from archiving (7 years).',
+  }),
+})
+
+const keyOf = (deps: ContextDeps<AuditConfig>): SigningKey => {
+  const given = deps.config.AUDIT_SIGNING_KEY
+  if (given !== undefined) return parseSigningKey(given)
+  if (deps.runtime.mode === 'distributed') {
+    throw new InputError(
+      'AUDIT_SIGNING_KEY is not set: the audit context signs its checkpoints with it (an Ed25519 private key, PEM or base64url PKCS #8)',
+    )
+  }
+  deps.log.warn('AUDIT_SIGNING_KEY is not set: checkpoints are signed with a key of this process only')
+  return ephemeralSigningKey()
+}
+
+/** One audit per context database: routes, handlers and jobs share it. */
+const auditOf = perContext((deps: ContextDeps<AuditConfig>) =>
+  createAudit({
+    db: deps.db,
+    log: deps.log,
+    clock: deps.clock,
+    key: keyOf(deps),
+    checkpointEvery: deps.config.AUDIT_CHECKPOINT_EVERY,
+    publish: (tx, message) => deps.bus.publish(tx, message),
+    // The embedded mode archives to files beside its data; the distributed mode's object store (S3
+    // Object Lock) plugs in as another ArchiveSink. Without one, records stay in the database.
+    archive:
+      deps.runtime.mode === 'embedded'
+        ? filesystemArchive(join(deps.config.RXT_DATA_DIR, 'audit-archive'))
+        : undefined,
+    archiveAfterDays: deps.config.AUDIT_ARCHIVE_AFTER_DAYS,
+    retainDays: deps.config.AUDIT_RETAIN_DAYS,
+  }),
+)
+
+/** The tamper-evident audit trail: every event and every mutating request, chained per tenant. */
+export const audit = defineContext<AuditConfig>({
+  name: 'audit',
+  description:
+    'The audit trail: a hash chain per tenant of every event and mutating request, signed checkpoints',
+  config: AuditConfigSchema,
+  migrations: new URL('../migrations/', import.meta.url),
+  routes: (app, deps) => auditRoutes(auditOf(deps))(app),
+  handlers: (deps) => [
+    // Raw: it records every event of the catalog as it is, whatever its payload.
+    {
+      id: 'tap',
+      types: tappedTypes(catalog.messages.keys()),
+      handle: (message, context) => auditOf(deps).tap(message, context),
+    },
+  ],
+  jobs: (deps) => [
+    { name: 'checkpoint', everyMs: 60_000, run: () => auditOf(deps).checkpointMoved() },
+    {
+      name: 'partitions',
+      everyMs: 6 * 3_600_000,
+      atStart: true,
+      run: () => auditOf(deps).ensurePartitions(),
+    },
+  ],
+  // Refuses to start without its key in the distributed mode.
+  start: (deps) => void auditOf(deps),
+})
+export { type ArchiveSink, filesystemArchive } from './archive.ts'
+export { type Audit, createAudit, entryOf, tappedTypes } from './service.ts'
+export { parseSigningKey, type SigningKey } from './signing.ts'
+export { platformTenant } from './store.ts'
