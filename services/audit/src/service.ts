@@ -41,6 +41,11 @@ export interface AuditConfig {
   readonly AUDIT_CHECKPOINT_EVERY: number
   readonly AUDIT_ARCHIVE_AFTER_DAYS: number
   readonly AUDIT_RETAIN_DAYS: number
+  readonly AUDIT_ARCHIVE_S3_ENDPOINT?: string | undefined
+  readonly AUDIT_ARCHIVE_S3_BUCKET: string
+  readonly AUDIT_ARCHIVE_S3_REGION: string
+  readonly AUDIT_ARCHIVE_S3_ACCESS_KEY_ID?: string | undefined
+  readonly AUDIT_ARCHIVE_S3_SECRET_ACCESS_KEY?: string | undefined
   readonly RXT_DATA_DIR: string
 }
 

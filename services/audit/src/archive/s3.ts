@@ -18,6 +18,7 @@ import {
   NotFoundError,
   UnavailableError,
 } from '@rxt/kit'
+import type { ArchiveSink } from '../archive.ts'
 
 export const RetentionMode = { compliance: 'COMPLIANCE', governance: 'GOVERNANCE' } as const
 export type RetentionMode = (typeof RetentionMode)[keyof typeof RetentionMode]
@@ -203,6 +204,38 @@ export function createS3ArchiveSink(options: S3ArchiveSinkOptions): S3ArchiveSin
         versionId: answer.VersionId,
         mode: lockMode === 'COMPLIANCE' || lockMode === 'GOVERNANCE' ? lockMode : undefined,
         retainUntil: answer.ObjectLockRetainUntilDate,
+      }
+    },
+  }
+}
+
+/**
+ * The archive of the audit context on an S3 object store with Object Lock (`ArchiveSink`): the bucket is
+ * made (or checked) with Object Lock on first use; each object is written once, locked until its
+ * retain-until date; an object not there reads as undefined.
+ */
+export function s3Archive(options: S3ArchiveSinkOptions): ArchiveSink {
+  const sink = createS3ArchiveSink(options)
+  let ready: Promise<void> | undefined
+  const bucket = () => {
+    ready ??= sink.ensureBucket().catch((error: unknown) => {
+      ready = undefined
+      throw error
+    })
+    return ready
+  }
+  return {
+    async put(key, bytes, retainUntil) {
+      await bucket()
+      await sink.put(key, bytes, retainUntil)
+    },
+    async get(key) {
+      await bucket()
+      try {
+        return (await sink.get(key)).bytes
+      } catch (error) {
+        if (error instanceof NotFoundError) return undefined
+        throw error
       }
     },
   }
