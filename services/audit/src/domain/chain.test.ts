@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
   type AuditRecord,
@@ -6,6 +7,7 @@ import {
   type ChainedRecord,
   canonicalJson,
   canonicalRecord,
+  canonicalRecordText,
   GENESIS_HASH,
   linkHash,
   verifyChain,
@@ -42,6 +44,42 @@ const headOf = (r: ChainedRecord) => ({ seq: r.seq, hash: r.hash })
 const flipFirstChar = (s: string): string => String.fromCharCode(s.charCodeAt(0) ^ 1) + s.slice(1)
 
 describe('canonical form', () => {
+  it('writes a record as RFC 8785 canonical JSON of its fields, whatever they hold', () => {
+    const json = fc.letrec((tie) => ({
+      value: fc.oneof(
+        { depthSize: 'small' },
+        fc.constant(null),
+        fc.boolean(),
+        fc.double({ noNaN: true, noDefaultInfinity: true }),
+        fc.string({ unit: 'binary' }),
+        fc.array(tie('value'), { maxLength: 3 }),
+        fc.dictionary(fc.string({ unit: 'binary' }), tie('value'), { maxKeys: 4 }),
+      ),
+    })).value
+    const record = fc.record(
+      {
+        tenantId: fc.string({ unit: 'binary' }),
+        seq: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+        at: fc.string(),
+        actor: fc.string({ unit: 'binary' }),
+        action: fc.string(),
+        object: fc.string({ unit: 'binary' }),
+        outcome: fc.string(),
+        requestId: fc.option(fc.string(), { nil: null }),
+        source: fc.string(),
+        data: fc.dictionary(fc.string({ unit: 'binary' }), json, { maxKeys: 5 }),
+      },
+      { requiredKeys: ['tenantId', 'seq', 'at', 'actor', 'action', 'object', 'outcome', 'requestId'] },
+    )
+    fc.assert(
+      fc.property(record, (r) => {
+        const fields: Record<string, unknown> = { ...r }
+        expect(canonicalRecordText(r as AuditRecord)).toBe(canonicalJson(fields))
+      }),
+      { numRuns: 500 },
+    )
+  })
+
   it('sorts keys recursively with no whitespace, whatever the insertion order', () => {
     expect(canonicalJson({ b: 1, a: { d: [1, { z: null, y: true }], c: 'x' } })).toBe(
       '{"a":{"c":"x","d":[1,{"y":true,"z":null}]},"b":1}',

@@ -72,30 +72,44 @@ export function canonicalJson(value: unknown): string {
   return canonical(value)
 }
 
-/** The canonical bytes of an audit record: only the record's own fields (never prevHash or hash). */
-export function canonicalRecord(record: AuditRecord): Uint8Array {
+const text = (name: string, value: unknown): string => {
+  if (typeof value !== 'string') throw new TypeError(`an audit record's ${name} must be a string`)
+  return JSON.stringify(value)
+}
+
+/**
+ * The canonical JSON of an audit record: only the record's own fields (never prevHash or hash), as
+ * RFC 8785 writes them. Its keys are known, so they are written in their sorted order (action, actor,
+ * at, data, object, outcome, requestId, seq, source, tenantId) and only `data` is canonicalised: the
+ * same text as canonicalJson of the fields, with no sort or walk of the record's own keys.
+ */
+export function canonicalRecordText(record: AuditRecord): string {
   if (!Number.isSafeInteger(record.seq) || record.seq < 1) {
     throw new RangeError(`an audit record's seq must be an integer of at least 1, not ${record.seq}`)
   }
-  const fields: Record<string, unknown> = {
-    tenantId: record.tenantId,
-    seq: record.seq,
-    at: record.at,
-    actor: record.actor,
-    action: record.action,
-    object: record.object,
-    outcome: record.outcome,
-    requestId: record.requestId,
-  }
-  if (record.source !== undefined) fields.source = record.source
-  if (record.data !== undefined) fields.data = record.data
-  return new TextEncoder().encode(canonicalJson(fields))
+  let out = `{"action":${text('action', record.action)},"actor":${text('actor', record.actor)},"at":${text('at', record.at)}`
+  if (record.data !== undefined) out += `,"data":${canonicalJson(record.data)}`
+  out += `,"object":${text('object', record.object)},"outcome":${text('outcome', record.outcome)}`
+  out += `,"requestId":${record.requestId === null ? 'null' : text('requestId', record.requestId)}`
+  out += `,"seq":${record.seq}`
+  if (record.source !== undefined) out += `,"source":${text('source', record.source)}`
+  return `${out},"tenantId":${text('tenantId', record.tenantId)}}`
+}
+
+const encoder = new TextEncoder()
+
+/** The canonical bytes of an audit record (UTF-8 of {@link canonicalRecordText}). */
+export function canonicalRecord(record: AuditRecord): Uint8Array {
+  return encoder.encode(canonicalRecordText(record))
 }
 
 /** sha256 (hex) over the previous hash's ASCII hex followed by the record's canonical bytes. */
 export function linkHash(previousHash: string, record: AuditRecord): string {
   if (!HEX_HASH.test(previousHash)) throw new TypeError('the previous hash must be 64 lower-case hex digits')
-  return createHash('sha256').update(previousHash, 'utf8').update(canonicalRecord(record)).digest('hex')
+  return createHash('sha256')
+    .update(previousHash, 'utf8')
+    .update(canonicalRecordText(record), 'utf8')
+    .digest('hex')
 }
 
 /** The next record of the chain whose head is `head` (null for an empty chain). */
