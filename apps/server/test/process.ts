@@ -71,6 +71,7 @@ const notInherited = [
   'GATEWAY_UPSTREAMS',
   'WEBHOOK_KEY',
   'SECRETS_KEY',
+  'SECRETS_KEY_PREVIOUS',
   'VAULT_ADDR',
   'VAULT_TOKEN',
   'CONTEXT_URLS',

@@ -18,6 +18,12 @@ const SecretsConfigSchema = Type.Object({
         "The key-encryption key (base64url of 32 random bytes) that wraps every organisation's data key, the same in every process that runs secrets. A secret: no default; `rxt-deploy up` keeps one in RXT_DATA_DIR/secrets.key when it is unset. Losing it loses every stored value.",
     }),
   ),
+  SECRETS_KEY_PREVIOUS: Type.Optional(
+    Type.String({
+      description:
+        'KEK rotation: the key-encryption keys before SECRETS_KEY (comma-separated, base64url of 32 bytes each). The data keys they wrap are re-wrapped by SECRETS_KEY (at start, each hour, and on first use); no value is re-encrypted. Remove a key once the rewrap job logs nothing left to re-wrap.',
+    }),
+  ),
   VAULT_ADDR: Type.Optional(
     Type.String({
       pattern: '^https?://[^/]+$',
@@ -62,6 +68,18 @@ export const secrets = defineContext<SecretsConfig>({
     on(SecretIssueMessage, { id: 'issue' }, (data, ctx, message) =>
       secretsOf(deps).issue(ctx, tenantOfMessage(message), data),
     ),
+  ],
+  jobs: (deps) => [
+    {
+      // KEK rotation: data keys still wrapped by a key of SECRETS_KEY_PREVIOUS are re-wrapped.
+      name: 'rewrap',
+      everyMs: 3_600_000,
+      atStart: true,
+      run: async () => {
+        const rewrapped = await secretsOf(deps).rewrapDataKeys()
+        if (rewrapped > 0) deps.log.info({ rewrapped }, 'data keys re-wrapped by the current SECRETS_KEY')
+      },
+    },
   ],
   start: (deps) => {
     // Refuses to run without a usable key, naming how to make one (the built-in store's; with Vault

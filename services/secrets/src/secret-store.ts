@@ -1,8 +1,9 @@
-import { type Queryable, UnavailableError } from '@rxt/kit'
+import { type ContextDb, type Queryable, UnavailableError } from '@rxt/kit'
 import {
   type Kek,
   newDataKey,
   openValue,
+  rewrapDataKey,
   SealBrokenError,
   sealValue,
   unwrapDataKey,
@@ -38,8 +39,18 @@ const broken = (binding: ValueBinding, cause: unknown) =>
     { cause, retryable: false },
   )
 
-/** The built-in store: AES-256-GCM under a per-tenant data key wrapped by the KEK (envelope.ts). */
-export function createSealedStore(kek: Kek): SecretStore {
+/**
+ * The built-in store: AES-256-GCM under a per-tenant data key wrapped by the KEK (envelope.ts). A data
+ * key still wrapped by one of `previous` (SECRETS_KEY_PREVIOUS, after a KEK rotation) is re-wrapped by
+ * the current KEK when it is first used, and by {@link rewrapAll}; no value is re-encrypted.
+ */
+export interface SealedStore extends SecretStore {
+  /** The tenant's data key, unwrapped (re-wrapped first when a previous KEK wraps it). */
+  dataKey(tx: Queryable, tenantId: string): Promise<Buffer>
+}
+
+export function createSealedStore(kek: Kek, previous: readonly Kek[] = []): SealedStore {
+  const byId = new Map(previous.map((k) => [k.id, k]))
   /** The tenant's data key, made (and stored wrapped) on its first secret. */
   const dataKeyOf = async (tx: Queryable, tenantId: string): Promise<Buffer> => {
     const read = async () =>
@@ -56,13 +67,31 @@ export function createSealedStore(kek: Kek): SecretStore {
         'INSERT INTO data_keys (org_id, kek_id, wrapped) VALUES ($1, $2, $3) ON CONFLICT (org_id) DO NOTHING',
         [tenantId, made.stored.kekId, made.stored.wrapped],
       )
+      await tx.query(
+        'INSERT INTO key_wrappings (org_id, kek_id) VALUES ($1, $2) ON CONFLICT (org_id) DO NOTHING',
+        [tenantId, made.stored.kekId],
+      )
       row = await read()
       if (row === undefined) throw new UnavailableError('the data key of the organisation was not stored')
     }
-    return unwrapDataKey(kek, tenantId, { kekId: row.kek_id, wrapped: Buffer.from(row.wrapped) })
+    const stored = { kekId: row.kek_id, wrapped: Buffer.from(row.wrapped) }
+    const older = byId.get(stored.kekId)
+    if (stored.kekId !== kek.id && older !== undefined) {
+      const rewrapped = rewrapDataKey(older, kek, tenantId, stored)
+      await tx.query('UPDATE data_keys SET kek_id = $2, wrapped = $3 WHERE org_id = $1 AND kek_id = $4', [
+        tenantId,
+        rewrapped.kekId,
+        rewrapped.wrapped,
+        stored.kekId,
+      ])
+      await tx.query('UPDATE key_wrappings SET kek_id = $2 WHERE org_id = $1', [tenantId, rewrapped.kekId])
+      return unwrapDataKey(kek, tenantId, rewrapped)
+    }
+    return unwrapDataKey(kek, tenantId, stored)
   }
 
   return {
+    dataKey: (tx, tenantId) => dataKeyOf(tx, tenantId),
     async put(tx, binding, value) {
       let key: Buffer
       try {
@@ -85,4 +114,20 @@ export function createSealedStore(kek: Kek): SecretStore {
     // The sealed bytes live in the version rows, which the caller deletes: nothing else to forget.
     async drop() {},
   }
+}
+
+/**
+ * KEK rotation, walked: every organisation whose data key a previous KEK wraps gets it re-wrapped by the
+ * current one (each in its own transaction, as that organisation). Returns how many were re-wrapped.
+ */
+export async function rewrapAll(
+  db: Pick<ContextDb, 'query' | 'withTenant'>,
+  store: SealedStore,
+  kek: Kek,
+): Promise<number> {
+  const { rows } = await db.query<{ org_id: string }>('SELECT org_id FROM key_wrappings WHERE kek_id <> $1', [
+    kek.id,
+  ])
+  for (const { org_id } of rows) await db.withTenant(org_id, (tx) => store.dataKey(tx, org_id))
+  return rows.length
 }

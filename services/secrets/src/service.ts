@@ -20,14 +20,16 @@ import {
   type Principal,
   type Queryable,
 } from '@rxt/kit'
-import { kekOf } from './domain/envelope.ts'
-import { createSealedStore, type SecretStore } from './secret-store.ts'
+import { type Kek, kekOf } from './domain/envelope.ts'
+import { createSealedStore, rewrapAll, type SealedStore, type SecretStore } from './secret-store.ts'
 import { createSecretRows, type GrantRow, type SecretRow, type VersionRow } from './store.ts'
 import { createVaultStore } from './vault-store.ts'
 
 export interface SecretsConfig {
   /** The key-encryption key, base64url of 32 bytes; no default (start refuses to run without it). */
   readonly SECRETS_KEY?: string | undefined
+  /** The KEKs before SECRETS_KEY (comma-separated): data keys they wrap are re-wrapped by it. */
+  readonly SECRETS_KEY_PREVIOUS?: string | undefined
   readonly SECRET_GRANT_TTL_SECONDS: number
   /** A Vault-compatible server keeps the values instead of the database (its KV v2 mount, a token). */
   readonly VAULT_ADDR?: string | undefined
@@ -44,6 +46,23 @@ export const refPrefix = 'secret://'
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /** The key-encryption key of the configuration, or why there is none. */
+/** SECRETS_KEY_PREVIOUS: the KEKs data keys may still be wrapped by after a rotation. */
+export function previousKeksOf(config: Pick<SecretsConfig, 'SECRETS_KEY_PREVIOUS'>): Kek[] {
+  const text = config.SECRETS_KEY_PREVIOUS ?? ''
+  return text
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '')
+    .map((t, i) => {
+      const key = Buffer.from(t, 'base64url')
+      if (key.length !== 32)
+        throw new InputError(
+          `SECRETS_KEY_PREVIOUS: key ${i + 1} must be base64url of 32 bytes; it decodes to ${key.length}`,
+        )
+      return kekOf(key)
+    })
+}
+
 export function kekOfConfig(config: Pick<SecretsConfig, 'SECRETS_KEY'>) {
   const text = config.SECRETS_KEY
   const how = 'base64url of 32 random bytes: openssl rand -base64 32 | tr "+/" "-_" | tr -d "="'
@@ -102,6 +121,7 @@ const refuseLargeValue = (value: string) => {
 export function createSecrets(deps: ContextDeps<SecretsConfig>, options: { store?: SecretStore } = {}) {
   const { db, bus, clock } = deps
   let builtIn: SecretStore | undefined
+  let sealed: SealedStore | undefined
   /** The backend: given, or the built-in sealed store (made on first use, after start checked the key). */
   const storeOf = (): SecretStore => {
     if (options.store !== undefined) return options.store
@@ -114,7 +134,8 @@ export function createSecrets(deps: ContextDeps<SecretsConfig>, options: { store
       builtIn ??= createVaultStore({ addr: VAULT_ADDR, token: VAULT_TOKEN, mount: VAULT_KV_MOUNT })
       return builtIn
     }
-    builtIn ??= createSealedStore(kekOfConfig(deps.config))
+    sealed ??= createSealedStore(kekOfConfig(deps.config), previousKeksOf(deps.config))
+    builtIn ??= sealed
     return builtIn
   }
   const ttlMs = () => deps.config.SECRET_GRANT_TTL_SECONDS * 1000
@@ -153,6 +174,12 @@ export function createSecrets(deps: ContextDeps<SecretsConfig>, options: { store
 
   return {
     storeOf,
+    /** KEK rotation: re-wraps every data key a previous KEK wraps (the built-in store only). */
+    async rewrapDataKeys(): Promise<number> {
+      if (options.store !== undefined || deps.config.VAULT_ADDR !== undefined) return 0
+      storeOf()
+      return rewrapAll(db, sealed as SealedStore, kekOfConfig(deps.config))
+    },
 
     /** POST /v1/secrets: a new secret and its first version. */
     async create(principal: Principal, tenantId: string, input: NewSecret) {
