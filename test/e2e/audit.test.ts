@@ -24,7 +24,11 @@ describe('the audit trail covers every mutating operation of the API', () => {
     runtime = await startTestRuntime({
       contexts: catalog,
       database: handle.database,
-      env: { WEBHOOK_KEY: randomBytes(32).toString('base64url'), AUDIT_SIGNING_KEY: seed },
+      env: {
+        WEBHOOK_KEY: randomBytes(32).toString('base64url'),
+        SECRETS_KEY: randomBytes(32).toString('base64url'),
+        AUDIT_SIGNING_KEY: seed,
+      },
     })
   }, 60_000)
   afterAll(async () => {
