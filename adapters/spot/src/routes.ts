@@ -33,7 +33,12 @@ const Credentials = Type.Object({
 const issuedTo = (request: Parameters<typeof principalOf>[0] & { headers: Record<string, unknown> }) => {
   const principal = principalOf(request)
   const onBehalfOf = request.headers['x-rxt-on-behalf-of']
+  // Only the secrets context of this process (its kubeconfig route) names the person: no other service
+  // credential may choose whose name an issue is recorded under.
   return principal.kind === 'service' &&
+    principal.id === 'secrets' &&
+    principal.everyOrg?.role === 'service' &&
+    principal.orgs.size === 0 &&
     typeof onBehalfOf === 'string' &&
     onBehalfOf.length <= 128 &&
     /^(user|api-key):[A-Za-z0-9._-]+$/.test(onBehalfOf)
@@ -54,7 +59,8 @@ export function credentialsRoutes(
   app.post(
     '/environments/:envId/kubeconfig',
     {
-      config: { auth: { permission: Permission.deploymentsWrite } },
+      // Shown once: an Idempotency-Key replay never hands the token back from storage.
+      config: { auth: { permission: Permission.deploymentsWrite }, shownOnce: true },
       schema: {
         tags: ['spot'],
         summary: "A kubeconfig for an environment's namespace on RXT Spot, with a token that lives an hour",

@@ -1,5 +1,5 @@
 import type { DeployPlan } from '@rxt/contracts'
-import { NotFoundError, UnavailableError } from '@rxt/kit'
+import { isKitError, NotFoundError, UnavailableError } from '@rxt/kit'
 import { FailureCode, failed, failure, type Outcome, succeeded } from './compute-platform.ts'
 
 /** A secret's value as the secrets context gives it for one deployment, by its grant. */
@@ -42,6 +42,15 @@ export const deliverSecrets =
         )
       if (error instanceof UnavailableError)
         return failed(failure(FailureCode.unavailable, error.message, 'secrets'))
+      // Refused (a credential without secrets:deliver, a malformed request): for good, and said.
+      if (isKitError(error))
+        return failed(
+          failure(
+            FailureCode.rejected,
+            `the secrets context refused the grant's read: ${error.message}`,
+            'secrets',
+          ),
+        )
       throw error
     }
     const values = granted.values.filter((v) => refs.has(v.ref))

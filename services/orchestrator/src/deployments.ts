@@ -332,8 +332,8 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
         }
         // One redeploy per environment and version: the same rotation told again is the same deployment.
         const id = deploymentIdOf({ ...input, cause: `rotation:${event.secretRef}:${event.version}` })
-        await enqueue(tx, id, 'deploy', input, input)
-        started.push(id)
+        const { outcome } = await enqueue(tx, id, 'deploy', input, input)
+        if (outcome !== 'known') started.push(id)
       }
       return started
     },

@@ -76,8 +76,13 @@ export const secrets = defineContext<SecretsConfig>({
       everyMs: 3_600_000,
       atStart: true,
       run: async () => {
-        const rewrapped = await secretsOf(deps).rewrapDataKeys()
+        const { rewrapped, failed } = await secretsOf(deps).rewrapDataKeys()
         if (rewrapped > 0) deps.log.info({ rewrapped }, 'data keys re-wrapped by the current SECRETS_KEY')
+        if (failed.length > 0)
+          deps.log.error(
+            { orgs: failed },
+            'data keys no configured key opens: keep SECRETS_KEY_PREVIOUS until they are re-wrapped',
+          )
       },
     },
   ],

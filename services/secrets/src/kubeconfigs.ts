@@ -33,7 +33,8 @@ export const kubeconfigRoutes = (peer: PeersOf) => (app: HttpApp) => {
   app.post(
     '/secrets/environments/:envId/kubeconfig',
     {
-      config: { auth: { permission: Permission.deploymentsWrite } },
+      // Shown once: an Idempotency-Key replay never hands the token back from storage.
+      config: { auth: { permission: Permission.deploymentsWrite }, shownOnce: true },
       schema: {
         tags: ['secrets'],
         summary:

@@ -118,16 +118,27 @@ export function createSealedStore(kek: Kek, previous: readonly Kek[] = []): Seal
 
 /**
  * KEK rotation, walked: every organisation whose data key a previous KEK wraps gets it re-wrapped by the
- * current one (each in its own transaction, as that organisation). Returns how many were re-wrapped.
+ * current one (each in its own transaction, as that organisation). Returns how many were re-wrapped,
+ * and the organisations whose data key no configured KEK opens.
  */
 export async function rewrapAll(
   db: Pick<ContextDb, 'query' | 'withTenant'>,
   store: SealedStore,
   kek: Kek,
-): Promise<number> {
+): Promise<{ rewrapped: number; failed: string[] }> {
   const { rows } = await db.query<{ org_id: string }>('SELECT org_id FROM key_wrappings WHERE kek_id <> $1', [
     kek.id,
   ])
-  for (const { org_id } of rows) await db.withTenant(org_id, (tx) => store.dataKey(tx, org_id))
-  return rows.length
+  let rewrapped = 0
+  const failed: string[] = []
+  // One organisation whose key does not open stops no other's.
+  for (const { org_id } of rows) {
+    try {
+      await db.withTenant(org_id, (tx) => store.dataKey(tx, org_id))
+      rewrapped++
+    } catch {
+      failed.push(org_id)
+    }
+  }
+  return { rewrapped, failed }
 }

@@ -175,8 +175,9 @@ export function createSecrets(deps: ContextDeps<SecretsConfig>, options: { store
   return {
     storeOf,
     /** KEK rotation: re-wraps every data key a previous KEK wraps (the built-in store only). */
-    async rewrapDataKeys(): Promise<number> {
-      if (options.store !== undefined || deps.config.VAULT_ADDR !== undefined) return 0
+    async rewrapDataKeys(): Promise<{ rewrapped: number; failed: string[] }> {
+      if (options.store !== undefined || deps.config.VAULT_ADDR !== undefined)
+        return { rewrapped: 0, failed: [] }
       storeOf()
       return rewrapAll(db, sealed as SealedStore, kekOfConfig(deps.config))
     },
