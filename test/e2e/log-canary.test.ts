@@ -265,7 +265,7 @@ for (const target of dbTargets()) {
       const delivered = await call('GET', `/v1/secrets/grants/${grantId}/values`, {
         headers: { authorization: `Service ${courier.body.credential}`, 'x-rxt-org': orgId },
       })
-      expect(delivered.status).toBe(200)
+      expect(delivered.status, JSON.stringify(delivered.body)).toBe(200)
       expect(delivered.body.values[0].value).toBe(current)
 
       const invite = await call('POST', `/v1/orgs/${orgId}/invites`, {
