@@ -126,6 +126,9 @@ console.log(
   `decrypted / row only: ${(decrypted / rowOnly).toFixed(2)}× (the cost of unwrapping the data key and opening the value)`,
 )
 console.log(
+  `grant (HTTP) / metadata (HTTP): ${(overHttp / metadata).toFixed(2)}× (the same HTTP path: what delivering values costs over reading a secret's metadata)`,
+)
+console.log(
   `grant (HTTP) / row only: ${(overHttp / rowOnly).toFixed(2)}× (the route also weighs the caller, finds the grant and writes one evt.secret.accessed per value)`,
 )
 

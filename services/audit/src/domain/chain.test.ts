@@ -119,7 +119,7 @@ describe('linking', () => {
       '"data":{"region":"eu-west","replicas":1,"tags":["b","a"]},' +
       '"object":"deployment/1","outcome":"allowed","requestId":"req-1","seq":1,"tenantId":"tenant-a"}'
     const expected = createHash('sha256')
-      .update('0000000000000000000000000000000000000000000000000000000000000000' + canonical)
+      .update(`0000000000000000000000000000000000000000000000000000000000000000${canonical}`)
       .digest('hex')
     expect(first.prevHash).toBe(GENESIS_HASH)
     expect(first.hash).toBe(expected)
