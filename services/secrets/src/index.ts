@@ -85,6 +85,15 @@ export const secrets = defineContext<SecretsConfig>({
           )
       },
     },
+    {
+      // A grant is read at deploy time; a day after it expires nothing reads it (the reads are audited).
+      name: 'purge-grants',
+      everyMs: 3_600_000,
+      run: async () => {
+        const purged = await secretsOf(deps).purgeExpiredGrants()
+        if (purged > 0) deps.log.info({ purged }, 'expired grants purged')
+      },
+    },
   ],
   start: (deps) => {
     // Refuses to run without a usable key, naming how to make one (the built-in store's; with Vault

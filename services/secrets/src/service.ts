@@ -182,6 +182,11 @@ export function createSecrets(deps: ContextDeps<SecretsConfig>, options: { store
       return rewrapAll(db, sealed as SealedStore, kekOfConfig(deps.config))
     },
 
+    /** The `purge-grants` job: grants expired over a day ago, of every organisation, deleted. */
+    purgeExpiredGrants(): Promise<number> {
+      return db.transaction((tx) => createSecretRows(tx).purgeExpiredGrants())
+    },
+
     /** POST /v1/secrets: a new secret and its first version. */
     async create(principal: Principal, tenantId: string, input: NewSecret) {
       refuseLargeValue(input.value)

@@ -183,6 +183,13 @@ export function createSecretRows(tx: Queryable) {
       return rows[0]
     },
 
+    /** Every organisation's grants past a day after expiry, gone (the transaction is the purge's). */
+    async purgeExpiredGrants(): Promise<number> {
+      await tx.query("SELECT set_config('rxt.purge', 'expired-grants', true)")
+      const { rowCount } = await tx.query('DELETE FROM grants WHERE expires_at < now()')
+      return rowCount
+    },
+
     async grant(id: string): Promise<GrantRow | undefined> {
       const { rows } = await tx.query<GrantRow>(`SELECT ${grantColumns} FROM grants WHERE id = $1`, [id])
       return rows[0]

@@ -25,6 +25,7 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createSecretsClient } from '../src/client.ts'
 import { secrets } from '../src/index.ts'
+import { createSecretRows } from '../src/store.ts'
 
 for (const target of dbTargets()) {
   describe.skipIf(target.skipped !== undefined)(`secrets on ${target.name}`, () => {
@@ -496,6 +497,47 @@ for (const target of dbTargets()) {
       const second = (await issue(alice.orgId, command)).granted as SecretGranted
       expect(second.grantId).not.toBe(first.grantId)
       expect((await values(alice.orgId, second.grantId)).status).toBe(200)
+    })
+
+    it("purges every organisation's grants a day past expiry, and no other grant", async () => {
+      const grantOf = async (who: { orgId: string }, project: string) => {
+        await create(who === alice ? alice : bob, { name: 'purged', projectId: project, value: 'v' })
+        const command = {
+          deploymentId: deployment(),
+          projectId: project,
+          envId: 'env-p',
+          refs: ['secret://purged'],
+        }
+        return ((await issue(who.orgId, command)).granted as SecretGranted).grantId
+      }
+      const expireBy = (orgId: string, grantId: string, interval: string) =>
+        inTenant(orgId, `UPDATE grants SET expires_at = now() - interval '${interval}' WHERE id = $1`, [
+          grantId,
+        ])
+      const oldA = await grantOf(alice, 'prj-purge-a')
+      const oldB = await grantOf(bob, 'prj-purge-b')
+      const recent = await grantOf(alice, 'prj-purge-c')
+      const live = await grantOf(bob, 'prj-purge-d')
+      await expireBy(alice.orgId, oldA, '25 hours')
+      await expireBy(bob.orgId, oldB, '2 days')
+      await expireBy(alice.orgId, recent, '23 hours')
+
+      // Outside the purge, a DELETE with no tenant reaches nothing.
+      expect((await db.transaction((tx) => tx.query('DELETE FROM grants'))).rowCount).toBe(0)
+      const purged = await db.transaction((tx) => createSecretRows(tx).purgeExpiredGrants())
+      expect(purged).toBeGreaterThanOrEqual(2)
+      const left = async (orgId: string, ids: string[]) =>
+        (await inTenant<{ id: string }>(orgId, 'SELECT id FROM grants WHERE id = ANY($1)', [ids])).map(
+          (r) => r.id,
+        )
+      expect(await left(alice.orgId, [oldA, recent])).toEqual([recent])
+      expect(await left(bob.orgId, [oldB, live])).toEqual([live])
+      const pinned = await inTenant<{ n: number }>(
+        alice.orgId,
+        'SELECT count(*)::int AS n FROM grant_secrets WHERE grant_id = $1',
+        [oldA],
+      )
+      expect(pinned[0]?.n).toBe(0)
     })
 
     /** Copies a column of org A's row onto org B's: as the superuser on PostgreSQL, else by each role. */
