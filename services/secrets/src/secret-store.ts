@@ -1,4 +1,4 @@
-import { type ContextDb, type Queryable, UnavailableError } from '@rxt/kit'
+import { type ContextDb, type Queryable, type Transaction, UnavailableError } from '@rxt/kit'
 import {
   type Kek,
   newDataKey,
@@ -23,9 +23,12 @@ export interface SecretStore {
   put(tx: Queryable, binding: ValueBinding, value: string): Promise<Buffer | null>
   /** A version's value, from what its row holds. UnavailableError when it does not open. */
   read(tx: Queryable, binding: ValueBinding, held: Buffer | null): Promise<string>
-  /** Forgets the values of these versions of a secret (pruned by rotation, or the secret deleted). */
+  /**
+   * Forgets the values of these versions of a secret (pruned by rotation, or the secret deleted): in the
+   * transaction, or once it has committed for a backend outside the database (a rollback keeps them).
+   */
   drop(
-    tx: Queryable,
+    tx: Transaction,
     tenantId: string,
     secretId: string,
     versions: readonly { readonly version: number; readonly held: Buffer | null }[],

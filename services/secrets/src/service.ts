@@ -131,7 +131,16 @@ export function createSecrets(deps: ContextDeps<SecretsConfig>, options: { store
         throw new InputError(
           'VAULT_ADDR is set but VAULT_TOKEN is not: secrets needs a Vault token that may write under rxt-deploy/ in the KV v2 mount, write ACL policies and create child tokens',
         )
-      builtIn ??= createVaultStore({ addr: VAULT_ADDR, token: VAULT_TOKEN, mount: VAULT_KV_MOUNT })
+      builtIn ??= createVaultStore({
+        addr: VAULT_ADDR,
+        token: VAULT_TOKEN,
+        mount: VAULT_KV_MOUNT,
+        onDestroyFailed: ({ tenantId, secretId, versions, error }) =>
+          deps.log.warn(
+            { tenantId, secretId, versions, err: error },
+            'pruned versions could not be destroyed in Vault: they stay there, named by no row',
+          ),
+      })
       return builtIn
     }
     sealed ??= createSealedStore(kekOfConfig(deps.config), previousKeksOf(deps.config))

@@ -11,6 +11,13 @@ export interface VaultStoreOptions {
   /** How long a tenant's read token lives (it is made again before it expires). */
   readonly readTokenTtlSeconds?: number
   readonly now?: () => number
+  /** Told of a destroy of pruned versions that failed after the commit (they stay in Vault, unread). */
+  readonly onDestroyFailed?: (failure: {
+    tenantId: string
+    secretId: string
+    versions: number[]
+    error: unknown
+  }) => void
 }
 
 /**
@@ -70,13 +77,20 @@ export function createVaultStore(options: VaultStoreOptions): SecretStore {
         throw error
       }
     },
-    async drop(_tx, tenantId, secretId, versions) {
+    async drop(tx, tenantId, secretId, versions) {
       // By the KV versions the rows name (ours and Vault's may differ after a write that rolled back).
       const kvVersions = versions.flatMap((v) => {
         const n = v.held === null ? Number.NaN : Number(v.held.toString('utf8'))
         return Number.isSafeInteger(n) && n >= 1 ? [n] : []
       })
-      await kv.destroyVersions(tenantId, secretId, kvVersions)
+      if (kvVersions.length === 0) return
+      // Only once the rows that forget them are committed: a transaction that rolls back keeps its versions
+      // readable. A destroy that fails then leaves them in Vault, named by no row (and said).
+      tx.afterCommit(() => {
+        kv.destroyVersions(tenantId, secretId, kvVersions).catch((error: unknown) =>
+          options.onDestroyFailed?.({ tenantId, secretId, versions: kvVersions, error }),
+        )
+      })
     },
   }
 }

@@ -11,6 +11,7 @@ import { until } from '@rxt/kit/testing/bus'
 import { signUp, startTestRuntime } from '@rxt/kit/testing/runtime'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { secrets } from '../src/index.ts'
+import { createVaultStore } from '../src/vault-store.ts'
 
 const addr = inject('vaultAddr')
 const rootToken = inject('vaultToken')
@@ -139,13 +140,47 @@ describe.skipIf(skipped)('secrets kept in Vault (VAULT_ADDR)', () => {
       })
       expect(rotated.status, rotated.text).toBe(200)
     }
-    const first = await inVault(alice.orgId, secretId, 1)
-    const firstBody = (await first.json()) as {
-      data?: { data?: unknown; metadata?: { destroyed?: boolean } }
-    }
-    expect(firstBody.data?.metadata?.destroyed ?? first.status === 404).toBe(true)
+    // Destroyed once the rotation that pruned it has committed.
+    await until(
+      async () => {
+        const first = await inVault(alice.orgId, secretId, 1)
+        const firstBody = (await first.json()) as {
+          data?: { data?: unknown; metadata?: { destroyed?: boolean } }
+        }
+        return firstBody.data?.metadata?.destroyed ?? first.status === 404
+      },
+      15_000,
+      'version 1 destroyed in Vault',
+    )
     const sixth = await inVault(alice.orgId, secretId, 6)
     expect(((await sixth.json()) as { data: { data: unknown } }).data.data).toEqual({ value: 'v6' })
+  })
+
+  it('a prune whose transaction rolls back keeps its versions in Vault; a committed one destroys them', async () => {
+    const store = createVaultStore({ addr, token: rootToken })
+    const secretId = randomUUID()
+    const binding = { tenantId: alice.orgId, secretId, version: 1 }
+    const held = await driver.db.transaction((tx) => store.put(tx, binding, 'kept'))
+    const versions = [{ version: 1, held }]
+    await expect(
+      driver.db.transaction(async (tx) => {
+        await store.drop(tx, alice.orgId, secretId, versions)
+        throw new Error('rolled back')
+      }),
+    ).rejects.toThrow('rolled back')
+    const kept = await inVault(alice.orgId, secretId, 1)
+    expect(((await kept.json()) as { data: { data: unknown } }).data.data).toEqual({ value: 'kept' })
+
+    await driver.db.transaction((tx) => store.drop(tx, alice.orgId, secretId, versions))
+    await until(
+      async () => {
+        const gone = await inVault(alice.orgId, secretId, 1)
+        const body = (await gone.json()) as { data?: { metadata?: { destroyed?: boolean } } }
+        return body.data?.metadata?.destroyed ?? gone.status === 404
+      },
+      15_000,
+      'the committed prune destroyed in Vault',
+    )
   })
 
   it("reads with a token of the tenant's own: one that reads its path and no other tenant's", async () => {
