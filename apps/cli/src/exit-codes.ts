@@ -22,11 +22,14 @@ export class CliError extends Error {
   readonly exitCode: ExitCode
   /** Lines printed after the message (one problem of a document each, a compensation…). */
   readonly details: readonly string[]
-  constructor(message: string, exitCode: ExitCode, details: readonly string[] = []) {
+  /** Whether the command printed its JSON document already (a failed deploy's): no second one. */
+  readonly documented: boolean
+  constructor(message: string, exitCode: ExitCode, details: readonly string[] = [], documented = false) {
     super(message)
     this.name = 'CliError'
     this.exitCode = exitCode
     this.details = details
+    this.documented = documented
   }
 }
 

@@ -24,7 +24,7 @@ function report(error: unknown): number {
       ? error
       : new CliError(error instanceof Error ? error.message : String(error), ExitCode.failed)
   process.stderr.write(`rxt: ${failure.message}\n${failure.details.map((d) => `  ${d}\n`).join('')}`)
-  if (json && error instanceof CliError) {
+  if (json && error instanceof CliError && !error.documented) {
     const problem = (error as { problem?: unknown }).problem
     process.stdout.write(
       `${JSON.stringify({ error: { message: failure.message, exitCode: failure.exitCode, details: failure.details, ...(problem === undefined ? {} : { problem }) } }, null, 2)}\n`,

@@ -38,5 +38,9 @@ export function problemMessage(problem: Problem, status: number): string {
 
 /** The lines under the message: one per field. */
 export function problemDetails(problem: Problem, file?: string): string[] {
-  return (problem.errors ?? []).map((e) => fieldLine(e, file))
+  // In the order of the file, as a compiler lists them (those without a place last).
+  const place = (e: FieldProblem) => [e.line ?? Number.MAX_SAFE_INTEGER, e.column ?? 0] as const
+  return [...(problem.errors ?? [])]
+    .sort((a, b) => place(a)[0] - place(b)[0] || place(a)[1] - place(b)[1])
+    .map((e) => fieldLine(e, file))
 }

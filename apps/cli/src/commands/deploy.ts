@@ -132,7 +132,7 @@ async function follow(ctx: RunContext, created: Deployment, detach: boolean | un
     return
   }
   const report = failureReport(final)
-  throw new CliError(report.message, ExitCode.failed, report.details)
+  throw new CliError(report.message, ExitCode.failed, report.details, out.json)
 }
 
 export async function deploy(ctx: RunContext, _args: string[], options: DeployOptions): Promise<void> {
