@@ -120,9 +120,19 @@ async function follow(ctx: RunContext, created: Deployment, detach: boolean | un
     : out.tty
       ? await createSpinnerReporter()
       : createPlainReporter((line) => out.line(line))
+  // Ctrl-C stops following, not the deployment: say how to find it again (or to cancel it).
+  const interrupted = () => {
+    reporter?.stop()
+    out.note(
+      `stopped following: deployment ${created.id} goes on (rxt status ${created.id}; rxt cancel ${created.id})`,
+    )
+    process.exit(130)
+  }
+  process.once('SIGINT', interrupted)
   try {
     await followDeployment(ctx.client, created.id, (event) => reporter?.event(event))
   } finally {
+    process.off('SIGINT', interrupted)
     reporter?.stop()
   }
   const final = await getDeployment(ctx, created.id)
