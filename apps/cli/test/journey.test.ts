@@ -12,6 +12,13 @@ import { endChildren, type Server, startBudgetMs, startServer } from '../../serv
 import { deploymentSchemaErrors } from './deployment-schema.ts'
 import { type CliRun, runCli } from './run-cli.ts'
 
+/**
+ * The budget of a test that deploys: a deploy on the simulations takes 2–4 s on a quiet machine, 3–11 s
+ * for the test that makes three beside another suite's server; this is ten times that, so that only a
+ * deploy that hangs fails.
+ */
+const deployMs = 120_000
+
 const example = fileURLToPath(new URL('../../../examples/github-actions/deploy.yaml', import.meta.url))
 
 /** The lines of `text` that are `wanted`, in the order they come. */
@@ -134,31 +141,44 @@ describe('the rxt journey against the embedded server', () => {
     expect((await rxt(['manifest', 'validate', example])).code).toBe(0)
   })
 
-  it("pushes the example's deploy.yaml for staging and deploys an image to it, streaming each step to its URL", async () => {
-    const pushed = json(await rxt(['manifest', 'push', example, '--env', 'staging', '--json']))
-    expect(pushed.digest).toMatch(/^sha256:[0-9a-f]{64}$/)
-    const run = await rxt(['deploy', '--env', 'staging', '--image', 'ghcr.io/acme/hello:1'])
-    expect(run.code, run.stderr).toBe(0)
-    expect(
-      inOrder(run.stdout, ['place: started', 'place: succeeded', 'rollout: succeeded', 'verify: succeeded']),
-    ).toEqual(['place: started', 'place: succeeded', 'rollout: succeeded', 'verify: succeeded'])
-    expect(run.stdout.trimEnd().split('\n').at(-1)).toBe('ready: https://hello.acme.example')
-  })
+  it(
+    "pushes the example's deploy.yaml for staging and deploys an image to it, streaming each step to its URL",
+    async () => {
+      const pushed = json(await rxt(['manifest', 'push', example, '--env', 'staging', '--json']))
+      expect(pushed.digest).toMatch(/^sha256:[0-9a-f]{64}$/)
+      const run = await rxt(['deploy', '--env', 'staging', '--image', 'ghcr.io/acme/hello:1'])
+      expect(run.code, run.stderr).toBe(0)
+      expect(
+        inOrder(run.stdout, [
+          'place: started',
+          'place: succeeded',
+          'rollout: succeeded',
+          'verify: succeeded',
+        ]),
+      ).toEqual(['place: started', 'place: succeeded', 'rollout: succeeded', 'verify: succeeded'])
+      expect(run.stdout.trimEnd().split('\n').at(-1)).toBe('ready: https://hello.acme.example')
+    },
+    deployMs,
+  )
 
-  it('lists the deployments, shows one with its steps, and explains its placement', async () => {
-    const [latest] = json(await rxt(['deployments', '--env', 'staging', '--json'])).items
-    expect(latest).toMatchObject({ status: 'ready', current: true, artifactRef: 'ghcr.io/acme/hello:1' })
-    const status = json(await rxt(['status', latest.id, '--json']))
-    expect(deploymentSchemaErrors(status)).toEqual([])
-    expect(status.steps.every((s: { status: string }) => s.status === 'succeeded')).toBe(true)
-    const plain = await rxt(['status', '--env', 'staging'])
-    expect(plain.stdout).toContain('urls         https://hello.acme.example')
-    const explained = await rxt(['explain', '--env', 'staging'])
-    expect(explained.code, explained.stderr).toBe(0)
-    expect(explained.stdout).toContain(`staging runs on ${status.provider}`)
-    // The manifest's hint: a SOC 2 platform.
-    expect(explained.stdout).toContain('compliance soc2')
-  })
+  it(
+    'lists the deployments, shows one with its steps, and explains its placement',
+    async () => {
+      const [latest] = json(await rxt(['deployments', '--env', 'staging', '--json'])).items
+      expect(latest).toMatchObject({ status: 'ready', current: true, artifactRef: 'ghcr.io/acme/hello:1' })
+      const status = json(await rxt(['status', latest.id, '--json']))
+      expect(deploymentSchemaErrors(status)).toEqual([])
+      expect(status.steps.every((s: { status: string }) => s.status === 'succeeded')).toBe(true)
+      const plain = await rxt(['status', '--env', 'staging'])
+      expect(plain.stdout).toContain('urls         https://hello.acme.example')
+      const explained = await rxt(['explain', '--env', 'staging'])
+      expect(explained.code, explained.stderr).toBe(0)
+      expect(explained.stdout).toContain(`staging runs on ${status.provider}`)
+      // The manifest's hint: a SOC 2 platform.
+      expect(explained.stdout).toContain('compliance soc2')
+    },
+    deployMs,
+  )
 
   it('sets, lists and rotates a secret, never printing its value', async () => {
     const value = 'postgres://user:s3cr3t-value@db/app'
@@ -191,67 +211,83 @@ describe('the rxt journey against the embedded server', () => {
     expect(actions).toContain('POST /v1/projects/:projectId/webhook/rotate')
   })
 
-  it('rolls back to the deployment before the current one, and promotes staging to production', async () => {
-    expect((await rxt(['deploy', '--env', 'staging', '--image', 'ghcr.io/acme/hello:2'])).code).toBe(0)
-    const back = json(await rxt(['rollback', '--env', 'staging', '--json']))
-    expect(deploymentSchemaErrors(back)).toEqual([])
-    expect(back).toMatchObject({ status: 'ready', trigger: 'rollback', artifactRef: 'ghcr.io/acme/hello:1' })
-    const promoted = json(await rxt(['promote', '--from', 'staging', '--to', 'production', '--json']))
-    expect(promoted).toMatchObject({
-      status: 'ready',
-      trigger: 'promote',
-      environment: 'production',
-      artifactRef: 'ghcr.io/acme/hello:1',
-      urls: ['https://www.acme.example'],
-    })
-  })
-
-  it('exits 1 on a failing deploy, naming the step, its reason and what was undone; --json validates', async () => {
-    const faults = (body: object) =>
-      call(server.url, 'PUT', '/v1/admin/sim/sim-container/faults', operator, body)
-    // The third platform call (the network's, after the provision's and the rollout's) is refused.
-    expect((await faults({ failCall: 3, code: 'invalid' })).status).toBe(200)
-    try {
-      const run = await rxt(['deploy', '--env', 'staging', '--image', 'ghcr.io/acme/hello:3'])
-      expect(run.code).toBe(1)
-      expect(run.stderr).toMatch(/failed at step network: .*configureNetwork.* \(network-refused\)/)
-      expect(run.stderr).toContain('compensation: undone rollout, provision')
-      expect(inOrder(run.stdout, ['rollout: undone', 'provision: undone'])).toEqual([
-        'rollout: undone',
-        'provision: undone',
-      ])
-      expect(run.stdout).not.toContain('ready:')
-    } finally {
-      await faults({})
-    }
-    expect((await faults({ failCall: 3, code: 'invalid' })).status).toBe(200)
-    try {
-      const run = await rxt(['deploy', '--env', 'staging', '--image', 'ghcr.io/acme/hello:4', '--json'])
-      expect(run.code).toBe(1)
-      const document = JSON.parse(run.stdout)
-      expect(deploymentSchemaErrors(document)).toEqual([])
-      expect(document).toMatchObject({
-        status: 'failed',
-        failure: { step: 'network', code: 'network-refused' },
-        urls: [],
+  it(
+    'rolls back to the deployment before the current one, and promotes staging to production',
+    async () => {
+      expect((await rxt(['deploy', '--env', 'staging', '--image', 'ghcr.io/acme/hello:2'])).code).toBe(0)
+      const back = json(await rxt(['rollback', '--env', 'staging', '--json']))
+      expect(deploymentSchemaErrors(back)).toEqual([])
+      expect(back).toMatchObject({
+        status: 'ready',
+        trigger: 'rollback',
+        artifactRef: 'ghcr.io/acme/hello:1',
       })
-      expect(
-        (document.steps as { name: string; status: string }[])
-          .filter((s) => s.status === 'compensated')
-          .map((s) => s.name),
-      ).toEqual(['provision', 'rollout'])
-    } finally {
-      await faults({})
-    }
-  })
+      const promoted = json(await rxt(['promote', '--from', 'staging', '--to', 'production', '--json']))
+      expect(promoted).toMatchObject({
+        status: 'ready',
+        trigger: 'promote',
+        environment: 'production',
+        artifactRef: 'ghcr.io/acme/hello:1',
+        urls: ['https://www.acme.example'],
+      })
+    },
+    deployMs,
+  )
 
-  it('detaches with the deployment id, which rxt status then shows', async () => {
-    const run = await rxt(['deploy', '--env', 'staging', '--image', 'ghcr.io/acme/hello:5', '--detach'])
-    expect(run.code, run.stderr).toBe(0)
-    const id = run.stdout.trim()
-    expect(id).toMatch(/^[0-9a-f-]{36}$/)
-    expect(json(await rxt(['status', id, '--json'])).artifactRef).toBe('ghcr.io/acme/hello:5')
-  })
+  it(
+    'exits 1 on a failing deploy, naming the step, its reason and what was undone; --json validates',
+    async () => {
+      const faults = (body: object) =>
+        call(server.url, 'PUT', '/v1/admin/sim/sim-container/faults', operator, body)
+      // The third platform call (the network's, after the provision's and the rollout's) is refused.
+      expect((await faults({ failCall: 3, code: 'invalid' })).status).toBe(200)
+      try {
+        const run = await rxt(['deploy', '--env', 'staging', '--image', 'ghcr.io/acme/hello:3'])
+        expect(run.code).toBe(1)
+        expect(run.stderr).toMatch(/failed at step network: .*configureNetwork.* \(network-refused\)/)
+        expect(run.stderr).toContain('compensation: undone rollout, provision')
+        expect(inOrder(run.stdout, ['rollout: undone', 'provision: undone'])).toEqual([
+          'rollout: undone',
+          'provision: undone',
+        ])
+        expect(run.stdout).not.toContain('ready:')
+      } finally {
+        await faults({})
+      }
+      expect((await faults({ failCall: 3, code: 'invalid' })).status).toBe(200)
+      try {
+        const run = await rxt(['deploy', '--env', 'staging', '--image', 'ghcr.io/acme/hello:4', '--json'])
+        expect(run.code).toBe(1)
+        const document = JSON.parse(run.stdout)
+        expect(deploymentSchemaErrors(document)).toEqual([])
+        expect(document).toMatchObject({
+          status: 'failed',
+          failure: { step: 'network', code: 'network-refused' },
+          urls: [],
+        })
+        expect(
+          (document.steps as { name: string; status: string }[])
+            .filter((s) => s.status === 'compensated')
+            .map((s) => s.name),
+        ).toEqual(['provision', 'rollout'])
+      } finally {
+        await faults({})
+      }
+    },
+    deployMs,
+  )
+
+  it(
+    'detaches with the deployment id, which rxt status then shows',
+    async () => {
+      const run = await rxt(['deploy', '--env', 'staging', '--image', 'ghcr.io/acme/hello:5', '--detach'])
+      expect(run.code, run.stderr).toBe(0)
+      const id = run.stdout.trim()
+      expect(id).toMatch(/^[0-9a-f-]{36}$/)
+      expect(json(await rxt(['status', id, '--json'])).artifactRef).toBe('ghcr.io/acme/hello:5')
+    },
+    deployMs,
+  )
 
   it('says what is wrong with exit codes: not signed in 3, not found 4, usage 2, no server 6', async () => {
     const elsewhere = { XDG_CONFIG_HOME: join(dir, 'nobody') }
