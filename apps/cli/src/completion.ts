@@ -14,7 +14,7 @@ export interface CompletionNode {
 export function completionTree(program: Command): CompletionNode[] {
   const nodes: CompletionNode[] = []
   const visit = (command: Command, path: string[]) => {
-    const options = [...command.options, ...(path.length === 0 ? [] : [])]
+    const options = command.options
       .map((o) => ({ flag: o.long ?? o.short ?? '', description: o.description }))
       .filter((o) => o.flag !== '')
     nodes.push({
@@ -23,6 +23,7 @@ export function completionTree(program: Command): CompletionNode[] {
       subcommands: command.commands.map((c) => ({ name: c.name(), description: c.description() })),
       options: [
         ...options,
+        // The program's --json is global: every command takes it.
         ...(path.length === 0 ? [] : [{ flag: '--json', description: 'print one JSON document' }]),
         { flag: '--help', description: 'show help' },
       ],

@@ -1,5 +1,6 @@
 // rxt login, logout, whoami: a sign-in (email and password: tokens) or an API key, kept in the config
 // file (0600); the organisation defaults to the only one the account has.
+import { createClient } from '../client.ts'
 import type { RunContext } from '../context.ts'
 import { CliError, ExitCode } from '../exit-codes.ts'
 import { prompt, readStdin, secretInput } from '../stdin.ts'
@@ -29,7 +30,6 @@ export async function login(
   options: { email?: string; passwordStdin?: boolean; apiKey?: boolean; url?: string },
 ): Promise<void> {
   const url = (options.url ?? ctx.settings.url).replace(/\/+$/, '')
-  const { createClient } = await import('../client.ts')
   if (options.apiKey === true) {
     const apiKey = await secretInput('API key')
     const whoami = await createClient({
