@@ -8,7 +8,7 @@
 import type { ChildProcess } from 'node:child_process'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { once } from 'node:events'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { jetstreamManager } from '@nats-io/jetstream'
@@ -19,6 +19,7 @@ import type { Envelope } from '@rxt/contracts'
 import { createFreshPostgres } from '@rxt/kit/testing'
 import { deleteStreams, until } from '@rxt/kit/testing/bus'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { runCli } from '../../apps/cli/test/run-cli.ts'
 import { spawnRxt } from '../../apps/server/test/process.ts'
 
 const postgresUrl = inject('postgresUrl')
@@ -524,4 +525,56 @@ describe.skipIf(skipped)('the distributed mode: the journey through the gateway 
     expect(new Set((await consumers('registry')).map((c) => c.context))).toEqual(new Set(['registry', 'vcs']))
     expect((await consumers('router')).map((c) => c.context)).toContain('router')
   })
+
+  it(
+    'runs the rxt journey through the gateway: sign-in, a project, an environment, a manifest, a deploy to ready',
+    async () => {
+      const { call } = client(gateway.url)
+      const signup = await call(
+        'POST',
+        '/v1/auth/signup',
+        {},
+        {
+          email: 'cli@example.com',
+          password: 'a long passphrase',
+          name: 'Cli',
+          orgName: 'Cli Co',
+        },
+      )
+      expect(signup.status).toBe(201)
+      const home = await mkdtemp(join(tmpdir(), 'rxt-cli-e2e-'))
+      try {
+        const rxt = (args: string[], input?: string) =>
+          runCli(args, { RXT_URL: gateway.url, XDG_CONFIG_HOME: home }, input === undefined ? {} : { input })
+        const ok = async (args: string[], input?: string) => {
+          const run = await rxt(args, input)
+          expect(run.code, `rxt ${args.join(' ')}: ${run.stderr}`).toBe(0)
+          return run
+        }
+        await ok(['login', '--email', 'cli@example.com', '--password-stdin'], 'a long passphrase')
+        await ok(['projects', 'create', 'cli-hello'])
+        await ok(['projects', 'use', 'cli-hello'])
+        await ok(['envs', 'create', 'staging', '--type', 'staging'])
+        const manifest = join(home, 'deploy.yaml')
+        await writeFile(
+          manifest,
+          'apiVersion: rxt-deploy/v1\nkind: Application\nmetadata: {name: cli-hello}\nspec:\n  image: ghcr.io/acme/cli-hello:1\n  ports: [{name: http, port: 8080, protocol: http}]\n  network: {visibility: public, hostnames: [cli-hello.acme.example], tls: required}\n',
+        )
+        await ok(['manifest', 'push', manifest, '--env', 'staging'])
+        const deployed = await ok(['deploy', '--env', 'staging', '--image', 'ghcr.io/acme/cli-hello:2'])
+        expect(deployed.stdout).toContain('rollout: succeeded')
+        expect(deployed.stdout.trimEnd().split('\n').at(-1)).toBe('ready: https://cli-hello.acme.example')
+        const status = JSON.parse((await ok(['status', '--env', 'staging', '--json'])).stdout)
+        expect(status).toMatchObject({
+          status: 'ready',
+          current: true,
+          artifactRef: 'ghcr.io/acme/cli-hello:2',
+          urls: ['https://cli-hello.acme.example'],
+        })
+      } finally {
+        await rm(home, { recursive: true, force: true })
+      }
+    },
+    startMs,
+  )
 })
