@@ -27,6 +27,18 @@ describe('problem+json mapping', () => {
     expect(error.fieldMessage('name')).toBeUndefined()
   })
 
+  it('joins every message about one field', () => {
+    const error = toApiError(400, {
+      code: 'input',
+      detail: 'the password is not accepted',
+      errors: [
+        { path: '/body/password', message: 'is too short' },
+        { path: '/body/password', message: 'is a common one' },
+      ],
+    })
+    expect(error.fieldMessage('password')).toBe('is too short; is a common one')
+  })
+
   it('falls back to the title, then the status, when there is no detail', () => {
     expect(toApiError(409, { code: 'conflict', title: 'Conflict' }).detail).toBe('Conflict')
     expect(toApiError(409, { code: 'conflict' }).detail).toBe('request failed (409)')

@@ -21,9 +21,10 @@ export class ApiError extends Error {
     this.errors = errors
   }
 
-  /** The message of the violation about `field` (a body property, or a deeper pointer), if any. */
+  /** The messages of the violations about `field` (a body property, or a deeper pointer), if any. */
   fieldMessage(field: string): string | undefined {
-    return this.errors.find((e) => fieldOf(e.path) === field)?.message
+    const messages = this.errors.filter((e) => fieldOf(e.path) === field).map((e) => e.message)
+    return messages.length === 0 ? undefined : messages.join('; ')
   }
 }
 

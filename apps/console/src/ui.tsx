@@ -1,14 +1,11 @@
 import { type ReactNode, useId } from 'react'
-import { ApiError, describeFieldError } from './problem.ts'
+import { ApiError, describeFieldError, fieldOf } from './problem.ts'
 
 /** The problem an action met: its detail, and the violations no field of the form shows. */
 export function ErrorNote({ error, shown = [] }: { error: unknown; shown?: readonly string[] }) {
   if (error === null || error === undefined) return null
   const detail = error instanceof Error ? error.message : String(error)
-  const others =
-    error instanceof ApiError
-      ? error.errors.filter((e) => !shown.some((f) => error.fieldMessage(f) === e.message))
-      : []
+  const others = error instanceof ApiError ? error.errors.filter((e) => !shown.includes(fieldOf(e.path))) : []
   return (
     <div role="alert" className="error">
       <p>{detail}</p>

@@ -222,7 +222,9 @@ export function DeploymentPage() {
       ) : (
         <ol className="events" data-testid="events">
           {events.map((e, i) => (
-            <li key={e.id ?? `end-${i}`}>
+            // The list only grows, and an `end` event repeats the id before it: the position is the key.
+            // biome-ignore lint/suspicious/noArrayIndexKey: an append-only list
+            <li key={i}>
               <code>{e.kind}</code>
               {e.step === undefined ? '' : ` ${e.step}`}
               {e.at === undefined ? '' : ` at ${new Date(e.at).toLocaleTimeString()}`}
