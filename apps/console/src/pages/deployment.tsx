@@ -2,7 +2,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { Link, useNavigate, useParams } from '@tanstack/react-router'
 import { useEffect, useState } from 'react'
 import { api, followEvents } from '../api.ts'
-import { type Deployment, terminal } from '../types.ts'
+import { type Deployment, type Project, terminal } from '../types.ts'
 import { ErrorNote, Loading, Status, took, when } from '../ui.tsx'
 
 interface LiveEvent {
@@ -86,6 +86,11 @@ export function DeploymentPage() {
   })
 
   const d = deployment.data
+  const project = useQuery({
+    queryKey: ['project', d?.projectId],
+    queryFn: () => api<Project>('GET', `/v1/projects/${d?.projectId}`),
+    enabled: d !== undefined,
+  })
   if (d === undefined)
     return (
       <section>
@@ -100,7 +105,7 @@ export function DeploymentPage() {
       <p className="crumbs">
         <Link to="/">Projects</Link> /{' '}
         <Link to="/projects/$projectId" params={{ projectId: d.projectId }}>
-          project
+          {project.data?.name ?? 'project'}
         </Link>{' '}
         /{' '}
         <Link
