@@ -72,7 +72,8 @@ async function refresh(): Promise<boolean> {
         body: JSON.stringify({ refreshToken }),
       })
       if (!res.ok) {
-        session.end()
+        // Refused (expired, used, revoked): signed out. Throttled or unavailable: the session holds.
+        if (res.status === 400 || res.status === 401) session.end()
         return false
       }
       const tokens = (await res.json()) as Tokens
