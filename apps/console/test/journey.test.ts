@@ -175,9 +175,24 @@ describe.skipIf(skipped)('the console in a browser', () => {
       }
       await check('/signup', () => page.getByRole('heading', { name: 'Create your account' }).waitFor())
       await check('/signin', () => page.getByRole('heading', { name: 'Sign in' }).waitFor())
-      await page.getByLabel('Email').fill(account.email)
-      await page.getByLabel('Password').fill(account.password)
-      await page.getByRole('button', { name: 'Sign in' }).click()
+      // Signing in with the keyboard alone: the skip link first, then the form in order, Enter submits.
+      const focused = () =>
+        page.evaluate(() => {
+          // biome-ignore lint/suspicious/noExplicitAny: the page's document
+          const active = (globalThis as any).document.activeElement
+          return `${active?.tagName.toLowerCase()}:${active?.getAttribute('name') ?? active?.textContent}`
+        })
+      await page.keyboard.press('Tab')
+      expect(await focused()).toBe('a:Skip to content')
+      await page.keyboard.press('Enter')
+      expect(await focused()).toMatch(/^main:Sign in/)
+      await page.keyboard.press('Tab')
+      expect(await focused()).toBe('input:email')
+      await page.keyboard.type(account.email)
+      await page.keyboard.press('Tab')
+      expect(await focused()).toBe('input:password')
+      await page.keyboard.type(account.password)
+      await page.keyboard.press('Enter')
       await page.getByRole('heading', { name: 'Projects' }).waitFor()
       const pages: [string, string, string?][] = [
         ['/', 'Projects'],
