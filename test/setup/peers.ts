@@ -50,6 +50,10 @@ declare module 'vitest' {
     s3SecretAccessKey: string
     /** Why the S3 suites are skipped; '' when they run. */
     s3SkipReason: string
+    /** The Chromium the browser suites drive (playwright-core, headless); '' when there is none. */
+    chromiumPath: string
+    /** Why the browser suites are skipped; '' when they run. */
+    chromiumSkipReason: string
   }
 }
 
@@ -95,6 +99,13 @@ async function findRedis(url: string): Promise<string> {
   } finally {
     redis.disconnect()
   }
+}
+
+/** Debian's Chromium (apt-get install chromium), or the one RXT_TEST_CHROMIUM names. */
+function findChromium(path: string): string {
+  return existsSync(path)
+    ? ''
+    : `Chromium is not installed at ${path} (apt-get install chromium, or set RXT_TEST_CHROMIUM)`
 }
 
 /** The local Kubernetes control plane: started for the run when its peers are built (and stopped after). */
@@ -147,6 +158,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     startPeer<RunningVault>('vault', vaultPath, startVault),
     startPeer<RunningSeaweedfs>('seaweedfs', weedPath, startSeaweedfs),
   ])
+  const chromiumPath = process.env.RXT_TEST_CHROMIUM ?? '/usr/bin/chromium'
+  const chromiumReason = findChromium(chromiumPath)
   const opaReason = existsSync(opaPath)
     ? ''
     : `opa is not built at ${opaPath} (npm run peers -- build; needs Go)`
@@ -158,6 +171,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     ['kubernetes', kube.reason],
     ['vault', vault.reason],
     ['s3', s3.reason],
+    ['browser', chromiumReason],
   ] as const) {
     if (reason === '') continue
     if (process.env.CI === 'true') {
@@ -184,6 +198,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('s3AccessKeyId', s3.peer?.accessKeyId ?? '')
   project.provide('s3SecretAccessKey', s3.peer?.secretAccessKey ?? '')
   project.provide('s3SkipReason', s3.reason)
+  project.provide('chromiumPath', chromiumReason === '' ? chromiumPath : '')
+  project.provide('chromiumSkipReason', chromiumReason)
   return async () => {
     await Promise.all([vault.peer?.stop(), s3.peer?.stop()])
     if (kube.startedHere) await down()

@@ -1,6 +1,7 @@
 import { sim } from '@rxt/adapter-sim'
 import { spot } from '@rxt/adapter-spot'
 import { audit } from '@rxt/audit'
+import { consoleContext } from '@rxt/console'
 import { gateway } from '@rxt/gateway'
 import { identity } from '@rxt/identity'
 import type { ContextDefinition } from '@rxt/kit'
@@ -28,5 +29,6 @@ export const catalog: readonly ContextDefinition<any>[] = [
   orchestrator,
   audit,
   system,
+  consoleContext,
   gateway,
 ]

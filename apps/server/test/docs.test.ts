@@ -30,13 +30,16 @@ describe('docs move with the code', () => {
   })
 
   it('every context in the catalog has a README', () => {
-    // A context is a service, or an adapter (the platforms it drives).
+    // A context is a service, an adapter (the platforms it drives), or an app (the console).
     const readme = (name: string) => {
-      try {
-        return read(`services/${name}/README.md`)
-      } catch {
-        return read(`adapters/${name}/README.md`)
+      for (const dir of ['services', 'adapters', 'apps']) {
+        try {
+          return read(`${dir}/${name}/README.md`)
+        } catch {
+          // Not in this directory.
+        }
       }
+      throw new Error(`no README of context ${name} in services/, adapters/ or apps/`)
     }
     for (const context of catalog) expect(readme(context.name)).toContain(`# ${context.name}`)
   })

@@ -49,6 +49,12 @@ export interface ContextDefinition<C = CoreConfig> {
   readonly migrations?: URL | readonly Migration[]
   /** Registers its HTTP routes; mounted under /v1 and tagged with the context's name. */
   readonly routes?: (app: HttpApp, deps: ContextDeps<C>) => void | Promise<void>
+  /**
+   * Registers routes at the root of the process, outside /v1 and unguarded: static files only (a web
+   * app's assets), which carry no tenant data. Registered after every context's /v1 routes; a route
+   * here never shadows /v1, the probes, /metrics or the API document, which are matched first.
+   */
+  readonly site?: (app: HttpApp, deps: ContextDeps<C>) => void | Promise<void>
   /** Its consumers of commands and events: `(deps) => [on(ProjectCreatedMessage, (data, ctx) => …)]` (bus/on.ts). */
   readonly handlers?: (deps: ContextDeps<C>) => readonly MessageHandler[]
   /**

@@ -138,6 +138,30 @@ describe('runtime readiness', () => {
   })
 })
 
+describe('runtime sites', () => {
+  it("mounts a context's site at the root, unguarded, beside its guarded /v1 routes", async () => {
+    const database = await openDatabase({ kind: 'pglite' }, log)
+    const withSite = defineContext({
+      name: 'web',
+      routes: (app) => {
+        app.get('/web/private', { config: { auth: { authenticated: true } } }, async () => ({ ok: true }))
+      },
+      site: (app, { name }) => {
+        app.get('/', { config: { auth: { public: 'a static page' } } }, async () => `hello from ${name}`)
+      },
+    })
+    const runtime = await startOn(database, [withSite])
+    const page = await runtime.app.inject({ url: '/' })
+    expect(page.statusCode).toBe(200)
+    expect(page.body).toBe('hello from web')
+    // The site's routes are outside /v1; the context's own routes stay guarded there.
+    expect((await runtime.app.inject({ url: '/v1/' })).statusCode).toBe(404)
+    expect((await runtime.app.inject({ url: '/v1/web/private' })).statusCode).toBe(401)
+    await runtime.stop()
+    await database.close()
+  })
+})
+
 describe('runtime refuses', () => {
   it('a context listed twice, and a handler of a type the catalog does not have', async () => {
     const database = await openDatabase({ kind: 'pglite' }, log)

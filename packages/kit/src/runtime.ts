@@ -211,6 +211,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
           { prefix: '/v1' },
         )
       }
+      if (definition.site !== undefined) {
+        const site = definition.site
+        await app.register(async (scope) => site(scope as HttpApp, deps))
+      }
       if (definition.authenticator !== undefined) authenticator = definition.authenticator(deps)
       if (definition.handlers !== undefined) await bus.subscribe(definition.name, definition.handlers(deps))
       await definition.start?.(deps)
