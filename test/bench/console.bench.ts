@@ -169,8 +169,13 @@ try {
   rmSync(dataDir, { recursive: true, force: true })
 }
 
-// Another figure of this benchmark is pushed onto `figures` above this line.
+// The figures, each beside its target.
 for (const f of figures)
   console.log(
     `${f.name}: ${f.value} (target ${f.target}${f.met ? '' : ', NOT MET'})${f.ratio === undefined ? '' : `; ${f.ratio}`}`,
   )
+
+// The console's third figure is the command line's: `rxt --version` start-up against `node -e 0`, as
+// `npm run bench -- cli` measures it (the same module, run here too).
+console.log('rxt start-up (npm run bench -- cli):')
+await import('./cli.bench.ts')
