@@ -14,7 +14,8 @@ const lazy =
     const args = command.args
     const options = command.optsWithGlobals() as Record<string, unknown>
     const [module, { createRunContext }] = await Promise.all([load(), import('./context.ts')])
-    const ctx = await createRunContext({ json: options.json === true })
+    const recover = command.name() === 'login' || command.name() === 'logout'
+    const ctx = await createRunContext({ json: options.json === true, recover })
     await (module[name] as Handler)(ctx, args, options)
   }
 

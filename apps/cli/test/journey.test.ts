@@ -70,6 +70,8 @@ describe('the rxt journey against the embedded server', () => {
     expect(run.stdout).not.toContain(stored.accessToken)
     const wrong = await rxt(['login', '--email', 'dev@example.com', '--password-stdin'], 'not the passphrase')
     expect(wrong.code).toBe(3)
+    // The server's word for it, not a guess.
+    expect(wrong.stderr).toContain('rxt: wrong email or password')
   })
 
   it('refreshes a refused access token with the stored refresh token, and stores the new ones', async () => {
@@ -81,6 +83,11 @@ describe('the rxt journey against the embedded server', () => {
     const after = JSON.parse(await readFile(file, 'utf8'))
     expect(after.accessToken).not.toBe('expired.or.tampered')
     expect(after.refreshToken).not.toBe(before.refreshToken)
+    // Two runs refused together refresh once (the lock on the file): both go on, the sign-in lives.
+    await writeFile(file, JSON.stringify({ ...after, accessToken: 'expired.or.tampered' }), { mode: 0o600 })
+    const both = await Promise.all([rxt(['whoami', '--json']), rxt(['whoami', '--json'])])
+    for (const run of both) expect(json(run).kind).toBe('user')
+    expect(json(await rxt(['whoami', '--json'])).kind).toBe('user')
   })
 
   it('lists and creates organisations, and keeps acting in the chosen one', async () => {
