@@ -1,6 +1,7 @@
 import { actorOf, type HttpApp, principalOf, tenantOf } from '@rxt/kit'
 import Type from 'typebox'
 import type { Deployments } from '../deployments.ts'
+import { startKeepalive } from '../keepalive.ts'
 import {
   DeployBody,
   Deployment,
@@ -64,8 +65,13 @@ export const deploymentRoutes = (deployments: Deployments) => (app: HttpApp) => 
         connection: 'keep-alive',
       })
       let closed = false
+      // A comment every 15 s while nothing happens: no proxy takes the quiet stream for a dead one.
+      const stopKeepalive = startKeepalive((text) => {
+        if (!closed) raw.write(text)
+      })
       raw.on('close', () => {
         closed = true
+        stopKeepalive()
       })
       try {
         for (;;) {
@@ -81,6 +87,7 @@ export const deploymentRoutes = (deployments: Deployments) => (app: HttpApp) => 
       } catch (error) {
         request.log.warn({ err: error, deploymentId: id }, 'deployment event stream ended early')
       } finally {
+        stopKeepalive()
         raw.end()
       }
     },
