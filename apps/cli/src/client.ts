@@ -9,15 +9,17 @@ import { type Problem, problemDetails, problemMessage } from './problem.ts'
 /** The server answered an error: its status and problem document. */
 export class ApiError extends CliError {
   readonly status: number
-  readonly problem: Problem
+  declare readonly problem: Problem
   constructor(status: number, problem: Problem, file?: string, hints: readonly string[] = []) {
-    super(problemMessage(problem, status), exitCodeOfStatus(status), [
-      ...problemDetails(problem, file),
-      ...hints,
-    ])
+    super(
+      problemMessage(problem, status),
+      exitCodeOfStatus(status),
+      [...problemDetails(problem, file), ...hints],
+      false,
+      problem,
+    )
     this.name = 'ApiError'
     this.status = status
-    this.problem = problem
   }
 }
 
@@ -186,7 +188,7 @@ export function createClient(deps: ClientDeps): Client {
     if (response.status !== 401 || credentials !== undefined) return error
     const hint =
       deps.signedInElsewhere === undefined
-        ? 'sign in with rxt login, or set RXT_TOKEN or RXT_API_KEY'
+        ? 'not signed in: rxt login, or set RXT_TOKEN or RXT_API_KEY'
         : `not signed in to ${deps.url}: rxt login (the stored sign-in is for ${deps.signedInElsewhere})`
     return new ApiError(response.status, problem, file, [hint])
   }

@@ -145,6 +145,17 @@ describe('the rxt journey against the embedded server', () => {
     expect(problems).toHaveLength(2)
     expect(problems[0]).toMatch(new RegExp(`^\\s*${bad}:6:\\d+: /spec/ports/0/port: `))
     expect(problems[1]).toMatch(new RegExp(`^\\s*${bad}:7:\\d+: /spec/replicas: `))
+    // --json: the problem whole, each error with its line and column.
+    const document = await rxt(['manifest', 'validate', bad, '--json'])
+    expect(document.code).toBe(5)
+    const { error } = JSON.parse(document.stdout)
+    expect(error).toMatchObject({ exitCode: 5, message: expect.stringContaining('bad.yaml is invalid') })
+    expect(error.problem.errors).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ path: '/spec/ports/0/port', line: 6, column: expect.any(Number) }),
+        expect.objectContaining({ path: '/spec/replicas', line: 7, column: expect.any(Number) }),
+      ]),
+    )
     expect((await rxt(['manifest', 'validate', example])).code).toBe(0)
   })
 
@@ -304,6 +315,12 @@ describe('the rxt journey against the embedded server', () => {
     const missing = await rxt(['status', '--project', 'no-such-project'])
     expect(missing.code).toBe(4)
     expect((await rxt(['deploy', '--no-such-option'])).code).toBe(2)
+    const usage = await rxt(['deploy', '--no-such-option', '--json'])
+    expect(usage.code).toBe(2)
+    expect(JSON.parse(usage.stdout).error).toMatchObject({
+      exitCode: 2,
+      message: expect.stringContaining('--no-such-option'),
+    })
     const unreachable = await rxt(['projects'], undefined, { RXT_URL: 'http://127.0.0.1:9' })
     expect(unreachable.code).toBe(6)
     expect(unreachable.stderr).toContain('cannot reach http://127.0.0.1:9')
