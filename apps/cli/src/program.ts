@@ -1,6 +1,6 @@
 // The command tree of `rxt` (commander): every command, option and description, and nothing else. The
 // code of a command is imported when it runs, so `rxt --version` and `--help` load only this file.
-import { Command, Option } from 'commander'
+import { Command, InvalidArgumentError, Option } from 'commander'
 import type { RunContext } from './context.ts'
 
 type Handler = (ctx: RunContext, args: string[], options: Record<string, unknown>) => Promise<void>
@@ -30,6 +30,19 @@ const commands = {
   webhook: () => import('./commands/webhook.ts'),
   audit: () => import('./commands/audit.ts'),
 }
+
+/** An option's value as a whole number from `min` to `max`; anything else is a usage error (exit 2). */
+export const integer =
+  (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  (value: string): number => {
+    const n = /^[0-9]+$/.test(value.trim()) ? Number(value) : Number.NaN
+    if (!Number.isSafeInteger(n)) throw new InvalidArgumentError('not a whole number.')
+    if (n < min || n > max)
+      throw new InvalidArgumentError(
+        max === Number.MAX_SAFE_INTEGER ? `less than ${min}.` : `not ${min}–${max}.`,
+      )
+    return n
+  }
 
 const projectOption = () =>
   new Option('-p, --project <id|slug>', 'the project (default: RXT_PROJECT, rxt projects use)')
@@ -116,7 +129,7 @@ export function createProgram(version: string): Command {
         .choices(['preview', 'development', 'staging', 'production'])
         .makeOptionMandatory(),
     )
-    .option('--promotion-order <n>', 'its place in the promotion order')
+    .option('--promotion-order <n>', 'its place in the promotion order', integer(0))
     .action(lazy(commands.projects, 'createEnv'))
 
   const manifest = program.command('manifest').description('deploy.yaml')
@@ -152,7 +165,7 @@ export function createProgram(version: string): Command {
     .description("an environment's deployments, newest first")
     .addOption(projectOption())
     .addOption(envOption())
-    .option('--limit <n>', 'how many (1–100)', '20')
+    .option('--limit <n>', 'how many (1–100)', integer(1, 100), 20)
     .action(lazy(commands.deploy, 'deployments'))
   program
     .command('status')
@@ -231,7 +244,7 @@ export function createProgram(version: string): Command {
   program
     .command('audit')
     .description("the organisation's audit trail, newest first")
-    .option('--limit <n>', 'how many', '50')
+    .option('--limit <n>', 'how many (1–500)', integer(1, 500), 50)
     .option('--action <action>', 'only this action')
     .option('--actor <actor>', 'only this actor (user:<id>, api-key:<id>)')
     .option('--object <object>', 'only this object')

@@ -278,6 +278,11 @@ describe('the rxt journey against the embedded server', () => {
         expect(run.code).toBe(1)
         const document = JSON.parse(run.stdout)
         expect(deploymentSchemaErrors(document)).toEqual([])
+        // The progress on standard error, standard output the one document.
+        expect(inOrder(run.stderr, ['rollout: undone', 'provision: undone'])).toEqual([
+          'rollout: undone',
+          'provision: undone',
+        ])
         expect(document).toMatchObject({
           status: 'failed',
           failure: { step: 'network', code: 'network-refused' },
@@ -315,6 +320,7 @@ describe('the rxt journey against the embedded server', () => {
     const missing = await rxt(['status', '--project', 'no-such-project'])
     expect(missing.code).toBe(4)
     expect((await rxt(['deploy', '--no-such-option'])).code).toBe(2)
+    expect((await rxt(['deployments', '--limit', 'ten'])).code).toBe(2)
     const usage = await rxt(['deploy', '--no-such-option', '--json'])
     expect(usage.code).toBe(2)
     expect(JSON.parse(usage.stdout).error).toMatchObject({
@@ -339,5 +345,9 @@ describe('the rxt journey against the embedded server', () => {
       elsewhere,
     )
     expect(json(run).items.length).toBeGreaterThan(0)
+    // An API key has no account (GET /v1/me): its organisations are whoami's.
+    const orgs = json(await rxt(['orgs', '--json'], undefined, elsewhere)).items as { id: string }[]
+    expect(orgs.map((o) => o.id)).toEqual([orgId])
+    expect((await rxt(['orgs', 'use', orgId], undefined, elsewhere)).code).toBe(0)
   })
 })
