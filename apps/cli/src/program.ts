@@ -1,6 +1,6 @@
 // The command tree of `rxt` (commander): every command, option and description, and nothing else. The
 // code of a command is imported when it runs, so `rxt --version` and `--help` load only this file.
-import { Command, InvalidArgumentError, Option } from 'commander'
+import { Argument, Command, InvalidArgumentError, Option } from 'commander'
 import type { RunContext } from './context.ts'
 
 type Handler = (ctx: RunContext, args: string[], options: Record<string, unknown>) => Promise<void>
@@ -253,7 +253,7 @@ export function createProgram(version: string): Command {
 
   program
     .command('completion')
-    .argument('<shell>', 'bash, zsh or fish')
+    .addArgument(new Argument('<shell>', 'bash, zsh or fish').choices(['bash', 'zsh', 'fish']))
     .description('print a shell completion script (e.g. rxt completion bash > /etc/bash_completion.d/rxt)')
     .action(async (shell: string) => {
       const { completionScript } = await import('./completion.ts')
