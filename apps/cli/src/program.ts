@@ -59,7 +59,7 @@ export function createProgram(version: string): Command {
     .exitOverride()
     .addHelpText(
       'after',
-      '\nEnvironment: RXT_URL (default http://127.0.0.1:8080), RXT_TOKEN or RXT_API_KEY (CI), RXT_ORG, RXT_PROJECT.\nExit codes: 0 ok, 1 failed, 2 usage, 3 not signed in or not allowed, 4 not found, 5 invalid input, 6 server unreachable or failing.',
+      '\nEnvironment: RXT_URL (default http://127.0.0.1:8080), RXT_TOKEN or RXT_API_KEY (CI), RXT_ORG, RXT_PROJECT.\nExit codes: 0 ok, 1 failed, 2 usage, 3 not signed in or not allowed, 4 not found, 5 invalid input, 6 server unreachable or failing, 130 interrupted while following a deployment (it goes on).',
     )
 
   program
