@@ -1,12 +1,16 @@
 // What one command of `rxt` runs with: the settings (the config file under the environment), a client
 // that refreshes and stores tokens, and how to print: JSON on --json, plain lines without a TTY.
-import { type Client, createClient } from './client.ts'
+import { type Client, createClient, type TokenStore } from './client.ts'
 import {
+  type ConfigChange,
+  CorruptConfigError,
   configPath,
   readConfig,
   type Settings,
   type StoredConfig,
   settingsOf,
+  updateConfig,
+  withConfigLock,
   writeConfig,
 } from './config.ts'
 import { CliError, ExitCode } from './exit-codes.ts'
@@ -31,8 +35,8 @@ export interface RunContext {
   readonly out: Output
   readonly configFile: string
   readonly stored: StoredConfig
-  /** Merges `change` into the config file (undefined removes a key). */
-  saveConfig(change: { [K in keyof StoredConfig]?: StoredConfig[K] | undefined }): Promise<void>
+  /** Merges `change` into the config file as it is now (undefined removes a key); the rest stays. */
+  saveConfig(change: ConfigChange): Promise<void>
 }
 
 export function createOutput(json: boolean, tty = process.stdout.isTTY === true): Output {
@@ -57,31 +61,56 @@ export function createOutput(json: boolean, tty = process.stdout.isTTY === true)
   }
 }
 
-export async function createRunContext(options: { json: boolean }, env = process.env): Promise<RunContext> {
+/** The config file as the store of a sign-in's tokens: every refresh under the file's lock. */
+export function fileTokenStore(file: string): TokenStore {
+  return {
+    refresh: (used, exchange) =>
+      withConfigLock(file, async () => {
+        const current = await readConfig(file)
+        if (current.refreshToken === undefined || current.accessToken === undefined) return 'ended'
+        // Another process refreshed first: its tokens (the used refresh token would end the sign-in).
+        if (current.refreshToken !== used)
+          return { accessToken: current.accessToken, refreshToken: current.refreshToken }
+        const tokens = await exchange(used)
+        const { accessToken: _a, refreshToken: _r, ...rest } = current
+        if (tokens === 'refused') {
+          await writeConfig(file, rest)
+          return 'ended'
+        }
+        await writeConfig(file, {
+          ...rest,
+          accessToken: tokens.accessToken,
+          refreshToken: tokens.refreshToken,
+        })
+        return tokens
+      }),
+  }
+}
+
+export async function createRunContext(
+  options: { json: boolean /** login and logout: a corrupt config file is replaced. */; recover?: boolean },
+  env = process.env,
+): Promise<RunContext> {
   const file = configPath(env)
   let stored: StoredConfig
   try {
     stored = await readConfig(file)
   } catch (error) {
-    throw new CliError(`cannot read ${file}: ${(error as Error).message}`, ExitCode.failed)
+    if (error instanceof CorruptConfigError) {
+      if (options.recover !== true) throw error
+      stored = {}
+    } else throw new CliError(`cannot read ${file}: ${(error as Error).message}`, ExitCode.failed)
   }
   const settings = settingsOf(stored, env)
   const saveConfig: RunContext['saveConfig'] = async (change) => {
-    const next = { ...stored, ...change } as Record<string, unknown>
-    for (const key of Object.keys(next)) if (next[key] === undefined) delete next[key]
-    stored = next as StoredConfig
-    await writeConfig(file, stored)
+    stored = await updateConfig(file, change, { replaceCorrupt: options.recover === true })
   }
   const client = createClient({
     url: settings.url,
     credentials: settings.credentials,
     org: settings.org,
-    ...(settings.credentialsFromFile
-      ? {
-          onRefresh: (tokens) =>
-            saveConfig({ accessToken: tokens.accessToken, refreshToken: tokens.refreshToken }),
-        }
-      : {}),
+    ...(settings.credentialsFromFile ? { tokens: fileTokenStore(file) } : {}),
+    ...(settings.signedInElsewhere === undefined ? {} : { signedInElsewhere: settings.signedInElsewhere }),
   })
   return {
     env,

@@ -17,19 +17,34 @@ export const ExitCode = {
 
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
 
+/** The server's problem document a failure came from (RFC 9457), as --json prints it. */
+export interface ProblemDocument {
+  readonly code?: string
+  readonly requestId?: string
+}
+
 /** A failure `rxt` reports on standard error and exits with; every command throws only these. */
 export class CliError extends Error {
+  /** The server's problem document, when the server refused (kept whole in the --json document). */
+  readonly problem?: ProblemDocument
   readonly exitCode: ExitCode
   /** Lines printed after the message (one problem of a document each, a compensation…). */
   readonly details: readonly string[]
   /** Whether the command printed its JSON document already (a failed deploy's): no second one. */
   readonly documented: boolean
-  constructor(message: string, exitCode: ExitCode, details: readonly string[] = [], documented = false) {
+  constructor(
+    message: string,
+    exitCode: ExitCode,
+    details: readonly string[] = [],
+    documented = false,
+    problem?: ProblemDocument,
+  ) {
     super(message)
     this.name = 'CliError'
     this.exitCode = exitCode
     this.details = details
     this.documented = documented
+    if (problem !== undefined) this.problem = problem
   }
 }
 

@@ -41,10 +41,8 @@ describe('following a deployment', () => {
       const after = Number(request.headers['last-event-id'] ?? 0)
       response.writeHead(200, { 'content-type': 'text/event-stream' })
       if (requests.length === 1) {
-        // Two entries, then the connection drops mid-message (once the client has read them).
-        response.write(`${history[0]}${history[1]}${history[2]?.slice(0, 10)}`, () =>
-          setTimeout(() => response.destroy(), 50),
-        )
+        // Two entries, then the stream ends mid-message: the half message is dropped, not read.
+        response.end(`${history[0]}${history[1]}${history[2]?.slice(0, 10)}`)
         return
       }
       response.end(`${history.slice(after).join('')}event: end\ndata: {"status":"ready"}\n\n`)
@@ -58,15 +56,32 @@ describe('following a deployment', () => {
     expect(requests[0]).toMatchObject({ authorization: 'ApiKey k', accept: 'text/event-stream' })
   })
 
-  it('gives up with exit 6 when the stream keeps dropping', async () => {
+  it('follows a quiet deploy: streams that end with no event, more times than the limit, then end', async () => {
+    let opened = 0
     const url = await serve((_request, response) => {
+      opened++
       response.writeHead(200, { 'content-type': 'text/event-stream' })
-      response.destroy()
+      // What a proxy's idle timeout does to a quiet stream: it ends, cleanly, with nothing in it.
+      response.end(opened <= 5 ? ': keepalive\n\n' : 'event: end\ndata: {"status":"ready"}\n\n')
+    })
+    const client = createClient({ url, credentials: undefined, org: undefined })
+    const end = await followDeployment(client, 'd-1', () => {}, { reconnects: 2, retryDelayMs: () => 1 })
+    expect(end).toEqual({ status: 'ready' })
+    expect(opened).toBe(6)
+  })
+
+  it('gives up with exit 6 when the stream cannot be opened, time after time', async () => {
+    let tries = 0
+    const url = await serve((request) => {
+      tries++
+      // The connection is cut before any answer.
+      request.socket.destroy()
     })
     const client = createClient({ url, credentials: undefined, org: undefined })
     const followed = followDeployment(client, 'd-1', () => {}, { reconnects: 2, retryDelayMs: () => 1 })
     await expect(followed).rejects.toBeInstanceOf(CliError)
     await expect(followed).rejects.toMatchObject({ exitCode: ExitCode.unavailable })
+    expect(tries).toBe(3)
   })
 
   it('does not retry what the server refused: a deployment that is not there is exit 4', async () => {

@@ -19,7 +19,10 @@ export interface DeploymentEvent {
 }
 
 export interface FollowOptions {
-  /** How many times in a row a dropped stream is opened again before giving up. */
+  /**
+   * How many times in a row the stream may fail to open before giving up. A stream that opened (200)
+   * and then ended or dropped does not count: a deploy that is quiet for minutes is still followed.
+   */
   readonly reconnects?: number
   readonly retryDelayMs?: (attempt: number) => number
 }
@@ -39,11 +42,14 @@ export async function followDeployment(
   let failures = 0
   for (;;) {
     let lastError: unknown
+    let opened = false
     try {
       const response = await client.open(`/v1/deployments/${id}/events`, {
         accept: 'text/event-stream',
         ...(lastId === undefined ? {} : { 'last-event-id': lastId }),
       })
+      opened = true
+      failures = 0
       const parser = createSseParser()
       const decoder = new TextDecoder()
       if (response.body === null) throw new Error('the event stream has no body')
@@ -51,7 +57,6 @@ export async function followDeployment(
         for (const message of parser.feed(decoder.decode(chunk, { stream: true }))) {
           if (message.event === 'end') return JSON.parse(message.data) as { status: string }
           lastId = message.id ?? lastId
-          failures = 0
           onEvent(JSON.parse(message.data) as DeploymentEvent)
         }
       }
@@ -60,10 +65,10 @@ export async function followDeployment(
       if (error instanceof ApiError && error.status < 500) throw error
       lastError = error
     }
-    failures++
+    if (!opened) failures++
     if (failures > reconnects)
       throw new CliError(
-        `the event stream of deployment ${id} dropped ${failures} times in a row`,
+        `the event stream of deployment ${id} could not be opened ${failures} times in a row`,
         ExitCode.unavailable,
         [
           `${lastError instanceof Error ? lastError.message : 'it ended before its end event'}`,

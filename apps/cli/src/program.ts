@@ -1,6 +1,6 @@
 // The command tree of `rxt` (commander): every command, option and description, and nothing else. The
 // code of a command is imported when it runs, so `rxt --version` and `--help` load only this file.
-import { Command, Option } from 'commander'
+import { Argument, Command, InvalidArgumentError, Option } from 'commander'
 import type { RunContext } from './context.ts'
 
 type Handler = (ctx: RunContext, args: string[], options: Record<string, unknown>) => Promise<void>
@@ -14,7 +14,8 @@ const lazy =
     const args = command.args
     const options = command.optsWithGlobals() as Record<string, unknown>
     const [module, { createRunContext }] = await Promise.all([load(), import('./context.ts')])
-    const ctx = await createRunContext({ json: options.json === true })
+    const recover = command.name() === 'login' || command.name() === 'logout'
+    const ctx = await createRunContext({ json: options.json === true, recover })
     await (module[name] as Handler)(ctx, args, options)
   }
 
@@ -29,6 +30,19 @@ const commands = {
   webhook: () => import('./commands/webhook.ts'),
   audit: () => import('./commands/audit.ts'),
 }
+
+/** An option's value as a whole number from `min` to `max`; anything else is a usage error (exit 2). */
+export const integer =
+  (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  (value: string): number => {
+    const n = /^[0-9]+$/.test(value.trim()) ? Number(value) : Number.NaN
+    if (!Number.isSafeInteger(n)) throw new InvalidArgumentError('not a whole number.')
+    if (n < min || n > max)
+      throw new InvalidArgumentError(
+        max === Number.MAX_SAFE_INTEGER ? `less than ${min}.` : `not ${min}–${max}.`,
+      )
+    return n
+  }
 
 const projectOption = () =>
   new Option('-p, --project <id|slug>', 'the project (default: RXT_PROJECT, rxt projects use)')
@@ -45,7 +59,7 @@ export function createProgram(version: string): Command {
     .exitOverride()
     .addHelpText(
       'after',
-      '\nEnvironment: RXT_URL (default http://127.0.0.1:8080), RXT_TOKEN or RXT_API_KEY (CI), RXT_ORG, RXT_PROJECT.\nExit codes: 0 ok, 1 failed, 2 usage, 3 not signed in or not allowed, 4 not found, 5 invalid input, 6 server unreachable or failing.',
+      '\nEnvironment: RXT_URL (default http://127.0.0.1:8080), RXT_TOKEN or RXT_API_KEY (CI), RXT_ORG, RXT_PROJECT.\nExit codes: 0 ok, 1 failed, 2 usage, 3 not signed in or not allowed, 4 not found, 5 invalid input, 6 server unreachable or failing, 130 interrupted while following a deployment (it goes on).',
     )
 
   program
@@ -115,7 +129,7 @@ export function createProgram(version: string): Command {
         .choices(['preview', 'development', 'staging', 'production'])
         .makeOptionMandatory(),
     )
-    .option('--promotion-order <n>', 'its place in the promotion order')
+    .option('--promotion-order <n>', 'its place in the promotion order', integer(0))
     .action(lazy(commands.projects, 'createEnv'))
 
   const manifest = program.command('manifest').description('deploy.yaml')
@@ -151,7 +165,7 @@ export function createProgram(version: string): Command {
     .description("an environment's deployments, newest first")
     .addOption(projectOption())
     .addOption(envOption())
-    .option('--limit <n>', 'how many (1–100)', '20')
+    .option('--limit <n>', 'how many (1–100)', integer(1, 100), 20)
     .action(lazy(commands.deploy, 'deployments'))
   program
     .command('status')
@@ -230,7 +244,7 @@ export function createProgram(version: string): Command {
   program
     .command('audit')
     .description("the organisation's audit trail, newest first")
-    .option('--limit <n>', 'how many', '50')
+    .option('--limit <n>', 'how many (1–500)', integer(1, 500), 50)
     .option('--action <action>', 'only this action')
     .option('--actor <actor>', 'only this actor (user:<id>, api-key:<id>)')
     .option('--object <object>', 'only this object')
@@ -239,7 +253,7 @@ export function createProgram(version: string): Command {
 
   program
     .command('completion')
-    .argument('<shell>', 'bash, zsh or fish')
+    .addArgument(new Argument('<shell>', 'bash, zsh or fish').choices(['bash', 'zsh', 'fish']))
     .description('print a shell completion script (e.g. rxt completion bash > /etc/bash_completion.d/rxt)')
     .action(async (shell: string) => {
       const { completionScript } = await import('./completion.ts')

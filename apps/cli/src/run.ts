@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs'
 import { CommanderError } from 'commander'
 import { CliError, ExitCode } from './exit-codes.ts'
 import { createProgram } from './program.ts'
+import { errorDocument, messageLine } from './report.ts'
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
   version: string
@@ -16,19 +17,20 @@ const json = process.argv.includes('--json')
 function report(error: unknown): number {
   if (error instanceof CommanderError) {
     // Help and --version end here too, with 0; commander printed the rest.
-    return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage
+    if (error.exitCode === 0) return ExitCode.ok
+    if (json) {
+      const usage = new CliError(error.message.replace(/^error: /, ''), ExitCode.usage)
+      process.stdout.write(`${JSON.stringify(errorDocument(usage), null, 2)}\n`)
+    }
+    return ExitCode.usage
   }
   const failure =
     error instanceof CliError
       ? error
       : new CliError(error instanceof Error ? error.message : String(error), ExitCode.failed)
-  process.stderr.write(`rxt: ${failure.message}\n${failure.details.map((d) => `  ${d}\n`).join('')}`)
-  if (json && error instanceof CliError && !error.documented) {
-    const problem = (error as { problem?: unknown }).problem
-    process.stdout.write(
-      `${JSON.stringify({ error: { message: failure.message, exitCode: failure.exitCode, details: failure.details, ...(problem === undefined ? {} : { problem }) } }, null, 2)}\n`,
-    )
-  }
+  process.stderr.write(`${messageLine(failure)}\n${failure.details.map((d) => `  ${d}\n`).join('')}`)
+  if (json && !failure.documented)
+    process.stdout.write(`${JSON.stringify(errorDocument(failure), null, 2)}\n`)
   return failure.exitCode
 }
 

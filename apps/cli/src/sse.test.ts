@@ -37,4 +37,12 @@ describe('the Server-Sent Events parser', () => {
     expect(parser.feed('event: lone\n\ndata: half')).toEqual([])
     expect(parser.feed('\n\n')).toEqual([{ id: undefined, event: 'message', data: 'half' }])
   })
+
+  it('skips a byte order mark at the start of the stream', () => {
+    const parser = createSseParser()
+    expect(parser.feed('\uFEFF')).toEqual([])
+    expect(parser.feed('id: 1\nevent: started\ndata: {}\n\n')).toEqual([
+      { id: '1', event: 'started', data: '{}' },
+    ])
+  })
 })

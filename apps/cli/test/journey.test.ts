@@ -6,10 +6,11 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { until } from '@rxt/kit/testing/bus'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { call, signUp } from '../../../test/e2e/deploy-journey.ts'
 import { endChildren, type Server, startBudgetMs, startServer } from '../../server/test/process.ts'
-import { deploymentSchemaErrors } from './deployment-schema.ts'
+import { deploymentSchemaErrors, documentSchemaErrors } from './deployment-schema.ts'
 import { type CliRun, runCli } from './run-cli.ts'
 
 /**
@@ -20,6 +21,48 @@ import { type CliRun, runCli } from './run-cli.ts'
 const deployMs = 120_000
 
 const example = fileURLToPath(new URL('../../../examples/github-actions/deploy.yaml', import.meta.url))
+
+/** The schema (schemas/documents.schema.json, deployment.schema.json) of what `rxt args… --json` printed. */
+const documentKind = (args: readonly string[], code: number | null): string => {
+  const [command, sub] = args
+  const following = command === 'deploy' || command === 'rollback' || command === 'promote'
+  // A deploy that failed prints the deployment as it ended; every other failure the {error} document.
+  if (code !== 0) return following && code === 1 ? 'deployment' : 'error'
+  if (following) return args.includes('--detach') ? 'detach' : 'deployment'
+  const kinds: Record<string, string> = {
+    whoami: 'whoami',
+    login: 'login',
+    logout: 'logout',
+    orgs: 'orgList',
+    'orgs list': 'orgList',
+    'orgs create': 'org',
+    'orgs use': 'org',
+    projects: 'projectList',
+    'projects list': 'projectList',
+    'projects create': 'project',
+    'projects use': 'project',
+    envs: 'environmentList',
+    'envs list': 'environmentList',
+    'envs create': 'environment',
+    'manifest validate': 'manifestValid',
+    'manifest push': 'manifestPushed',
+    status: 'deployment',
+    cancel: 'deployment',
+    deployments: 'deploymentList',
+    secrets: 'secretList',
+    'secrets list': 'secretList',
+    'secrets set': 'secret',
+    'secrets rotate': 'secret',
+    webhook: 'webhook',
+    'webhook show': 'webhook',
+    'webhook rotate': 'webhookRotated',
+    explain: 'explain',
+    audit: 'audit',
+  }
+  const kind = kinds[`${command} ${sub}`] ?? kinds[command ?? '']
+  if (kind === undefined) throw new Error(`no schema names the document of rxt ${args.join(' ')}`)
+  return kind
+}
 
 /** The lines of `text` that are `wanted`, in the order they come. */
 const inOrder = (text: string, wanted: readonly string[]) => {
@@ -33,12 +76,21 @@ describe('the rxt journey against the embedded server', () => {
   let config: string
   let operator: { readonly authorization: string }
   let orgId: string
-  const rxt = (args: string[], input?: string, env: Record<string, string> = {}): Promise<CliRun> =>
-    runCli(
+  /** Runs rxt; every --json document it prints is checked against its schema. */
+  const rxt = async (args: string[], input?: string, env: Record<string, string> = {}): Promise<CliRun> => {
+    const run = await runCli(
       args,
       { RXT_URL: server.url, XDG_CONFIG_HOME: config, ...env },
       input === undefined ? {} : { input },
     )
+    if (args.includes('--json')) {
+      const kind = documentKind(args, run.code)
+      expect(documentSchemaErrors(kind, JSON.parse(run.stdout)), `rxt ${args.join(' ')} (${kind})`).toEqual(
+        [],
+      )
+    }
+    return run
+  }
   const json = (run: CliRun) => {
     expect(run.code, run.stderr).toBe(0)
     return JSON.parse(run.stdout)
@@ -70,6 +122,8 @@ describe('the rxt journey against the embedded server', () => {
     expect(run.stdout).not.toContain(stored.accessToken)
     const wrong = await rxt(['login', '--email', 'dev@example.com', '--password-stdin'], 'not the passphrase')
     expect(wrong.code).toBe(3)
+    // The server's word for it, not a guess.
+    expect(wrong.stderr).toContain('rxt: wrong email or password')
   })
 
   it('refreshes a refused access token with the stored refresh token, and stores the new ones', async () => {
@@ -81,6 +135,11 @@ describe('the rxt journey against the embedded server', () => {
     const after = JSON.parse(await readFile(file, 'utf8'))
     expect(after.accessToken).not.toBe('expired.or.tampered')
     expect(after.refreshToken).not.toBe(before.refreshToken)
+    // Two runs refused together refresh once (the lock on the file): both go on, the sign-in lives.
+    await writeFile(file, JSON.stringify({ ...after, accessToken: 'expired.or.tampered' }), { mode: 0o600 })
+    const both = await Promise.all([rxt(['whoami', '--json']), rxt(['whoami', '--json'])])
+    for (const run of both) expect(json(run).kind).toBe('user')
+    expect(json(await rxt(['whoami', '--json'])).kind).toBe('user')
   })
 
   it('lists and creates organisations, and keeps acting in the chosen one', async () => {
@@ -112,6 +171,7 @@ describe('the rxt journey against the embedded server', () => {
     expect((await rxt(['envs', 'create', 'production', '--type', 'production'])).code).toBe(0)
     const envs = json(await rxt(['envs', '--json'])).items as { name: string }[]
     expect(envs.map((e) => e.name)).toEqual(['staging', 'production'])
+    expect(json(await rxt(['projects', '--json'])).items).toHaveLength(1)
     const plain = await rxt(['projects'])
     expect(plain.stdout).toMatch(/hello\s+hello\s+acme\/hello\s+\*/)
   })
@@ -138,6 +198,17 @@ describe('the rxt journey against the embedded server', () => {
     expect(problems).toHaveLength(2)
     expect(problems[0]).toMatch(new RegExp(`^\\s*${bad}:6:\\d+: /spec/ports/0/port: `))
     expect(problems[1]).toMatch(new RegExp(`^\\s*${bad}:7:\\d+: /spec/replicas: `))
+    // --json: the problem whole, each error with its line and column.
+    const document = await rxt(['manifest', 'validate', bad, '--json'])
+    expect(document.code).toBe(5)
+    const { error } = JSON.parse(document.stdout)
+    expect(error).toMatchObject({ exitCode: 5, message: expect.stringContaining('bad.yaml is invalid') })
+    expect(error.problem.errors).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ path: '/spec/ports/0/port', line: 6, column: expect.any(Number) }),
+        expect.objectContaining({ path: '/spec/replicas', line: 7, column: expect.any(Number) }),
+      ]),
+    )
     expect((await rxt(['manifest', 'validate', example])).code).toBe(0)
   })
 
@@ -171,6 +242,7 @@ describe('the rxt journey against the embedded server', () => {
       expect(status.steps.every((s: { status: string }) => s.status === 'succeeded')).toBe(true)
       const plain = await rxt(['status', '--env', 'staging'])
       expect(plain.stdout).toContain('urls         https://hello.acme.example')
+      expect(json(await rxt(['explain', '--env', 'staging', '--json'])).provider).toBe(status.provider)
       const explained = await rxt(['explain', '--env', 'staging'])
       expect(explained.code, explained.stderr).toBe(0)
       expect(explained.stdout).toContain(`staging runs on ${status.provider}`)
@@ -184,6 +256,7 @@ describe('the rxt journey against the embedded server', () => {
     const value = 'postgres://user:s3cr3t-value@db/app'
     const set = await rxt(['secrets', 'set', 'db/url', '--json'], value)
     expect(json(set)).toMatchObject({ name: 'db/url', ref: 'secret://db/url', currentVersion: 1 })
+    expect(json(await rxt(['secrets', 'list', '--json'])).items).toHaveLength(1)
     const listed = await rxt(['secrets', 'list'])
     expect(listed.stdout).toMatch(/db\/url\s+project\s+1/)
     const rotated = await rxt(['secrets', 'rotate', 'db/url', '--json'], 'postgres://user:n3w-value@db/app')
@@ -205,10 +278,19 @@ describe('the rxt journey against the embedded server', () => {
   })
 
   it('reads the audit trail: what was just done is in it', async () => {
-    const { items } = json(await rxt(['audit', '--limit', '100', '--json']))
-    const actions = (items as { action: string }[]).map((r) => r.action)
-    expect(actions).toContain('POST /v1/secrets/:secretId/rotate')
-    expect(actions).toContain('POST /v1/projects/:projectId/webhook/rotate')
+    // The trail is written from the bus, a moment after the request: read until it has caught up.
+    const wanted = ['POST /v1/secrets/:secretId/rotate', 'POST /v1/projects/:projectId/webhook/rotate']
+    let actions: string[] = []
+    await until(
+      async () => {
+        const { items } = json(await rxt(['audit', '--limit', '100', '--json']))
+        actions = (items as { action: string }[]).map((r) => r.action)
+        return wanted.every((w) => actions.includes(w))
+      },
+      30_000,
+      'the audit records of the rotations',
+    )
+    expect(actions).toEqual(expect.arrayContaining(wanted))
   })
 
   it(
@@ -260,6 +342,11 @@ describe('the rxt journey against the embedded server', () => {
         expect(run.code).toBe(1)
         const document = JSON.parse(run.stdout)
         expect(deploymentSchemaErrors(document)).toEqual([])
+        // The progress on standard error, standard output the one document.
+        expect(inOrder(run.stderr, ['rollout: undone', 'provision: undone'])).toEqual([
+          'rollout: undone',
+          'provision: undone',
+        ])
         expect(document).toMatchObject({
           status: 'failed',
           failure: { step: 'network', code: 'network-refused' },
@@ -280,10 +367,33 @@ describe('the rxt journey against the embedded server', () => {
   it(
     'detaches with the deployment id, which rxt status then shows',
     async () => {
-      const run = await rxt(['deploy', '--env', 'staging', '--image', 'ghcr.io/acme/hello:5', '--detach'])
+      const keyed = ['--idempotency-key', 'journey-detach']
+      const run = await rxt([
+        'deploy',
+        '--env',
+        'staging',
+        '--image',
+        'ghcr.io/acme/hello:5',
+        ...keyed,
+        '--detach',
+      ])
       expect(run.code, run.stderr).toBe(0)
       const id = run.stdout.trim()
       expect(id).toMatch(/^[0-9a-f-]{36}$/)
+      // The same deploy again (a re-run CI job) with --json: the same deployment, as a document.
+      const again = json(
+        await rxt([
+          'deploy',
+          '--env',
+          'staging',
+          '--image',
+          'ghcr.io/acme/hello:5',
+          ...keyed,
+          '--detach',
+          '--json',
+        ]),
+      )
+      expect(again).toMatchObject({ id, artifactRef: 'ghcr.io/acme/hello:5' })
       expect(json(await rxt(['status', id, '--json'])).artifactRef).toBe('ghcr.io/acme/hello:5')
     },
     deployMs,
@@ -297,6 +407,13 @@ describe('the rxt journey against the embedded server', () => {
     const missing = await rxt(['status', '--project', 'no-such-project'])
     expect(missing.code).toBe(4)
     expect((await rxt(['deploy', '--no-such-option'])).code).toBe(2)
+    expect((await rxt(['deployments', '--limit', 'ten'])).code).toBe(2)
+    const usage = await rxt(['deploy', '--no-such-option', '--json'])
+    expect(usage.code).toBe(2)
+    expect(JSON.parse(usage.stdout).error).toMatchObject({
+      exitCode: 2,
+      message: expect.stringContaining('--no-such-option'),
+    })
     const unreachable = await rxt(['projects'], undefined, { RXT_URL: 'http://127.0.0.1:9' })
     expect(unreachable.code).toBe(6)
     expect(unreachable.stderr).toContain('cannot reach http://127.0.0.1:9')
@@ -315,5 +432,19 @@ describe('the rxt journey against the embedded server', () => {
       elsewhere,
     )
     expect(json(run).items.length).toBeGreaterThan(0)
+    // An API key has no account (GET /v1/me): its organisations are whoami's.
+    const orgs = json(await rxt(['orgs', '--json'], undefined, elsewhere)).items as { id: string }[]
+    expect(orgs.map((o) => o.id)).toEqual([orgId])
+    expect((await rxt(['orgs', 'use', orgId], undefined, elsewhere)).code).toBe(0)
+  })
+
+  it('signs in again with --json, and signs out', async () => {
+    const login = json(
+      await rxt(['login', '--email', 'dev@example.com', '--password-stdin', '--json'], 'a long passphrase\n'),
+    )
+    expect(login).toMatchObject({ url: server.url, email: 'dev@example.com' })
+    expect(json(await rxt(['logout', '--json']))).toEqual({ signedOut: true })
+    const after = await rxt(['whoami', '--json'])
+    expect(after.code).toBe(3)
   })
 })

@@ -13,11 +13,11 @@ interface Record_ {
 export async function audit(
   ctx: RunContext,
   _args: string[],
-  options: { limit?: string; action?: string; actor?: string; object?: string; since?: string },
+  options: { limit?: number; action?: string; actor?: string; object?: string; since?: string },
 ): Promise<void> {
   const page = await ctx.client.request<{ items: Record_[]; next: string | null }>('GET', '/v1/audit', {
     query: {
-      limit: options.limit ?? '50',
+      limit: options.limit ?? 50,
       action: options.action,
       actor: options.actor,
       object: options.object,

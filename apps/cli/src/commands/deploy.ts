@@ -114,9 +114,12 @@ async function follow(ctx: RunContext, created: Deployment, detach: boolean | un
     else out.line(created.id)
     return
   }
-  if (!out.json) out.line(`deployment ${created.id} of ${created.artifactRef} to ${created.environment}`)
+  const heading = `deployment ${created.id} of ${created.artifactRef} to ${created.environment}`
+  if (out.json) out.note(heading)
+  else out.line(heading)
+  // With --json standard output keeps the one document: the progress goes to standard error.
   const reporter = out.json
-    ? undefined
+    ? createPlainReporter((line) => out.note(line))
     : out.tty
       ? await createSpinnerReporter()
       : createPlainReporter((line) => out.line(line))
@@ -213,10 +216,10 @@ export async function cancel(ctx: RunContext, [id]: string[]): Promise<void> {
 export async function deployments(
   ctx: RunContext,
   _args: string[],
-  options: { project?: string; env?: string; limit?: string },
+  options: { project?: string; env?: string; limit?: number },
 ): Promise<void> {
   const env = await environmentOf(ctx, options)
-  const items = await listDeployments(ctx, env.id, options.limit === undefined ? 20 : Number(options.limit))
+  const items = await listDeployments(ctx, env.id, options.limit ?? 20)
   if (ctx.out.json) return ctx.out.document({ items })
   if (items.length === 0) return ctx.out.line(`${env.name} has no deployments`)
   ctx.out.table([

@@ -26,6 +26,8 @@ function refusal(error: unknown, file: string): unknown {
     `${basename(file)} is invalid: ${error.problem.detail ?? 'see the problems below'}`,
     ExitCode.invalid,
     problemDetails(error.problem, file),
+    false,
+    error.problem,
   )
 }
 

@@ -84,7 +84,7 @@ export async function listEnvs(
 export async function createEnv(
   ctx: RunContext,
   [name]: string[],
-  options: { project?: string; type: string; promotionOrder?: string },
+  options: { project?: string; type: string; promotionOrder?: number },
 ): Promise<void> {
   const project = await resolveProject(ctx.client, options.project ?? ctx.settings.project)
   const env = await ctx.client.request<{ id: string; name: string; type: string }>(
@@ -94,7 +94,7 @@ export async function createEnv(
       body: {
         name,
         type: options.type,
-        ...(options.promotionOrder === undefined ? {} : { promotionOrder: Number(options.promotionOrder) }),
+        ...(options.promotionOrder === undefined ? {} : { promotionOrder: options.promotionOrder }),
       },
     },
   )
