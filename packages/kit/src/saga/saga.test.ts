@@ -292,7 +292,8 @@ for (const target of transportTargets()) {
 
     it('times a silent step out, retries it, and ignores the late answer to the first attempt', async () => {
       const script: Script = new Map([['saga-4:b:1', 'silent']])
-      const { engine } = await processWith(threeSteps({ attempts: 2, timeoutMs: 300 }), script)
+      // The timeout bounds the answered attempt too: long enough that a loaded machine answers b:2 in it.
+      const { engine } = await processWith(threeSteps({ attempts: 2, timeoutMs: 2_000 }), script)
       await start(engine, 'saga-4')
       await finished(engine, 'saga-4')
       expect((await engine.get('saga-4')).status).toBe('succeeded')
