@@ -399,7 +399,7 @@ for (const target of transportTargets()) {
       // Version 1 waits on b when its process stops; the next process knows version 2, which has a step
       // x where version 1 has b.
       const script: Script = new Map([['up-1:b:1', 'silent']])
-      const v1 = threeSteps({ timeoutMs: 300, attempts: 2 })
+      const v1 = threeSteps({ timeoutMs: 2_000, attempts: 2 })
       const v2 = defineSaga<{ n: number }>({
         type: 'three',
         version: 2,
