@@ -1,4 +1,4 @@
-import { useQuery } from '@tanstack/react-query'
+import { useQuery, useQueryClient } from '@tanstack/react-query'
 import {
   createRootRoute,
   createRoute,
@@ -11,7 +11,7 @@ import {
   useRouterState,
 } from '@tanstack/react-router'
 import { useEffect, useSyncExternalStore } from 'react'
-import { api, session } from './api.ts'
+import { api, session, signOut } from './api.ts'
 import { AcceptInvitePage, SignInPage, SignUpPage } from './pages/auth.tsx'
 import { DeploymentPage } from './pages/deployment.tsx'
 import { EnvironmentPage } from './pages/environment.tsx'
@@ -56,6 +56,7 @@ function Layout() {
   const pathname = useRouterState({ select: (s) => s.location.pathname })
   const isPublic = publicPaths.some((p) => pathname.startsWith(p))
   const router = useRouter()
+  const queryClient = useQueryClient()
   const me = useMe()
   // Signed out (here or by a refused refresh): the guarded routes send to the sign-in page.
   useEffect(() => {
@@ -90,8 +91,8 @@ function Layout() {
             type="button"
             className="link"
             onClick={() => {
-              void api('POST', '/v1/auth/logout', {}).catch(() => undefined)
-              session.end()
+              // The API revokes the sign-in first; then nothing of this session stays in the tab.
+              void signOut().then(() => queryClient.clear())
             }}
           >
             Sign out
