@@ -150,6 +150,19 @@ describe.skipIf(skipped)('the console in a browser', () => {
       expect(errors.filter((e) => !/status of 400/.test(e))).toEqual([])
       expect(errors.filter((e) => /status of 400/.test(e))).toHaveLength(1)
 
+      // Asking to destroy replaces the button that had the focus: the focus goes to the confirmation.
+      await page.goto(`${server.url}/projects/${made.projectId}/environments/${made.envId}`)
+      await page.getByRole('button', { name: 'Destroy this environment…' }).click()
+      await expect
+        .poll(
+          () =>
+            // biome-ignore lint/suspicious/noExplicitAny: the page's document
+            page.evaluate(() => (globalThis as any).document.activeElement?.getAttribute('name')),
+          { timeout: 10_000 },
+        )
+        .toBe('confirm')
+      await page.getByRole('button', { name: 'Keep it' }).click()
+
       // Signing out revokes the sign-in: its refresh token is refused afterwards.
       const refreshToken = await page.evaluate(() =>
         // biome-ignore lint/suspicious/noExplicitAny: the page's sessionStorage
