@@ -133,8 +133,19 @@ export const consoleContext = defineContext<ConsoleConfig>({
   config: ConsoleConfigSchema,
   site: consoleSite,
   start: async ({ log }) => {
-    const outcome = await ensureBuilt({ log: (line) => log.info(line) })
+    // A build that fails (a typo in a page) never stops the process: the build there is served.
+    let outcome: Awaited<ReturnType<typeof ensureBuilt>>
+    try {
+      outcome = await ensureBuilt({ log: (line) => log.info(line) })
+    } catch (error) {
+      log.warn({ err: error }, 'the console failed to build: the previous build, if any, is served')
+      return
+    }
     if (outcome === 'missing')
       log.warn('the console is not built and vite is not installed: / serves nothing')
+    else if (outcome === 'kept')
+      log.warn(
+        'the console build is older than its sources and vite is not installed: the old build is served',
+      )
   },
 })
