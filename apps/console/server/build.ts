@@ -102,6 +102,10 @@ export async function ensureBuilt(
       configFile: join(consoleRoot, 'vite.config.ts'),
       root: consoleRoot,
       logLevel: 'warn',
+      // The production build whatever NODE_ENV the caller runs with (vitest sets `test`, which would
+      // give React's development build, twice the size).
+      mode: 'production',
+      define: { 'process.env.NODE_ENV': JSON.stringify('production') },
       build: { outDir, emptyOutDir: true },
     })
     await writeFile(join(outDir, hashFile), `${wanted}\n`)
