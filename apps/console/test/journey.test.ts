@@ -69,6 +69,8 @@ describe.skipIf(skipped)('the console in a browser', () => {
     async () => {
       const context = await browser.newContext()
       const page = await context.newPage()
+      // A loaded machine can take longer than the default 30 s for the first load of a cold server.
+      page.setDefaultNavigationTimeout(120_000)
       const errors = collectErrors(page)
 
       await page.goto(`${server.url}/`)
@@ -195,6 +197,8 @@ describe.skipIf(skipped)('the console in a browser', () => {
       // axe is injected as a script: this context alone is let past the console's CSP.
       const context = await browser.newContext({ bypassCSP: true })
       const page = await context.newPage()
+      // A loaded machine can take longer than the default 30 s for the first load of a cold server.
+      page.setDefaultNavigationTimeout(120_000)
       const errors = collectErrors(page)
       const found: Record<string, string[]> = {}
       const check = async (path: string, ready: () => Promise<unknown>) => {
