@@ -19,8 +19,37 @@ async function filesUnder(dir: string): Promise<string[]> {
     .map((e) => join(e.parentPath, e.name))
 }
 
-/** A hash of everything the build is made from: src/, index.html, the vite config and the package. */
-export async function sourceHash(root = consoleRoot): Promise<string> {
+/** The packages whose code goes into the build, or makes it: their locked versions are in the hash. */
+const buildPackages = [
+  'vite',
+  '@vitejs/plugin-react',
+  'react',
+  'react-dom',
+  '@tanstack/react-query',
+  '@tanstack/react-router',
+]
+
+/** The lockfile's resolved versions of the build's packages (none without a lockfile). */
+async function lockedVersions(lockFile: string): Promise<string> {
+  let lock: { packages?: Record<string, { version?: string }> }
+  try {
+    lock = JSON.parse(await readFile(lockFile, 'utf8'))
+  } catch {
+    return ''
+  }
+  return buildPackages
+    .map((name) => `${name}@${lock.packages?.[`node_modules/${name}`]?.version ?? ''}`)
+    .join('\n')
+}
+
+/**
+ * A hash of everything the build is made from: src/, index.html, the vite config, the package, and the
+ * lockfile's versions of vite, its React plugin, React and TanStack (an upgrade rebuilds).
+ */
+export async function sourceHash(
+  root = consoleRoot,
+  lockFile = join(root, '..', '..', 'package-lock.json'),
+): Promise<string> {
   const files = [
     ...(await filesUnder(join(root, 'src'))),
     join(root, 'index.html'),
@@ -34,6 +63,8 @@ export async function sourceHash(root = consoleRoot): Promise<string> {
     hash.update(await readFile(file))
     hash.update('\0')
   }
+  hash.update('package-lock.json\0')
+  hash.update(await lockedVersions(lockFile))
   return hash.digest('hex')
 }
 
@@ -71,6 +102,10 @@ export async function ensureBuilt(
       configFile: join(consoleRoot, 'vite.config.ts'),
       root: consoleRoot,
       logLevel: 'warn',
+      // The production build whatever NODE_ENV the caller runs with (vitest sets `test`, which would
+      // give React's development build, twice the size).
+      mode: 'production',
+      define: { 'process.env.NODE_ENV': JSON.stringify('production') },
       build: { outDir, emptyOutDir: true },
     })
     await writeFile(join(outDir, hashFile), `${wanted}\n`)

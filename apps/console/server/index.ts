@@ -15,8 +15,11 @@ export type ConsoleConfig = Static<typeof ConsoleConfigSchema>
 
 /** The paths the API and the process own: never answered with the console. */
 const reserved = ['/v1', '/healthz', '/readyz', '/metrics', '/openapi.json', '/docs', '/console/']
-const isReserved = (path: string) =>
-  reserved.some((r) => path === r || path.startsWith(r.endsWith('/') ? r : `${r}/`))
+const isReserved = (rawPath: string) => {
+  // `/V1/x` and `//v1/x` are the API's too, never a page of the console.
+  const path = rawPath.toLowerCase().replace(/\/{2,}/g, '/')
+  return reserved.some((r) => path === r || path.startsWith(r.endsWith('/') ? r : `${r}/`))
+}
 
 const types: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -73,17 +76,24 @@ function consoleSite(app: HttpApp, deps: ContextDeps<ConsoleConfig>): void {
     reply
       .header('cache-control', 'no-cache')
       .header('content-security-policy', csp)
+      .header('referrer-policy', 'no-referrer')
       .type('application/json')
       .send(config),
   )
 
   const send = async (reply: import('fastify').FastifyReply, file: string, immutable: boolean) => {
     const body = await readFile(file)
-    return reply
-      .header('cache-control', immutable ? 'public, max-age=31536000, immutable' : 'no-cache')
-      .header('content-security-policy', csp)
-      .type(types[extname(file)] ?? 'application/octet-stream')
-      .send(body)
+    return (
+      reply
+        .header('cache-control', immutable ? 'public, max-age=31536000, immutable' : 'no-cache')
+        .header('content-security-policy', csp)
+        // Invite tokens are in the console's URLs: no page sends its address on.
+        .header('referrer-policy', 'no-referrer')
+        // A page or a 404 by the Accept header: caches keep the two apart.
+        .header('vary', 'accept')
+        .type(types[extname(file)] ?? 'application/octet-stream')
+        .send(body)
+    )
   }
 
   app.get('/*', route, async (request, reply) => {
@@ -123,8 +133,19 @@ export const consoleContext = defineContext<ConsoleConfig>({
   config: ConsoleConfigSchema,
   site: consoleSite,
   start: async ({ log }) => {
-    const outcome = await ensureBuilt({ log: (line) => log.info(line) })
+    // A build that fails (a typo in a page) never stops the process: the build there is served.
+    let outcome: Awaited<ReturnType<typeof ensureBuilt>>
+    try {
+      outcome = await ensureBuilt({ log: (line) => log.info(line) })
+    } catch (error) {
+      log.warn({ err: error }, 'the console failed to build: the previous build, if any, is served')
+      return
+    }
     if (outcome === 'missing')
       log.warn('the console is not built and vite is not installed: / serves nothing')
+    else if (outcome === 'kept')
+      log.warn(
+        'the console build is older than its sources and vite is not installed: the old build is served',
+      )
   },
 })

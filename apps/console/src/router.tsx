@@ -1,4 +1,4 @@
-import { useQuery } from '@tanstack/react-query'
+import { useQuery, useQueryClient } from '@tanstack/react-query'
 import {
   createRootRoute,
   createRoute,
@@ -10,8 +10,8 @@ import {
   useRouter,
   useRouterState,
 } from '@tanstack/react-router'
-import { useEffect, useSyncExternalStore } from 'react'
-import { api, session } from './api.ts'
+import { useEffect, useState, useSyncExternalStore } from 'react'
+import { api, session, signOut } from './api.ts'
 import { AcceptInvitePage, SignInPage, SignUpPage } from './pages/auth.tsx'
 import { DeploymentPage } from './pages/deployment.tsx'
 import { EnvironmentPage } from './pages/environment.tsx'
@@ -28,26 +28,36 @@ const useOrg = () => useSyncExternalStore(session.subscribe, session.org)
 export const useMe = () =>
   useQuery({ queryKey: ['me'], queryFn: () => api<Me>('GET', '/v1/me'), enabled: session.signedIn() })
 
+/** Choose an organisation, then Switch: choosing alone (arrow keys on the select) changes nothing. */
 function OrgSwitcher({ me }: { me: Me }) {
   const org = useOrg()
+  const current = org ?? me.orgs[0]?.id
+  const [chosen, setChosen] = useState(current)
   if (me.orgs.length === 0) return null
   return (
-    <label className="org">
-      <span>Organisation</span>
-      <select
-        value={org ?? me.orgs[0]?.id}
-        onChange={(e) => {
-          session.setOrg(e.target.value)
-          window.location.assign('/')
-        }}
-      >
-        {me.orgs.map((o) => (
-          <option key={o.id} value={o.id}>
-            {o.name} ({o.role})
-          </option>
-        ))}
-      </select>
-    </label>
+    <form
+      className="org"
+      onSubmit={(e) => {
+        e.preventDefault()
+        if (chosen === undefined || chosen === current) return
+        session.setOrg(chosen)
+        window.location.assign('/')
+      }}
+    >
+      <label>
+        <span>Organisation</span>
+        <select value={chosen ?? current} onChange={(e) => setChosen(e.target.value)}>
+          {me.orgs.map((o) => (
+            <option key={o.id} value={o.id}>
+              {o.name} ({o.role})
+            </option>
+          ))}
+        </select>
+      </label>{' '}
+      <button type="submit" className="link" disabled={chosen === undefined || chosen === current}>
+        Switch
+      </button>
+    </form>
   )
 }
 
@@ -56,14 +66,17 @@ function Layout() {
   const pathname = useRouterState({ select: (s) => s.location.pathname })
   const isPublic = publicPaths.some((p) => pathname.startsWith(p))
   const router = useRouter()
+  const queryClient = useQueryClient()
   const me = useMe()
   // Signed out (here or by a refused refresh): the guarded routes send to the sign-in page.
   useEffect(() => {
     if (!signedIn && !isPublic) void router.invalidate()
   }, [signedIn, isPublic, router])
   useEffect(() => {
-    if (me.data !== undefined && session.org() === undefined && me.data.orgs[0] !== undefined)
-      session.setOrg(me.data.orgs[0].id)
+    // None chosen yet, or one this user no longer belongs to: the first of theirs.
+    const stored = session.org()
+    if (me.data === undefined || me.data.orgs[0] === undefined) return
+    if (stored === undefined || !me.data.orgs.some((o) => o.id === stored)) session.setOrg(me.data.orgs[0].id)
   }, [me.data])
   return (
     <>
@@ -90,8 +103,8 @@ function Layout() {
             type="button"
             className="link"
             onClick={() => {
-              void api('POST', '/v1/auth/logout', {}).catch(() => undefined)
-              session.end()
+              // The API revokes the sign-in first; then nothing of this session stays in the tab.
+              void signOut().then(() => queryClient.clear())
             }}
           >
             Sign out

@@ -32,6 +32,8 @@ interface FieldProps {
   readonly multiline?: boolean
   readonly placeholder?: string
   readonly minLength?: number
+  /** Focus it when it appears (it replaced the button that had the focus). */
+  readonly autoFocus?: boolean
 }
 
 /** A labelled input with the API's message about it, tied to it with aria-describedby. */
@@ -47,6 +49,7 @@ export function Field(props: FieldProps) {
     required: props.required,
     defaultValue: props.defaultValue,
     placeholder: props.placeholder,
+    autoFocus: props.autoFocus,
     'aria-invalid': message === undefined ? undefined : true,
     'aria-describedby': described === '' ? undefined : described,
   }

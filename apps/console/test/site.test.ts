@@ -47,6 +47,9 @@ describe('the console served at /', () => {
     expect(res.headers['content-security-policy']).toContain("script-src 'self'")
     expect(res.headers['content-security-policy']).toContain("connect-src 'self' https://api.example.com")
     expect(res.body).toContain('<div id="root">')
+    // Invite tokens travel in the console's URLs; the answer depends on Accept.
+    expect(res.headers['referrer-policy']).toBe('no-referrer')
+    expect(res.headers.vary).toContain('accept')
   })
 
   it("answers the app's own routes with index.html, for a browser asking for a page", async () => {
@@ -77,7 +80,7 @@ describe('the console served at /', () => {
     })
     expect((await get('/healthz')).headers['content-type']).toContain('application/json')
     expect((await get('/openapi.json')).headers['content-type']).toContain('application/json')
-    for (const path of ['/metrics/x', '/docs-x/../readyz/x', '/openapi.json/x'])
+    for (const path of ['/metrics/x', '/docs-x/../readyz/x', '/openapi.json/x', '/V1/ping', '//v1/nothing'])
       expect((await get(path)).headers['content-type']).not.toContain('text/html')
   })
 

@@ -160,6 +160,27 @@ describe('runtime sites', () => {
     await runtime.stop()
     await database.close()
   })
+
+  it("registers every site after every context's /v1 routes, a later context's included", async () => {
+    const database = await openDatabase({ kind: 'pglite' }, log)
+    let seen: boolean | undefined
+    const first = defineContext({
+      name: 'first',
+      site: (app) => {
+        seen = app.hasRoute({ method: 'GET', url: '/v1/second/thing' })
+      },
+    })
+    const second = defineContext({
+      name: 'second',
+      routes: (app) => {
+        app.get('/second/thing', { config: { auth: { public: 'a test route' } } }, async () => ({ ok: true }))
+      },
+    })
+    const runtime = await startOn(database, [first, second])
+    expect(seen).toBe(true)
+    await runtime.stop()
+    await database.close()
+  })
 })
 
 describe('runtime refuses', () => {

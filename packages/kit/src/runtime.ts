@@ -211,14 +211,15 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
           { prefix: '/v1' },
         )
       }
-      if (definition.site !== undefined) {
-        const site = definition.site
-        await app.register(async (scope) => site(scope as HttpApp, deps))
-      }
       if (definition.authenticator !== undefined) authenticator = definition.authenticator(deps)
       if (definition.handlers !== undefined) await bus.subscribe(definition.name, definition.handlers(deps))
       await definition.start?.(deps)
       started.push({ definition, deps })
+    }
+    // The sites after every context's /v1 routes (context.ts, ADR 0027).
+    for (const { definition, deps } of started) {
+      const site = definition.site
+      if (site !== undefined) await app.register(async (scope) => site(scope as HttpApp, deps))
     }
     // Without the identity context here, authenticate through the process that runs it.
     if (authenticator === undefined && config.IDENTITY_URL !== undefined) {

@@ -4,7 +4,7 @@ import { api, query } from '../api.ts'
 import type { Items } from '../types.ts'
 import { Empty, ErrorNote, Field, formValues, Loading, when } from '../ui.tsx'
 
-interface Record_ {
+interface AuditRecord {
   readonly sequence: number
   readonly recordedAt: string
   readonly source: string
@@ -20,7 +20,7 @@ export function AuditPage() {
     queryKey: ['audit', filters],
     initialPageParam: '',
     queryFn: ({ pageParam }) =>
-      api<Items<Record_>>(
+      api<Items<AuditRecord>>(
         'GET',
         `/v1/audit${query({
           actor: filters.actor,

@@ -26,17 +26,24 @@ export function DeploymentPage() {
   const navigate = useNavigate()
   const queryClient = useQueryClient()
   const key = ['deployment', deploymentId]
-  const deployment = useQuery({
-    queryKey: key,
-    queryFn: () => api<Deployment>('GET', `/v1/deployments/${deploymentId}`),
-  })
   const [events, setEvents] = useState<readonly LiveEvent[]>([])
   const [streamError, setStreamError] = useState<unknown>()
   const [live, setLive] = useState(false)
+  const deployment = useQuery({
+    queryKey: key,
+    queryFn: () => api<Deployment>('GET', `/v1/deployments/${deploymentId}`),
+    // The stream gave up: poll until the deployment settles.
+    refetchInterval: (q) =>
+      streamError !== undefined && !(q.state.data !== undefined && terminal.has(q.state.data.status))
+        ? 2_000
+        : false,
+  })
 
   useEffect(() => {
     const controller = new AbortController()
+    let pending: ReturnType<typeof setTimeout> | undefined
     setEvents([])
+    setStreamError(undefined)
     setLive(true)
     followEvents(
       deploymentId,
@@ -56,8 +63,12 @@ export function DeploymentPage() {
                   : undefined,
           },
         ])
-        // The steps and status as the server has them now.
-        void queryClient.invalidateQueries({ queryKey: ['deployment', deploymentId] })
+        // The steps and status as the server has them now: one fetch for a burst of events.
+        if (pending === undefined)
+          pending = setTimeout(() => {
+            pending = undefined
+            void queryClient.invalidateQueries({ queryKey: ['deployment', deploymentId] })
+          }, 200)
       },
       controller.signal,
     )
@@ -65,7 +76,10 @@ export function DeploymentPage() {
       .finally(() => {
         if (!controller.signal.aborted) setLive(false)
       })
-    return () => controller.abort()
+    return () => {
+      controller.abort()
+      clearTimeout(pending)
+    }
   }, [deploymentId, queryClient])
 
   const after = (next: Deployment) => {

@@ -2,7 +2,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { Link, useNavigate, useParams } from '@tanstack/react-router'
 import { type FormEvent, useId, useState } from 'react'
 import { api } from '../api.ts'
-import type { Deployment, Environment, Items, Project } from '../types.ts'
+import { type Deployment, type Environment, type Items, type Project, terminal } from '../types.ts'
 import { Empty, ErrorNote, Field, formValues, Loading, Status, when } from '../ui.tsx'
 
 export function EnvironmentPage() {
@@ -26,12 +26,7 @@ export function EnvironmentPage() {
   const deployments = useQuery({
     queryKey: ['deployments', envId],
     queryFn: () => api<Items<Deployment>>('GET', `/v1/environments/${envId}/deployments?limit=20`),
-    refetchInterval: (q) =>
-      q.state.data?.items.some(
-        (d) => !['ready', 'failed', 'cancelled', 'replaced', 'destroyed', 'superseded'].includes(d.status),
-      )
-        ? 2_000
-        : false,
+    refetchInterval: (q) => (q.state.data?.items.some((d) => !terminal.has(d.status)) ? 2_000 : false),
   })
   const opened = (d: Deployment) => {
     void queryClient.invalidateQueries({ queryKey: ['deployments', envId] })
@@ -171,6 +166,7 @@ export function EnvironmentPage() {
             label={`Type ${name} to confirm`}
             name="confirm"
             required
+            autoFocus
             hint="Everything this environment runs on its provider goes."
             error={destroy.error}
           />

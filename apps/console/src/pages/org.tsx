@@ -61,6 +61,35 @@ function RoleSelect({
   )
 }
 
+/** A member's role: chosen in the select, changed only by Save (choosing with the arrow keys sends nothing). */
+function MemberRole({
+  roles,
+  member,
+  saving,
+  onSave,
+}: {
+  roles: readonly Role[]
+  member: Member
+  saving: boolean
+  onSave: (role: string) => void
+}) {
+  const [chosen, setChosen] = useState(member.role)
+  return (
+    <form
+      className="inline-form"
+      onSubmit={(e) => {
+        e.preventDefault()
+        if (chosen !== member.role) onSave(chosen)
+      }}
+    >
+      <RoleSelect roles={roles} label={`Role of ${member.name}`} value={chosen} onChange={setChosen} />
+      <button type="submit" disabled={saving || chosen === member.role}>
+        Save role of {member.name}
+      </button>
+    </form>
+  )
+}
+
 export function OrgPage() {
   const me = useMe()
   const orgId = session.org() ?? me.data?.orgs[0]?.id
@@ -125,15 +154,15 @@ export function OrgPage() {
                 <td>{m.name}</td>
                 <td>{m.email}</td>
                 <td>
-                  <RoleSelect
+                  <MemberRole
                     roles={
                       allRoles.length === 0
                         ? [{ name: m.role, description: '', permissions: [], builtin: true }]
                         : allRoles
                     }
-                    label={`Role of ${m.name}`}
-                    value={m.role}
-                    onChange={(role) => setRole.mutate({ userId: m.userId, role })}
+                    member={m}
+                    saving={setRole.isPending}
+                    onSave={(role) => setRole.mutate({ userId: m.userId, role })}
                   />
                 </td>
                 <td>{when(m.since)}</td>

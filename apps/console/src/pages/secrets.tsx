@@ -45,6 +45,7 @@ function Rotate({ secret }: { secret: Secret }) {
         type="password"
         required
         autoComplete="off"
+        autoFocus
         error={rotate.error}
       />
       <ErrorNote error={rotate.error} shown={['value']} />

@@ -187,6 +187,25 @@ for (const target of targets) {
       })
       expect(other.headers['access-control-allow-origin']).toBeUndefined()
     })
+
+    it("lets an allowed origin resume a stream with Last-Event-ID and send the console's headers", async () => {
+      const runtime = runtimes[0] ?? (await start())
+      const res = await runtime.app.inject({
+        method: 'OPTIONS',
+        url: '/v1/open',
+        headers: {
+          origin: 'https://console.example.com',
+          'access-control-request-method': 'GET',
+          'access-control-request-headers': 'authorization,last-event-id,x-rxt-org',
+        },
+      })
+      expect(res.statusCode).toBeLessThan(300)
+      expect(res.headers['access-control-allow-origin']).toBe('https://console.example.com')
+      const allowed = String(res.headers['access-control-allow-headers'])
+        .toLowerCase()
+        .split(/\s*,\s*/)
+      expect(allowed).toEqual(expect.arrayContaining(['authorization', 'last-event-id', 'x-rxt-org']))
+    })
   })
 }
 

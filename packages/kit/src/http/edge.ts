@@ -38,7 +38,15 @@ export async function registerEdge(app: HttpApp, options: EdgeOptions): Promise<
     await app.register(cors, {
       origin: [...options.corsOrigins],
       methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
-      allowedHeaders: ['authorization', 'content-type', 'idempotency-key', 'x-request-id', 'x-rxt-org'],
+      // last-event-id: a cross-origin console resumes a deployment's event stream with it.
+      allowedHeaders: [
+        'authorization',
+        'content-type',
+        'idempotency-key',
+        'last-event-id',
+        'x-request-id',
+        'x-rxt-org',
+      ],
       exposedHeaders: [
         'x-request-id',
         'retry-after',
