@@ -206,7 +206,7 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
       { name: "org B's owner (JWT)", authorization: `Bearer ${bob.accessToken}` },
       { name: "org B's API key", authorization: `ApiKey ${bobKey.key}` },
     ]
-  })
+  }, 240_000) // the whole catalog on PGlite and org A's fixtures: 30 s alone, minutes beside a full run
   afterAll(async () => {
     await runtime?.stop()
     await handle?.dispose()
