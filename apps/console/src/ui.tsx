@@ -1,4 +1,4 @@
-import { type ReactNode, useId } from 'react'
+import { type ReactNode, useId, useState } from 'react'
 import { ApiError, describeFieldError, fieldOf } from './problem.ts'
 
 /** The problem an action met: its detail, and the violations no field of the form shows. */
@@ -112,4 +112,48 @@ export function took(from: string | null, to: string | null): string {
   if (from === null) return '—'
   const ms = (to === null ? Date.now() : Date.parse(to)) - Date.parse(from)
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`
+}
+
+/**
+ * A button for what cannot be taken back: the first press asks, the second (the confirm button, which
+ * takes the focus) does it; Keep goes back.
+ */
+export function ConfirmButton({
+  label,
+  confirm,
+  busy = false,
+  onConfirm,
+}: {
+  label: string
+  confirm: string
+  busy?: boolean
+  onConfirm: () => void
+}) {
+  const [asking, setAsking] = useState(false)
+  if (!asking)
+    return (
+      <button type="button" onClick={() => setAsking(true)} disabled={busy}>
+        {label}
+      </button>
+    )
+  return (
+    <span className="inline-form">
+      <button
+        type="button"
+        className="danger"
+        // biome-ignore lint/a11y/noAutofocus: the confirmation replaces the focused button; focus follows it
+        autoFocus
+        disabled={busy}
+        onClick={() => {
+          setAsking(false)
+          onConfirm()
+        }}
+      >
+        {confirm}
+      </button>
+      <button type="button" onClick={() => setAsking(false)}>
+        Keep
+      </button>
+    </span>
+  )
 }

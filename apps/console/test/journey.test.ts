@@ -247,10 +247,27 @@ describe.skipIf(skipped)('the console in a browser', () => {
         })
         if (name !== undefined) await shot(page, name)
       }
+      // The organisation's page: a custom role made and listed as such; an API key made, then rotated
+      // once the rotation is confirmed, its new key shown once in place of the first.
+      await page.goto(`${server.url}/org`)
+      await page.getByRole('heading', { name: 'Acme', level: 1 }).waitFor()
+      await page.getByLabel('Role name', { exact: true }).fill('auditor')
+      await page.getByLabel(/^Permissions/).fill('audit:read')
+      await page.getByRole('button', { name: 'Create role' }).click()
+      await page.getByRole('cell', { name: 'auditor (custom)' }).waitFor({ timeout: 30_000 })
+      await page.getByLabel('Key name', { exact: true }).fill('ci')
+      await page.getByRole('button', { name: 'Create API key' }).click()
+      const shownKey = page.locator('p[role="status"]', { hasText: 'The key (shown once)' }).locator('code')
+      await shownKey.waitFor({ timeout: 30_000 })
+      const firstKey = await shownKey.textContent()
+      expect(firstKey).toMatch(/\S{20,}/)
+      await page.getByRole('button', { name: 'Rotate ci', exact: true }).click()
+      await page.getByRole('button', { name: 'Rotate ci: the old key stops now' }).click()
+      await expect.poll(() => shownKey.textContent(), { timeout: 30_000 }).not.toBe(firstKey)
       expect(Object.entries(found).filter(([, v]) => v.length > 0)).toEqual([])
       expect(errors).toEqual([])
       await context.close()
     },
-    2 * 60_000,
+    3 * 60_000,
   )
 })

@@ -3,7 +3,7 @@ import { type FormEvent, useId, useState } from 'react'
 import { api, session } from '../api.ts'
 import { useMe } from '../router.tsx'
 import type { Items } from '../types.ts'
-import { Empty, ErrorNote, Field, formValues, Loading, when } from '../ui.tsx'
+import { ConfirmButton, Empty, ErrorNote, Field, formValues, Loading, when } from '../ui.tsx'
 
 interface Member {
   readonly userId: string
@@ -129,6 +129,26 @@ export function OrgPage() {
     mutationFn: (id: string) => api('DELETE', `/v1/orgs/${orgId}/api-keys/${id}`),
     onSuccess: () => queryClient.invalidateQueries({ queryKey: ['api-keys', orgId] }),
   })
+  const rotateKey = useMutation({
+    mutationFn: (id: string) => api<{ key: string }>('POST', `/v1/orgs/${orgId}/api-keys/${id}/rotate`, {}),
+    onSuccess: (answer) => {
+      setKey(answer.key)
+      void queryClient.invalidateQueries({ queryKey: ['api-keys', orgId] })
+    },
+  })
+  const removeMember = useMutation({
+    mutationFn: (userId: string) => api('DELETE', `/v1/orgs/${orgId}/members/${userId}`),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: ['members', orgId] }),
+  })
+  const createRole = useMutation({
+    mutationFn: (v: Record<string, string>) =>
+      api('POST', `/v1/orgs/${orgId}/roles`, {
+        name: v.name,
+        ...(v.description ? { description: v.description } : {}),
+        permissions: (v.permissions ?? '').split(/[\s,]+/).filter((p) => p !== ''),
+      }),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: ['roles'] }),
+  })
   const allRoles = roles.data?.items ?? []
   const org = me.data?.orgs.find((o) => o.id === orgId)
   return (
@@ -136,7 +156,7 @@ export function OrgPage() {
       <h1>{org?.name ?? 'Organisation'}</h1>
       <h2>Members</h2>
       {members.isPending && <Loading what="members" />}
-      <ErrorNote error={members.error ?? setRole.error} />
+      <ErrorNote error={members.error ?? setRole.error ?? removeMember.error} />
       {members.data !== undefined && (
         <table>
           <caption className="sr-only">Members</caption>
@@ -146,6 +166,9 @@ export function OrgPage() {
               <th scope="col">Email</th>
               <th scope="col">Role</th>
               <th scope="col">Since</th>
+              <th scope="col">
+                <span className="sr-only">Remove</span>
+              </th>
             </tr>
           </thead>
           <tbody>
@@ -166,6 +189,14 @@ export function OrgPage() {
                   />
                 </td>
                 <td>{when(m.since)}</td>
+                <td>
+                  <ConfirmButton
+                    label={`Remove ${m.name}`}
+                    confirm={`Remove ${m.name} from the organisation`}
+                    busy={removeMember.isPending}
+                    onConfirm={() => removeMember.mutate(m.userId)}
+                  />
+                </td>
               </tr>
             ))}
           </tbody>
@@ -192,15 +223,53 @@ export function OrgPage() {
         </p>
       )}
       <h2>Roles</h2>
-      <ul className="plain">
-        {allRoles.map((r) => (
-          <li key={r.name}>
-            <strong>{r.name}</strong>: {r.description}
-          </li>
-        ))}
-      </ul>
+      <ErrorNote error={roles.error} />
+      <table>
+        <caption className="sr-only">Roles</caption>
+        <thead>
+          <tr>
+            <th scope="col">Role</th>
+            <th scope="col">What it is for</th>
+            <th scope="col">Permissions</th>
+          </tr>
+        </thead>
+        <tbody>
+          {allRoles.map((r) => (
+            <tr key={r.name}>
+              <td>
+                {r.name}
+                {r.builtin ? '' : ' (custom)'}
+              </td>
+              <td>{r.description}</td>
+              <td>
+                <code>{r.permissions.join(' ')}</code>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <form
+        className="inline-form"
+        onSubmit={(e: FormEvent<HTMLFormElement>) => {
+          e.preventDefault()
+          createRole.mutate(formValues(e.currentTarget))
+        }}
+      >
+        <Field label="Role name" name="name" required error={createRole.error} />
+        <Field label="Description" name="description" error={createRole.error} />
+        <Field
+          label="Permissions (space-separated, e.g. audit:read projects:read)"
+          name="permissions"
+          required
+          error={createRole.error}
+        />
+        <ErrorNote error={createRole.error} shown={['name', 'description', 'permissions']} />
+        <button type="submit" disabled={createRole.isPending}>
+          Create role
+        </button>
+      </form>
       <h2>API keys</h2>
-      <ErrorNote error={keys.error ?? revoke.error} />
+      <ErrorNote error={keys.error ?? revoke.error ?? rotateKey.error} />
       {keys.data !== undefined &&
         (keys.data.items.length === 0 ? (
           <Empty>No API keys. Make one for CI or a script below.</Empty>
@@ -225,9 +294,20 @@ export function OrgPage() {
                     {k.revokedAt !== null ? (
                       `revoked ${when(k.revokedAt)}`
                     ) : (
-                      <button type="button" onClick={() => revoke.mutate(k.id)}>
-                        Revoke {k.name}
-                      </button>
+                      <>
+                        <ConfirmButton
+                          label={`Rotate ${k.name}`}
+                          confirm={`Rotate ${k.name}: the old key stops now`}
+                          busy={rotateKey.isPending}
+                          onConfirm={() => rotateKey.mutate(k.id)}
+                        />{' '}
+                        <ConfirmButton
+                          label={`Revoke ${k.name}`}
+                          confirm={`Revoke ${k.name}`}
+                          busy={revoke.isPending}
+                          onConfirm={() => revoke.mutate(k.id)}
+                        />
+                      </>
                     )}
                   </td>
                 </tr>

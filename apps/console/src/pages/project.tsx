@@ -3,7 +3,7 @@ import { Link, useParams } from '@tanstack/react-router'
 import { type FormEvent, useId, useState } from 'react'
 import { api } from '../api.ts'
 import type { Deployment, Environment, Items, Project } from '../types.ts'
-import { Empty, ErrorNote, Field, formValues, Loading, Status, when } from '../ui.tsx'
+import { ConfirmButton, Empty, ErrorNote, Field, formValues, Loading, Status, when } from '../ui.tsx'
 import { WebhookGuide } from './webhook.tsx'
 
 /** The deployment an environment runs (its current one), else its latest. */
@@ -124,9 +124,12 @@ function Webhook({ project }: { project: Project }) {
         <p>The secret was shown when the project was made. Lost it? Rotate it to get a new one.</p>
       )}
       <ErrorNote error={rotate.error} />
-      <button type="button" onClick={() => rotate.mutate()} disabled={rotate.isPending}>
-        Rotate the webhook secret
-      </button>
+      <ConfirmButton
+        label="Rotate the webhook secret"
+        confirm="Rotate it: GitHub's deliveries fail until its webhook has the new secret"
+        busy={rotate.isPending}
+        onConfirm={() => rotate.mutate()}
+      />
       <h3>Recent deliveries</h3>
       <ErrorNote error={deliveries.error} />
       {deliveries.data !== undefined &&
