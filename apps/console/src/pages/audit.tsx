@@ -30,6 +30,7 @@ export function AuditPage() {
             filters.from === undefined || filters.from === ''
               ? undefined
               : new Date(filters.from).toISOString(),
+          to: filters.to === undefined || filters.to === '' ? undefined : new Date(filters.to).toISOString(),
           cursor: pageParam,
           limit: 50,
         })}`,
@@ -51,10 +52,11 @@ export function AuditPage() {
         <Field label="Action" name="action" placeholder="deployment.create" error={records.error} />
         <Field label="Object" name="object" error={records.error} />
         <Field label="From" name="from" type="datetime-local" error={records.error} />
+        <Field label="To" name="to" type="datetime-local" error={records.error} />
         <button type="submit">Filter</button>
       </form>
       {records.isPending && <Loading what="the audit log" />}
-      <ErrorNote error={records.error} shown={['actor', 'action', 'object', 'from']} />
+      <ErrorNote error={records.error} shown={['actor', 'action', 'object', 'from', 'to']} />
       {records.data !== undefined &&
         (items.length === 0 ? (
           <Empty>No records match. Clear the filters, or act (create a project, deploy) and come back.</Empty>

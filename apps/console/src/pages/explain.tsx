@@ -1,6 +1,7 @@
 import { useQuery } from '@tanstack/react-query'
 import { Link, useParams } from '@tanstack/react-router'
 import { api } from '../api.ts'
+import { ApiError } from '../problem.ts'
 import { ErrorNote, Loading, when } from '../ui.tsx'
 
 interface Candidate {
@@ -55,7 +56,7 @@ export function ExplainPage() {
       <h1>Placement explained</h1>
       {explain.isPending && <Loading what="the placement decision" />}
       <ErrorNote error={explain.error} />
-      {explain.error !== null && (
+      {explain.error instanceof ApiError && explain.error.status === 404 && (
         <p className="empty">Deploy the environment once: its placement is decided then.</p>
       )}
       {e !== undefined && (
