@@ -1,4 +1,4 @@
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
+import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { type FormEvent, useId, useState } from 'react'
 import { api, query } from '../api.ts'
 import type { Items } from '../types.ts'
@@ -37,10 +37,18 @@ export function PolicyPage() {
   const queryClient = useQueryClient()
   const allowId = useId()
   const [allow, setAllow] = useState('')
-  const decisions = useQuery({
+  const pages = useInfiniteQuery({
     queryKey: ['decisions', allow],
-    queryFn: () => api<Items<Decision>>('GET', `/v1/policy/decisions${query({ allow, limit: 50 })}`),
+    initialPageParam: '',
+    queryFn: ({ pageParam }) =>
+      api<Items<Decision>>('GET', `/v1/policy/decisions${query({ allow, limit: 50, cursor: pageParam })}`),
+    getNextPageParam: (last) => last.next ?? undefined,
   })
+  // Every page fetched so far, as one list.
+  const decisions = {
+    ...pages,
+    data: pages.data === undefined ? undefined : { items: pages.data.pages.flatMap((p) => p.items) },
+  }
   const overrides = useQuery({
     queryKey: ['overrides'],
     queryFn: () => api<Items<Override>>('GET', '/v1/policy/overrides'),
@@ -114,6 +122,11 @@ export function PolicyPage() {
             </tbody>
           </table>
         ))}
+      {pages.hasNextPage && (
+        <button type="button" onClick={() => void pages.fetchNextPage()} disabled={pages.isFetchingNextPage}>
+          Older decisions
+        </button>
+      )}
       <h2>Break-glass requests</h2>
       <ErrorNote error={overrides.error ?? decide.error} />
       {overrides.data !== undefined &&
