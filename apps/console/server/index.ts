@@ -81,8 +81,13 @@ function consoleSite(app: HttpApp, deps: ContextDeps<ConsoleConfig>): void {
       .send(config),
   )
 
+  // index.html names the API's origin itself, so the app's first call needs no /console/config.json.
+  const apiMeta = `<meta name="rxt-api-url" content="${apiUrl.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)}" />`
   const send = async (reply: import('fastify').FastifyReply, file: string, immutable: boolean) => {
-    const body = await readFile(file)
+    const read = await readFile(file)
+    const body = file.endsWith('index.html')
+      ? read.toString('utf8').replace('<head>', `<head>${apiMeta}`)
+      : read
     return (
       reply
         .header('cache-control', immutable ? 'public, max-age=31536000, immutable' : 'no-cache')

@@ -29,6 +29,12 @@ export interface Tokens {
 
 /** Reads /console/config.json: the API's origin when it is not this one (the distributed mode). */
 export async function loadConfig(): Promise<void> {
+  // The console context writes it into index.html; a static host serves config.json instead.
+  const meta = document.querySelector<HTMLMetaElement>('meta[name="rxt-api-url"]')
+  if (meta !== null) {
+    base = meta.content.replace(/\/+$/, '')
+    return
+  }
   try {
     const res = await fetch('/console/config.json', { headers: { accept: 'application/json' } })
     if (!res.ok) return

@@ -91,6 +91,12 @@ describe('the console served at /', () => {
     }
   })
 
+  it("names the API's origin in index.html, escaped, so the app starts without asking", async () => {
+    const res = await get('/')
+    expect(res.body).toContain('<head><meta name="rxt-api-url" content="https://api.example.com/" />')
+    expect((await get('/projects/x')).body).toContain('name="rxt-api-url"')
+  })
+
   it('tells the app where the API is', async () => {
     const res = await get('/console/config.json', 'application/json')
     expect(JSON.parse(res.body)).toEqual({ apiUrl: 'https://api.example.com/' })
