@@ -561,12 +561,13 @@ for (const target of transportTargets()) {
         {
           id: 'acting-slow',
           types: [type],
-          timeoutMs: 200,
+          // A second, so that on a loaded machine only the attempt that sleeps past it times out.
+          timeoutMs: 1_000,
           act: async (message, { deliveryCount, signal }) => {
             const start = performance.now()
             // The first attempt (of the first message) outlives its timeout (though not a second one), and
             // ignores its signal.
-            if (acts++ === 0) await sleep(350)
+            if (acts++ === 0) await sleep(1_600)
             spans.push({ id: message.id, attempt: deliveryCount, start, end: performance.now() })
             return signal.aborted
           },
