@@ -100,12 +100,20 @@ describe('shell completion', () => {
     expect(() => completionScript(program, 'tcsh')).toThrow(CliError)
   })
 
-  it.runIf(has('fish'))('fish loads the script and completes an option value', () => {
-    const out = execFileSync(
-      'fish',
-      ['-c', `${completionScript(program, 'fish')}\ncomplete -C 'rxt envs create qa --type st'`],
-      { encoding: 'utf8' },
-    )
-    expect(out.split('\n').map((l) => l.split('\t')[0])).toContain('staging')
-  })
+  // Where fish is missing the test says SKIPPED; under CI=true (.ci/run installs fish) it fails instead.
+  const fishMissing = !has('fish')
+  if (fishMissing && process.env.CI !== 'true')
+    process.stdout.write('SKIPPED the fish completion test: fish is not installed (apt-get install fish)\n')
+  it.skipIf(fishMissing && process.env.CI !== 'true')(
+    'fish loads the script and completes an option value',
+    () => {
+      expect(fishMissing, 'fish is installed (.ci/run installs it)').toBe(false)
+      const out = execFileSync(
+        'fish',
+        ['-c', `${completionScript(program, 'fish')}\ncomplete -C 'rxt envs create qa --type st'`],
+        { encoding: 'utf8' },
+      )
+      expect(out.split('\n').map((l) => l.split('\t')[0])).toContain('staging')
+    },
+  )
 })
