@@ -1,4 +1,4 @@
-import { type ReactNode, useId, useState } from 'react'
+import { type FormEvent, type ReactNode, useId, useState } from 'react'
 import { ApiError, describeFieldError, fieldOf } from './problem.ts'
 
 /** The problem an action met: its detail, and the violations no field of the form shows. */
@@ -103,6 +103,14 @@ export function formValues(form: HTMLFormElement): Record<string, string> {
   for (const [k, v] of new FormData(form)) if (typeof v === 'string') values[k] = v
   return values
 }
+
+/** A form's submit handler: the page stays, and `act` gets the form's values by field name. */
+export const submitted =
+  (act: (values: Record<string, string>) => void) =>
+  (event: FormEvent<HTMLFormElement>): void => {
+    event.preventDefault()
+    act(formValues(event.currentTarget))
+  }
 
 export const when = (iso: string | null | undefined): string =>
   iso === null || iso === undefined ? '—' : new Date(iso).toLocaleString()

@@ -1,8 +1,8 @@
 import { useInfiniteQuery } from '@tanstack/react-query'
-import { type FormEvent, useState } from 'react'
+import { useState } from 'react'
 import { api, query } from '../api.ts'
 import type { Items } from '../types.ts'
-import { Empty, ErrorNote, Field, formValues, Loading, when } from '../ui.tsx'
+import { Empty, ErrorNote, Field, Loading, submitted, when } from '../ui.tsx'
 
 interface AuditRecord {
   readonly sequence: number
@@ -41,13 +41,7 @@ export function AuditPage() {
   return (
     <section>
       <h1>Audit log</h1>
-      <form
-        className="inline-form"
-        onSubmit={(e: FormEvent<HTMLFormElement>) => {
-          e.preventDefault()
-          setFilters(formValues(e.currentTarget))
-        }}
-      >
+      <form className="inline-form" onSubmit={submitted((values) => setFilters(values))}>
         <Field label="Actor" name="actor" placeholder="user:…" error={records.error} />
         <Field label="Action" name="action" placeholder="deployment.create" error={records.error} />
         <Field label="Object" name="object" error={records.error} />

@@ -1,9 +1,8 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query'
 import { Link, useNavigate, useParams, useSearch } from '@tanstack/react-router'
-import type { FormEvent } from 'react'
 import { api, session, type Tokens } from '../api.ts'
 import { useSignedIn } from '../router.tsx'
-import { ErrorNote, Field, formValues } from '../ui.tsx'
+import { ErrorNote, Field, submitted } from '../ui.tsx'
 
 export function SignUpPage() {
   const navigate = useNavigate()
@@ -17,10 +16,7 @@ export function SignUpPage() {
       void navigate({ to: '/' })
     },
   })
-  const submit = (e: FormEvent<HTMLFormElement>) => {
-    e.preventDefault()
-    signUp.mutate(formValues(e.currentTarget))
-  }
+  const submit = submitted((values) => signUp.mutate(values))
   return (
     <section className="narrow">
       <h1>Create your account</h1>
@@ -68,10 +64,7 @@ export function SignInPage() {
       void navigate({ to: next })
     },
   })
-  const submit = (e: FormEvent<HTMLFormElement>) => {
-    e.preventDefault()
-    signIn.mutate(formValues(e.currentTarget))
-  }
+  const submit = submitted((values) => signIn.mutate(values))
   return (
     <section className="narrow">
       <h1>Sign in</h1>

@@ -1,9 +1,9 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { Link, useNavigate, useParams } from '@tanstack/react-router'
-import { type FormEvent, useId, useState } from 'react'
+import { useId, useState } from 'react'
 import { api } from '../api.ts'
 import { type Deployment, type Environment, type Items, type Project, terminal } from '../types.ts'
-import { Empty, ErrorNote, Field, formValues, Loading, Status, when } from '../ui.tsx'
+import { Empty, ErrorNote, Field, Loading, Status, submitted, when } from '../ui.tsx'
 
 export function EnvironmentPage() {
   const { projectId, envId } = useParams({ strict: false }) as { projectId: string; envId: string }
@@ -66,13 +66,7 @@ export function EnvironmentPage() {
         </Link>
       </p>
       <h2>Deploy</h2>
-      <form
-        className="inline-form"
-        onSubmit={(e: FormEvent<HTMLFormElement>) => {
-          e.preventDefault()
-          deploy.mutate(formValues(e.currentTarget))
-        }}
-      >
+      <form className="inline-form" onSubmit={submitted((values) => deploy.mutate(values))}>
         <Field
           label="Artifact"
           name="artifactRef"
@@ -129,13 +123,7 @@ export function EnvironmentPage() {
       {others.length > 0 && (
         <>
           <h2>Promote</h2>
-          <form
-            className="inline-form"
-            onSubmit={(e: FormEvent<HTMLFormElement>) => {
-              e.preventDefault()
-              promote.mutate(formValues(e.currentTarget))
-            }}
-          >
+          <form className="inline-form" onSubmit={submitted((values) => promote.mutate(values))}>
             <div className="field">
               <label htmlFor={fromId}>From environment</label>
               <select id={fromId} name="from">
@@ -155,13 +143,7 @@ export function EnvironmentPage() {
       )}
       <h2>Danger zone</h2>
       {confirming ? (
-        <form
-          className="danger"
-          onSubmit={(e: FormEvent<HTMLFormElement>) => {
-            e.preventDefault()
-            destroy.mutate(formValues(e.currentTarget))
-          }}
-        >
+        <form className="danger" onSubmit={submitted((values) => destroy.mutate(values))}>
           <Field
             label={`Type ${name} to confirm`}
             name="confirm"

@@ -1,9 +1,9 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
-import { type FormEvent, useId, useState } from 'react'
+import { useId, useState } from 'react'
 import { api, session } from '../api.ts'
 import { useMe } from '../router.tsx'
 import type { Items } from '../types.ts'
-import { ConfirmButton, Empty, ErrorNote, Field, formValues, Loading, when } from '../ui.tsx'
+import { ConfirmButton, Empty, ErrorNote, Field, Loading, submitted, when } from '../ui.tsx'
 
 interface Member {
   readonly userId: string
@@ -203,13 +203,7 @@ export function OrgPage() {
         </table>
       )}
       <h2>Invite someone</h2>
-      <form
-        className="inline-form"
-        onSubmit={(e: FormEvent<HTMLFormElement>) => {
-          e.preventDefault()
-          sendInvite.mutate(formValues(e.currentTarget))
-        }}
-      >
+      <form className="inline-form" onSubmit={submitted((values) => sendInvite.mutate(values))}>
         <Field label="Email" name="email" type="email" required error={sendInvite.error} />
         <RoleSelect roles={allRoles} name="role" label="Role" />
         <ErrorNote error={sendInvite.error} shown={['email', 'role']} />
@@ -248,13 +242,7 @@ export function OrgPage() {
           ))}
         </tbody>
       </table>
-      <form
-        className="inline-form"
-        onSubmit={(e: FormEvent<HTMLFormElement>) => {
-          e.preventDefault()
-          createRole.mutate(formValues(e.currentTarget))
-        }}
-      >
+      <form className="inline-form" onSubmit={submitted((values) => createRole.mutate(values))}>
         <Field label="Role name" name="name" required error={createRole.error} />
         <Field label="Description" name="description" error={createRole.error} />
         <Field
@@ -315,13 +303,7 @@ export function OrgPage() {
             </tbody>
           </table>
         ))}
-      <form
-        className="inline-form"
-        onSubmit={(e: FormEvent<HTMLFormElement>) => {
-          e.preventDefault()
-          createKey.mutate(formValues(e.currentTarget))
-        }}
-      >
+      <form className="inline-form" onSubmit={submitted((values) => createKey.mutate(values))}>
         <Field label="Key name" name="name" required error={createKey.error} />
         <RoleSelect roles={allRoles} name="role" label="Key role" />
         <ErrorNote error={createKey.error} shown={['name', 'role']} />

@@ -1,8 +1,8 @@
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
-import { type FormEvent, useId, useState } from 'react'
+import { useId, useState } from 'react'
 import { api, query } from '../api.ts'
 import type { Items } from '../types.ts'
-import { Empty, ErrorNote, Field, formValues, Loading, when } from '../ui.tsx'
+import { Empty, ErrorNote, Field, Loading, submitted, when } from '../ui.tsx'
 
 interface Violation {
   readonly policy: string
@@ -178,12 +178,7 @@ export function PolicyPage() {
           </table>
         ))}
       <h3>Request a break-glass override</h3>
-      <form
-        onSubmit={(e: FormEvent<HTMLFormElement>) => {
-          e.preventDefault()
-          request.mutate(formValues(e.currentTarget))
-        }}
-      >
+      <form onSubmit={submitted((values) => request.mutate(values))}>
         <Field label="Deployment id" name="deploymentId" required error={request.error} />
         <Field
           label="Policies to waive"

@@ -3,7 +3,17 @@ import { Link, useParams } from '@tanstack/react-router'
 import { type FormEvent, useId, useState } from 'react'
 import { api } from '../api.ts'
 import type { Deployment, Environment, Items, Project } from '../types.ts'
-import { ConfirmButton, Empty, ErrorNote, Field, formValues, Loading, Status, when } from '../ui.tsx'
+import {
+  ConfirmButton,
+  Empty,
+  ErrorNote,
+  Field,
+  formValues,
+  Loading,
+  Status,
+  submitted,
+  when,
+} from '../ui.tsx'
 import { WebhookGuide } from './webhook.tsx'
 
 /** The deployment an environment runs (its current one), else its latest. */
@@ -238,12 +248,7 @@ export function ProjectPage() {
       {envs.length > 0 && (
         <>
           <h3>Upload a manifest</h3>
-          <form
-            onSubmit={(e: FormEvent<HTMLFormElement>) => {
-              e.preventDefault()
-              upload.mutate(formValues(e.currentTarget))
-            }}
-          >
+          <form onSubmit={submitted((values) => upload.mutate(values))}>
             <div className="field">
               <label htmlFor={envSelect}>Environment</label>
               <select id={envSelect} name="environment">

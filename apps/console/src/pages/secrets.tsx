@@ -2,7 +2,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { type FormEvent, useId, useState } from 'react'
 import { api, query } from '../api.ts'
 import type { Environment, Items, Project } from '../types.ts'
-import { Empty, ErrorNote, Field, formValues, Loading, when } from '../ui.tsx'
+import { Empty, ErrorNote, Field, formValues, Loading, submitted, when } from '../ui.tsx'
 
 interface Secret {
   readonly id: string
@@ -32,13 +32,7 @@ function Rotate({ secret }: { secret: Secret }) {
       </button>
     )
   return (
-    <form
-      className="inline-form"
-      onSubmit={(e: FormEvent<HTMLFormElement>) => {
-        e.preventDefault()
-        rotate.mutate(formValues(e.currentTarget).value ?? '')
-      }}
-    >
+    <form className="inline-form" onSubmit={submitted((values) => rotate.mutate(values.value ?? ''))}>
       <Field
         label={`New value of ${secret.name}`}
         name="value"
