@@ -114,6 +114,9 @@ for (const target of dbTargets()) {
         ...(options.body === undefined ? {} : { payload: options.body as object }),
       })
       if (res.headers['content-type']?.includes('application/problem+json')) problems.push(res.body)
+      // A failure of the server's says why in the run's output (a problem document carries no secret:
+      // the suite checks that too).
+      if (res.statusCode >= 500) console.error(`${method} ${url} answered ${res.statusCode}: ${res.body}`)
       return {
         status: res.statusCode,
         body: res.body.length > 0 && res.headers['content-type']?.includes('json') ? res.json() : res.body,
@@ -127,7 +130,9 @@ for (const target of dbTargets()) {
           ? await openDatabase({ kind: 'pglite' }, log)
           : await (async () => {
               const fresh = await createFreshPostgres(inject('postgresUrl'))
-              const opened = await openDatabase({ kind: 'postgres', url: fresh.url, poolMax: 4 }, log)
+              // The pool `npm start` opens (DATABASE_POOL_MAX's default): the whole catalog's consumers
+              // share it, and a smaller one can keep a request waiting for a connection past its timeout.
+              const opened = await openDatabase({ kind: 'postgres', url: fresh.url, poolMax: 10 }, log)
               dispose = fresh.drop
               return opened
             })()
