@@ -4,14 +4,24 @@ import { connect } from '@nats-io/transport-node'
 import { Redis } from 'ioredis'
 import pg from 'pg'
 import type { TestProject } from 'vitest/node'
-import { binaries, buildDir, opaPath, vaultPath, weedPath } from '../../tools/peers/build.ts'
+import {
+  binaries,
+  buildDir,
+  govcPath,
+  opaPath,
+  vaultPath,
+  vcsimPath,
+  weedPath,
+} from '../../tools/peers/build.ts'
 import { down, isUp, kubeconfigPath, up } from '../../tools/peers/cluster.ts'
 import {
   type RunningPeer,
   type RunningSeaweedfs,
   type RunningVault,
+  type RunningVcsim,
   startSeaweedfs,
   startVault,
+  startVcsim,
 } from '../../tools/peers/servers.ts'
 
 declare module 'vitest' {
@@ -50,6 +60,18 @@ declare module 'vitest' {
     s3SecretAccessKey: string
     /** Why the S3 suites are skipped; '' when they run. */
     s3SkipReason: string
+    /** The vim25 SOAP endpoint of the vcsim of the test peers, started for the run; '' when there is none. */
+    vcsimUrl: string
+    /** The account made for the run. */
+    vcsimUsername: string
+    vcsimPassword: string
+    /** The PEM of its serving certificate (self-signed, for 127.0.0.1), and the file that holds it. */
+    vcsimCa: string
+    vcsimCaFile: string
+    /** govc, built with vcsim (its inventory is tools/peers/servers.ts's vcsimInventory). */
+    govcPath: string
+    /** Why the vcsim suites are skipped; '' when they run. */
+    vcsimSkipReason: string
     /** The Chromium the browser suites drive (playwright-core, headless); '' when there is none. */
     chromiumPath: string
     /** Why the browser suites are skipped; '' when they run. */
@@ -150,13 +172,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const postgresUrl = process.env.RXT_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
   const natsUrl = process.env.RXT_TEST_NATS_URL ?? 'nats://127.0.0.1:4222'
   const redisUrl = process.env.RXT_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
-  const [postgresReason, natsReason, redisReason, kube, vault, s3] = await Promise.all([
+  const [postgresReason, natsReason, redisReason, kube, vault, s3, vcsim] = await Promise.all([
     findPostgres(postgresUrl),
     findNats(natsUrl),
     findRedis(redisUrl),
     findKubernetes(),
     startPeer<RunningVault>('vault', vaultPath, startVault),
     startPeer<RunningSeaweedfs>('seaweedfs', weedPath, startSeaweedfs),
+    startPeer<RunningVcsim>('vcsim', vcsimPath, startVcsim),
   ])
   const chromiumPath = process.env.RXT_TEST_CHROMIUM ?? '/usr/bin/chromium'
   const chromiumReason = findChromium(chromiumPath)
@@ -171,11 +194,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
     ['kubernetes', kube.reason],
     ['vault', vault.reason],
     ['s3', s3.reason],
+    ['vcsim', vcsim.reason],
     ['browser', chromiumReason],
   ] as const) {
     if (reason === '') continue
     if (process.env.CI === 'true') {
-      await Promise.all([vault.peer?.stop(), s3.peer?.stop()])
+      await Promise.all([vault.peer?.stop(), s3.peer?.stop(), vcsim.peer?.stop()])
       throw new Error(`CI=true and a test peer is missing: ${reason}`)
     }
     process.stdout.write(`SKIPPED ${name} suites: ${reason}\n`)
@@ -198,10 +222,17 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('s3AccessKeyId', s3.peer?.accessKeyId ?? '')
   project.provide('s3SecretAccessKey', s3.peer?.secretAccessKey ?? '')
   project.provide('s3SkipReason', s3.reason)
+  project.provide('vcsimUrl', vcsim.peer?.url ?? '')
+  project.provide('vcsimUsername', vcsim.peer?.username ?? '')
+  project.provide('vcsimPassword', vcsim.peer?.password ?? '')
+  project.provide('vcsimCa', vcsim.peer?.ca ?? '')
+  project.provide('vcsimCaFile', vcsim.peer?.caFile ?? '')
+  project.provide('govcPath', vcsim.peer === undefined ? '' : govcPath)
+  project.provide('vcsimSkipReason', vcsim.reason)
   project.provide('chromiumPath', chromiumReason === '' ? chromiumPath : '')
   project.provide('chromiumSkipReason', chromiumReason)
   return async () => {
-    await Promise.all([vault.peer?.stop(), s3.peer?.stop()])
+    await Promise.all([vault.peer?.stop(), s3.peer?.stop(), vcsim.peer?.stop()])
     if (kube.startedHere) await down()
   }
 }

@@ -32,6 +32,8 @@ export interface Pins {
   readonly vault: string
   /** SeaweedFS (its module has no tagged versions on the proxy: a pseudo-version of its main branch). */
   readonly seaweedfs: string
+  /** govmomi: vcsim, the vCenter simulator the SDDC Flex suites run against, and govc, its CLI. */
+  readonly govmomi: string
 }
 
 export const pins: Pins = JSON.parse(readFileSync(new URL('./pins.json', import.meta.url), 'utf8'))
@@ -57,6 +59,10 @@ export const vaultDir = join(cacheRoot, `vault-${pins.vault}`)
 export const vaultPath = join(vaultDir, 'bin', 'vault')
 export const seaweedfsDir = join(cacheRoot, `seaweedfs-${pins.seaweedfs}`)
 export const weedPath = join(seaweedfsDir, 'bin', 'weed')
+/** vcsim and govc, in a directory of their own pin, as OPA. */
+export const govmomiDir = join(cacheRoot, `govmomi-${pins.govmomi}`)
+export const vcsimPath = join(govmomiDir, 'bin', 'vcsim')
+export const govcPath = join(govmomiDir, 'bin', 'govc')
 export const binaries = [
   'etcd',
   'kube-apiserver',
@@ -232,6 +238,28 @@ export function buildOpa(): { built: boolean; path: string } {
 }
 
 /**
+ * vcsim and govc from govmomi's module, statically, at one version (v0.46.0 is the last whose vcsim is
+ * a package of the main module, so `go install` takes it from the module proxy as it is).
+ */
+export function buildGovmomi(): { built: boolean; path: string } {
+  if (existsSync(vcsimPath) && existsSync(govcPath)) return { built: false, path: govmomiDir }
+  const src = join(govmomiDir, 'src')
+  const bin = join(govmomiDir, 'bin')
+  mkdirSync(src, { recursive: true })
+  writeFileSync(join(src, 'go.mod'), 'module rxt.local/peers/govmomi\n\ngo 1.24\n')
+  for (const tool of ['vcsim', 'govc'])
+    run(
+      'go',
+      ['install', '-trimpath', '-ldflags', '-s -w', `github.com/vmware/govmomi/${tool}@${pins.govmomi}`],
+      src,
+      { GOBIN: `${bin}.partial`, CGO_ENABLED: '0' },
+    )
+  rmSync(bin, { recursive: true, force: true })
+  renameSync(`${bin}.partial`, bin)
+  return { built: true, path: govmomiDir }
+}
+
+/**
  * A server built from its own module's source, with the dependency versions of its own go.mod and
  * go.sum (what upstream builds and tests with): the module is copied out of the module cache, the
  * `replace … => ./…` lines of its nested modules (which a module's zip leaves out) are dropped so the
@@ -337,13 +365,14 @@ export function build(): { built: boolean; seconds: number; dir: string } {
   const opa = buildOpa()
   const vault = buildVault()
   const seaweedfs = buildSeaweedfs()
+  const govmomi = buildGovmomi()
   if (!existsSync(crdsDir)) fetchCertManagerCrds()
   const stagesCurrent = () =>
     existsSync(kwokStagesPath) && readFileSync(kwokStagesPath, 'utf8').startsWith(kwokStagesHeader)
   if (binaries.every((b) => existsSync(join(bin, b)))) {
     if (!stagesCurrent()) writeKwokStages()
     return {
-      built: opa.built || vault.built || seaweedfs.built,
+      built: opa.built || vault.built || seaweedfs.built || govmomi.built,
       seconds: Math.round((Date.now() - started) / 1000),
       dir: buildDir,
     }

@@ -1,6 +1,6 @@
-// npm run peers -- build [opa|vault|seaweedfs] | up | down | status: the real peers the Kubernetes,
+// npm run peers -- build [opa|vault|seaweedfs|govmomi] | up | down | status: the real peers the Kubernetes,
 // policy, secrets and audit suites run against.
-import { build, buildDir, buildOpa, buildSeaweedfs, buildVault, pins } from './build.ts'
+import { build, buildDir, buildGovmomi, buildOpa, buildSeaweedfs, buildVault, pins } from './build.ts'
 import { down, isUp, kubeconfigPath, up } from './cluster.ts'
 
 const [command] = process.argv.slice(2)
@@ -10,6 +10,13 @@ switch (command) {
     if (only === 'opa') {
       const opa = buildOpa()
       process.stdout.write(`${opa.built ? 'built' : 'reusing'} opa ${pins.opa}: ${opa.path}\n`)
+      break
+    }
+    if (only === 'govmomi') {
+      const govmomi = buildGovmomi()
+      process.stdout.write(
+        `${govmomi.built ? 'built' : 'reusing'} vcsim and govc ${pins.govmomi}: ${govmomi.path}\n`,
+      )
       break
     }
     if (only === 'vault' || only === 'seaweedfs') {
@@ -40,6 +47,6 @@ switch (command) {
     process.stdout.write(`${isUp() ? `up; kubeconfig: ${kubeconfigPath}` : 'down'}; peers in ${buildDir}\n`)
     break
   default:
-    process.stderr.write('usage: npm run peers -- build [opa|vault|seaweedfs] | up | down | status\n')
+    process.stderr.write('usage: npm run peers -- build [opa|vault|seaweedfs|govmomi] | up | down | status\n')
     process.exit(2)
 }

@@ -1,13 +1,13 @@
 // Vault and SeaweedFS from the built peers, started for one test run: on 127.0.0.1, on free ports, with
 // credentials made for the run, state in a fresh temporary directory removed at stop.
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { vaultPath, weedPath } from './build.ts'
+import { govcPath, vaultPath, vcsimPath, weedPath } from './build.ts'
 
 export interface RunningPeer {
   /** Where its output went. */
@@ -217,6 +217,163 @@ export async function startSeaweedfs(): Promise<RunningSeaweedfs> {
     region: 'us-east-1',
     accessKeyId,
     secretAccessKey,
+    log: run.log,
+    stop: () => run.stop(),
+  }
+}
+
+export interface RunningVcsim extends RunningPeer {
+  /** The vim25 SOAP endpoint (`https://127.0.0.1:<port>/sdk`). */
+  readonly url: string
+  /** The account made for the run (vcsim refuses any other). */
+  readonly username: string
+  readonly password: string
+  /** The PEM of its serving certificate, self-signed for 127.0.0.1: the CA a client trusts. */
+  readonly ca: string
+  /** Where that PEM is, for govc (GOVC_TLS_CA_CERTS). */
+  readonly caFile: string
+  /** The inventory it was started with. */
+  readonly inventory: VcsimInventory
+  /** Runs govc against it, answering its standard output. */
+  govc(...args: string[]): string
+}
+
+/** What `startVcsim` builds: the names the SDDC Flex suites configure the adapter with. */
+export interface VcsimInventory {
+  readonly datacenter: string
+  /** Two clusters of three hosts each, so a migration has somewhere to go. */
+  readonly clusters: readonly string[]
+  readonly datastore: string
+  /** A distributed switch and its port group: what an environment's segment is made on. */
+  readonly switch: string
+  readonly portGroup: string
+  /** The template VMs are cloned from, marked as a template. */
+  readonly template: string
+}
+
+export const vcsimInventory: VcsimInventory = {
+  datacenter: 'DC0',
+  clusters: ['DC0_C0', 'DC0_C1'],
+  datastore: 'LocalDS_0',
+  switch: 'DVS0',
+  portGroup: 'DC0_DVPG0',
+  template: 'rxt-container-host',
+}
+
+/**
+ * vcsim, govmomi's vCenter simulator: vim25 SOAP at /sdk over TLS with a certificate made for the run,
+ * one account made for the run, and an inventory of one datacenter with two clusters of three hosts,
+ * two datastores, one resource pool per cluster, a distributed switch with a port group, and a VM
+ * template (a VM of the model, renamed and marked as one).
+ */
+export async function startVcsim(): Promise<RunningVcsim> {
+  const port = await freePort()
+  const username = `rxt-${randomBytes(4).toString('hex')}`
+  const password = randomBytes(18).toString('base64url')
+  const url = `https://127.0.0.1:${port}/sdk`
+  const run = launch('vcsim', vcsimPath, (dir) => {
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        'vcsim.key',
+        '-out',
+        'vcsim.crt',
+        '-days',
+        '7',
+        '-subj',
+        '/CN=vcsim',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      ],
+      { cwd: dir, stdio: 'ignore' },
+    )
+    return [
+      '-l',
+      `127.0.0.1:${port}`,
+      '-tlscert',
+      join(dir, 'vcsim.crt'),
+      '-tlskey',
+      join(dir, 'vcsim.key'),
+      '-username',
+      username,
+      '-password',
+      password,
+      '-dc',
+      '1',
+      '-cluster',
+      '2',
+      '-host',
+      '3',
+      '-standalone-host',
+      '0',
+      '-ds',
+      '2',
+      '-pool',
+      '1',
+      '-vm',
+      '1',
+      '-pg',
+      '1',
+      '-folder',
+      '0',
+      '-app',
+      '0',
+      '-pod',
+      '0',
+      '-E',
+      join(dir, 'vcsim.env'),
+    ]
+  })
+  const caFile = join(run.dir, 'vcsim.crt')
+  const govc = (...args: string[]) =>
+    execFileSync(govcPath, args, {
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        GOVC_URL: url,
+        GOVC_USERNAME: username,
+        GOVC_PASSWORD: password,
+        GOVC_TLS_CA_CERTS: caFile,
+        GOVC_DATACENTER: 'DC0',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 60_000,
+    })
+  const inventory = vcsimInventory
+  try {
+    await until(
+      'vcsim is ready',
+      run.child,
+      run.log,
+      async () => {
+        govc('about')
+        return true
+      },
+      60,
+    )
+    govc('object.rename', '/DC0/vm/DC0_C0_RP0_VM0', inventory.template)
+    govc('vm.power', '-off', '-force', `/DC0/vm/${inventory.template}`)
+    govc('vm.markastemplate', `/DC0/vm/${inventory.template}`)
+  } catch (error) {
+    await run.stop(true)
+    throw error
+  }
+  return {
+    url,
+    username,
+    password,
+    ca: readFileSync(caFile, 'utf8'),
+    caFile,
+    inventory,
+    govc,
     log: run.log,
     stop: () => run.stop(),
   }
