@@ -328,8 +328,6 @@ export async function startVcsim(): Promise<RunningVcsim> {
       '0',
       '-pod',
       '0',
-      '-E',
-      join(dir, 'vcsim.env'),
     ]
   })
   const caFile = join(run.dir, 'vcsim.crt')
@@ -359,7 +357,7 @@ export async function startVcsim(): Promise<RunningVcsim> {
       },
       60,
     )
-    govc('object.rename', '/DC0/vm/DC0_C0_RP0_VM0', inventory.template)
+    govc('object.rename', '/DC0/vm/DC0_C0_RP1_VM0', inventory.template)
     govc('vm.power', '-off', '-force', `/DC0/vm/${inventory.template}`)
     govc('vm.markastemplate', `/DC0/vm/${inventory.template}`)
   } catch (error) {

@@ -2,6 +2,7 @@ import { closedObject, idField, slugField } from '@rxt/contracts'
 import type { Clock, Queryable } from '@rxt/kit'
 import {
   Annotation,
+  createLedger,
   type DeliveredSecret,
   type DeploymentOutcome,
   DeployRequest,
@@ -29,7 +30,6 @@ import Type from 'typebox'
 import { requestAt } from './history.ts'
 import { FieldManager, failureOf, isPlatformError, type Kube, type ObjectRef } from './kube.ts'
 import { kubeconfigFor } from './kubeconfig.ts'
-import { createLedger } from './ledger.ts'
 import {
   type ClusterSettings,
   certificateDuration,

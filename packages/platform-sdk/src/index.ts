@@ -42,6 +42,7 @@ export {
 export { type DeliveredSecret, deliverSecrets, type SecretsDelivery } from './deliver-secrets.ts'
 export { applyEnvironment, overriddenFields, overridesFrom } from './environment.ts'
 export { conformanceRequests } from './fixtures.ts'
+export { createLedger, type Ledger } from './ledger.ts'
 export {
   Annotation,
   dnsLabel,

@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto'
 import { canonical } from '@rxt/contracts/manifest'
 import type { Clock, Queryable } from '@rxt/kit'
-import { checkRequest, FailureCode, failed, failure, type Outcome } from '@rxt/platform-sdk'
 import type { TSchema } from 'typebox'
+import { checkRequest } from './check-request.ts'
+import { FailureCode, failed, failure, type Outcome } from './compute-platform.ts'
 
 /**
- * The adapter's answers by idempotency key (ADR 0011): a success is the key's answer for good; the
+ * An adapter's answers by idempotency key (ADR 0011), in its context's table `calls` (each adapter's
+ * migrations make it: key, operation, request_digest, outcome, at): a success is the key's answer for good; the
  * same key for another request is a conflict; a failure is not remembered. The work itself runs
  * outside any transaction (it talks to the cluster), serialised per environment in this process;
  * across processes server-side apply converges and the first recorded answer wins.
