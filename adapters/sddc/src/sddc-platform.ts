@@ -1,0 +1,631 @@
+import { createHash } from 'node:crypto'
+import { canonical } from '@rxt/contracts/manifest'
+import type { Clock, Queryable } from '@rxt/kit'
+import {
+  createLedger,
+  type DeploymentOutcome,
+  DeployRequest,
+  type DestroyOutcome,
+  DestroyRequest,
+  type EnvironmentOutcome,
+  type EnvironmentStatus,
+  FailureCode,
+  failed,
+  failure,
+  type IComputePlatform,
+  type NetworkOutcome,
+  NetworkSpec,
+  type Outcome,
+  ProvisionRequest,
+  platformName,
+  type ResourceRef,
+  type ScaleOutcome,
+  ScaleSpec,
+  succeeded,
+} from '@rxt/platform-sdk'
+import { type VimClient, VimError } from './vim/client.ts'
+import { retrieve, retrieveUnder } from './vim/collector.ts'
+import { createInventory, type Nic, type PortGroup } from './vim/inventory.ts'
+import { asList, field, type Ref, text } from './vim/xml.ts'
+
+export const sddcProviderName = 'sddc-flex'
+
+/** Where in vCenter environments go, and what they are made of (SDDC_* settings). */
+export interface SddcSettings {
+  readonly datacenter: string
+  /** The cluster whose root resource pool holds each environment's pool. */
+  readonly cluster: string
+  readonly datastore: string
+  /** The template VMs are cloned from, as a path under the datacenter's VM folder. */
+  readonly template: string
+  /** The distributed switch environments' segments (port groups) are made on. */
+  readonly switch: string
+  /** The folder under the datacenter's VM folder that holds one folder per environment. */
+  readonly folder: string
+  /** Hostnames of environments that name none: `<app>-<environment>.<baseDomain>`. */
+  readonly baseDomain: string
+  /** How long one vCenter task (a clone, a power-on) may take. */
+  readonly taskTimeoutMs: number
+}
+
+/** What networking an environment's load balancer, TLS and firewall are made with (NSX). */
+export interface SddcNetworking {
+  /** Applies the environment's load balancer, certificate and firewall; idempotent. */
+  configure(
+    env: EnvironmentScope,
+    spec: NetworkSpec,
+    hostnames: readonly string[],
+    members: readonly { name: string; ip: string | null }[],
+  ): Promise<Outcome<{ vip: string | null; tls: NetworkOutcome['tls']; resources: ResourceRef[] }>>
+  /** Removes all of it; nothing there is fine. */
+  destroy(env: EnvironmentScope): Promise<void>
+  /** What of an environment it still holds (0 once destroyed). */
+  leftovers(env: EnvironmentScope): Promise<number>
+}
+
+export interface EnvironmentScope {
+  readonly tenantId: string
+  readonly projectId: string
+  readonly envId: string
+  /** The environment's name on the platform: its folder, pool and port group are named so. */
+  readonly scope: string
+}
+
+/**
+ * What vCenter keeps of an environment, as JSON in its folder's custom attribute `rxt.state`: the
+ * adapter's only state besides its answers by key (ADR 0029).
+ */
+interface EnvState {
+  readonly v: 1
+  readonly tenantId: string
+  readonly projectId: string
+  readonly envId: string
+  readonly scope: string
+  readonly quota: ProvisionRequest['quota']
+  readonly provisionDigest: string
+  readonly deploy?: {
+    readonly revision: number
+    readonly digest: string
+    readonly app: string
+    readonly image: string
+    readonly replicas: number
+    readonly cpu: number
+    readonly memoryMiB: number
+    readonly ports: DeployRequest['ports']
+  }
+  readonly autoscaling?: ScaleSpec['autoscaling']
+  readonly network?: {
+    readonly urls: string[]
+    readonly vip: string | null
+    readonly tls: NetworkOutcome['tls']
+  }
+}
+
+/** The custom attributes the adapter defines in vCenter. */
+const Field = { env: 'rxt.env', tenant: 'rxt.tenant', state: 'rxt.state' } as const
+
+const digestOf = (value: unknown) => createHash('sha256').update(canonical(value)).digest('hex')
+
+/** VMs take whole vCPUs, and memory in multiples of 4 MiB. */
+export const vmShape = (resources: DeployRequest['resources']) => ({
+  cpu: Math.max(1, Math.ceil(resources.cpu)),
+  memoryMiB: Math.max(4, Math.ceil(resources.memoryMiB / 4) * 4),
+})
+
+const vmName = (scope: string, revision: number, index: number) => `${scope}-r${revision}-${index}`
+const parseVmName = (scope: string, name: string) => {
+  const match = new RegExp(`^${scope.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-r(\\d+)-(\\d+)$`).exec(name)
+  return match === null ? undefined : { revision: Number(match[1]), index: Number(match[2]) }
+}
+
+interface Located {
+  readonly folder: Ref
+  readonly state: EnvState
+}
+
+interface EnvVm {
+  readonly ref: Ref
+  readonly name: string
+  readonly revision: number
+  readonly index: number
+  readonly poweredOn: boolean
+  readonly ip: string | null
+}
+
+export interface SddcPlatform extends IComputePlatform {
+  /** The tenant an environment belongs to, read from vCenter; undefined when it does not exist. */
+  ownerOf(envId: string): Promise<string | undefined>
+  /** The VMs of an environment (its folder's), with their power state. */
+  vms(envId: string): Promise<readonly EnvVm[]>
+}
+
+/**
+ * SDDC Flex on vCenter: an environment is a VM folder (its state in the folder's custom attributes),
+ * a resource pool limited to its memory quota, and a distributed port group (its segment); a deploy
+ * is a VM per replica cloned from the template, configured through `guestinfo` (image, environment,
+ * ports) and powered on; networking is NSX's (`networking`).
+ */
+export function createSddcPlatform(
+  deps: { db: Queryable; clock: Clock },
+  options: { client: VimClient; settings: SddcSettings; networking: SddcNetworking },
+): SddcPlatform {
+  const { client, settings, networking } = options
+  const inventory = createInventory(client, { taskTimeoutMs: settings.taskTimeoutMs })
+  const ledger = createLedger(deps.clock)
+  const dc = settings.datacenter
+  const located = new Map<string, Ref>()
+
+  /** The objects every environment uses, found once (a setting that names nothing is a clear failure). */
+  let base:
+    | Promise<{
+        root: Ref
+        template: Ref
+        nic: Nic | undefined
+        clusterPool: Ref
+        datastore: Ref
+        dvs: Ref
+        fields: Record<keyof typeof Field, number>
+      }>
+    | undefined
+  const baseOf = () => {
+    base ??= (async () => {
+      const vmFolder = await inventory.require(`${dc}/vm`, 'datacenter VM folder (SDDC_DATACENTER)')
+      const template = await inventory.require(`${dc}/vm/${settings.template}`, 'template (SDDC_TEMPLATE)')
+      const [root, nic, clusterPool, datastore, dvs, env, tenant, state] = await Promise.all([
+        inventory.folder(vmFolder, settings.folder),
+        inventory.nicOf(template),
+        inventory.require(`${dc}/host/${settings.cluster}/Resources`, 'cluster (SDDC_CLUSTER)'),
+        inventory.require(`${dc}/datastore/${settings.datastore}`, 'datastore (SDDC_DATASTORE)'),
+        inventory.require(`${dc}/network/${settings.switch}`, 'distributed switch (SDDC_SWITCH)'),
+        inventory.customField(Field.env),
+        inventory.customField(Field.tenant),
+        inventory.customField(Field.state),
+      ])
+      return { root, template, nic, clusterPool, datastore, dvs, fields: { env, tenant, state } }
+    })()
+    base.catch(() => {
+      base = undefined
+    })
+    return base
+  }
+
+  const stateOf = (customValue: unknown, stateKey: number): EnvState | undefined => {
+    const value = asList(customValue as never).find((v) => text(field(v, 'key')) === String(stateKey))
+    if (value === undefined) return undefined
+    try {
+      return JSON.parse(text(field(value, 'value'))) as EnvState
+    } catch {
+      return undefined
+    }
+  }
+
+  /** An environment's folder and state: from the folder this process knows, else found by its rxt.env attribute. */
+  const locate = async (envId: string): Promise<Located | undefined> => {
+    const { root, fields } = await baseOf()
+    const known = located.get(envId)
+    if (known !== undefined) {
+      const [found] = await retrieve(client, 'Folder', [known], ['customValue'])
+      const state = found === undefined ? undefined : stateOf(found.props.customValue, fields.state)
+      if (state !== undefined && state.envId === envId) return { folder: known, state }
+      located.delete(envId)
+    }
+    const folders = await retrieveUnder(client, root, 'Folder', ['customValue'])
+    for (const f of folders) {
+      const state = stateOf(f.props.customValue, fields.state)
+      if (state?.envId === envId) {
+        located.set(envId, f.ref)
+        return { folder: f.ref, state }
+      }
+    }
+    return undefined
+  }
+
+  const writeState = async (folder: Ref, state: EnvState) => {
+    const { fields } = await baseOf()
+    await inventory.setField(folder, fields.state, JSON.stringify(state))
+  }
+
+  const vmsIn = async (folder: Ref, scope: string): Promise<EnvVm[]> =>
+    (await retrieveUnder(client, folder, 'VirtualMachine', ['name', 'runtime.powerState', 'guest.ipAddress']))
+      .flatMap((vm) => {
+        const parsed = parseVmName(scope, text(vm.props.name))
+        if (parsed === undefined) return []
+        const ip = text(vm.props['guest.ipAddress'])
+        return [
+          {
+            ref: vm.ref,
+            name: text(vm.props.name),
+            ...parsed,
+            poweredOn: text(vm.props['runtime.powerState']) === 'poweredOn',
+            ip: ip === '' ? null : ip,
+          },
+        ]
+      })
+      .sort((a, b) => a.revision - b.revision || a.index - b.index)
+
+  const poolOf = (scope: string) => inventory.find(`${dc}/host/${settings.cluster}/Resources/${scope}`)
+  const portGroupOf = async (scope: string): Promise<PortGroup> => {
+    const { dvs } = await baseOf()
+    return inventory.portGroup(dvs, scope, `${dc}/network`)
+  }
+
+  /** A call's work, its vCenter faults as typed failures (never a secret: faults carry none). */
+  const guarded = async <T>(step: string, work: () => Promise<Outcome<T>>): Promise<Outcome<T>> => {
+    try {
+      return await work()
+    } catch (error) {
+      if (!(error instanceof VimError)) throw error
+      if (error.kind === 'timeout') return failed(failure(FailureCode.timeout, error.message, step))
+      if (error.kind === 'unavailable') return failed(failure(FailureCode.unavailable, error.message, step))
+      if (error.fault === 'NotFound') return failed(failure(FailureCode.invalid, error.message, step))
+      if (error.fault === 'InvalidLogin' || error.fault === 'NoPermission')
+        return failed(failure(FailureCode.rejected, error.message, step))
+      if (
+        error.fault === 'InsufficientResourcesFault' ||
+        error.fault === 'NotEnoughLicenses' ||
+        error.fault === 'OutOfBounds'
+      )
+        return failed(failure(FailureCode.rejected, error.message, step))
+      return failed(failure(FailureCode.unavailable, error.message, step))
+    }
+  }
+  const absent = (envId: string) =>
+    failed<never>(
+      failure(FailureCode.notFound, `environment ${envId} is not provisioned on ${sddcProviderName}`),
+    )
+
+  const envResources = (folder: Ref, pool: Ref | undefined, pg: PortGroup | undefined): ResourceRef[] => [
+    { kind: 'Folder', id: folder.value },
+    ...(pool === undefined ? [] : [{ kind: 'ResourcePool', id: pool.value }]),
+    ...(pg === undefined ? [] : [{ kind: 'DistributedVirtualPortgroup', id: pg.ref.value }]),
+  ]
+
+  const provision = (request: ProvisionRequest) =>
+    guarded('provision', async (): Promise<Outcome<EnvironmentOutcome>> => {
+      const { root, fields } = await baseOf()
+      const scope = platformName(request)
+      const digest = digestOf({ ...request, key: undefined })
+      const existing = await locate(request.envId)
+      if (existing !== undefined && existing.state.tenantId !== request.tenantId)
+        return failed(failure(FailureCode.conflict, `environment ${request.envId} belongs to another tenant`))
+      const folder = existing?.folder ?? (await inventory.folder(root, scope))
+      const { clusterPool } = await baseOf()
+      const [pool, pg] = await Promise.all([
+        inventory.resourcePool(clusterPool, scope, request.quota.memoryMiB),
+        portGroupOf(scope),
+      ])
+      if (existing === undefined) {
+        await inventory.setField(folder, fields.tenant, request.tenantId)
+        await inventory.setField(folder, fields.env, request.envId)
+        await writeState(folder, {
+          v: 1,
+          tenantId: request.tenantId,
+          projectId: request.projectId,
+          envId: request.envId,
+          scope,
+          quota: request.quota,
+          provisionDigest: digest,
+        })
+        located.set(request.envId, folder)
+      }
+      return succeeded({
+        envId: request.envId,
+        platformId: `${settings.folder}/${scope}`,
+        resources: envResources(folder, pool, pg),
+      })
+    })
+
+  /** Clones `indices` VMs of a revision, powered on, in parallel; on a failure, the ones made are destroyed. */
+  const cloneVms = async (
+    env: Located,
+    revision: number,
+    indices: readonly number[],
+    shape: { cpu: number; memoryMiB: number },
+    guest: Record<string, string>,
+  ) => {
+    const { template, datastore, nic } = await baseOf()
+    const pool = await poolOf(env.state.scope)
+    if (pool === undefined)
+      throw new VimError('fault', `the resource pool of ${env.state.scope} is gone`, 'NotFound')
+    const pg = await portGroupOf(env.state.scope)
+    const made: Ref[] = []
+    const results = await Promise.allSettled(
+      indices.map(async (index) => {
+        const vm = await inventory.clone(
+          template,
+          { folder: env.folder, pool, datastore },
+          vmName(env.state.scope, revision, index),
+          {
+            numCPUs: shape.cpu,
+            memoryMB: shape.memoryMiB,
+            annotation: `RXT Deploy: environment ${env.state.envId}, revision ${revision}`,
+            extraConfig: { ...guest, 'guestinfo.rxt.revision': String(revision) },
+            ...(nic === undefined ? {} : { network: { nic, portGroup: pg } }),
+          },
+          true,
+        )
+        made.push(vm)
+      }),
+    )
+    const rejected = results.find((r) => r.status === 'rejected')
+    if (rejected !== undefined) {
+      await Promise.all(made.map((vm) => inventory.destroy(vm).catch(() => undefined)))
+      throw (rejected as PromiseRejectedResult).reason
+    }
+  }
+
+  /** What a VM's agent reads: the image, its environment, its secrets by reference, its ports. */
+  const guestOf = (request: DeployRequest): Record<string, string> => ({
+    'guestinfo.rxt.app': request.app,
+    'guestinfo.rxt.image': request.image,
+    'guestinfo.rxt.env': Buffer.from(canonical(request.env)).toString('base64'),
+    'guestinfo.rxt.secret-refs': Buffer.from(
+      canonical(Object.fromEntries(request.secrets.map((s) => [s.env, s.ref]))),
+    ).toString('base64'),
+    'guestinfo.rxt.ports': request.ports.map((p) => `${p.name}:${p.port}/${p.protocol}`).join(','),
+  })
+
+  const deploymentOutcome = (state: EnvState, vms: readonly EnvVm[]): DeploymentOutcome => {
+    const d = state.deploy as NonNullable<EnvState['deploy']>
+    return {
+      envId: state.envId,
+      revision: d.revision,
+      image: d.image,
+      replicas: d.replicas,
+      endpoints: d.ports.map((p) => ({
+        name: p.name,
+        host: `${d.app}.${state.scope}.${settings.baseDomain}`,
+        port: p.port,
+        protocol: p.protocol,
+      })),
+      resources: vms
+        .filter((vm) => vm.revision === d.revision)
+        .map((vm) => ({ kind: 'VirtualMachine', id: vm.ref.value })),
+    }
+  }
+
+  const quotaRefusal = (state: EnvState, replicas: number, shape: { cpu: number; memoryMiB: number }) => {
+    if (replicas * shape.cpu > state.quota.cpu)
+      return failed<never>(
+        failure(
+          FailureCode.rejected,
+          `${replicas} VMs of ${shape.cpu} vCPU exceed the environment's quota of ${state.quota.cpu} vCPU`,
+        ),
+      )
+    if (replicas * shape.memoryMiB > state.quota.memoryMiB)
+      return failed<never>(
+        failure(
+          FailureCode.rejected,
+          `${replicas} VMs of ${shape.memoryMiB} MiB exceed the environment's quota of ${state.quota.memoryMiB} MiB`,
+        ),
+      )
+    return undefined
+  }
+
+  const deploy = (request: DeployRequest) =>
+    guarded('deploy', async (): Promise<Outcome<DeploymentOutcome>> => {
+      const env = await locate(request.envId)
+      if (env === undefined) return absent(request.envId)
+      const digest = digestOf({ ...request, key: undefined })
+      const current = env.state.deploy
+      const vms = await vmsIn(env.folder, env.state.scope)
+      if (current?.digest === digest) return succeeded(deploymentOutcome(env.state, vms))
+      const shape = vmShape(request.resources)
+      const replicas =
+        env.state.autoscaling === undefined || env.state.autoscaling === null
+          ? request.replicas
+          : Math.max(request.replicas, env.state.autoscaling.minReplicas)
+      const refused = quotaRefusal(env.state, replicas, shape)
+      if (refused !== undefined) return refused
+      const revision = (current?.revision ?? 0) + 1
+      // A revision an earlier, interrupted deploy left is not this one: its VMs go first.
+      await Promise.all(vms.filter((vm) => vm.revision >= revision).map((vm) => inventory.destroy(vm.ref)))
+      await cloneVms(
+        env,
+        revision,
+        Array.from({ length: replicas }, (_, i) => i),
+        shape,
+        guestOf(request),
+      )
+      const state: EnvState = {
+        ...env.state,
+        deploy: {
+          revision,
+          digest,
+          app: request.app,
+          image: request.image,
+          replicas,
+          cpu: shape.cpu,
+          memoryMiB: shape.memoryMiB,
+          ports: request.ports,
+        },
+      }
+      // The state names the new revision: from here on it is the environment's, and the old one goes.
+      await writeState(env.folder, state)
+      await Promise.all(vms.filter((vm) => vm.revision < revision).map((vm) => inventory.destroy(vm.ref)))
+      return succeeded(deploymentOutcome(state, await vmsIn(env.folder, env.state.scope)))
+    })
+
+  const scale = (spec: ScaleSpec) =>
+    guarded('scale', async (): Promise<Outcome<ScaleOutcome>> => {
+      if (spec.autoscaling !== null && spec.autoscaling.minReplicas > spec.autoscaling.maxReplicas)
+        return failed(failure(FailureCode.invalid, 'autoscaling: minReplicas is above maxReplicas'))
+      const env = await locate(spec.envId)
+      if (env === undefined) return absent(spec.envId)
+      const current = env.state.deploy
+      if (current === undefined)
+        return failed(
+          failure(FailureCode.conflict, `environment ${spec.envId} has nothing deployed to scale`),
+        )
+      // No autoscaler runs VMs: the fewest VMs it allows run, and the range is kept for what reads it.
+      const replicas =
+        spec.autoscaling === null ? spec.replicas : Math.max(spec.replicas, spec.autoscaling.minReplicas)
+      const refused = quotaRefusal(env.state, replicas, current)
+      if (refused !== undefined) return refused
+      const vms = (await vmsIn(env.folder, env.state.scope)).filter((vm) => vm.revision === current.revision)
+      const have = new Set(vms.map((vm) => vm.index))
+      const missing = Array.from({ length: replicas }, (_, i) => i).filter((i) => !have.has(i))
+      if (missing.length > 0) {
+        const [template] = vms
+        const guest =
+          template === undefined
+            ? {}
+            : Object.fromEntries(
+                asList(
+                  (await retrieve(client, 'VirtualMachine', [template.ref], ['config.extraConfig']))[0]
+                    ?.props['config.extraConfig'],
+                )
+                  .map((o) => [text(field(o, 'key')), text(field(o, 'value'))] as const)
+                  .filter(([k]) => k.startsWith('guestinfo.rxt.') && k !== 'guestinfo.rxt.revision'),
+              )
+        await cloneVms(env, current.revision, missing, current, guest)
+      }
+      await Promise.all(vms.filter((vm) => vm.index >= replicas).map((vm) => inventory.destroy(vm.ref)))
+      await Promise.all(
+        vms.filter((vm) => vm.index < replicas && !vm.poweredOn).map((vm) => inventory.powerOn(vm.ref)),
+      )
+      await writeState(env.folder, {
+        ...env.state,
+        deploy: { ...current, replicas },
+        autoscaling: spec.autoscaling,
+      })
+      return succeeded({ envId: spec.envId, replicas, autoscaling: spec.autoscaling })
+    })
+
+  const hostnamesOf = (state: EnvState, spec: NetworkSpec) =>
+    spec.hostnames.length > 0
+      ? [...spec.hostnames]
+      : [`${state.deploy?.app ?? 'app'}-${state.scope}.${settings.baseDomain}`]
+
+  const network = (spec: NetworkSpec) =>
+    guarded('network', async (): Promise<Outcome<NetworkOutcome>> => {
+      const env = await locate(spec.envId)
+      if (env === undefined) return absent(spec.envId)
+      const hostnames = hostnamesOf(env.state, spec)
+      const vms = (await vmsIn(env.folder, env.state.scope)).filter(
+        (vm) => vm.revision === env.state.deploy?.revision,
+      )
+      const applied = await networking.configure(
+        env.state,
+        spec,
+        hostnames,
+        vms.map((vm) => ({ name: vm.name, ip: vm.ip })),
+      )
+      if (!applied.ok) return applied
+      const scheme = spec.tls === 'off' ? 'http' : 'https'
+      const urls =
+        spec.visibility === 'private' || spec.protocol === 'tcp'
+          ? []
+          : hostnames.map((h) => `${scheme}://${h}/`)
+      await writeState(env.folder, {
+        ...env.state,
+        network: { urls, vip: applied.value.vip, tls: applied.value.tls },
+      })
+      return succeeded({
+        envId: spec.envId,
+        urls,
+        vip: applied.value.vip,
+        tls: applied.value.tls,
+        resources: applied.value.resources,
+      })
+    })
+
+  const status = (envId: string) =>
+    guarded('status', async (): Promise<Outcome<EnvironmentStatus>> => {
+      const env = await locate(envId)
+      if (env === undefined)
+        return succeeded({
+          envId,
+          phase: 'absent',
+          message: `no folder of environment ${envId} in vCenter`,
+          revision: null,
+          image: null,
+          replicas: { desired: 0, ready: 0 },
+          urls: [],
+          healthy: false,
+          resources: [],
+        })
+      const [vms, pool] = await Promise.all([vmsIn(env.folder, env.state.scope), poolOf(env.state.scope)])
+      const pg = await inventory.find(`${dc}/network/${env.state.scope}`)
+      const resources = [
+        ...envResources(env.folder, pool, undefined),
+        ...(pg === undefined ? [] : [{ kind: 'DistributedVirtualPortgroup', id: pg.value }]),
+        ...vms.map((vm) => ({ kind: 'VirtualMachine', id: vm.ref.value })),
+      ]
+      const d = env.state.deploy
+      const urls = env.state.network?.urls ?? []
+      if (d === undefined)
+        return succeeded({
+          envId,
+          phase: 'provisioned',
+          message: 'folder, resource pool and segment ready; nothing deployed',
+          revision: null,
+          image: null,
+          replicas: { desired: 0, ready: 0 },
+          urls,
+          healthy: false,
+          resources,
+        })
+      const current = vms.filter((vm) => vm.revision === d.revision)
+      const ready = current.filter((vm) => vm.poweredOn && vm.index < d.replicas).length
+      const others = vms.length - current.length
+      const phase = ready >= d.replicas ? (others > 0 ? 'progressing' : 'ready') : 'degraded'
+      return succeeded({
+        envId,
+        phase,
+        message:
+          phase === 'ready'
+            ? `${ready} of ${d.replicas} VMs of revision ${d.revision} powered on`
+            : phase === 'progressing'
+              ? `revision ${d.revision} is up; ${others} VMs of an earlier revision are being removed`
+              : `${ready} of ${d.replicas} VMs of revision ${d.revision} powered on`,
+        revision: d.revision,
+        image: d.image,
+        replicas: { desired: d.replicas, ready },
+        urls,
+        healthy: ready >= d.replicas,
+        resources,
+      })
+    })
+
+  const destroy = (request: DestroyRequest) =>
+    guarded('destroy', async (): Promise<Outcome<DestroyOutcome>> => {
+      const env = await locate(request.envId)
+      if (env === undefined) return succeeded({ envId: request.envId, existed: false })
+      await networking.destroy(env.state)
+      const vms = await vmsIn(env.folder, env.state.scope)
+      await Promise.all(vms.map((vm) => inventory.destroy(vm.ref)))
+      const [pool, pg] = await Promise.all([
+        poolOf(env.state.scope),
+        inventory.find(`${dc}/network/${env.state.scope}`),
+      ])
+      // The folder last: while it is there, the environment can be found and its destroy run again.
+      if (pool !== undefined) await inventory.destroy(pool)
+      if (pg !== undefined) await inventory.destroy(pg)
+      await inventory.destroy(env.folder)
+      located.delete(request.envId)
+      return succeeded({ envId: request.envId, existed: true })
+    })
+
+  return {
+    name: sddcProviderName,
+    kind: 'vm',
+    provisionEnvironment: (request) =>
+      ledger.once(deps.db, 'provisionEnvironment', ProvisionRequest, request, () => provision(request)),
+    deployApplication: (request) =>
+      ledger.once(deps.db, 'deployApplication', DeployRequest, request, () => deploy(request)),
+    configureNetwork: (spec) =>
+      ledger.once(deps.db, 'configureNetwork', NetworkSpec, spec, () => network(spec)),
+    scaleResources: (spec) => ledger.once(deps.db, 'scaleResources', ScaleSpec, spec, () => scale(spec)),
+    getStatus: (envId) => ledger.serial(envId, () => status(envId)),
+    destroyEnvironment: (request) =>
+      ledger.once(deps.db, 'destroyEnvironment', DestroyRequest, request, () => destroy(request)),
+    async ownerOf(envId) {
+      return (await locate(envId))?.state.tenantId
+    },
+    async vms(envId) {
+      const env = await locate(envId)
+      return env === undefined ? [] : vmsIn(env.folder, env.state.scope)
+    },
+  }
+}
