@@ -23,10 +23,26 @@ import {
   ScaleSpec,
   succeeded,
 } from '@rxt/platform-sdk'
+import Type, { type Static } from 'typebox'
+import { segmentAddress } from './networking.ts'
+import { NsxError } from './nsx/index.ts'
 import { type VimClient, VimError } from './vim/client.ts'
 import { retrieve, retrieveUnder } from './vim/collector.ts'
 import { createInventory, type Nic, type PortGroup } from './vim/inventory.ts'
 import { asList, field, type Ref, text } from './vim/xml.ts'
+
+/** cmd.sddc.scale's change: the VM count and the size of each VM (a new size is a new revision). */
+export const ResizeSpec = Type.Object(
+  {
+    key: ScaleSpec.properties.key,
+    envId: ScaleSpec.properties.envId,
+    replicas: Type.Integer({ minimum: 0, maximum: 100 }),
+    cpu: Type.Integer({ minimum: 1, maximum: 128 }),
+    memoryMiB: Type.Integer({ minimum: 4, maximum: 4_194_304 }),
+  },
+  { additionalProperties: false },
+)
+export type ResizeSpec = Static<typeof ResizeSpec>
 
 export const sddcProviderName = 'sddc-flex'
 
@@ -46,6 +62,8 @@ export interface SddcSettings {
   readonly baseDomain: string
   /** How long one vCenter task (a clone, a power-on) may take. */
   readonly taskTimeoutMs: number
+  /** The gateway of every environment's segment (`10.64.0.1/24`): VMs get addresses in it, by revision and index. */
+  readonly segmentGateway: string
 }
 
 /** What networking an environment's load balancer, TLS and firewall are made with (NSX). */
@@ -55,7 +73,7 @@ export interface SddcNetworking {
     env: EnvironmentScope,
     spec: NetworkSpec,
     hostnames: readonly string[],
-    members: readonly { name: string; ip: string | null }[],
+    members: readonly { name: string; ip: string }[],
   ): Promise<Outcome<{ vip: string | null; tls: NetworkOutcome['tls']; resources: ResourceRef[] }>>
   /** Removes all of it; nothing there is fine. */
   destroy(env: EnvironmentScope): Promise<void>
@@ -98,6 +116,8 @@ interface EnvState {
     readonly urls: string[]
     readonly vip: string | null
     readonly tls: NetworkOutcome['tls']
+    /** What was asked: applied again when the VMs behind the load balancer change (a scale, a resize). */
+    readonly spec: NetworkSpec
   }
 }
 
@@ -113,6 +133,8 @@ export const vmShape = (resources: DeployRequest['resources']) => ({
 })
 
 const vmName = (scope: string, revision: number, index: number) => `${scope}-r${revision}-${index}`
+/** A VM's address on its segment: two revisions side by side during a rollout never share one (20 VMs each at most). */
+const vmHost = (revision: number, index: number) => 10 + (revision % 2) * 100 + index
 const parseVmName = (scope: string, name: string) => {
   const match = new RegExp(`^${scope.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-r(\\d+)-(\\d+)$`).exec(name)
   return match === null ? undefined : { revision: Number(match[1]), index: Number(match[2]) }
@@ -125,11 +147,14 @@ interface Located {
 
 interface EnvVm {
   readonly ref: Ref
+  /** Its environment's folder (the VM's vApp, as evt.sddc.vm.created calls it). */
+  readonly folder: string
   readonly name: string
   readonly revision: number
   readonly index: number
   readonly poweredOn: boolean
-  readonly ip: string | null
+  /** Its address on the segment (the agent sets it from guestinfo.rxt.ip). */
+  readonly ip: string
 }
 
 export interface SddcPlatform extends IComputePlatform {
@@ -137,6 +162,8 @@ export interface SddcPlatform extends IComputePlatform {
   ownerOf(envId: string): Promise<string | undefined>
   /** The VMs of an environment (its folder's), with their power state. */
   vms(envId: string): Promise<readonly EnvVm[]>
+  /** cmd.sddc.scale: the VM count, and a new VM size rolled out as a new revision. */
+  resize(spec: ResizeSpec): Promise<Outcome<ScaleOutcome>>
 }
 
 /**
@@ -147,9 +174,23 @@ export interface SddcPlatform extends IComputePlatform {
  */
 export function createSddcPlatform(
   deps: { db: Queryable; clock: Clock },
-  options: { client: VimClient; settings: SddcSettings; networking: SddcNetworking },
+  options: {
+    client: VimClient
+    settings: SddcSettings
+    networking: SddcNetworking
+    /** Told before RXT Deploy powers a VM off or destroys it, and why (the follower's evt.vm.stopped reason). */
+    onStopping?: (vmId: string, reason: string) => void
+  },
 ): SddcPlatform {
   const { client, settings, networking } = options
+  /** Destroys VMs of the adapter's, saying why first. */
+  const retire = (vms: readonly EnvVm[], reason: string) =>
+    Promise.all(
+      vms.map((vm) => {
+        options.onStopping?.(vm.ref.value, reason)
+        return inventory.destroy(vm.ref)
+      }),
+    )
   const inventory = createInventory(client, { taskTimeoutMs: settings.taskTimeoutMs })
   const ledger = createLedger(deps.clock)
   const dc = settings.datacenter
@@ -226,18 +267,18 @@ export function createSddcPlatform(
   }
 
   const vmsIn = async (folder: Ref, scope: string): Promise<EnvVm[]> =>
-    (await retrieveUnder(client, folder, 'VirtualMachine', ['name', 'runtime.powerState', 'guest.ipAddress']))
+    (await retrieveUnder(client, folder, 'VirtualMachine', ['name', 'runtime.powerState']))
       .flatMap((vm) => {
         const parsed = parseVmName(scope, text(vm.props.name))
         if (parsed === undefined) return []
-        const ip = text(vm.props['guest.ipAddress'])
         return [
           {
             ref: vm.ref,
+            folder: folder.value,
             name: text(vm.props.name),
             ...parsed,
             poweredOn: text(vm.props['runtime.powerState']) === 'poweredOn',
-            ip: ip === '' ? null : ip,
+            ip: segmentAddress(settings.segmentGateway, vmHost(parsed.revision, parsed.index)),
           },
         ]
       })
@@ -254,6 +295,7 @@ export function createSddcPlatform(
     try {
       return await work()
     } catch (error) {
+      if (error instanceof NsxError) return failed(error.toFailure(step))
       if (!(error instanceof VimError)) throw error
       if (error.kind === 'timeout') return failed(failure(FailureCode.timeout, error.message, step))
       if (error.kind === 'unavailable') return failed(failure(FailureCode.unavailable, error.message, step))
@@ -339,7 +381,11 @@ export function createSddcPlatform(
             numCPUs: shape.cpu,
             memoryMB: shape.memoryMiB,
             annotation: `RXT Deploy: environment ${env.state.envId}, revision ${revision}`,
-            extraConfig: { ...guest, 'guestinfo.rxt.revision': String(revision) },
+            extraConfig: {
+              ...guest,
+              'guestinfo.rxt.revision': String(revision),
+              'guestinfo.rxt.ip': `${segmentAddress(settings.segmentGateway, vmHost(revision, index))}/${settings.segmentGateway.split('/')[1] ?? '24'}`,
+            },
             ...(nic === undefined ? {} : { network: { nic, portGroup: pg } }),
           },
           true,
@@ -419,7 +465,10 @@ export function createSddcPlatform(
       if (refused !== undefined) return refused
       const revision = (current?.revision ?? 0) + 1
       // A revision an earlier, interrupted deploy left is not this one: its VMs go first.
-      await Promise.all(vms.filter((vm) => vm.revision >= revision).map((vm) => inventory.destroy(vm.ref)))
+      await retire(
+        vms.filter((vm) => vm.revision >= revision),
+        'left by an interrupted deploy',
+      )
       await cloneVms(
         env,
         revision,
@@ -442,8 +491,68 @@ export function createSddcPlatform(
       }
       // The state names the new revision: from here on it is the environment's, and the old one goes.
       await writeState(env.folder, state)
-      await Promise.all(vms.filter((vm) => vm.revision < revision).map((vm) => inventory.destroy(vm.ref)))
+      await retire(
+        vms.filter((vm) => vm.revision < revision),
+        `replaced by revision ${revision}`,
+      )
       return succeeded(deploymentOutcome(state, await vmsIn(env.folder, env.state.scope)))
+    })
+
+  /** What a VM of the environment was given in guestinfo (the deploy's), to give new VMs of its revision. */
+  const guestFrom = async (vm: EnvVm | undefined): Promise<Record<string, string>> => {
+    if (vm === undefined) return {}
+    const [read] = await retrieve(client, 'VirtualMachine', [vm.ref], ['config.extraConfig'])
+    return Object.fromEntries(
+      asList(read?.props['config.extraConfig'])
+        .map((o) => [text(field(o, 'key')), text(field(o, 'value'))] as const)
+        .filter(
+          ([k]) =>
+            k.startsWith('guestinfo.rxt.') && k !== 'guestinfo.rxt.revision' && k !== 'guestinfo.rxt.ip',
+        ),
+    )
+  }
+
+  const resize = (spec: ResizeSpec) =>
+    guarded('scale', async (): Promise<Outcome<ScaleOutcome>> => {
+      const env = await locate(spec.envId)
+      if (env === undefined) return absent(spec.envId)
+      const current = env.state.deploy
+      if (current === undefined)
+        return failed(
+          failure(FailureCode.conflict, `environment ${spec.envId} has nothing deployed to scale`),
+        )
+      const autoscaling = env.state.autoscaling ?? null
+      if (current.cpu === spec.cpu && current.memoryMiB === spec.memoryMiB)
+        return scale({ key: spec.key, envId: spec.envId, replicas: spec.replicas, autoscaling })
+      const shape = { cpu: spec.cpu, memoryMiB: spec.memoryMiB }
+      const refused = quotaRefusal(env.state, spec.replicas, shape)
+      if (refused !== undefined) return refused
+      // A new size is a new revision: its VMs are cloned at that size, then the old ones go.
+      const vms = await vmsIn(env.folder, env.state.scope)
+      const revision = current.revision + 1
+      const guest = await guestFrom(vms.find((vm) => vm.revision === current.revision))
+      await retire(
+        vms.filter((vm) => vm.revision >= revision),
+        'left by an interrupted deploy',
+      )
+      await cloneVms(
+        env,
+        revision,
+        Array.from({ length: spec.replicas }, (_, i) => i),
+        shape,
+        guest,
+      )
+      const state = {
+        ...env.state,
+        deploy: { ...current, ...shape, revision, replicas: spec.replicas, digest: `resized:${spec.key}` },
+      }
+      await writeState(env.folder, state)
+      await rebalance({ folder: env.folder, state })
+      await retire(
+        vms.filter((vm) => vm.revision < revision),
+        `resized by revision ${revision}`,
+      )
+      return succeeded({ envId: spec.envId, replicas: spec.replicas, autoscaling })
     })
 
   const scale = (spec: ScaleSpec) =>
@@ -466,21 +575,13 @@ export function createSddcPlatform(
       const have = new Set(vms.map((vm) => vm.index))
       const missing = Array.from({ length: replicas }, (_, i) => i).filter((i) => !have.has(i))
       if (missing.length > 0) {
-        const [template] = vms
-        const guest =
-          template === undefined
-            ? {}
-            : Object.fromEntries(
-                asList(
-                  (await retrieve(client, 'VirtualMachine', [template.ref], ['config.extraConfig']))[0]
-                    ?.props['config.extraConfig'],
-                )
-                  .map((o) => [text(field(o, 'key')), text(field(o, 'value'))] as const)
-                  .filter(([k]) => k.startsWith('guestinfo.rxt.') && k !== 'guestinfo.rxt.revision'),
-              )
+        const guest = await guestFrom(vms[0])
         await cloneVms(env, current.revision, missing, current, guest)
       }
-      await Promise.all(vms.filter((vm) => vm.index >= replicas).map((vm) => inventory.destroy(vm.ref)))
+      await retire(
+        vms.filter((vm) => vm.index >= replicas),
+        'scaled down',
+      )
       await Promise.all(
         vms.filter((vm) => vm.index < replicas && !vm.poweredOn).map((vm) => inventory.powerOn(vm.ref)),
       )
@@ -491,6 +592,22 @@ export function createSddcPlatform(
       })
       return succeeded({ envId: spec.envId, replicas, autoscaling: spec.autoscaling })
     })
+
+  /** The load balancer's members made the VMs of the current revision again, when the environment has one. */
+  const rebalance = async (env: Located) => {
+    const network = env.state.network
+    if (network === undefined) return
+    const vms = (await vmsIn(env.folder, env.state.scope)).filter(
+      (vm) => vm.revision === env.state.deploy?.revision && vm.index < (env.state.deploy?.replicas ?? 0),
+    )
+    const applied = await networking.configure(
+      env.state,
+      network.spec,
+      hostnamesOf(env.state, network.spec),
+      vms.map((vm) => ({ name: vm.name, ip: vm.ip })),
+    )
+    if (!applied.ok) throw new NsxError(applied.failure.code, applied.failure.message)
+  }
 
   const hostnamesOf = (state: EnvState, spec: NetworkSpec) =>
     spec.hostnames.length > 0
@@ -519,7 +636,7 @@ export function createSddcPlatform(
           : hostnames.map((h) => `${scheme}://${h}/`)
       await writeState(env.folder, {
         ...env.state,
-        network: { urls, vip: applied.value.vip, tls: applied.value.tls },
+        network: { urls, vip: applied.value.vip, tls: applied.value.tls, spec },
       })
       return succeeded({
         envId: spec.envId,
@@ -593,8 +710,7 @@ export function createSddcPlatform(
       const env = await locate(request.envId)
       if (env === undefined) return succeeded({ envId: request.envId, existed: false })
       await networking.destroy(env.state)
-      const vms = await vmsIn(env.folder, env.state.scope)
-      await Promise.all(vms.map((vm) => inventory.destroy(vm.ref)))
+      await retire(await vmsIn(env.folder, env.state.scope), 'environment destroyed')
       const [pool, pg] = await Promise.all([
         poolOf(env.state.scope),
         inventory.find(`${dc}/network/${env.state.scope}`),
@@ -623,6 +739,7 @@ export function createSddcPlatform(
     async ownerOf(envId) {
       return (await locate(envId))?.state.tenantId
     },
+    resize: (spec) => ledger.once(deps.db, 'resize', ResizeSpec, spec, () => resize(spec)),
     async vms(envId) {
       const env = await locate(envId)
       return env === undefined ? [] : vmsIn(env.folder, env.state.scope)

@@ -1,3 +1,4 @@
+import { sddc } from '@rxt/adapter-sddc'
 import { sim } from '@rxt/adapter-sim'
 import { spot } from '@rxt/adapter-spot'
 import { audit } from '@rxt/audit'
@@ -22,6 +23,7 @@ export const catalog: readonly ContextDefinition<any>[] = [
   vcs,
   sim,
   spot,
+  sddc,
   router,
   placement,
   policy,

@@ -21,9 +21,9 @@ describe('the vim25 SOAP encoding', () => {
     )
   })
 
-  it('reads a returnval: references, typed objects, ArrayOf values as lists, entities decoded', () => {
+  it('reads a returnval: references, typed objects, ArrayOf values as lists, entities and character references decoded', () => {
     const answer = parseResponse(
-      '<?xml version="1.0"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><RetrievePropertiesExResponse xmlns="urn:vim25"><returnval><objects><obj type="VirtualMachine">vm-7</obj><propSet><name>network</name><val xmlns:XMLSchema-instance="http://www.w3.org/2001/XMLSchema-instance" XMLSchema-instance:type="ArrayOfManagedObjectReference"><ManagedObjectReference type="Network">net-1</ManagedObjectReference></val></propSet><propSet><name>config.annotation</name><val xsi:type="xsd:string">a &amp; b</val></propSet></objects></returnval></RetrievePropertiesExResponse></soapenv:Body></soapenv:Envelope>',
+      '<?xml version="1.0"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><RetrievePropertiesExResponse xmlns="urn:vim25"><returnval><objects><obj type="VirtualMachine">vm-7</obj><propSet><name>network</name><val xmlns:XMLSchema-instance="http://www.w3.org/2001/XMLSchema-instance" XMLSchema-instance:type="ArrayOfManagedObjectReference"><ManagedObjectReference type="Network">net-1</ManagedObjectReference></val></propSet><propSet><name>config.annotation</name><val xsi:type="xsd:string">a &amp; b &#34;c&#34; &#x41;</val></propSet></objects></returnval></RetrievePropertiesExResponse></soapenv:Body></soapenv:Envelope>',
     )
     expect(answer).toEqual({
       ok: true,
@@ -32,7 +32,7 @@ describe('the vim25 SOAP encoding', () => {
           obj: new Ref('VirtualMachine', 'vm-7'),
           propSet: [
             { name: 'network', val: [new Ref('Network', 'net-1')] },
-            { name: 'config.annotation', val: 'a & b' },
+            { name: 'config.annotation', val: 'a & b "c" A' },
           ],
         },
       },
