@@ -17,7 +17,7 @@ import { isIPv4 } from 'node:net'
 import { violations } from '@rxt/contracts'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { Compile, type Validator } from 'typebox/compile'
-import { type ApiError, kinds, type NsxKind } from '../nsx/wire.ts'
+import { type ApiError, kinds, type NsxKind, patchSemantics } from '../nsx/wire.ts'
 
 export interface NsxSimulatorOptions {
   /** The one account the simulation accepts (basic authentication or a session). */
@@ -276,7 +276,9 @@ export async function startNsxSimulator(options: NsxSimulatorOptions): Promise<N
         )
       if (current !== undefined && revision !== undefined && revision !== current._revision)
         throw revisionMismatch(spec.resourceType, id)
-      const merged: Record<string, unknown> = replace ? { ...given } : { ...(current ?? {}), ...given }
+      if (current !== undefined && patchSemantics[kind] === 'keep') return current
+      const merges = !replace && patchSemantics[kind] === 'merge'
+      const merged: Record<string, unknown> = merges ? { ...(current ?? {}), ...given } : { ...given }
       checkReferences(kind, merged)
       const now = Date.now()
       const stored: Stored = {

@@ -183,6 +183,31 @@ describe('an environment network on the simulated NSX Policy API', () => {
     unwrap(await applyEnvironmentNetwork(client, spec()))
   })
 
+  it('TLS dropped from the spec: the virtual server loses its binding and the certificate goes', async () => {
+    const plain = specOf(envId)
+    const lb = plain.loadBalancer
+    if (lb === undefined) throw new Error('the spec has a load balancer')
+    const { tls: _tls, ...withoutTls } = lb
+    const applied = unwrap(await applyEnvironmentNetwork(client, { ...plain, loadBalancer: withoutTls }))
+    expect(applied.changed).toEqual([`rxt-${envId}-vs`])
+    expect(applied.removed).toHaveLength(1)
+    expect(applied.removed[0]).toMatch(new RegExp(`^rxt-${envId}-cert-`))
+    const vs = sim.objects().find((o) => o.id === `rxt-${envId}-vs`)
+    expect(vs).not.toHaveProperty('client_ssl_profile_binding')
+    unwrap(await applyEnvironmentNetwork(client, spec()))
+  })
+
+  it('a Tier-0 dropped from the spec is replaced with the revision read (a PATCH would keep it)', async () => {
+    const puts = () => sim.requests.filter((r) => r.method === 'PUT').length
+    const before = puts()
+    const applied = unwrap(await applyEnvironmentNetwork(client, specOf(envId, { tier1: {} })))
+    expect(applied.changed).toEqual([`rxt-${envId}-t1`])
+    expect(puts()).toBe(before + 1)
+    expect(sim.objects().find((o) => o.id === `rxt-${envId}-t1`)).not.toHaveProperty('tier0_path')
+    unwrap(await applyEnvironmentNetwork(client, spec()))
+    expect(sim.objects().find((o) => o.id === `rxt-${envId}-t1`)?.tier0_path).toBe('/infra/tier-0s/sim-t0')
+  })
+
   it('destroys in dependency order and leaves nothing of the environment, and can be repeated', async () => {
     const destroyed = unwrap(await destroyEnvironmentNetwork(client, spec().env))
     const order = destroyed.deleted.map((o) => o.kind)

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto'
 import { isIPv4 } from 'node:net'
-import { isDeepStrictEqual } from 'node:util'
 import { failed, failure, type Outcome, succeeded } from '@rxt/platform-sdk'
 import { belongsTo, type EnvironmentRef, environmentQuery, environmentTags } from './environment-tags.ts'
 import type { NsxClient, NsxObject } from './nsx-client.ts'
@@ -14,6 +13,7 @@ import {
   type LBService,
   type LBVirtualServer,
   NsxKind,
+  patchSemantics,
   type SecurityPolicy,
   type Segment,
   type Tag,
@@ -304,8 +304,43 @@ export function isUpToDate(body: Record<string, unknown>, current: NsxObject): b
           return match !== undefined && isUpToDate(rule, match)
         })
       )
-    return isDeepStrictEqual(wanted, have)
+    return covers(wanted, have)
   })
+}
+
+/**
+ * The fields the adapter writes for some specs and leaves out for others: when NSX's object has one the
+ * body leaves out, a PATCH would keep it (fields NSX fills in with its defaults are not listed).
+ */
+const droppable: Partial<Record<NsxKind, readonly string[]>> = {
+  'lb-virtual-server': ['client_ssl_profile_binding'],
+  tier1: ['tier0_path'],
+}
+
+/** Whether NSX's object has a droppable field or a rule the body no longer has (a PATCH keeps both). */
+export function needsReplace(kind: NsxKind, body: Record<string, unknown>, current: NsxObject): boolean {
+  for (const field of droppable[kind] ?? []) if (current[field] !== undefined && !(field in body)) return true
+  if (Array.isArray(current.rules) && Array.isArray(body.rules)) {
+    const kept = new Set((body.rules as { id?: string }[]).map((rule) => rule.id))
+    return (current.rules as { id?: string }[]).some((rule) => !kept.has(rule.id))
+  }
+  return false
+}
+
+/**
+ * Whether `have` holds everything `wanted` does: the same scalars, every key of an object (NSX adds
+ * its defaults, as a member's weight), arrays of the same length item by item.
+ */
+export function covers(wanted: unknown, have: unknown): boolean {
+  if (Array.isArray(wanted))
+    return Array.isArray(have) && have.length === wanted.length && wanted.every((w, i) => covers(w, have[i]))
+  if (typeof wanted === 'object' && wanted !== null)
+    return (
+      typeof have === 'object' &&
+      have !== null &&
+      Object.entries(wanted).every(([key, w]) => covers(w, (have as Record<string, unknown>)[key]))
+    )
+  return wanted === have
 }
 
 const sameTags = (wanted: readonly Tag[], have: readonly Tag[] | undefined): boolean =>
@@ -344,11 +379,16 @@ export async function applyEnvironmentNetwork(
     for (const want of desired) {
       step = stepOf(want.kind)
       const current = await client.get(want.kind, want.id)
-      if (current !== undefined && isUpToDate(want.body, current)) {
+      const dropped = current !== undefined && needsReplace(want.kind, want.body, current)
+      if (current !== undefined && !dropped && isUpToDate(want.body, current)) {
         objects.push(toObject(want.kind, want.id, current))
         continue
       }
-      await client.patch(want.kind, want.id, want.body)
+      // Where NSX's PATCH merges, a field the spec dropped would stay: such an object is replaced
+      // instead, with the revision read, so that a concurrent change fails as a conflict.
+      if (current !== undefined && dropped && patchSemantics[want.kind] === 'merge')
+        await client.put(want.kind, want.id, { ...want.body, _revision: current._revision })
+      else await client.patch(want.kind, want.id, want.body)
       changed.push(want.id)
       objects.push(toObject(want.kind, want.id, await client.get(want.kind, want.id)))
     }

@@ -67,6 +67,26 @@ describe('the NSX client on the simulated NSX Policy API', () => {
     await client.delete('group', id)
   })
 
+  it('a certificate once imported is not changed by a PATCH (as the bindings document)', async () => {
+    const client = clientOf()
+    const id = `cert-${run}`
+    await client.patch('certificate', id, {
+      pem_encoded: pki.site.cert,
+      private_key: pki.site.key,
+      display_name: 'one',
+    })
+    await client.patch('certificate', id, { pem_encoded: pki.server.cert, display_name: 'two' })
+    const read = await client.get('certificate', id)
+    expect(read).toMatchObject({
+      display_name: 'one',
+      pem_encoded: pki.site.cert,
+      has_private_key: true,
+      _revision: 0,
+    })
+    expect(read).not.toHaveProperty('private_key')
+    await client.delete('certificate', id)
+  })
+
   it('a body that breaks the schema fails as invalid with each problem NSX named', async () => {
     const client = clientOf()
     const error = await failureOf(

@@ -142,7 +142,7 @@ describe.skipIf(go === undefined)(
       expect(missing).toEqual([])
     })
 
-    it('each collection is a path of the bindings, and each PATCH body the type their Patch takes', () => {
+    it('each collection is a path of the bindings, each PATCH body the type their Patch takes, and does what it documents', () => {
       for (const [kind, go] of Object.entries(goClients) as [
         wire.NsxKind,
         (typeof goClients)[wire.NsxKind],
@@ -151,6 +151,14 @@ describe.skipIf(go === undefined)(
         const patch = /\tPatch\([^)]*nsx_policyModel\.(\w+)\) error/.exec(client)
         expect(patch?.[1], kind).toBe(go.patchType)
         expect((wire.kinds[kind].body as Schema).nsxType, kind).toBe(go.patchType)
+        // What PATCH does to an existing object, as the bindings document it on Patch.
+        const doc = /((?:\t\/\/[^\n]*\n)+)\tPatch\(/.exec(client)?.[1] ?? ''
+        const documented = /does not modify an existing/.test(doc)
+          ? 'keep'
+          : /This is a full replace/.test(doc)
+            ? 'replace'
+            : 'merge'
+        expect(wire.patchSemantics[kind], `${kind}: ${doc.split('\n')[0]}`).toBe(documented)
         const types = readFileSync(join(dir, `${go.file}Types.go`), 'utf8')
         const paths = [...types.matchAll(/"(\/policy\/api\/v1\/[^"]+)"/g)].map((m) =>
           (m[1] as string).replace('{domainId}', 'default').replace(/\{\w+\}$/, ':id'),

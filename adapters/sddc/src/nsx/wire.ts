@@ -294,6 +294,24 @@ export const kindOfResourceType = (resourceType: string): NsxKind | undefined =>
   (Object.keys(kinds) as NsxKind[]).find((kind) => kinds[kind].resourceType === resourceType)
 
 /**
+ * What a PATCH of an existing object does, as the bindings' documentation of each Patch says
+ * (infra/*Client.go): segments, Tier-1s and groups are updated with the fields given; LB services,
+ * pools, virtual servers and security policies are replaced whole ("This is a full replace"); a
+ * certificate is not changed, by PATCH or PUT ("This patch method does not modify an existing
+ * certificate").
+ */
+export const patchSemantics: Readonly<Record<NsxKind, 'merge' | 'replace' | 'keep'>> = {
+  tier1: 'merge',
+  segment: 'merge',
+  group: 'merge',
+  'lb-service': 'replace',
+  'lb-pool': 'replace',
+  'lb-virtual-server': 'replace',
+  'security-policy': 'replace',
+  certificate: 'keep',
+}
+
+/**
  * The order objects are deleted in: what refers to another goes first (a virtual server names its
  * pool, its LB service and its certificate; an LB service and a segment name the Tier-1; a rule names
  * groups).
