@@ -77,7 +77,7 @@ function schemaFields(schema: Schema, into: { type: string; field: string }[] = 
 function unnamedKeys(schema: Schema, value: unknown, where: string, into: Finding[] = []): Finding[] {
   if (Array.isArray(value)) {
     if (schema.items !== undefined)
-      value.forEach((v, i) => unnamedKeys(schema.items as Schema, v, `${where}/${i}`, into))
+      for (const [i, v] of value.entries()) unnamedKeys(schema.items, v, `${where}/${i}`, into)
     return into
   }
   if (typeof value !== 'object' || value === null || schema.properties === undefined) return into
@@ -127,7 +127,7 @@ describe.skipIf(go === undefined)(
     })
 
     it('every field a schema names is a field of the binding type it names', () => {
-      const schemas = Object.values(wire).filter(
+      const schemas = (Object.values(wire) as unknown[]).filter(
         (v): v is Schema => typeof v === 'object' && v !== null && 'nsxType' in v,
       )
       expect(schemas.length).toBeGreaterThanOrEqual(18)
