@@ -111,7 +111,6 @@ const apiError = (error: SimError): ApiError => ({
     ? {}
     : {
         related_errors: error.related.map((message) => ({
-          httpStatus: statusNames[error.status],
           error_code: error.errorCode,
           module_name: 'nsx-simulation',
           error_message: message,

@@ -219,6 +219,65 @@ describe.skipIf(go === undefined)(
         }
         expect(unnamed).toEqual([])
       })
+
+      it('every field the simulation answers is a field of the binding type of the answer', async () => {
+        const client = createNsxClient({ url: sim.url, credentials: account })
+        const pki = makeTestCertificates()
+        const env = { tenantId: 't-wire', projectId: 'p-wire', envId: 'a-wire' }
+        const applied = await applyEnvironmentNetwork(client, {
+          env,
+          segment: { gatewayCidr: '10.41.0.1/24' },
+          loadBalancer: {
+            virtualIp: '10.41.0.10',
+            ports: [443],
+            members: [{ ip: '10.41.0.21', port: 8080 }],
+            tls: { certificatePem: pki.site.cert, privateKeyPem: pki.site.key },
+          },
+          firewall: { rules: [{ name: 'web', action: 'ALLOW', from: 'any', services: 'any' }] },
+        })
+        expect(applied.ok).toBe(true)
+        const outside: string[] = []
+        const check = (type: string, answer: Record<string, unknown>) => {
+          for (const field of Object.keys(answer))
+            if (!fields.get(type)?.has(field) && !(wire.fieldsOutsideBindings[type] ?? []).includes(field))
+              outside.push(`${type}.${field}`)
+        }
+        // Objects as GET answers them (a certificate as TlsCertificate), and the search's answer.
+        const objects = sim.objects()
+        expect(objects.length).toBe(8)
+        for (const object of objects) check(String(object.resource_type), object)
+        const headers = {
+          authorization: `Basic ${Buffer.from(`admin:${account.password}`).toString('base64')}`,
+        }
+        const search = (await (
+          await fetch(`${sim.url}/policy/api/v1/search/query?query=resource_type:Segment`, { headers })
+        ).json()) as Record<string, unknown>
+        check('SearchResponse', search)
+        // Errors: a missing object, a body breaking its schema (with related errors), a stale revision.
+        const errors = [
+          await fetch(`${sim.url}/policy/api/v1/infra/segments/none`, { headers }),
+          await fetch(`${sim.url}/policy/api/v1/infra/lb-pools/p`, {
+            method: 'PATCH',
+            headers: { ...headers, 'content-type': 'application/json' },
+            body: JSON.stringify({ members: [{}] }),
+          }),
+          await fetch(`${sim.url}/policy/api/v1/infra/segments/rxt-a-wire-seg`, {
+            method: 'PUT',
+            headers: { ...headers, 'content-type': 'application/json' },
+            body: JSON.stringify({ _revision: 99 }),
+          }),
+        ]
+        expect(errors.map((r) => r.status)).toEqual([404, 400, 412])
+        for (const response of errors) {
+          const body = (await response.json()) as Record<string, unknown>
+          check('ApiError', body)
+          for (const related of (body.related_errors ?? []) as Record<string, unknown>[])
+            check('RelatedApiError', related)
+        }
+        expect(outside).toEqual([])
+        expect((await destroyEnvironmentNetwork(client, env)).ok).toBe(true)
+        await client.close()
+      })
     })
   },
 )
