@@ -224,6 +224,35 @@ describe('an environment network on the simulated NSX Policy API', () => {
     expect(held(envId)).toEqual([])
   })
 
+  it('an object of the environment’s id that another environment’s tags name is neither changed nor deleted', async () => {
+    const id = `taken-${run}`
+    const foreignTags = [{ scope: 'rxt/env', tag: 'someone-else' }]
+    await client.patch('segment', `rxt-${id}-seg`, { display_name: 'not ours', tags: foreignTags })
+    const outcome = await applyEnvironmentNetwork(
+      client,
+      specOf(id, { loadBalancer: undefined, firewall: undefined }),
+    )
+    expect(outcome.ok).toBe(false)
+    if (outcome.ok) return
+    expect(outcome.failure).toMatchObject({ code: 'conflict', step: 'nsx-segment' })
+    expect(outcome.failure.message).toContain(`/infra/segments/rxt-${id}-seg`)
+    const destroyed = unwrap(await destroyEnvironmentNetwork(client, specOf(id).env))
+    expect(destroyed.deleted.map((o) => o.id)).toEqual([`rxt-${id}-t1`])
+    expect((await client.get('segment', `rxt-${id}-seg`))?.display_name).toBe('not ours')
+    await client.delete('segment', `rxt-${id}-seg`)
+  })
+
+  it('an environment id with characters NSX ids lack gets ids of a readable part and a digest', async () => {
+    const id = `env:${run}.a`
+    const applied = unwrap(await applyEnvironmentNetwork(client, specOf(id, { firewall: undefined })))
+    const segment = applied.objects.find((o) => o.kind === 'segment')
+    expect(segment?.id).toMatch(new RegExp(`^rxt-env_${run}\\.a-[0-9a-f]{10}-seg$`))
+    const listed = unwrap(await listEnvironmentNetwork(client, specOf(id).env))
+    expect(listed).toHaveLength(6)
+    unwrap(await destroyEnvironmentNetwork(client, specOf(id).env))
+    expect(held(id)).toEqual([])
+  })
+
   it('an invalid spec fails as invalid, naming every problem, before any call', async () => {
     const calls = sim.requests.length
     const outcome = await applyEnvironmentNetwork(

@@ -92,32 +92,46 @@ interface Desired {
 }
 
 const namePattern = /^[A-Za-z0-9_-]{1,64}$/
+/** The control plane's ids (contracts' idField). */
+const controlPlaneId = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/
+
+/**
+ * The part of an NSX id that names the environment: its id where NSX takes it as it is (letters,
+ * digits, ".", "_", "-", at most 100), else a readable prefix and a digest of the whole.
+ */
+export function envIdPart(envId: string): string {
+  if (/^[A-Za-z0-9_.-]{1,100}$/.test(envId)) return envId
+  const readable = envId.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 80)
+  return `${readable}-${createHash('sha256').update(envId).digest('hex').slice(0, 10)}`
+}
 const policyPathPattern = /^\/(infra|global-infra|orgs)\/[A-Za-z0-9_./-]+$/
 
 /** The path NSX gives an object of `kind` with `id` (its collection's path and the id). */
 export const pathOf = (kind: NsxKind, id: string): string => `${kinds[kind].collection}/${id}`
 
 /** The ids of an environment's objects: fixed per environment, so that an apply is idempotent. */
-export const environmentIds = (envId: string) =>
-  ({
-    tier1: `rxt-${envId}-t1`,
-    segment: `rxt-${envId}-seg`,
-    lbService: `rxt-${envId}-lbs`,
-    lbPool: `rxt-${envId}-pool`,
-    lbVirtualServer: `rxt-${envId}-vs`,
-    group: `rxt-${envId}-grp`,
-    securityPolicy: `rxt-${envId}-fw`,
+export const environmentIds = (envId: string) => {
+  const part = envIdPart(envId)
+  return {
+    tier1: `rxt-${part}-t1`,
+    segment: `rxt-${part}-seg`,
+    lbService: `rxt-${part}-lbs`,
+    lbPool: `rxt-${part}-pool`,
+    lbVirtualServer: `rxt-${part}-vs`,
+    group: `rxt-${part}-grp`,
+    securityPolicy: `rxt-${part}-fw`,
     /** A certificate's id names its content: NSX does not change an imported certificate in place. */
     certificate: (pem: string) =>
-      `rxt-${envId}-cert-${createHash('sha256').update(pem.trim()).digest('hex').slice(0, 12)}`,
-  }) as const
+      `rxt-${part}-cert-${createHash('sha256').update(pem.trim()).digest('hex').slice(0, 12)}`,
+  } as const
+}
 
 /** Every problem of the spec, as "field: what is wrong" (empty when it is valid). */
 export function specProblems(spec: EnvironmentNetworkSpec): string[] {
   const problems: string[] = []
   for (const [field, value] of Object.entries(spec.env))
-    if (!namePattern.test(value))
-      problems.push(`env.${field}: "${value}" is not 1-64 letters, digits, "_" or "-"`)
+    if (!controlPlaneId.test(value))
+      problems.push(`env.${field}: "${value.slice(0, 140)}" is not an id of the control plane`)
   const [address, prefix, ...rest] = spec.segment.gatewayCidr.split('/')
   const length = Number(prefix)
   if (rest.length > 0 || !isIPv4(address ?? '') || !Number.isInteger(length) || length < 1 || length > 30)
@@ -379,6 +393,11 @@ export async function applyEnvironmentNetwork(
     for (const want of desired) {
       step = stepOf(want.kind)
       const current = await client.get(want.kind, want.id)
+      if (current !== undefined && !belongsTo(current.tags as Tag[] | undefined, spec.env))
+        throw new NsxError(
+          'conflict',
+          `NSX already has ${pathOf(want.kind, want.id)} and its tags do not name environment ${spec.env.envId} of ${spec.env.tenantId}/${spec.env.projectId}: it is left alone; remove or rename it`,
+        )
       const dropped = current !== undefined && needsReplace(want.kind, want.body, current)
       if (current !== undefined && !dropped && isUpToDate(want.body, current)) {
         objects.push(toObject(want.kind, want.id, current))
@@ -443,8 +462,8 @@ async function deleteInOrder(client: NsxClient, objects: readonly NetworkObject[
 
 /**
  * Deletes every object of the environment: those the search finds by tag and those of the fixed ids
- * (the search index of a real NSX Manager may lag a write), virtual server first, Tier-1 last. An
- * object already gone is no error, so a destroy can be repeated.
+ * whose tags name it (the search index of a real NSX Manager may lag a write), virtual server first,
+ * Tier-1 last. An object already gone is no error, so a destroy can be repeated.
  */
 export async function destroyEnvironmentNetwork(
   client: NsxClient,
@@ -462,8 +481,14 @@ export async function destroyEnvironmentNetwork(
   ]
   try {
     const found = await findEnvironmentObjects(client, env)
-    const all = [...found, ...known.filter((k) => !found.some((f) => f.kind === k.kind && f.id === k.id))]
-    return succeeded({ deleted: await deleteInOrder(client, all) })
+    // An object of a fixed id the search did not find is read: deleted when its tags name the
+    // environment, left alone when they name another (the id is taken, not ours).
+    const unlisted: NetworkObject[] = []
+    for (const object of known.filter((k) => !found.some((f) => f.kind === k.kind && f.id === k.id))) {
+      const current = await client.get(object.kind, object.id)
+      if (current !== undefined && belongsTo(current.tags as Tag[] | undefined, env)) unlisted.push(object)
+    }
+    return succeeded({ deleted: await deleteInOrder(client, [...found, ...unlisted]) })
   } catch (error) {
     if (error instanceof NsxError) return failed(error.toFailure('nsx-destroy'))
     throw error
