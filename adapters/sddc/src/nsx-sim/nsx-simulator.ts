@@ -3,7 +3,7 @@
  *
  * An in-memory HTTP server answering the few Policy API endpoints the adapter calls (segments,
  * Tier-1 gateways, LB services, pools and virtual servers, certificates, groups, security policies,
- * the search API, and session sign-in), for tests of the NSX client where no NSX Manager is at hand.
+ * the search API, and session sign-in and sign-out), for tests of the NSX client where no NSX Manager is at hand.
  * There is no data plane: no packet is switched, balanced or filtered, no certificate is served.
  *
  * What is taken from VMware's published bindings (see ../nsx/wire.ts): the paths, the wire names and
@@ -50,6 +50,8 @@ export interface NsxSimulator {
   }
   /** Ends every session, as a Manager does when a session times out. */
   expireSessions(): void
+  /** How many sessions are open. */
+  sessionCount(): number
   /** The objects held (not the built-in profiles and services), as GET answers them. */
   objects(): Record<string, unknown>[]
   /** Every request with its parsed body, oldest first (the simulation keeps secrets in memory only). */
@@ -202,6 +204,12 @@ export async function startNsxSimulator(options: NsxSimulatorOptions): Promise<N
         ),
       ),
   )
+
+  app.post('/api/session/destroy', async (request, reply) => {
+    const cookie = /(?:^|;\s*)JSESSIONID=([^;]+)/.exec(request.headers.cookie ?? '')?.[1]
+    if (cookie !== undefined) sessions.delete(cookie)
+    return reply.code(200).send('')
+  })
 
   app.post('/api/session/create', async (request, reply) => {
     const form = (request.body ?? {}) as Record<string, string>
@@ -448,6 +456,7 @@ export async function startNsxSimulator(options: NsxSimulatorOptions): Promise<N
     expireSessions() {
       sessions.clear()
     },
+    sessionCount: () => sessions.size,
     objects: () => [...store.values()].map(view),
     requests,
     async close() {

@@ -7,7 +7,7 @@ import { type NsxSimulator, startNsxSimulator } from '../nsx-sim/nsx-simulator.t
 import { makeTestCertificates, type TestCertificates } from '../nsx-sim/test-certificates.ts'
 import { applyEnvironmentNetwork, destroyEnvironmentNetwork } from './environment-network.ts'
 import { createNsxClient, type NsxClient, type NsxClientOptions } from './nsx-client.ts'
-import { NsxError, scrub } from './nsx-error.ts'
+import { codeOfStatus, NsxError, scrub } from './nsx-error.ts'
 
 const account = { username: 'admin', password: `pw-${randomBytes(8).toString('hex')}` }
 let sim: NsxSimulator
@@ -128,6 +128,9 @@ describe('the NSX client on the simulated NSX Policy API', () => {
     expect(signIns()).toBe(before + 2)
     expect((await client.get('segment', `sess-${run}`))?.display_name).toBe('kept')
     await client.delete('segment', `sess-${run}`)
+    const open = sim.sessionCount()
+    await client.close()
+    expect(sim.sessionCount()).toBe(open - 1)
   })
 
   it('NSX answering 503 fails as unavailable and retryable, and the call works once it is back', async () => {
@@ -179,6 +182,25 @@ describe('the NSX client on the simulated NSX Policy API', () => {
     const found = await client.search(`tags.scope:page AND tags.tag:${run}`)
     expect(found.map((o) => o.id).sort()).toEqual([0, 1, 2].map((i) => `page-${run}-${i}`))
     for (let i = 0; i < 3; i++) await client.delete('segment', `page-${run}-${i}`)
+  })
+})
+
+describe('the failure code of an HTTP status NSX answers', () => {
+  it.each([
+    [400, 'invalid'],
+    [422, 'invalid'],
+    [404, 'not-found'],
+    [409, 'conflict'],
+    [412, 'conflict'],
+    [401, 'rejected'],
+    [403, 'rejected'],
+    [408, 'timeout'],
+    [429, 'unavailable'],
+    [500, 'unavailable'],
+    [502, 'unavailable'],
+    [503, 'unavailable'],
+  ] as const)('%i is %s', (status, code) => {
+    expect(codeOfStatus(status)).toBe(code)
   })
 })
 

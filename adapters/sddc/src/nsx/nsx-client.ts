@@ -48,7 +48,7 @@ export interface NsxClient {
   delete(kind: NsxKind, id: string): Promise<void>
   /** Every object the search API finds for the query (all pages). */
   search(query: string): Promise<NsxObject[]>
-  /** Closes the connections. */
+  /** Ends the session (when one is open) and closes the connections. */
   close(): Promise<void>
 }
 
@@ -82,6 +82,7 @@ export function createNsxClient(options: NsxClientOptions): NsxClient {
   const log = options.log
   let session: Session | undefined
   let signingIn: Promise<Session> | undefined
+  let closed = false
 
   const fail = (
     error: NsxError,
@@ -261,6 +262,23 @@ export function createNsxClient(options: NsxClientOptions): NsxClient {
       return found
     },
     async close() {
+      if (closed) return
+      closed = true
+      // A session is ended on NSX Manager too, rather than left to time out.
+      const open = session
+      session = undefined
+      if (open !== undefined) {
+        try {
+          const headers = {
+            cookie: open.cookie,
+            ...(open.xsrf === undefined ? {} : { 'x-xsrf-token': open.xsrf }),
+          }
+          const response = await send('POST', `${origin}/api/session/destroy`, headers, undefined)
+          await response.arrayBuffer()
+        } catch {
+          // The session times out on its own.
+        }
+      }
       await dispatcher.close()
     },
   }
