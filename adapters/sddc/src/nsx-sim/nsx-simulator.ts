@@ -11,6 +11,9 @@
  * simulator's own: its checks (which references must exist, what is "in use"), its error codes and
  * messages, and its search, which understands only `field:value` terms joined by AND and is
  * consistent at once (a real Manager's search index lags writes). See docs/adr/0029.
+ *
+ * It is a bare Fastify server, not the kit's HTTP app: NSX answers errors as ApiError documents, not
+ * problem+json, and has none of the kit's probes or metrics routes.
  */
 import { randomBytes } from 'node:crypto'
 import { isIPv4 } from 'node:net'

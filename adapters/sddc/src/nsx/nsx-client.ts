@@ -95,7 +95,9 @@ export function createNsxClient(options: NsxClientOptions): NsxClient {
       ...(error.status === undefined ? {} : { status: error.status }),
       ...(error.nsxErrorCode === undefined ? {} : { nsxErrorCode: error.nsxErrorCode }),
     })
-    log?.warn(
+    // A GET or DELETE of an object that is not there is an answer, not a failure, for the caller.
+    const expected = error.code === 'not-found' && (method === 'GET' || method === 'DELETE')
+    log?.[expected ? 'debug' : 'warn'](
       {
         method,
         path,
@@ -104,7 +106,7 @@ export function createNsxClient(options: NsxClientOptions): NsxClient {
         ms: Date.now() - started,
         message: safe.message,
       },
-      'NSX call failed',
+      expected ? 'NSX has no such object' : 'NSX call failed',
     )
     return safe
   }
