@@ -7,7 +7,8 @@
  * `nsxType` gives the wire names (its `fields["…"]` keys). Only the fields the adapter uses are listed;
  * every schema allows further properties, as NSX does (its objects carry many more). The binding test
  * (wire.test.ts) checks every property named here, and every key the client sends, against the
- * bindings.
+ * bindings. The bindings give names and types, not limits: the few limits here (lengths, counts) are
+ * the adapter's guards, each noted with where it comes from.
  */
 import Type, { type Static, type TSchema } from 'typebox'
 
@@ -23,7 +24,8 @@ export const fieldsOutsideBindings: Readonly<Record<string, readonly string[]>> 
   ApiError: ['httpStatus'],
 }
 
-// Tag — model/ModelPackageTypes.go, TagBindingType(): scope (max 128), tag (max 256).
+// Tag — model/ModelPackageTypes.go, TagBindingType(). The tag's 256 characters are the binding's
+// comment on Tag.Tag; the scope's 128 and 30 tags an object are NSX's API guide's (check on a Manager).
 export const Tag = Type.Object(
   { scope: Type.String({ maxLength: 128 }), tag: Type.String({ maxLength: 256 }) },
   from('Tag'),
@@ -32,9 +34,10 @@ export type Tag = Static<typeof Tag>
 
 /** The fields every Policy object has (PolicyConfigResource's, repeated in each binding type). */
 const common = {
-  id: Type.Optional(Type.String({ maxLength: 1024 })),
-  display_name: Type.Optional(Type.String({ maxLength: 255 })),
-  description: Type.Optional(Type.String({ maxLength: 1024 })),
+  // The client's own bound on ids (see nsx-client.ts); display names and descriptions are unbounded here.
+  id: Type.Optional(Type.String({ maxLength: 255 })),
+  display_name: Type.Optional(Type.String()),
+  description: Type.Optional(Type.String()),
   resource_type: Type.Optional(Type.String()),
   path: Type.Optional(Type.String()),
   parent_path: Type.Optional(Type.String()),
@@ -94,7 +97,7 @@ export const LBPoolMember = Type.Object(
     display_name: Type.Optional(Type.String()),
     ip_address: Type.String(),
     port: Type.Optional(Type.String()),
-    weight: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),
+    weight: Type.Optional(Type.Integer()),
     admin_state: Type.Optional(Type.String()),
   },
   from('LBPoolMember'),
@@ -107,6 +110,7 @@ export const LBPool = Type.Object(
     ...common,
     algorithm: Type.Optional(Type.String()),
     members: Type.Optional(Type.Array(LBPoolMember)),
+    // The adapter's guard: a pool that is active with no member is no pool.
     min_active_members: Type.Optional(Type.Integer({ minimum: 1 })),
   },
   from('LBPool'),
