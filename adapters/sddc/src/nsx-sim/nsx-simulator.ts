@@ -162,8 +162,12 @@ export async function startNsxSimulator(options: NsxSimulatorOptions): Promise<N
       )
   })
   app.addHook('preHandler', async (request) => {
+    // The sign-in form (its password) is not kept.
+    if (request.url === '/api/session/create') {
+      requests.push({ method: request.method, url: request.url, body: undefined })
+      return
+    }
     requests.push({ method: request.method, url: request.url, body: request.body })
-    if (request.url === '/api/session/create') return
     if (!authenticated(request))
       throw new SimError(
         403,
@@ -185,12 +189,18 @@ export async function startNsxSimulator(options: NsxSimulatorOptions): Promise<N
   }
 
   app.setErrorHandler((error, _request, reply) => {
+    // Fastify's own refusals (a body that is not JSON, a media type it does not take) are named by
+    // their code, never by their message, which can quote the body.
+    const framework = error as { statusCode?: number; code?: string }
     const simError =
       error instanceof SimError
         ? error
-        : (error as { statusCode?: number }).statusCode !== undefined &&
-            ((error as { statusCode: number }).statusCode ?? 500) < 500
-          ? new SimError(400, SimErrorCode.invalid, (error as Error).message)
+        : framework.statusCode !== undefined && framework.statusCode < 500
+          ? new SimError(
+              400,
+              SimErrorCode.invalid,
+              `The request was refused (${framework.code ?? 'bad request'}).`,
+            )
           : new SimError(500, 100, 'the simulation failed')
     return reply.code(simError.status).type('application/json').send(apiError(simError))
   })
