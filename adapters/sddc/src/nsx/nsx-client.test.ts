@@ -216,6 +216,22 @@ describe('secrets and the NSX client', () => {
     expect(out).toContain('[redacted]')
   })
 
+  it('the simulation answers a body that is not JSON with an ApiError that does not quote it', async () => {
+    const keyLine = pki.site.key.split('\n')[1] as string
+    const response = await fetch(`${sim.url}/policy/api/v1/infra/certificates/broken`, {
+      method: 'PATCH',
+      headers: {
+        authorization: `Basic ${Buffer.from(`admin:${account.password}`).toString('base64')}`,
+        'content-type': 'application/json',
+      },
+      body: `{"pem_encoded": "x", "private_key": "${keyLine}`,
+    })
+    expect(response.status).toBe(400)
+    const body = (await response.json()) as { httpStatus: string; error_message: string }
+    expect(body.httpStatus).toBe('BAD_REQUEST')
+    expect(body.error_message).not.toContain(keyLine.slice(0, 16))
+  })
+
   it('no password, private key or passphrase appears in any log line or error of a journey', async () => {
     const lines: string[] = []
     const log = createLogger({ level: 'trace', destination: { write: (line: string) => lines.push(line) } })
