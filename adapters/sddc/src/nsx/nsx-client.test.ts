@@ -99,8 +99,10 @@ describe('the NSX client on the simulated NSX Policy API', () => {
 
   it('an id NSX cannot take fails as invalid before any call', async () => {
     const calls = sim.requests.length
-    const error = await failureOf(clientOf().get('segment', '../infra'))
-    expect(error.code).toBe('invalid')
+    for (const id of ['../infra', '..', '.', '', 'a b', 'x'.repeat(256)]) {
+      const error = await failureOf(clientOf().delete('segment', id))
+      expect(error.code, id).toBe('invalid')
+    }
     expect(sim.requests.length).toBe(calls)
   })
 

@@ -198,7 +198,13 @@ export function createNsxClient(options: NsxClientOptions): NsxClient {
         break
       }
       if (response === undefined) throw new NsxError('unavailable', `NSX Manager ${origin} did not answer`)
-      const text = await response.text()
+      let text: string
+      try {
+        text = await response.text()
+      } catch (error) {
+        // The time bound (or a reset) while the body was still coming.
+        throw transportError(error, origin, timeoutMs)
+      }
       if (!response.ok) throw answerError(response.status, text, method, path)
       log?.debug({ method, path, status: response.status, ms: Date.now() - started }, 'NSX call')
       if (text.trim() === '') return undefined
@@ -218,7 +224,8 @@ export function createNsxClient(options: NsxClientOptions): NsxClient {
   }
 
   const objectPath = (kind: NsxKind, id: string): string => {
-    if (!idPattern.test(id))
+    // "." and ".." would be resolved away by the URL, naming the collection or its parent.
+    if (!idPattern.test(id) || /^\.+$/.test(id))
       throw new NsxError(
         'invalid',
         `"${id.slice(0, 80)}" is not an NSX object id (letters, digits, ".", "_" and "-", at most 255)`,
