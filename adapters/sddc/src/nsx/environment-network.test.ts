@@ -258,7 +258,7 @@ describe('an environment network on the simulated NSX Policy API', () => {
     const outcome = await applyEnvironmentNetwork(
       client,
       specOf(`bad-${run}`, {
-        segment: { gatewayCidr: '10.20.0.1' },
+        segment: { gatewayCidr: '10.20.0.1', transportZonePath: 'overlay' },
         loadBalancer: { virtualIp: '10.20.0.300', ports: [0], members: [] },
       }),
     )
@@ -268,6 +268,7 @@ describe('an environment network on the simulated NSX Policy API', () => {
     expect(outcome.failure.retryable).toBe(false)
     expect(outcome.failure.step).toBe('nsx-spec')
     expect(outcome.failure.message).toContain('segment.gatewayCidr')
+    expect(outcome.failure.message).toContain('segment.transportZonePath')
     expect(outcome.failure.message).toContain('loadBalancer.virtualIp')
     expect(outcome.failure.message).toContain('loadBalancer.ports')
     expect(outcome.failure.message).toContain('loadBalancer.members')

@@ -143,6 +143,14 @@ export function specProblems(spec: EnvironmentNetworkSpec): string[] {
     if (path !== undefined && !policyPathPattern.test(path))
       problems.push(`tier1: "${path}" is not a Policy path (as "/infra/tier-1s/t1")`)
   }
+  const paths: [string, string | undefined][] = [
+    ['segment.transportZonePath', spec.segment.transportZonePath],
+    ['loadBalancer.applicationProfilePath', spec.loadBalancer?.applicationProfilePath],
+    ['loadBalancer.tls.clientSslProfilePath', spec.loadBalancer?.tls?.clientSslProfilePath],
+  ]
+  for (const [field, path] of paths)
+    if (path !== undefined && !policyPathPattern.test(path))
+      problems.push(`${field}: "${path}" is not a Policy path`)
   const lb = spec.loadBalancer
   if (lb !== undefined) {
     if (!isIPv4(lb.virtualIp))
