@@ -3,7 +3,7 @@
  *
  * An in-memory HTTP server answering the few Policy API endpoints the adapter calls (segments,
  * Tier-1 gateways, LB services, pools and virtual servers, certificates, groups, security policies,
- * the search API, and session sign-in and sign-out), for tests of the NSX client where no NSX Manager is at hand.
+ * realization status, the search API, and session sign-in and sign-out), for tests of the NSX client where no NSX Manager is at hand.
  * There is no data plane: no packet is switched, balanced or filtered, no certificate is served.
  *
  * What is taken from VMware's published bindings (see ../nsx/wire.ts): the paths, the wire names and
@@ -51,6 +51,8 @@ export interface NsxSimulator {
     pause(): void
     resume(): void
   }
+  /** While held, every object reads as not realized yet (UNREALIZED, IN_PROGRESS). */
+  holdRealization(held: boolean): void
   /** Ends every session, as a Manager does when a session times out. */
   expireSessions(): void
   /** How many sessions are open. */
@@ -144,6 +146,7 @@ export async function startNsxSimulator(options: NsxSimulatorOptions): Promise<N
     return validator
   }
   let failing: number | undefined
+  let realizing = false
   let paused: { promise: Promise<void>; resolve: () => void } | undefined
 
   app.addContentTypeParser(
@@ -419,6 +422,19 @@ export async function startNsxSimulator(options: NsxSimulatorOptions): Promise<N
       throw new SimError(400, SimErrorCode.invalid, `The ${kinds[kind].resourceType} is not valid.`, problems)
   }
 
+  // Everything held is realized at once, unless a test holds realization back.
+  app.get(`${policyRoot}/infra/realized-state/status`, async (request) => {
+    const { intent_path } = request.query as { intent_path?: string }
+    if (intent_path === undefined)
+      throw new SimError(400, SimErrorCode.invalid, 'The intent_path parameter is required.')
+    if (!store.has(intent_path)) throw notFound(intent_path)
+    return {
+      intent_path,
+      publish_status: realizing ? 'UNREALIZED' : 'REALIZED',
+      consolidated_status: { consolidated_status: realizing ? 'IN_PROGRESS' : 'SUCCESS' },
+    }
+  })
+
   app.get(`${policyRoot}/search/query`, async (request) => {
     const { query, cursor, page_size } = request.query as {
       query?: string
@@ -465,6 +481,9 @@ export async function startNsxSimulator(options: NsxSimulatorOptions): Promise<N
         paused?.resolve()
         paused = undefined
       },
+    },
+    holdRealization(held) {
+      realizing = held
     },
     expireSessions() {
       sessions.clear()

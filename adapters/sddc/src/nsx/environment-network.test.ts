@@ -9,6 +9,7 @@ import {
   destroyEnvironmentNetwork,
   type EnvironmentNetworkSpec,
   listEnvironmentNetwork,
+  networkRealization,
 } from './environment-network.ts'
 import { createNsxClient, type NsxClient } from './nsx-client.ts'
 import { NsxError } from './nsx-error.ts'
@@ -110,6 +111,20 @@ describe('an environment network on the simulated NSX Policy API', () => {
           { scope: 'rxt/env', tag: envId },
         ]),
       )
+  })
+
+  it('reads as realized once NSX has realized every object, and as pending while it has not', async () => {
+    const applied = unwrap(await applyEnvironmentNetwork(client, spec()))
+    expect(unwrap(await networkRealization(client, applied.objects))).toEqual({
+      realized: true,
+      pending: [],
+      failed: [],
+    })
+    sim.holdRealization(true)
+    const held = unwrap(await networkRealization(client, applied.objects))
+    sim.holdRealization(false)
+    expect(held.realized).toBe(false)
+    expect(held.pending).toEqual(applied.objects.map((o) => o.path))
   })
 
   it('applied again, writes nothing and keeps every id and revision', async () => {

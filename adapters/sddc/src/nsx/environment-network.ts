@@ -502,3 +502,40 @@ export async function destroyEnvironmentNetwork(
     throw error
   }
 }
+
+export interface NetworkRealization {
+  /** Whether NSX has realized every object. */
+  readonly realized: boolean
+  /** The paths NSX is still realizing. */
+  readonly pending: readonly string[]
+  /** The paths NSX failed to realize (publish_status ERROR), for a person to look at on the Manager. */
+  readonly failed: readonly string[]
+}
+
+/**
+ * How far NSX has realized the objects an apply answered: one read each, no waiting (the caller
+ * polls, as a saga step's retry does).
+ */
+export async function networkRealization(
+  client: NsxClient,
+  objects: readonly NetworkObject[],
+): Promise<Outcome<NetworkRealization>> {
+  const pending: string[] = []
+  const failedPaths: string[] = []
+  try {
+    for (const object of objects) {
+      const status = await client.realization(object.path)
+      if (status.publish_status === 'ERROR' || status.consolidated_status?.consolidated_status === 'ERROR')
+        failedPaths.push(object.path)
+      else if (status.publish_status !== 'REALIZED') pending.push(object.path)
+    }
+  } catch (error) {
+    if (error instanceof NsxError) return failed(error.toFailure('nsx-realization'))
+    throw error
+  }
+  return succeeded({
+    realized: pending.length === 0 && failedPaths.length === 0,
+    pending,
+    failed: failedPaths,
+  })
+}

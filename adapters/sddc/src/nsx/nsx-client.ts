@@ -1,7 +1,7 @@
 import type { Logger } from '@rxt/kit'
 import { Agent } from 'undici'
 import { adviceOf, codeOfStatus, NsxError, scrub } from './nsx-error.ts'
-import { type ApiError, kinds, type NsxKind } from './wire.ts'
+import { type ApiError, type ConsolidatedRealizedStatus, kinds, type NsxKind } from './wire.ts'
 
 /** The account the client signs in with. */
 export interface NsxCredentials {
@@ -46,6 +46,8 @@ export interface NsxClient {
   put(kind: NsxKind, id: string, body: Record<string, unknown>): Promise<NsxObject>
   /** Deletes the object; one that is already gone is not an error. */
   delete(kind: NsxKind, id: string): Promise<void>
+  /** How far NSX has realized the object of a Policy path (GET /infra/realized-state/status). */
+  realization(intentPath: string): Promise<ConsolidatedRealizedStatus>
   /** Every object the search API finds for the query (all pages). */
   search(query: string): Promise<NsxObject[]>
   /** Ends the session (when one is open) and closes the connections. */
@@ -255,6 +257,11 @@ export function createNsxClient(options: NsxClientOptions): NsxClient {
         if (error instanceof NsxError && error.code === 'not-found') return
         throw error
       }
+    },
+    async realization(intentPath) {
+      const params = new URLSearchParams({ intent_path: intentPath })
+      return ((await call('GET', `${policyRoot}/infra/realized-state/status?${params}`)) ??
+        {}) as ConsolidatedRealizedStatus
     },
     async search(query) {
       const found: NsxObject[] = []

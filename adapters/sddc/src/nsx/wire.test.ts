@@ -130,7 +130,7 @@ describe.skipIf(go === undefined)(
       const schemas = (Object.values(wire) as unknown[]).filter(
         (v): v is Schema => typeof v === 'object' && v !== null && 'nsxType' in v,
       )
-      expect(schemas.length).toBeGreaterThanOrEqual(18)
+      expect(schemas.length).toBeGreaterThanOrEqual(20)
       const missing: string[] = []
       for (const schema of schemas)
         for (const { type, field } of schemaFields(schema)) {
@@ -167,6 +167,9 @@ describe.skipIf(go === undefined)(
       }
       const search = readFileSync(join(dir, 'search', 'QueryTypes.go'), 'utf8')
       expect(search).toContain('"/policy/api/v1/search/query"')
+      const realization = readFileSync(join(dir, 'infra', 'realized_state', 'StatusTypes.go'), 'utf8')
+      expect(realization).toContain('"/policy/api/v1/infra/realized-state/status"')
+      expect(realization).toContain('fields["intent_path"]')
     })
 
     describe('what the client sends', () => {
@@ -253,6 +256,14 @@ describe.skipIf(go === undefined)(
           await fetch(`${sim.url}/policy/api/v1/search/query?query=resource_type:Segment`, { headers })
         ).json()) as Record<string, unknown>
         check('SearchResponse', search)
+        const status = (await (
+          await fetch(
+            `${sim.url}/policy/api/v1/infra/realized-state/status?intent_path=${encodeURIComponent(String(objects[0]?.path))}`,
+            { headers },
+          )
+        ).json()) as Record<string, unknown>
+        check('ConsolidatedRealizedStatus', status)
+        check('ConsolidatedStatus', status.consolidated_status as Record<string, unknown>)
         // Errors: a missing object, a body breaking its schema (with related errors), a stale revision.
         const errors = [
           await fetch(`${sim.url}/policy/api/v1/infra/segments/none`, { headers }),

@@ -252,6 +252,26 @@ export const SearchResponse = Type.Object(
 )
 export type SearchResponse = Static<typeof SearchResponse>
 
+// ConsolidatedStatus — model/ModelPackageTypes.go, ConsolidatedStatusBindingType(): SUCCESS,
+// IN_PROGRESS, ERROR, UNKNOWN, UNINITIALIZED, SANDBOXED_REALIZATION_PENDING (its constants).
+export const ConsolidatedStatus = Type.Object(
+  { consolidated_status: Type.Optional(Type.String()) },
+  from('ConsolidatedStatus'),
+)
+
+// ConsolidatedRealizedStatus — model/ModelPackageTypes.go, ConsolidatedRealizedStatusBindingType():
+// the answer of GET /policy/api/v1/infra/realized-state/status?intent_path=… (infra/realized_state/
+// StatusClient.go). publish_status: REALIZED, UNREALIZED, UNAVAILABLE or ERROR (its constants).
+export const ConsolidatedRealizedStatus = Type.Object(
+  {
+    intent_path: Type.Optional(Type.String()),
+    publish_status: Type.Optional(Type.String()),
+    consolidated_status: Type.Optional(ConsolidatedStatus),
+  },
+  from('ConsolidatedRealizedStatus'),
+)
+export type ConsolidatedRealizedStatus = Static<typeof ConsolidatedRealizedStatus>
+
 /** The kinds of object the adapter manages, with the path under /policy/api/v1 and the schema. */
 export const NsxKind = {
   tier1: 'tier1',
