@@ -155,6 +155,11 @@ export async function startNsxSimulator(options: NsxSimulatorOptions): Promise<N
     (_request, body, done) => done(null, Object.fromEntries(new URLSearchParams(String(body)))),
   )
 
+  // Every answer says what answered it.
+  app.addHook('onSend', async (_request, reply) => {
+    reply.header('x-rxt-simulation', 'a simulation of the NSX Policy API, not NSX')
+  })
+
   app.addHook('onRequest', async () => {
     if (paused !== undefined) await paused.promise
     if (failing !== undefined)

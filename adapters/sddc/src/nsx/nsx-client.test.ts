@@ -229,6 +229,7 @@ describe('secrets and the NSX client', () => {
       body: `{"pem_encoded": "x", "private_key": "${keyLine}`,
     })
     expect(response.status).toBe(400)
+    expect(response.headers.get('x-rxt-simulation')).toBe('a simulation of the NSX Policy API, not NSX')
     const body = (await response.json()) as { httpStatus: string; error_message: string }
     expect(body.httpStatus).toBe('BAD_REQUEST')
     expect(body.error_message).not.toContain(keyLine.slice(0, 16))
