@@ -3,7 +3,7 @@
  *
  * An in-memory HTTP server answering the few Policy API endpoints the adapter calls (segments,
  * Tier-1 gateways, LB services, pools and virtual servers, certificates, groups, security policies,
- * the search API, and session sign-in), for tests of the NSX client where no NSX Manager is at hand.
+ * realization status, the search API, and session sign-in and sign-out), for tests of the NSX client where no NSX Manager is at hand.
  * There is no data plane: no packet is switched, balanced or filtered, no certificate is served.
  *
  * What is taken from VMware's published bindings (see ../nsx/wire.ts): the paths, the wire names and
@@ -11,13 +11,16 @@
  * simulator's own: its checks (which references must exist, what is "in use"), its error codes and
  * messages, and its search, which understands only `field:value` terms joined by AND and is
  * consistent at once (a real Manager's search index lags writes). See docs/adr/0029.
+ *
+ * It is a bare Fastify server, not the kit's HTTP app: NSX answers errors as ApiError documents, not
+ * problem+json, and has none of the kit's probes or metrics routes.
  */
 import { randomBytes } from 'node:crypto'
 import { isIPv4 } from 'node:net'
 import { violations } from '@rxt/contracts'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { Compile, type Validator } from 'typebox/compile'
-import { type ApiError, kinds, type NsxKind } from '../nsx/wire.ts'
+import { type ApiError, kinds, type NsxKind, patchSemantics } from '../nsx/wire.ts'
 
 export interface NsxSimulatorOptions {
   /** The one account the simulation accepts (basic authentication or a session). */
@@ -48,8 +51,12 @@ export interface NsxSimulator {
     pause(): void
     resume(): void
   }
+  /** While held, every object reads as not realized yet (UNREALIZED, IN_PROGRESS). */
+  holdRealization(held: boolean): void
   /** Ends every session, as a Manager does when a session times out. */
   expireSessions(): void
+  /** How many sessions are open. */
+  sessionCount(): number
   /** The objects held (not the built-in profiles and services), as GET answers them. */
   objects(): Record<string, unknown>[]
   /** Every request with its parsed body, oldest first (the simulation keeps secrets in memory only). */
@@ -111,7 +118,6 @@ const apiError = (error: SimError): ApiError => ({
     ? {}
     : {
         related_errors: error.related.map((message) => ({
-          httpStatus: statusNames[error.status],
           error_code: error.errorCode,
           module_name: 'nsx-simulation',
           error_message: message,
@@ -140,6 +146,7 @@ export async function startNsxSimulator(options: NsxSimulatorOptions): Promise<N
     return validator
   }
   let failing: number | undefined
+  let realizing = false
   let paused: { promise: Promise<void>; resolve: () => void } | undefined
 
   app.addContentTypeParser(
@@ -147,6 +154,11 @@ export async function startNsxSimulator(options: NsxSimulatorOptions): Promise<N
     { parseAs: 'string' },
     (_request, body, done) => done(null, Object.fromEntries(new URLSearchParams(String(body)))),
   )
+
+  // Every answer says what answered it.
+  app.addHook('onSend', async (_request, reply) => {
+    reply.header('x-rxt-simulation', 'a simulation of the NSX Policy API, not NSX')
+  })
 
   app.addHook('onRequest', async () => {
     if (paused !== undefined) await paused.promise
@@ -158,8 +170,12 @@ export async function startNsxSimulator(options: NsxSimulatorOptions): Promise<N
       )
   })
   app.addHook('preHandler', async (request) => {
+    // The sign-in form (its password) is not kept.
+    if (request.url === '/api/session/create') {
+      requests.push({ method: request.method, url: request.url, body: undefined })
+      return
+    }
     requests.push({ method: request.method, url: request.url, body: request.body })
-    if (request.url === '/api/session/create') return
     if (!authenticated(request))
       throw new SimError(
         403,
@@ -181,12 +197,18 @@ export async function startNsxSimulator(options: NsxSimulatorOptions): Promise<N
   }
 
   app.setErrorHandler((error, _request, reply) => {
+    // Fastify's own refusals (a body that is not JSON, a media type it does not take) are named by
+    // their code, never by their message, which can quote the body.
+    const framework = error as { statusCode?: number; code?: string }
     const simError =
       error instanceof SimError
         ? error
-        : (error as { statusCode?: number }).statusCode !== undefined &&
-            ((error as { statusCode: number }).statusCode ?? 500) < 500
-          ? new SimError(400, SimErrorCode.invalid, (error as Error).message)
+        : framework.statusCode !== undefined && framework.statusCode < 500
+          ? new SimError(
+              400,
+              SimErrorCode.invalid,
+              `The request was refused (${framework.code ?? 'bad request'}).`,
+            )
           : new SimError(500, 100, 'the simulation failed')
     return reply.code(simError.status).type('application/json').send(apiError(simError))
   })
@@ -203,6 +225,12 @@ export async function startNsxSimulator(options: NsxSimulatorOptions): Promise<N
         ),
       ),
   )
+
+  app.post('/api/session/destroy', async (request, reply) => {
+    const cookie = /(?:^|;\s*)JSESSIONID=([^;]+)/.exec(request.headers.cookie ?? '')?.[1]
+    if (cookie !== undefined) sessions.delete(cookie)
+    return reply.code(200).send('')
+  })
 
   app.post('/api/session/create', async (request, reply) => {
     const form = (request.body ?? {}) as Record<string, string>
@@ -276,7 +304,9 @@ export async function startNsxSimulator(options: NsxSimulatorOptions): Promise<N
         )
       if (current !== undefined && revision !== undefined && revision !== current._revision)
         throw revisionMismatch(spec.resourceType, id)
-      const merged: Record<string, unknown> = replace ? { ...given } : { ...(current ?? {}), ...given }
+      if (current !== undefined && patchSemantics[kind] === 'keep') return current
+      const merges = !replace && patchSemantics[kind] === 'merge'
+      const merged: Record<string, unknown> = merges ? { ...(current ?? {}), ...given } : { ...given }
       checkReferences(kind, merged)
       const now = Date.now()
       const stored: Stored = {
@@ -397,6 +427,19 @@ export async function startNsxSimulator(options: NsxSimulatorOptions): Promise<N
       throw new SimError(400, SimErrorCode.invalid, `The ${kinds[kind].resourceType} is not valid.`, problems)
   }
 
+  // Everything held is realized at once, unless a test holds realization back.
+  app.get(`${policyRoot}/infra/realized-state/status`, async (request) => {
+    const { intent_path } = request.query as { intent_path?: string }
+    if (intent_path === undefined)
+      throw new SimError(400, SimErrorCode.invalid, 'The intent_path parameter is required.')
+    if (!store.has(intent_path)) throw notFound(intent_path)
+    return {
+      intent_path,
+      publish_status: realizing ? 'UNREALIZED' : 'REALIZED',
+      consolidated_status: { consolidated_status: realizing ? 'IN_PROGRESS' : 'SUCCESS' },
+    }
+  })
+
   app.get(`${policyRoot}/search/query`, async (request) => {
     const { query, cursor, page_size } = request.query as {
       query?: string
@@ -444,9 +487,13 @@ export async function startNsxSimulator(options: NsxSimulatorOptions): Promise<N
         paused = undefined
       },
     },
+    holdRealization(held) {
+      realizing = held
+    },
     expireSessions() {
       sessions.clear()
     },
+    sessionCount: () => sessions.size,
     objects: () => [...store.values()].map(view),
     requests,
     async close() {

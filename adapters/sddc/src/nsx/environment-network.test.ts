@@ -9,6 +9,7 @@ import {
   destroyEnvironmentNetwork,
   type EnvironmentNetworkSpec,
   listEnvironmentNetwork,
+  networkRealization,
 } from './environment-network.ts'
 import { createNsxClient, type NsxClient } from './nsx-client.ts'
 import { NsxError } from './nsx-error.ts'
@@ -112,6 +113,20 @@ describe('an environment network on the simulated NSX Policy API', () => {
       )
   })
 
+  it('reads as realized once NSX has realized every object, and as pending while it has not', async () => {
+    const applied = unwrap(await applyEnvironmentNetwork(client, spec()))
+    expect(unwrap(await networkRealization(client, applied.objects))).toEqual({
+      realized: true,
+      pending: [],
+      failed: [],
+    })
+    sim.holdRealization(true)
+    const held = unwrap(await networkRealization(client, applied.objects))
+    sim.holdRealization(false)
+    expect(held.realized).toBe(false)
+    expect(held.pending).toEqual(applied.objects.map((o) => o.path))
+  })
+
   it('applied again, writes nothing and keeps every id and revision', async () => {
     const before = held(envId).map((o) => [o.path, o._revision])
     const writes = sim.requests.filter((r) => r.method !== 'GET').length
@@ -183,6 +198,31 @@ describe('an environment network on the simulated NSX Policy API', () => {
     unwrap(await applyEnvironmentNetwork(client, spec()))
   })
 
+  it('TLS dropped from the spec: the virtual server loses its binding and the certificate goes', async () => {
+    const plain = specOf(envId)
+    const lb = plain.loadBalancer
+    if (lb === undefined) throw new Error('the spec has a load balancer')
+    const { tls: _tls, ...withoutTls } = lb
+    const applied = unwrap(await applyEnvironmentNetwork(client, { ...plain, loadBalancer: withoutTls }))
+    expect(applied.changed).toEqual([`rxt-${envId}-vs`])
+    expect(applied.removed).toHaveLength(1)
+    expect(applied.removed[0]).toMatch(new RegExp(`^rxt-${envId}-cert-`))
+    const vs = sim.objects().find((o) => o.id === `rxt-${envId}-vs`)
+    expect(vs).not.toHaveProperty('client_ssl_profile_binding')
+    unwrap(await applyEnvironmentNetwork(client, spec()))
+  })
+
+  it('a Tier-0 dropped from the spec is replaced with the revision read (a PATCH would keep it)', async () => {
+    const puts = () => sim.requests.filter((r) => r.method === 'PUT').length
+    const before = puts()
+    const applied = unwrap(await applyEnvironmentNetwork(client, specOf(envId, { tier1: {} })))
+    expect(applied.changed).toEqual([`rxt-${envId}-t1`])
+    expect(puts()).toBe(before + 1)
+    expect(sim.objects().find((o) => o.id === `rxt-${envId}-t1`)).not.toHaveProperty('tier0_path')
+    unwrap(await applyEnvironmentNetwork(client, spec()))
+    expect(sim.objects().find((o) => o.id === `rxt-${envId}-t1`)?.tier0_path).toBe('/infra/tier-0s/sim-t0')
+  })
+
   it('destroys in dependency order and leaves nothing of the environment, and can be repeated', async () => {
     const destroyed = unwrap(await destroyEnvironmentNetwork(client, spec().env))
     const order = destroyed.deleted.map((o) => o.kind)
@@ -199,12 +239,41 @@ describe('an environment network on the simulated NSX Policy API', () => {
     expect(held(envId)).toEqual([])
   })
 
+  it('an object of the environment’s id that another environment’s tags name is neither changed nor deleted', async () => {
+    const id = `taken-${run}`
+    const foreignTags = [{ scope: 'rxt/env', tag: 'someone-else' }]
+    await client.patch('segment', `rxt-${id}-seg`, { display_name: 'not ours', tags: foreignTags })
+    const outcome = await applyEnvironmentNetwork(
+      client,
+      specOf(id, { loadBalancer: undefined, firewall: undefined }),
+    )
+    expect(outcome.ok).toBe(false)
+    if (outcome.ok) return
+    expect(outcome.failure).toMatchObject({ code: 'conflict', step: 'nsx-segment' })
+    expect(outcome.failure.message).toContain(`/infra/segments/rxt-${id}-seg`)
+    const destroyed = unwrap(await destroyEnvironmentNetwork(client, specOf(id).env))
+    expect(destroyed.deleted.map((o) => o.id)).toEqual([`rxt-${id}-t1`])
+    expect((await client.get('segment', `rxt-${id}-seg`))?.display_name).toBe('not ours')
+    await client.delete('segment', `rxt-${id}-seg`)
+  })
+
+  it('an environment id with characters NSX ids lack gets ids of a readable part and a digest', async () => {
+    const id = `env:${run}.a`
+    const applied = unwrap(await applyEnvironmentNetwork(client, specOf(id, { firewall: undefined })))
+    const segment = applied.objects.find((o) => o.kind === 'segment')
+    expect(segment?.id).toMatch(new RegExp(`^rxt-env_${run}\\.a-[0-9a-f]{10}-seg$`))
+    const listed = unwrap(await listEnvironmentNetwork(client, specOf(id).env))
+    expect(listed).toHaveLength(6)
+    unwrap(await destroyEnvironmentNetwork(client, specOf(id).env))
+    expect(held(id)).toEqual([])
+  })
+
   it('an invalid spec fails as invalid, naming every problem, before any call', async () => {
     const calls = sim.requests.length
     const outcome = await applyEnvironmentNetwork(
       client,
       specOf(`bad-${run}`, {
-        segment: { gatewayCidr: '10.20.0.1' },
+        segment: { gatewayCidr: '10.20.0.1', transportZonePath: 'overlay' },
         loadBalancer: { virtualIp: '10.20.0.300', ports: [0], members: [] },
       }),
     )
@@ -214,6 +283,7 @@ describe('an environment network on the simulated NSX Policy API', () => {
     expect(outcome.failure.retryable).toBe(false)
     expect(outcome.failure.step).toBe('nsx-spec')
     expect(outcome.failure.message).toContain('segment.gatewayCidr')
+    expect(outcome.failure.message).toContain('segment.transportZonePath')
     expect(outcome.failure.message).toContain('loadBalancer.virtualIp')
     expect(outcome.failure.message).toContain('loadBalancer.ports')
     expect(outcome.failure.message).toContain('loadBalancer.members')

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto'
 import { isIPv4 } from 'node:net'
-import { isDeepStrictEqual } from 'node:util'
 import { failed, failure, type Outcome, succeeded } from '@rxt/platform-sdk'
 import { belongsTo, type EnvironmentRef, environmentQuery, environmentTags } from './environment-tags.ts'
 import type { NsxClient, NsxObject } from './nsx-client.ts'
@@ -14,6 +13,7 @@ import {
   type LBService,
   type LBVirtualServer,
   NsxKind,
+  patchSemantics,
   type SecurityPolicy,
   type Segment,
   type Tag,
@@ -92,32 +92,46 @@ interface Desired {
 }
 
 const namePattern = /^[A-Za-z0-9_-]{1,64}$/
+/** The control plane's ids (contracts' idField). */
+const controlPlaneId = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/
+
+/**
+ * The part of an NSX id that names the environment: its id where NSX takes it as it is (letters,
+ * digits, ".", "_", "-", at most 100), else a readable prefix and a digest of the whole.
+ */
+export function envIdPart(envId: string): string {
+  if (/^[A-Za-z0-9_.-]{1,100}$/.test(envId)) return envId
+  const readable = envId.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 80)
+  return `${readable}-${createHash('sha256').update(envId).digest('hex').slice(0, 10)}`
+}
 const policyPathPattern = /^\/(infra|global-infra|orgs)\/[A-Za-z0-9_./-]+$/
 
 /** The path NSX gives an object of `kind` with `id` (its collection's path and the id). */
 export const pathOf = (kind: NsxKind, id: string): string => `${kinds[kind].collection}/${id}`
 
 /** The ids of an environment's objects: fixed per environment, so that an apply is idempotent. */
-export const environmentIds = (envId: string) =>
-  ({
-    tier1: `rxt-${envId}-t1`,
-    segment: `rxt-${envId}-seg`,
-    lbService: `rxt-${envId}-lbs`,
-    lbPool: `rxt-${envId}-pool`,
-    lbVirtualServer: `rxt-${envId}-vs`,
-    group: `rxt-${envId}-grp`,
-    securityPolicy: `rxt-${envId}-fw`,
+export const environmentIds = (envId: string) => {
+  const part = envIdPart(envId)
+  return {
+    tier1: `rxt-${part}-t1`,
+    segment: `rxt-${part}-seg`,
+    lbService: `rxt-${part}-lbs`,
+    lbPool: `rxt-${part}-pool`,
+    lbVirtualServer: `rxt-${part}-vs`,
+    group: `rxt-${part}-grp`,
+    securityPolicy: `rxt-${part}-fw`,
     /** A certificate's id names its content: NSX does not change an imported certificate in place. */
     certificate: (pem: string) =>
-      `rxt-${envId}-cert-${createHash('sha256').update(pem.trim()).digest('hex').slice(0, 12)}`,
-  }) as const
+      `rxt-${part}-cert-${createHash('sha256').update(pem.trim()).digest('hex').slice(0, 12)}`,
+  } as const
+}
 
 /** Every problem of the spec, as "field: what is wrong" (empty when it is valid). */
 export function specProblems(spec: EnvironmentNetworkSpec): string[] {
   const problems: string[] = []
   for (const [field, value] of Object.entries(spec.env))
-    if (!namePattern.test(value))
-      problems.push(`env.${field}: "${value}" is not 1-64 letters, digits, "_" or "-"`)
+    if (!controlPlaneId.test(value))
+      problems.push(`env.${field}: "${value.slice(0, 140)}" is not an id of the control plane`)
   const [address, prefix, ...rest] = spec.segment.gatewayCidr.split('/')
   const length = Number(prefix)
   if (rest.length > 0 || !isIPv4(address ?? '') || !Number.isInteger(length) || length < 1 || length > 30)
@@ -129,6 +143,14 @@ export function specProblems(spec: EnvironmentNetworkSpec): string[] {
     if (path !== undefined && !policyPathPattern.test(path))
       problems.push(`tier1: "${path}" is not a Policy path (as "/infra/tier-1s/t1")`)
   }
+  const paths: [string, string | undefined][] = [
+    ['segment.transportZonePath', spec.segment.transportZonePath],
+    ['loadBalancer.applicationProfilePath', spec.loadBalancer?.applicationProfilePath],
+    ['loadBalancer.tls.clientSslProfilePath', spec.loadBalancer?.tls?.clientSslProfilePath],
+  ]
+  for (const [field, path] of paths)
+    if (path !== undefined && !policyPathPattern.test(path))
+      problems.push(`${field}: "${path}" is not a Policy path`)
   const lb = spec.loadBalancer
   if (lb !== undefined) {
     if (!isIPv4(lb.virtualIp))
@@ -304,8 +326,43 @@ export function isUpToDate(body: Record<string, unknown>, current: NsxObject): b
           return match !== undefined && isUpToDate(rule, match)
         })
       )
-    return isDeepStrictEqual(wanted, have)
+    return covers(wanted, have)
   })
+}
+
+/**
+ * The fields the adapter writes for some specs and leaves out for others: when NSX's object has one the
+ * body leaves out, a PATCH would keep it (fields NSX fills in with its defaults are not listed).
+ */
+const droppable: Partial<Record<NsxKind, readonly string[]>> = {
+  'lb-virtual-server': ['client_ssl_profile_binding'],
+  tier1: ['tier0_path'],
+}
+
+/** Whether NSX's object has a droppable field or a rule the body no longer has (a PATCH keeps both). */
+export function needsReplace(kind: NsxKind, body: Record<string, unknown>, current: NsxObject): boolean {
+  for (const field of droppable[kind] ?? []) if (current[field] !== undefined && !(field in body)) return true
+  if (Array.isArray(current.rules) && Array.isArray(body.rules)) {
+    const kept = new Set((body.rules as { id?: string }[]).map((rule) => rule.id))
+    return (current.rules as { id?: string }[]).some((rule) => !kept.has(rule.id))
+  }
+  return false
+}
+
+/**
+ * Whether `have` holds everything `wanted` does: the same scalars, every key of an object (NSX adds
+ * its defaults, as a member's weight), arrays of the same length item by item.
+ */
+export function covers(wanted: unknown, have: unknown): boolean {
+  if (Array.isArray(wanted))
+    return Array.isArray(have) && have.length === wanted.length && wanted.every((w, i) => covers(w, have[i]))
+  if (typeof wanted === 'object' && wanted !== null)
+    return (
+      typeof have === 'object' &&
+      have !== null &&
+      Object.entries(wanted).every(([key, w]) => covers(w, (have as Record<string, unknown>)[key]))
+    )
+  return wanted === have
 }
 
 const sameTags = (wanted: readonly Tag[], have: readonly Tag[] | undefined): boolean =>
@@ -344,11 +401,21 @@ export async function applyEnvironmentNetwork(
     for (const want of desired) {
       step = stepOf(want.kind)
       const current = await client.get(want.kind, want.id)
-      if (current !== undefined && isUpToDate(want.body, current)) {
+      if (current !== undefined && !belongsTo(current.tags as Tag[] | undefined, spec.env))
+        throw new NsxError(
+          'conflict',
+          `NSX already has ${pathOf(want.kind, want.id)} and its tags do not name environment ${spec.env.envId} of ${spec.env.tenantId}/${spec.env.projectId}: it is left alone; remove or rename it`,
+        )
+      const dropped = current !== undefined && needsReplace(want.kind, want.body, current)
+      if (current !== undefined && !dropped && isUpToDate(want.body, current)) {
         objects.push(toObject(want.kind, want.id, current))
         continue
       }
-      await client.patch(want.kind, want.id, want.body)
+      // Where NSX's PATCH merges, a field the spec dropped would stay: such an object is replaced
+      // instead, with the revision read, so that a concurrent change fails as a conflict.
+      if (current !== undefined && dropped && patchSemantics[want.kind] === 'merge')
+        await client.put(want.kind, want.id, { ...want.body, _revision: current._revision })
+      else await client.patch(want.kind, want.id, want.body)
       changed.push(want.id)
       objects.push(toObject(want.kind, want.id, await client.get(want.kind, want.id)))
     }
@@ -403,8 +470,8 @@ async function deleteInOrder(client: NsxClient, objects: readonly NetworkObject[
 
 /**
  * Deletes every object of the environment: those the search finds by tag and those of the fixed ids
- * (the search index of a real NSX Manager may lag a write), virtual server first, Tier-1 last. An
- * object already gone is no error, so a destroy can be repeated.
+ * whose tags name it (the search index of a real NSX Manager may lag a write), virtual server first,
+ * Tier-1 last. An object already gone is no error, so a destroy can be repeated.
  */
 export async function destroyEnvironmentNetwork(
   client: NsxClient,
@@ -422,10 +489,53 @@ export async function destroyEnvironmentNetwork(
   ]
   try {
     const found = await findEnvironmentObjects(client, env)
-    const all = [...found, ...known.filter((k) => !found.some((f) => f.kind === k.kind && f.id === k.id))]
-    return succeeded({ deleted: await deleteInOrder(client, all) })
+    // An object of a fixed id the search did not find is read: deleted when its tags name the
+    // environment, left alone when they name another (the id is taken, not ours).
+    const unlisted: NetworkObject[] = []
+    for (const object of known.filter((k) => !found.some((f) => f.kind === k.kind && f.id === k.id))) {
+      const current = await client.get(object.kind, object.id)
+      if (current !== undefined && belongsTo(current.tags as Tag[] | undefined, env)) unlisted.push(object)
+    }
+    return succeeded({ deleted: await deleteInOrder(client, [...found, ...unlisted]) })
   } catch (error) {
     if (error instanceof NsxError) return failed(error.toFailure('nsx-destroy'))
     throw error
   }
+}
+
+export interface NetworkRealization {
+  /** Whether NSX has realized every object. */
+  readonly realized: boolean
+  /** The paths NSX is still realizing. */
+  readonly pending: readonly string[]
+  /** The paths NSX failed to realize (publish_status ERROR), for a person to look at on the Manager. */
+  readonly failed: readonly string[]
+}
+
+/**
+ * How far NSX has realized the objects an apply answered: one read each, no waiting (the caller
+ * polls, as a saga step's retry does).
+ */
+export async function networkRealization(
+  client: NsxClient,
+  objects: readonly NetworkObject[],
+): Promise<Outcome<NetworkRealization>> {
+  const pending: string[] = []
+  const failedPaths: string[] = []
+  try {
+    for (const object of objects) {
+      const status = await client.realization(object.path)
+      if (status.publish_status === 'ERROR' || status.consolidated_status?.consolidated_status === 'ERROR')
+        failedPaths.push(object.path)
+      else if (status.publish_status !== 'REALIZED') pending.push(object.path)
+    }
+  } catch (error) {
+    if (error instanceof NsxError) return failed(error.toFailure('nsx-realization'))
+    throw error
+  }
+  return succeeded({
+    realized: pending.length === 0 && failedPaths.length === 0,
+    pending,
+    failed: failedPaths,
+  })
 }

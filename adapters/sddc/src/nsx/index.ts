@@ -12,6 +12,8 @@ export {
   type LoadBalancerSpec,
   listEnvironmentNetwork,
   type NetworkObject,
+  type NetworkRealization,
+  networkRealization,
   pathOf,
   specProblems,
 } from './environment-network.ts'

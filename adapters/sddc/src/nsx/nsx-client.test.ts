@@ -7,7 +7,7 @@ import { type NsxSimulator, startNsxSimulator } from '../nsx-sim/nsx-simulator.t
 import { makeTestCertificates, type TestCertificates } from '../nsx-sim/test-certificates.ts'
 import { applyEnvironmentNetwork, destroyEnvironmentNetwork } from './environment-network.ts'
 import { createNsxClient, type NsxClient, type NsxClientOptions } from './nsx-client.ts'
-import { NsxError, scrub } from './nsx-error.ts'
+import { codeOfStatus, NsxError, scrub } from './nsx-error.ts'
 
 const account = { username: 'admin', password: `pw-${randomBytes(8).toString('hex')}` }
 let sim: NsxSimulator
@@ -67,6 +67,26 @@ describe('the NSX client on the simulated NSX Policy API', () => {
     await client.delete('group', id)
   })
 
+  it('a certificate once imported is not changed by a PATCH (as the bindings document)', async () => {
+    const client = clientOf()
+    const id = `cert-${run}`
+    await client.patch('certificate', id, {
+      pem_encoded: pki.site.cert,
+      private_key: pki.site.key,
+      display_name: 'one',
+    })
+    await client.patch('certificate', id, { pem_encoded: pki.server.cert, display_name: 'two' })
+    const read = await client.get('certificate', id)
+    expect(read).toMatchObject({
+      display_name: 'one',
+      pem_encoded: pki.site.cert,
+      has_private_key: true,
+      _revision: 0,
+    })
+    expect(read).not.toHaveProperty('private_key')
+    await client.delete('certificate', id)
+  })
+
   it('a body that breaks the schema fails as invalid with each problem NSX named', async () => {
     const client = clientOf()
     const error = await failureOf(
@@ -79,8 +99,10 @@ describe('the NSX client on the simulated NSX Policy API', () => {
 
   it('an id NSX cannot take fails as invalid before any call', async () => {
     const calls = sim.requests.length
-    const error = await failureOf(clientOf().get('segment', '../infra'))
-    expect(error.code).toBe('invalid')
+    for (const id of ['../infra', '..', '.', '', 'a b', 'x'.repeat(256)]) {
+      const error = await failureOf(clientOf().delete('segment', id))
+      expect(error.code, id).toBe('invalid')
+    }
     expect(sim.requests.length).toBe(calls)
   })
 
@@ -108,6 +130,9 @@ describe('the NSX client on the simulated NSX Policy API', () => {
     expect(signIns()).toBe(before + 2)
     expect((await client.get('segment', `sess-${run}`))?.display_name).toBe('kept')
     await client.delete('segment', `sess-${run}`)
+    const open = sim.sessionCount()
+    await client.close()
+    expect(sim.sessionCount()).toBe(open - 1)
   })
 
   it('NSX answering 503 fails as unavailable and retryable, and the call works once it is back', async () => {
@@ -162,6 +187,25 @@ describe('the NSX client on the simulated NSX Policy API', () => {
   })
 })
 
+describe('the failure code of an HTTP status NSX answers', () => {
+  it.each([
+    [400, 'invalid'],
+    [422, 'invalid'],
+    [404, 'not-found'],
+    [409, 'conflict'],
+    [412, 'conflict'],
+    [401, 'rejected'],
+    [403, 'rejected'],
+    [408, 'timeout'],
+    [429, 'unavailable'],
+    [500, 'unavailable'],
+    [502, 'unavailable'],
+    [503, 'unavailable'],
+  ] as const)('%i is %s', (status, code) => {
+    expect(codeOfStatus(status)).toBe(code)
+  })
+})
+
 describe('secrets and the NSX client', () => {
   it('scrub removes a whole secret and each line of a PEM key', () => {
     const key =
@@ -172,6 +216,23 @@ describe('secrets and the NSX client', () => {
     expect(out).not.toContain('AwEHBG0wawIBAQQg9dmXJZbVtlXG')
     expect(out).not.toContain('hunter2-password')
     expect(out).toContain('[redacted]')
+  })
+
+  it('the simulation answers a body that is not JSON with an ApiError that does not quote it', async () => {
+    const keyLine = pki.site.key.split('\n')[1] as string
+    const response = await fetch(`${sim.url}/policy/api/v1/infra/certificates/broken`, {
+      method: 'PATCH',
+      headers: {
+        authorization: `Basic ${Buffer.from(`admin:${account.password}`).toString('base64')}`,
+        'content-type': 'application/json',
+      },
+      body: `{"pem_encoded": "x", "private_key": "${keyLine}`,
+    })
+    expect(response.status).toBe(400)
+    expect(response.headers.get('x-rxt-simulation')).toBe('a simulation of the NSX Policy API, not NSX')
+    const body = (await response.json()) as { httpStatus: string; error_message: string }
+    expect(body.httpStatus).toBe('BAD_REQUEST')
+    expect(body.error_message).not.toContain(keyLine.slice(0, 16))
   })
 
   it('no password, private key or passphrase appears in any log line or error of a journey', async () => {

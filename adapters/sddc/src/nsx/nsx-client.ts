@@ -1,7 +1,7 @@
 import type { Logger } from '@rxt/kit'
 import { Agent } from 'undici'
 import { adviceOf, codeOfStatus, NsxError, scrub } from './nsx-error.ts'
-import { type ApiError, kinds, type NsxKind } from './wire.ts'
+import { type ApiError, type ConsolidatedRealizedStatus, kinds, type NsxKind } from './wire.ts'
 
 /** The account the client signs in with. */
 export interface NsxCredentials {
@@ -46,9 +46,11 @@ export interface NsxClient {
   put(kind: NsxKind, id: string, body: Record<string, unknown>): Promise<NsxObject>
   /** Deletes the object; one that is already gone is not an error. */
   delete(kind: NsxKind, id: string): Promise<void>
+  /** How far NSX has realized the object of a Policy path (GET /infra/realized-state/status). */
+  realization(intentPath: string): Promise<ConsolidatedRealizedStatus>
   /** Every object the search API finds for the query (all pages). */
   search(query: string): Promise<NsxObject[]>
-  /** Closes the connections. */
+  /** Ends the session (when one is open) and closes the connections. */
   close(): Promise<void>
 }
 
@@ -82,6 +84,7 @@ export function createNsxClient(options: NsxClientOptions): NsxClient {
   const log = options.log
   let session: Session | undefined
   let signingIn: Promise<Session> | undefined
+  let closed = false
 
   const fail = (
     error: NsxError,
@@ -94,7 +97,9 @@ export function createNsxClient(options: NsxClientOptions): NsxClient {
       ...(error.status === undefined ? {} : { status: error.status }),
       ...(error.nsxErrorCode === undefined ? {} : { nsxErrorCode: error.nsxErrorCode }),
     })
-    log?.warn(
+    // A GET or DELETE of an object that is not there is an answer, not a failure, for the caller.
+    const expected = error.code === 'not-found' && (method === 'GET' || method === 'DELETE')
+    log?.[expected ? 'debug' : 'warn'](
       {
         method,
         path,
@@ -103,7 +108,7 @@ export function createNsxClient(options: NsxClientOptions): NsxClient {
         ms: Date.now() - started,
         message: safe.message,
       },
-      'NSX call failed',
+      expected ? 'NSX has no such object' : 'NSX call failed',
     )
     return safe
   }
@@ -195,7 +200,13 @@ export function createNsxClient(options: NsxClientOptions): NsxClient {
         break
       }
       if (response === undefined) throw new NsxError('unavailable', `NSX Manager ${origin} did not answer`)
-      const text = await response.text()
+      let text: string
+      try {
+        text = await response.text()
+      } catch (error) {
+        // The time bound (or a reset) while the body was still coming.
+        throw transportError(error, origin, timeoutMs)
+      }
       if (!response.ok) throw answerError(response.status, text, method, path)
       log?.debug({ method, path, status: response.status, ms: Date.now() - started }, 'NSX call')
       if (text.trim() === '') return undefined
@@ -215,7 +226,8 @@ export function createNsxClient(options: NsxClientOptions): NsxClient {
   }
 
   const objectPath = (kind: NsxKind, id: string): string => {
-    if (!idPattern.test(id))
+    // "." and ".." would be resolved away by the URL, naming the collection or its parent.
+    if (!idPattern.test(id) || /^\.+$/.test(id))
       throw new NsxError(
         'invalid',
         `"${id.slice(0, 80)}" is not an NSX object id (letters, digits, ".", "_" and "-", at most 255)`,
@@ -246,6 +258,11 @@ export function createNsxClient(options: NsxClientOptions): NsxClient {
         throw error
       }
     },
+    async realization(intentPath) {
+      const params = new URLSearchParams({ intent_path: intentPath })
+      return ((await call('GET', `${policyRoot}/infra/realized-state/status?${params}`)) ??
+        {}) as ConsolidatedRealizedStatus
+    },
     async search(query) {
       const found: NsxObject[] = []
       let cursor: string | undefined
@@ -261,6 +278,23 @@ export function createNsxClient(options: NsxClientOptions): NsxClient {
       return found
     },
     async close() {
+      if (closed) return
+      closed = true
+      // A session is ended on NSX Manager too, rather than left to time out.
+      const open = session
+      session = undefined
+      if (open !== undefined) {
+        try {
+          const headers = {
+            cookie: open.cookie,
+            ...(open.xsrf === undefined ? {} : { 'x-xsrf-token': open.xsrf }),
+          }
+          const response = await send('POST', `${origin}/api/session/destroy`, headers, undefined)
+          await response.arrayBuffer()
+        } catch {
+          // The session times out on its own.
+        }
+      }
       await dispatcher.close()
     },
   }

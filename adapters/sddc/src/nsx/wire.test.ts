@@ -77,7 +77,7 @@ function schemaFields(schema: Schema, into: { type: string; field: string }[] = 
 function unnamedKeys(schema: Schema, value: unknown, where: string, into: Finding[] = []): Finding[] {
   if (Array.isArray(value)) {
     if (schema.items !== undefined)
-      value.forEach((v, i) => unnamedKeys(schema.items as Schema, v, `${where}/${i}`, into))
+      for (const [i, v] of value.entries()) unnamedKeys(schema.items, v, `${where}/${i}`, into)
     return into
   }
   if (typeof value !== 'object' || value === null || schema.properties === undefined) return into
@@ -127,10 +127,10 @@ describe.skipIf(go === undefined)(
     })
 
     it('every field a schema names is a field of the binding type it names', () => {
-      const schemas = Object.values(wire).filter(
+      const schemas = (Object.values(wire) as unknown[]).filter(
         (v): v is Schema => typeof v === 'object' && v !== null && 'nsxType' in v,
       )
-      expect(schemas.length).toBeGreaterThanOrEqual(18)
+      expect(schemas.length).toBeGreaterThanOrEqual(20)
       const missing: string[] = []
       for (const schema of schemas)
         for (const { type, field } of schemaFields(schema)) {
@@ -142,7 +142,7 @@ describe.skipIf(go === undefined)(
       expect(missing).toEqual([])
     })
 
-    it('each collection is a path of the bindings, and each PATCH body the type their Patch takes', () => {
+    it('each collection is a path of the bindings, each PATCH body the type their Patch takes, and does what it documents', () => {
       for (const [kind, go] of Object.entries(goClients) as [
         wire.NsxKind,
         (typeof goClients)[wire.NsxKind],
@@ -151,6 +151,14 @@ describe.skipIf(go === undefined)(
         const patch = /\tPatch\([^)]*nsx_policyModel\.(\w+)\) error/.exec(client)
         expect(patch?.[1], kind).toBe(go.patchType)
         expect((wire.kinds[kind].body as Schema).nsxType, kind).toBe(go.patchType)
+        // What PATCH does to an existing object, as the bindings document it on Patch.
+        const doc = /((?:\t\/\/[^\n]*\n)+)\tPatch\(/.exec(client)?.[1] ?? ''
+        const documented = /does not modify an existing/.test(doc)
+          ? 'keep'
+          : /This is a full replace/.test(doc)
+            ? 'replace'
+            : 'merge'
+        expect(wire.patchSemantics[kind], `${kind}: ${doc.split('\n')[0]}`).toBe(documented)
         const types = readFileSync(join(dir, `${go.file}Types.go`), 'utf8')
         const paths = [...types.matchAll(/"(\/policy\/api\/v1\/[^"]+)"/g)].map((m) =>
           (m[1] as string).replace('{domainId}', 'default').replace(/\{\w+\}$/, ':id'),
@@ -159,6 +167,9 @@ describe.skipIf(go === undefined)(
       }
       const search = readFileSync(join(dir, 'search', 'QueryTypes.go'), 'utf8')
       expect(search).toContain('"/policy/api/v1/search/query"')
+      const realization = readFileSync(join(dir, 'infra', 'realized_state', 'StatusTypes.go'), 'utf8')
+      expect(realization).toContain('"/policy/api/v1/infra/realized-state/status"')
+      expect(realization).toContain('fields["intent_path"]')
     })
 
     describe('what the client sends', () => {
@@ -210,6 +221,73 @@ describe.skipIf(go === undefined)(
           unnamedKeys(wire.kinds[kind as wire.NsxKind].body as Schema, write.body, write.url, unnamed)
         }
         expect(unnamed).toEqual([])
+      })
+
+      it('every field the simulation answers is a field of the binding type of the answer', async () => {
+        const client = createNsxClient({ url: sim.url, credentials: account })
+        const pki = makeTestCertificates()
+        const env = { tenantId: 't-wire', projectId: 'p-wire', envId: 'a-wire' }
+        const applied = await applyEnvironmentNetwork(client, {
+          env,
+          segment: { gatewayCidr: '10.41.0.1/24' },
+          loadBalancer: {
+            virtualIp: '10.41.0.10',
+            ports: [443],
+            members: [{ ip: '10.41.0.21', port: 8080 }],
+            tls: { certificatePem: pki.site.cert, privateKeyPem: pki.site.key },
+          },
+          firewall: { rules: [{ name: 'web', action: 'ALLOW', from: 'any', services: 'any' }] },
+        })
+        expect(applied.ok).toBe(true)
+        const outside: string[] = []
+        const check = (type: string, answer: Record<string, unknown>) => {
+          for (const field of Object.keys(answer))
+            if (!fields.get(type)?.has(field) && !(wire.fieldsOutsideBindings[type] ?? []).includes(field))
+              outside.push(`${type}.${field}`)
+        }
+        // Objects as GET answers them (a certificate as TlsCertificate), and the search's answer.
+        const objects = sim.objects()
+        expect(objects.length).toBe(8)
+        for (const object of objects) check(String(object.resource_type), object)
+        const headers = {
+          authorization: `Basic ${Buffer.from(`admin:${account.password}`).toString('base64')}`,
+        }
+        const search = (await (
+          await fetch(`${sim.url}/policy/api/v1/search/query?query=resource_type:Segment`, { headers })
+        ).json()) as Record<string, unknown>
+        check('SearchResponse', search)
+        const status = (await (
+          await fetch(
+            `${sim.url}/policy/api/v1/infra/realized-state/status?intent_path=${encodeURIComponent(String(objects[0]?.path))}`,
+            { headers },
+          )
+        ).json()) as Record<string, unknown>
+        check('ConsolidatedRealizedStatus', status)
+        check('ConsolidatedStatus', status.consolidated_status as Record<string, unknown>)
+        // Errors: a missing object, a body breaking its schema (with related errors), a stale revision.
+        const errors = [
+          await fetch(`${sim.url}/policy/api/v1/infra/segments/none`, { headers }),
+          await fetch(`${sim.url}/policy/api/v1/infra/lb-pools/p`, {
+            method: 'PATCH',
+            headers: { ...headers, 'content-type': 'application/json' },
+            body: JSON.stringify({ members: [{}] }),
+          }),
+          await fetch(`${sim.url}/policy/api/v1/infra/segments/rxt-a-wire-seg`, {
+            method: 'PUT',
+            headers: { ...headers, 'content-type': 'application/json' },
+            body: JSON.stringify({ _revision: 99 }),
+          }),
+        ]
+        expect(errors.map((r) => r.status)).toEqual([404, 400, 412])
+        for (const response of errors) {
+          const body = (await response.json()) as Record<string, unknown>
+          check('ApiError', body)
+          for (const related of (body.related_errors ?? []) as Record<string, unknown>[])
+            check('RelatedApiError', related)
+        }
+        expect(outside).toEqual([])
+        expect((await destroyEnvironmentNetwork(client, env)).ok).toBe(true)
+        await client.close()
       })
     })
   },

@@ -7,7 +7,8 @@
  * `nsxType` gives the wire names (its `fields["…"]` keys). Only the fields the adapter uses are listed;
  * every schema allows further properties, as NSX does (its objects carry many more). The binding test
  * (wire.test.ts) checks every property named here, and every key the client sends, against the
- * bindings.
+ * bindings. The bindings give names and types, not limits: the few limits here (lengths, counts) are
+ * the adapter's guards, each noted with where it comes from.
  */
 import Type, { type Static, type TSchema } from 'typebox'
 
@@ -23,7 +24,8 @@ export const fieldsOutsideBindings: Readonly<Record<string, readonly string[]>> 
   ApiError: ['httpStatus'],
 }
 
-// Tag — model/ModelPackageTypes.go, TagBindingType(): scope (max 128), tag (max 256).
+// Tag — model/ModelPackageTypes.go, TagBindingType(). The tag's 256 characters are the binding's
+// comment on Tag.Tag; the scope's 128 and 30 tags an object are NSX's API guide's (check on a Manager).
 export const Tag = Type.Object(
   { scope: Type.String({ maxLength: 128 }), tag: Type.String({ maxLength: 256 }) },
   from('Tag'),
@@ -32,9 +34,10 @@ export type Tag = Static<typeof Tag>
 
 /** The fields every Policy object has (PolicyConfigResource's, repeated in each binding type). */
 const common = {
-  id: Type.Optional(Type.String({ maxLength: 1024 })),
-  display_name: Type.Optional(Type.String({ maxLength: 255 })),
-  description: Type.Optional(Type.String({ maxLength: 1024 })),
+  // The client's own bound on ids (see nsx-client.ts); display names and descriptions are unbounded here.
+  id: Type.Optional(Type.String({ maxLength: 255 })),
+  display_name: Type.Optional(Type.String()),
+  description: Type.Optional(Type.String()),
   resource_type: Type.Optional(Type.String()),
   path: Type.Optional(Type.String()),
   parent_path: Type.Optional(Type.String()),
@@ -94,7 +97,7 @@ export const LBPoolMember = Type.Object(
     display_name: Type.Optional(Type.String()),
     ip_address: Type.String(),
     port: Type.Optional(Type.String()),
-    weight: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),
+    weight: Type.Optional(Type.Integer()),
     admin_state: Type.Optional(Type.String()),
   },
   from('LBPoolMember'),
@@ -107,6 +110,7 @@ export const LBPool = Type.Object(
     ...common,
     algorithm: Type.Optional(Type.String()),
     members: Type.Optional(Type.Array(LBPoolMember)),
+    // The adapter's guard: a pool that is active with no member is no pool.
     min_active_members: Type.Optional(Type.Integer({ minimum: 1 })),
   },
   from('LBPool'),
@@ -248,6 +252,26 @@ export const SearchResponse = Type.Object(
 )
 export type SearchResponse = Static<typeof SearchResponse>
 
+// ConsolidatedStatus — model/ModelPackageTypes.go, ConsolidatedStatusBindingType(): SUCCESS,
+// IN_PROGRESS, ERROR, UNKNOWN, UNINITIALIZED, SANDBOXED_REALIZATION_PENDING (its constants).
+export const ConsolidatedStatus = Type.Object(
+  { consolidated_status: Type.Optional(Type.String()) },
+  from('ConsolidatedStatus'),
+)
+
+// ConsolidatedRealizedStatus — model/ModelPackageTypes.go, ConsolidatedRealizedStatusBindingType():
+// the answer of GET /policy/api/v1/infra/realized-state/status?intent_path=… (infra/realized_state/
+// StatusClient.go). publish_status: REALIZED, UNREALIZED, UNAVAILABLE or ERROR (its constants).
+export const ConsolidatedRealizedStatus = Type.Object(
+  {
+    intent_path: Type.Optional(Type.String()),
+    publish_status: Type.Optional(Type.String()),
+    consolidated_status: Type.Optional(ConsolidatedStatus),
+  },
+  from('ConsolidatedRealizedStatus'),
+)
+export type ConsolidatedRealizedStatus = Static<typeof ConsolidatedRealizedStatus>
+
 /** The kinds of object the adapter manages, with the path under /policy/api/v1 and the schema. */
 export const NsxKind = {
   tier1: 'tier1',
@@ -292,6 +316,24 @@ export const kinds: Readonly<Record<NsxKind, KindSpec>> = {
 /** The kind of a resource_type, or undefined for one the adapter does not manage. */
 export const kindOfResourceType = (resourceType: string): NsxKind | undefined =>
   (Object.keys(kinds) as NsxKind[]).find((kind) => kinds[kind].resourceType === resourceType)
+
+/**
+ * What a PATCH of an existing object does, as the bindings' documentation of each Patch says
+ * (infra/*Client.go): segments, Tier-1s and groups are updated with the fields given; LB services,
+ * pools, virtual servers and security policies are replaced whole ("This is a full replace"); a
+ * certificate is not changed, by PATCH or PUT ("This patch method does not modify an existing
+ * certificate").
+ */
+export const patchSemantics: Readonly<Record<NsxKind, 'merge' | 'replace' | 'keep'>> = {
+  tier1: 'merge',
+  segment: 'merge',
+  group: 'merge',
+  'lb-service': 'replace',
+  'lb-pool': 'replace',
+  'lb-virtual-server': 'replace',
+  'security-policy': 'replace',
+  certificate: 'keep',
+}
 
 /**
  * The order objects are deleted in: what refers to another goes first (a virtual server names its
