@@ -109,6 +109,8 @@ interface EnvState {
     readonly replicas: number
     readonly cpu: number
     readonly memoryMiB: number
+    /** What the deploy asked per replica, before rounding to whole vCPUs: what the quota bounds. */
+    readonly asked?: DeployRequest['resources']
     readonly ports: DeployRequest['ports']
   }
   readonly autoscaling?: ScaleSpec['autoscaling']
@@ -430,19 +432,23 @@ export function createSddcPlatform(
     }
   }
 
-  const quotaRefusal = (state: EnvState, replicas: number, shape: { cpu: number; memoryMiB: number }) => {
-    if (replicas * shape.cpu > state.quota.cpu)
+  /**
+   * The quota bounds what a deploy asks (replicas × its CPU and memory), as on every platform; a VM's
+   * rounding up to whole vCPUs is this platform's granularity (the plan's summary says so), not more asked.
+   */
+  const quotaRefusal = (state: EnvState, replicas: number, asked: { cpu: number; memoryMiB: number }) => {
+    if (replicas * asked.cpu > state.quota.cpu)
       return failed<never>(
         failure(
           FailureCode.rejected,
-          `${replicas} VMs of ${shape.cpu} vCPU exceed the environment's quota of ${state.quota.cpu} vCPU`,
+          `${replicas} replicas of ${asked.cpu} vCPU exceed the environment's quota of ${state.quota.cpu} vCPU`,
         ),
       )
-    if (replicas * shape.memoryMiB > state.quota.memoryMiB)
+    if (replicas * asked.memoryMiB > state.quota.memoryMiB)
       return failed<never>(
         failure(
           FailureCode.rejected,
-          `${replicas} VMs of ${shape.memoryMiB} MiB exceed the environment's quota of ${state.quota.memoryMiB} MiB`,
+          `${replicas} replicas of ${asked.memoryMiB} MiB exceed the environment's quota of ${state.quota.memoryMiB} MiB`,
         ),
       )
     return undefined
@@ -461,13 +467,13 @@ export function createSddcPlatform(
         env.state.autoscaling === undefined || env.state.autoscaling === null
           ? request.replicas
           : Math.max(request.replicas, env.state.autoscaling.minReplicas)
-      const refused = quotaRefusal(env.state, replicas, shape)
+      const refused = quotaRefusal(env.state, replicas, request.resources)
       if (refused !== undefined) return refused
       const revision = (current?.revision ?? 0) + 1
       // A revision an earlier, interrupted deploy left is not this one: its VMs go first.
       await retire(
         vms.filter((vm) => vm.revision >= revision),
-        'left by an interrupted deploy',
+        'undeployed: left by an interrupted deploy',
       )
       await cloneVms(
         env,
@@ -486,6 +492,7 @@ export function createSddcPlatform(
           replicas,
           cpu: shape.cpu,
           memoryMiB: shape.memoryMiB,
+          asked: request.resources,
           ports: request.ports,
         },
       }
@@ -493,7 +500,7 @@ export function createSddcPlatform(
       await writeState(env.folder, state)
       await retire(
         vms.filter((vm) => vm.revision < revision),
-        `replaced by revision ${revision}`,
+        `undeployed: replaced by revision ${revision}`,
       )
       return succeeded(deploymentOutcome(state, await vmsIn(env.folder, env.state.scope)))
     })
@@ -533,7 +540,7 @@ export function createSddcPlatform(
       const guest = await guestFrom(vms.find((vm) => vm.revision === current.revision))
       await retire(
         vms.filter((vm) => vm.revision >= revision),
-        'left by an interrupted deploy',
+        'undeployed: left by an interrupted deploy',
       )
       await cloneVms(
         env,
@@ -544,13 +551,20 @@ export function createSddcPlatform(
       )
       const state = {
         ...env.state,
-        deploy: { ...current, ...shape, revision, replicas: spec.replicas, digest: `resized:${spec.key}` },
+        deploy: {
+          ...current,
+          ...shape,
+          asked: shape,
+          revision,
+          replicas: spec.replicas,
+          digest: `resized:${spec.key}`,
+        },
       }
       await writeState(env.folder, state)
       await rebalance({ folder: env.folder, state })
       await retire(
         vms.filter((vm) => vm.revision < revision),
-        `resized by revision ${revision}`,
+        `undeployed: resized by revision ${revision}`,
       )
       return succeeded({ envId: spec.envId, replicas: spec.replicas, autoscaling })
     })
@@ -569,7 +583,7 @@ export function createSddcPlatform(
       // No autoscaler runs VMs: the fewest VMs it allows run, and the range is kept for what reads it.
       const replicas =
         spec.autoscaling === null ? spec.replicas : Math.max(spec.replicas, spec.autoscaling.minReplicas)
-      const refused = quotaRefusal(env.state, replicas, current)
+      const refused = quotaRefusal(env.state, replicas, current.asked ?? current)
       if (refused !== undefined) return refused
       const vms = (await vmsIn(env.folder, env.state.scope)).filter((vm) => vm.revision === current.revision)
       const have = new Set(vms.map((vm) => vm.index))
@@ -710,7 +724,7 @@ export function createSddcPlatform(
       const env = await locate(request.envId)
       if (env === undefined) return succeeded({ envId: request.envId, existed: false })
       await networking.destroy(env.state)
-      await retire(await vmsIn(env.folder, env.state.scope), 'environment destroyed')
+      await retire(await vmsIn(env.folder, env.state.scope), 'destroyed: its environment was destroyed')
       const [pool, pg] = await Promise.all([
         poolOf(env.state.scope),
         inventory.find(`${dc}/network/${env.state.scope}`),
