@@ -1,11 +1,12 @@
 import Type, { type Static } from 'typebox'
 import { defineMessage } from '../define-message.ts'
 import { MessageKind } from '../envelope.ts'
-import { closedObject, idField, textField, timestampField } from '../fields.ts'
+import { closedObject, idField, ipAddressField, labelField, textField, timestampField } from '../fields.ts'
 
 /**
- * VM lifecycle (seed 002): what happened to a VM, whoever caused it. The inventory context watches
- * vCenter and publishes these; read models (VM lists, details, billing) are built from them.
+ * VM lifecycle (seed 002): what happened to a VM, whoever caused it. The SDDC Flex adapter watches
+ * vCenter and publishes these; read models (the vms context's list, details and history; billing) are
+ * built from them.
  */
 
 const vmId = () => idField('The VM managed object id, e.g. vm-1042')
@@ -30,6 +31,13 @@ export const VmCreated = closedObject({
     description: 'The environment the VM serves, or null for a VM outside any deployment',
   }),
   spec: VmSpecSummary,
+  tags: Type.Optional(
+    Type.Array(labelField('A vSphere tag of the VM (category/name)'), {
+      maxItems: 50,
+      uniqueItems: true,
+      description: "The VM's vSphere tags, when the adapter reads them",
+    }),
+  ),
 })
 export type VmCreated = Static<typeof VmCreated>
 
@@ -37,6 +45,12 @@ export const VmStarted = closedObject({
   vmId: vmId(),
   nodeId: nodeId('The ESXi host the VM runs on'),
   startTime: timestampField('When the VM powered on'),
+  ipAddresses: Type.Optional(
+    Type.Array(ipAddressField('An address of the guest'), {
+      maxItems: 32,
+      description: "The guest's IP addresses as VMware Tools reports them, when known",
+    }),
+  ),
 })
 export type VmStarted = Static<typeof VmStarted>
 
@@ -61,7 +75,7 @@ export const VmCreatedMessage = defineMessage({
   version: 1,
   kind: MessageKind.event,
   summary: 'A VM was created',
-  publishedBy: 'inventory',
+  publishedBy: 'sddc',
   schema: VmCreated,
   fixture: {
     vmId: 'vm-1042',
@@ -77,7 +91,7 @@ export const VmStartedMessage = defineMessage({
   version: 1,
   kind: MessageKind.event,
   summary: 'A VM powered on',
-  publishedBy: 'inventory',
+  publishedBy: 'sddc',
   schema: VmStarted,
   fixture: { vmId: 'vm-1042', nodeId: 'host-17', startTime: '2025-06-01T11:59:30Z' },
 })
@@ -87,7 +101,7 @@ export const VmStoppedMessage = defineMessage({
   version: 1,
   kind: MessageKind.event,
   summary: 'A VM powered off',
-  publishedBy: 'inventory',
+  publishedBy: 'sddc',
   schema: VmStopped,
   fixture: { vmId: 'vm-1042', stopTime: '2025-06-02T08:30:00Z', reason: 'scaled down' },
 })
@@ -97,7 +111,7 @@ export const VmMigratedMessage = defineMessage({
   version: 1,
   kind: MessageKind.event,
   summary: 'A VM moved to another host (vMotion)',
-  publishedBy: 'inventory',
+  publishedBy: 'sddc',
   schema: VmMigrated,
   fixture: {
     vmId: 'vm-1042',
