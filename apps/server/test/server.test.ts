@@ -185,7 +185,7 @@ describe('rxt-deploy configuration and usage errors', () => {
       const unknown = await runToEnd(['serve', 'nope'], { DATABASE_URL: 'postgres://127.0.0.1:1/none' })
       expect(unknown.code).toBe(2)
       expect(unknown.stderr).toContain(
-        'unknown context nope; this build has identity, registry, vcs, sim, spot, router, placement, policy, secrets, orchestrator, audit, system, console, gateway',
+        'unknown context nope; this build has identity, registry, vcs, sim, spot, router, placement, policy, secrets, orchestrator, vms, audit, system, console, gateway',
       )
       const bad = await runToEnd(['launch'])
       expect(bad.code).toBe(2)

@@ -1,0 +1,52 @@
+import {
+  SddcVmCreatedMessage,
+  SddcVmMigrateFailedMessage,
+  UsageSampleMessage,
+  VmCreatedMessage,
+  VmMigratedMessage,
+  VmStartedMessage,
+  VmStoppedMessage,
+} from '@rxt/contracts'
+import { defineContext, on, perContext, tenantOfMessage } from '@rxt/kit'
+import { vmsRoutes } from './routes.ts'
+import { createVms } from './service.ts'
+
+/** One vms per context database: routes and handlers share it. */
+const vmsOf = perContext(createVms)
+
+/**
+ * VMs (seeds 002 and 003): the event-sourced VM inventory — each VM's lifecycle history and the list
+ * and details folded from it — per-VM metrics and alerts, and migrations between hosts.
+ */
+export const vms = defineContext({
+  name: 'vms',
+  description:
+    "The organisations' VMs: lifecycle history and the read models folded from it, metrics, alerts, migrations",
+  migrations: new URL('../migrations/', import.meta.url),
+  routes: (app, deps) => vmsRoutes(vmsOf(deps))(app),
+  handlers: (deps) => [
+    // One handler, one durable consumer: a VM's events are kept in one history whatever their type.
+    on(
+      [VmCreatedMessage, VmStartedMessage, VmStoppedMessage, VmMigratedMessage, SddcVmCreatedMessage],
+      { id: 'history' },
+      (message, ctx) => vmsOf(deps).record(ctx.tx, tenantOfMessage(message), message),
+    ),
+    on(UsageSampleMessage, { id: 'samples' }, (data, ctx, message) =>
+      vmsOf(deps).sample(ctx.tx, tenantOfMessage(message), message.id, data),
+    ),
+    on(SddcVmMigrateFailedMessage, { id: 'migrate-failed' }, (data, ctx, message) =>
+      vmsOf(deps).migrateFailed(ctx.tx, tenantOfMessage(message), data, new Date(message.time)),
+    ),
+  ],
+})
+
+export { type AlertRule, evaluatePoweredOff, evaluateThreshold, isExpectedStop } from './domain/alerts.ts'
+export {
+  compareEntries,
+  foldHistory,
+  type HistoryEntry,
+  occurredAtOf,
+  type VmState,
+} from './domain/projection.ts'
+export { parseRange } from './domain/range.ts'
+export { createVms, type Vms } from './service.ts'
