@@ -2,7 +2,7 @@ import { type HttpApp, Permission, principalOf, problemResponses, tenantOf } fro
 import Type from 'typebox'
 import { AlertMetric, RuleKind } from './domain/alerts.ts'
 import { PowerState } from './domain/projection.ts'
-import { maxBuckets, maxSpanDays, maxStepSeconds, minStepSeconds, parseRange } from './domain/range.ts'
+import { maxBuckets, maxSpanDays, maxStepSeconds, minStepSeconds } from './domain/range.ts'
 import type { Vms } from './service.ts'
 
 const tags = ['vms']
@@ -187,8 +187,10 @@ export const vmsRoutes = (vms: Vms) => (app: HttpApp) => {
         params: VmParams,
         querystring: Type.Object(
           {
-            from: Time,
-            to: Time,
+            from: Type.Optional(Type.String({ format: 'date-time', description: 'Required: the start' })),
+            to: Type.Optional(
+              Type.String({ format: 'date-time', description: 'Required: the end (excluded)' }),
+            ),
             step: Type.Optional(
               Type.String({
                 minLength: 1,
@@ -202,8 +204,10 @@ export const vmsRoutes = (vms: Vms) => (app: HttpApp) => {
         response: {
           200: Type.Object({
             vmId: Type.String(),
-            from: Time,
-            to: Time,
+            from: Type.Optional(Type.String({ format: 'date-time', description: 'Required: the start' })),
+            to: Type.Optional(
+              Type.String({ format: 'date-time', description: 'Required: the end (excluded)' }),
+            ),
             stepSeconds: Type.Integer(),
             series: Type.Array(Series),
           }),
@@ -211,7 +215,7 @@ export const vmsRoutes = (vms: Vms) => (app: HttpApp) => {
         },
       },
     },
-    async (request) => vms.metrics(tenantOf(request), request.params.vmId, parseRange(request.query)),
+    async (request) => vms.metrics(tenantOf(request), request.params.vmId, request.query),
   )
   app.post(
     '/vms/:vmId/migrate',

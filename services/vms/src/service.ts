@@ -26,7 +26,7 @@ import {
   type VmEvent,
   type VmState,
 } from './domain/projection.ts'
-import { bucketOf, type MetricsRange } from './domain/range.ts'
+import { bucketOf, parseRange } from './domain/range.ts'
 import {
   createVmRows,
   entryOf,
@@ -335,11 +335,17 @@ export function createVms(deps: VmsDeps) {
       })
     },
 
-    /** GET /v1/vms/:vmId/metrics: each series rolled up per bucket (avg, max, sum, count). */
-    async metrics(tenantId: string, vmId: string, range: MetricsRange) {
+    /** GET /v1/vms/:vmId/metrics: each series rolled up per bucket (avg, max, sum, count); the range checked (range.ts). */
+    async metrics(
+      tenantId: string,
+      vmId: string,
+      query: { from?: string | undefined; to?: string | undefined; step?: string | undefined },
+    ) {
       return db.withTenant(tenantId, async (tx) => {
         const rows = createVmRows(tx)
+        // The VM first: another organisation's is absent (404) whatever the range asked.
         await vmOf(rows, vmId)
+        const range = parseRange(query)
         const buckets = await rows.buckets(vmId, range.from, range.to, range.stepSeconds)
         const series = (Object.keys(sampleColumns) as SeriesName[]).map((name) => ({
           name,

@@ -2,7 +2,7 @@ import { InputError } from '@rxt/kit'
 import { describe, expect, it } from 'vitest'
 import { bucketOf, parseRange, parseStep } from './range.ts'
 
-const problem = (query: { from: string; to: string; step?: string }) => {
+const problem = (query: { from?: string; to?: string; step?: string }) => {
   try {
     parseRange(query)
   } catch (error) {
@@ -69,6 +69,7 @@ describe('a metrics range', () => {
       'not a duration',
     ],
     [{ from: 'yesterday', to: '2026-01-01T01:00:00Z' }, '/querystring/from', 'RFC 3339'],
+    [{ to: '2026-01-01T01:00:00Z' }, '/querystring/from', 'names its range'],
   ])('refuses %j at %s, saying %s', (query, path, words) => {
     const { message, violations } = problem(query)
     expect(message).toContain(words)

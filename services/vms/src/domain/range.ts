@@ -32,8 +32,20 @@ export function parseStep(text: string): number | undefined {
  * The range of a metrics request, or an InputError naming every problem (from before to, a span over
  * maxSpanDays, a step out of bounds or giving too many buckets), each at its query parameter.
  */
-export function parseRange(query: { from: string; to: string; step?: string | undefined }): MetricsRange {
+export function parseRange(query: {
+  from?: string | undefined
+  to?: string | undefined
+  step?: string | undefined
+}): MetricsRange {
   const violations: Violation[] = []
+  if (query.from === undefined || query.to === undefined) {
+    for (const name of ['from', 'to'] as const)
+      if (query[name] === undefined) violations.push({ path: `/querystring/${name}`, message: 'is required' })
+    throw new InputError(
+      'a metrics request names its range: from and to (RFC 3339), e.g. ?from=2026-01-01T10:00:00Z&to=2026-01-01T11:00:00Z',
+      violations,
+    )
+  }
   const from = new Date(query.from)
   const to = new Date(query.to)
   if (Number.isNaN(from.getTime()))
