@@ -8,8 +8,19 @@ import {
   VmStoppedMessage,
 } from '@rxt/contracts'
 import { defineContext, on, perContext, tenantOfMessage } from '@rxt/kit'
+import Type from 'typebox'
 import { vmsRoutes } from './routes.ts'
-import { createVms } from './service.ts'
+import { createVms, type VmsConfig } from './service.ts'
+
+const VmsConfigSchema = Type.Object({
+  VMS_MIGRATION_TIMEOUT_SECONDS: Type.Integer({
+    minimum: 60,
+    maximum: 86_400,
+    default: 3_600,
+    description:
+      'How long a VM migration request (POST /v1/vms/{vmId}/migrate) waits for the SDDC Flex adapter to move the VM or refuse, before it fails (retryable)',
+  }),
+})
 
 /** One vms per context database: routes and handlers share it. */
 const vmsOf = perContext(createVms)
@@ -18,10 +29,11 @@ const vmsOf = perContext(createVms)
  * VMs (seeds 002 and 003): the event-sourced VM inventory — each VM's lifecycle history and the list
  * and details folded from it — per-VM metrics and alerts, and migrations between hosts.
  */
-export const vms = defineContext({
+export const vms = defineContext<VmsConfig>({
   name: 'vms',
   description:
     "The organisations' VMs: lifecycle history and the read models folded from it, metrics, alerts, migrations",
+  config: VmsConfigSchema,
   migrations: new URL('../migrations/', import.meta.url),
   routes: (app, deps) => vmsRoutes(vmsOf(deps))(app),
   handlers: (deps) => [
@@ -38,6 +50,16 @@ export const vms = defineContext({
       vmsOf(deps).migrateFailed(ctx.tx, tenantOfMessage(message), data, new Date(message.time)),
     ),
   ],
+  jobs: (deps) => [
+    {
+      name: 'migration-deadline',
+      everyMs: 60_000,
+      run: async () => {
+        const expired = await vmsOf(deps).expireMigrations()
+        if (expired > 0) deps.log.warn({ expired }, 'VM migration requests failed for want of an answer')
+      },
+    },
+  ],
 })
 
 export { type AlertRule, evaluatePoweredOff, evaluateThreshold, isExpectedStop } from './domain/alerts.ts'
@@ -49,4 +71,4 @@ export {
   type VmState,
 } from './domain/projection.ts'
 export { parseRange } from './domain/range.ts'
-export { createVms, type Vms } from './service.ts'
+export { createVms, type Vms, type VmsConfig } from './service.ts'

@@ -38,10 +38,16 @@ import {
   type VmRows,
 } from './store.ts'
 
+export interface VmsConfig {
+  /** How long a migration request waits for its answer before it fails. */
+  readonly VMS_MIGRATION_TIMEOUT_SECONDS: number
+}
+
 export interface VmsDeps {
   readonly db: ContextDb
   readonly bus: ContextBus
   readonly clock: Clock
+  readonly config: VmsConfig
 }
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -482,6 +488,22 @@ export function createVms(deps: VmsDeps) {
         })
         return migrationView(row)
       })
+    },
+
+    /**
+     * The `migration-deadline` job: requests with no answer for VMS_MIGRATION_TIMEOUT_SECONDS (as of
+     * `now`) fail, retryable; a VM's next migration may then be asked. An evt.vm.migrated that comes
+     * later still moves the VM in its projection.
+     */
+    async expireMigrations(now: Date = clock.now()): Promise<number> {
+      const timeout = deps.config.VMS_MIGRATION_TIMEOUT_SECONDS
+      return db.transaction((tx) =>
+        createVmRows(tx).expireMigrations(
+          new Date(now.getTime() - timeout * 1000),
+          now,
+          `no answer from the SDDC Flex adapter within ${timeout} s (VMS_MIGRATION_TIMEOUT_SECONDS): see where the VM runs (GET /v1/vms/{vmId}) and ask again`,
+        ),
+      )
     },
 
     /** GET /v1/vms/:vmId/migrations/:migrationId */

@@ -431,6 +431,20 @@ export function createVmRows(tx: Queryable) {
       return rows[0]
     },
 
+    /**
+     * Every organisation's requests in flight since before `before`, failed (in a transaction that set
+     * rxt.sweep to migration-deadline: the policies of migration 0002 let it see those rows only).
+     */
+    async expireMigrations(before: Date, at: Date, reason: string): Promise<number> {
+      await tx.query("SELECT set_config('rxt.sweep', 'migration-deadline', true)")
+      const { rowCount } = await tx.query(
+        `UPDATE vm_migrations SET status = 'failed', finished_at = $2, reason = $3, retryable = true
+          WHERE status = 'requested' AND requested_at < $1`,
+        [before, at, reason],
+      )
+      return rowCount
+    },
+
     async finishMigration(
       id: string,
       outcome: { status: 'completed' | 'failed'; at: Date; reason: string | null; retryable: boolean | null },

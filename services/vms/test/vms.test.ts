@@ -95,7 +95,12 @@ for (const target of dbTargets()) {
           ),
         },
       )
-      direct = createVms({ db, bus: driver.bus, clock: systemClock })
+      direct = createVms({
+        db,
+        bus: driver.bus,
+        clock: systemClock,
+        config: { VMS_MIGRATION_TIMEOUT_SECONDS: 3_600 },
+      })
 
       // Alice's vm-100: created, named by the adapter, started with an address.
       await publish(
@@ -408,6 +413,21 @@ for (const target of dbTargets()) {
         toHost: 'host-3',
       })
       expect((await get('/v1/vms/vm-100')).host).toBe('host-2')
+    })
+
+    it('fails a migration no answer comes to within VMS_MIGRATION_TIMEOUT_SECONDS, and no other', async () => {
+      const asked = await call('POST', '/v1/vms/vm-200/migrate', alice.authorization, { toHost: 'host-8' })
+      expect(asked.status, asked.text).toBe(202)
+      const status = `/v1/vms/vm-200/migrations/${asked.body.id}`
+      // Within the timeout: nothing expires (the completed and failed ones of vm-100 stay as they were).
+      expect(await direct.expireMigrations(new Date(Date.now() + minutes(59)))).toBe(0)
+      expect((await get(status)).status).toBe('requested')
+      expect(await direct.expireMigrations(new Date(Date.now() + minutes(61)))).toBe(1)
+      expect(await get(status)).toMatchObject({ status: 'failed', retryable: true })
+      expect((await get(status)).reason).toContain('VMS_MIGRATION_TIMEOUT_SECONDS')
+      const again = await call('POST', '/v1/vms/vm-200/migrate', alice.authorization, { toHost: 'host-8' })
+      expect(again.status, again.text).toBe(202)
+      expect(await direct.expireMigrations(new Date(Date.now() + minutes(61)))).toBe(1)
     })
 
     it("keeps one organisation's VMs from another, even under the same VM id", async () => {
