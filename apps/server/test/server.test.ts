@@ -61,6 +61,7 @@ describe('rxt-deploy up (embedded)', () => {
           'policy',
           'secrets',
           'orchestrator',
+          'vms',
           'audit',
           'system',
           'console',
@@ -197,7 +198,7 @@ describe('rxt-deploy configuration and usage errors', () => {
     const contexts = await runToEnd(['contexts'])
     expect(contexts.code).toBe(0)
     expect(contexts.stdout).toMatch(
-      /^identity\t.*\nregistry\t.*\nvcs\t.*\nsim\t.*\nspot\t.*\nrouter\t.*\nplacement\t.*\npolicy\t.*\nsecrets\t.*\norchestrator\t.*\naudit\t.*\nsystem\t/,
+      /^identity\t.*\nregistry\t.*\nvcs\t.*\nsim\t.*\nspot\t.*\nrouter\t.*\nplacement\t.*\npolicy\t.*\nsecrets\t.*\norchestrator\t.*\nvms\t.*\naudit\t.*\nsystem\t/,
     )
     const version = await runToEnd(['--version'])
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/)
