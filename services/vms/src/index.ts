@@ -20,6 +20,13 @@ const VmsConfigSchema = Type.Object({
     description:
       'How long a VM migration request (POST /v1/vms/{vmId}/migrate) waits for the SDDC Flex adapter to move the VM or refuse, before it fails (retryable)',
   }),
+  VMS_SAMPLE_RETENTION_DAYS: Type.Integer({
+    minimum: 1,
+    maximum: 3_660,
+    default: 35,
+    description:
+      'How long per-VM samples (GET /v1/vms/{vmId}/metrics) are kept: older ones are deleted by the hourly purge-samples job',
+  }),
 })
 
 /** One vms per context database: routes and handlers share it. */
@@ -57,6 +64,14 @@ export const vms = defineContext<VmsConfig>({
       run: async () => {
         const expired = await vmsOf(deps).expireMigrations()
         if (expired > 0) deps.log.warn({ expired }, 'VM migration requests failed for want of an answer')
+      },
+    },
+    {
+      name: 'purge-samples',
+      everyMs: 3_600_000,
+      run: async () => {
+        const purged = await vmsOf(deps).purgeSamples()
+        if (purged > 0) deps.log.info({ purged }, 'VM samples past VMS_SAMPLE_RETENTION_DAYS deleted')
       },
     },
   ],

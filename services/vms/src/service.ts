@@ -41,6 +41,8 @@ import {
 export interface VmsConfig {
   /** How long a migration request waits for its answer before it fails. */
   readonly VMS_MIGRATION_TIMEOUT_SECONDS: number
+  /** How long per-VM samples are kept. */
+  readonly VMS_SAMPLE_RETENTION_DAYS: number
 }
 
 export interface VmsDeps {
@@ -503,6 +505,14 @@ export function createVms(deps: VmsDeps) {
           now,
           `no answer from the SDDC Flex adapter within ${timeout} s (VMS_MIGRATION_TIMEOUT_SECONDS): see where the VM runs (GET /v1/vms/{vmId}) and ask again`,
         ),
+      )
+    },
+
+    /** The `purge-samples` job: every organisation's samples older than VMS_SAMPLE_RETENTION_DAYS (as of `now`). */
+    async purgeSamples(now: Date = clock.now()): Promise<number> {
+      const days = deps.config.VMS_SAMPLE_RETENTION_DAYS
+      return db.transaction((tx) =>
+        createVmRows(tx).purgeSamples(new Date(now.getTime() - days * 86_400_000)),
       )
     },
 

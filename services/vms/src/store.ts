@@ -315,6 +315,13 @@ export function createVmRows(tx: Queryable) {
       }))
     },
 
+    /** Every organisation's samples whose window ended before `before` (the purge-samples job). */
+    async purgeSamples(before: Date): Promise<number> {
+      await tx.query("SELECT set_config('rxt.sweep', 'sample-retention', true)")
+      const { rowCount } = await tx.query('DELETE FROM vm_samples WHERE window_end < $1', [before])
+      return rowCount
+    },
+
     async rules(): Promise<RuleRow[]> {
       const { rows } = await tx.query<RuleRow>(
         `SELECT ${ruleColumns} FROM alert_rules ORDER BY created_at, id`,

@@ -99,7 +99,7 @@ for (const target of dbTargets()) {
         db,
         bus: driver.bus,
         clock: systemClock,
-        config: { VMS_MIGRATION_TIMEOUT_SECONDS: 3_600 },
+        config: { VMS_MIGRATION_TIMEOUT_SECONDS: 3_600, VMS_SAMPLE_RETENTION_DAYS: 35 },
       })
 
       // Alice's vm-100: created, named by the adapter, started with an address.
@@ -467,6 +467,21 @@ for (const target of dbTargets()) {
       expect(rebuilt.status, rebuilt.text).toBe(200)
       expect(await direct.projectionRows(alice.orgId)).toEqual(live.alice)
       expect((await call('POST', '/v1/admin/vms/rebuild', bob.authorization)).status).toBe(403)
+    })
+
+    it('deletes samples past VMS_SAMPLE_RETENTION_DAYS, and no younger one', async () => {
+      const url = '/v1/vms/vm-100/metrics?from=2026-01-01T10:00:00Z&to=2026-01-01T10:30:00Z&step=10m'
+      const count = async () =>
+        (await get(url)).series
+          .find((s: { name: string }) => s.name === 'cpu')
+          .points.reduce((n: number, p: { samples: number }) => n + p.samples, 0)
+      expect(await count()).toBe(4)
+      // 35 days after 10:04:59 the oldest (ending 10:05) is not yet past the retention.
+      expect(await direct.purgeSamples(new Date(Date.UTC(2026, 1, 5, 10, 4, 59)))).toBe(0)
+      expect(await count()).toBe(4)
+      // Those ending 10:05, 10:10 and 10:15 are past it 35 days after 10:16; the one ending 10:20 is not.
+      expect(await direct.purgeSamples(new Date(Date.UTC(2026, 1, 5, 10, 16)))).toBe(3)
+      expect(await count()).toBe(1)
     })
 
     it("refuses to change a VM's history", async () => {
