@@ -170,6 +170,40 @@ for (const target of dbTargets()) {
       expect(await get('/v1/vms/vm-100')).toEqual(before)
     })
 
+    it('appends nothing when an operator replays the consumer from the start', async () => {
+      const before = await get('/v1/vms/vm-100')
+      const replay = await call('POST', '/v1/admin/consumers/vms.history/replay', alice.authorization, {
+        fromSeq: 1,
+      })
+      expect(replay.status, replay.text).toBe(202)
+      // A message of the same key published after the rewind is handled after every replayed one of it.
+      const marker = await publish(
+        'evt.sddc.vm.created',
+        alice.orgId,
+        { envId: 'env-a', deploymentId: 'dep-a', vmId: 'vm-100', vAppId: 'vapp-a', name: 'web-1' },
+        'vm-100',
+      )
+      await until(
+        async () =>
+          (await get('/v1/vms/vm-100/history')).items.some(
+            (e: { messageId: string }) => e.messageId === marker.id,
+          ),
+        20_000,
+        'the marker after the replay',
+      )
+      const history = (await get('/v1/vms/vm-100/history')).items as { messageId: string }[]
+      // The bus did hand the three earlier messages to the handler again (its inbox, replay generation)…
+      const { rows } = await db.query<{ message_id: string }>(
+        "SELECT message_id FROM rxt_inbox WHERE consumer = 'vms.history' AND generation > 0",
+      )
+      expect(history.map((e) => e.messageId).every((id) => rows.some((r) => r.message_id === id))).toBe(true)
+      // …and the history kept each once.
+      expect(history).toHaveLength(4)
+      expect(new Set(history.map((e) => e.messageId)).size).toBe(4)
+      const after = await get('/v1/vms/vm-100')
+      expect({ ...after, lastEventAt: before.lastEventAt }).toEqual(before)
+    })
+
     it('folds a started delivered before its created as if they came in order', async () => {
       const createdAt = Date.now()
       await publish(
@@ -488,7 +522,7 @@ for (const target of dbTargets()) {
       await expect(
         db.withTenant(alice.orgId, (tx) => tx.query("DELETE FROM vm_events WHERE vm_id = 'vm-100'")),
       ).rejects.toThrow()
-      expect(await historyLength('vm-100')).toBe(4)
+      expect(await historyLength('vm-100')).toBe(5)
     })
   })
 }
