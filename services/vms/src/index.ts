@@ -9,7 +9,8 @@ import {
 } from '@rxt/contracts'
 import { defineContext, on, perContext, tenantOfMessage } from '@rxt/kit'
 import Type from 'typebox'
-import { vmsRoutes } from './routes.ts'
+import { monitoringRoutes } from './routes/monitoring.ts'
+import { vmRoutes } from './routes/vms.ts'
 import { createVms, type VmsConfig } from './service.ts'
 
 const VmsConfigSchema = Type.Object({
@@ -42,7 +43,10 @@ export const vms = defineContext<VmsConfig>({
     "The organisations' VMs: lifecycle history and the read models folded from it, metrics, alerts, migrations",
   config: VmsConfigSchema,
   migrations: new URL('../migrations/', import.meta.url),
-  routes: (app, deps) => vmsRoutes(vmsOf(deps))(app),
+  routes: (app, deps) => {
+    vmRoutes(vmsOf(deps))(app)
+    monitoringRoutes(vmsOf(deps))(app)
+  },
   handlers: (deps) => [
     // One handler, one durable consumer: a VM's events are kept in one history whatever their type.
     on(
