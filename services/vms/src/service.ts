@@ -1,4 +1,11 @@
-import type { Envelope, SddcVmMigrate, SddcVmMigrateFailed, UsageSample } from '@rxt/contracts'
+import type {
+  Envelope,
+  SddcVmMigrate,
+  SddcVmMigrateFailed,
+  UsageSample,
+  VmAlertFired,
+  VmAlertResolved,
+} from '@rxt/contracts'
 import {
   actorOf,
   type Clock,
@@ -150,13 +157,24 @@ export function createVms(deps: VmsDeps) {
     return state
   }
 
-  /** Applies a rule's transition for one VM to its alert. */
-  const transit = async (rows: VmRows, tenantId: string, rule: RuleRow, vmId: string, t: Transition) => {
+  /**
+   * Applies a rule's transition for one VM to its alert, and says so on the bus in the same
+   * transaction (evt.vm.alert.fired, evt.vm.alert.resolved: for notifications, and the audit trail).
+   */
+  const transit = async (
+    tx: Transaction,
+    rows: VmRows,
+    tenantId: string,
+    rule: RuleRow,
+    vmId: string,
+    t: Transition,
+  ) => {
     if (t.action === 'none') return
     const open = await rows.firing(rule.id, vmId)
-    if (t.action === 'fire' && open === undefined)
-      await rows.fire({
-        id: newId(),
+    if (t.action === 'fire' && open === undefined) {
+      const id = newId()
+      const fired = await rows.fire({
+        id,
         tenant_id: tenantId,
         rule_id: rule.id,
         vm_id: vmId,
@@ -164,22 +182,51 @@ export function createVms(deps: VmsDeps) {
         value: t.value,
         detail: t.detail,
       })
-    if (t.action === 'resolve' && open !== undefined) await rows.resolve(open.id, t.at)
+      if (!fired) return
+      const data: VmAlertFired = {
+        alertId: id,
+        ruleId: rule.id,
+        ruleName: rule.name,
+        kind: rule.kind,
+        vmId,
+        firstSeen: t.at.toISOString(),
+        observedPercent: t.value,
+        detail: t.detail.slice(0, 1000),
+      }
+      await bus.publish(tx, { type: 'evt.vm.alert.fired', tenantId, key: vmId, data })
+    }
+    if (t.action === 'resolve' && open !== undefined) {
+      const resolvedAt = await rows.resolve(open.id, t.at)
+      const data: VmAlertResolved = {
+        alertId: open.id,
+        ruleId: rule.id,
+        vmId,
+        firstSeen: open.first_seen.toISOString(),
+        resolvedAt: resolvedAt.toISOString(),
+      }
+      await bus.publish(tx, { type: 'evt.vm.alert.resolved', tenantId, key: vmId, data })
+    }
   }
 
   const appliesTo = (rule: RuleRow, envId: string | null) => rule.env_id === null || rule.env_id === envId
 
   /** The powered-off rules weighed against the VM's state as it now stands. */
-  const weighPower = async (rows: VmRows, tenantId: string, state: VmState) => {
+  const weighPower = async (tx: Transaction, rows: VmRows, tenantId: string, state: VmState) => {
     for (const rule of await rows.rules()) {
       if (rule.kind !== RuleKind.poweredOff || !appliesTo(rule, state.envId)) continue
       const firing = (await rows.firing(rule.id, state.vmId)) !== undefined
-      await transit(rows, tenantId, rule, state.vmId, evaluatePoweredOff(state, firing))
+      await transit(tx, rows, tenantId, rule, state.vmId, evaluatePoweredOff(state, firing))
     }
   }
 
   /** The threshold rules weighed against the VM's latest samples. */
-  const weighSamples = async (rows: VmRows, tenantId: string, vmId: string, envId: string | null) => {
+  const weighSamples = async (
+    tx: Transaction,
+    rows: VmRows,
+    tenantId: string,
+    vmId: string,
+    envId: string | null,
+  ) => {
     const latest = await rows.latestSampleEnd(vmId)
     if (latest === undefined) return
     for (const rule of await rows.rules()) {
@@ -189,7 +236,7 @@ export function createVms(deps: VmsDeps) {
       const since = new Date(latest.getTime() - (threshold.forSeconds + 3_600) * 1000)
       const points = await rows.points(vmId, threshold.metric, since, latest)
       const firing = (await rows.firing(rule.id, vmId)) !== undefined
-      await transit(rows, tenantId, rule, vmId, evaluateThreshold(threshold, points, firing))
+      await transit(tx, rows, tenantId, rule, vmId, evaluateThreshold(threshold, points, firing))
     }
   }
 
@@ -243,7 +290,7 @@ export function createVms(deps: VmsDeps) {
       )
       if (!appended) return
       const state = await project(rows, tenantId, vmId)
-      await weighPower(rows, tenantId, state)
+      await weighPower(tx, rows, tenantId, state)
       if (message.type === 'evt.vm.migrated') {
         const pending = await rows.inFlight(vmId)
         if (pending !== undefined && pending.to_host === message.data.toNode)
@@ -291,7 +338,7 @@ export function createVms(deps: VmsDeps) {
         network_rx_bytes: data.networkRxBytes ?? null,
         network_tx_bytes: data.networkTxBytes ?? null,
       })
-      if (stored) await weighSamples(rows, tenantId, data.vmId, data.envId)
+      if (stored) await weighSamples(tx, rows, tenantId, data.vmId, data.envId)
     },
 
     /** Every tenant's projection rebuilt (rebuild, tenant by tenant). */

@@ -361,9 +361,9 @@ export function createVmRows(tx: Queryable) {
       return rows.length > 0
     },
 
-    async firing(ruleId: string, vmId: string): Promise<{ id: string } | undefined> {
-      const { rows } = await tx.query<{ id: string }>(
-        "SELECT id FROM alerts WHERE rule_id = $1 AND vm_id = $2 AND state = 'firing' FOR UPDATE",
+    async firing(ruleId: string, vmId: string): Promise<{ id: string; first_seen: Date } | undefined> {
+      const { rows } = await tx.query<{ id: string; first_seen: Date }>(
+        "SELECT id, first_seen FROM alerts WHERE rule_id = $1 AND vm_id = $2 AND state = 'firing' FOR UPDATE",
         [ruleId, vmId],
       )
       return rows[0]
@@ -377,19 +377,22 @@ export function createVmRows(tx: Queryable) {
       first_seen: Date
       value: number | null
       detail: string
-    }): Promise<void> {
-      await tx.query(
+    }): Promise<boolean> {
+      const { rows } = await tx.query(
         `INSERT INTO alerts (id, tenant_id, rule_id, vm_id, state, first_seen, value, detail)
-         VALUES ($1, $2, $3, $4, 'firing', $5, $6, $7) ON CONFLICT DO NOTHING`,
+         VALUES ($1, $2, $3, $4, 'firing', $5, $6, $7) ON CONFLICT DO NOTHING RETURNING id`,
         [row.id, row.tenant_id, row.rule_id, row.vm_id, row.first_seen, row.value, row.detail],
       )
+      return rows.length > 0
     },
 
-    async resolve(id: string, at: Date): Promise<void> {
-      await tx.query(
-        "UPDATE alerts SET state = 'resolved', resolved_at = greatest($2, first_seen) WHERE id = $1",
+    /** Resolved, never before it was first seen; the time it was resolved at. */
+    async resolve(id: string, at: Date): Promise<Date> {
+      const { rows } = await tx.query<{ resolved_at: Date }>(
+        "UPDATE alerts SET state = 'resolved', resolved_at = greatest($2, first_seen) WHERE id = $1 RETURNING resolved_at",
         [id, at],
       )
+      return rows[0]?.resolved_at ?? at
     },
 
     async alerts(filter: { state?: string; vmId?: string }, limit: number): Promise<AlertRow[]> {

@@ -78,7 +78,13 @@ for (const target of dbTargets()) {
         handlers: () => [
           {
             id: 'watch',
-            types: ['cmd.sddc.vm.migrate', 'evt.vm.created', 'evt.vm.started'],
+            types: [
+              'cmd.sddc.vm.migrate',
+              'evt.vm.created',
+              'evt.vm.started',
+              'evt.vm.alert.fired',
+              'evt.vm.alert.resolved',
+            ],
             handle: async (m) => void heard.push(m),
           },
         ],
@@ -268,6 +274,22 @@ for (const target of dbTargets()) {
         { ruleId: rule.body.id, kind: 'powered-off', vmId: 'vm-200', state: 'firing', resolvedAt: null },
       ])
       expect(firing.items[0].detail).toContain('host failure')
+      const alertId = firing.items[0].id
+      await until(() => heard.some((m) => m.type === 'evt.vm.alert.fired'), 20_000, 'evt.vm.alert.fired')
+      expect(heard.filter((m) => m.type === 'evt.vm.alert.fired')).toMatchObject([
+        {
+          tenantId: alice.orgId,
+          data: {
+            alertId,
+            ruleId: rule.body.id,
+            ruleName: 'unexpected power-off',
+            kind: 'powered-off',
+            vmId: 'vm-200',
+            firstSeen: firing.items[0].firstSeen,
+            observedPercent: null,
+          },
+        },
+      ])
       const restartedAt = new Date(Date.now() + minutes(15)).toISOString()
       await publish(
         'evt.vm.started',
@@ -278,6 +300,18 @@ for (const target of dbTargets()) {
       await until(async () => (await historyLength('vm-200')) === 4, 20_000, "vm-200's restart")
       const resolved = await get('/v1/monitoring/alerts?vmId=vm-200')
       expect(resolved.items).toMatchObject([{ state: 'resolved', resolvedAt: restartedAt }])
+      await until(
+        () => heard.some((m) => m.type === 'evt.vm.alert.resolved'),
+        20_000,
+        'evt.vm.alert.resolved',
+      )
+      expect(heard.find((m) => m.type === 'evt.vm.alert.resolved')?.data).toEqual({
+        alertId,
+        ruleId: rule.body.id,
+        vmId: 'vm-200',
+        firstSeen: firing.items[0].firstSeen,
+        resolvedAt: restartedAt,
+      })
       // A scale-down is RXT Deploy's own doing: no alert.
       await publish(
         'evt.vm.stopped',

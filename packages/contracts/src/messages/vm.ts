@@ -122,4 +122,75 @@ export const VmMigratedMessage = defineMessage({
   },
 })
 
-export const vmContracts = [VmCreatedMessage, VmStartedMessage, VmStoppedMessage, VmMigratedMessage] as const
+const alertKind = () =>
+  Type.Union([Type.Literal('threshold'), Type.Literal('powered-off')], {
+    description:
+      'threshold: a metric above a level for a duration; powered-off: a stop RXT Deploy did not cause',
+  })
+
+export const VmAlertFired = closedObject({
+  alertId: idField('The alert'),
+  ruleId: idField("The organisation's alert rule"),
+  ruleName: textField('The rule name', 200),
+  kind: alertKind(),
+  vmId: vmId(),
+  firstSeen: timestampField('When the condition began to hold'),
+  observedPercent: Type.Union([Type.Number({ minimum: 0, maximum: 100 }), Type.Null()], {
+    description: 'The metric when it fired, a percentage (threshold rules); null for powered-off',
+  }),
+  detail: textField('What fired, for people', 1000),
+})
+export type VmAlertFired = Static<typeof VmAlertFired>
+
+export const VmAlertResolved = closedObject({
+  alertId: idField('The alert'),
+  ruleId: idField("The organisation's alert rule"),
+  vmId: vmId(),
+  firstSeen: timestampField('When the condition began to hold'),
+  resolvedAt: timestampField('When it stopped holding'),
+})
+export type VmAlertResolved = Static<typeof VmAlertResolved>
+
+export const VmAlertFiredMessage = defineMessage({
+  type: 'evt.vm.alert.fired',
+  version: 1,
+  kind: MessageKind.event,
+  summary: "An alert rule of the organisation began to fire for a VM (the vms context's evaluation)",
+  publishedBy: 'vms',
+  schema: VmAlertFired,
+  fixture: {
+    alertId: '0190f5e2-7b1c-7d3e-9a4b-2c6d8e0f1a2c',
+    ruleId: '0190f5e2-7b1c-7d3e-9a4b-2c6d8e0f1a2d',
+    ruleName: 'cpu hot',
+    kind: 'threshold',
+    vmId: 'vm-1042',
+    firstSeen: '2025-06-01T12:10:00Z',
+    observedPercent: 96.5,
+    detail: 'cpu above 90% for 600 s (now 96.5%)',
+  },
+})
+
+export const VmAlertResolvedMessage = defineMessage({
+  type: 'evt.vm.alert.resolved',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'A firing alert of a VM stopped holding',
+  publishedBy: 'vms',
+  schema: VmAlertResolved,
+  fixture: {
+    alertId: '0190f5e2-7b1c-7d3e-9a4b-2c6d8e0f1a2c',
+    ruleId: '0190f5e2-7b1c-7d3e-9a4b-2c6d8e0f1a2d',
+    vmId: 'vm-1042',
+    firstSeen: '2025-06-01T12:10:00Z',
+    resolvedAt: '2025-06-01T12:25:00Z',
+  },
+})
+
+export const vmContracts = [
+  VmCreatedMessage,
+  VmStartedMessage,
+  VmStoppedMessage,
+  VmMigratedMessage,
+  VmAlertFiredMessage,
+  VmAlertResolvedMessage,
+] as const
