@@ -198,6 +198,32 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
       // Offered to every tenant by the platform, not org A's: read by all, changed by none.
       providerId: 'sim-container',
     })
+    // A VM of org A's (as the SDDC Flex adapter reports it), an alert rule, and a migration asked of it.
+    await _driver.db.transaction((tx) =>
+      _driver.bus.publish(tx, {
+        type: 'evt.vm.created',
+        tenantId: alice.orgId,
+        key: 'vm-a1',
+        data: {
+          vmId: 'vm-a1',
+          tenantId: alice.orgId,
+          nodeId: 'host-1',
+          envId: env.id,
+          spec: { cpu: 2, memoryMiB: 4096, diskGiB: 40, guestOs: 'ubuntu64Guest' },
+        },
+      }),
+    )
+    await until(
+      async () => (await call('GET', '/v1/vms/vm-a1', ownerOfA)).status === 200,
+      15_000,
+      "org A's VM",
+    )
+    const rule = await json('POST', '/v1/monitoring/alert-rules', ownerOfA, {
+      name: 'off unexpectedly',
+      kind: 'powered-off',
+    })
+    const migration = await json('POST', '/v1/vms/vm-a1/migrate', ownerOfA, { toHost: 'host-2' })
+    Object.assign(fixturesOfA, { vmId: 'vm-a1', ruleId: rule.id, migrationId: migration.id })
     const bobKey = await json('POST', `/v1/orgs/${bob.orgId}/api-keys`, `Bearer ${bob.accessToken}`, {
       name: 'b',
       role: 'owner',
@@ -269,6 +295,7 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
     'PATCH /v1/projects/{projectId}/environments/{envId}': { promotionOrder: 7 },
     'PUT /v1/placement/pins/{envId}': { provider: 'sim-vm', reason: 'planted' },
     'POST /v1/secrets/{secretId}/rotate': { value: 'planted' },
+    'POST /v1/vms/{vmId}/migrate': { toHost: 'host-planted' },
     'POST /v1/projects/{projectId}/manifests': {
       yaml: 'apiVersion: rxt-deploy/v1\nkind: Application\nmetadata: {name: planted}\nspec: {image: "x/y:1"}\n',
     },
@@ -292,7 +319,10 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
       return value
     })
 
-  it('covers every guarded route that names a resource, and each answers 404 to org B', async () => {
+  // Two attackers on every route, and org A read before and after: 14 s alone, past the default 30 s on a busy machine.
+  it('covers every guarded route that names a resource, and each answers 404 to org B', {
+    timeout: 120_000,
+  }, async () => {
     const guarded = operations().filter(
       (o) => o.auth === 'guarded' && !o.path.startsWith('/v1/admin/') && !platformLevel(o.path),
     )
@@ -350,6 +380,19 @@ describe('tenancy isolation: another organisation gets 404 and changes nothing',
     }
     const own = await json('GET', '/v1/policy/decisions', ownerOfA)
     expect(own.items.map((d: { decisionId: string }) => d.decisionId)).toContain(decisionOfA)
+  })
+
+  it("lists org B none of org A's VMs, alerts or alert rules", async () => {
+    expect((await json('GET', '/v1/vms', ownerOfA)).items.map((v: { vmId: string }) => v.vmId)).toEqual([
+      fixturesOfA.vmId,
+    ])
+    expect((await json('GET', '/v1/monitoring/alert-rules', ownerOfA)).items).toHaveLength(1)
+    for (const attacker of attackers) {
+      expect((await json('GET', '/v1/vms', attacker.authorization)).items).toEqual([])
+      expect((await json('GET', `/v1/vms?host=host-1`, attacker.authorization)).items).toEqual([])
+      expect((await json('GET', '/v1/monitoring/alerts', attacker.authorization)).items).toEqual([])
+      expect((await json('GET', '/v1/monitoring/alert-rules', attacker.authorization)).items).toEqual([])
+    }
   })
 
   it("keeps org A's placement decisions and stored manifests from org B", async () => {

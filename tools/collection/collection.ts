@@ -171,6 +171,21 @@ export const mvpPath: readonly Step[] = [
     note: "Deploy to production what staging runs, with the manifest's production section.",
   },
   {
+    name: 'vms',
+    method: 'get',
+    path: '/v1/vms',
+    note: "The organisation's VMs on SDDC Flex as the adapter reports them (?envId=, ?powerState=, ?host=); each has /v1/vms/{vmId}, its /history, /metrics?from=&to=&step= and /migrate.",
+  },
+  {
+    name: 'alert-rule',
+    method: 'post',
+    path: '/v1/monitoring/alert-rules',
+    body: { name: 'cpu hot', kind: 'threshold', metric: 'cpu', above: 90, forSeconds: 600 },
+    keep: { ruleId: 'id' },
+    note: 'Alert when a VM stays above 90% CPU for ten minutes; `{"kind": "powered-off"}` alerts on a stop RXT Deploy did not cause.',
+  },
+  { name: 'alerts', method: 'get', path: '/v1/monitoring/alerts' },
+  {
     name: 'destroy',
     method: 'post',
     path: '/v1/environments/{envId}/destroy',

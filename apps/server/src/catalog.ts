@@ -14,6 +14,7 @@ import { router } from '@rxt/router'
 import { secrets } from '@rxt/secrets'
 import { system } from '@rxt/system'
 import { vcs } from '@rxt/vcs'
+import { vms } from '@rxt/vms'
 
 /** Every context this build can run, in start order. A new context is one line here. */
 // biome-ignore lint/suspicious/noExplicitAny: contexts type their own config
@@ -29,6 +30,7 @@ export const catalog: readonly ContextDefinition<any>[] = [
   policy,
   secrets,
   orchestrator,
+  vms,
   audit,
   system,
   consoleContext,

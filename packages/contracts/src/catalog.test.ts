@@ -75,6 +75,7 @@ const publishers = [
   'runners',
   'router',
   'inventory',
+  'vms',
   '*',
 ]
 

@@ -29,6 +29,44 @@ export const UsageSample = closedObject({
     minimum: 0,
     description: 'Bytes sent out of the platform during the interval',
   }),
+  vmId: Type.Optional(
+    idField(
+      "The VM sampled (SDDC Flex, vCenter's QueryPerf): the sample covers that VM alone, and an environment's per-VM samples of a window add up to the environment's (an adapter publishing them publishes no aggregate beside). Absent: the whole environment",
+    ),
+  ),
+  cpuPercent: Type.Optional(
+    Type.Number({
+      minimum: 0,
+      maximum: 100,
+      description: 'Average CPU use of the VM, % of its vCPUs (cpu.usage.average)',
+    }),
+  ),
+  memoryPercent: Type.Optional(
+    Type.Number({
+      minimum: 0,
+      maximum: 100,
+      description: 'Average memory use of the VM, % of its memory (mem.usage.average)',
+    }),
+  ),
+  diskPercent: Type.Optional(
+    Type.Number({
+      minimum: 0,
+      maximum: 100,
+      description: "The VM's guest disks in use at the end, % of their capacity",
+    }),
+  ),
+  diskReadBytes: Type.Optional(
+    Type.Integer({ minimum: 0, description: 'Bytes the VM read from its disks during the interval' }),
+  ),
+  diskWriteBytes: Type.Optional(
+    Type.Integer({ minimum: 0, description: 'Bytes the VM wrote to its disks during the interval' }),
+  ),
+  networkRxBytes: Type.Optional(
+    Type.Integer({ minimum: 0, description: "Bytes the VM's network adapters received during the interval" }),
+  ),
+  networkTxBytes: Type.Optional(
+    Type.Integer({ minimum: 0, description: "Bytes the VM's network adapters sent during the interval" }),
+  ),
 })
 export type UsageSample = Static<typeof UsageSample>
 
@@ -71,8 +109,9 @@ export const UsageSampleMessage = defineMessage({
   type: 'evt.usage.sample',
   version: 1,
   kind: MessageKind.event,
-  summary: 'Resources an environment used on a platform over a short interval',
-  publishedBy: 'observability',
+  summary:
+    'Resources an environment used on a platform over a short interval: per environment by observability, per VM (vmId, with its utilisation) by the SDDC Flex adapter',
+  publishedBy: '*',
   schema: UsageSample,
   fixture: {
     envId: 'env_prod',

@@ -1,7 +1,7 @@
 import Type, { type Static } from 'typebox'
 import { defineMessage } from '../define-message.ts'
 import { MessageKind } from '../envelope.ts'
-import { closedObject, idField, nameField } from '../fields.ts'
+import { closedObject, idField, nameField, textField } from '../fields.ts'
 import { DeployPlan, deployPlanFixture } from '../plan/deploy-plan.ts'
 import { DestroyEnvironment } from './provisioning.ts'
 
@@ -42,6 +42,22 @@ export const SddcNsxConfigured = closedObject({
   segmentId: idField('The NSX segment the VMs are attached to'),
 })
 export type SddcNsxConfigured = Static<typeof SddcNsxConfigured>
+
+export const SddcVmMigrate = closedObject({
+  vmId: idField('The VM managed object id, e.g. vm-1042'),
+  toHost: idField('The ESXi host to move it to (vMotion), e.g. host-21'),
+  requestId: idField("The vms context's migration request: evt.sddc.vm.migrate.failed names it"),
+})
+export type SddcVmMigrate = Static<typeof SddcVmMigrate>
+
+export const SddcVmMigrateFailed = closedObject({
+  vmId: idField('The VM managed object id'),
+  toHost: idField('The host it was to move to'),
+  requestId: idField('The migration request of cmd.sddc.vm.migrate'),
+  reason: textField('Why vCenter did not move it, for people', 2000),
+  retryable: Type.Boolean({ description: 'Whether asking again may succeed' }),
+})
+export type SddcVmMigrateFailed = Static<typeof SddcVmMigrateFailed>
 
 export const SddcProvisionRequestMessage = defineMessage({
   type: 'cmd.sddc.provision.request',
@@ -145,6 +161,33 @@ export const SddcDestroyMessage = defineMessage({
   },
 })
 
+export const SddcVmMigrateMessage = defineMessage({
+  type: 'cmd.sddc.vm.migrate',
+  version: 1,
+  kind: MessageKind.command,
+  summary:
+    'Move a VM to another ESXi host (vMotion) on SDDC Flex; done when evt.vm.migrated says it runs there, or answered by evt.sddc.vm.migrate.failed',
+  publishedBy: 'vms',
+  schema: SddcVmMigrate,
+  fixture: { vmId: 'vm-1042', toHost: 'host-21', requestId: '0190f5e2-7b1c-7d3e-9a4b-2c6d8e0f1a2b' },
+})
+
+export const SddcVmMigrateFailedMessage = defineMessage({
+  type: 'evt.sddc.vm.migrate.failed',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'vCenter did not move a VM as cmd.sddc.vm.migrate asked',
+  publishedBy: 'sddc',
+  schema: SddcVmMigrateFailed,
+  fixture: {
+    vmId: 'vm-1042',
+    toHost: 'host-21',
+    requestId: '0190f5e2-7b1c-7d3e-9a4b-2c6d8e0f1a2b',
+    reason: 'host-21 is in maintenance mode',
+    retryable: true,
+  },
+})
+
 export const sddcContracts = [
   SddcProvisionRequestMessage,
   SddcNetworkConfigureMessage,
@@ -154,4 +197,6 @@ export const sddcContracts = [
   SddcVmCreatedMessage,
   SddcNsxConfiguredMessage,
   SddcDestroyMessage,
+  SddcVmMigrateMessage,
+  SddcVmMigrateFailedMessage,
 ] as const

@@ -1,11 +1,12 @@
 import Type, { type Static } from 'typebox'
 import { defineMessage } from '../define-message.ts'
 import { MessageKind } from '../envelope.ts'
-import { closedObject, idField, textField, timestampField } from '../fields.ts'
+import { closedObject, idField, ipAddressField, labelField, textField, timestampField } from '../fields.ts'
 
 /**
- * VM lifecycle (seed 002): what happened to a VM, whoever caused it. The inventory context watches
- * vCenter and publishes these; read models (VM lists, details, billing) are built from them.
+ * VM lifecycle (seed 002): what happened to a VM, whoever caused it. The SDDC Flex adapter watches
+ * vCenter and publishes these; read models (the vms context's list, details and history; billing) are
+ * built from them.
  */
 
 const vmId = () => idField('The VM managed object id, e.g. vm-1042')
@@ -30,6 +31,13 @@ export const VmCreated = closedObject({
     description: 'The environment the VM serves, or null for a VM outside any deployment',
   }),
   spec: VmSpecSummary,
+  tags: Type.Optional(
+    Type.Array(labelField('A vSphere tag of the VM (category/name)'), {
+      maxItems: 50,
+      uniqueItems: true,
+      description: "The VM's vSphere tags, when the adapter reads them",
+    }),
+  ),
 })
 export type VmCreated = Static<typeof VmCreated>
 
@@ -37,6 +45,12 @@ export const VmStarted = closedObject({
   vmId: vmId(),
   nodeId: nodeId('The ESXi host the VM runs on'),
   startTime: timestampField('When the VM powered on'),
+  ipAddresses: Type.Optional(
+    Type.Array(ipAddressField('An address of the guest'), {
+      maxItems: 32,
+      description: "The guest's IP addresses as VMware Tools reports them, when known",
+    }),
+  ),
 })
 export type VmStarted = Static<typeof VmStarted>
 
@@ -61,7 +75,7 @@ export const VmCreatedMessage = defineMessage({
   version: 1,
   kind: MessageKind.event,
   summary: 'A VM was created',
-  publishedBy: 'inventory',
+  publishedBy: 'sddc',
   schema: VmCreated,
   fixture: {
     vmId: 'vm-1042',
@@ -77,7 +91,7 @@ export const VmStartedMessage = defineMessage({
   version: 1,
   kind: MessageKind.event,
   summary: 'A VM powered on',
-  publishedBy: 'inventory',
+  publishedBy: 'sddc',
   schema: VmStarted,
   fixture: { vmId: 'vm-1042', nodeId: 'host-17', startTime: '2025-06-01T11:59:30Z' },
 })
@@ -87,7 +101,7 @@ export const VmStoppedMessage = defineMessage({
   version: 1,
   kind: MessageKind.event,
   summary: 'A VM powered off',
-  publishedBy: 'inventory',
+  publishedBy: 'sddc',
   schema: VmStopped,
   fixture: { vmId: 'vm-1042', stopTime: '2025-06-02T08:30:00Z', reason: 'scaled down' },
 })
@@ -97,7 +111,7 @@ export const VmMigratedMessage = defineMessage({
   version: 1,
   kind: MessageKind.event,
   summary: 'A VM moved to another host (vMotion)',
-  publishedBy: 'inventory',
+  publishedBy: 'sddc',
   schema: VmMigrated,
   fixture: {
     vmId: 'vm-1042',
@@ -108,4 +122,75 @@ export const VmMigratedMessage = defineMessage({
   },
 })
 
-export const vmContracts = [VmCreatedMessage, VmStartedMessage, VmStoppedMessage, VmMigratedMessage] as const
+const alertKind = () =>
+  Type.Union([Type.Literal('threshold'), Type.Literal('powered-off')], {
+    description:
+      'threshold: a metric above a level for a duration; powered-off: a stop RXT Deploy did not cause',
+  })
+
+export const VmAlertFired = closedObject({
+  alertId: idField('The alert'),
+  ruleId: idField("The organisation's alert rule"),
+  ruleName: textField('The rule name', 200),
+  kind: alertKind(),
+  vmId: vmId(),
+  firstSeen: timestampField('When the condition began to hold'),
+  observedPercent: Type.Union([Type.Number({ minimum: 0, maximum: 100 }), Type.Null()], {
+    description: 'The metric when it fired, a percentage (threshold rules); null for powered-off',
+  }),
+  detail: textField('What fired, for people', 1000),
+})
+export type VmAlertFired = Static<typeof VmAlertFired>
+
+export const VmAlertResolved = closedObject({
+  alertId: idField('The alert'),
+  ruleId: idField("The organisation's alert rule"),
+  vmId: vmId(),
+  firstSeen: timestampField('When the condition began to hold'),
+  resolvedAt: timestampField('When it stopped holding'),
+})
+export type VmAlertResolved = Static<typeof VmAlertResolved>
+
+export const VmAlertFiredMessage = defineMessage({
+  type: 'evt.vm.alert.fired',
+  version: 1,
+  kind: MessageKind.event,
+  summary: "An alert rule of the organisation began to fire for a VM (the vms context's evaluation)",
+  publishedBy: 'vms',
+  schema: VmAlertFired,
+  fixture: {
+    alertId: '0190f5e2-7b1c-7d3e-9a4b-2c6d8e0f1a2c',
+    ruleId: '0190f5e2-7b1c-7d3e-9a4b-2c6d8e0f1a2d',
+    ruleName: 'cpu hot',
+    kind: 'threshold',
+    vmId: 'vm-1042',
+    firstSeen: '2025-06-01T12:10:00Z',
+    observedPercent: 96.5,
+    detail: 'cpu above 90% for 600 s (now 96.5%)',
+  },
+})
+
+export const VmAlertResolvedMessage = defineMessage({
+  type: 'evt.vm.alert.resolved',
+  version: 1,
+  kind: MessageKind.event,
+  summary: 'A firing alert of a VM stopped holding',
+  publishedBy: 'vms',
+  schema: VmAlertResolved,
+  fixture: {
+    alertId: '0190f5e2-7b1c-7d3e-9a4b-2c6d8e0f1a2c',
+    ruleId: '0190f5e2-7b1c-7d3e-9a4b-2c6d8e0f1a2d',
+    vmId: 'vm-1042',
+    firstSeen: '2025-06-01T12:10:00Z',
+    resolvedAt: '2025-06-01T12:25:00Z',
+  },
+})
+
+export const vmContracts = [
+  VmCreatedMessage,
+  VmStartedMessage,
+  VmStoppedMessage,
+  VmMigratedMessage,
+  VmAlertFiredMessage,
+  VmAlertResolvedMessage,
+] as const
