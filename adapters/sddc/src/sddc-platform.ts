@@ -91,7 +91,7 @@ export interface EnvironmentScope {
 
 /**
  * What vCenter keeps of an environment, as JSON in its folder's custom attribute `rxt.state`: the
- * adapter's only state besides its answers by key (ADR 0029).
+ * adapter's only state besides its answers by key (ADR 0030).
  */
 interface EnvState {
   readonly v: 1
