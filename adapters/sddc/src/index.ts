@@ -9,6 +9,7 @@ import {
   SddcRolloutMessage,
   SddcScaleMessage,
   SddcVerifyMessage,
+  SddcVmMigrateMessage,
 } from '@rxt/contracts'
 import { type ContextDeps, defineContext, InputError, on, perContext, UnavailableError } from '@rxt/kit'
 import {
@@ -26,15 +27,17 @@ import {
 } from '@rxt/platform-sdk'
 import Type from 'typebox'
 import { followVms } from './follower.ts'
+import type { VmRecord } from './lifecycle.ts'
 import { createNsxNetworking, createVaultPkiIssuer } from './networking.ts'
 import { createNsxClient } from './nsx/index.ts'
+import { counterIds, sampleVms } from './sampler.ts'
 import {
   createSddcPlatform,
   type SddcPlatform,
   type SddcSettings,
   sddcProviderName,
 } from './sddc-platform.ts'
-import { createVimClient, type VimClient } from './vim/client.ts'
+import { createVimClient, type VimClient, VimError } from './vim/client.ts'
 import { createInventory } from './vim/inventory.ts'
 import { ref } from './vim/xml.ts'
 
@@ -65,6 +68,9 @@ export interface SddcConfig {
   readonly SDDC_TLS_VAULT_MOUNT: string
   readonly SDDC_TLS_VAULT_ROLE: string
 }
+
+/** How often the adapter samples its VMs' metrics (evt.usage.sample per VM). */
+export const sddcSampleIntervalMs = 60_000
 
 /** How often the adapter reports vCenter's health (evt.provider.health). */
 export const sddcHealthIntervalMs = 15_000
@@ -353,6 +359,61 @@ export const sddc = defineContext<SddcConfig>({
         },
       ),
       on(
+        SddcVmMigrateMessage,
+        {
+          id: 'migrate',
+          act: async (command, _act, message) => {
+            const clients = clientsOf(deps)
+            if (clients === undefined)
+              throw new UnavailableError('SDDC Flex has no vCenter configured (SDDC_URL)')
+            // Only a VM of one of the tenant's environments (the follower's record says whose it is).
+            const owner = (
+              await deps.db.query<{ tenant_id: string }>(
+                'SELECT tenant_id FROM vm_records WHERE vm_id = $1',
+                [command.vmId],
+              )
+            ).rows[0]?.tenant_id
+            const refuse = (reason: string, retryable: boolean) => ({
+              reason,
+              retryable,
+              tenantId: message.tenantId,
+            })
+            if (owner !== message.tenantId)
+              return refuse(`VM ${command.vmId} is not one of this organisation's on SDDC Flex`, false)
+            const inventory = createInventory(clients.vim, {
+              taskTimeoutMs: deps.config.SDDC_TASK_TIMEOUT_MS,
+            })
+            try {
+              await inventory.relocate(ref('VirtualMachine', command.vmId), {
+                host: ref('HostSystem', command.toHost),
+              })
+              // Done: the follower sees the new host and publishes evt.vm.migrated.
+              return undefined
+            } catch (error) {
+              if (!(error instanceof VimError)) throw error
+              if (error.kind !== 'fault') throw new UnavailableError(error.message)
+              return refuse(error.message, false)
+            }
+          },
+        },
+        async (command, ctx) => {
+          const refused = ctx.outcome
+          if (refused === undefined) return
+          await ctx.publish({
+            type: 'evt.sddc.vm.migrate.failed',
+            tenantId: refused.tenantId,
+            key: command.vmId,
+            data: {
+              vmId: command.vmId,
+              toHost: command.toHost,
+              requestId: command.requestId,
+              reason: refused.reason,
+              retryable: refused.retryable,
+            },
+          })
+        },
+      ),
+      on(
         SddcScaleMessage,
         {
           id: 'scale',
@@ -414,6 +475,40 @@ export const sddc = defineContext<SddcConfig>({
     await clients?.nsx?.close()
   },
   jobs: (deps) => [
+    // VM metrics: every VM the follower knows, powered on, one QueryPerf call a minute.
+    {
+      name: 'sample-vms',
+      everyMs: sddcSampleIntervalMs,
+      run: async () => {
+        const clients = clientsOf(deps)
+        if (clients === undefined) return
+        const rows = (
+          await deps.db.query<{ record: VmRecord }>(
+            "SELECT record FROM vm_records WHERE record->>'powerState' = 'poweredOn' AND record->>'envId' IS NOT NULL",
+          )
+        ).rows.map((r) => r.record)
+        if (rows.length === 0) return
+        const end = deps.clock.now()
+        const start = new Date(end.getTime() - sddcSampleIntervalMs)
+        const ids = await counterIds(clients.vim)
+        const samples = await sampleVms(
+          clients.vim,
+          ids,
+          rows.map((r) => ({ vmId: r.vmId, envId: r.envId as string, spec: r.spec })),
+          { start, end },
+        )
+        const tenants = new Map(rows.map((r) => [r.vmId, r.tenantId]))
+        await deps.db.transaction(async (tx) => {
+          for (const sample of samples)
+            await deps.bus.publish(tx, {
+              type: 'evt.usage.sample',
+              tenantId: tenants.get(sample.vmId) as string,
+              key: sample.vmId,
+              data: sample as never,
+            })
+        })
+      },
+    },
     {
       name: 'forget-calls',
       everyMs: 3_600_000,

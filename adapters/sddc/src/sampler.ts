@@ -74,7 +74,9 @@ export async function sampleVms(
     for (const s of asList(field(entity, 'value') as Decoded | undefined))
       series.set(
         Number(text(field(field(s, 'id'), 'counterId'))),
-        asList(field(s, 'value')).map((v) => Number(text(v))).filter((v) => Number.isFinite(v) && v >= 0),
+        asList(field(s, 'value'))
+          .map((v) => Number(text(v)))
+          .filter((v) => Number.isFinite(v) && v >= 0),
       )
     byVm.set(vmId, series)
   }
