@@ -2,6 +2,7 @@
 // policy, secrets and audit suites run against.
 import { build, buildDir, buildGovmomi, buildOpa, buildSeaweedfs, buildVault, pins } from './build.ts'
 import { down, isUp, kubeconfigPath, up } from './cluster.ts'
+import { downVcsim, keptVcsimSettings, upVcsim } from './servers.ts'
 
 const [command] = process.argv.slice(2)
 switch (command) {
@@ -37,14 +38,18 @@ switch (command) {
   case 'up': {
     build()
     process.stdout.write(`cluster up; kubeconfig: ${await up()}\n`)
+    process.stdout.write(`vcsim up on 127.0.0.1:8989; SDDC_* settings: ${await upVcsim()}\n`)
     break
   }
   case 'down':
     await down()
-    process.stdout.write('cluster down\n')
+    await downVcsim()
+    process.stdout.write('cluster and vcsim down\n')
     break
   case 'status':
-    process.stdout.write(`${isUp() ? `up; kubeconfig: ${kubeconfigPath}` : 'down'}; peers in ${buildDir}\n`)
+    process.stdout.write(
+      `${isUp() ? `up; kubeconfig: ${kubeconfigPath}` : 'down'}; vcsim settings: ${keptVcsimSettings}; peers in ${buildDir}\n`,
+    )
     break
   default:
     process.stderr.write('usage: npm run peers -- build [opa|vault|seaweedfs|govmomi] | up | down | status\n')

@@ -2,12 +2,12 @@
 // credentials made for the run, state in a fresh temporary directory removed at stop.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { govcPath, vaultPath, vcsimPath, weedPath } from './build.ts'
+import { cacheRoot, govcPath, vaultPath, vcsimPath, weedPath } from './build.ts'
 
 export interface RunningPeer {
   /** Where its output went. */
@@ -47,14 +47,21 @@ function launch(
   command: string,
   args: (dir: string) => string[],
   env: NodeJS.ProcessEnv = {},
+  /** A directory of its own that outlives this process (`npm run peers -- up`), or a fresh temporary one. */
+  kept?: string,
 ): { child: ChildProcess; dir: string; log: string; stop: (keepLog?: boolean) => Promise<void> } {
-  const dir = mkdtempSync(join(tmpdir(), `rxt-${name}-`))
+  if (kept !== undefined) {
+    rmSync(kept, { recursive: true, force: true })
+    mkdirSync(kept, { recursive: true })
+  }
+  const dir = kept ?? mkdtempSync(join(tmpdir(), `rxt-${name}-`))
   const log = join(dir, `${name}.log`)
   const out = openSync(log, 'a')
   const child = spawn(command, args(dir), {
     cwd: dir,
     env: { ...process.env, ...env },
     stdio: ['ignore', out, out],
+    detached: kept !== undefined,
   })
   const exited = () => child.exitCode !== null || child.signalCode !== null
   /** Stops it and removes its state; `keepLog` keeps its directory (with the log) for a look. */
@@ -236,6 +243,7 @@ export interface RunningVcsim extends RunningPeer {
   readonly inventory: VcsimInventory
   /** Runs govc against it, answering its standard output. */
   govc(...args: string[]): string
+  readonly pid: number | undefined
 }
 
 /** What `startVcsim` builds: the names the SDDC Flex suites configure the adapter with. */
@@ -266,70 +274,77 @@ export const vcsimInventory: VcsimInventory = {
  * two datastores, one resource pool per cluster, a distributed switch with a port group, and a VM
  * template (a VM of the model, renamed and marked as one).
  */
-export async function startVcsim(): Promise<RunningVcsim> {
-  const port = await freePort()
+export async function startVcsim(options: { kept?: string; port?: number } = {}): Promise<RunningVcsim> {
+  const port = options.port ?? (await freePort())
   const username = `rxt-${randomBytes(4).toString('hex')}`
   const password = randomBytes(18).toString('base64url')
   const url = `https://127.0.0.1:${port}/sdk`
-  const run = launch('vcsim', vcsimPath, (dir) => {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        'vcsim.key',
-        '-out',
-        'vcsim.crt',
-        '-days',
-        '7',
-        '-subj',
-        '/CN=vcsim',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      ],
-      { cwd: dir, stdio: 'ignore' },
-    )
-    return [
-      '-l',
-      `127.0.0.1:${port}`,
-      '-tlscert',
-      join(dir, 'vcsim.crt'),
-      '-tlskey',
-      join(dir, 'vcsim.key'),
-      '-username',
-      username,
-      '-password',
-      password,
-      '-dc',
-      '1',
-      '-cluster',
-      '2',
-      '-host',
-      '3',
-      '-standalone-host',
-      '0',
-      '-ds',
-      '2',
-      '-pool',
-      '1',
-      '-vm',
-      '1',
-      '-pg',
-      '1',
-      '-folder',
-      '0',
-      '-app',
-      '0',
-      '-pod',
-      '0',
-    ]
-  })
+  const run = launch(
+    'vcsim',
+    vcsimPath,
+    (dir) => {
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:P-256',
+          '-nodes',
+          '-keyout',
+          'vcsim.key',
+          '-out',
+          'vcsim.crt',
+          '-days',
+          '7',
+          '-subj',
+          '/CN=vcsim',
+          '-addext',
+          'subjectAltName=IP:127.0.0.1,DNS:localhost',
+        ],
+        { cwd: dir, stdio: 'ignore' },
+      )
+      return [
+        '-l',
+        `127.0.0.1:${port}`,
+        '-tlscert',
+        join(dir, 'vcsim.crt'),
+        '-tlskey',
+        join(dir, 'vcsim.key'),
+        '-username',
+        username,
+        '-password',
+        password,
+        '-dc',
+        '1',
+        '-cluster',
+        '2',
+        '-host',
+        '3',
+        '-standalone-host',
+        '0',
+        '-ds',
+        '2',
+        '-pool',
+        '1',
+        '-vm',
+        '1',
+        '-pg',
+        '1',
+        '-folder',
+        '0',
+        '-app',
+        '0',
+        '-pod',
+        '0',
+      ]
+    },
+    {},
+    options.kept,
+  )
+  if (options.kept !== undefined) run.child.unref()
   const caFile = join(run.dir, 'vcsim.crt')
   const govc = (...args: string[]) =>
     execFileSync(govcPath, args, {
@@ -372,7 +387,57 @@ export async function startVcsim(): Promise<RunningVcsim> {
     caFile,
     inventory,
     govc,
+    pid: run.child.pid,
     log: run.log,
     stop: () => run.stop(),
   }
+}
+
+/** Where `npm run peers -- up` keeps its vcsim: its state, log, certificate and connection settings. */
+export const keptVcsimDir = join(cacheRoot, 'vcsim')
+export const keptVcsimSettings = join(keptVcsimDir, 'sddc.env')
+
+/**
+ * A vcsim for a developer's `npm run start` (npm run peers -- up): on 127.0.0.1:8989, left running,
+ * its SDDC_* settings written to `sddc.env` beside it (source it, or copy them).
+ */
+export async function upVcsim(): Promise<string> {
+  await downVcsim()
+  const vcsim = await startVcsim({ kept: keptVcsimDir, port: 8989 })
+  const { pid } = vcsim
+  writeFileSync(
+    keptVcsimSettings,
+    [
+      `SDDC_URL=${vcsim.url}`,
+      `SDDC_USERNAME=${vcsim.username}`,
+      `SDDC_PASSWORD=${vcsim.password}`,
+      `SDDC_CA_FILE=${vcsim.caFile}`,
+      `SDDC_DATACENTER=${vcsimInventory.datacenter}`,
+      `SDDC_CLUSTER=${vcsimInventory.clusters[0]}`,
+      `SDDC_DATASTORE=${vcsimInventory.datastore}`,
+      `SDDC_SWITCH=${vcsimInventory.switch}`,
+      `SDDC_TEMPLATE=${vcsimInventory.template}`,
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  )
+  if (pid !== undefined) writeFileSync(join(keptVcsimDir, 'vcsim.pid'), String(pid))
+  return keptVcsimSettings
+}
+
+/** Stops the vcsim of `upVcsim`, if one runs. */
+export async function downVcsim(): Promise<void> {
+  const pidFile = join(keptVcsimDir, 'vcsim.pid')
+  if (!existsSync(pidFile)) return
+  const pid = Number(readFileSync(pidFile, 'utf8'))
+  try {
+    process.kill(pid, 'SIGTERM')
+    for (let i = 0; i < 40; i++) {
+      process.kill(pid, 0)
+      await sleep(250)
+    }
+  } catch {
+    // gone
+  }
+  rmSync(pidFile, { force: true })
 }
