@@ -1,9 +1,10 @@
 // The deploy saga on vcsim (tools/peers) with SDDC Flex: cmd.deploy.apply of a workload that prefers VMs
 // through every step (the router places it on sddc-flex, the adapter provisions its folder, pool and
 // port group, clones and powers on its VMs, and networks it on the NSX simulation with a certificate
-// from Vault's PKI) to a ready deployment, its VMs powered on in the environment's folder. Then a VM
-// powered off in vCenter directly (govc) is evt.vm.stopped, and one moved to another host
-// evt.vm.migrated, as the adapter's follower sees them.
+// from Vault's PKI) to a ready deployment, its VMs powered on in the environment's folder and listed by
+// the vms context. Then a VM powered off in vCenter directly (govc) is evt.vm.stopped and off in
+// GET /v1/vms/:vmId within 5 s, one moved by govc to another host evt.vm.migrated, and a migration asked
+// of the API (POST /v1/vms/:vmId/migrate) moves it in vCenter and completes.
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { sddc, sddcProviderFile } from '@rxt/adapter-sddc'
@@ -19,6 +20,7 @@ import { placement } from '@rxt/placement'
 import { policy } from '@rxt/policy'
 import { router } from '@rxt/router'
 import { secrets } from '@rxt/secrets'
+import { vms } from '@rxt/vms'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { type NsxSimulator, startNsxSimulator } from '../../adapters/sddc/src/nsx-sim/nsx-simulator.ts'
 import { preparePki } from '../../adapters/sddc/test/pki.ts'
@@ -92,7 +94,7 @@ describe.skipIf(skipped)('the deploy saga on vcsim with SDDC Flex', () => {
       ],
     })
     runtime = await startTestRuntime({
-      contexts: [identity, sddc, router, placement, policy, secrets, orchestrator, harness],
+      contexts: [identity, sddc, router, placement, policy, secrets, orchestrator, vms, harness],
       database: handle.database,
       env: {
         PROVIDER_FILES: sddcProviderFile,
@@ -191,31 +193,68 @@ describe.skipIf(skipped)('the deploy saga on vcsim with SDDC Flex', () => {
     for (const e of events.filter((e) => e.type === 'evt.vm.created')) expect(e.tenantId).toBe(owner.orgId)
   }, 240_000)
 
-  it('sees a VM powered off in vCenter directly within 5 s, and a move to another host', async () => {
+  const api = async (method: 'GET' | 'POST', url: string, payload?: object) => {
+    const res = await runtime.app.inject({
+      method,
+      url,
+      headers: { authorization: owner.authorization },
+      ...(payload === undefined ? {} : { payload }),
+    })
+    return { status: res.statusCode, body: res.json() as Record<string, unknown> }
+  }
+  const hostOf = (path: string) => govc('vm.info', '-r', path).match(/Host:\s+(\S+)/)?.[1] as string
+  const hostRef = (name: string) =>
+    govc(
+      'find',
+      '-i',
+      `/${vcsimInventory.datacenter}/host/${vcsimInventory.clusters[0]}`,
+      '-type',
+      'h',
+      '-name',
+      name,
+    )
+      .trim()
+      .replace('HostSystem:', '')
+
+  it('sees a VM powered off in vCenter directly within 5 s, in its events and its details', async () => {
     const [vmId] = vmIds
     expect(vmId).toBeDefined()
-    const path = govc('find', `/${vcsimInventory.datacenter}/vm/${folder}`, '-type', 'm')
+    await until(
+      async () => ((await api('GET', '/v1/vms')).body.items as unknown[] | undefined)?.length === 2,
+      10_000,
+      'the vms context to list both VMs',
+    )
+    const byId = govc('find', '-i', `/${vcsimInventory.datacenter}/vm/${folder}`, '-type', 'm')
       .trim()
-      .split('\n')[0] as string
+      .split('\n')
+    const paths = govc('find', `/${vcsimInventory.datacenter}/vm/${folder}`, '-type', 'm').trim().split('\n')
+    const target = paths[byId.findIndex((r) => r.endsWith(`:${vmId}`))] as string
+    expect(target).toBeDefined()
     const started = Date.now()
-    govc('vm.power', '-off', '-force', path)
+    govc('vm.power', '-off', '-force', target)
     await until(
       async () =>
         events.some((e) => e.type === 'evt.vm.stopped' && (e.data as { vmId: string }).vmId === vmId),
       5_000,
       'evt.vm.stopped within 5 s',
     )
+    await until(
+      async () => (await api('GET', `/v1/vms/${vmId}`)).body.powerState === 'off',
+      5_000 - (Date.now() - started),
+      'GET /v1/vms/:vmId off within 5 s',
+    )
     expect(Date.now() - started).toBeLessThan(5_000)
     const stopped = events.find((e) => e.type === 'evt.vm.stopped') as Envelope
     expect(stopped.data).toMatchObject({ vmId, reason: 'powered off in vCenter' })
-    govc('vm.power', '-on', path)
-    const hostNow = govc('vm.info', path).match(/Host:\s+(\S+)/)?.[1] as string
-    const other = ['DC0_C0_H0', 'DC0_C0_H1', 'DC0_C0_H2'].find((h) => h !== hostNow) as string
+    govc('vm.power', '-on', target)
+
+    // A move made in vCenter (govc) is a migration too, whoever made it.
+    const other = ['DC0_C0_H0', 'DC0_C0_H1', 'DC0_C0_H2'].find((h) => h !== hostOf(target)) as string
     govc(
       'vm.migrate',
       '-host',
       `/${vcsimInventory.datacenter}/host/${vcsimInventory.clusters[0]}/${other}`,
-      path,
+      target,
     )
     await until(
       async () =>
@@ -223,5 +262,18 @@ describe.skipIf(skipped)('the deploy saga on vcsim with SDDC Flex', () => {
       5_000,
       'evt.vm.migrated',
     )
+
+    // A migration asked of the API: vCenter moves the VM, and the request completes.
+    const next = ['DC0_C0_H0', 'DC0_C0_H1', 'DC0_C0_H2'].find((h) => h !== other) as string
+    const asked = await api('POST', `/v1/vms/${vmId}/migrate`, { toHost: hostRef(next) })
+    expect(asked.status).toBe(202)
+    await until(
+      async () =>
+        (await api('GET', `/v1/vms/${vmId}/migrations/${asked.body.id}`)).body.status === 'completed',
+      15_000,
+      'the migration to complete',
+    )
+    expect(hostOf(target)).toBe(next)
+    expect((await api('GET', `/v1/vms/${vmId}`)).body.host).toBe(hostRef(next))
   }, 60_000)
 })

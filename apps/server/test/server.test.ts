@@ -56,6 +56,7 @@ describe('rxt-deploy up (embedded)', () => {
           'vcs',
           'sim',
           'spot',
+          'sddc',
           'router',
           'placement',
           'policy',
@@ -186,7 +187,7 @@ describe('rxt-deploy configuration and usage errors', () => {
       const unknown = await runToEnd(['serve', 'nope'], { DATABASE_URL: 'postgres://127.0.0.1:1/none' })
       expect(unknown.code).toBe(2)
       expect(unknown.stderr).toContain(
-        'unknown context nope; this build has identity, registry, vcs, sim, spot, router, placement, policy, secrets, orchestrator, vms, audit, system, console, gateway',
+        'unknown context nope; this build has identity, registry, vcs, sim, spot, sddc, router, placement, policy, secrets, orchestrator, vms, audit, system, console, gateway',
       )
       const bad = await runToEnd(['launch'])
       expect(bad.code).toBe(2)
@@ -198,7 +199,7 @@ describe('rxt-deploy configuration and usage errors', () => {
     const contexts = await runToEnd(['contexts'])
     expect(contexts.code).toBe(0)
     expect(contexts.stdout).toMatch(
-      /^identity\t.*\nregistry\t.*\nvcs\t.*\nsim\t.*\nspot\t.*\nrouter\t.*\nplacement\t.*\npolicy\t.*\nsecrets\t.*\norchestrator\t.*\nvms\t.*\naudit\t.*\nsystem\t/,
+      /^identity\t.*\nregistry\t.*\nvcs\t.*\nsim\t.*\nspot\t.*\nsddc\t.*\nrouter\t.*\nplacement\t.*\npolicy\t.*\nsecrets\t.*\norchestrator\t.*\nvms\t.*\naudit\t.*\nsystem\t/,
     )
     const version = await runToEnd(['--version'])
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/)
