@@ -90,6 +90,8 @@ function Layout() {
         {signedIn && (
           <nav aria-label="Main">
             <Link to="/">Projects</Link>
+            <Link to="/vms">VMs</Link>
+            <Link to="/alerts">Alerts</Link>
             <Link to="/policy">Policy</Link>
             <Link to="/secrets">Secrets</Link>
             <Link to="/audit">Audit</Link>
@@ -164,6 +166,18 @@ const routeTree = rootRoute.addChildren([
       lazyRouteComponent(() => import('./pages/explain.tsx'), 'ExplainPage'),
     ),
     route('/deployments/$deploymentId', DeploymentPage),
+    route(
+      '/vms',
+      lazyRouteComponent(() => import('./pages/vms.tsx'), 'VmsPage'),
+    ),
+    route(
+      '/vms/$vmId',
+      lazyRouteComponent(() => import('./pages/vms.tsx'), 'VmPage'),
+    ),
+    route(
+      '/alerts',
+      lazyRouteComponent(() => import('./pages/alerts.tsx'), 'AlertsPage'),
+    ),
     route(
       '/policy',
       lazyRouteComponent(() => import('./pages/policy.tsx'), 'PolicyPage'),
