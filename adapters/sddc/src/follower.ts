@@ -91,8 +91,29 @@ export function followVms(options: FollowerOptions): { stop(): Promise<void> } {
     const touched = new Set<string>()
     for (const change of changes) {
       if (change.kind === 'leave') {
-        props.delete(change.obj.value)
-        await db.query('DELETE FROM vm_records WHERE vm_id = $1', [change.obj.value])
+        // Gone from vCenter (destroyed, or moved out of the environments' folder): a VM still on when
+        // last seen stopped with it.
+        const vmId = change.obj.value
+        props.delete(vmId)
+        touched.delete(vmId)
+        await db.transaction(async (tx) => {
+          await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`sddc-vm:${vmId}`])
+          const before = (
+            await tx.query<{ record: VmRecord }>('SELECT record FROM vm_records WHERE vm_id = $1', [vmId])
+          ).rows[0]?.record
+          if (before?.powerState === 'poweredOn')
+            await bus.publish(tx, {
+              type: 'evt.vm.stopped',
+              tenantId: before.tenantId,
+              key: vmId,
+              data: {
+                vmId,
+                stopTime: options.now().toISOString(),
+                reason: options.stopReason(vmId) ?? 'destroyed: removed from vCenter',
+              },
+            } as never)
+          await tx.query('DELETE FROM vm_records WHERE vm_id = $1', [vmId])
+        })
         continue
       }
       const current = props.get(change.obj.value) ?? {}
@@ -104,9 +125,11 @@ export function followVms(options: FollowerOptions): { stop(): Promise<void> } {
       const record = await recordOf(vmId, props.get(vmId) ?? {})
       if (record === undefined) continue
       await db.transaction(async (tx) => {
+        // One VM at a time across processes (a row not there yet locks nothing): each change once.
+        await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`sddc-vm:${vmId}`])
         const before = (
           await tx.query<{ record: VmRecord; updated_at: Date }>(
-            'SELECT record, updated_at FROM vm_records WHERE vm_id = $1 FOR UPDATE',
+            'SELECT record, updated_at FROM vm_records WHERE vm_id = $1',
             [vmId],
           )
         ).rows[0]
@@ -157,7 +180,7 @@ export function followVms(options: FollowerOptions): { stop(): Promise<void> } {
             const changes = await watch.next(20)
             if (changes === undefined) {
               // vcsim answers at once when nothing changed within the wait.
-              await sleep(50)
+              await sleep(250)
               continue
             }
             await apply(changes)

@@ -262,6 +262,9 @@ export const sddc = defineContext<SddcConfig>({
       if (refused !== undefined) throw new InputError(refused)
       return platform
     }
+    // One attempt may take what vCenter's tasks of a step may take (clones, power-ons, removals, in
+    // parallel): three task deadlines, not the bus's default minute.
+    const attemptMs = 3 * deps.config.SDDC_TASK_TIMEOUT_MS
     // As for spot: vCenter is called after commit with no transaction open (answers by key recorded as
     // they come), then the answers are published with the inbox row.
     const step = (
@@ -286,6 +289,7 @@ export const sddc = defineContext<SddcConfig>({
         contract,
         {
           id,
+          timeoutMs: attemptMs,
           act: async (data, _act, message) => {
             const plan = data as DeployPlan
             const platform = await platformFor(plan, message)
@@ -346,6 +350,7 @@ export const sddc = defineContext<SddcConfig>({
         SddcDestroyMessage,
         {
           id: 'destroy',
+          timeoutMs: attemptMs,
           act: async (command, _act, message) => {
             const platform = await platformFor(command, message)
             if (platform === undefined) return undefined
@@ -362,6 +367,7 @@ export const sddc = defineContext<SddcConfig>({
         SddcVmMigrateMessage,
         {
           id: 'migrate',
+          timeoutMs: attemptMs,
           act: async (command, _act, message) => {
             const clients = clientsOf(deps)
             if (clients === undefined)
@@ -417,6 +423,7 @@ export const sddc = defineContext<SddcConfig>({
         SddcScaleMessage,
         {
           id: 'scale',
+          timeoutMs: attemptMs,
           act: async (command, _act, message) => {
             const platform = sddcPlatformOf(deps)()
             if (platform === undefined)
@@ -491,11 +498,17 @@ export const sddc = defineContext<SddcConfig>({
         const end = deps.clock.now()
         const start = new Date(end.getTime() - sddcSampleIntervalMs)
         const ids = await counterIds(clients.vim)
-        const samples = await sampleVms(
-          clients.vim,
-          ids,
-          rows.map((r) => ({ vmId: r.vmId, envId: r.envId as string, spec: r.spec })),
-          { start, end },
+        const toSample = rows.map((r) => ({ vmId: r.vmId, envId: r.envId as string, spec: r.spec }))
+        // A VM gone since the follower's last look faults the one call: then each is asked alone, and
+        // the ones vCenter no longer has are left out.
+        const samples = await sampleVms(clients.vim, ids, toSample, { start, end }).catch(
+          async (error: unknown) => {
+            if (!(error instanceof VimError && error.kind === 'fault')) throw error
+            const one = await Promise.all(
+              toSample.map((vm) => sampleVms(clients.vim, ids, [vm], { start, end }).catch(() => [])),
+            )
+            return one.flat()
+          },
         )
         const tenants = new Map(rows.map((r) => [r.vmId, r.tenantId]))
         await deps.db.transaction(async (tx) => {

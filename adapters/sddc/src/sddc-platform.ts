@@ -109,6 +109,8 @@ interface EnvState {
     readonly replicas: number
     readonly cpu: number
     readonly memoryMiB: number
+    /** What each VM of the revision is given in guestinfo (new VMs of a scale get the same). */
+    readonly guest?: Readonly<Record<string, string>>
     /** What the deploy asked per replica, before rounding to whole vCPUs: what the quota bounds. */
     readonly asked?: DeployRequest['resources']
     readonly ports: DeployRequest['ports']
@@ -461,7 +463,19 @@ export function createSddcPlatform(
       const digest = digestOf({ ...request, key: undefined })
       const current = env.state.deploy
       const vms = await vmsIn(env.folder, env.state.scope)
-      if (current?.digest === digest) return succeeded(deploymentOutcome(env.state, vms))
+      if (current?.digest === digest) {
+        // Deployed: what an interrupted call left of another revision goes now.
+        await retire(
+          vms.filter((vm) => vm.revision !== current.revision),
+          `undeployed: replaced by revision ${current.revision}`,
+        )
+        return succeeded(
+          deploymentOutcome(
+            env.state,
+            vms.filter((vm) => vm.revision === current.revision),
+          ),
+        )
+      }
       const shape = vmShape(request.resources)
       const replicas =
         env.state.autoscaling === undefined || env.state.autoscaling === null
@@ -493,6 +507,7 @@ export function createSddcPlatform(
           cpu: shape.cpu,
           memoryMiB: shape.memoryMiB,
           asked: request.resources,
+          guest: guestOf(request),
           ports: request.ports,
         },
       }
@@ -537,7 +552,7 @@ export function createSddcPlatform(
       // A new size is a new revision: its VMs are cloned at that size, then the old ones go.
       const vms = await vmsIn(env.folder, env.state.scope)
       const revision = current.revision + 1
-      const guest = await guestFrom(vms.find((vm) => vm.revision === current.revision))
+      const guest = current.guest ?? (await guestFrom(vms.find((vm) => vm.revision === current.revision)))
       await retire(
         vms.filter((vm) => vm.revision >= revision),
         'undeployed: left by an interrupted deploy',
@@ -589,21 +604,20 @@ export function createSddcPlatform(
       const have = new Set(vms.map((vm) => vm.index))
       const missing = Array.from({ length: replicas }, (_, i) => i).filter((i) => !have.has(i))
       if (missing.length > 0) {
-        const guest = await guestFrom(vms[0])
+        const guest = current.guest ?? (await guestFrom(vms[0]))
         await cloneVms(env, current.revision, missing, current, guest)
       }
+      await Promise.all(
+        vms.filter((vm) => vm.index < replicas && !vm.poweredOn).map((vm) => inventory.powerOn(vm.ref)),
+      )
+      const state = { ...env.state, deploy: { ...current, replicas }, autoscaling: spec.autoscaling }
+      await writeState(env.folder, state)
+      // The load balancer takes the new members before the VMs scaled away go.
+      await rebalance({ folder: env.folder, state })
       await retire(
         vms.filter((vm) => vm.index >= replicas),
         'scaled down',
       )
-      await Promise.all(
-        vms.filter((vm) => vm.index < replicas && !vm.poweredOn).map((vm) => inventory.powerOn(vm.ref)),
-      )
-      await writeState(env.folder, {
-        ...env.state,
-        deploy: { ...current, replicas },
-        autoscaling: spec.autoscaling,
-      })
       return succeeded({ envId: spec.envId, replicas, autoscaling: spec.autoscaling })
     })
 

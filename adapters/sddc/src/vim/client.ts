@@ -196,7 +196,8 @@ export function createVimClient(options: VimClientOptions): VimClient {
         if (!(error instanceof VimError) || error.fault !== 'NotAuthenticated') throw error
         // The session ended (idle, restarted vCenter, an operator's logout): log in once more. A call made
         // on a session another call already replaced is sent again without a login of its own.
-        if (cookie === sent) await login()
+        if (loggingIn !== undefined) await loggingIn
+        else if (cookie === sent) await login()
         return post(method, self, args)
       }
     },

@@ -174,7 +174,9 @@ export async function awaitTask(
       const left = end - Date.now()
       if (left <= 0)
         throw new VimError('timeout', `the task ${task.value} did not end within ${deadlineMs} ms`)
-      const changes = await watch.next(Math.min(60, Math.ceil(left / 1000)))
+      // Each wait is held at most 20 s: well inside a call's own timeout (60 s by default), however
+      // long the task runs.
+      const changes = await watch.next(Math.min(20, Math.ceil(left / 1000)))
       for (const change of changes ?? []) info[change.name] = change.val
       const state = text(info['info.state'])
       if (state === 'success') return info['info.result']
@@ -186,7 +188,7 @@ export async function awaitTask(
         throw new VimError('fault', `${name}${message === '' ? '' : `: ${message}`}`, name, undefined)
       }
       // vcsim answers at once when nothing changed and maxWaitSeconds ran out.
-      if (changes === undefined) await sleep(10)
+      if (changes === undefined) await sleep(250)
     }
   } finally {
     await watch.close()

@@ -53,6 +53,13 @@ describe('the vim25 SOAP encoding', () => {
     })
   })
 
+  it('keeps the class of a typed element with no fields (a task fault such as NotSupported)', () => {
+    const answer = parseResponse(
+      '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><R xmlns="urn:vim25"><returnval><fault xsi:type="NotSupported"/><empty xsi:type="xsd:string"></empty></returnval></R></soapenv:Body></soapenv:Envelope>',
+    )
+    expect(answer).toEqual({ ok: true, value: { fault: { _type: 'NotSupported' }, empty: '' } })
+  })
+
   it('refuses what is not a SOAP envelope', () => {
     expect(() => parseResponse('<html><body>502 Bad Gateway</body></html>')).toThrow(/not a SOAP envelope/)
   })

@@ -112,6 +112,15 @@ function decode(node: unknown): Decoded {
   const fields = Object.keys(record).filter((k) => !k.startsWith('@') && k !== '#text')
   if (typeof record['@type'] === 'string' && fields.length === 0)
     return new Ref(record['@type'], text === undefined ? '' : String(text))
+  // A fault or an object of a subtype with no fields (<fault xsi:type="NotSupported"/>) keeps its type.
+  if (
+    fields.length === 0 &&
+    text === undefined &&
+    xsiType !== undefined &&
+    !localName(xsiType).startsWith('ArrayOf') &&
+    !xsiType.startsWith('xsd:')
+  )
+    return { _type: localName(xsiType) } as DecodedObject
   if (fields.length === 0) return text === undefined ? '' : String(text)
   const out: Record<string, Decoded | string | undefined> = {}
   if (xsiType !== undefined) out._type = localName(xsiType)
