@@ -130,9 +130,9 @@ for (const target of dbTargets()) {
           ? await openDatabase({ kind: 'pglite' }, log)
           : await (async () => {
               const fresh = await createFreshPostgres(inject('postgresUrl'))
-              // The pool `npm start` opens (DATABASE_POOL_MAX's default): the whole catalog's consumers
-              // share it, and a smaller one can keep a request waiting for a connection past its timeout.
-              const opened = await openDatabase({ kind: 'postgres', url: fresh.url, poolMax: 10 }, log)
+              // A pool per context: the whole catalog (17 contexts) at 3 each stays well inside the
+              // server's max_connections (100) beside the suite's other worker; at 10 each it does not.
+              const opened = await openDatabase({ kind: 'postgres', url: fresh.url, poolMax: 3 }, log)
               dispose = fresh.drop
               return opened
             })()
