@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto'
-import { canonical } from '@rxt/contracts/manifest'
 import type { Clock, Queryable } from '@rxt/kit'
 import {
   createLedger,
@@ -23,7 +21,27 @@ import {
   ScaleSpec,
   succeeded,
 } from '@rxt/platform-sdk'
-import Type, { type Static } from 'typebox'
+import {
+  deploymentOutcome,
+  digestOf,
+  type EnvState,
+  type EnvVm,
+  Field,
+  failureOfError,
+  guestOf,
+  hostnamesOf,
+  type Located,
+  parseVmName,
+  quotaRefusal,
+  ResizeSpec,
+  type SddcNetworking,
+  type SddcSettings,
+  sddcProviderName,
+  stateOf,
+  vmHost,
+  vmName,
+  vmShape,
+} from './environment.ts'
 import { segmentAddress } from './networking.ts'
 import { NsxError } from './nsx/index.ts'
 import { type VimClient, VimError } from './vim/client.ts'
@@ -31,135 +49,14 @@ import { retrieve, retrieveUnder } from './vim/collector.ts'
 import { createInventory, type Nic, type PortGroup } from './vim/inventory.ts'
 import { asList, field, type Ref, text } from './vim/xml.ts'
 
-/** cmd.sddc.scale's change: the VM count and the size of each VM (a new size is a new revision). */
-export const ResizeSpec = Type.Object(
-  {
-    key: ScaleSpec.properties.key,
-    envId: ScaleSpec.properties.envId,
-    replicas: Type.Integer({ minimum: 0, maximum: 100 }),
-    cpu: Type.Integer({ minimum: 1, maximum: 128 }),
-    memoryMiB: Type.Integer({ minimum: 4, maximum: 4_194_304 }),
-  },
-  { additionalProperties: false },
-)
-export type ResizeSpec = Static<typeof ResizeSpec>
-
-export const sddcProviderName = 'sddc-flex'
-
-/** Where in vCenter environments go, and what they are made of (SDDC_* settings). */
-export interface SddcSettings {
-  readonly datacenter: string
-  /** The cluster whose root resource pool holds each environment's pool. */
-  readonly cluster: string
-  readonly datastore: string
-  /** The template VMs are cloned from, as a path under the datacenter's VM folder. */
-  readonly template: string
-  /** The distributed switch environments' segments (port groups) are made on. */
-  readonly switch: string
-  /** The folder under the datacenter's VM folder that holds one folder per environment. */
-  readonly folder: string
-  /** Hostnames of environments that name none: `<app>-<environment>.<baseDomain>`. */
-  readonly baseDomain: string
-  /** How long one vCenter task (a clone, a power-on) may take. */
-  readonly taskTimeoutMs: number
-  /** The gateway of every environment's segment (`10.64.0.1/24`): VMs get addresses in it, by revision and index. */
-  readonly segmentGateway: string
-}
-
-/** What networking an environment's load balancer, TLS and firewall are made with (NSX). */
-export interface SddcNetworking {
-  /** Applies the environment's load balancer, certificate and firewall; idempotent. */
-  configure(
-    env: EnvironmentScope,
-    spec: NetworkSpec,
-    hostnames: readonly string[],
-    members: readonly { name: string; ip: string }[],
-  ): Promise<Outcome<{ vip: string | null; tls: NetworkOutcome['tls']; resources: ResourceRef[] }>>
-  /** Removes all of it; nothing there is fine. */
-  destroy(env: EnvironmentScope): Promise<void>
-  /** What of an environment it still holds (0 once destroyed). */
-  leftovers(env: EnvironmentScope): Promise<number>
-}
-
-export interface EnvironmentScope {
-  readonly tenantId: string
-  readonly projectId: string
-  readonly envId: string
-  /** The environment's name on the platform: its folder, pool and port group are named so. */
-  readonly scope: string
-}
-
-/**
- * What vCenter keeps of an environment, as JSON in its folder's custom attribute `rxt.state`: the
- * adapter's only state besides its answers by key (ADR 0030).
- */
-interface EnvState {
-  readonly v: 1
-  readonly tenantId: string
-  readonly projectId: string
-  readonly envId: string
-  readonly scope: string
-  readonly quota: ProvisionRequest['quota']
-  readonly provisionDigest: string
-  readonly deploy?: {
-    readonly revision: number
-    readonly digest: string
-    readonly app: string
-    readonly image: string
-    readonly replicas: number
-    readonly cpu: number
-    readonly memoryMiB: number
-    /** What each VM of the revision is given in guestinfo (new VMs of a scale get the same). */
-    readonly guest?: Readonly<Record<string, string>>
-    /** What the deploy asked per replica, before rounding to whole vCPUs: what the quota bounds. */
-    readonly asked?: DeployRequest['resources']
-    readonly ports: DeployRequest['ports']
-  }
-  readonly autoscaling?: ScaleSpec['autoscaling']
-  readonly network?: {
-    readonly urls: string[]
-    readonly vip: string | null
-    readonly tls: NetworkOutcome['tls']
-    /** What was asked: applied again when the VMs behind the load balancer change (a scale, a resize). */
-    readonly spec: NetworkSpec
-  }
-}
-
-/** The custom attributes the adapter defines in vCenter. */
-const Field = { env: 'rxt.env', tenant: 'rxt.tenant', state: 'rxt.state' } as const
-
-const digestOf = (value: unknown) => createHash('sha256').update(canonical(value)).digest('hex')
-
-/** VMs take whole vCPUs, and memory in multiples of 4 MiB. */
-export const vmShape = (resources: DeployRequest['resources']) => ({
-  cpu: Math.max(1, Math.ceil(resources.cpu)),
-  memoryMiB: Math.max(4, Math.ceil(resources.memoryMiB / 4) * 4),
-})
-
-const vmName = (scope: string, revision: number, index: number) => `${scope}-r${revision}-${index}`
-/** A VM's address on its segment: two revisions side by side during a rollout never share one (20 VMs each at most). */
-const vmHost = (revision: number, index: number) => 10 + (revision % 2) * 100 + index
-const parseVmName = (scope: string, name: string) => {
-  const match = new RegExp(`^${scope.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-r(\\d+)-(\\d+)$`).exec(name)
-  return match === null ? undefined : { revision: Number(match[1]), index: Number(match[2]) }
-}
-
-interface Located {
-  readonly folder: Ref
-  readonly state: EnvState
-}
-
-interface EnvVm {
-  readonly ref: Ref
-  /** Its environment's folder (the VM's vApp, as evt.sddc.vm.created calls it). */
-  readonly folder: string
-  readonly name: string
-  readonly revision: number
-  readonly index: number
-  readonly poweredOn: boolean
-  /** Its address on the segment (the agent sets it from guestinfo.rxt.ip). */
-  readonly ip: string
-}
+export {
+  type EnvironmentScope,
+  ResizeSpec,
+  type SddcNetworking,
+  type SddcSettings,
+  sddcProviderName,
+  vmShape,
+} from './environment.ts'
 
 export interface SddcPlatform extends IComputePlatform {
   /** The tenant an environment belongs to, read from vCenter; undefined when it does not exist. */
@@ -234,16 +131,6 @@ export function createSddcPlatform(
     return base
   }
 
-  const stateOf = (customValue: unknown, stateKey: number): EnvState | undefined => {
-    const value = asList(customValue as never).find((v) => text(field(v, 'key')) === String(stateKey))
-    if (value === undefined) return undefined
-    try {
-      return JSON.parse(text(field(value, 'value'))) as EnvState
-    } catch {
-      return undefined
-    }
-  }
-
   /** An environment's folder and state: from the folder this process knows, else found by its rxt.env attribute. */
   const locate = async (envId: string): Promise<Located | undefined> => {
     const { root, fields } = await baseOf()
@@ -294,25 +181,14 @@ export function createSddcPlatform(
     return inventory.portGroup(dvs, scope, `${dc}/network`)
   }
 
-  /** A call's work, its vCenter faults as typed failures (never a secret: faults carry none). */
+  /** A call's work, its vCenter and NSX errors as typed failures. */
   const guarded = async <T>(step: string, work: () => Promise<Outcome<T>>): Promise<Outcome<T>> => {
     try {
       return await work()
     } catch (error) {
-      if (error instanceof NsxError) return failed(error.toFailure(step))
-      if (!(error instanceof VimError)) throw error
-      if (error.kind === 'timeout') return failed(failure(FailureCode.timeout, error.message, step))
-      if (error.kind === 'unavailable') return failed(failure(FailureCode.unavailable, error.message, step))
-      if (error.fault === 'NotFound') return failed(failure(FailureCode.invalid, error.message, step))
-      if (error.fault === 'InvalidLogin' || error.fault === 'NoPermission')
-        return failed(failure(FailureCode.rejected, error.message, step))
-      if (
-        error.fault === 'InsufficientResourcesFault' ||
-        error.fault === 'NotEnoughLicenses' ||
-        error.fault === 'OutOfBounds'
-      )
-        return failed(failure(FailureCode.rejected, error.message, step))
-      return failed(failure(FailureCode.unavailable, error.message, step))
+      const typed = failureOfError(error, step)
+      if (typed === undefined) throw error
+      return failed(typed)
     }
   }
   const absent = (envId: string) =>
@@ -404,58 +280,6 @@ export function createSddcPlatform(
     }
   }
 
-  /** What a VM's agent reads: the image, its environment, its secrets by reference, its ports. */
-  const guestOf = (request: DeployRequest): Record<string, string> => ({
-    'guestinfo.rxt.app': request.app,
-    'guestinfo.rxt.image': request.image,
-    'guestinfo.rxt.env': Buffer.from(canonical(request.env)).toString('base64'),
-    'guestinfo.rxt.secret-refs': Buffer.from(
-      canonical(Object.fromEntries(request.secrets.map((s) => [s.env, s.ref]))),
-    ).toString('base64'),
-    'guestinfo.rxt.ports': request.ports.map((p) => `${p.name}:${p.port}/${p.protocol}`).join(','),
-  })
-
-  const deploymentOutcome = (state: EnvState, vms: readonly EnvVm[]): DeploymentOutcome => {
-    const d = state.deploy as NonNullable<EnvState['deploy']>
-    return {
-      envId: state.envId,
-      revision: d.revision,
-      image: d.image,
-      replicas: d.replicas,
-      endpoints: d.ports.map((p) => ({
-        name: p.name,
-        host: `${d.app}.${state.scope}.${settings.baseDomain}`,
-        port: p.port,
-        protocol: p.protocol,
-      })),
-      resources: vms
-        .filter((vm) => vm.revision === d.revision)
-        .map((vm) => ({ kind: 'VirtualMachine', id: vm.ref.value })),
-    }
-  }
-
-  /**
-   * The quota bounds what a deploy asks (replicas × its CPU and memory), as on every platform; a VM's
-   * rounding up to whole vCPUs is this platform's granularity (the plan's summary says so), not more asked.
-   */
-  const quotaRefusal = (state: EnvState, replicas: number, asked: { cpu: number; memoryMiB: number }) => {
-    if (replicas * asked.cpu > state.quota.cpu)
-      return failed<never>(
-        failure(
-          FailureCode.rejected,
-          `${replicas} replicas of ${asked.cpu} vCPU exceed the environment's quota of ${state.quota.cpu} vCPU`,
-        ),
-      )
-    if (replicas * asked.memoryMiB > state.quota.memoryMiB)
-      return failed<never>(
-        failure(
-          FailureCode.rejected,
-          `${replicas} replicas of ${asked.memoryMiB} MiB exceed the environment's quota of ${state.quota.memoryMiB} MiB`,
-        ),
-      )
-    return undefined
-  }
-
   const deploy = (request: DeployRequest) =>
     guarded('deploy', async (): Promise<Outcome<DeploymentOutcome>> => {
       const env = await locate(request.envId)
@@ -473,6 +297,7 @@ export function createSddcPlatform(
           deploymentOutcome(
             env.state,
             vms.filter((vm) => vm.revision === current.revision),
+            settings.baseDomain,
           ),
         )
       }
@@ -517,7 +342,9 @@ export function createSddcPlatform(
         vms.filter((vm) => vm.revision < revision),
         `undeployed: replaced by revision ${revision}`,
       )
-      return succeeded(deploymentOutcome(state, await vmsIn(env.folder, env.state.scope)))
+      return succeeded(
+        deploymentOutcome(state, await vmsIn(env.folder, env.state.scope), settings.baseDomain),
+      )
     })
 
   /** What a VM of the environment was given in guestinfo (the deploy's), to give new VMs of its revision. */
@@ -631,22 +458,17 @@ export function createSddcPlatform(
     const applied = await networking.configure(
       env.state,
       network.spec,
-      hostnamesOf(env.state, network.spec),
+      hostnamesOf(env.state, network.spec, settings.baseDomain),
       vms.map((vm) => ({ name: vm.name, ip: vm.ip })),
     )
     if (!applied.ok) throw new NsxError(applied.failure.code, applied.failure.message)
   }
 
-  const hostnamesOf = (state: EnvState, spec: NetworkSpec) =>
-    spec.hostnames.length > 0
-      ? [...spec.hostnames]
-      : [`${state.deploy?.app ?? 'app'}-${state.scope}.${settings.baseDomain}`]
-
   const network = (spec: NetworkSpec) =>
     guarded('network', async (): Promise<Outcome<NetworkOutcome>> => {
       const env = await locate(spec.envId)
       if (env === undefined) return absent(spec.envId)
-      const hostnames = hostnamesOf(env.state, spec)
+      const hostnames = hostnamesOf(env.state, spec, settings.baseDomain)
       const vms = (await vmsIn(env.folder, env.state.scope)).filter(
         (vm) => vm.revision === env.state.deploy?.revision,
       )

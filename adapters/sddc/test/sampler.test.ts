@@ -36,7 +36,10 @@ describe.skipIf(skipped !== undefined)("VM metrics from vcsim's PerformanceManag
     let calls = 0
     const counting = {
       ...client,
-      call: (...args: Parameters<VimClient['call']>) => (calls++, client.call(...args)),
+      call: (...args: Parameters<VimClient['call']>) => {
+        calls++
+        return client.call(...args)
+      },
     }
     const end = new Date()
     const start = new Date(end.getTime() - 60_000)
