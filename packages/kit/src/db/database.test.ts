@@ -162,6 +162,56 @@ for (const target of dbTargets()) {
       await Promise.all(others.map((o) => o.database.close()))
     })
 
+    it('opens a context with nothing to do without its locks, and one with a new migration under them', async () => {
+      await db.openContext('delta', secrets)
+      const newer = [...secrets, migration('0002_more.sql', 'CREATE TABLE more (id int)')]
+      if (handle.url === undefined) {
+        // One connection: no other session can hold a lock; the two paths still agree.
+        await db.openContext('delta', secrets)
+        const delta = await db.openContext('delta', newer)
+        expect((await delta.query('SELECT version FROM rxt_migrations ORDER BY version')).rows).toEqual([
+          { version: 1 },
+          { version: 2 },
+        ])
+        return
+      }
+      // Another process holds the bootstrap lock (a replica starting, say).
+      const other = await reopen(handle.url)
+      const locker = await other.database.openContext('locker', [])
+      let release: () => void = () => {}
+      const released = new Promise<void>((resolve) => {
+        release = resolve
+      })
+      let locked: () => void = () => {}
+      const holding = new Promise<void>((resolve) => {
+        locked = resolve
+      })
+      const held = locker.transaction(async (tx) => {
+        await tx.query("SELECT pg_advisory_xact_lock(hashtext('rxt:bootstrap'))")
+        locked()
+        await released
+      })
+      await holding
+      // Up to date: opened at once, lock or no lock.
+      await expect(db.openContext('delta', secrets)).resolves.toMatchObject({ schema: 'delta' })
+      // A migration to apply waits for the lock.
+      let applied = false
+      const migrating = db.openContext('delta', newer).then((c) => {
+        applied = true
+        return c
+      })
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      expect(applied).toBe(false)
+      release()
+      await held
+      const delta = await migrating
+      expect((await delta.query('SELECT version FROM rxt_migrations ORDER BY version')).rows).toEqual([
+        { version: 1 },
+        { version: 2 },
+      ])
+      await other.database.close()
+    })
+
     it('answers ping', async () => {
       await expect(db.ping()).resolves.toBeUndefined()
     })

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { InputError } from '../errors.ts'
 import { databaseErrorOf, translateDbError } from './errors.ts'
-import { applyMigrations } from './migrations.ts'
+import { applyMigrations, planMigrations } from './migrations.ts'
 import type {
   ContextDb,
   Database,
@@ -117,6 +117,63 @@ END
 $rxt$;
 CREATE SCHEMA IF NOT EXISTS "${schema}" AUTHORIZATION "${role}";`
 
+/**
+ * Whether a context needs nothing done: its role exists (and the administrative user may act as it),
+ * its schema is its own, and every migration of this build is applied, none edited. Two reads and no
+ * lock, so that a start that finds everything in place pays almost nothing for the check; anything
+ * else (a first start, a new migration, an edited one) takes the locked path, which applies or refuses.
+ */
+async function upToDate(
+  driver: Driver,
+  runner: RoleRunner,
+  context: string,
+  role: string,
+  schema: string,
+  migrations: readonly Migration[],
+  kit: readonly Migration[],
+): Promise<boolean> {
+  const { rows } = await driver.admin((session) =>
+    session.query<{ ready: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
+                       WHERE n.nspname = $2 AND r.rolname = $1)
+          AND ((SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+               OR CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)
+                       THEN pg_has_role(current_user, $1, 'MEMBER') ELSE false END)
+          AND to_regclass(format('%I.rxt_migrations', $2)) IS NOT NULL
+          AND ($3 OR to_regclass(format('%I.rxt_kit_migrations', $2)) IS NOT NULL) AS ready`,
+      [role, schema, kit.length === 0],
+    ),
+  )
+  if (rows[0]?.ready !== true) return false
+  const applied = await runner.query<{
+    kit: boolean
+    version: number
+    name: string
+    checksum: string
+  }>(
+    `SELECT false AS kit, version, name, checksum FROM rxt_migrations${
+      kit.length === 0 ? '' : ' UNION ALL SELECT true, version, name, checksum FROM rxt_kit_migrations'
+    }`,
+  )
+  try {
+    return (
+      planMigrations(
+        context,
+        applied.rows.filter((r) => !r.kit),
+        migrations,
+      ).length === 0 &&
+      planMigrations(
+        `${context} (kit)`,
+        applied.rows.filter((r) => r.kit),
+        kit,
+      ).length === 0
+    )
+  } catch {
+    // The locked path says what is wrong.
+    return false
+  }
+}
+
 /** The shared half of both engines: role/schema bootstrap, migrations, transactions, tenancy. */
 export function createDatabase(unscrubbed: Driver): Database {
   const driver = scrubbed(unscrubbed)
@@ -133,7 +190,14 @@ export function createDatabase(unscrubbed: Driver): Database {
       }
       const role = roleOf(name)
       const schema = name
+      const kit = options.kitMigrations ?? []
       try {
+        // (A pool opens its connections when first used: after the bootstrap, on a first start.)
+        const runner = driver.forRole(role, schema)
+        runners.push(runner)
+        if (await upToDate(driver, runner, name, role, schema, migrations, kit)) {
+          return contextDb(name, role, schema, runner)
+        }
         await driver.admin(async (session) => {
           await session.begin()
           try {
@@ -145,10 +209,7 @@ export function createDatabase(unscrubbed: Driver): Database {
             throw error
           }
         })
-        const runner = driver.forRole(role, schema)
-        runners.push(runner)
-        if (options.kitMigrations !== undefined && options.kitMigrations.length > 0) {
-          const kit = options.kitMigrations
+        if (kit.length > 0) {
           await runner.run((session) => applyMigrations(session, `${name} (kit)`, kit, 'rxt_kit_migrations'))
         }
         await runner.run((session) => applyMigrations(session, name, migrations))
