@@ -16,7 +16,7 @@ import type { Logger } from '../log.ts'
 import { withScope } from '../scope.ts'
 import { answerNodeRefusals, clientErrorHandler, frameworkErrors, maxHeaderBytes } from './client-errors.ts'
 import { Problem, problemContentType, problemResponse, toProblem } from './problem.ts'
-import { createValidatorFactory } from './validation.ts'
+import { createDeferredCompilations, createSerializerFactory, createValidatorFactory } from './validation.ts'
 
 export type HttpApp = FastifyInstance<
   import('node:http').Server,
@@ -85,6 +85,9 @@ declare module 'fastify' {
  * one OpenAPI 3.1 document of every route registered on it.
  */
 export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
+  // Validators and serializers are compiled on first use, and the rest once the app listens: a start
+  // compiles none of the few hundred (see validation.ts).
+  const deferred = createDeferredCompilations()
   const app = Fastify({
     loggerInstance: options.log as FastifyBaseLogger,
     // One line per request, written by the onResponse hook below.
@@ -105,8 +108,13 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
         : [...options.trustedProxies],
     // Report every violation of a request at once, not only the first (bodies are capped by bodyLimit).
     ajv: { customOptions: { allErrors: true } },
-    // Fastify's validators, each of which also refuses NUL characters (validation.ts).
-    schemaController: { compilersFactory: { buildValidator: createValidatorFactory() } },
+    // Fastify's validators, each of which also refuses NUL characters, and its serializers (validation.ts).
+    schemaController: {
+      compilersFactory: {
+        buildValidator: createValidatorFactory(deferred),
+        buildSerializer: createSerializerFactory(deferred),
+      },
+    },
     return503OnClosing: true,
     // Requests refused before they reach a route get a problem document too (client-errors.ts).
     clientErrorHandler: clientErrorHandler(options.log),
@@ -115,6 +123,13 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
     http: { requireHostHeader: false, maxHeaderSize: maxHeaderBytes },
   }).withTypeProvider<TypeBoxTypeProvider>()
   answerNodeRefusals(app.server)
+  app.addHook('onListen', (done) => {
+    done()
+    void deferred.compileAll().then((failures) => {
+      for (const { route, error } of failures)
+        options.log.error({ err: error, route }, 'a schema of this route does not compile: its requests fail')
+    })
+  })
 
   const metrics = options.metrics ?? new Registry()
   collectDefaultMetrics({ register: metrics })

@@ -1,9 +1,61 @@
 import { AjvCompiler } from '@fastify/ajv-compiler'
+import { SerializerSelector } from '@fastify/fast-json-stringify-compiler'
 import type { FastifyServerOptions } from 'fastify'
 
-type ValidatorFactory = NonNullable<
-  NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']
->['buildValidator']
+type CompilersFactory = NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>
+type ValidatorFactory = CompilersFactory['buildValidator']
+type SerializerFactory = CompilersFactory['buildSerializer']
+
+/**
+ * The compilations a start has put off (one per route part and response): each runs on its route's
+ * first request, or when `compileAll` gets to it — the app compiles the rest once it listens, so that a
+ * schema that cannot compile is reported within moments of a start, not on the first request to it.
+ */
+export interface DeferredCompilations {
+  readonly size: number
+  /** Compiles what is still pending, a few at a time between other work; the errors, with their routes. */
+  compileAll(): Promise<{ readonly route: string; readonly error: unknown }[]>
+}
+
+export function createDeferredCompilations(): DeferredCompilations & {
+  defer<F>(route: string, compile: () => F): () => F
+} {
+  const pending = new Map<() => unknown, string>()
+  return {
+    get size() {
+      return pending.size
+    },
+    defer<F>(route: string, compile: () => F): () => F {
+      let compiled: F | undefined
+      const get = (): F => {
+        if (compiled === undefined) {
+          pending.delete(get)
+          compiled = compile()
+        }
+        return compiled
+      }
+      pending.set(get, route)
+      return get
+    },
+    async compileAll() {
+      const errors: { route: string; error: unknown }[] = []
+      while (pending.size > 0) {
+        // Between batches the event loop serves what arrived meanwhile.
+        await new Promise((resolve) => setImmediate(resolve))
+        for (const [get, route] of [...pending].slice(0, 8)) {
+          try {
+            get()
+          } catch (error) {
+            pending.delete(get)
+            errors.push({ route, error })
+          }
+        }
+      }
+      return errors
+    },
+  }
+}
+type Deferring = ReturnType<typeof createDeferredCompilations>
 
 /** The part of AJV's error shape Fastify reads (see problem.ts, fromFastify). */
 interface ValidationError {
@@ -126,31 +178,76 @@ function checkHeaderNames(route: Route): void {
     )
 }
 
+/** A validator compiled on its first call (or when Fastify first asks for its `schemaEnv`). */
+function deferredValidator(get: () => Validate): Validate {
+  const validate: Validate = (data, context) => {
+    const compiled = get()
+    const valid = context === undefined ? compiled(data) : compiled(data, context)
+    validate.errors = compiled.errors ?? null
+    return valid
+  }
+  Object.defineProperty(validate, 'schemaEnv', { get: () => get().schemaEnv })
+  return validate
+}
+
+const routeName = (route: unknown) => {
+  const r = route as Route & { httpStatus?: string }
+  return `${r.method} ${r.url} (${r.httpPart ?? `response ${r.httpStatus ?? ''}`})`
+}
+
 /**
  * The validators of every route's params, querystring, headers and body: Fastify's own (AJV, through
  * @fastify/ajv-compiler, with the app's options), each of which also refuses a string holding a NUL
  * character wherever it is in the part, so that no schema has to say so. Bodies are validated without
- * type coercion and with unknown fields refused (see above).
+ * type coercion and with unknown fields refused (see above). With `deferring`, each is compiled on first
+ * use rather than at start (header names are still checked at start).
  */
-export function createValidatorFactory(): NonNullable<ValidatorFactory> {
+export function createValidatorFactory(deferring?: Deferring): NonNullable<ValidatorFactory> {
   const pool = AjvCompiler()
   type Options = { readonly customOptions?: Record<string, unknown> } & Record<string, unknown>
   const factory = (externalSchemas: Parameters<typeof pool>[0], options: Options | undefined) => {
     const given: Options = options ?? {}
-    const compile = pool(externalSchemas, given as Parameters<typeof pool>[1]) as unknown as (
-      route: unknown,
-    ) => Validate
+    type Compile = (route: unknown) => Validate
+    // The AJV instances too are made on first use (each adds every shared schema).
+    let text: Compile | undefined
+    let json: Compile | undefined
+    const compile = (route: unknown) => {
+      text ??= pool(externalSchemas, given as Parameters<typeof pool>[1]) as unknown as Compile
+      return text(route)
+    }
     // A body is JSON, typed by its sender: taken as it is (no "5" for 5), and a field its schema does
     // not know (additionalProperties: false, as the OpenAPI document says) is refused rather than
     // silently dropped. Params, query strings and headers are text, read into their types as before.
-    const compileBody = pool(externalSchemas, {
-      ...given,
-      customOptions: { ...given.customOptions, coerceTypes: false, removeAdditional: false },
-    } as Parameters<typeof pool>[1]) as unknown as (route: unknown) => Validate
+    const compileBody = (route: unknown) => {
+      json ??= pool(externalSchemas, {
+        ...given,
+        customOptions: { ...given.customOptions, coerceTypes: false, removeAdditional: false },
+      } as Parameters<typeof pool>[1]) as unknown as Compile
+      return json(route)
+    }
     return (route: unknown) => {
       checkHeaderNames(route as Route)
-      return refusingNul((route as Route).httpPart === 'body' ? compileBody(route) : compile(route))
+      const build = () =>
+        refusingNul((route as Route).httpPart === 'body' ? compileBody(route) : compile(route))
+      return deferring === undefined ? build() : deferredValidator(deferring.defer(routeName(route), build))
     }
   }
   return factory as unknown as NonNullable<ValidatorFactory>
+}
+
+/**
+ * Fastify's own serializers of route responses (fast-json-stringify), each compiled on its first
+ * response rather than at start when `deferring` is given.
+ */
+export function createSerializerFactory(deferring?: Deferring): NonNullable<SerializerFactory> {
+  const selector = SerializerSelector()
+  const factory = (...args: Parameters<typeof selector>) => {
+    const compile = selector(...args) as unknown as (route: unknown) => (data: unknown) => string
+    if (deferring === undefined) return compile
+    return (route: unknown) => {
+      const get = deferring.defer(routeName(route), () => compile(route))
+      return (data: unknown) => get()(data)
+    }
+  }
+  return factory as unknown as NonNullable<SerializerFactory>
 }
