@@ -1,16 +1,17 @@
-import { randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import type { MessageCatalog } from '@rxt/contracts'
 import { Registry } from 'prom-client'
 import { type Authenticator, guardRoutes } from './auth/guard.ts'
 import { createRemoteAuthenticator } from './auth/remote.ts'
 import { registerBusAdminRoutes } from './bus/admin-routes.ts'
 import { type Bus, createBus } from './bus/bus.ts'
+import { logMigrations } from './bus/postgres-log.ts'
 import type { Transport } from './bus/transport.ts'
 import { type Clock, systemClock } from './clock.ts'
 import type { CoreConfig } from './config.ts'
 import type { ContextDefinition, ContextDeps, RuntimeInfo } from './context.ts'
 import { type Database, loadMigrations, type Migration } from './db/index.ts'
-import { InputError } from './errors.ts'
+import { InputError, UnavailableError } from './errors.ts'
 import { type Extension, extensionsOf } from './extensions.ts'
 import { createHttpApp, type HttpApp } from './http/app.ts'
 import { type AuditWriter, auditRequests } from './http/audit.ts'
@@ -43,13 +44,20 @@ export interface RuntimeOptions {
    * catalog); the contexts' own when absent.
    */
   readonly extensions?: readonly Extension<unknown>[]
+  /**
+   * When the background work starts (the bus's consumers and relays, the contexts' periodic jobs):
+   * before `startRuntime` resolves (the default), or once `listen` has the port. A server started the
+   * second way answers /healthz while its consumers start, and /readyz says the bus is starting until
+   * they have; `listen` resolves once they have.
+   */
+  readonly background?: 'at-start' | 'after-listen'
 }
 
 export interface Runtime {
   readonly app: HttpApp
   readonly info: RuntimeInfo
   readonly bus: Bus
-  /** Starts listening on config HOST:PORT; resolves to the address. */
+  /** Starts listening on config HOST:PORT (then the background work, if it waits for it); resolves to the address. */
   listen(): Promise<string>
   /** Stops taking requests, waits for those in flight, then stops the contexts in reverse order. */
   stop(): Promise<void>
@@ -90,7 +98,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       { name: 'database', check: () => database.ping() },
       {
         name: 'bus',
-        check: () => options.transport.ping(),
+        check: async () => {
+          if (!backgroundStarted) throw new UnavailableError('the bus is starting its consumers')
+          await options.transport.ping()
+        },
         warning: () => {
           const near = bus.nearLimits()
           return near.length === 0
@@ -173,6 +184,37 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     started.length = 0
   }
 
+  // The contexts' periodic jobs: one turn at a time each, failures logged.
+  const startJobs = () =>
+    started.flatMap(({ definition, deps }) =>
+      (definition.jobs?.(deps) ?? []).map((job) => {
+        let running = false
+        const turn = () => {
+          if (running) return
+          running = true
+          job
+            .run()
+            .catch((error: unknown) =>
+              deps.log.warn({ err: error, job: job.name }, 'job failed; it runs again'),
+            )
+            .finally(() => {
+              running = false
+            })
+        }
+        const timer = setInterval(turn, job.everyMs)
+        timer.unref()
+        if (job.atStart === true) turn()
+        return timer
+      }),
+    )
+  let jobTimers: NodeJS.Timeout[] = []
+  let backgroundStarted = false
+  const startBackground = async () => {
+    await bus.start()
+    jobTimers = startJobs()
+    backgroundStarted = true
+  }
+
   try {
     for (const definition of options.contexts) {
       const migrations =
@@ -226,7 +268,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       authenticator = createRemoteAuthenticator({ url: config.IDENTITY_URL })
     }
     await app.ready()
-    await bus.start()
+    if (options.background !== 'after-listen') await startBackground()
   } catch (error) {
     await bus.stop().catch(() => undefined)
     await stopContexts()
@@ -235,29 +277,6 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     await options.transport.close().catch(() => undefined)
     throw error
   }
-
-  // The contexts' periodic jobs: one turn at a time each, failures logged.
-  const jobTimers = started.flatMap(({ definition, deps }) =>
-    (definition.jobs?.(deps) ?? []).map((job) => {
-      let running = false
-      const turn = () => {
-        if (running) return
-        running = true
-        job
-          .run()
-          .catch((error: unknown) =>
-            deps.log.warn({ err: error, job: job.name }, 'job failed; it runs again'),
-          )
-          .finally(() => {
-            running = false
-          })
-      }
-      const timer = setInterval(turn, job.everyMs)
-      timer.unref()
-      if (job.atStart === true) turn()
-      return timer
-    }),
-  )
 
   // Stored idempotent responses past their 24 hours go, every ten minutes.
   const pruner = setInterval(() => {
@@ -273,7 +292,11 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     app,
     info,
     bus,
-    listen: () => app.listen({ host: config.HOST, port: config.PORT }),
+    async listen() {
+      const address = await app.listen({ host: config.HOST, port: config.PORT })
+      if (!backgroundStarted) await startBackground()
+      return address
+    },
     async stop() {
       clearInterval(pruner)
       for (const timer of jobTimers) clearInterval(timer)
@@ -286,6 +309,52 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     },
   }
 }
+
+/** The migrations of one schema a start applies: a context's own and the kit's tables beside them. */
+export interface SchemaMigrations {
+  readonly name: string
+  readonly migrations: readonly Migration[]
+  readonly kit: readonly Migration[]
+}
+
+/**
+ * Every schema a start of `contexts` on the embedded database migrates, in the order it does: the bus's
+ * log, then each context (its own migrations and the kit's tables).
+ */
+export async function embeddedMigrations(
+  // biome-ignore lint/suspicious/noExplicitAny: contexts type their own config
+  contexts: readonly ContextDefinition<any>[],
+): Promise<SchemaMigrations[]> {
+  const kit = await busMigrations()
+  return [
+    { name: 'bus', migrations: await logMigrations(), kit: [] },
+    ...(await Promise.all(
+      contexts.map(async (c) => ({
+        name: c.name,
+        migrations: c.migrations instanceof URL ? await loadMigrations(c.migrations) : (c.migrations ?? []),
+        kit,
+      })),
+    )),
+  ]
+}
+
+/** Applies them (what a first start would), e.g. to make a template of the embedded database. */
+export async function applyEmbeddedMigrations(
+  database: Database,
+  schemas: readonly SchemaMigrations[],
+): Promise<void> {
+  for (const s of schemas) await database.openContext(s.name, s.migrations, { kitMigrations: s.kit })
+}
+
+/** Names what they make: the same digest for the same migrations, in the same order. */
+export const migrationsDigest = (schemas: readonly SchemaMigrations[]): string =>
+  createHash('sha256')
+    .update(
+      JSON.stringify(
+        schemas.map((s) => [s.name, s.migrations.map((m) => m.checksum), s.kit.map((m) => m.checksum)]),
+      ),
+    )
+    .digest('hex')
 
 /** The tables the kit keeps in every context's schema: outbox, inbox, dead letters, idempotency keys. */
 const busMigrations = (): Promise<Migration[]> =>

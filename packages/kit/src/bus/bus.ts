@@ -215,7 +215,14 @@ export function createBus(options: BusOptions): Bus {
       started = true
       // Consumers first (a new durable starts at the beginning of what the transport retains, so the
       // order is no longer needed for delivery; it keeps the first turns' messages out of the backlog).
-      for (const a of attached.values()) for (const handler of a.handlers) await startConsumer(a, handler)
+      // All at once: on PGlite (one connection) each consumer's first looks would otherwise queue ahead of
+      // the next one's registration. Settled in full before a failure is thrown, so that `stop` finds
+      // every consumer that did start.
+      const starts = await Promise.allSettled(
+        [...attached.values()].flatMap((a) => a.handlers.map((handler) => startConsumer(a, handler))),
+      )
+      const failed = starts.find((s): s is PromiseRejectedResult => s.status === 'rejected')
+      if (failed !== undefined) throw failed.reason
       for (const a of attached.values()) a.relay.start()
       clearInterval(pruner)
       pruner = setInterval(() => {

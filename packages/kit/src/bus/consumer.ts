@@ -123,13 +123,17 @@ export async function runConsumer(
     while (!stopping) {
       let next: number | undefined
       try {
-        // Up to `concurrency` held keys at once: one key's slow retry does not hold up another's.
-        await Promise.all(
-          Array.from({ length: concurrency }, async () => {
-            while (!stopping && (await handling.handleHeld(a, handler))) {}
-          }),
-        )
+        // One look says whether anything is due: an idle consumer costs one statement a turn.
         next = await handling.nextHeld(a, handler)
+        if (next !== undefined && next <= Date.now()) {
+          // Up to `concurrency` held keys at once: one key's slow retry does not hold up another's.
+          await Promise.all(
+            Array.from({ length: concurrency }, async () => {
+              while (!stopping && (await handling.handleHeld(a, handler))) {}
+            }),
+          )
+          next = await handling.nextHeld(a, handler)
+        }
       } catch (error) {
         log.error({ err: error, consumer: spec.name }, 'bus retry failed')
       }

@@ -739,10 +739,16 @@ export function createHandling(options: HandlingOptions) {
     return true
   }
 
-  /** When the next held message of the consumer is due (undefined: none is waiting for a retry). */
+  /**
+   * When the next held message of the consumer is due (undefined: none is waiting for a retry). Only a
+   * key's head counts: the messages held behind it are due when it is settled, not before, and a key
+   * whose head is a dead letter waits for a person.
+   */
   const nextHeld = async (a: Attached, handler: MessageHandler): Promise<number | undefined> => {
     const { rows } = await a.db.query<{ due: Date | string | null }>(
-      'SELECT min(not_before) AS due FROM rxt_held WHERE consumer = $1 AND dead_letter IS NULL',
+      `SELECT min(h.not_before) AS due FROM rxt_held h
+        WHERE h.consumer = $1 AND h.dead_letter IS NULL
+          AND NOT EXISTS (SELECT 1 FROM rxt_held e WHERE e.consumer = $1 AND e.key = h.key AND e.n < h.n)`,
       [consumerName(a.context, handler)],
     )
     const due = rows[0]?.due

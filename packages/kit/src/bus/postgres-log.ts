@@ -43,11 +43,11 @@ const pendingCap = 2048
  * with its key is leased or waiting for a retry, so one key is never handled out of order or twice at
  * the same time. Appends are serialised so that sequence order is commit order.
  */
+/** The log's own tables, in the `bus` schema. */
+export const logMigrations = () => loadMigrations(new URL('./migrations/log/', import.meta.url))
+
 export async function createPostgresLog(options: PostgresLogOptions): Promise<Transport> {
-  const db = await options.database.openContext(
-    'bus',
-    await loadMigrations(new URL('./migrations/log/', import.meta.url)),
-  )
+  const db = await options.database.openContext('bus', await logMigrations())
   if (options.exclusive === true) {
     // A delivery leased when its process died goes out again now; `deliveries` keeps its count.
     await db.query('UPDATE pending SET lease_until = NULL WHERE lease_until IS NOT NULL')
