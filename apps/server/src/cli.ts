@@ -5,6 +5,8 @@ export const usage = `Usage: rxt-deploy <command>
 Commands:
   up                     run every context in one process (embedded PGlite unless DATABASE_URL is set)
   serve <context…>       run only the named contexts, against DATABASE_URL
+  prepare                make what makes starts fast: the embedded database's template (a first
+                         start copies it) and Node's compile cache; run once per build or install
   contexts               list the contexts this build can run
   openapi                print the OpenAPI 3.1 document of every context
   version                print the version
@@ -14,6 +16,7 @@ Configuration comes from the environment; see the README for every key.`
 export type Command =
   | { readonly kind: 'up' }
   | { readonly kind: 'serve'; readonly contexts: readonly string[] }
+  | { readonly kind: 'prepare' }
   | { readonly kind: 'contexts' }
   | { readonly kind: 'openapi' }
   | { readonly kind: 'version' }
@@ -39,6 +42,7 @@ export function parseCommand(argv: readonly string[]): Command | { readonly erro
     case 'help':
       return { kind: 'help' }
     case 'up':
+    case 'prepare':
     case 'contexts':
     case 'openapi':
     case 'version':

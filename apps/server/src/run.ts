@@ -1,6 +1,10 @@
 import { randomBytes } from 'node:crypto'
+import { readdirSync, rmSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { join, resolve } from 'node:path'
 import { catalog as messages } from '@rxt/contracts'
 import {
+  applyEmbeddedMigrations,
   type ContextDefinition,
   CoreConfig,
   composeConfigSchema,
@@ -9,10 +13,14 @@ import {
   createPostgresLog,
   type Database,
   type DatabaseTarget,
+  embeddedMigrations,
   isKitError,
   type Logger,
+  migrationsDigest,
   openDatabase,
   parseConfig,
+  pgliteVersion,
+  preparePGliteTemplate,
   type Runtime,
   startRuntime,
 } from '@rxt/kit'
@@ -69,6 +77,17 @@ async function execute(command: Command, options: MainOptions, out: (line: strin
     case 'contexts':
       for (const c of catalog) out(`${c.name}\t${c.description ?? ''}`)
       return 0
+    case 'prepare': {
+      const template = await embeddedTemplate(loadConfig(options), options.env, catalog)
+      const schemas = await embeddedMigrations(catalog)
+      await preparePGliteTemplate(template.dir, (database) => applyEmbeddedMigrations(database, schemas))
+      // The templates of other builds go.
+      for (const other of readdirSync(template.parent)) {
+        if (other !== template.name) rmSync(join(template.parent, other), { recursive: true, force: true })
+      }
+      out(`the embedded database's template is ${template.dir}`)
+      return 0
+    }
     case 'openapi': {
       // A throwaway runtime that lives only to print its document: throwaway keys will do.
       const config = {
@@ -128,10 +147,19 @@ async function execute(command: Command, options: MainOptions, out: (line: strin
       }
       const target: DatabaseTarget =
         config.DATABASE_URL === undefined
-          ? { kind: 'pglite', dataDir: config.RXT_DATA_DIR }
+          ? {
+              kind: 'pglite',
+              dataDir: config.RXT_DATA_DIR,
+              // A first start copies the template `prepare` made for this build, if it did.
+              template: (await embeddedTemplate(config, options.env, catalog)).dir,
+            }
           : { kind: 'postgres', url: config.DATABASE_URL, poolMax: config.DATABASE_POOL_MAX }
       const log = createLogger({ level: config.LOG_LEVEL, base: { service: 'rxt-deploy' } })
+      // Where a start's time goes, in the serving line: the modules (from the process's start), the
+      // database, the contexts (migration checks, routes, start hooks), the port and the background work.
+      const marks = [performance.now()]
       const database = await openDatabase(target, log)
+      marks.push(performance.now())
       let runtime: Runtime
       let held: HeldPort | undefined
       try {
@@ -164,14 +192,25 @@ async function execute(command: Command, options: MainOptions, out: (line: strin
           mode: command.kind === 'up' ? 'embedded' : 'distributed',
           version: options.version,
           extensions: catalogExtensions,
+          // The port answers (/healthz) while the consumers and jobs start; /readyz waits for them.
+          background: 'after-listen',
         })
       } catch (error) {
         await held?.release()
         await database.close()
         throw error
       }
+      marks.push(performance.now())
       await held?.release()
-      const address = await runtime.listen()
+      let address: string
+      try {
+        address = await runtime.listen()
+        marks.push(performance.now())
+      } catch (error) {
+        await runtime.stop().catch(() => undefined)
+        await database.close()
+        throw error
+      }
       log.info(
         {
           address,
@@ -180,6 +219,13 @@ async function execute(command: Command, options: MainOptions, out: (line: strin
           bus: runtime.bus.transport.kind,
           ...(database.kind === 'pglite' ? { dataDir: config.RXT_DATA_DIR } : {}),
           contexts: runtime.info.contexts,
+          startMs: {
+            modules: Math.round(marks[0] as number),
+            database: Math.round((marks[1] as number) - (marks[0] as number)),
+            contexts: Math.round((marks[2] as number) - (marks[1] as number)),
+            listenAndBackground: Math.round((marks[3] as number) - (marks[2] as number)),
+            total: Math.round(marks[3] as number),
+          },
         },
         'rxt-deploy is serving',
       )
@@ -187,6 +233,30 @@ async function execute(command: Command, options: MainOptions, out: (line: strin
       return 'running'
     }
   }
+}
+
+/**
+ * Where `prepare` keeps the template of the embedded database for this build: named by the PGlite
+ * version and the digest of every migration `up` applies, so that a build with other migrations never
+ * starts from it.
+ */
+async function embeddedTemplate(
+  config: CoreConfig,
+  env: MainOptions['env'],
+  // biome-ignore lint/suspicious/noExplicitAny: contexts type their own config
+  catalog: readonly ContextDefinition<any>[],
+) {
+  const cache =
+    config.RXT_CACHE_DIR ??
+    join(
+      env.XDG_CACHE_HOME !== undefined && env.XDG_CACHE_HOME !== ''
+        ? env.XDG_CACHE_HOME
+        : join(homedir(), '.cache'),
+      'rxt-deploy',
+    )
+  const parent = resolve(cache, 'pglite-templates')
+  const name = `${pgliteVersion()}-${migrationsDigest(await embeddedMigrations(catalog)).slice(0, 16)}`
+  return { parent, name, dir: join(parent, name) }
 }
 
 function loadConfig(options: MainOptions): CoreConfig {

@@ -31,6 +31,13 @@ export const CoreConfig = Type.Object({
     default: './.rxt',
     description: 'Where the embedded mode keeps its data (the PGlite database).',
   }),
+  RXT_CACHE_DIR: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description:
+        'Where `rxt-deploy prepare` keeps what makes starts fast (the embedded database template a first start copies); unset: $XDG_CACHE_HOME/rxt-deploy, else ~/.cache/rxt-deploy.',
+    }),
+  ),
   DATABASE_URL: Type.Optional(
     Type.String({
       pattern: '^postgres(ql)?://',

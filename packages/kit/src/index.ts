@@ -37,6 +37,8 @@ export {
   migration,
   type OpenContextOptions,
   openDatabase,
+  pgliteVersion,
+  preparePGliteTemplate,
   type Queryable,
   type QueryResult,
   type Row,
@@ -78,6 +80,14 @@ export {
   peerAnswer,
   remotePeer,
 } from './peers.ts'
-export { type Runtime, type RuntimeOptions, startRuntime } from './runtime.ts'
+export {
+  applyEmbeddedMigrations,
+  embeddedMigrations,
+  migrationsDigest,
+  type Runtime,
+  type RuntimeOptions,
+  type SchemaMigrations,
+  startRuntime,
+} from './runtime.ts'
 export * from './saga/index.ts'
 export { currentScope, type Scope, withScope } from './scope.ts'
