@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { readdirSync, rmSync } from 'node:fs'
+import { existsSync, readdirSync, rmSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { catalog as messages } from '@rxt/contracts'
@@ -145,15 +145,17 @@ async function execute(command: Command, options: MainOptions, out: (line: strin
           'serve runs against PostgreSQL: set DATABASE_URL (postgres://user@host:5432/db)',
         )
       }
+      // A first start copies the template `prepare` made for this build, if it did.
+      const template = (await embeddedTemplate(config, options.env, catalog)).dir
       const target: DatabaseTarget =
         config.DATABASE_URL === undefined
-          ? {
-              kind: 'pglite',
-              dataDir: config.RXT_DATA_DIR,
-              // A first start copies the template `prepare` made for this build, if it did.
-              template: (await embeddedTemplate(config, options.env, catalog)).dir,
-            }
+          ? { kind: 'pglite', dataDir: config.RXT_DATA_DIR, template }
           : { kind: 'postgres', url: config.DATABASE_URL, poolMax: config.DATABASE_POOL_MAX }
+      const pgdata = !existsSync(join(config.RXT_DATA_DIR, 'pgdata', 'PG_VERSION'))
+        ? existsSync(join(template, 'PG_VERSION'))
+          ? 'copied from the template'
+          : 'made (no template: rxt-deploy prepare makes one)'
+        : 'existing'
       const log = createLogger({ level: config.LOG_LEVEL, base: { service: 'rxt-deploy' } })
       // Where a start's time goes, in the serving line: the modules (from the process's start), the
       // database, the contexts (migration checks, routes, start hooks), the port and the background work.
@@ -217,7 +219,7 @@ async function execute(command: Command, options: MainOptions, out: (line: strin
           mode: runtime.info.mode,
           database: database.kind,
           bus: runtime.bus.transport.kind,
-          ...(database.kind === 'pglite' ? { dataDir: config.RXT_DATA_DIR } : {}),
+          ...(database.kind === 'pglite' ? { dataDir: config.RXT_DATA_DIR, pgdata } : {}),
           contexts: runtime.info.contexts,
           startMs: {
             modules: Math.round(marks[0] as number),

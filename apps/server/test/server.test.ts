@@ -107,6 +107,49 @@ describe('rxt-deploy up (embedded)', () => {
     },
   )
 
+  it(
+    'starts from the template `prepare` makes for its build, and without one makes its database',
+    starts(4),
+    async () => {
+      const cache = await mkdtemp(join(tmpdir(), 'rxt-cache-'))
+      const prepared = await runToEnd(['prepare'], { RXT_CACHE_DIR: cache })
+      expect(prepared.code).toBe(0)
+      const template = /template is (\S+)/.exec(prepared.stdout)?.[1] ?? ''
+      expect(template.startsWith(join(cache, 'pglite-templates'))).toBe(true)
+      expect(existsSync(join(template, 'PG_VERSION'))).toBe(true)
+      const pgdataOf = (server: Server) =>
+        JSON.parse(
+          server
+            .output()
+            .split('\n')
+            .find((l) => l.includes('rxt-deploy is serving')) ?? '{}',
+        ).pgdata
+      for (const [env, made] of [
+        [{ RXT_CACHE_DIR: cache }, 'copied from the template'],
+        [
+          { RXT_CACHE_DIR: await mkdtemp(join(tmpdir(), 'rxt-cache-')) },
+          'made (no template: rxt-deploy prepare makes one)',
+        ],
+      ] as const) {
+        const server = await startServer(['up'], { RXT_DATA_DIR: await dataDir(), ...env })
+        expect(pgdataOf(server)).toBe(made)
+        await expectServing(server)
+        const signup = await fetch(`${server.url}/v1/auth/signup`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            email: 'ada@example.com',
+            password: 'a long passphrase',
+            name: 'Ada',
+            orgName: 'Acme',
+          }),
+        })
+        expect(signup.status).toBe(201)
+        expect(await server.stop()).toBe(0)
+      }
+    },
+  )
+
   it('comes back after being killed outright: the data and the lock are recovered', starts(2), async () => {
     const dir = await dataDir()
     const first = await startServer(['up'], { RXT_DATA_DIR: dir })

@@ -138,6 +138,45 @@ describe('runtime readiness', () => {
   })
 })
 
+describe('a runtime whose background work starts once it listens', () => {
+  it('answers /healthz at once and /readyz 503 until its consumers and jobs run, and a job runs only then', async () => {
+    const database = await openDatabase({ kind: 'pglite' }, log)
+    const turns: string[] = []
+    const jobs = defineContext({
+      name: 'jobs',
+      jobs: () => [
+        { name: 'tick', everyMs: 60_000, atStart: true, run: async () => void turns.push('tick') },
+      ],
+    })
+    const runtime = await startRuntime({
+      contexts: [jobs],
+      config,
+      log,
+      database,
+      transport: await createPostgresLog({ database }),
+      catalog,
+      mode: 'embedded',
+      version: '1',
+      background: 'after-listen',
+    })
+    try {
+      expect((await runtime.app.inject({ url: '/healthz' })).statusCode).toBe(200)
+      const starting = await runtime.app.inject({ url: '/readyz' })
+      expect(starting.statusCode).toBe(503)
+      expect(starting.json()).toMatchObject({ detail: 'not ready: bus unavailable' })
+      expect(turns).toEqual([])
+      await runtime.listen()
+      expect(turns).toEqual(['tick'])
+      const ready = await runtime.app.inject({ url: '/readyz' })
+      expect(ready.statusCode).toBe(200)
+      expect(ready.json()).toEqual({ status: 'ok', checks: { database: 'ok', bus: 'ok' } })
+    } finally {
+      await runtime.stop()
+      await database.close()
+    }
+  })
+})
+
 describe('runtime sites', () => {
   it("mounts a context's site at the root, unguarded, beside its guarded /v1 routes", async () => {
     const database = await openDatabase({ kind: 'pglite' }, log)

@@ -227,3 +227,45 @@ describe('kit http app', () => {
     expect(docs.headers['content-type']).toMatch(/text\/html/)
   })
 })
+
+describe('schemas compiled on first use', () => {
+  it('starts with a schema that cannot compile, answers its route 500, and logs it once the app listens', async () => {
+    const logged: Record<string, unknown>[] = []
+    const broken = await createHttpApp({
+      log: createLogger({
+        level: 'error',
+        destination: new Writable({
+          write(chunk, _encoding, done) {
+            logged.push(JSON.parse(String(chunk)))
+            done()
+          },
+        }),
+      }),
+      title: 'test',
+      version: '1',
+      readiness: [],
+    })
+    broken.get('/fine', { schema: { response: { 200: Type.Object({ ok: Type.Boolean() }) } } }, async () => ({
+      ok: true,
+    }))
+    broken.get(
+      '/broken',
+      { schema: { querystring: { type: 'object', properties: { q: { $ref: '#/definitions/nowhere' } } } } },
+      async () => ({ ok: true }),
+    )
+    await broken.ready()
+    try {
+      expect((await broken.inject({ url: '/fine' })).json()).toEqual({ ok: true })
+      await broken.listen({ host: '127.0.0.1', port: 0 })
+      for (let i = 0; i < 100 && logged.length < 2; i++) await new Promise((r) => setTimeout(r, 20))
+      // The route and the HEAD route Fastify adds beside it.
+      expect(logged.map((l) => [l.msg, l.route]).sort()).toEqual([
+        ['a schema of this route does not compile: its requests fail', 'GET /broken (querystring)'],
+        ['a schema of this route does not compile: its requests fail', 'HEAD /broken (querystring)'],
+      ])
+      expect((await broken.inject({ url: '/broken?q=1' })).statusCode).toBe(500)
+    } finally {
+      await broken.close()
+    }
+  })
+})

@@ -5,6 +5,7 @@ import type { ContextDb } from '../db/types.ts'
 import { createLogger } from '../log.ts'
 import { dbTargets, type TestDatabase } from '../testing/index.ts'
 import { createHttpApp, type HttpApp } from './app.ts'
+import { createDeferredCompilations } from './validation.ts'
 
 const nul = '\u0000'
 const [pglite] = dbTargets()
@@ -197,5 +198,24 @@ describe('request validation', () => {
     expect(res.json()).toMatchObject({ code: 'input', detail: expect.stringMatching(/cannot be stored/) })
     const { rows } = await db.query('SELECT count(*)::int AS n FROM notes')
     expect(rows[0]).toEqual({ n: 0 })
+  })
+})
+
+describe('deferred compilations', () => {
+  it('compile once, on first use or when compileAll reaches them, and report what fails with its route', async () => {
+    const deferred = createDeferredCompilations()
+    let compiled = 0
+    const first = deferred.defer('GET /a (body)', () => ++compiled)
+    deferred.defer('GET /b (body)', () => ++compiled)
+    deferred.defer('GET /c (body)', () => {
+      throw new Error('no such schema')
+    })
+    expect([deferred.size, compiled]).toEqual([3, 0])
+    expect(first()).toBe(1)
+    expect(first()).toBe(1)
+    expect([deferred.size, compiled]).toEqual([2, 1])
+    const failures = await deferred.compileAll()
+    expect(failures).toEqual([{ route: 'GET /c (body)', error: new Error('no such schema') }])
+    expect([deferred.size, compiled]).toEqual([0, 2])
   })
 })
