@@ -1,9 +1,12 @@
-// An authenticated GET through the edge of `rxt-deploy up` against a bare Fastify route, in the same
-// run: requests per second at saturation (alternating rounds), and p99 latency at a fixed 1,000 requests
-// per second. The route is GET /v1/auth/whoami, whose handler reads nothing: what is measured is the edge —
-// security headers, CORS, the JWT check, the caller's principal, the rate limit, the request log.
+// An authenticated GET through the edge of `rxt-deploy up` against two baselines, in the same run: a bare
+// Fastify /healthz, and the same authenticated GET written the usual way with Fastify (fixtures/fair-fastify.ts:
+// jose EdDSA verification of the very token the kit verifies, @fastify/rate-limit, security headers, a pino
+// line per request). Requests per second at saturation (alternating rounds, compared pairwise), the server's
+// CPU per request, and p99 latency at a fixed 1,000 requests per second. The route is GET /v1/auth/whoami,
+// whose handler reads nothing: what is measured is the edge — security headers, CORS, the JWT check, the
+// caller's principal, the rate limit, the request log.
 import { startServer } from '../../apps/server/test/process.ts'
-import { bareScript, latencyAt, load, median, startKitServer } from './servers.ts'
+import { bareScript, fairScript, latencyAt, load, median, startKitServer } from './servers.ts'
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 6)
 const duration = Number(process.env.BENCH_SECONDS ?? 2)
@@ -12,6 +15,7 @@ const connections = 16
 const bare = await startServer([], {}, bareScript)
 // The limit is per organisation; a benchmark is one organisation sending everything.
 const kit = await startKitServer({ RATE_LIMIT_PER_MINUTE: '100000000' })
+let fair: Awaited<ReturnType<typeof startServer>> | undefined
 try {
   const signup = await fetch(`${kit.url}/v1/auth/signup`, {
     method: 'POST',
@@ -24,40 +28,60 @@ try {
     }),
   })
   const { accessToken } = (await signup.json()) as { accessToken: string }
+  // The fair app verifies the kit's token with the kit's public keys: the same token, size and algorithm.
+  const jwks = await (await fetch(`${kit.url}/v1/.well-known/jwks.json`)).text()
+  fair = await startServer([], { FAIR_JWKS: jwks }, fairScript, { discardOutput: true })
   const path = '/v1/auth/whoami'
   const auth = { authorization: `Bearer ${accessToken}` }
 
   await load(bare, '/healthz', 2, connections)
+  await load(fair, path, 2, connections, auth)
   await load(kit, path, 2, connections, auth)
-  const bareRuns: { rps: number; cpuUs: number }[] = []
-  const kitRuns: { rps: number; cpuUs: number }[] = []
+  type Run = { rps: number; cpuUs: number }
+  const bareRuns: Run[] = []
+  const fairRuns: Run[] = []
+  const kitRuns: Run[] = []
   for (let i = 0; i < rounds; i++) {
     bareRuns.push(await load(bare, '/healthz', duration, connections))
+    fairRuns.push(await load(fair, path, duration, connections, auth))
     kitRuns.push(await load(kit, path, duration, connections, auth))
   }
-  const rps = (runs: typeof bareRuns) => Math.round(median(runs.map((r) => r.rps)))
-  const cpu = (runs: typeof bareRuns) => median(runs.map((r) => r.cpuUs)).toFixed(1)
-  const ratio = median(kitRuns.map((k, i) => k.rps / (bareRuns[i]?.rps ?? Number.NaN)))
+  const rps = (runs: Run[]) => Math.round(median(runs.map((r) => r.rps)))
+  const cpu = (runs: Run[]) => median(runs.map((r) => r.cpuUs)).toFixed(1)
+  const rounded = (runs: Run[]) => runs.map((r) => Math.round(r.rps)).join(', ')
+  const pairwise = (runs: Run[], baseline: Run[]) =>
+    median(runs.map((k, i) => k.rps / (baseline[i]?.rps ?? Number.NaN)))
+  const ratio = pairwise(kitRuns, bareRuns)
+  const fairRatio = pairwise(kitRuns, fairRuns)
   console.log(
     `${rounds} rounds of ${duration} s, ${connections} connections, alternating; then 1,000 req/s for 10 s each`,
   )
   console.log(
-    `bare fastify GET /healthz:              ${rps(bareRuns)} req/s, ${cpu(bareRuns)} µs CPU/request`,
+    `bare fastify GET /healthz:              ${rps(bareRuns)} req/s, ${cpu(bareRuns)} µs CPU/request (rounds: ${rounded(bareRuns)})`,
   )
   console.log(
-    `rxt-deploy up GET /v1/auth/whoami (JWT): ${rps(kitRuns)} req/s, ${cpu(kitRuns)} µs CPU/request`,
+    `fair fastify GET /v1/auth/whoami (JWT): ${rps(fairRuns)} req/s, ${cpu(fairRuns)} µs CPU/request (rounds: ${rounded(fairRuns)})`,
+  )
+  console.log(
+    `rxt-deploy up GET /v1/auth/whoami (JWT): ${rps(kitRuns)} req/s, ${cpu(kitRuns)} µs CPU/request (rounds: ${rounded(kitRuns)})`,
   )
   console.log(
     `ratio req/s gateway/bare (median of paired rounds): ${ratio.toFixed(3)} (target >= 0.5) ${ratio >= 0.5 ? 'MET' : 'NOT MET'}`,
   )
+  console.log(
+    `ratio req/s gateway/fair (median of paired rounds): ${fairRatio.toFixed(3)} (target >= 1.0) ${fairRatio >= 1 ? 'MET' : 'NOT MET'}`,
+  )
+  console.log(`CPU per request gateway/fair: ${(Number(cpu(kitRuns)) / Number(cpu(fairRuns))).toFixed(3)}`)
 
   const bareAt = await latencyAt(bare, '/healthz', 1000, 10)
+  const fairAt = await latencyAt(fair, path, 1000, 10, auth)
   const kitAt = await latencyAt(kit, path, 1000, 10, auth)
   console.log(
-    `at 1,000 req/s: bare p50 ${bareAt.p50} ms p99 ${bareAt.p99} ms; gateway p50 ${kitAt.p50} ms p99 ${kitAt.p99} ms`,
+    `at 1,000 req/s: bare p50 ${bareAt.p50} ms p99 ${bareAt.p99} ms; fair p50 ${fairAt.p50} ms p99 ${fairAt.p99} ms; gateway p50 ${kitAt.p50} ms p99 ${kitAt.p99} ms`,
   )
   console.log(`p99 at 1,000 req/s: ${kitAt.p99} ms (target < 25 ms) ${kitAt.p99 < 25 ? 'MET' : 'NOT MET'}`)
 } finally {
   await bare.stop()
+  await fair?.stop()
   await kit.stop()
 }
