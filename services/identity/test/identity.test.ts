@@ -369,12 +369,12 @@ for (const target of dbTargets()) {
         env: { AUTH_FAILURES_PER_MINUTE: '1000' },
       })
       try {
-        const carol = await signup('carol@example.com', 'Initech')
+        const reader = await signup('refreshed@example.com', 'Refreshed')
         const roleOnReplica = async () => {
           const res = await replica.app.inject({
             method: 'GET',
             url: '/v1/auth/whoami',
-            headers: { authorization: bearer(carol.accessToken) },
+            headers: { authorization: bearer(reader.accessToken) },
           })
           expect(res.statusCode).toBe(200)
           return (res.json() as { orgs: { id: string; role: string }[] }).orgs[0]?.role
@@ -385,8 +385,8 @@ for (const target of dbTargets()) {
         await new Promise((resolve) => setTimeout(resolve, principalRefreshAfterMs + 200))
         // A change only the database knows of (as when another replica made it).
         const db = await contextDb()
-        await db.withTenant(carol.orgId, (tx) =>
-          tx.query(`UPDATE memberships SET role = 'viewer' WHERE user_id = $1`, [carol.userId]),
+        await db.withTenant(reader.orgId, (tx) =>
+          tx.query(`UPDATE memberships SET role = 'viewer' WHERE user_id = $1`, [reader.userId]),
         )
         // Answered from the cache; the read behind it brings the change.
         expect(await roleOnReplica()).toBe('owner')
