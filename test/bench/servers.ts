@@ -7,6 +7,8 @@ import autocannon from 'autocannon'
 import { mainScript, type Server, startServer } from '../../apps/server/test/process.ts'
 
 export const bareScript = fileURLToPath(new URL('./fixtures/bare-fastify.ts', import.meta.url))
+/** The gateway benchmark's fair baseline: an authenticated GET written the usual way (see the file). */
+export const fairScript = fileURLToPath(new URL('./fixtures/fair-fastify.ts', import.meta.url))
 
 /** `rxt-deploy up` on a fresh data directory, quiet logs; removes the directory when stopped. */
 export async function startKitServer(env: NodeJS.ProcessEnv = {}): Promise<Server> {

@@ -15,6 +15,11 @@ import type { SessionChecks } from './session-checks.ts'
 import type { IdentityStore } from './store.ts'
 import { sameHash, sha256, type Tokens } from './tokens.ts'
 
+/** How long a principal read from the database is used, at most (other replicas' changes take that long). */
+export const principalTtlMs = 5_000
+/** How old a user's principal is when a request that uses it reads it again in the background. */
+export const principalRefreshAfterMs = 3_000
+
 /** The authenticator: a Bearer token or an API key to a principal, cached and dropped on every change. */
 export function createPrincipals(
   deps: ContextDeps<IdentityConfig>,
@@ -24,10 +29,11 @@ export function createPrincipals(
   const { store, tokens, checks } = parts
   const { permissionsOfRole } = parts.grants
   /**
-   * Who a user or key is, read from the database at most every 5 seconds per user or key: a change made
-   * through this process drops the entry at once; other replicas see it within the 5 seconds.
+   * Who a user or key is, as read from the database less than `principalTtlMs` ago (a user in use is
+   * read again after `principalRefreshAfterMs`): a change made through this process drops the entry at
+   * once; other replicas see it within `principalTtlMs`.
    */
-  const principals = new LRUCache<string, Principal>({ max: 50_000, ttl: 5_000 })
+  const principals = new LRUCache<string, Principal>({ max: 50_000, ttl: principalTtlMs })
   const keyHashes = new Map<string, { hash: Buffer; expiresAt: number | null }>()
   /**
    * Bumped by every change: a load that started before a change does not put what it read in the
@@ -82,8 +88,43 @@ export function createPrincipals(
       }
     })
 
-  const principalOfUser = (userId: string): Promise<Principal> =>
-    cached(`user:${userId}`, () => loadUser(userId))
+  /** The user principals being read again ahead of their expiry. */
+  const refreshing = new Set<string>()
+  /**
+   * Reads a cached user again in the background, unless a change came in meanwhile: what it read then
+   * replaces the entry; an account that no longer exists drops it (the next request fails); a failed
+   * read leaves the entry to expire.
+   */
+  const refresh = (key: string, load: () => Promise<Principal>) => {
+    if (refreshing.has(key)) return
+    refreshing.add(key)
+    const generation = generations.get(key) ?? 0
+    const unchanged = () => (generations.get(key) ?? 0) === generation
+    load()
+      .then(
+        (principal) => {
+          if (unchanged()) principals.set(key, principal)
+        },
+        (error: unknown) => {
+          if (error instanceof AuthenticationError && unchanged()) principals.delete(key)
+        },
+      )
+      .finally(() => refreshing.delete(key))
+  }
+
+  /**
+   * A user in use is read again once its entry is `principalRefreshAfterMs` old, so that its requests
+   * do not wait on the database when the entry would expire; an entry is never used past its TTL.
+   * (Keys and service credentials are not: their loads record a last use.)
+   */
+  const principalOfUser = (userId: string): Promise<Principal> => {
+    const key = `user:${userId}`
+    const hit = principals.get(key)
+    if (hit === undefined) return cached(key, () => loadUser(userId))
+    if (principals.getRemainingTTL(key) <= principalTtlMs - principalRefreshAfterMs)
+      refresh(key, () => loadUser(userId))
+    return Promise.resolve(hit)
+  }
 
   /** A cached key or service credential, when the secret presented is its secret and it has not expired. */
   const hitFor = (cacheKey: string, parsed: { id: string; secret: string }, what: string) => {

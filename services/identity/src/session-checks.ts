@@ -7,6 +7,12 @@ import { accessTokenTtlSeconds } from './tokens.ts'
  * access token keeps working on another replica after its session ended.
  */
 export const sessionCheckTtlMs = 2_000
+/**
+ * How old a live answer is when a request that uses it reads the session again in the background: a
+ * session in use is read before its answer expires, so that no request waits on the database for it
+ * (the bound above holds: an answer is never used past `sessionCheckTtlMs`).
+ */
+export const sessionRefreshAfterMs = 1_000
 
 const ended = () =>
   new AuthenticationError(
@@ -18,7 +24,8 @@ const ended = () =>
  * replica (the database every identity replica shares; Redis, when there is one, is not: a revocation
  * must not be lost when it is down). A live answer is kept for `sessionCheckTtlMs`; an ended session
  * stays ended, so that answer is kept until every token of it has expired, and a session ended through
- * this replica is known at once.
+ * this replica is known at once. A session in use is read again in the background once its answer is
+ * `sessionRefreshAfterMs` old: requests then do not wait on the database every `sessionCheckTtlMs`.
  */
 export function createSessionChecks(db: ContextDb) {
   /** Live sessions by id, with the user each belongs to. */
@@ -28,7 +35,7 @@ export function createSessionChecks(db: ContextDb) {
   const reading = new Map<string, Promise<void>>()
 
   /** Reads the session and remembers whether it is live, and whose it is. */
-  const read = async (sessionId: string): Promise<void> => {
+  const readNow = async (sessionId: string): Promise<void> => {
     const row = (
       await db.query<{ user_id: string; revoked_at: Date | null }>(
         'SELECT user_id, revoked_at FROM sessions WHERE id = $1',
@@ -39,6 +46,14 @@ export function createSessionChecks(db: ContextDb) {
     // Read before a revocation through this replica committed: what it read is already stale.
     else if (!over.has(sessionId)) live.set(sessionId, row.user_id)
   }
+  const read = (sessionId: string): Promise<void> => {
+    let pending = reading.get(sessionId)
+    if (pending === undefined) {
+      pending = readNow(sessionId).finally(() => reading.delete(sessionId))
+      reading.set(sessionId, pending)
+    }
+    return pending
+  }
 
   return {
     /** AuthenticationError unless the session is live (as of at most `sessionCheckTtlMs` ago). */
@@ -47,14 +62,13 @@ export function createSessionChecks(db: ContextDb) {
       const owner = live.get(sessionId)
       if (owner !== undefined) {
         if (owner !== userId) throw ended()
+        // Read again ahead of expiry; a failed read leaves the answer to expire, and the next
+        // request to read it, and fail, itself.
+        if (live.getRemainingTTL(sessionId) <= sessionCheckTtlMs - sessionRefreshAfterMs)
+          void read(sessionId).catch(() => undefined)
         return
       }
-      let pending = reading.get(sessionId)
-      if (pending === undefined) {
-        pending = read(sessionId).finally(() => reading.delete(sessionId))
-        reading.set(sessionId, pending)
-      }
-      await pending
+      await read(sessionId)
       // A session of someone else, or none at all, is no session of this token's user.
       if (over.has(sessionId) || live.get(sessionId) !== userId) throw ended()
     },

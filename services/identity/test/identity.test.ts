@@ -6,6 +6,7 @@ import { startTestRuntime } from '@rxt/kit/testing/runtime'
 import { generateKeyPair, importJWK, type JWK, SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { identity } from '../src/index.ts'
+import { principalRefreshAfterMs, principalTtlMs } from '../src/principals.ts'
 
 const log = createLogger({ level: 'silent' })
 const password = 'correct horse battery staple'
@@ -355,6 +356,44 @@ for (const target of dbTargets()) {
         expect([await here(fresh), await onReplica(fresh), await onRemote(fresh)]).toEqual([200, 200, 200])
       } finally {
         await remote?.stop()
+        await replica.stop()
+      }
+    })
+
+    it('reads a user in use again before the cached principal expires: another replica sees a change sooner', async () => {
+      const replica = await startTestRuntime({
+        contexts: [identity],
+        database: handle.database,
+        clock,
+        mode: 'distributed',
+        env: { AUTH_FAILURES_PER_MINUTE: '1000' },
+      })
+      try {
+        const reader = await signup('refreshed@example.com', 'Refreshed')
+        const roleOnReplica = async () => {
+          const res = await replica.app.inject({
+            method: 'GET',
+            url: '/v1/auth/whoami',
+            headers: { authorization: bearer(reader.accessToken) },
+          })
+          expect(res.statusCode).toBe(200)
+          return (res.json() as { orgs: { id: string; role: string }[] }).orgs[0]?.role
+        }
+        const loaded = Date.now()
+        expect(await roleOnReplica()).toBe('owner')
+        // Past the point where a request reads the user again, but well within the entry's lifetime.
+        await new Promise((resolve) => setTimeout(resolve, principalRefreshAfterMs + 200))
+        // A change only the database knows of (as when another replica made it).
+        const db = await contextDb()
+        await db.withTenant(reader.orgId, (tx) =>
+          tx.query(`UPDATE memberships SET role = 'viewer' WHERE user_id = $1`, [reader.userId]),
+        )
+        // Answered from the cache; the read behind it brings the change.
+        expect(await roleOnReplica()).toBe('owner')
+        await until(async () => (await roleOnReplica()) === 'viewer', 5_000, 'the replica to see the change')
+        // Had it waited for the entry to expire, the old role would have held until then.
+        expect(Date.now() - loaded).toBeLessThan(principalTtlMs)
+      } finally {
         await replica.stop()
       }
     })

@@ -29,15 +29,24 @@ export const WhoAmISchema = Type.Object({
 export type WhoAmI = Static<typeof WhoAmISchema>
 const isWhoAmI = Compile(WhoAmISchema)
 
-export const whoAmI = (p: Principal): WhoAmI => ({
-  kind: p.kind,
-  id: p.id,
-  userId: p.userId ?? null,
-  operator: p.operator,
-  orgs: [...p.orgs].map(([id, m]) => ({ id, role: m.role, permissions: [...m.permissions] })),
-  everyOrg:
-    p.everyOrg === undefined ? null : { role: p.everyOrg.role, permissions: [...p.everyOrg.permissions] },
-})
+/** Answers already built, per principal: a principal is immutable, and the authenticators cache them. */
+const answers = new WeakMap<Principal, WhoAmI>()
+
+export const whoAmI = (p: Principal): WhoAmI => {
+  const known = answers.get(p)
+  if (known !== undefined) return known
+  const answer: WhoAmI = {
+    kind: p.kind,
+    id: p.id,
+    userId: p.userId ?? null,
+    operator: p.operator,
+    orgs: [...p.orgs].map(([id, m]) => ({ id, role: m.role, permissions: [...m.permissions] })),
+    everyOrg:
+      p.everyOrg === undefined ? null : { role: p.everyOrg.role, permissions: [...p.everyOrg.permissions] },
+  }
+  answers.set(p, answer)
+  return answer
+}
 
 export interface RemoteAuthenticatorOptions {
   /** Base URL of a process that runs the identity context (`http://identity:8080`). */

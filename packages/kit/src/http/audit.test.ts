@@ -183,6 +183,28 @@ for (const target of dbTargets()) {
       expect(audited.some((m) => (m.data as { requestId: string }).requestId === 'req-audit-get')).toBe(false)
     })
 
+    it('gives reads none of its hooks, nor those of Idempotency-Key: only mutating routes carry them', () => {
+      // printRoutes lists each route with every hook it runs, the app's and its own.
+      const lines = runtime.app.printRoutes({ includeHooks: true, commonPrefix: false }).split('\n')
+      /** The hook lines (• …) under a route's line. */
+      const hooksOf = (method: string, path: string) => {
+        const at = lines.findIndex((line) => line.endsWith(`${path} (${method})`))
+        expect(at, `${method} ${path} is listed`).toBeGreaterThanOrEqual(0)
+        const end = lines.findIndex((line, i) => i > at && !line.includes('•'))
+        return lines.slice(at + 1, end === -1 ? undefined : end).join('\n')
+      }
+      const read = hooksOf('GET', '/v1/orgs/:orgId/orders')
+      expect(read).not.toContain('auditRecord')
+      expect(read).not.toContain('idempotentResponse')
+      const write = hooksOf('POST', '/v1/orgs/:orgId/orders')
+      expect(write).toContain('auditRecord')
+      expect(write).toContain('idempotentResponse')
+      // A public mutation is recorded, and claims no key (it has no caller to keep a response for).
+      const publicWrite = hooksOf('DELETE', '/v1/tokens/:token')
+      expect(publicWrite).toContain('auditRecord')
+      expect(publicWrite).not.toContain('idempotentResponse')
+    })
+
     it('answers 503 rather than acknowledge a mutation whose record cannot be written', async () => {
       const db = shopDb as ContextDb
       await db.query('ALTER TABLE rxt_outbox RENAME TO rxt_outbox_away')

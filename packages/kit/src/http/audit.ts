@@ -1,5 +1,5 @@
 import type { Envelope } from '@rxt/contracts'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify'
 import { actorOf } from '../auth/access.ts'
 import type { ContextBus } from '../bus/index.ts'
 import type { ContextDb } from '../db/index.ts'
@@ -89,10 +89,9 @@ export function auditedRequestOf(
  * `writer` may be resolved late (the runtime's own routes take the first context's outbox).
  */
 export function auditRequests(app: HttpApp, writer: () => AuditWriter | undefined): void {
-  app.addHook('onSend', async (request, reply, payload) => {
+  const auditRecord: onSendHookHandler = async (request, reply, payload) => {
     if (!mutating.has(request.method) || request.audited === true) return payload
     request.audited = true
-    if (request.routeOptions.config.forwarded === true) return payload
     const target = writer()
     if (target === undefined) return payload
     const message = auditedRequestOf(request, reply, payload, target.context, new Date())
@@ -108,5 +107,11 @@ export function auditRequests(app: HttpApp, writer: () => AuditWriter | undefine
       })
     }
     return payload
+  }
+  // On the routes that take a mutating method only, so that a read runs no hook of its own here; a
+  // forwarded route is recorded where it is served.
+  app.addHook('onRoute', (route) => {
+    if (route.config?.forwarded === true || ![route.method].flat().some((m) => mutating.has(m))) return
+    route.onSend = route.onSend === undefined ? [auditRecord] : [...[route.onSend].flat(), auditRecord]
   })
 }

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import cors from '@fastify/cors'
 import rateLimit from '@fastify/rate-limit'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, onRequestHookHandler, onResponseHookHandler } from 'fastify'
 import helmet from 'helmet'
 import { Redis } from 'ioredis'
 import { actorOf } from '../auth/access.ts'
@@ -115,23 +115,38 @@ function limitFailedAuthentication(app: HttpApp, perMinute: number): void {
     timeWindow: 60_000,
     keyGenerator: (request) => `auth-failures:${addressKey(request.ip)}`,
   })
-  const isSignIn = (request: FastifyRequest) => request.routeOptions.config?.signIn === true
-  app.addHook('onRequest', async (request, reply) => {
-    const signIn = isSignIn(request)
-    if (!signIn && request.headers.authorization === undefined) return
-    const status = await attempts(request, signIn ? undefined : { increment: false })
-    if (status.isAllowed) return
-    // A sign-in past `perMinute` is refused; so is any credential once `perMinute` failures are spent.
-    if (signIn ? !status.isExceeded : status.remaining > 0) return
-    reply.header('retry-after', String(status.ttlInSeconds))
-    throw Object.assign(
-      new Error(`too many failed authentications from this address; retry in ${status.ttlInSeconds} seconds`),
+  const refuse = (reply: FastifyReply, ttlInSeconds: number) => {
+    reply.header('retry-after', String(ttlInSeconds))
+    return Object.assign(
+      new Error(`too many failed authentications from this address; retry in ${ttlInSeconds} seconds`),
       { statusCode: 429, code: 'rate-limited' },
     )
-  })
-  app.addHook('onResponse', async (request, reply) => {
-    if (reply.statusCode === 401 && !isSignIn(request) && request.headers.authorization !== undefined)
-      await attempts(request)
+  }
+  // A sign-in past `perMinute` is refused.
+  const signIn: onRequestHookHandler = (request, reply, done) => {
+    attempts(request).then((status) => {
+      done(status.isAllowed || !status.isExceeded ? undefined : refuse(reply, status.ttlInSeconds))
+    }, done)
+  }
+  // So is any credential once `perMinute` failures are spent; a request without one costs nothing.
+  const credential: onRequestHookHandler = (request, reply, done) => {
+    if (request.headers.authorization === undefined) return done()
+    attempts(request, { increment: false }).then((status) => {
+      done(status.isAllowed || status.remaining > 0 ? undefined : refuse(reply, status.ttlInSeconds))
+    }, done)
+  }
+  const failed: onResponseHookHandler = (request, reply, done) => {
+    if (reply.statusCode !== 401 || request.headers.authorization === undefined) return done()
+    attempts(request).then(() => done(), done)
+  }
+  // Bound per route when it is registered (whether it signs in is known then), first among its hooks:
+  // before the guard authenticates. A path no route serves answers 404 whatever the credential.
+  app.addHook('onRoute', (route) => {
+    const isSignIn = route.config?.signIn === true
+    const check = isSignIn ? signIn : credential
+    route.onRequest = route.onRequest === undefined ? [check] : [check, ...[route.onRequest].flat()]
+    if (!isSignIn)
+      route.onResponse = route.onResponse === undefined ? [failed] : [failed, ...[route.onResponse].flat()]
   })
 }
 

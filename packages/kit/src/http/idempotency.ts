@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
+import type { FastifyReply, FastifyRequest, onSendHookHandler, preHandlerAsyncHookHandler } from 'fastify'
 import { actorOf } from '../auth/access.ts'
 import type { ContextDb } from '../db/index.ts'
 import { ConflictError, InputError } from '../errors.ts'
@@ -129,16 +129,8 @@ export function idempotentRoutes(app: HttpApp, db: ContextDb, options: Idempoten
     }
   }
 
-  app.addHook('onRoute', (route) => {
-    const methods = [route.method].flat()
-    const auth = route.config?.auth
-    if (!methods.some((m) => mutating.has(m)) || auth === undefined || 'public' in auth) return
-    // After the hooks already there (the rate limit): a refused request claims no key.
-    route.preHandler = route.preHandler === undefined ? [hook] : [...[route.preHandler].flat(), hook]
-  })
-
   // The first request's response is stored (or, at 500 and above, its claim dropped so a retry runs).
-  app.addHook('onSend', async (request, reply, payload) => {
+  const idempotentResponse: onSendHookHandler = async (request, reply, payload) => {
     const claim = request.idempotency
     if (claim === undefined) return payload
     request.idempotency = undefined
@@ -161,6 +153,18 @@ export function idempotentRoutes(app: HttpApp, db: ContextDb, options: Idempoten
       ],
     )
     return payload
+  }
+
+  // Only the routes that may claim a key get the hooks: a read runs neither.
+  app.addHook('onRoute', (route) => {
+    const methods = [route.method].flat()
+    const auth = route.config?.auth
+    if (!methods.some((m) => mutating.has(m)) || auth === undefined || 'public' in auth) return
+    // After the hooks already there (the rate limit): a refused request claims no key.
+    route.preHandler = route.preHandler === undefined ? [hook] : [...[route.preHandler].flat(), hook]
+    // After the audit record's (added before): a 503 for a record not written drops the key's claim.
+    route.onSend =
+      route.onSend === undefined ? [idempotentResponse] : [...[route.onSend].flat(), idempotentResponse]
   })
 }
 
