@@ -1,15 +1,22 @@
 import { readFileSync } from 'node:fs'
-import {
-  ApiException,
-  CoreV1Api,
-  KubeConfig,
-  KubernetesObjectApi,
-  loadYaml,
-  PatchStrategy,
-  Watch,
-} from '@kubernetes/client-node'
+import { createRequire } from 'node:module'
+import type * as KubeClient from '@kubernetes/client-node'
+import type { ApiException } from '@kubernetes/client-node'
 import { FailureCode, failure, type PlatformFailure } from '@rxt/platform-sdk'
 import type { KubeObject } from './render/index.ts'
+
+/**
+ * The client library, loaded when the first client is made: it is the largest module of the build,
+ * and a process whose Spot context has no cluster (SPOT_KUBECONFIG unset) never needs it.
+ */
+let library: typeof KubeClient | undefined
+const kubeClient = (): typeof KubeClient => {
+  library ??= createRequire(import.meta.url)('@kubernetes/client-node') as typeof KubeClient
+  return library
+}
+/** An error of the client library's (none exists before it is loaded). */
+const isApiException = (error: unknown): error is ApiException<unknown> =>
+  library !== undefined && error instanceof library.ApiException
 
 /**
  * The field managers of what the adapter applies: a deploy (and a rollback, which deploys an earlier
@@ -67,10 +74,11 @@ export interface Kube {
 }
 
 /** An object in the client library's model of its kind (its JSON read as the library reads YAML). */
-const modelOf = (object: KubeObject): KubeObject => loadYaml<KubeObject>(JSON.stringify(object))
+const modelOf = (object: KubeObject): KubeObject => kubeClient().loadYaml<KubeObject>(JSON.stringify(object))
 
 /** A client of the cluster the kubeconfig names (its current context). */
 export function createKube(kubeconfig: string): Kube {
+  const { CoreV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy, Watch, ApiException } = kubeClient()
   const kc = new KubeConfig()
   if (kubeconfig.includes('\n')) kc.loadFromString(kubeconfig)
   else kc.loadFromFile(kubeconfig)
@@ -247,8 +255,7 @@ const networkCodes =
  * a bug in the adapter (which throws).
  */
 export function isPlatformError(error: unknown): boolean {
-  if (error instanceof ApiException || error instanceof TimeoutError || error instanceof ClosingError)
-    return true
+  if (isApiException(error) || error instanceof TimeoutError || error instanceof ClosingError) return true
   const code =
     (error as { code?: unknown; cause?: { code?: unknown } } | undefined)?.cause?.code ??
     (error as { code?: unknown })?.code
@@ -261,11 +268,11 @@ export function isPlatformError(error: unknown): boolean {
 
 /** The HTTP status of an API error, when it is one. */
 export const statusOf = (error: unknown): number | undefined =>
-  error instanceof ApiException ? error.code : undefined
+  isApiException(error) ? error.code : undefined
 
 /** The API server's own message in an error (its Status), never a request or credential. */
 export function messageOf(error: unknown): string {
-  if (error instanceof ApiException) {
+  if (isApiException(error)) {
     const body = typeof error.body === 'string' ? safeJson(error.body) : error.body
     const message = (body as { message?: unknown } | undefined)?.message
     return typeof message === 'string' && message !== '' ? message : `HTTP ${error.code}`

@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module'
 import type { Logger } from '@rxt/kit'
-import { Agent } from 'undici'
+import type * as Undici from 'undici'
 import { adviceOf, codeOfStatus, NsxError, scrub } from './nsx-error.ts'
 import { type ApiError, type ConsolidatedRealizedStatus, kinds, type NsxKind } from './wire.ts'
 
@@ -75,6 +76,8 @@ export function createNsxClient(options: NsxClientOptions): NsxClient {
     throw new NsxError('invalid', `the NSX Manager address ${base.origin} is not an http(s) URL`)
   const origin = base.origin
   const timeoutMs = options.timeoutMs ?? 30_000
+  // undici, loaded with the first client: a process whose SDDC context is off never needs it.
+  const { Agent } = createRequire(import.meta.url)('undici') as typeof Undici
   const dispatcher = new Agent({
     connect: options.ca === undefined ? {} : { ca: options.ca },
     keepAliveTimeout: 10_000,

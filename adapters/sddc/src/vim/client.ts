@@ -1,7 +1,8 @@
 // A vim25 SOAP client over fetch: one session per client (login, keep-alive, a new login when vCenter
 // ends it), calls as methods on managed objects, faults as VimError. The password is sent in Login's
 // body and nowhere else: no error, log line or exception message holds it or the session cookie.
-import { Agent, fetch } from 'undici'
+import { createRequire } from 'node:module'
+import type * as Undici from 'undici'
 import {
   type Decoded,
   envelope,
@@ -69,7 +70,11 @@ export interface VimClient {
 
 const serviceInstance = ref('ServiceInstance', 'ServiceInstance')
 
+/** undici, loaded with the first client: a process whose SDDC context is off (SDDC_URL unset) never needs it. */
+const undici = (): typeof Undici => createRequire(import.meta.url)('undici') as typeof Undici
+
 export function createVimClient(options: VimClientOptions): VimClient {
+  const { Agent, fetch } = undici()
   const dispatcher = new Agent({
     connect: options.ca === undefined ? {} : { ca: options.ca },
     keepAliveTimeout: 30_000,

@@ -1,15 +1,9 @@
 // The audit archive on S3-compatible object storage with Object Lock: each object is written once,
 // with a retention date before which no one — the writer included — can delete that version or
 // shorten its retention (COMPLIANCE mode), and a second write of the same key is refused.
-import {
-  CreateBucketCommand,
-  GetBucketVersioningCommand,
-  GetObjectCommand,
-  GetObjectLockConfigurationCommand,
-  PutObjectCommand,
-  S3Client,
-  S3ServiceException,
-} from '@aws-sdk/client-s3'
+import { createRequire } from 'node:module'
+import type * as S3 from '@aws-sdk/client-s3'
+import type { S3ServiceException } from '@aws-sdk/client-s3'
 import {
   AuthenticationError,
   ConflictError,
@@ -68,11 +62,21 @@ function checkKey(key: string): void {
     ])
 }
 
+/** The S3 client library, loaded with the first sink: a process that archives nowhere never needs it. */
+let library: typeof S3 | undefined
+const s3 = (): typeof S3 => {
+  library ??= createRequire(import.meta.url)('@aws-sdk/client-s3') as typeof S3
+  return library
+}
+/** An error of the S3 client's (none exists before it is loaded). */
+const isS3Error = (error: unknown): error is S3ServiceException =>
+  library !== undefined && error instanceof library.S3ServiceException
+
 const statusOf = (error: S3ServiceException) => error.$metadata?.httpStatusCode ?? 0
 
 /** A kit error for what S3 answered (its code and status; never the request's content). */
 function kitError(error: unknown, what: string): Error {
-  if (!(error instanceof S3ServiceException))
+  if (!isS3Error(error))
     return new UnavailableError(`the archive store did not answer to ${what}`, {
       cause: new Error((error as Error)?.name ?? 'error'),
     })
@@ -112,6 +116,14 @@ export function createS3ArchiveSink(options: S3ArchiveSinkOptions): S3ArchiveSin
     throw new InputError('the archive bucket name is not valid', [
       { path: '/bucket', message: '3 to 63 lower-case letters, digits, "." and "-"' },
     ])
+  const {
+    CreateBucketCommand,
+    GetBucketVersioningCommand,
+    GetObjectCommand,
+    GetObjectLockConfigurationCommand,
+    PutObjectCommand,
+    S3Client,
+  } = s3()
   const client = new S3Client({
     endpoint: options.endpoint,
     region: options.region,
@@ -138,12 +150,7 @@ export function createS3ArchiveSink(options: S3ArchiveSinkOptions): S3ArchiveSin
         await client.send(new CreateBucketCommand({ Bucket: bucket, ObjectLockEnabledForBucket: true }))
         return
       } catch (error) {
-        if (
-          !(
-            error instanceof S3ServiceException &&
-            /BucketAlreadyOwnedByYou|BucketAlreadyExists/.test(error.name)
-          )
-        )
+        if (!(isS3Error(error) && /BucketAlreadyOwnedByYou|BucketAlreadyExists/.test(error.name)))
           throw kitError(error, what)
       }
       // It exists: it must already lock its objects, as Object Lock is chosen when a bucket is made.
