@@ -28,7 +28,10 @@ export {
   type RuntimeInfo,
 } from './context.ts'
 export {
+  type CommitQueue,
+  type CommitQueueOptions,
   type ContextDb,
+  createCommitQueue,
   type Database,
   type DatabaseKind,
   type DatabaseTarget,
