@@ -29,7 +29,10 @@ interface Waiting<I, O> {
 /**
  * A commit queue (group commit): one batch is written at a time; what is submitted meanwhile waits and
  * goes in the next, so that many concurrent writes cost one transaction and one round trip per
- * statement. An idle queue starts a batch at once, so a lone item waits for nothing. Each item is
+ * statement. An idle queue starts its batch once the I/O that has already arrived was handled (on
+ * `setImmediate`, no timer): what those callbacks submit goes in the same batch, which matters where
+ * the database answers inside the event loop's turn (PGlite runs in this thread, so a transaction
+ * may commit before any other request is read). A lone item waits for no timer. Each item is
  * answered only after its batch committed. A batch that fails is written again one item at a time, each
  * alone in its own `run`, so that the error reaches the item that caused it and the others commit.
  *
@@ -78,7 +81,7 @@ export function createCommitQueue<I, O>(options: CommitQueueOptions<I, O>): Comm
   })
 
   const start = () => {
-    writing ??= loop().finally(() => {
+    writing ??= new Promise((resolve) => setImmediate(resolve)).then(loop).finally(() => {
       writing = undefined
       // Submitted after the loop's last look: a batch of their own.
       if (waiting.length > 0) start()
