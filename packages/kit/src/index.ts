@@ -69,7 +69,13 @@ export {
   extensionsOf,
 } from './extensions.ts'
 export { createHttpApp, type HttpApp, type HttpAppOptions, type ReadinessCheck } from './http/app.ts'
-export { type AuditWriter, auditRequests, requestAuditedType } from './http/audit.ts'
+export {
+  type AuditWriter,
+  auditRequests,
+  auditWritten,
+  requestAuditedType,
+  successAuditOf,
+} from './http/audit.ts'
 export { Problem, problemContentType, problemResponse, problemResponses, toProblem } from './http/problem.ts'
 export { newId } from './ids.ts'
 export { createLogger, type Logger, type LoggerOptions, redactPaths } from './log.ts'
