@@ -28,7 +28,10 @@ export {
   type RuntimeInfo,
 } from './context.ts'
 export {
+  type CommitQueue,
+  type CommitQueueOptions,
   type ContextDb,
+  createCommitQueue,
   type Database,
   type DatabaseKind,
   type DatabaseTarget,
@@ -68,7 +71,13 @@ export {
   extensionsOf,
 } from './extensions.ts'
 export { createHttpApp, type HttpApp, type HttpAppOptions, type ReadinessCheck } from './http/app.ts'
-export { type AuditWriter, auditRequests, requestAuditedType } from './http/audit.ts'
+export {
+  type AuditWriter,
+  auditRequests,
+  auditWritten,
+  requestAuditedType,
+  successAuditOf,
+} from './http/audit.ts'
 export { Problem, problemContentType, problemResponse, problemResponses, toProblem } from './http/problem.ts'
 export { newId } from './ids.ts'
 export { createLogger, type Logger, type LoggerOptions, redactPaths } from './log.ts'

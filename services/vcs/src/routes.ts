@@ -1,9 +1,11 @@
 import {
   AuthenticationError,
+  auditWritten,
   type HttpApp,
   NotFoundError,
   Permission,
   problemResponse,
+  successAuditOf,
   tenantOf,
 } from '@rxt/kit'
 import Type from 'typebox'
@@ -86,13 +88,19 @@ export const vcsRoutes = (vcs: Vcs) => async (app: HttpApp) => {
       async (request, reply) => {
         const claim = claims.get(request)
         if (claim === undefined) throw new AuthenticationError(notSignedByProject)
-        const result = await vcs.receive(claim, {
-          event: String(request.headers['x-github-event']),
-          deliveryId: String(request.headers['x-github-delivery']),
-          signature: String(request.headers['x-hub-signature-256']),
-          contentType: String(request.headers['content-type'] ?? 'application/json'),
-          body: (request.body as Buffer | undefined) ?? Buffer.alloc(0),
-        })
+        const result = await vcs.receive(
+          claim,
+          {
+            event: String(request.headers['x-github-event']),
+            deliveryId: String(request.headers['x-github-delivery']),
+            signature: String(request.headers['x-hub-signature-256']),
+            contentType: String(request.headers['content-type'] ?? 'application/json'),
+            body: (request.body as Buffer | undefined) ?? Buffer.alloc(0),
+          },
+          // The request's audit record goes in the delivery's transaction: one commit for both.
+          (status) => successAuditOf(request, status, vcs.context),
+        )
+        auditWritten(request)
         return result.duplicate
           ? reply.code(200).send({ duplicate: true as const })
           : reply.code(202).send({ outcome: result.outcome, detail: result.detail })

@@ -4,23 +4,19 @@ import { webhookSecret } from '@rxt/contracts/webhooks'
 import {
   AuthenticationError,
   type ContextDeps,
+  currentScope,
   InputError,
   NotFoundError,
   newId,
   type Transaction,
 } from '@rxt/kit'
+import { type AuditOf, createDeliveryStore, type Received, text } from './delivery-store.ts'
 import { type Decision, decide, type ProjectRoute } from './github.ts'
 import type { ProjectRouteChange } from './project-routes.ts'
 
 export interface VcsConfig {
   readonly WEBHOOK_KEY?: string | undefined
 }
-
-/** Thrown inside a delivery's transaction to roll it back when the delivery was seen before. */
-const seenBefore = new Error('seen before')
-
-/** Text for a column: no NUL (Postgres refuses it), at most `max` characters. */
-const text = (value: string, max: number) => value.replaceAll('\u0000', '').slice(0, max)
 
 /**
  * A NUL character escaped in JSON text (`\u0000` after an even number of backslashes, so not an escaped
@@ -42,6 +38,8 @@ export interface Delivery {
   readonly contentType: string
   readonly body: Buffer
 }
+
+export type { AuditOf, Received } from './delivery-store.ts'
 
 /** A project as its webhook URL names it: its route, and the generation its secret is derived at. */
 export interface Claim extends ProjectRoute {
@@ -75,57 +73,29 @@ export function createVcs(deps: ContextDeps<VcsConfig>) {
     }
   }
 
+  const store = createDeliveryStore(db, bus)
+
   return {
+    /** The context's name: the audit records its routes write say it. */
+    context: deps.name,
+
     /**
      * The live project a webhook URL names, as vcs knows it; undefined when it knows none (not yet, or
-     * not any more). One indexed read, before the body is read.
+     * not any more). One indexed read, before the body is read, shared by the deliveries asking at the
+     * same time.
      */
-    async claimOf(projectId: string): Promise<Claim | undefined> {
-      const { rows } = await db.query<{
-        project_id: string
-        org_id: string
-        repository: string | null
-        verified: boolean
-        deploy_branches: string[]
-        webhook_generation: number
-        deploy_tags: boolean
-        report_branch_deletions: boolean
-        ci_workflow: string | null
-        ci_image: string | null
-      }>(
-        `SELECT project_id, org_id, repository, verified_at IS NOT NULL AS verified, deploy_branches,
-                webhook_generation, deploy_tags, report_branch_deletions, ci_workflow, ci_image
-           FROM project_routes WHERE project_id = $1 AND live`,
-        [projectId],
-      )
-      const row = rows[0]
-      if (row === undefined) return undefined
-      return {
-        projectId: row.project_id,
-        orgId: row.org_id,
-        repository: row.repository,
-        verified: row.verified,
-        webhookGeneration: row.webhook_generation,
-        deployBranches: row.deploy_branches,
-        deployTags: row.deploy_tags,
-        reportBranchDeletions: row.report_branch_deletions,
-        ci:
-          row.ci_workflow === null || row.ci_image === null
-            ? null
-            : { workflow: row.ci_workflow, image: row.ci_image },
-      }
-    },
+    claimOf: (projectId: string): Promise<Claim | undefined> => store.claimOf(projectId),
 
     /**
      * Accepts a delivery for the project its URL names: 401 (nothing parsed, nothing stored) unless that
      * project's secret signed its bytes. A delivery seen before, by its id or by its signed bytes (a
      * replay under a new id), is acknowledged again and causes nothing. A ping naming the project's
      * repository verifies the project's claim to it; until then, other deliveries are kept as ignored.
+     * Deliveries arriving together are stored together (`storeAll`): each is answered once its batch
+     * committed. `audit`, when given, is the request's audit record for the status it is answered with,
+     * written in the same transaction.
      */
-    async receive(
-      project: Claim,
-      delivery: Delivery,
-    ): Promise<{ duplicate: boolean; outcome: string; detail: string }> {
+    async receive(project: Claim, delivery: Delivery, audit?: AuditOf): Promise<Received> {
       const key = deps.config.WEBHOOK_KEY
       // The bytes as text once: what is verified is what is parsed and what the replay digest is of.
       const body = delivery.body.toString('utf8')
@@ -146,57 +116,19 @@ export function createVcs(deps: ContextDeps<VcsConfig>) {
       } catch (error) {
         decision = { outcome: 'failed', detail: `the payload could not be read: ${(error as Error).message}` }
       }
-      try {
-        return await db.withTenant(project.orgId, async (tx) => {
-          if (decision.outcome === 'published') {
-            // A payload that breaks its message's schema is a failed delivery (checked before any write).
-            try {
-              await bus.publishAll(
-                tx,
-                decision.events.map((e) => ({
-                  type: e.type,
-                  data: e.data,
-                  tenantId: project.orgId,
-                  key: project.projectId,
-                  idempotencyKey: `github:${delivery.deliveryId}:${e.type}`,
-                  actor: 'service:vcs',
-                })),
-              )
-            } catch (error) {
-              if (!(error instanceof InputError)) throw error
-              decision = { outcome: 'failed', detail: error.message }
-            }
-          }
-          // The ping that proves the claim: the project's repository is verified from now on.
-          if (delivery.event === 'ping' && decision.outcome === 'published' && !project.verified)
-            await tx.query(
-              `UPDATE project_routes SET verified_at = now()
-                WHERE project_id = $1 AND repository = $2 AND verified_at IS NULL`,
-              [project.projectId, project.repository],
-            )
-          const inserted = await tx.query(
-            `INSERT INTO deliveries (id, org_id, project_id, delivery_id, body_digest, event, action, outcome, detail)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
-            [
-              newId(),
-              project.orgId,
-              project.projectId,
-              text(delivery.deliveryId, 100),
-              createHash('sha256').update(body).digest('hex'),
-              text(delivery.event, 100),
-              typeof payload.action === 'string' ? text(payload.action, 100) : null,
-              decision.outcome,
-              text(decision.detail, 1000),
-            ],
-          )
-          // Seen before: the events written above go with the rolled-back transaction.
-          if ((inserted.rowCount ?? 0) === 0) throw seenBefore
-          return { duplicate: false, outcome: decision.outcome, detail: decision.detail }
-        })
-      } catch (error) {
-        if (error === seenBefore) return { duplicate: true, outcome: 'duplicate', detail: 'delivered before' }
-        throw error
-      }
+      const scope = currentScope()
+      return store.store({
+        id: newId(),
+        project,
+        deliveryId: text(delivery.deliveryId, 100),
+        digest: createHash('sha256').update(body).digest('hex'),
+        event: text(delivery.event, 100),
+        action: typeof payload.action === 'string' ? text(payload.action, 100) : null,
+        decision,
+        correlationId: scope?.correlationId,
+        actor: scope?.actor,
+        audit,
+      })
     },
 
     /**

@@ -104,6 +104,7 @@ for (const target of dbTargets()) {
               'evt.pr.closed',
               'evt.image.published',
               'evt.ci.failed',
+              'evt.request.audited',
             ],
             handle: async (m) => void events.push(m),
           },
@@ -329,6 +330,140 @@ for (const target of dbTargets()) {
       })
       const badSha = await deliver('push', { ...pushToMaster, after: 'not a sha' })
       expect(badSha.body.outcome).toBe('failed')
+    })
+
+    it('stores deliveries arriving together in one transaction, each with its own answer, event and audit record', async () => {
+      const pushOf = (n: number) => ({ ...pushToMaster, after: n.toString(16).padStart(40, 'c') })
+      const twice = randomUUID()
+      const sent = [
+        ...[1, 2, 3, 4, 5, 6].map((n) => ({ payload: pushOf(n), deliveryId: randomUUID() })),
+        // The same delivery twice at once: one is stored and published, the other is its duplicate.
+        { payload: pushOf(7), deliveryId: twice, nonce: 'twice' },
+        { payload: pushOf(7), deliveryId: twice, nonce: 'twice' },
+        // Signed, but its event breaks its schema: kept as failed, the others publish theirs.
+        { payload: { ...pushToMaster, after: 'not a sha' }, deliveryId: randomUUID() },
+        // Not signed by the project: refused before it reaches a batch.
+        { payload: pushOf(8), deliveryId: randomUUID(), secret: 'not the secret' },
+      ]
+      // Deliveries are held while they arrive (the table locked: on PGlite, the one connection), so that
+      // they meet in the commit queue, as many do at once under load.
+      const vcsDb = await handle.database.openContext(
+        'vcs',
+        await loadMigrations(new URL('../migrations/', import.meta.url)),
+      )
+      let release = () => {}
+      const held = new Promise<void>((resolve) => {
+        release = resolve
+      })
+      let locked = () => {}
+      const lockTaken = new Promise<void>((resolve) => {
+        locked = resolve
+      })
+      const lock = vcsDb.transaction(async (tx) => {
+        await tx.query('LOCK TABLE deliveries IN SHARE ROW EXCLUSIVE MODE')
+        locked()
+        await held
+      })
+      await lockTaken
+      setTimeout(release, 300)
+      const answering = Promise.all(
+        sent.map(async (d) => {
+          const json = JSON.stringify({ ...d.payload, test_nonce: d.nonce ?? randomUUID() })
+          const res = await runtime.app.inject({
+            method: 'POST',
+            url: webhookPath,
+            headers: {
+              'content-type': 'application/json',
+              'x-github-event': 'push',
+              'x-github-delivery': d.deliveryId,
+              'x-hub-signature-256': await sign(d.secret ?? secret, json),
+            },
+            payload: json,
+          })
+          return { status: res.statusCode, body: res.json(), requestId: String(res.headers['x-request-id']) }
+        }),
+      )
+      await lock
+      const answers = await answering
+      for (const answer of answers.slice(0, 6))
+        expect(answer).toMatchObject({ status: 202, body: { outcome: 'published' } })
+      expect(
+        answers
+          .slice(6, 8)
+          .map((a) => a.status)
+          .sort(),
+      ).toEqual([200, 202])
+      expect(answers[8]).toMatchObject({
+        status: 202,
+        body: { outcome: 'failed', detail: expect.stringContaining('commitSha') },
+      })
+      expect(answers[9]?.status).toBe(401)
+
+      // Each published delivery's event once, caused by its own request.
+      const published = [...sent.slice(0, 7)]
+      await until(
+        () =>
+          published.every((d) =>
+            ofType('evt.commit.pushed').some(
+              (e) => (e.data as { deliveryId: string }).deliveryId === d.deliveryId,
+            ),
+          ),
+        10_000,
+      )
+      for (const [i, d] of published.entries()) {
+        const pushed = ofType('evt.commit.pushed').filter(
+          (e) => (e.data as { deliveryId: string }).deliveryId === d.deliveryId,
+        )
+        expect(pushed).toHaveLength(1)
+        expect(pushed[0]?.data).toMatchObject({ commitSha: d.payload.after })
+        const caller = i < 6 ? answers[i] : answers.slice(6, 8).find((a) => a.status === 202)
+        expect(pushed[0]?.correlationId).toBe(caller?.requestId)
+      }
+      const failedId = sent[8]?.deliveryId
+      expect(
+        ofType('evt.commit.pushed').filter((e) => (e.data as { deliveryId: string }).deliveryId === failedId),
+      ).toEqual([])
+
+      // Every request its audit record, once, with the status it was answered.
+      await until(
+        () =>
+          answers.every((a) =>
+            ofType('evt.request.audited').some(
+              (e) => (e.data as { requestId: string }).requestId === a.requestId,
+            ),
+          ),
+        10_000,
+      )
+      for (const answer of answers) {
+        const records = ofType('evt.request.audited').filter(
+          (e) => (e.data as { requestId: string }).requestId === answer.requestId,
+        )
+        expect(records).toHaveLength(1)
+        expect(records[0]?.correlationId).toBe(answer.requestId)
+        expect(records[0]?.data).toMatchObject({
+          action: 'POST /v1/webhooks/github/:projectId',
+          context: 'vcs',
+          outcome: { status: answer.status, problem: answer.status === 401 ? expect.any(String) : null },
+        })
+      }
+
+      // Stored as answered.
+      const stored = (await deliveries()).filter((d) => sent.some((s) => s.deliveryId === d.deliveryId))
+      expect(stored).toHaveLength(8)
+      expect(stored.find((d) => d.deliveryId === failedId)).toMatchObject({
+        outcome: 'failed',
+        detail: expect.stringContaining('commitSha'),
+      })
+      // The transaction that wrote each row (xmin): some of them were written together.
+      const orgId = ofType('evt.repo.verified')[0]?.tenantId as string
+      const writers = await vcsDb.withTenant(orgId, (tx) =>
+        tx.query<{ writer: string }>(
+          'SELECT xmin::text AS writer FROM deliveries WHERE delivery_id = ANY($1)',
+          [sent.map((d) => d.deliveryId)],
+        ),
+      )
+      expect(writers.rows).toHaveLength(8)
+      expect(new Set(writers.rows.map((r) => r.writer)).size).toBeLessThan(8)
     })
 
     it('turns pull requests opened, synchronised and closed into their events', async () => {

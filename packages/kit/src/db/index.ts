@@ -17,6 +17,7 @@ import { createPGliteDriver } from './pglite.ts'
 import { createPostgresDriver } from './postgres.ts'
 import type { Database } from './types.ts'
 
+export { type CommitQueue, type CommitQueueOptions, createCommitQueue } from './batch.ts'
 export { roleOf } from './database.ts'
 export { translateDbError } from './errors.ts'
 export { checksumOf, loadMigrations, migration, planMigrations } from './migrations.ts'

@@ -63,6 +63,16 @@ export function auditedRequestOf(
   context: string,
   at: Date,
 ) {
+  return recordOf(request, reply.statusCode, problemTypeOf(reply, payload), context, at)
+}
+
+function recordOf(
+  request: FastifyRequest,
+  status: number,
+  problem: string | null,
+  context: string,
+  at: Date,
+) {
   const route = request.routeOptions.url ?? request.url.split('?')[0] ?? '/'
   const path = request.url.split('?')[0] ?? '/'
   return {
@@ -75,10 +85,25 @@ export function auditedRequestOf(
       object: clip(request.routeOptions.config.secretPath === true ? route : path, 2048) || '/',
       context,
       requestId: clip(request.id, 128),
-      outcome: { status: reply.statusCode, problem: problemTypeOf(reply, payload) },
+      outcome: { status, problem },
       at: at.toISOString(),
     },
   }
+}
+
+/**
+ * The audit record of a request whose route writes it itself, in the transaction that does the
+ * request's work (so that both cost one commit), for the success `status` it is then answered with.
+ * Once that transaction committed, `auditWritten(request)` tells the hook below that the record is
+ * there: it writes none. Should the transaction fail, nothing is marked, and the hook writes the record
+ * of the error answered instead.
+ */
+export const successAuditOf = (request: FastifyRequest, status: number, context: string) =>
+  recordOf(request, status, null, context, new Date())
+
+/** The request's audit record committed with its work (see `successAuditOf`). */
+export const auditWritten = (request: FastifyRequest): void => {
+  request.audited = true
 }
 
 /**
