@@ -12,7 +12,10 @@ export interface PostgresLogOptions {
    * by another process, or a lease run out); 100 ms.
    */
   readonly pollMs?: number
-  /** The longest it waits between looks while idle: each empty look doubles the wait up to it; 1 s. */
+  /**
+   * The longest it waits between looks while idle: each empty look doubles the wait up to it; 1 s, or
+   * 5 s when `exclusive` (nothing but this process appends).
+   */
   readonly idlePollMs?: number
   /**
    * No other process uses this log (PGlite: one process opens its data directory): the leases found
@@ -53,7 +56,9 @@ export async function createPostgresLog(options: PostgresLogOptions): Promise<Tr
     await db.query('UPDATE pending SET lease_until = NULL WHERE lease_until IS NOT NULL')
   }
   const pollMs = options.pollMs ?? 100
-  const idlePollMs = Math.max(pollMs, options.idlePollMs ?? 1_000)
+  // Alone on its database, this process hears of every append: an idle consumer looks only for a lease
+  // run out (a delivery in hand when its handler's process died is released at open).
+  const idlePollMs = Math.max(pollMs, options.idlePollMs ?? (options.exclusive === true ? 5_000 : 1_000))
   const appended = new EventEmitter()
   appended.setMaxListeners(0)
   let closed = false
@@ -179,6 +184,15 @@ function logConsumer(
   let closed = false
   const done = () => closed || transportClosed()
   let idleMs = pollMs
+  // When its last look found nothing (undefined: it found something, or it has not looked yet), and
+  // whether this process announced anything for it since: an idle consumer does not look again until
+  // it is told of something or its idle wait has passed, however often it is asked to fetch.
+  let emptyAt: number | undefined
+  let heard = false
+  const listen = (what?: Wake) => {
+    if (concerns(spec, what)) heard = true
+  }
+  appended.on('appended', listen)
 
   // Acks of one turn of the event loop go out in one statement.
   let acks: string[] = []
@@ -280,20 +294,29 @@ function logConsumer(
       const deadline = Date.now() + waitMs
       for (;;) {
         if (done()) return []
+        // What this process appends, settles or retries wakes it at once; what it cannot hear of
+        // (another process's appends, a lease run out) is looked for ever less often while idle.
+        let woken = heard
+        if (!heard && emptyAt !== undefined && Date.now() < emptyAt + idleMs) {
+          woken = await wake(appended, Math.min(emptyAt + idleMs, deadline) - Date.now(), spec)
+          if (!woken && Date.now() < emptyAt + idleMs) return []
+          if (done()) return []
+        }
+        heard = false
         const deliveries = await claim(max)
         if (deliveries.length > 0) {
           idleMs = pollMs
+          emptyAt = undefined
           return deliveries
         }
+        idleMs = woken || emptyAt === undefined ? pollMs : Math.min(idleMs * 2, idlePollMs)
+        emptyAt = Date.now()
         if (Date.now() >= deadline) return deliveries
-        // What this process appends, settles or retries wakes it at once; what it cannot hear of
-        // (another process's appends, a lease run out) is looked for ever less often while idle.
-        const woken = await wake(appended, Math.min(idleMs, deadline - Date.now()), spec)
-        idleMs = woken ? pollMs : Math.min(idleMs * 2, idlePollMs)
       }
     },
     async close() {
       closed = true
+      appended.off('appended', listen)
       appended.emit('appended')
       await flushing
     },
@@ -306,19 +329,21 @@ interface Wake {
   readonly consumer?: string
 }
 
+/** Whether a wake-up concerns a consumer: one that names no types and no consumer concerns every one. */
+const concerns = (spec: ConsumerSpec, what: Wake | undefined) => {
+  if (what === undefined || (what.types === undefined && what.consumer === undefined)) return true
+  if (what.consumer !== undefined) return what.consumer === spec.name
+  return spec.types.some((type) => what.types?.has(type) === true)
+}
+
 /**
  * Resolves on the next append in this process that concerns the consumer (true), or after `ms`
  * (false). A wake-up that names no types and no consumer concerns every consumer.
  */
 async function wake(appended: EventEmitter, ms: number, spec: ConsumerSpec): Promise<boolean> {
-  const concerns = (what: Wake | undefined) => {
-    if (what === undefined || (what.types === undefined && what.consumer === undefined)) return true
-    if (what.consumer !== undefined) return what.consumer === spec.name
-    return spec.types.some((type) => what.types?.has(type) === true)
-  }
   return new Promise<boolean>((resolve) => {
     const listener = (what?: Wake) => {
-      if (!concerns(what)) return
+      if (!concerns(spec, what)) return
       clearTimeout(timer)
       appended.off('appended', listener)
       resolve(true)
