@@ -47,6 +47,8 @@ export async function runConsumer(
   await a.db.query('INSERT INTO rxt_consumers (consumer) VALUES ($1) ON CONFLICT DO NOTHING', [spec.name])
   const consumer: TransportConsumer = await transport.consumer(spec)
   let queue: Screened[] = []
+  /** Messages waiting (of keys no worker holds) past which one more worker starts. */
+  const spawnThreshold = 16
   /** Keys a worker is handling: their later messages wait for it. */
   const held = new Set<string>()
   const workers = new Set<Promise<void>>()
@@ -62,8 +64,17 @@ export async function runConsumer(
   const take = (): Screened[] => {
     const limit = Math.max(16, Math.ceil(queue.length / concurrency))
     const waiting = new Set<string>()
-    for (const g of queue) if (!held.has(g.delivery.key)) waiting.add(g.delivery.key)
-    const keyLimit = Math.max(1, Math.ceil(waiting.size / concurrency))
+    let eligibleNow = 0
+    for (const g of queue)
+      if (!held.has(g.delivery.key)) {
+        waiting.add(g.delivery.key)
+        eligibleNow++
+      }
+    // Shared among every worker the backlog keeps busy: all of them past the spawn threshold, else
+    // the ones running (no other would start for it): a lone worker under a trickle takes every
+    // waiting key in one transaction rather than one key per transaction.
+    const sharers = eligibleNow > spawnThreshold ? concurrency : Math.max(1, workers.size)
+    const keyLimit = Math.max(1, Math.ceil(waiting.size / sharers))
     const group: Screened[] = []
     const rest: Screened[] = []
     const taken = new Set<string>()
@@ -149,7 +160,7 @@ export async function runConsumer(
   // transactions under a trickle; every worker under a flood or behind slow handlers.
   const eligible = () => queue.reduce((n, g) => (held.has(g.delivery.key) ? n : n + 1), 0)
   const spawn = () => {
-    while (workers.size < concurrency && eligible() > (workers.size === 0 ? 0 : 16)) {
+    while (workers.size < concurrency && eligible() > (workers.size === 0 ? 0 : spawnThreshold)) {
       const worker: Promise<void> = work().finally(() => {
         workers.delete(worker)
         spawn()
