@@ -23,6 +23,7 @@ import {
   createNatsTransport,
   createPostgresLog,
   type Database,
+  migration,
   openDatabase,
   systemClock,
   type Transaction,
@@ -86,6 +87,13 @@ interface DbCounts {
  */
 function counting(database: Database) {
   const byContext = new Map<string, DbCounts>()
+  /** Statements by context and text (its first words), with BENCH_BUS_STATEMENTS=1. */
+  const texts = new Map<string, number>()
+  const sentText = (context: string, text: string) => {
+    if (!listing) return
+    const key = `${context}: ${text.replace(/\s+/g, ' ').trim().slice(0, 100)}`
+    texts.set(key, (texts.get(key) ?? 0) + 1)
+  }
   const of = (context: string) => {
     const counts = byContext.get(context) ?? { transactions: 0, statements: 0 }
     byContext.set(context, counts)
@@ -104,6 +112,7 @@ function counting(database: Database) {
           query: (text, params) => {
             sent = true
             counts.statements++
+            sentText(db.context, text)
             return tx.query(text, params)
           },
         }
@@ -120,6 +129,7 @@ function counting(database: Database) {
       query: (text, params) => {
         counts.transactions++
         counts.statements++
+        sentText(db.context, `(alone) ${text}`)
         return db.query(text, params)
       },
       transaction: (fn) => db.transaction(within(false, fn)),
@@ -134,8 +144,15 @@ function counting(database: Database) {
       wrap(await database.openContext(name, migrations, options)),
   }
   const snapshot = (): Map<string, DbCounts> => new Map([...byContext].map(([name, c]) => [name, { ...c }]))
-  return { database: counted, snapshot }
+  /** The statements sent most since the last call (BENCH_BUS_STATEMENTS=1), per event. */
+  const statements = (events: number): string[] => {
+    const sorted = [...texts].sort((a, b) => b[1] - a[1]).slice(0, 12)
+    texts.clear()
+    return sorted.map(([text, n]) => `    ${(n / events).toFixed(3)} ${text}`)
+  }
+  return { database: counted, snapshot, statements }
 }
+const listing = process.env.BENCH_BUS_STATEMENTS === '1'
 
 /** What a run cost the database per delivered event, by side. */
 interface PerEvent {
@@ -210,6 +227,28 @@ async function rawCommits(url: string, n: number, workers: number, corked: boole
   } finally {
     await pool.end()
   }
+}
+
+/**
+ * The same bound through the kit's own handle (on PGlite: its one connection, every statement in its
+ * serial queue): `workers` concurrent transactions of one INSERT. Commits per second.
+ */
+async function kitCommits(database: Database, n: number, workers: number): Promise<number> {
+  const db = await database.openContext('bench_commits', [
+    migration('0001_commits.sql', 'CREATE TABLE commits (seq bigserial PRIMARY KEY, body text NOT NULL)'),
+  ])
+  const body = JSON.stringify({ id: randomUUID(), type, data: fixture })
+  let next = 0
+  const started = performance.now()
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      while (next < n) {
+        next++
+        await db.transaction((tx) => tx.query('INSERT INTO commits (body) VALUES ($1)', [body]))
+      }
+    }),
+  )
+  return (n * 1000) / (performance.now() - started)
 }
 
 const line = (name: string, r: Result) =>
@@ -309,6 +348,7 @@ async function throughBus(
   ])
   await bus.start()
   const countsBefore = counted.snapshot()
+  counted.statements(1)
   const pgBefore = pgUrl === undefined ? undefined : await pgTransactions(pgUrl)
   let producerTransactions = 0
   const cpuBefore = process.cpuUsage()
@@ -349,6 +389,7 @@ async function throughBus(
   const cpu = process.cpuUsage(cpuBefore)
   const machineAfter = machineTicks()
   const countsAfter = counted.snapshot()
+  if (listing) console.log(`  statements sent most, per event:\n${counted.statements(n).join('\n')}`)
   const pgAfter = pgUrl === undefined ? undefined : await pgTransactions(pgUrl)
   await bus.stop()
   await transport.close()
@@ -441,6 +482,15 @@ if (paths.has('log')) {
   const counted = counting(await openDatabase({ kind: 'pglite' }, log))
   const embedded = counted.database
   try {
+    await kitCommits(embedded, 2_000, Number(process.env.BENCH_PUBLISHERS ?? 8))
+    const bound = await kitCommits(
+      embedded,
+      Math.min(events, 10_000),
+      Number(process.env.BENCH_PUBLISHERS ?? 8),
+    )
+    console.log(
+      `raw PGlite, ${process.env.BENCH_PUBLISHERS ?? 8} concurrent transactions of one INSERT through the kit's handle: ${Math.round(bound)} tx/s: the producer side's bound at 1/tx on the log`,
+    )
     await throughBus(counted, await createPostgresLog({ database: embedded }), 2_000, 10)
     for (const perTx of perTxList) {
       const viaLog = await throughBus(
