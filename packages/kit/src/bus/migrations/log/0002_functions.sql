@@ -20,7 +20,11 @@ $$;
 -- their key leased or waiting for a retry) for `ack_wait_ms`.
 CREATE FUNCTION claim(consumer_name text, most integer, ack_wait_ms double precision, cap integer)
 RETURNS TABLE (seq bigint, key text, deliveries integer, subject text, body text)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+-- Planned for each call's values, as the statements were when sent alone: a cached generic plan does
+-- not know how many rows the limits take.
+SET plan_cache_mode = force_custom_plan
+AS $$
 #variable_conflict use_column
 BEGIN
   PERFORM pg_advisory_xact_lock(hashtext('rxt:bus:claim:' || consumer_name));
