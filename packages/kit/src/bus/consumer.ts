@@ -49,6 +49,11 @@ export async function runConsumer(
   let queue: Screened[] = []
   /** Messages waiting (of keys no worker holds) past which one more worker starts. */
   const spawnThreshold = 16
+  /**
+   * The fewest keys a share takes when that many wait: a slow message holds back at most these few
+   * (on PGlite, one connection, a long transaction of many keys holds back every context).
+   */
+  const minKeys = 4
   /** Keys a worker is handling: their later messages wait for it. */
   const held = new Set<string>()
   const workers = new Set<Promise<void>>()
@@ -64,17 +69,10 @@ export async function runConsumer(
   const take = (): Screened[] => {
     const limit = Math.max(16, Math.ceil(queue.length / concurrency))
     const waiting = new Set<string>()
-    let eligibleNow = 0
-    for (const g of queue)
-      if (!held.has(g.delivery.key)) {
-        waiting.add(g.delivery.key)
-        eligibleNow++
-      }
-    // Shared among every worker the backlog keeps busy: all of them past the spawn threshold, else
-    // the ones running (no other would start for it): a lone worker under a trickle takes every
-    // waiting key in one transaction rather than one key per transaction.
-    const sharers = eligibleNow > spawnThreshold ? concurrency : Math.max(1, workers.size)
-    const keyLimit = Math.max(1, Math.ceil(waiting.size / sharers))
+    for (const g of queue) if (!held.has(g.delivery.key)) waiting.add(g.delivery.key)
+    // A share is a concurrency-th of the waiting keys, and at least a few of them (`minKeys`), so
+    // that a trickle, which starts no other worker, does not go in one transaction per key.
+    const keyLimit = Math.max(Math.min(minKeys, waiting.size), Math.ceil(waiting.size / concurrency))
     const group: Screened[] = []
     const rest: Screened[] = []
     const taken = new Set<string>()
