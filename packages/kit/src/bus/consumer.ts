@@ -120,9 +120,6 @@ export async function runConsumer(
       for (const g of group) held.delete(g.delivery.key)
       inHand -= group.length
       progress.emit('settled')
-      // Past a flood, the workers it started leave the trickle to fewer of them: what waits goes
-      // in fewer, larger transactions (a worker that ends starts another if the backlog needs it).
-      if (workers.size > 1 && eligible() <= spawnThreshold) break
     }
   }
 
