@@ -2,6 +2,13 @@
 // against raw @nats-io/jetstream publish/consume on the same server, measured in the same run.
 //   kit over NATS:          contexts on PostgreSQL, transport NATS JetStream (the distributed mode)
 //   kit over Postgres log:  contexts and log on PGlite (the embedded default)
+// With each run, the database transactions per delivered event, counted in this process per context
+// (the handles the bus is given, wrapped): producer (the publishers' own), relay (the rest of the
+// producer context's: lease, read, delete), transport (the Postgres log's `bus` context) and consumer
+// (inbox, handling, held checks); a statement sent outside a transaction is a transaction of its own.
+// On PostgreSQL, pg_stat_database's count for the bench's database is printed beside it. The fair
+// bound of the producer side is measured in the same run: 8 concurrent BEGIN; INSERT; COMMIT on the
+// same PostgreSQL (a pg Pool of 10).
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -10,17 +17,21 @@ import { connect } from '@nats-io/transport-node'
 import { catalog, type Envelope } from '@rxt/contracts'
 import {
   type Bus,
+  type ContextDb,
   createBus,
   createLogger,
   createNatsTransport,
   createPostgresLog,
   type Database,
+  migration,
   openDatabase,
   systemClock,
+  type Transaction,
   type Transport,
 } from '@rxt/kit'
 import { createFreshPostgres } from '@rxt/kit/testing'
 import { deleteStreams, openBusContext } from '@rxt/kit/testing/bus'
+import pg from 'pg'
 import { Registry } from 'prom-client'
 
 const natsUrl = process.env.RXT_TEST_NATS_URL ?? 'nats://127.0.0.1:4222'
@@ -62,6 +73,182 @@ function summarise(started: number, finished: number, latencies: number[]): Resu
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
   }
+}
+
+/** What one context sent the database: transactions (a statement alone counts as one), statements. */
+interface DbCounts {
+  transactions: number
+  statements: number
+}
+
+/**
+ * `database`, counting per context what its handles send (the real handles do the work). A
+ * transaction that sent nothing is not counted: the drivers send no BEGIN for it.
+ */
+function counting(database: Database) {
+  const byContext = new Map<string, DbCounts>()
+  /** Statements by context and text (its first words), with BENCH_BUS_STATEMENTS=1. */
+  const texts = new Map<string, number>()
+  const sentText = (context: string, text: string) => {
+    if (!listing) return
+    const key = `${context}: ${text.replace(/\s+/g, ' ').trim().slice(0, 100)}`
+    texts.set(key, (texts.get(key) ?? 0) + 1)
+  }
+  const of = (context: string) => {
+    const counts = byContext.get(context) ?? { transactions: 0, statements: 0 }
+    byContext.set(context, counts)
+    return counts
+  }
+  const wrap = (db: ContextDb): ContextDb => {
+    const counts = of(db.context)
+    const within =
+      <T>(tenant: boolean, fn: (tx: Transaction) => Promise<T>) =>
+      async (tx: Transaction) => {
+        let sent = tenant
+        if (tenant) counts.statements++
+        const counted: Transaction = {
+          context: tx.context,
+          afterCommit: (hook) => tx.afterCommit(hook),
+          query: (text, params) => {
+            sent = true
+            counts.statements++
+            sentText(db.context, text)
+            return tx.query(text, params)
+          },
+        }
+        try {
+          return await fn(counted)
+        } finally {
+          if (sent) counts.transactions++
+        }
+      }
+    return {
+      context: db.context,
+      schema: db.schema,
+      role: db.role,
+      query: (text, params) => {
+        counts.transactions++
+        counts.statements++
+        sentText(db.context, `(alone) ${text}`)
+        return db.query(text, params)
+      },
+      transaction: (fn) => db.transaction(within(false, fn)),
+      withTenant: (tenantId, fn) => db.withTenant(tenantId, within(true, fn)),
+    }
+  }
+  const counted: Database = {
+    kind: database.kind,
+    ping: () => database.ping(),
+    close: () => database.close(),
+    openContext: async (name, migrations, options) =>
+      wrap(await database.openContext(name, migrations, options)),
+  }
+  const snapshot = (): Map<string, DbCounts> => new Map([...byContext].map(([name, c]) => [name, { ...c }]))
+  /** The statements sent most since the last call (BENCH_BUS_STATEMENTS=1), per event. */
+  const statements = (events: number): string[] => {
+    const sorted = [...texts].sort((a, b) => b[1] - a[1]).slice(0, 12)
+    texts.clear()
+    return sorted.map(([text, n]) => `    ${(n / events).toFixed(3)} ${text}`)
+  }
+  return { database: counted, snapshot, statements }
+}
+const listing = process.env.BENCH_BUS_STATEMENTS === '1'
+
+/** What a run cost the database per delivered event, by side. */
+interface PerEvent {
+  readonly producer: number
+  readonly relay: number
+  readonly transport: number
+  readonly consumer: number
+  /** Statements (≈ round trips) of every side. */
+  readonly statements: number
+  /** pg_stat_database's transactions over the run, where the database is PostgreSQL. */
+  readonly pgStat?: number
+}
+
+const perEventLine = (e: PerEvent) =>
+  `  transactions per event: ${(e.producer + e.relay + e.transport + e.consumer).toFixed(3)} (producer ${e.producer.toFixed(3)}, relay ${e.relay.toFixed(3)}, transport ${e.transport.toFixed(3)}, consumer ${e.consumer.toFixed(3)}); statements per event ${e.statements.toFixed(2)}${e.pgStat === undefined ? '' : `; pg_stat_database: ${e.pgStat.toFixed(3)} transactions per event`}`
+
+/** Committed and rolled-back transactions of the database at `url`, as PostgreSQL's statistics have them. */
+async function pgTransactions(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    // Backends report their counts when idle, at most once a second: wait for that, then read afresh.
+    await sleep(1_200)
+    await client.query('SELECT pg_stat_clear_snapshot()')
+    const { rows } = await client.query<{ n: string }>(
+      'SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()',
+    )
+    return Number(rows[0]?.n ?? Number.NaN)
+  } finally {
+    await client.end()
+  }
+}
+
+/**
+ * The producer side's fair bound: `workers` concurrent loops of BEGIN; INSERT one outbox-sized row;
+ * COMMIT on a pg Pool of 10, the statements sent one after another (three round trips) and, as the
+ * kit sends them (BEGIN with the INSERT), two. Commits per second.
+ */
+async function rawCommits(url: string, n: number, workers: number, corked: boolean): Promise<number> {
+  const pool = new pg.Pool({ connectionString: url, max: 10 })
+  try {
+    await pool.query(
+      'CREATE TABLE IF NOT EXISTS bench_commits (seq bigserial PRIMARY KEY, body text NOT NULL)',
+    )
+    const body = JSON.stringify({ id: randomUUID(), type, data: fixture })
+    let next = 0
+    const started = performance.now()
+    await Promise.all(
+      Array.from({ length: workers }, async () => {
+        const client = await pool.connect()
+        try {
+          while (next < n) {
+            next++
+            if (corked) {
+              const [, inserted] = await Promise.all([
+                client.query('BEGIN'),
+                client.query('INSERT INTO bench_commits (body) VALUES ($1)', [body]),
+              ])
+              void inserted
+            } else {
+              await client.query('BEGIN')
+              await client.query('INSERT INTO bench_commits (body) VALUES ($1)', [body])
+            }
+            await client.query('COMMIT')
+          }
+        } finally {
+          client.release()
+        }
+      }),
+    )
+    return (n * 1000) / (performance.now() - started)
+  } finally {
+    await pool.end()
+  }
+}
+
+/**
+ * The same bound through the kit's own handle (on PGlite: its one connection, every statement in its
+ * serial queue): `workers` concurrent transactions of one INSERT. Commits per second.
+ */
+async function kitCommits(database: Database, n: number, workers: number): Promise<number> {
+  const db = await database.openContext('bench_commits', [
+    migration('0001_commits.sql', 'CREATE TABLE commits (seq bigserial PRIMARY KEY, body text NOT NULL)'),
+  ])
+  const body = JSON.stringify({ id: randomUUID(), type, data: fixture })
+  let next = 0
+  const started = performance.now()
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      while (next < n) {
+        next++
+        await db.transaction((tx) => tx.query('INSERT INTO commits (body) VALUES ($1)', [body]))
+      }
+    }),
+  )
+  return (n * 1000) / (performance.now() - started)
 }
 
 const line = (name: string, r: Result) =>
@@ -125,11 +312,13 @@ async function rawJetStream(n: number): Promise<Result> {
  * context's outbox; a consumer context handles each in a transaction with its inbox row.
  */
 async function throughBus(
-  database: Database,
+  counted: ReturnType<typeof counting>,
   transport: Transport,
   n: number,
   perTx: number,
-): Promise<Result> {
+  pgUrl?: string,
+): Promise<Result & { readonly perEvent: PerEvent }> {
+  const { database } = counted
   const bus: Bus = createBus({
     transport,
     catalog,
@@ -158,6 +347,10 @@ async function throughBus(
     },
   ])
   await bus.start()
+  const countsBefore = counted.snapshot()
+  counted.statements(1)
+  const pgBefore = pgUrl === undefined ? undefined : await pgTransactions(pgUrl)
+  let producerTransactions = 0
   const cpuBefore = process.cpuUsage()
   const machineBefore = machineTicks()
   const started = performance.now()
@@ -180,6 +373,7 @@ async function throughBus(
             })),
           ),
         )
+        producerTransactions++
       }
     }),
   )
@@ -194,9 +388,32 @@ async function throughBus(
   const finished = performance.now()
   const cpu = process.cpuUsage(cpuBefore)
   const machineAfter = machineTicks()
+  const countsAfter = counted.snapshot()
+  if (listing) console.log(`  statements sent most, per event:\n${counted.statements(n).join('\n')}`)
+  const pgAfter = pgUrl === undefined ? undefined : await pgTransactions(pgUrl)
   await bus.stop()
   await transport.close()
+  const spent = (context: string) => {
+    const after = countsAfter.get(context) ?? { transactions: 0, statements: 0 }
+    const before = countsBefore.get(context) ?? { transactions: 0, statements: 0 }
+    return {
+      transactions: after.transactions - before.transactions,
+      statements: after.statements - before.statements,
+    }
+  }
+  const producerSide = spent('bench_producer')
+  const transportSide = spent('bus')
+  const consumerSide = spent('bench_consumer')
+  const perEvent: PerEvent = {
+    producer: producerTransactions / n,
+    relay: (producerSide.transactions - producerTransactions) / n,
+    transport: transportSide.transactions / n,
+    consumer: consumerSide.transactions / n,
+    statements: (producerSide.statements + transportSide.statements + consumerSide.statements) / n,
+    ...(pgBefore === undefined || pgAfter === undefined ? {} : { pgStat: (pgAfter - pgBefore) / n }),
+  }
   return {
+    perEvent,
     ...summarise(started, finished, latencies),
     cpuUs: (cpu.user + cpu.system) / n,
     machineBusy: (machineAfter.busy - machineBefore.busy) / (machineAfter.total - machineBefore.total),
@@ -204,10 +421,9 @@ async function throughBus(
 }
 
 // Events per producer transaction: the bus's cost per event falls as transactions carry more. The
-// targets are judged at the reference workload, 10 events per transaction (a metering window, a saga
-// step with its follow-ups); 1/tx and 50/tx show the range: at 1/tx every event is a commit on both
-// the producer and the consumer side, which bounds it on this machine.
-const referencePerTx = 10
+// targets are judged at 1 event per producer transaction (every event its own commit on the producer
+// side: a handler's one follow-up, a single API call); 10/tx and 50/tx show the range.
+const referencePerTx = 1
 const verdict = (perTx: number, perSecond: number, target: number) =>
   perTx === referencePerTx
     ? `target >= ${target} events/s at ${referencePerTx}/tx: ${perSecond >= target ? 'met' : 'NOT MET'}`
@@ -228,19 +444,27 @@ if (paths.has('nats')) {
 
   const pg = await createFreshPostgres(postgresUrl)
   try {
-    const database = await openDatabase({ kind: 'postgres', url: pg.url, poolMax: 10 }, log)
+    const bound = await rawCommits(pg.url, events, Number(process.env.BENCH_PUBLISHERS ?? 8), false)
+    const boundCorked = await rawCommits(pg.url, events, Number(process.env.BENCH_PUBLISHERS ?? 8), true)
+    console.log(
+      `raw pg, ${process.env.BENCH_PUBLISHERS ?? 8} concurrent BEGIN; INSERT; COMMIT: ${Math.round(bound)} tx/s (3 round trips), ${Math.round(boundCorked)} tx/s (BEGIN sent with the INSERT, as the kit does): the producer side's bound at 1/tx`,
+    )
+    const counted = counting(await openDatabase({ kind: 'postgres', url: pg.url, poolMax: 10 }, log))
+    const database = counted.database
     const namespace = `bench${randomUUID().replaceAll('-', '').slice(0, 6)}`
     try {
       // Warm-up of the kit's path as of the raw one above (JIT, pools, streams, consumers); not reported.
-      await throughBus(database, await createNatsTransport({ url: natsUrl, namespace, log }), events, 10)
+      await throughBus(counted, await createNatsTransport({ url: natsUrl, namespace, log }), events, 10)
       for (const perTx of perTxList) {
         const viaNats = await throughBus(
-          database,
+          counted,
           await createNatsTransport({ url: natsUrl, namespace, log }),
           events,
           perTx,
+          pg.url,
         )
         console.log(line(`kit bus over NATS, ${perTx}/tx`, viaNats))
+        console.log(perEventLine(viaNats.perEvent))
         console.log(
           `  ratio events/s kit/raw: ${(viaNats.perSecond / raw.perSecond).toFixed(3)}; ${verdict(perTx, viaNats.perSecond, 5000)}`,
         )
@@ -255,17 +479,28 @@ if (paths.has('nats')) {
 }
 
 if (paths.has('log')) {
-  const embedded = await openDatabase({ kind: 'pglite' }, log)
+  const counted = counting(await openDatabase({ kind: 'pglite' }, log))
+  const embedded = counted.database
   try {
-    await throughBus(embedded, await createPostgresLog({ database: embedded }), 2_000, 10)
+    await kitCommits(embedded, 2_000, Number(process.env.BENCH_PUBLISHERS ?? 8))
+    const bound = await kitCommits(
+      embedded,
+      Math.min(events, 10_000),
+      Number(process.env.BENCH_PUBLISHERS ?? 8),
+    )
+    console.log(
+      `raw PGlite, ${process.env.BENCH_PUBLISHERS ?? 8} concurrent transactions of one INSERT through the kit's handle: ${Math.round(bound)} tx/s: the producer side's bound at 1/tx on the log`,
+    )
+    await throughBus(counted, await createPostgresLog({ database: embedded }), 2_000, 10)
     for (const perTx of perTxList) {
       const viaLog = await throughBus(
-        embedded,
+        counted,
         await createPostgresLog({ database: embedded }),
         Math.min(events, 10_000),
         perTx,
       )
       console.log(line(`kit bus over Postgres log, ${perTx}/tx`, viaLog))
+      console.log(perEventLine(viaLog.perEvent))
       console.log(`  over the Postgres log: ${verdict(perTx, viaLog.perSecond, 2000)}`)
     }
   } finally {

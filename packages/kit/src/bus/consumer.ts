@@ -47,6 +47,13 @@ export async function runConsumer(
   await a.db.query('INSERT INTO rxt_consumers (consumer) VALUES ($1) ON CONFLICT DO NOTHING', [spec.name])
   const consumer: TransportConsumer = await transport.consumer(spec)
   let queue: Screened[] = []
+  /** Messages waiting (of keys no worker holds) past which one more worker starts. */
+  const spawnThreshold = 16
+  /**
+   * The fewest keys a share takes when that many wait: a slow message holds back at most these few
+   * (on PGlite, one connection, a long transaction of many keys holds back every context).
+   */
+  const minKeys = 4
   /** Keys a worker is handling: their later messages wait for it. */
   const held = new Set<string>()
   const workers = new Set<Promise<void>>()
@@ -63,7 +70,9 @@ export async function runConsumer(
     const limit = Math.max(16, Math.ceil(queue.length / concurrency))
     const waiting = new Set<string>()
     for (const g of queue) if (!held.has(g.delivery.key)) waiting.add(g.delivery.key)
-    const keyLimit = Math.max(1, Math.ceil(waiting.size / concurrency))
+    // A share is a concurrency-th of the waiting keys, and at least a few of them (`minKeys`), so
+    // that a trickle, which starts no other worker, does not go in one transaction per key.
+    const keyLimit = Math.max(Math.min(minKeys, waiting.size), Math.ceil(waiting.size / concurrency))
     const group: Screened[] = []
     const rest: Screened[] = []
     const taken = new Set<string>()
@@ -153,7 +162,7 @@ export async function runConsumer(
   // transactions under a trickle; every worker under a flood or behind slow handlers.
   const eligible = () => queue.reduce((n, g) => (held.has(g.delivery.key) ? n : n + 1), 0)
   const spawn = () => {
-    while (workers.size < concurrency && eligible() > (workers.size === 0 ? 0 : 16)) {
+    while (workers.size < concurrency && eligible() > (workers.size === 0 ? 0 : spawnThreshold)) {
       const worker: Promise<void> = work().finally(() => {
         workers.delete(worker)
         spawn()

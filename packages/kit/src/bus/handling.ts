@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Envelope, MessageContract } from '@rxt/contracts'
-import type { ContextDb, Transaction } from '../db/index.ts'
+import type { ContextDb, Row, Transaction } from '../db/index.ts'
 import { isKitError, UnavailableError, type Violation } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { withScope } from '../scope.ts'
@@ -114,6 +114,50 @@ const inboxInsert = `
           OR NOT EXISTS (SELECT 1 FROM rxt_inbox i
                           WHERE i.consumer = $1 AND i.message_id = m.id AND i.generation < c.generation))
   ON CONFLICT DO NOTHING RETURNING message_id`
+
+/**
+ * As `inboxInsert`, for a group, in one statement with the look at `rxt_held`: the keys of the group
+ * that are held (a row with `key`), and the messages of the other keys that are new (a row with
+ * `message_id`). A held key's messages get no inbox row here: they are held behind it.
+ */
+const groupInsert = `
+  WITH held AS (SELECT DISTINCT key FROM rxt_held WHERE consumer = $1 AND key = ANY($5::text[])),
+       inserted AS (
+         INSERT INTO rxt_inbox (consumer, generation, message_id)
+         SELECT $1, c.generation, m.id
+           FROM rxt_consumers c,
+                unnest($2::uuid[], $3::bigint[], $4::timestamptz[], $5::text[]) AS m(id, seq, time, key)
+          WHERE c.consumer = $1
+            AND NOT EXISTS (SELECT 1 FROM held h WHERE h.key = m.key)
+            AND (c.generation = 0
+                 OR m.seq >= c.replay_from_seq OR m.time >= c.replay_from_time
+                 OR NOT EXISTS (SELECT 1 FROM rxt_inbox i
+                                 WHERE i.consumer = $1 AND i.message_id = m.id AND i.generation < c.generation))
+         ON CONFLICT DO NOTHING RETURNING message_id)
+  SELECT key, NULL::uuid AS message_id FROM held
+  UNION ALL
+  SELECT NULL, message_id FROM inserted`
+
+/**
+ * `tx` with a savepoint taken just before the first statement sent through it (in the same round
+ * trip: a pipelining driver sends both at once), none when nothing is sent. `taken` says whether it
+ * was.
+ */
+const lazySavepoint = (tx: Transaction) => {
+  let taken = false
+  const handle: Transaction = {
+    context: tx.context,
+    afterCommit: (hook) => tx.afterCommit(hook),
+    query: <R extends Row = Row>(text: string, params?: readonly unknown[]) => {
+      if (taken) return tx.query<R>(text, params)
+      taken = true
+      const savepoint = tx.query('SAVEPOINT rxt_message')
+      const statement = tx.query<R>(text, params)
+      return Promise.all([savepoint, statement]).then(([, result]) => result)
+    },
+  }
+  return { tx: handle, taken: () => taken }
+}
 
 /** A handler's failure on a message handled alone, carried out of its transaction. */
 class LoneFailure extends Error {
@@ -523,22 +567,19 @@ export function createHandling(options: HandlingOptions) {
     const consumer = consumerName(a.context, handler)
     const settled = await a.db
       .transaction(async (tx) => {
-        const { rows: heldRows } = await tx.query<{ key: string }>(
-          'SELECT DISTINCT key FROM rxt_held WHERE consumer = $1 AND key = ANY($2::text[])',
-          [consumer, [...new Set(group.map((g) => g.delivery.key))]],
-        )
-        const held = new Set(heldRows.map((r) => r.key))
-        const open = group.filter((g) => !held.has(g.delivery.key))
-        const { rows } =
-          open.length === 0
-            ? { rows: [] }
-            : await tx.query<{ message_id: string }>(inboxInsert, [
-                consumer,
-                open.map((g) => g.envelope.id),
-                open.map((g) => g.delivery.seq),
-                open.map((g) => g.envelope.time),
-              ])
-        const inserted = new Set(rows.map((r) => r.message_id.toLowerCase()))
+        const { rows } = await tx.query<{ key: string | null; message_id: string | null }>(groupInsert, [
+          consumer,
+          group.map((g) => g.envelope.id),
+          group.map((g) => g.delivery.seq),
+          group.map((g) => g.envelope.time),
+          group.map((g) => g.delivery.key),
+        ])
+        const held = new Set<string>()
+        const inserted = new Set<string>()
+        for (const row of rows) {
+          if (row.key !== null) held.add(row.key)
+          else if (row.message_id !== null) inserted.add(row.message_id.toLowerCase())
+        }
         /** Inbox rows of messages that were not handled after all (held, or dead-lettered). */
         const unhandled: string[] = []
         let duplicates = 0
@@ -556,15 +597,24 @@ export function createHandling(options: HandlingOptions) {
             duplicates++
             continue
           }
-          // (Not released: a release is one more round trip, and the savepoints end with the transaction.)
-          if (savepoints) await tx.query('SAVEPOINT rxt_message')
+          // Taken with the handler's first statement, none for a handler that sends none (not
+          // released: a release is one more round trip, and the savepoints end with the transaction).
+          const saved = savepoints ? lazySavepoint(tx) : undefined
           try {
-            await runHandler(a, handler, tx, g.envelope, g.delivery.deliveryCount, g.delivery.seq)
+            await runHandler(
+              a,
+              handler,
+              saved?.tx ?? tx,
+              g.envelope,
+              g.delivery.deliveryCount,
+              g.delivery.seq,
+            )
           } catch (error) {
             // A lone message needs no savepoint: its transaction rolls back and the failure is recorded in
             // another.
-            if (!savepoints) throw new LoneFailure(error)
-            await tx.query('ROLLBACK TO SAVEPOINT rxt_message')
+            if (saved === undefined) throw new LoneFailure(error)
+            // A handler that sent nothing has nothing to roll back.
+            if (saved.taken()) await tx.query('ROLLBACK TO SAVEPOINT rxt_message')
             unhandled.push(g.envelope.id)
             if (await failed(a, handler, tx, g, g.delivery.deliveryCount, error)) held.add(g.delivery.key)
           }

@@ -68,18 +68,11 @@ export async function createPostgresLog(options: PostgresLogOptions): Promise<Tr
     backlog: postgresLogBacklog(db),
     async publish(messages) {
       if (messages.length === 0) return
-      await db.transaction(async (tx) => {
-        await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', ['rxt:bus:append'])
-        await tx.query(
-          `INSERT INTO log (id, subject, key, time, body)
-           SELECT id, subject, key, time, body
-             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[])
-                  WITH ORDINALITY AS m(id, subject, key, time, body, n)
-            ORDER BY n
-           ON CONFLICT (id) DO NOTHING`,
-          columns(messages),
-        )
-      })
+      // Under the append lock, in one statement (migration 0002).
+      await db.query(
+        'SELECT append($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[])',
+        columns(messages),
+      )
       // Only the consumers of what was appended look now: each wake-up is a query, and on PGlite every
       // context's queries share one connection.
       appended.emit('appended', { types: new Set(messages.map((m) => m.type)) } satisfies Wake)
@@ -223,71 +216,50 @@ function logConsumer(
     )
   }
 
+  // Fan-out and claim under the consumer's claim lock, in one statement (migration 0002).
   const claim = (max: number) =>
-    db.transaction(async (tx) => {
-      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`rxt:bus:claim:${spec.name}`])
-      await tx.query(
-        `WITH c AS (SELECT cursor, subjects FROM consumers WHERE name = $1),
-              owed AS (SELECT count(*) AS n FROM pending WHERE consumer = $1),
-              scanned AS (SELECT l.seq, l.subject, l.key FROM log l, c
-                           WHERE l.seq > c.cursor ORDER BY l.seq
-                           LIMIT greatest(0, ${pendingCap} - (SELECT n FROM owed))),
-              ins AS (INSERT INTO pending (consumer, seq, key)
-                      SELECT $1, s.seq, s.key FROM scanned s, c WHERE s.subject = ANY(c.subjects)
-                      ON CONFLICT DO NOTHING)
-         UPDATE consumers SET cursor = (SELECT max(seq) FROM scanned)
-          WHERE name = $1 AND EXISTS (SELECT 1 FROM scanned)`,
-        [spec.name],
-      )
-      const { rows } = await tx.query<ClaimedRow>(
-        `WITH claimable AS (
-           SELECT p.seq FROM pending p
-            WHERE p.consumer = $1 AND p.not_before <= now() AND (p.lease_until IS NULL OR p.lease_until < now())
-              AND NOT EXISTS (SELECT 1 FROM pending e
-                               WHERE e.consumer = $1 AND e.key = p.key AND e.seq < p.seq
-                                 AND (e.lease_until >= now() OR e.not_before > now()))
-            ORDER BY p.seq LIMIT $2)
-         UPDATE pending p
-            SET deliveries = p.deliveries + 1, lease_until = now() + make_interval(secs => $3::double precision / 1000)
-           FROM claimable c, log l
-          WHERE p.consumer = $1 AND p.seq = c.seq AND l.seq = p.seq
-         RETURNING p.seq, p.key, p.deliveries, l.subject, l.body`,
-        [spec.name, max, spec.ackWaitMs],
-      )
-      return rows
-        .sort((a, b) => Number(a.seq) - Number(b.seq))
-        .map(
-          (row): Delivery => ({
-            type: row.subject,
-            key: row.key,
-            body: row.body,
-            seq: Number(row.seq),
-            deliveryCount: row.deliveries,
-            ack: () => {
-              acks.push(row.seq)
-              flushing ??= flushAcks()
-              return flushing
-            },
-            working: () => {
-              leases.push(row.seq)
-              if (!extending) {
-                extending = true
-                void extendLeases().catch(() => undefined)
-              }
-            },
-            retry: async (delayMs) => {
-              await db.query(
-                `UPDATE pending SET lease_until = NULL, not_before = now() + make_interval(secs => $3::double precision / 1000)
+    db
+      .query<ClaimedRow>('SELECT seq, key, deliveries, subject, body FROM claim($1, $2, $3, $4)', [
+        spec.name,
+        max,
+        spec.ackWaitMs,
+        pendingCap,
+      ])
+      .then(({ rows }) => {
+        return rows
+          .sort((a, b) => Number(a.seq) - Number(b.seq))
+          .map(
+            (row): Delivery => ({
+              type: row.subject,
+              key: row.key,
+              body: row.body,
+              seq: Number(row.seq),
+              deliveryCount: row.deliveries,
+              ack: () => {
+                acks.push(row.seq)
+                flushing ??= flushAcks()
+                return flushing
+              },
+              working: () => {
+                leases.push(row.seq)
+                if (!extending) {
+                  extending = true
+                  void extendLeases().catch(() => undefined)
+                }
+              },
+              retry: async (delayMs) => {
+                await db.query(
+                  `UPDATE pending SET lease_until = NULL, not_before = now() + make_interval(secs => $3::double precision / 1000)
                   WHERE consumer = $1 AND seq = $2`,
-                [spec.name, row.seq, delayMs],
-              )
-              appended.emit('appended')
-              // Due later: this process looks for it then, not at an idle consumer's next look.
-              setTimeout(() => appended.emit('appended'), delayMs + 5).unref()
-            },
-          }),
-        )
-    })
+                  [spec.name, row.seq, delayMs],
+                )
+                appended.emit('appended')
+                // Due later: this process looks for it then, not at an idle consumer's next look.
+                setTimeout(() => appended.emit('appended'), delayMs + 5).unref()
+              },
+            }),
+          )
+      })
 
   return {
     async fetch(max, waitMs) {

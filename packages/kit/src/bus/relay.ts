@@ -40,8 +40,18 @@ export function createRelay(options: RelayOptions): Relay {
   const leaseMs = Math.max(5_000, pollMs * 20)
   let leaseUntil = 0
 
-  /** Publishes one batch when this replica holds the relay lease; the number of messages sent. */
-  const turn = async (): Promise<number> => {
+  /**
+   * Rows handed to the transport and not yet deleted: deleted by the next turn's statement, which
+   * reads the next batch too (one statement a turn under load instead of two). A turn that published
+   * is followed at once by the next, so that they do not wait in the outbox for a wake-up.
+   */
+  let sentRows: { readonly seqs: readonly string[]; readonly types: readonly string[] } | undefined
+
+  /**
+   * Deletes what the last turn sent, then publishes up to `limit` due rows when this replica holds
+   * the relay lease; the number of messages it handed to the transport.
+   */
+  const turn = async (limit: number): Promise<number> => {
     // The lease is renewed once half of it has passed, not on every turn.
     if (Date.now() > leaseUntil - leaseMs / 2) {
       const renewedAt = Date.now()
@@ -54,61 +64,74 @@ export function createRelay(options: RelayOptions): Relay {
       )
       if (lease.rowCount === 0) {
         leaseUntil = 0
+        if (sentRows !== undefined) lostLease(sentRows.seqs.length)
         return 0
       }
       leaseUntil = renewedAt + leaseMs
     }
+    const sent = sentRows
+    sentRows = undefined
     const { rows } = await db.query<{
-      seq: string
+      deleted: string
+      leased: string
+      seq: string | null
       id: string
       type: string
       key: string
       body: string
       created_at: Date | string
     }>(
-      // Due rows in order: the undelayed ones by the partial index on seq, the delayed ones come due by
-      // theirs (many timers waiting in the outbox are not scanned on every turn).
-      `SELECT * FROM (
-         (SELECT seq, id, type, key, body, created_at FROM rxt_outbox WHERE not_before IS NULL ORDER BY seq LIMIT $1)
-         UNION ALL
-         (SELECT seq, id, type, key, body, created_at FROM rxt_outbox WHERE not_before <= now() ORDER BY seq LIMIT $1)
-       ) due ORDER BY seq LIMIT $1`,
-      [batch],
+      // Exactly the rows sent (a transaction that took a lower seq may commit after their SELECT), and
+      // only while this replica still holds the lease: a publish may outlast it, and the replica that
+      // took it over sends these rows again (the transport drops what it has), in order with what
+      // comes after. Then the due rows in order (the statement still sees the rows it deletes: they are
+      // left out): the undelayed ones by the partial index on seq, the delayed ones come due by theirs
+      // (many timers waiting in the outbox are not scanned on every turn).
+      `WITH lease AS (SELECT count(*) AS held FROM rxt_relay WHERE owner = $2 AND lease_until > now()),
+            sent AS (DELETE FROM rxt_outbox WHERE seq = ANY($3::bigint[]) AND (SELECT held FROM lease) > 0
+                     RETURNING 1)
+       SELECT (SELECT count(*) FROM sent) AS deleted, (SELECT held FROM lease) AS leased, due.*
+         FROM (SELECT 1) AS one
+         LEFT JOIN (SELECT * FROM (
+           (SELECT seq, id, type, key, body, created_at FROM rxt_outbox
+             WHERE not_before IS NULL AND seq <> ALL($3::bigint[]) ORDER BY seq LIMIT $1)
+           UNION ALL
+           (SELECT seq, id, type, key, body, created_at FROM rxt_outbox
+             WHERE not_before <= now() AND seq <> ALL($3::bigint[]) ORDER BY seq LIMIT $1)
+         ) d ORDER BY seq LIMIT $1) AS due ON true
+        ORDER BY due.seq`,
+      [limit, owner, sent?.seqs ?? []],
     )
-    if (rows.length === 0) return 0
-    await transport.publish(
-      rows.map((r) => ({ id: r.id, type: r.type, key: r.key, body: r.body, time: new Date(r.created_at) })),
-    )
-    // Exactly the rows sent (a transaction that took a lower seq may commit after the SELECT), and only
-    // while this replica still holds the lease: a publish may outlast it, and the replica that took it
-    // over sends these rows again (the transport drops what it has), in order with what comes after.
-    const { rowCount } = await db.query(
-      `DELETE FROM rxt_outbox WHERE seq = ANY($1::bigint[])
-          AND EXISTS (SELECT 1 FROM rxt_relay WHERE owner = $2 AND lease_until > now())`,
-      [rows.map((r) => r.seq), owner],
-    )
-    if (rowCount === 0) {
+    const head = rows[0]
+    if (head === undefined || Number(head.leased) === 0) {
       leaseUntil = 0
-      log.warn(
-        { context, messages: rows.length },
-        'relay lost its lease during a publish; its rows stay for the next owner',
-      )
+      if (sent !== undefined) lostLease(sent.seqs.length)
       return 0
     }
-    options.onPublished(rows.map((r) => r.type))
-    return rows.length
+    if (sent !== undefined) options.onPublished(sent.types)
+    const due = rows.filter((r) => r.seq !== null)
+    if (due.length === 0) return 0
+    await transport.publish(
+      due.map((r) => ({ id: r.id, type: r.type, key: r.key, body: r.body, time: new Date(r.created_at) })),
+    )
+    sentRows = { seqs: due.map((r) => r.seq as string), types: due.map((r) => r.type) }
+    return due.length
   }
+
+  const lostLease = (messages: number) =>
+    log.warn({ context, messages }, 'relay lost its lease during a publish; its rows stay for the next owner')
 
   const run = async () => {
     while (!stopping) {
-      let sent = 0
       try {
-        sent = await turn()
+        await turn(batch)
       } catch (error) {
         log.error({ err: error, context }, 'relay turn failed; retrying')
         await sleep(1000)
       }
-      if (sent < batch && !stopping) {
+      // A turn that sent something is followed at once (it deletes what was sent, and takes what
+      // committed meanwhile); otherwise the relay waits to be woken.
+      if (sentRows === undefined && !stopping) {
         const controller = new AbortController()
         const { signal } = controller
         await Promise.race([
@@ -118,8 +141,14 @@ export function createRelay(options: RelayOptions): Relay {
         controller.abort()
       }
     }
-    // A last turn: what committed before the stop goes out now.
-    await turn().catch((error: unknown) => log.error({ err: error, context }, 'final relay turn failed'))
+    // A last turn: what committed before the stop goes out now, and what it sent is deleted.
+    try {
+      await turn(batch)
+      if (sentRows !== undefined) await turn(0)
+    } catch (error) {
+      log.error({ err: error, context }, 'final relay turn failed')
+    }
+    sentRows = undefined
     await db
       .query('DELETE FROM rxt_relay WHERE owner = $1', [owner])
       .catch((error: unknown) => log.warn({ err: error, context }, 'relay lease not released'))
