@@ -123,6 +123,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     handlerTimeoutMs: config.BUS_HANDLER_TIMEOUT_MS,
     backoff: { baseMs: config.BUS_RETRY_BASE_MS, maxMs: config.BUS_RETRY_MAX_MS },
     retentionMs: config.BUS_RETENTION_HOURS * 3_600_000,
+    // One process on its database: it hears of every write, so its idle relays and retry loops look
+    // seldom (what it commits or holds wakes them at once).
+    ...(database.kind === 'pglite' ? { idle: { relayPollMs: 2_000, heldPollMs: 10_000 } } : {}),
   })
   const edge = await registerEdge(app, {
     perMinute: config.RATE_LIMIT_PER_MINUTE,

@@ -47,6 +47,12 @@ export interface BusOptions {
   readonly relayBatch?: number
   /** How often the relay looks at the outbox when nothing in this process woke it. */
   readonly relayPollMs?: number
+  /**
+   * Where nothing but this process writes the databases (PGlite): the longest a relay waits while
+   * idle, and a consumer between looks at its held messages while none is held (defaults: no backoff,
+   * and 2 s). A kick wakes either at once.
+   */
+  readonly idle?: { readonly relayPollMs?: number; readonly heldPollMs?: number }
   /** Messages one consumer takes per fetch. */
   readonly fetchBatch?: number
   /**
@@ -144,6 +150,7 @@ export function createBus(options: BusOptions): Bus {
     ackWaitMs,
     fetchBatch: options.fetchBatch ?? 256,
     concurrency: options.concurrency ?? 8,
+    ...(options.idle?.heldPollMs === undefined ? {} : { heldIdlePollMs: options.idle.heldPollMs }),
   }
 
   const findHandler = (name: string) => {
@@ -168,6 +175,7 @@ export function createBus(options: BusOptions): Bus {
         log,
         batch: relayBatch,
         pollMs: relayPollMs,
+        ...(options.idle?.relayPollMs === undefined ? {} : { idlePollMs: options.idle.relayPollMs }),
         onPublished: (types) => {
           for (const type of types) m.published.inc({ type })
         },

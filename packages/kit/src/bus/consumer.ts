@@ -15,6 +15,11 @@ export interface ConsumerOptions {
   readonly concurrency: number
   /** How often the held messages are looked at when nothing in this process woke the consumer. */
   readonly heldPollMs?: number
+  /**
+   * How often while none is held (where nothing but this process holds them, PGlite; default
+   * `heldPollMs`): a hold in this process wakes the consumer at once.
+   */
+  readonly heldIdlePollMs?: number
 }
 
 export interface RunningConsumer {
@@ -38,6 +43,7 @@ export async function runConsumer(
 ): Promise<RunningConsumer> {
   const { transport, log, handling, ackWaitMs, fetchBatch, concurrency } = options
   const heldPollMs = options.heldPollMs ?? 2_000
+  const heldIdlePollMs = Math.max(heldPollMs, options.heldIdlePollMs ?? heldPollMs)
   const spec: ConsumerSpec = {
     name: consumerName(a.context, handler),
     types: handler.types,
@@ -149,7 +155,7 @@ export async function runConsumer(
       if (stopping) break
       const controller = new AbortController()
       const { signal } = controller
-      const ms = Math.min(heldPollMs, Math.max(5, (next ?? Number.POSITIVE_INFINITY) - Date.now()))
+      const ms = next === undefined ? heldIdlePollMs : Math.min(heldPollMs, Math.max(5, next - Date.now()))
       await Promise.race([
         once(wakeHeld, 'kick', { signal }).catch(() => undefined),
         sleep(ms, undefined, { signal }).catch(() => undefined),

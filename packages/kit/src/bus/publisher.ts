@@ -50,7 +50,7 @@ function transportViolations(envelope: Envelope, body: string): Violation[] {
 /** A context's outbox: its name, and how to wake its relay once a transaction committed. */
 export interface OutboxOwner {
   readonly context: string
-  readonly kick: () => void
+  readonly kick: (dueAt?: number) => void
 }
 
 /**
@@ -140,7 +140,11 @@ export function createPublisher(options: { readonly catalog: MessageCatalog; rea
         ),
       ],
     )
-    tx.afterCommit(a.kick)
+    const delayed = inputs.map((input) => input.notBefore?.getTime() ?? now).filter((at) => at > now)
+    tx.afterCommit(() => {
+      if (delayed.length < inputs.length) a.kick()
+      if (delayed.length > 0) a.kick(Math.min(...delayed))
+    })
     return envelopes
   }
 

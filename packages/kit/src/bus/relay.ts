@@ -6,8 +6,11 @@ import type { Logger } from '../log.ts'
 import type { Transport } from './transport.ts'
 
 export interface Relay {
-  /** Wakes the relay: something committed to the outbox. */
-  kick(): void
+  /**
+   * Wakes the relay: something committed to the outbox (due at `dueAt`, for a delayed message: the
+   * relay looks again then).
+   */
+  kick(dueAt?: number): void
   start(): void
   /** Stops after a last turn, so that what committed before the stop goes out. */
   stop(): Promise<void>
@@ -22,6 +25,12 @@ export interface RelayOptions {
   readonly batch: number
   /** How often it looks at the outbox when nothing in this process woke it. */
   readonly pollMs: number
+  /**
+   * The longest it waits while idle: each turn that finds nothing doubles its wait from `pollMs` up to
+   * this (default `pollMs`: no backoff). Only where nothing but this process writes the outbox (PGlite):
+   * a replica's rows would otherwise wait that long for the replica that holds the lease.
+   */
+  readonly idlePollMs?: number
   /** Called with the types of the messages each turn handed to the transport. */
   readonly onPublished: (types: readonly string[]) => void
 }
@@ -37,7 +46,11 @@ export function createRelay(options: RelayOptions): Relay {
   const wake = new EventEmitter()
   let stopping = false
   let loop: Promise<void> | undefined
-  const leaseMs = Math.max(5_000, pollMs * 20)
+  const idlePollMs = Math.max(pollMs, options.idlePollMs ?? pollMs)
+  const leaseMs = Math.max(5_000, pollMs * 20, idlePollMs * 3)
+  /** Turns in a row that found nothing, and when the delayed messages this process wrote come due. */
+  let idleTurns = 0
+  const dues: number[] = []
   let leaseUntil = 0
 
   /**
@@ -123,6 +136,7 @@ export function createRelay(options: RelayOptions): Relay {
 
   const run = async () => {
     while (!stopping) {
+      const startedAt = Date.now()
       try {
         await turn(batch)
       } catch (error) {
@@ -130,13 +144,19 @@ export function createRelay(options: RelayOptions): Relay {
         await sleep(1000)
       }
       // A turn that sent something is followed at once (it deletes what was sent, and takes what
-      // committed meanwhile); otherwise the relay waits to be woken.
-      if (sentRows === undefined && !stopping) {
+      // committed meanwhile); otherwise the relay waits to be woken, or until the next delayed message
+      // it knows of comes due, or its idle wait has passed.
+      if (sentRows !== undefined) idleTurns = 0
+      else if (!stopping) {
+        for (let i = dues.length - 1; i >= 0; i--) if ((dues[i] as number) <= startedAt) dues.splice(i, 1)
+        const soonest = dues.length === 0 ? Number.POSITIVE_INFINITY : Math.min(...dues) - Date.now() + 5
+        const idle = Math.min(idlePollMs, pollMs * 2 ** Math.min(idleTurns, 16))
+        idleTurns++
         const controller = new AbortController()
         const { signal } = controller
         await Promise.race([
           once(wake, 'kick', { signal }).catch(() => undefined),
-          sleep(pollMs, undefined, { signal }).catch(() => undefined),
+          sleep(Math.max(5, Math.min(idle, soonest)), undefined, { signal }).catch(() => undefined),
         ])
         controller.abort()
       }
@@ -155,7 +175,11 @@ export function createRelay(options: RelayOptions): Relay {
   }
 
   return {
-    kick: () => wake.emit('kick'),
+    kick: (dueAt) => {
+      if (dueAt === undefined) idleTurns = 0
+      else if (dues.length < 1_024) dues.push(dueAt)
+      wake.emit('kick')
+    },
     start() {
       if (loop !== undefined) return
       stopping = false
