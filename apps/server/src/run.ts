@@ -204,6 +204,8 @@ async function execute(command: Command, options: MainOptions, out: (line: strin
       }
       marks.push(performance.now())
       await held?.release()
+      // Before the port opens: a signal while the consumers start stops the server gracefully too.
+      stopOnSignals(runtime, database, log, config.SHUTDOWN_TIMEOUT_MS)
       let address: string
       try {
         address = await runtime.listen()
@@ -231,7 +233,6 @@ async function execute(command: Command, options: MainOptions, out: (line: strin
         },
         'rxt-deploy is serving',
       )
-      stopOnSignals(runtime, database, log, config.SHUTDOWN_TIMEOUT_MS)
       return 'running'
     }
   }

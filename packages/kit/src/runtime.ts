@@ -212,10 +212,17 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     )
   let jobTimers: NodeJS.Timeout[] = []
   let backgroundStarted = false
-  const startBackground = async () => {
-    await bus.start()
-    jobTimers = startJobs()
-    backgroundStarted = true
+  let stopped = false
+  let background: Promise<void> | undefined
+  // Once: `stop` waits for it, and jobs never start on a runtime that stopped meanwhile.
+  const startBackground = () => {
+    background ??= (async () => {
+      await bus.start()
+      if (stopped) return
+      jobTimers = startJobs()
+      backgroundStarted = true
+    })()
+    return background
   }
 
   try {
@@ -301,9 +308,12 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       return address
     },
     async stop() {
+      stopped = true
       clearInterval(pruner)
-      for (const timer of jobTimers) clearInterval(timer)
       await app.close()
+      // A background start in progress (a stop right after the port opened) ends first.
+      await background?.catch(() => undefined)
+      for (const timer of jobTimers) clearInterval(timer)
       // Handlers in hand finish and the relays send what committed before the contexts stop.
       await bus.stop()
       await stopContexts()

@@ -44,6 +44,10 @@ export const whoAmI = (p: Principal): WhoAmI => {
     everyOrg:
       p.everyOrg === undefined ? null : { role: p.everyOrg.role, permissions: [...p.everyOrg.permissions] },
   }
+  // Shared by every request of the principal: frozen, so that no caller changes another's answer.
+  for (const org of answer.orgs) Object.freeze(Object.freeze(org).permissions)
+  if (answer.everyOrg !== null) Object.freeze(Object.freeze(answer.everyOrg).permissions)
+  Object.freeze(Object.freeze(answer).orgs)
   answers.set(p, answer)
   return answer
 }

@@ -133,10 +133,16 @@ export async function runConsumer(
   // due: woken when this process holds one, else at the next due time or every few seconds (another
   // replica may have held one).
   const wakeHeld = new EventEmitter()
-  const kick = () => wakeHeld.emit('kick')
+  // Set by a kick that comes while the loop looks (not waiting): its next wait is skipped.
+  let heldKicked = false
+  const kick = () => {
+    heldKicked = true
+    wakeHeld.emit('kick')
+  }
   const drain = (async () => {
     while (!stopping) {
       let next: number | undefined
+      heldKicked = false
       try {
         // One look says whether anything is due: an idle consumer costs one statement a turn.
         next = await handling.nextHeld(a, handler)
@@ -153,6 +159,7 @@ export async function runConsumer(
         log.error({ err: error, consumer: spec.name }, 'bus retry failed')
       }
       if (stopping) break
+      if (heldKicked) continue
       const controller = new AbortController()
       const { signal } = controller
       const ms = next === undefined ? heldIdlePollMs : Math.min(heldPollMs, Math.max(5, next - Date.now()))

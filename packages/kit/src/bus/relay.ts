@@ -50,6 +50,7 @@ export function createRelay(options: RelayOptions): Relay {
   const leaseMs = Math.max(5_000, pollMs * 20, idlePollMs * 3)
   /** Turns in a row that found nothing, and when the delayed messages this process wrote come due. */
   let idleTurns = 0
+  let kicked = false
   const dues: number[] = []
   let leaseUntil = 0
 
@@ -77,7 +78,9 @@ export function createRelay(options: RelayOptions): Relay {
       )
       if (lease.rowCount === 0) {
         leaseUntil = 0
+        // What it sent stays for the owner; this replica waits to be woken, as an idle one does.
         if (sentRows !== undefined) lostLease(sentRows.seqs.length)
+        sentRows = undefined
         return 0
       }
       leaseUntil = renewedAt + leaseMs
@@ -137,6 +140,8 @@ export function createRelay(options: RelayOptions): Relay {
   const run = async () => {
     while (!stopping) {
       const startedAt = Date.now()
+      // A kick while the turn runs is not missed: the wait below is skipped.
+      kicked = false
       try {
         await turn(batch)
       } catch (error) {
@@ -152,13 +157,15 @@ export function createRelay(options: RelayOptions): Relay {
         const soonest = dues.length === 0 ? Number.POSITIVE_INFINITY : Math.min(...dues) - Date.now() + 5
         const idle = Math.min(idlePollMs, pollMs * 2 ** Math.min(idleTurns, 16))
         idleTurns++
-        const controller = new AbortController()
-        const { signal } = controller
-        await Promise.race([
-          once(wake, 'kick', { signal }).catch(() => undefined),
-          sleep(Math.max(5, Math.min(idle, soonest)), undefined, { signal }).catch(() => undefined),
-        ])
-        controller.abort()
+        if (!kicked) {
+          const controller = new AbortController()
+          const { signal } = controller
+          await Promise.race([
+            once(wake, 'kick', { signal }).catch(() => undefined),
+            sleep(Math.max(5, Math.min(idle, soonest)), undefined, { signal }).catch(() => undefined),
+          ])
+          controller.abort()
+        }
       }
     }
     // A last turn: what committed before the stop goes out now, and what it sent is deleted.
@@ -176,8 +183,14 @@ export function createRelay(options: RelayOptions): Relay {
 
   return {
     kick: (dueAt) => {
+      kicked = true
       if (dueAt === undefined) idleTurns = 0
       else if (dues.length < 1_024) dues.push(dueAt)
+      else {
+        // Full: the soonest are what matter; a later one is looked for by the idle poll.
+        const latest = dues.indexOf(Math.max(...dues))
+        if (dueAt < (dues[latest] as number)) dues[latest] = dueAt
+      }
       wake.emit('kick')
     },
     start() {

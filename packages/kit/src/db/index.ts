@@ -84,8 +84,14 @@ function copyTemplate(template: string, pgdata: string): void {
   const partial = `${pgdata}.partial-${process.pid}`
   rmSync(partial, { recursive: true, force: true })
   mkdirSync(dirname(pgdata), { recursive: true })
-  // A copy-on-write clone where the file system has them.
-  cpSync(template, partial, { recursive: true, mode: constants.COPYFILE_FICLONE })
+  try {
+    // A copy-on-write clone where the file system has them.
+    cpSync(template, partial, { recursive: true, mode: constants.COPYFILE_FICLONE })
+  } catch {
+    // The template went meanwhile (a `prepare` of another build): PGlite makes the database instead.
+    rmSync(partial, { recursive: true, force: true })
+    return
+  }
   rmSync(pgdata, { recursive: true, force: true })
   renameSync(partial, pgdata)
 }

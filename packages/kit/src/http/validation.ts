@@ -29,8 +29,9 @@ export function createDeferredCompilations(): DeferredCompilations & {
       let compiled: F | undefined
       const get = (): F => {
         if (compiled === undefined) {
-          pending.delete(get)
           compiled = compile()
+          // Only once compiled: one that fails on a request is still reported by compileAll.
+          pending.delete(get)
         }
         return compiled
       }
