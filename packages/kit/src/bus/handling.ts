@@ -1,103 +1,19 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Envelope, MessageContract } from '@rxt/contracts'
-import type { ContextDb, Row, Transaction } from '../db/index.ts'
+import type { Envelope } from '@rxt/contracts'
+import type { Row, Transaction } from '../db/index.ts'
 import { isKitError, UnavailableError, type Violation } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { withScope } from '../scope.ts'
 import { type BackoffPolicy, backoffDelay } from './backoff.ts'
-import type { DeadLetterStore } from './dead-letters.ts'
+import type { Attached, HandlerContext, MessageHandler } from './handler.ts'
+import { consumerName, errorText } from './handler.ts'
+import { createHeldHandling } from './held.ts'
 import type { BusMetrics } from './metrics.ts'
-import type { PublishInput } from './publisher.ts'
-import type { Relay } from './relay.ts'
-import type { Delivery } from './transport.ts'
+import { createScreening, type Screened } from './screen.ts'
 
-/** What a handler's outside work (`act`) is given: no transaction, a signal that says when to stop. */
-export interface ActContext {
-  readonly log: Logger
-  /** 1 on the first delivery. */
-  readonly deliveryCount: number
-  /** The transport's sequence number of the message (null when an operator replays a dead letter). */
-  readonly sequence: number | null
-  /** Aborted when the handler's timeout passes: the attempt has failed and will be retried. */
-  readonly signal: AbortSignal
-}
-
-/** What a handler is given with each message. */
-export interface HandlerContext<O = unknown> {
-  /**
-   * The transaction the handler's writes, its inbox row and what it publishes commit in. It refuses
-   * statements once the handler returned or timed out.
-   */
-  readonly tx: Transaction
-  /** Publishes in `tx`, caused by the message being handled (correlation carried over). */
-  publish<D>(message: PublishInput<D>): Promise<Envelope<D>>
-  readonly log: Logger
-  /** 1 on the first delivery. */
-  readonly deliveryCount: number
-  /** The transport's sequence number of the message (null when an operator replays a dead letter). */
-  readonly sequence: number | null
-  /** Aborted when the handler's timeout passes. */
-  readonly signal: AbortSignal
-  /** What the handler's `act` resolved with (undefined for a handler without one). */
-  readonly outcome: O
-}
-
-export interface MessageHandler {
-  /** Unique within the context; the durable consumer is `<context>.<id>`. */
-  readonly id: string
-  readonly types: readonly string[]
-  /**
-   * The contracts a typed handler (`on`) is declared with, one per type: `subscribe` refuses it when
-   * the bus's catalog has one of them at another version (its payloads would not be what it expects).
-   */
-  readonly contracts?: readonly MessageContract[]
-  /**
-   * Runs in a transaction with the message's inbox row: a message is handled effectively once. Throw a
-   * kit error with `retryable: false` (InputError, NotFoundError, …) to dead-letter it at once; any
-   * other error is retried with backoff up to the bus's maxDeliveries.
-   */
-  readonly handle: (message: Envelope, context: HandlerContext) => Promise<void>
-  /**
-   * Act after commit: the handler's outside work (a platform call), run with no transaction open, before
-   * `handle` records its outcome (`context.outcome`) in a transaction with the inbox row. A handler that
-   * calls out to the world this way holds no connection while it waits (on PGlite, where every context
-   * shares one, others go on). The outside work is at least once: it runs again when its attempt failed,
-   * timed out, or the process died before the outcome was recorded, so it must be idempotent (the
-   * message's `idempotencyKey` is the key to give the platform); the recorded outcome is once.
-   */
-  readonly act?: (message: Envelope, context: ActContext) => Promise<unknown>
-  /**
-   * How long one attempt (`act`, then `handle`) may take before it fails (retryable) and its
-   * transaction is rolled back: default the bus's `handlerTimeoutMs`.
-   */
-  readonly timeoutMs?: number
-  /**
-   * What happens to the rest of a key when one of its messages is dead-lettered: `skip` (the default)
-   * handles the key's later messages; `hold` keeps them back, in order, until a person replays or
-   * discards the dead letter (a saga's steps must not run past a gap).
-   */
-  readonly onDeadLetter?: 'skip' | 'hold'
-}
-
-/** A context on the bus: its database, outbox and relay, dead letters and handlers. */
-export interface Attached {
-  readonly context: string
-  readonly db: ContextDb
-  readonly handlers: MessageHandler[]
-  readonly relay: Relay
-  readonly deadLetters: DeadLetterStore
-  /** Writes messages to this context's outbox in `tx` (caused by `cause` when given). */
-  readonly publishAll: (
-    tx: Transaction,
-    messages: readonly PublishInput[],
-    cause?: Envelope,
-  ) => Promise<Envelope[]>
-}
-
-export const consumerName = (context: string, handler: MessageHandler) => `${context}.${handler.id}`
-
-export const errorText = (error: unknown) =>
-  error instanceof Error ? `${error.name}: ${error.message}` : `non-error thrown: ${String(error)}`
+export type { ActContext, Attached, HandlerContext, MessageHandler } from './handler.ts'
+export { consumerName, errorText } from './handler.ts'
+export type { Screened } from './screen.ts'
 
 /**
  * Records messages in a consumer's inbox; returns those that are new. After a replay (a new generation)
@@ -166,13 +82,6 @@ class LoneFailure extends Error {
   }
 }
 
-/** A delivery whose envelope parsed and validated. */
-export interface Screened {
-  readonly delivery: Delivery
-  readonly envelope: Envelope
-  duplicate?: boolean
-}
-
 export interface HandlingOptions {
   readonly log: Logger
   readonly metrics: BusMetrics
@@ -190,18 +99,6 @@ export interface HandlingOptions {
  */
 export function createHandling(options: HandlingOptions) {
   const { log, metrics: m, violationsOf, maxDeliveries, backoff, handlerTimeoutMs } = options
-
-  const deadLetter = async (
-    a: Attached,
-    consumer: string,
-    body: string,
-    envelope: unknown,
-    error: string,
-    deliveries: number,
-  ) => {
-    await a.deadLetters.add(consumer, body, envelope, error, deliveries)
-    m.deadLettered.inc({ consumer })
-  }
 
   const scopeOf = (envelope: Envelope) => ({
     correlationId: envelope.correlationId,
@@ -652,192 +549,21 @@ export function createHandling(options: HandlingOptions) {
     return settled.held
   }
 
-  interface HeldRow {
-    n: string
-    key: string
-    seq: string | null
-    envelope: Envelope | string
-    attempts: number
-  }
+  const screen = createScreening({ log, metrics: m, violationsOf })
 
-  /** The first held message of a key whose retry is due, locked (replicas skip a row another locked). */
-  const headOfHeld = async (tx: Transaction, consumer: string) => {
-    const { rows } = await tx.query<HeldRow & Record<string, unknown>>(
-      `SELECT h.n, h.key, h.seq, h.envelope, h.attempts FROM rxt_held h
-        WHERE h.consumer = $1 AND h.dead_letter IS NULL AND h.not_before <= now()
-          AND NOT EXISTS (SELECT 1 FROM rxt_held e WHERE e.consumer = $1 AND e.key = h.key AND e.n < h.n)
-        ORDER BY h.n LIMIT 1 FOR UPDATE SKIP LOCKED`,
-      [consumer],
-    )
-    const row = rows[0]
-    if (row === undefined) return undefined
-    const envelope = typeof row.envelope === 'string' ? (JSON.parse(row.envelope) as Envelope) : row.envelope
-    return { row, envelope, seq: row.seq === null ? null : Number(row.seq), attempt: row.attempts + 1 }
-  }
-
-  /** After a held message failed its `attempt`-th try: due again later, or dead-lettered. */
-  const heldFailed = async (
-    a: Attached,
-    handler: MessageHandler,
-    tx: Transaction,
-    n: string,
-    envelope: Envelope,
-    attempt: number,
-    error: unknown,
-    claimed?: number,
-  ) => {
-    const consumer = consumerName(a.context, handler)
-    // A claim (acting after commit) that another replica took over meanwhile is its to settle.
-    if (claimed !== undefined) {
-      const { rowCount } = await tx.query(
-        'SELECT 1 FROM rxt_held WHERE n = $1 AND attempts = $2 FOR UPDATE',
-        [n, claimed],
-      )
-      if (rowCount === 0) return
-    }
-    const retryable = isKitError(error) ? error.retryable : true
-    if (retryable && attempt < maxDeliveries) {
-      log.info({ consumer, type: envelope.type, err: error, deliveries: attempt }, 'message will be retried')
-      await tx.query(
-        `UPDATE rxt_held SET attempts = $2, not_before = now() + make_interval(secs => $3::double precision / 1000)
-          WHERE n = $1`,
-        [n, attempt, backoffDelay(backoff, attempt)],
-      )
-      return
-    }
-    log.warn(
-      { consumer, type: envelope.type, err: error, deliveries: attempt },
-      retryable ? 'message dead-lettered after its last delivery' : 'message dead-lettered: not retryable',
-    )
-    const id = await a.deadLetters.add(
-      consumer,
-      JSON.stringify(envelope),
-      envelope,
-      errorText(error),
-      attempt,
-      tx,
-    )
-    tx.afterCommit(() => m.deadLettered.inc({ consumer }))
-    // Holding: it stays the key's head until the dead letter is replayed or discarded.
-    if (handler.onDeadLetter === 'hold') {
-      await tx.query('UPDATE rxt_held SET attempts = $2, dead_letter = $3 WHERE n = $1', [n, attempt, id])
-    } else await tx.query('DELETE FROM rxt_held WHERE n = $1', [n])
-  }
-
-  /**
-   * Handles the first held message of a key whose retry is due (one at a time). Resolves false when
-   * none is due.
-   */
-  const handleHeld = (a: Attached, handler: MessageHandler): Promise<boolean> => {
-    if (handler.act !== undefined) return handleHeldActing(a, handler)
-    return a.db.transaction(async (tx) => {
-      const consumer = consumerName(a.context, handler)
-      const head = await headOfHeld(tx, consumer)
-      if (head === undefined) return false
-      const { row, envelope, seq, attempt } = head
-      await tx.query('SAVEPOINT rxt_message')
-      try {
-        const inserted = await tx.query(inboxInsert, [consumer, [envelope.id], [seq], [envelope.time]])
-        if (inserted.rowCount === 0) m.duplicates.inc({ consumer })
-        else await runHandler(a, handler, tx, envelope, attempt, seq)
-        await tx.query('DELETE FROM rxt_held WHERE n = $1', [row.n])
-      } catch (error) {
-        await tx.query('ROLLBACK TO SAVEPOINT rxt_message')
-        await heldFailed(a, handler, tx, row.n, envelope, attempt, error)
-      }
-      return true
-    })
-  }
-
-  /**
-   * As `handleHeld`, for a handler that acts after commit: the held message is claimed in a short
-   * transaction (its attempt counted, and due again only after the handler's timeout, so that a replica
-   * that dies in its outside work leaves it to another), acted on with no transaction open, and its
-   * outcome recorded (or its failure) in another.
-   */
-  const handleHeldActing = async (a: Attached, handler: MessageHandler): Promise<boolean> => {
-    const consumer = consumerName(a.context, handler)
-    // Twice the attempt's timeout: the claim outlives the attempt, its wait for a connection included.
-    const leaseMs = 2 * timeoutOf(handler) + 5_000
-    const head = await a.db.transaction(async (tx) => {
-      const found = await headOfHeld(tx, consumer)
-      if (found !== undefined)
-        await tx.query(
-          `UPDATE rxt_held SET attempts = $2, not_before = now() + make_interval(secs => $3::double precision / 1000)
-            WHERE n = $1`,
-          [found.row.n, found.attempt, leaseMs],
-        )
-      return found
-    })
-    if (head === undefined) return false
-    const { row, envelope, seq, attempt } = head
-    try {
-      const deadline = deadlineOf(handler)
-      const fresh = (await probe(a, handler, envelope, seq, row.key)).fresh
-      const outcome = fresh ? await runAct(a, handler, envelope, attempt, seq, deadline) : undefined
-      await a.db.transaction(async (tx) => {
-        const inserted = await tx.query(inboxInsert, [consumer, [envelope.id], [seq], [envelope.time]])
-        if (inserted.rowCount === 0) m.duplicates.inc({ consumer })
-        else if (!fresh) throw notActed(consumer)
-        else await runHandler(a, handler, tx, envelope, attempt, seq, outcome, deadline)
-        // Released only under this replica's claim (its attempt count): one that took it over settles it.
-        await tx.query('DELETE FROM rxt_held WHERE n = $1 AND attempts = $2', [row.n, attempt])
-      })
-    } catch (error) {
-      await a.db.transaction((tx) => heldFailed(a, handler, tx, row.n, envelope, attempt, error, attempt))
-    }
-    return true
-  }
-
-  /**
-   * When the next held message of the consumer is due (undefined: none is waiting for a retry). Only a
-   * key's head counts: the messages held behind it are due when it is settled, not before, and a key
-   * whose head is a dead letter waits for a person.
-   */
-  const nextHeld = async (a: Attached, handler: MessageHandler): Promise<number | undefined> => {
-    const { rows } = await a.db.query<{ due: Date | string | null }>(
-      `SELECT min(h.not_before) AS due FROM rxt_held h
-        WHERE h.consumer = $1 AND h.dead_letter IS NULL
-          AND NOT EXISTS (SELECT 1 FROM rxt_held e WHERE e.consumer = $1 AND e.key = h.key AND e.n < h.n)`,
-      [consumerName(a.context, handler)],
-    )
-    const due = rows[0]?.due
-    return due === null || due === undefined ? undefined : new Date(due).getTime()
-  }
-
-  /**
-   * Parses and validates a delivery; an invalid one is dead-lettered with the reason and acked at once
-   * (undefined), so that one bad message never blocks a consumer.
-   */
-  const screen = async (a: Attached, handler: MessageHandler, d: Delivery): Promise<Screened | undefined> => {
-    const consumer = consumerName(a.context, handler)
-    m.delivered.inc({ consumer })
-    if (d.deliveryCount > 1) m.redelivered.inc({ consumer })
-    let envelope: unknown
-    try {
-      envelope = JSON.parse(d.body)
-    } catch (error) {
-      await deadLetter(
-        a,
-        consumer,
-        d.body,
-        undefined,
-        `not JSON: ${(error as Error).message}`,
-        d.deliveryCount,
-      )
-      await d.ack()
-      return undefined
-    }
-    const violations = violationsOf(envelope)
-    if (violations.length > 0) {
-      const text = `invalid message: ${violations.map((v) => `${v.path} ${v.message}`).join('; ')}`
-      log.warn({ consumer, type: d.type, violations }, 'invalid message dead-lettered')
-      await deadLetter(a, consumer, d.body, envelope, text, d.deliveryCount)
-      await d.ack()
-      return undefined
-    }
-    return { delivery: d, envelope: envelope as Envelope }
-  }
+  const { handleHeld, nextHeld } = createHeldHandling({
+    log,
+    metrics: m,
+    maxDeliveries,
+    backoff,
+    inboxInsert,
+    timeoutOf,
+    deadlineOf,
+    probe,
+    runAct,
+    runHandler,
+    notActed,
+  })
 
   return { screen, handleInTx, handleGroup, handleHeld, nextHeld }
 }
