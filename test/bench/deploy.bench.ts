@@ -173,6 +173,7 @@ function counting(database: Database) {
     kind: database.kind,
     ping: () => database.ping(),
     close: () => database.close(),
+    expect: (contexts) => database.expect(contexts),
     openContext: async (name, migrations, options) =>
       wrap(await database.openContext(name, migrations, options)),
   }

@@ -137,7 +137,7 @@ export const consoleContext = defineContext<ConsoleConfig>({
   description: 'The web console: a single-page app over the public /v1 API',
   config: ConsoleConfigSchema,
   site: consoleSite,
-  start: async ({ log }) => {
+  ready: async ({ log }) => {
     // A build that fails (a typo in a page) never stops the process: the build there is served.
     let outcome: Awaited<ReturnType<typeof ensureBuilt>>
     try {

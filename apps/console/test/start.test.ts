@@ -14,7 +14,7 @@ describe('the console context starting', () => {
     const warnings: string[] = []
     const log = { info: () => undefined, warn: (_: unknown, message: string) => warnings.push(message) }
     // biome-ignore lint/suspicious/noExplicitAny: only the log is used
-    await expect(consoleContext.start?.({ log } as any)).resolves.toBeUndefined()
+    await expect(consoleContext.ready?.({ log } as any)).resolves.toBeUndefined()
     expect(warnings).toEqual(['the console failed to build: the previous build, if any, is served'])
   })
 })

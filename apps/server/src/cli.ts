@@ -6,7 +6,8 @@ Commands:
   up                     run every context in one process (embedded PGlite unless DATABASE_URL is set)
   serve <context…>       run only the named contexts, against DATABASE_URL
   prepare                make what makes starts fast: the embedded database's template (a first
-                         start copies it) and Node's compile cache; run once per build or install
+                         start copies it), the server's bundle (a start of the unchanged sources
+                         loads it) and Node's compile cache; run once per build or install
   contexts               list the contexts this build can run
   openapi                print the OpenAPI 3.1 document of every context
   version                print the version

@@ -25,6 +25,7 @@ import {
   startRuntime,
 } from '@rxt/kit'
 import type { TObject } from 'typebox'
+import { buildBundle, bundleDir } from './bundle.ts'
 import { type Command, parseCommand, usage } from './cli.ts'
 import { embeddedSecret } from './embedded-secret.ts'
 import { defaultPublicUrl, type HeldPort, holdFreePort } from './public-url.ts'
@@ -86,6 +87,13 @@ async function execute(command: Command, options: MainOptions, out: (line: strin
         if (other !== template.name) rmSync(join(template.parent, other), { recursive: true, force: true })
       }
       out(`the embedded database's template is ${template.dir}`)
+      // Without it, starts load the sources: slower, never wrong.
+      try {
+        const modules = await buildBundle()
+        out(`the server is bundled (${modules} modules) in ${bundleDir}`)
+      } catch (error) {
+        out(`the server is not bundled (starts load its sources): ${(error as Error).message}`)
+      }
       return 0
     }
     case 'openapi': {

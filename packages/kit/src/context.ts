@@ -73,8 +73,14 @@ export interface ContextDefinition<C = CoreConfig> {
    */
   // biome-ignore lint/suspicious/noExplicitAny: each point types its own values
   readonly extensions?: readonly Extension<any>[]
-  /** Runs after migrations, before the server listens. */
+  /** Runs after migrations, before the server listens: what a request needs in place. */
   readonly start?: (deps: ContextDeps<C>) => void | Promise<void>
+  /**
+   * Runs once the server listens, beside the bus's consumers: work no request needs before the
+   * process is ready (loading a bundle, announcing providers, recording the start). `/readyz` answers
+   * only once every context's `ready` has; one that fails stops the process, as a failed start does.
+   */
+  readonly ready?: (deps: ContextDeps<C>) => void | Promise<void>
   /** Runs on shutdown after the server stopped taking requests, in reverse start order. */
   readonly stop?: (deps: ContextDeps<C>) => void | Promise<void>
 }

@@ -17,6 +17,7 @@ export {
 export { type Authenticator, guardRoutes, orgHeader, principalOf, tenantOf } from './auth/guard.ts'
 export { createRemoteAuthenticator, type WhoAmI, WhoAmISchema, whoAmI } from './auth/remote.ts'
 export * from './bus/index.ts'
+export { type Cache, lazyCache } from './cache.ts'
 export { type Clock, systemClock } from './clock.ts'
 export { CoreConfig, composeConfigSchema, expects, LogLevel, parseConfig } from './config.ts'
 export {

@@ -45,10 +45,10 @@ export interface RuntimeOptions {
    */
   readonly extensions?: readonly Extension<unknown>[]
   /**
-   * When the background work starts (the bus's consumers and relays, the contexts' periodic jobs):
-   * before `startRuntime` resolves (the default), or once `listen` has the port. A server started the
-   * second way answers /healthz while its consumers start, and /readyz says the bus is starting until
-   * they have; `listen` resolves once they have.
+   * When the background work starts (the bus's consumers and relays, the contexts' `ready` hooks and
+   * periodic jobs): before `startRuntime` resolves (the default), or once `listen` has the port. A
+   * server started the second way answers /healthz while they start, and /readyz says what is starting
+   * until they have; `listen` resolves once they have.
    */
   readonly background?: 'at-start' | 'after-listen'
 }
@@ -99,7 +99,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       {
         name: 'bus',
         check: async () => {
-          if (!backgroundStarted) throw new UnavailableError('the bus is starting its consumers')
+          if (!backgroundStarted)
+            throw new UnavailableError('the bus is starting its consumers and the contexts their ready work')
           await options.transport.ping()
         },
         warning: () => {
@@ -217,7 +218,13 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   // Once: `stop` waits for it, and jobs never start on a runtime that stopped meanwhile.
   const startBackground = () => {
     background ??= (async () => {
-      await bus.start()
+      // Each to its end before a failure is told: a stop must not meet consumers still starting.
+      const outcomes = await Promise.allSettled([
+        bus.start(),
+        ...started.map(({ definition, deps }) => (async () => definition.ready?.(deps))()),
+      ])
+      const failed = outcomes.find((o) => o.status === 'rejected')
+      if (failed !== undefined) throw failed.reason
       if (stopped) return
       jobTimers = startJobs()
       backgroundStarted = true
@@ -226,11 +233,24 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   }
 
   try {
-    for (const definition of options.contexts) {
-      const migrations =
+    // Every context's migrations read at once, and checked at once: a start that finds them applied
+    // reads nothing more per context.
+    const migrationsOf = await Promise.all(
+      options.contexts.map((definition) =>
         definition.migrations instanceof URL
-          ? await loadMigrations(definition.migrations)
-          : (definition.migrations ?? [])
+          ? loadMigrations(definition.migrations)
+          : Promise.resolve(definition.migrations ?? []),
+      ),
+    )
+    await database.expect(
+      options.contexts.map((definition, i) => ({
+        name: definition.name,
+        migrations: migrationsOf[i] ?? [],
+        kitMigrations,
+      })),
+    )
+    for (const [i, definition] of options.contexts.entries()) {
+      const migrations = migrationsOf[i] ?? []
       const db = await database.openContext(definition.name, migrations, { kitMigrations })
       const contextBus = bus.attach(definition.name, db)
       const audit: AuditWriter = { context: definition.name, db, bus: contextBus }

@@ -5,9 +5,9 @@ import {
   isBuiltinRole,
   isPermission,
   isServicePermission,
+  lazyCache,
   type Principal,
 } from '@rxt/kit'
-import { LRUCache } from 'lru-cache'
 import { apiKeyPrefix, parse, servicePrefix } from './credentials.ts'
 import type { Grants } from './grants.ts'
 import type { IdentityConfig } from './service.ts'
@@ -33,13 +33,13 @@ export function createPrincipals(
    * read again after `principalRefreshAfterMs`): a change made through this process drops the entry at
    * once; other replicas see it within `principalTtlMs`.
    */
-  const principals = new LRUCache<string, Principal>({ max: 50_000, ttl: principalTtlMs })
+  const principals = lazyCache<string, Principal>({ max: 50_000, ttl: principalTtlMs })
   const keyHashes = new Map<string, { hash: Buffer; expiresAt: number | null }>()
   /**
    * Bumped by every change: a load that started before a change does not put what it read in the
    * cache after the change dropped it.
    */
-  const generations = new LRUCache<string, number>({ max: 50_000 })
+  const generations = lazyCache<string, number>({ max: 50_000 })
   const forget = (kind: 'user' | 'key' | 'service', id: string) => {
     const drop = (key: string) => {
       principals.delete(key)
@@ -61,7 +61,7 @@ export function createPrincipals(
     return principal
   }
   /** When each key's last use was last written: at most once a minute, off the request's path. */
-  const lastUseWritten = new LRUCache<string, true>({ max: 50_000, ttl: 60_000 })
+  const lastUseWritten = lazyCache<string, true>({ max: 50_000, ttl: 60_000 })
 
   const loadUser = async (userId: string): Promise<Principal> =>
     store.asUser(userId, async (tx) => {

@@ -1,5 +1,4 @@
-import { AuthenticationError, type ContextDb } from '@rxt/kit'
-import { LRUCache } from 'lru-cache'
+import { AuthenticationError, type ContextDb, lazyCache } from '@rxt/kit'
 import { accessTokenTtlSeconds } from './tokens.ts'
 
 /**
@@ -29,8 +28,8 @@ const ended = () =>
  */
 export function createSessionChecks(db: ContextDb) {
   /** Live sessions by id, with the user each belongs to. */
-  const live = new LRUCache<string, string>({ max: 100_000, ttl: sessionCheckTtlMs })
-  const over = new LRUCache<string, true>({ max: 100_000, ttl: (accessTokenTtlSeconds + 60) * 1000 })
+  const live = lazyCache<string, string>({ max: 100_000, ttl: sessionCheckTtlMs })
+  const over = lazyCache<string, true>({ max: 100_000, ttl: (accessTokenTtlSeconds + 60) * 1000 })
   /** One read per session at a time, however many requests carry its tokens at once. */
   const reading = new Map<string, Promise<void>>()
 

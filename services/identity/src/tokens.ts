@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import { AuthenticationError, type Clock, type ContextDb, newId } from '@rxt/kit'
+import { AuthenticationError, type Clock, type ContextDb, lazyCache, newId } from '@rxt/kit'
 import {
   decodeProtectedHeader,
   exportJWK,
@@ -10,7 +10,6 @@ import {
   jwtVerify,
   SignJWT,
 } from 'jose'
-import { LRUCache } from 'lru-cache'
 import { uuidPattern } from './credentials.ts'
 
 type KeyLike = Awaited<ReturnType<typeof importJWK>>
@@ -93,7 +92,7 @@ export function createTokens(db: ContextDb, clock: Clock) {
    * Tokens already verified, until they expire: a signature cannot be forged, so checking it once per
    * token (not per request) is as strict, and spares an Ed25519 verification per request.
    */
-  const verified = new LRUCache<string, AccessClaims & { exp: number }>({ max: 100_000 })
+  const verified = lazyCache<string, AccessClaims & { exp: number }>({ max: 100_000 })
 
   /** A new signing key; the previous one is retired (it verifies for one more token lifetime). */
   const rotate = async (): Promise<string> => {

@@ -41,7 +41,7 @@ export const policy = defineContext<PolicyConfig>({
       run: () => policyOf(deps).bundles.refresh(),
     },
   ],
-  start: async (deps) => {
+  ready: async (deps) => {
     const revision = await policyOf(deps).start()
     deps.log.info(
       { shipped: revision, active: policyOf(deps).bundles.active().revision },

@@ -33,7 +33,7 @@ export const router = defineContext<RouterConfig>({
       routerOf(deps).healthReported(tx, data),
     ),
   ],
-  start: async (deps) => {
+  ready: async (deps) => {
     const loaded = await routerOf(deps).load()
     deps.log.info({ providers: loaded }, 'loaded provider.yaml files')
   },

@@ -8,7 +8,7 @@ export const system = defineContext({
   description: 'Version, build, running contexts and the history of process starts',
   migrations: new URL('../migrations/', import.meta.url),
   routes: systemRoutes,
-  start: async ({ db, runtime, log }) => {
+  ready: async ({ db, runtime, log }) => {
     await createSystemStore(db).recordBoot(runtime)
     log.info({ instanceId: runtime.instanceId, contexts: runtime.contexts }, 'recorded start')
   },

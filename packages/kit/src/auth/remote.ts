@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
-import { LRUCache } from 'lru-cache'
 import Type, { type Static } from 'typebox'
 import { Compile } from 'typebox/compile'
+import { lazyCache } from '../cache.ts'
 import { AuthenticationError, UnavailableError } from '../errors.ts'
 import { isPermission, type Principal } from './access.ts'
 import type { Authenticator } from './guard.ts'
@@ -68,7 +68,7 @@ export interface RemoteAuthenticatorOptions {
 export function createRemoteAuthenticator(options: RemoteAuthenticatorOptions): Authenticator {
   const base = options.url.replace(/\/+$/, '')
   const ttl = options.ttlMs ?? 5_000
-  const known = new LRUCache<string, Principal>({ max: 50_000, ttl })
+  const known = lazyCache<string, Principal>({ max: 50_000, ttl })
   return {
     async authenticate(header: string): Promise<Principal> {
       const digest = createHash('sha256').update(header).digest('base64url')

@@ -132,6 +132,31 @@ for (const target of dbTargets()) {
       )
     })
 
+    it('checks the contexts a start opens at once, and opens those up to date without reading again', async () => {
+      await db.openContext('epsilon', secrets)
+      const newer = [...secrets, migration('0002_more.sql', 'CREATE TABLE more (id int)')]
+      const edited = [migration('0001_init.sql', 'CREATE TABLE vault (id int PRIMARY KEY, value text)')]
+      await db.openContext('eta', secrets)
+      const ready = await db.expect([
+        { name: 'epsilon', migrations: secrets },
+        { name: 'zeta', migrations: secrets }, // not made yet
+        { name: 'beta', migrations: edited },
+        { name: 'eta', migrations: newer }, // a migration to apply
+        { name: 'Not-A-Name', migrations: [] },
+      ])
+      // (As a superuser, which both test databases connect as; elsewhere it finds none.)
+      expect([...ready].sort()).toEqual(['epsilon'])
+      await expect(db.openContext('epsilon', secrets)).resolves.toMatchObject({ schema: 'epsilon' })
+      const zeta = await db.openContext('zeta', secrets)
+      expect((await zeta.query('SELECT version FROM rxt_migrations')).rows).toEqual([{ version: 1 }])
+      await expect(db.openContext('beta', edited)).rejects.toThrow(/was edited after it was applied/)
+      const eta = await db.openContext('eta', newer)
+      expect((await eta.query('SELECT count(*)::int AS n FROM rxt_migrations')).rows).toEqual([{ n: 2 }])
+      // Opened with other migrations than it checked: checked again, and refused.
+      await db.expect([{ name: 'epsilon', migrations: secrets }])
+      await expect(db.openContext('epsilon', edited)).rejects.toThrow(/was edited after it was applied/)
+    })
+
     it('applies a failing migration not at all', async () => {
       const broken = [
         ...secrets,

@@ -6,6 +6,7 @@ import type {
   ContextDb,
   Database,
   Driver,
+  ExpectedContext,
   Migration,
   OpenContextOptions,
   RoleRunner,
@@ -145,26 +146,31 @@ async function upToDate(
     ),
   )
   if (rows[0]?.ready !== true) return false
-  const applied = await runner.query<{
-    kit: boolean
-    version: number
-    name: string
-    checksum: string
-  }>(
+  const found = await runner.query<MigrationRow>(
     `SELECT false AS kit, version, name, checksum FROM rxt_migrations${
       kit.length === 0 ? '' : ' UNION ALL SELECT true, version, name, checksum FROM rxt_kit_migrations'
     }`,
   )
+  return applied(context, found.rows, migrations, kit)
+}
+
+/** Whether this build's migrations are the ones applied, none missing and none edited. */
+function applied(
+  context: string,
+  rows: readonly MigrationRow[],
+  migrations: readonly Migration[],
+  kit: readonly Migration[],
+) {
   try {
     return (
       planMigrations(
         context,
-        applied.rows.filter((r) => !r.kit),
+        rows.filter((r) => !r.kit),
         migrations,
       ).length === 0 &&
       planMigrations(
         `${context} (kit)`,
-        applied.rows.filter((r) => r.kit),
+        rows.filter((r) => r.kit),
         kit,
       ).length === 0
     )
@@ -174,12 +180,81 @@ async function upToDate(
   }
 }
 
+interface MigrationRow extends Record<string, unknown> {
+  kit: boolean
+  version: number
+  name: string
+  checksum: string
+}
+
+/**
+ * `upToDate` for many contexts in two statements, as a superuser (the embedded database's
+ * administrative user is): the names of those that need nothing done.
+ */
+async function upToDateAll(driver: Driver, contexts: readonly ExpectedContext[]): Promise<Set<string>> {
+  const named = contexts.filter((c) => contextName.test(c.name))
+  if (named.length === 0) return new Set()
+  const { rows } = await driver.admin((session) =>
+    session.query<{ name: string; ready: boolean }>(
+      `SELECT c.name,
+              (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+          AND EXISTS (SELECT 1 FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
+                       WHERE n.nspname = c.name AND r.rolname = c.role)
+          AND to_regclass(format('%I.rxt_migrations', c.name)) IS NOT NULL
+          AND (c.nokit OR to_regclass(format('%I.rxt_kit_migrations', c.name)) IS NOT NULL) AS ready
+         FROM unnest($1::text[], $2::text[], $3::bool[]) AS c(name, role, nokit)`,
+      [
+        named.map((c) => c.name),
+        named.map((c) => roleOf(c.name)),
+        named.map((c) => (c.kitMigrations ?? []).length === 0),
+      ],
+    ),
+  )
+  const ready = named.filter((c) => rows.some((r) => r.name === c.name && r.ready))
+  if (ready.length === 0) return new Set()
+  // The names match contextName: safe as identifiers and as literals.
+  const reads = ready.flatMap((c) => [
+    `SELECT '${c.name}' AS context, false AS kit, version, name, checksum FROM "${c.name}".rxt_migrations`,
+    ...((c.kitMigrations ?? []).length === 0
+      ? []
+      : [`SELECT '${c.name}', true, version, name, checksum FROM "${c.name}".rxt_kit_migrations`]),
+  ])
+  const found = await driver.admin((session) =>
+    session.query<MigrationRow & { context: string }>(reads.join(' UNION ALL ')),
+  )
+  return new Set(
+    ready
+      .filter((c) =>
+        applied(
+          c.name,
+          found.rows.filter((r) => r.context === c.name),
+          c.migrations,
+          c.kitMigrations ?? [],
+        ),
+      )
+      .map((c) => c.name),
+  )
+}
+
 /** The shared half of both engines: role/schema bootstrap, migrations, transactions, tenancy. */
 export function createDatabase(unscrubbed: Driver): Database {
   const driver = scrubbed(unscrubbed)
   const runners: RoleRunner[] = []
+  // What `expect` found up to date, with the migrations it checked.
+  const expected = new Map<string, ExpectedContext>()
   return {
     kind: driver.kind,
+    async expect(contexts: readonly ExpectedContext[]): Promise<readonly string[]> {
+      let ready: Set<string>
+      try {
+        ready = await upToDateAll(driver, contexts)
+      } catch {
+        // Each context is checked as it opens.
+        return []
+      }
+      for (const c of contexts) if (ready.has(c.name)) expected.set(c.name, c)
+      return [...ready]
+    },
     async openContext(
       name: string,
       migrations: readonly Migration[],
@@ -195,7 +270,16 @@ export function createDatabase(unscrubbed: Driver): Database {
         // (A pool opens its connections when first used: after the bootstrap, on a first start.)
         const runner = driver.forRole(role, schema)
         runners.push(runner)
-        if (await upToDate(driver, runner, name, role, schema, migrations, kit)) {
+        const checked = expected.get(name)
+        expected.delete(name)
+        const sameList = (a: readonly Migration[], b: readonly Migration[]) =>
+          a.length === b.length && a.every((m, i) => m === b[i])
+        if (
+          (checked !== undefined &&
+            sameList(checked.migrations, migrations) &&
+            sameList(checked.kitMigrations ?? [], kit)) ||
+          (await upToDate(driver, runner, name, role, schema, migrations, kit))
+        ) {
           return contextDb(name, role, schema, runner)
         }
         await driver.admin(async (session) => {

@@ -6,11 +6,27 @@ export interface PGliteOptions {
   readonly dataDir?: string
 }
 
-/** Runs one task at a time, in order of arrival. */
-function createSerialQueue() {
+/**
+ * Runs one task at a time, in order of arrival. PGlite runs a statement on this thread, and a task
+ * that follows another resolves as a microtask: a queue that never empties (a start, a burst of
+ * consumers) would keep the event loop from its sockets. So once tasks have run for `sliceMs` on end,
+ * the next waits for the loop's next turn, and the server answers its requests in between.
+ */
+function createSerialQueue(sliceMs = 5) {
   let tail: Promise<unknown> = Promise.resolve()
+  let since = performance.now()
+  const turn = () =>
+    new Promise<void>((resolve) =>
+      setImmediate(() => {
+        since = performance.now()
+        resolve()
+      }),
+    )
   return <T>(task: () => Promise<T>): Promise<T> => {
-    const result = tail.then(task)
+    const result = tail.then(async () => {
+      if (performance.now() - since > sliceMs) await turn()
+      return task()
+    })
     tail = result.catch(() => undefined)
     return result
   }

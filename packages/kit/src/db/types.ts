@@ -50,6 +50,13 @@ export interface OpenContextOptions {
   readonly kitMigrations?: readonly Migration[]
 }
 
+/** A context a start will open, with the migrations it will open it with. */
+export interface ExpectedContext {
+  readonly name: string
+  readonly migrations: readonly Migration[]
+  readonly kitMigrations?: readonly Migration[]
+}
+
 export interface Database {
   readonly kind: DatabaseKind
   /**
@@ -61,6 +68,14 @@ export interface Database {
     migrations: readonly Migration[],
     options?: OpenContextOptions,
   ): Promise<ContextDb>
+  /**
+   * Checks, in two statements for all of them, which of the contexts a start is about to open need
+   * nothing done (as `openContext` checks one), so that their `openContext` with the same migrations
+   * reads nothing more. Only where the administrative user is a superuser (it reads every schema);
+   * elsewhere, and for a context it does not find up to date, `openContext` checks as before.
+   * Returns the names of those it found up to date.
+   */
+  expect(contexts: readonly ExpectedContext[]): Promise<readonly string[]>
   /** Resolves when the database answers; throws UnavailableError when it does not. */
   ping(): Promise<void>
   close(): Promise<void>

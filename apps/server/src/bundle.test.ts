@@ -1,0 +1,80 @@
+import { spawnSync } from 'node:child_process'
+import { statSync } from 'node:fs'
+import { mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { afterAll, describe, expect, it } from 'vitest'
+import packageJson from '../package.json' with { type: 'json' }
+import { buildBundle, freshBundle } from './bundle.ts'
+
+const dirs: string[] = []
+const tempDir = async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'rxt-bundle-'))
+  dirs.push(dir)
+  return dir
+}
+afterAll(async () => {
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true })
+})
+
+describe('the server bundle', () => {
+  it('is loaded only while every file it was made from is as it was', async () => {
+    const dir = await tempDir()
+    const source = join(dir, 'a.ts')
+    await writeFile(source, 'export const a = 1\n')
+    const stat = statSync(source)
+    await writeFile(
+      join(dir, 'inputs.json'),
+      JSON.stringify({ format: 1, inputs: [[source, stat.size, stat.mtimeMs]] }),
+    )
+    expect(freshBundle(dir)?.href).toBe(pathToFileURL(join(dir, 'root.mjs')).href)
+
+    // The same size, another time: an edit that kept the length.
+    await utimes(source, new Date(), new Date(Date.now() + 5_000))
+    expect(freshBundle(dir)).toBeUndefined()
+    await writeFile(
+      join(dir, 'inputs.json'),
+      JSON.stringify({ format: 1, inputs: [[source, statSync(source).size, statSync(source).mtimeMs]] }),
+    )
+    expect(freshBundle(dir)).toBeDefined()
+    await writeFile(source, 'export const a = 2 // longer\n')
+    expect(freshBundle(dir)).toBeUndefined()
+    await rm(source)
+    expect(freshBundle(dir)).toBeUndefined()
+  })
+
+  it('is not loaded without a manifest, or with one it cannot read', async () => {
+    const dir = await tempDir()
+    expect(freshBundle(dir)).toBeUndefined()
+    await writeFile(join(dir, 'inputs.json'), '{"format": 1, "inputs": [')
+    expect(freshBundle(dir)).toBeUndefined()
+    await writeFile(join(dir, 'inputs.json'), JSON.stringify({ format: 2, inputs: [] }))
+    expect(freshBundle(dir)).toBeUndefined()
+  })
+
+  it('bundles the server into one module that runs, listing every source file it holds', async () => {
+    const parent = await tempDir()
+    const dir = join(parent, 'dist')
+    const modules = await buildBundle(dir)
+    expect(modules).toBeGreaterThan(500)
+    const manifest = JSON.parse(await readFile(join(dir, 'inputs.json'), 'utf8')) as {
+      inputs: [string, number, number][]
+    }
+    const paths = manifest.inputs.map(([path]) => path)
+    expect(paths).toContain(fileURLToPath(new URL('./root.ts', import.meta.url)))
+    expect(paths).toContain(fileURLToPath(new URL('../../../packages/kit/src/runtime.ts', import.meta.url)))
+    expect(paths).toContain(fileURLToPath(new URL('../../../package-lock.json', import.meta.url)))
+    expect(freshBundle(dir)).toBeDefined()
+
+    // It runs from where it was written, and finds the files its modules name by their own address.
+    const run = (...args: string[]) =>
+      spawnSync(process.execPath, [join(dir, 'root.mjs'), ...args], { encoding: 'utf8', timeout: 60_000 })
+    const version = run('version')
+    expect(version.stderr).toBe('')
+    expect(version.stdout.trim()).toBe(packageJson.version)
+    const openapi = run('openapi')
+    expect(openapi.status).toBe(0)
+    expect(JSON.parse(openapi.stdout).paths['/v1/auth/whoami']).toBeDefined()
+  }, 120_000)
+})

@@ -1,0 +1,151 @@
+// The server as one module (ADR 0036). `rxt-deploy prepare` bundles the composition root, the
+// workspace packages and most of node_modules into dist/root.mjs, with a list of every file that went
+// in (its size and modification time). A start whose files are all as listed loads that one module
+// instead of ~1,900: resolving, reading and linking them was most of what loading the server cost. A
+// start with any file changed (an edit, a checkout, an install) loads the sources, so the bundle is
+// never older than what it stands for; `prepare` makes it anew.
+import { randomBytes } from 'node:crypto'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
+import { dirname, isAbsolute, join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+
+/** Where `prepare` writes the bundle: beside the sources, since it names their files by path. */
+export const bundleDir = fileURLToPath(new URL('../dist/', import.meta.url))
+const entry = fileURLToPath(new URL('./root.ts', import.meta.url))
+const repository = fileURLToPath(new URL('../../../', import.meta.url))
+
+/** A file the bundle was made from: its path, size and modification time then. */
+type Input = readonly [path: string, size: number, mtimeMs: number]
+
+interface Manifest {
+  readonly format: 1
+  readonly inputs: readonly Input[]
+}
+
+/**
+ * Left out of the bundle, loaded from node_modules as they are: native addons; PGlite (its WASM and
+ * data files, and the bulk of a start's bytes, which the compile cache already keeps); pino and its
+ * worker thread (a transport runs a file of its own); the bundler and vite (the console's build, loaded
+ * only when its sources changed).
+ */
+const external = [
+  /\.node$/,
+  /^@node-rs\//,
+  /^@electric-sql\/pglite($|\/)/,
+  /^pino($|\/)/,
+  /^thread-stream($|\/)/,
+  /^vite($|\/)/,
+  /^rolldown($|\/)/,
+  /^@vitejs\//,
+  /^lightningcss($|\/)/,
+  /^esbuild($|\/)/,
+  /^fsevents$/,
+]
+
+/**
+ * Not modules of the bundle, but they decide what a start of the sources would load: the lock file
+ * (an install) and every workspace's package.json (its exports).
+ */
+function alsoInputs(): string[] {
+  const files = ['package-lock.json', 'package.json'].map((f) => join(repository, f))
+  for (const group of ['packages', 'services', 'adapters', 'apps']) {
+    const parent = join(repository, group)
+    if (!existsSync(parent)) continue
+    for (const name of readdirSync(parent)) files.push(join(parent, name, 'package.json'))
+  }
+  return files.filter((f) => existsSync(f))
+}
+
+const manifestFile = (dir: string) => join(dir, 'inputs.json')
+
+/**
+ * The bundle to load, when every file it was made from is as it was then; undefined when there is no
+ * bundle, or any file changed (then the sources load). Synchronous and a stat a file: ~1,400 of them.
+ */
+export function freshBundle(dir = bundleDir): URL | undefined {
+  let manifest: Manifest
+  try {
+    manifest = JSON.parse(readFileSync(manifestFile(dir), 'utf8')) as Manifest
+  } catch {
+    return undefined
+  }
+  if (manifest.format !== 1 || !Array.isArray(manifest.inputs)) return undefined
+  for (const [path, size, mtimeMs] of manifest.inputs) {
+    const now = statSync(path, { throwIfNoEntry: false })
+    if (now === undefined || now.size !== size || now.mtimeMs !== mtimeMs) return undefined
+  }
+  return pathToFileURL(join(dir, 'root.mjs'))
+}
+
+/**
+ * Modules keep the addresses of their own files: `import.meta.url` (migrations, the console's build,
+ * the policy bundle) and CommonJS's `__dirname`/`__filename` (a package's own assets) are written as
+ * the path of the file they are in, so that they find what they found before bundling.
+ */
+function ownAddress(code: string, id: string): string | null {
+  // Spelled so that this module, bundled, does not rewrite its own patterns.
+  const meta = ['import', 'meta'].join('.')
+  if (!code.includes(meta) && !/__dirname|__filename/.test(code)) return null
+  let out = code
+    .replaceAll(`${meta}.url`, JSON.stringify(pathToFileURL(id).href))
+    .replaceAll(`${meta}.dirname`, JSON.stringify(dirname(id)))
+    .replaceAll(`${meta}.filename`, JSON.stringify(id))
+  // A module that declares its own (`const __dirname = …`) keeps it.
+  if (!/\b(const|let|var|function)\s+__(dirname|filename)\b/.test(out)) {
+    out = out
+      .replace(/(?<![.\w$])__dirname(?![\w$])/g, JSON.stringify(dirname(id)))
+      .replace(/(?<![.\w$])__filename(?![\w$])/g, JSON.stringify(id))
+  }
+  return out
+}
+
+/**
+ * Bundles the server into `dir` (replacing what is there only once the new one is whole) and returns
+ * how many modules went in. Needs rolldown (installed with the console's vite).
+ */
+export async function buildBundle(dir = bundleDir): Promise<number> {
+  const { rolldown } = await import('rolldown')
+  const began = Date.now()
+  const build = await rolldown({
+    input: entry,
+    platform: 'node',
+    logLevel: 'silent',
+    plugins: [
+      {
+        name: 'own-address',
+        transform: (code, id) => ownAddress(code, id),
+        // What stays out is imported by the path the sources would load (the version of the package
+        // the importer sees, nested or not), wherever the bundle is.
+        async resolveId(source, importer, options) {
+          if (!external.some((pattern) => pattern.test(source))) return null
+          const resolved = await this.resolve(source, importer, { ...options, skipSelf: true })
+          if (resolved === null) return { id: source, external: true }
+          return { id: resolved.id, external: 'absolute' }
+        },
+      },
+    ],
+  })
+  const partial = `${dir.replace(/[/\\]$/, '')}.partial-${process.pid}-${randomBytes(4).toString('hex')}`
+  try {
+    const { output } = await build.write({ file: join(partial, 'root.mjs'), format: 'esm' })
+    const [chunk, ...others] = output
+    if (chunk === undefined || chunk.type !== 'chunk' || others.some((o) => o.type === 'chunk'))
+      throw new Error('the server did not bundle into one module')
+    const files = [...chunk.moduleIds.filter((id) => isAbsolute(id) && existsSync(id)), ...alsoInputs()]
+    const inputs: Input[] = files.map((path) => {
+      const { size, mtimeMs } = statSync(path)
+      // Changed while it was read: what went in may not be what is listed.
+      if (mtimeMs >= began) throw new Error(`${path} changed while the server was bundled; prepare again`)
+      return [path, size, mtimeMs]
+    })
+    await writeFile(manifestFile(partial), JSON.stringify({ format: 1, inputs } satisfies Manifest))
+    await rm(dir, { recursive: true, force: true })
+    await mkdir(dirname(dir.replace(/[/\\]$/, '')), { recursive: true })
+    await rename(partial, dir)
+    return chunk.moduleIds.length
+  } finally {
+    await build.close()
+    await rm(partial, { recursive: true, force: true })
+  }
+}
