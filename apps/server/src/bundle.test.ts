@@ -1,8 +1,9 @@
 import { spawnSync } from 'node:child_process'
 import { statSync } from 'node:fs'
 import { mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises'
+import { SourceMap } from 'node:module'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import packageJson from '../package.json' with { type: 'json' }
@@ -66,6 +67,29 @@ describe('the server bundle', () => {
     expect(paths).toContain(fileURLToPath(new URL('../../../packages/kit/src/runtime.ts', import.meta.url)))
     expect(paths).toContain(fileURLToPath(new URL('../../../package-lock.json', import.meta.url)))
     expect(freshBundle(dir)).toBeDefined()
+
+    // Its source map names the sources' files and lines (main.ts turns source maps on for it), also of
+    // a module whose own address was rewritten (runtime.ts names its migrations by it).
+    const bundled = (await readFile(join(dir, 'root.mjs'), 'utf8')).split('\n')
+    const map = new SourceMap(JSON.parse(await readFile(join(dir, 'root.mjs.map'), 'utf8')))
+    const origin = (marker: string) => {
+      const line = bundled.findIndex((l) => l.includes(marker))
+      expect(line).toBeGreaterThan(-1)
+      const column = (bundled[line] as string).indexOf(marker)
+      const entry = map.findEntry(line, column) as { originalSource: string; originalLine: number }
+      // Named relative to the map, as Node resolves it.
+      return { file: resolve(dir, entry.originalSource), line: entry.originalLine + 1 }
+    }
+    const source = async (file: string, marker: string) =>
+      (await readFile(file, 'utf8')).split('\n').findIndex((l) => l.includes(marker)) + 1
+    const here = fileURLToPath(new URL('./bundle.ts', import.meta.url))
+    expect(origin('function buildBundle(')).toEqual({
+      file: here,
+      line: await source(here, 'function buildBundle('),
+    })
+    const runtime = fileURLToPath(new URL('../../../packages/kit/src/runtime.ts', import.meta.url))
+    const marker = 'the bus is starting its consumers'
+    expect(origin(marker)).toEqual({ file: runtime, line: await source(runtime, marker) })
 
     // It runs from where it was written, and finds the files its modules name by their own address.
     const run = (...args: string[]) =>

@@ -114,7 +114,11 @@ export async function buildBundle(dir = bundleDir): Promise<number> {
     plugins: [
       {
         name: 'own-address',
-        transform: (code, id) => ownAddress(code, id),
+        // No code moves to another line: the lines of the map stay the sources' (`map: null`).
+        transform: (code, id) => {
+          const out = ownAddress(code, id)
+          return out === null ? null : { code: out, map: null }
+        },
         // What stays out is imported by the path the sources would load (the version of the package
         // the importer sees, nested or not), wherever the bundle is.
         async resolveId(source, importer, options) {
@@ -128,7 +132,12 @@ export async function buildBundle(dir = bundleDir): Promise<number> {
   })
   const partial = `${dir.replace(/[/\\]$/, '')}.partial-${process.pid}-${randomBytes(4).toString('hex')}`
   try {
-    const { output } = await build.write({ file: join(partial, 'root.mjs'), format: 'esm' })
+    const { output } = await build.write({
+      file: join(partial, 'root.mjs'),
+      format: 'esm',
+      sourcemap: true,
+      sourcemapExcludeSources: true,
+    })
     const [chunk, ...others] = output
     if (chunk === undefined || chunk.type !== 'chunk' || others.some((o) => o.type === 'chunk'))
       throw new Error('the server did not bundle into one module')

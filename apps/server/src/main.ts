@@ -10,4 +10,6 @@ import { freshBundle } from './bundle.ts'
 
 enableCompileCache()
 const bundle = process.env.RXT_BUNDLE === '0' ? undefined : freshBundle()
+// A stack trace names the sources' files and lines, as it would without the bundle.
+if (bundle !== undefined) process.setSourceMapsEnabled(true)
 await import(bundle?.href ?? './root.ts')
