@@ -5,6 +5,7 @@
 // `npm install` leaves), and with none (RXT_CACHE_DIR empty: PGlite makes and migrates the database).
 // Targets: existing <= 4x the bare process, empty (with the template) <= 8x, both to /healthz.
 
+import { spawnSync } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
@@ -75,12 +76,19 @@ const push = (into: typeof cold, r: { health: number; ready: number }) => {
   into.health.push(r.health)
   into.ready.push(r.ready)
 }
+// Each start begins on a quiet disk: what the one before wrote (a database made, a template copied) is
+// flushed first, so that its writeback is not timed as part of the next start.
+const settle = () => spawnSync('sync')
 for (let i = 0; i < rounds; i++) {
   const dir = await mkdtemp(join(tmpdir(), 'rxt-bench-'))
   const other = await mkdtemp(join(tmpdir(), 'rxt-bench-'))
+  settle()
   bare.push((await timeStart(bareScript, [], {}, false)).health)
+  settle()
   push(cold, await timeStart(mainScript, ['up'], { RXT_DATA_DIR: dir }, true))
+  settle()
   push(warm, await timeStart(mainScript, ['up'], { RXT_DATA_DIR: dir }, true))
+  settle()
   push(bareCold, await timeStart(mainScript, ['up'], { RXT_DATA_DIR: other, RXT_CACHE_DIR: noCache }, true))
   await rm(dir, { recursive: true, force: true })
   await rm(other, { recursive: true, force: true })

@@ -29,6 +29,9 @@ describe('the server bundle', () => {
       join(dir, 'inputs.json'),
       JSON.stringify({ format: 1, inputs: [[source, stat.size, stat.mtimeMs]] }),
     )
+    // The manifest without its bundle (a `prepare` replacing it) is no bundle.
+    expect(freshBundle(dir)).toBeUndefined()
+    await writeFile(join(dir, 'root.mjs'), 'export {}\n')
     expect(freshBundle(dir)?.href).toBe(pathToFileURL(join(dir, 'root.mjs')).href)
 
     // The same size, another time: an edit that kept the length.
@@ -66,6 +69,14 @@ describe('the server bundle', () => {
     expect(paths).toContain(fileURLToPath(new URL('./root.ts', import.meta.url)))
     expect(paths).toContain(fileURLToPath(new URL('../../../packages/kit/src/runtime.ts', import.meta.url)))
     expect(paths).toContain(fileURLToPath(new URL('../../../package-lock.json', import.meta.url)))
+    // A file that only re-exports is in no chunk, but an edit of it changes what the sources load.
+    expect(paths).toContain(
+      fileURLToPath(new URL('../../../packages/kit/src/saga/index.ts', import.meta.url)),
+    )
+    // And the package.json of a bundled package (its exports).
+    expect(paths).toContain(
+      fileURLToPath(new URL('../../../node_modules/fastify/package.json', import.meta.url)),
+    )
     expect(freshBundle(dir)).toBeDefined()
 
     // Its source map names the sources' files and lines (main.ts turns source maps on for it), also of

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
-import { dirname, isAbsolute, join } from 'node:path'
+import { dirname, isAbsolute, join, sep } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 
 /** Where `prepare` writes the bundle: beside the sources, since it names their files by path. */
@@ -71,6 +71,7 @@ export function freshBundle(dir = bundleDir): URL | undefined {
     return undefined
   }
   if (manifest.format !== 1 || !Array.isArray(manifest.inputs)) return undefined
+  if (!existsSync(join(dir, 'root.mjs'))) return undefined
   for (const [path, size, mtimeMs] of manifest.inputs) {
     const now = statSync(path, { throwIfNoEntry: false })
     if (now === undefined || now.size !== size || now.mtimeMs !== mtimeMs) return undefined
@@ -84,20 +85,48 @@ export function freshBundle(dir = bundleDir): URL | undefined {
  * the path of the file they are in, so that they find what they found before bundling.
  */
 function ownAddress(code: string, id: string): string | null {
+  // Rolldown's own modules (`\0…`) have no file.
+  if (!isAbsolute(id)) return null
   // Spelled so that this module, bundled, does not rewrite its own patterns.
   const meta = ['import', 'meta'].join('.')
-  if (!code.includes(meta) && !/__dirname|__filename/.test(code)) return null
+  const [dirName, fileName] = ['dirname', 'filename'].map((n) => `__${n}`) as [string, string]
+  if (!code.includes(meta) && !code.includes(dirName) && !code.includes(fileName)) return null
+  const url = JSON.stringify(pathToFileURL(id).href)
   let out = code
-    .replaceAll(`${meta}.url`, JSON.stringify(pathToFileURL(id).href))
+    .replaceAll(`${meta}.url`, url)
     .replaceAll(`${meta}.dirname`, JSON.stringify(dirname(id)))
     .replaceAll(`${meta}.filename`, JSON.stringify(id))
-  // A module that declares its own (`const __dirname = …`) keeps it.
-  if (!/\b(const|let|var|function)\s+__(dirname|filename)\b/.test(out)) {
-    out = out
-      .replace(/(?<![.\w$])__dirname(?![\w$])/g, JSON.stringify(dirname(id)))
-      .replace(/(?<![.\w$])__filename(?![\w$])/g, JSON.stringify(id))
+    // Resolved from the module's own file, as the sources resolve it.
+    .replaceAll(
+      `${meta}.resolve(`,
+      `((specifier) => process.getBuiltinModule('node:url').pathToFileURL(process.getBuiltinModule('node:module').createRequire(${url}).resolve(specifier)).href)(`,
+    )
+  // A module that declares its own (`const __dirname = …` at the start of a line) keeps it.
+  const declares = new RegExp(
+    `^\\s*(export\\s+)?(const|let|var|function)\\s+(${dirName}|${fileName})\\b`,
+    'm',
+  )
+  if (!declares.test(out)) {
+    const bare = (name: string) => new RegExp(`(?<![.\\w$])${name}(?![\\w$])`, 'g')
+    out = out.replace(bare(dirName), JSON.stringify(dirname(id))).replace(bare(fileName), JSON.stringify(id))
   }
   return out
+}
+
+/**
+ * The package.json of every package a bundled file is in: its `exports` decide what the sources would
+ * load, and a patch can change them without touching the lock file.
+ */
+function packageFiles(ids: readonly string[]): string[] {
+  const found = new Set<string>()
+  for (const id of ids) {
+    const at = id.lastIndexOf(`${sep}node_modules${sep}`)
+    if (at < 0) continue
+    const rest = id.slice(at + `${sep}node_modules${sep}`.length).split(sep)
+    const name = rest[0]?.startsWith('@') ? rest.slice(0, 2) : rest.slice(0, 1)
+    found.add(join(id.slice(0, at), 'node_modules', ...name, 'package.json'))
+  }
+  return [...found].filter((f) => existsSync(f))
 }
 
 /**
@@ -107,6 +136,7 @@ function ownAddress(code: string, id: string): string | null {
 export async function buildBundle(dir = bundleDir): Promise<number> {
   const { rolldown } = await import('rolldown')
   const began = Date.now()
+  let read: string[] = []
   const build = await rolldown({
     input: entry,
     platform: 'node',
@@ -118,6 +148,10 @@ export async function buildBundle(dir = bundleDir): Promise<number> {
         transform: (code, id) => {
           const out = ownAddress(code, id)
           return out === null ? null : { code: out, map: null }
+        },
+        // Every module the build read, a file that only re-exports (and so is in no chunk) included.
+        buildEnd() {
+          read = [...this.getModuleIds()]
         },
         // What stays out is imported by the path the sources would load (the version of the package
         // the importer sees, nested or not), wherever the bundle is.
@@ -141,7 +175,8 @@ export async function buildBundle(dir = bundleDir): Promise<number> {
     const [chunk, ...others] = output
     if (chunk === undefined || chunk.type !== 'chunk' || others.some((o) => o.type === 'chunk'))
       throw new Error('the server did not bundle into one module')
-    const files = [...chunk.moduleIds.filter((id) => isAbsolute(id) && existsSync(id)), ...alsoInputs()]
+    const modules = read.filter((id) => isAbsolute(id) && existsSync(id))
+    const files = [...new Set([...modules, ...packageFiles(modules), ...alsoInputs()])]
     const inputs: Input[] = files.map((path) => {
       const { size, mtimeMs } = statSync(path)
       // Changed while it was read: what went in may not be what is listed.

@@ -10,6 +10,16 @@ import { freshBundle } from './bundle.ts'
 
 enableCompileCache()
 const bundle = process.env.RXT_BUNDLE === '0' ? undefined : freshBundle()
-// A stack trace names the sources' files and lines, as it would without the bundle.
-if (bundle !== undefined) process.setSourceMapsEnabled(true)
-await import(bundle?.href ?? './root.ts')
+if (bundle === undefined) await import('./root.ts')
+else {
+  // A stack trace names the sources' files and lines, as it would without the bundle.
+  process.setSourceMapsEnabled(true)
+  try {
+    await import(bundle.href)
+  } catch (error) {
+    // Gone since it was checked (a `prepare` replacing it): found missing while linking, before any of
+    // it ran, so the sources start instead.
+    if ((error as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw error
+    await import('./root.ts')
+  }
+}

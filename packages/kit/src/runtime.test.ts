@@ -8,6 +8,7 @@ import { type Database, openDatabase } from './db/index.ts'
 import { migration } from './db/migrations.ts'
 import { createLogger } from './log.ts'
 import { startRuntime } from './runtime.ts'
+import { until } from './testing/bus.ts'
 import { dbTargets, type TestDatabase } from './testing/index.ts'
 
 const config = parseConfig(CoreConfig, { PORT: '0' })
@@ -170,6 +171,67 @@ describe('a runtime whose background work starts once it listens', () => {
       const ready = await runtime.app.inject({ url: '/readyz' })
       expect(ready.statusCode).toBe(200)
       expect(ready.json()).toEqual({ status: 'ok', checks: { database: 'ok', bus: 'ok' } })
+    } finally {
+      await runtime.stop()
+      await database.close()
+    }
+  })
+})
+
+describe("a context's ready work", () => {
+  const start = async (ready: () => Promise<void>) => {
+    const database = await openDatabase({ kind: 'pglite' }, log)
+    const context = defineContext({ name: 'warming', ready })
+    const runtime = await startRuntime({
+      contexts: [context],
+      config,
+      log,
+      database,
+      transport: await createPostgresLog({ database }),
+      catalog,
+      mode: 'embedded',
+      version: '1',
+      background: 'after-listen',
+    })
+    return { runtime, database }
+  }
+
+  it('runs once the port is open, before the consumers start and before /readyz answers', async () => {
+    const order: string[] = []
+    let finish: () => void = () => undefined
+    const { runtime, database } = await start(
+      () =>
+        new Promise<void>((resolve) => {
+          order.push('ready began')
+          finish = () => {
+            order.push('ready ended')
+            resolve()
+          }
+        }),
+    )
+    try {
+      expect(order).toEqual([])
+      const listening = runtime.listen().then(() => order.push('listening'))
+      await until(() => order.includes('ready began'))
+      expect((await runtime.app.inject({ url: '/healthz' })).statusCode).toBe(200)
+      expect((await runtime.app.inject({ url: '/readyz' })).statusCode).toBe(503)
+      finish()
+      await listening
+      expect(order).toEqual(['ready began', 'ready ended', 'listening'])
+      expect((await runtime.app.inject({ url: '/readyz' })).statusCode).toBe(200)
+    } finally {
+      await runtime.stop()
+      await database.close()
+    }
+  })
+
+  it('that fails makes listen fail, and the process never ready', async () => {
+    const { runtime, database } = await start(async () => {
+      throw new Error('the shipped bundle does not load')
+    })
+    try {
+      await expect(runtime.listen()).rejects.toThrow('the shipped bundle does not load')
+      expect((await runtime.app.inject({ url: '/readyz' })).statusCode).toBe(503)
     } finally {
       await runtime.stop()
       await database.close()

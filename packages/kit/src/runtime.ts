@@ -218,13 +218,15 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   // Once: `stop` waits for it, and jobs never start on a runtime that stopped meanwhile.
   const startBackground = () => {
     background ??= (async () => {
-      // Each to its end before a failure is told: a stop must not meet consumers still starting.
-      const outcomes = await Promise.allSettled([
-        bus.start(),
-        ...started.map(({ definition, deps }) => (async () => definition.ready?.(deps))()),
-      ])
+      // The contexts' ready work first, so that no handler meets a context still warming (a policy
+      // bundle not loaded, providers not announced); each runs to its end before a failure is told.
+      const outcomes = await Promise.allSettled(
+        started.map(({ definition, deps }) => (async () => definition.ready?.(deps))()),
+      )
       const failed = outcomes.find((o) => o.status === 'rejected')
       if (failed !== undefined) throw failed.reason
+      if (stopped) return
+      await bus.start()
       if (stopped) return
       jobTimers = startJobs()
       backgroundStarted = true

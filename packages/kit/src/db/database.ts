@@ -245,6 +245,8 @@ export function createDatabase(unscrubbed: Driver): Database {
   return {
     kind: driver.kind,
     async expect(contexts: readonly ExpectedContext[]): Promise<readonly string[]> {
+      // Only what this call finds holds: an earlier answer may be stale.
+      expected.clear()
       let ready: Set<string>
       try {
         ready = await upToDateAll(driver, contexts)

@@ -14,6 +14,8 @@ export interface PGliteOptions {
  */
 function createSerialQueue(sliceMs = 5) {
   let tail: Promise<unknown> = Promise.resolve()
+  let waiting = 0
+  // When the tasks in hand began to run on end (the queue was empty, or the loop last had its turn).
   let since = performance.now()
   const turn = () =>
     new Promise<void>((resolve) =>
@@ -23,9 +25,15 @@ function createSerialQueue(sliceMs = 5) {
       }),
     )
   return <T>(task: () => Promise<T>): Promise<T> => {
+    if (waiting === 0) since = performance.now()
+    waiting++
     const result = tail.then(async () => {
-      if (performance.now() - since > sliceMs) await turn()
-      return task()
+      try {
+        if (performance.now() - since > sliceMs) await turn()
+        return await task()
+      } finally {
+        waiting--
+      }
     })
     tail = result.catch(() => undefined)
     return result
