@@ -76,7 +76,7 @@ export interface ContextDefinition<C = CoreConfig> {
   /** Runs after migrations, before the server listens: what a request needs in place. */
   readonly start?: (deps: ContextDeps<C>) => void | Promise<void>
   /**
-   * Runs once the server listens, beside the bus's consumers: work no request needs before the
+   * Runs once the server listens, before the bus's consumers start: work no request needs before the
    * process is ready (loading a bundle, announcing providers, recording the start). `/readyz` answers
    * only once every context's `ready` has; one that fails stops the process, as a failed start does.
    */
