@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { DeployPlan, ManifestRecorded, ProjectUpdated, SecretRotated } from '@rxt/contracts'
 import type { ContextBus, ContextDb, SagaEngine, SagaEvent, SagaInstance, Transaction } from '@rxt/kit'
 import { ConflictError, InputError, NotFoundError } from '@rxt/kit'
@@ -55,6 +56,9 @@ export interface DeployRequestBy {
  * as deploy sagas, one at a time per environment; environments destroyed by destroy sagas; kept as a
  * read model in each transition, and told to the rest of the platform as evt.deploy.* events.
  */
+/** How long a deploy waits for the environment's manifest and overrides to reach the orchestrator. */
+const tellWaitMs = 3_000
+
 export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => SagaEngine) {
   const environment = async (tx: Transaction, envId: string) =>
     (
@@ -192,6 +196,22 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
     }
   }
 
+  /**
+   * A deploy.yaml recorded a moment ago is on its way from the registry (evt.manifest.recorded): a
+   * deploy asked for right after waits for it, up to `tellWaitMs`, outside any transaction, so that a
+   * client that records and then deploys is not refused for being quick. Past that the deploy is
+   * refused as before, saying what is missing.
+   */
+  const untilTold = async (tenantId: string, envId: string) => {
+    const deadline = Date.now() + tellWaitMs
+    for (;;) {
+      const env = await db.withTenant(tenantId, (tx) => environment(tx, envId))
+      if (env === undefined || (env.manifest !== null && env.overrides !== null)) return
+      if (Date.now() >= deadline) return
+      await sleep(25)
+    }
+  }
+
   const knownEnvironment = async (tx: Transaction, envId: string) => {
     const env = await environment(tx, envId)
     if (env === undefined) throw new NotFoundError(`no environment ${envId}`)
@@ -264,6 +284,7 @@ export function createDeployments(db: ContextDb, bus: ContextBus, engine: () => 
       artifact: { artifactRef: string; commitSha: string | null },
       request: DeployRequestBy,
     ) {
+      await untilTold(tenantId, envId)
       const { id } = await db.withTenant(tenantId, async (tx) => {
         const env = await knownEnvironment(tx, envId)
         const input: DeployInput = {

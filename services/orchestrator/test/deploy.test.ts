@@ -507,6 +507,51 @@ for (const target of dbTargets()) {
       }
     }, 90_000)
 
+    /** What the registry tells of an environment (evt.project.updated), then of its deploy.yaml (evt.manifest.recorded). */
+    const registryEvents = (
+      envId: string,
+      envName: string,
+      manifest: { manifest: string; manifestDigest: string },
+    ) => [
+      {
+        type: 'evt.project.updated',
+        tenantId: owner.orgId,
+        data: {
+          projectId: 'prj-shop',
+          changed: ['environments'],
+          envIds: [envId],
+          before: { environments: [null] },
+          after: {
+            environments: [
+              {
+                id: envId,
+                name: envName,
+                type: envName === 'production' ? 'production' : 'staging',
+                promotionOrder: envName === 'production' ? 1 : 0,
+                overridesDigest: `sha256:${'0'.repeat(64)}`,
+                overrides: '{}',
+              },
+            ],
+          },
+          updatedBy: 'user:usr_ada',
+        },
+      },
+      {
+        type: 'evt.manifest.recorded',
+        tenantId: owner.orgId,
+        key: envId,
+        data: {
+          projectId: 'prj-shop',
+          envId,
+          environment: envName,
+          ...manifest,
+          commitSha: null,
+          recordedBy: 'user:usr_ada',
+        },
+      },
+    ]
+    const tell = (events: ReturnType<typeof registryEvents>) =>
+      driver.db.transaction((tx) => driver.bus.publishAll(tx, events))
     /** The registry tells of an environment and records its deploy.yaml, as it does on a push. */
     const environmentOf = async (
       name: string,
@@ -514,46 +559,7 @@ for (const target of dbTargets()) {
       manifest: { manifest: string; manifestDigest: string },
     ) => {
       const envId = `env-${name}-${run}`
-      await driver.db.transaction((tx) =>
-        driver.bus.publishAll(tx, [
-          {
-            type: 'evt.project.updated',
-            tenantId: owner.orgId,
-            data: {
-              projectId: 'prj-shop',
-              changed: ['environments'],
-              envIds: [envId],
-              before: { environments: [null] },
-              after: {
-                environments: [
-                  {
-                    id: envId,
-                    name: envName,
-                    type: envName === 'production' ? 'production' : 'staging',
-                    promotionOrder: envName === 'production' ? 1 : 0,
-                    overridesDigest: `sha256:${'0'.repeat(64)}`,
-                    overrides: '{}',
-                  },
-                ],
-              },
-              updatedBy: 'user:usr_ada',
-            },
-          },
-          {
-            type: 'evt.manifest.recorded',
-            tenantId: owner.orgId,
-            key: envId,
-            data: {
-              projectId: 'prj-shop',
-              envId,
-              environment: envName,
-              ...manifest,
-              commitSha: null,
-              recordedBy: 'user:usr_ada',
-            },
-          },
-        ]),
-      )
+      await tell(registryEvents(envId, envName, manifest))
       return envId
     }
     const post = (url: string, payload?: object, headers: Record<string, string> = {}) =>
@@ -588,6 +594,25 @@ for (const target of dbTargets()) {
       const res = await objects(envId)
       return res.statusCode === 200 ? JSON.stringify(res.json().steps.workload) : null
     }
+
+    it('waits for a deploy.yaml still on its way from the registry, rather than refusing a quick client', async () => {
+      const envId = `env-quick-${run}`
+      const [project, recorded] = registryEvents(envId, 'staging', manifestOf(`quick-${run}.acme.example`))
+      await tell([project] as ReturnType<typeof registryEvents>)
+      // Known, without its manifest: past the wait, refused, saying what is missing.
+      const attempt = () =>
+        post(`/v1/environments/${envId}/deployments`, { artifactRef: 'ghcr.io/acme/shop:q0' })
+      let refused = await attempt()
+      for (let i = 0; i < 100 && refused.statusCode === 404; i++) refused = await attempt()
+      expect(refused.statusCode).toBe(409)
+      expect(refused.json().detail).toMatch(/has no deploy\.yaml recorded/)
+      // A client that records and deploys at once: its manifest arrives while the deploy waits.
+      const deploy = post(`/v1/environments/${envId}/deployments`, { artifactRef: 'ghcr.io/acme/shop:q1' })
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      await tell([recorded] as ReturnType<typeof registryEvents>)
+      const res = await deploy
+      expect(res.statusCode, res.body).toBe(202)
+    })
 
     it('deploys an artifact by hand with the environment’s manifest; the same Idempotency-Key is the same deployment', async () => {
       const unknown = await post(`/v1/environments/env-nowhere-${run}/deployments`, {

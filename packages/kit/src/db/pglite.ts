@@ -1,6 +1,9 @@
 import { PGlite } from '@electric-sql/pglite'
 import type { Driver, QueryResult, RoleRunner, Row, Session } from './types.ts'
 
+/** The embedded database's buffer pool. */
+const sharedBuffers = '32MB'
+
 export interface PGliteOptions {
   /** Directory of the database files; in memory when not given (tests). */
   readonly dataDir?: string
@@ -46,7 +49,13 @@ function createSerialQueue(sliceMs = 5) {
  * and search path before it runs.
  */
 export async function createPGliteDriver(options: PGliteOptions): Promise<Driver> {
-  const db = await PGlite.create(options.dataDir === undefined ? {} : { dataDir: options.dataDir })
+  const db = await PGlite.create({
+    ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+    // PostgreSQL's default buffer pool (128 MB) is allocated and cleared in WASM memory at every open:
+    // ~0.1 s of a start. An embedded control plane's working set is a fraction of it, and the file
+    // system's cache sits below.
+    startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${sharedBuffers}`],
+  })
   const serial = createSerialQueue()
   let current = '' // the role/search_path the connection is switched to
   let closed = false
