@@ -81,7 +81,10 @@ describe('the server bundle', () => {
 
     // Its source map names the sources' files and lines (main.ts turns source maps on for it), also of
     // a module whose own address was rewritten (runtime.ts names its migrations by it).
-    const bundled = (await readFile(join(dir, 'root.mjs'), 'utf8')).split('\n')
+    const text = await readFile(join(dir, 'root.mjs'), 'utf8')
+    // kit's `import.meta.resolve('@electric-sql/pglite')`, resolved when bundled as the sources resolve it.
+    expect(text).toContain(`fileURLToPath(${JSON.stringify(import.meta.resolve('@electric-sql/pglite'))})`)
+    const bundled = text.split('\n')
     const map = new SourceMap(JSON.parse(await readFile(join(dir, 'root.mjs.map'), 'utf8')))
     const origin = (marker: string) => {
       const line = bundled.findIndex((l) => l.includes(marker))

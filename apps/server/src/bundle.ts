@@ -84,7 +84,7 @@ export function freshBundle(dir = bundleDir): URL | undefined {
  * the policy bundle) and CommonJS's `__dirname`/`__filename` (a package's own assets) are written as
  * the path of the file they are in, so that they find what they found before bundling.
  */
-function ownAddress(code: string, id: string): string | null {
+function ownAddress(code: string, id: string, resolved: ReadonlyMap<string, string>): string | null {
   // Rolldown's own modules (`\0…`) have no file.
   if (!isAbsolute(id)) return null
   // Spelled so that this module, bundled, does not rewrite its own patterns.
@@ -96,11 +96,12 @@ function ownAddress(code: string, id: string): string | null {
     .replaceAll(`${meta}.url`, url)
     .replaceAll(`${meta}.dirname`, JSON.stringify(dirname(id)))
     .replaceAll(`${meta}.filename`, JSON.stringify(id))
-    // Resolved from the module's own file, as the sources resolve it.
-    .replaceAll(
-      `${meta}.resolve(`,
-      `((specifier) => process.getBuiltinModule('node:url').pathToFileURL(process.getBuiltinModule('node:module').createRequire(${url}).resolve(specifier)).href)(`,
-    )
+  // The resolution of a string literal, made at build time from the module's own file as the sources
+  // make it at run time. Another form (none in this build) resolves from the bundle's directory.
+  out = out.replace(resolveCall(meta), (call, _quote: string, specifier: string) => {
+    const href = resolved.get(specifier)
+    return href === undefined ? call : JSON.stringify(href)
+  })
   // A module that declares its own (`const __dirname = …` at the start of a line) keeps it.
   const declares = new RegExp(
     `^\\s*(export\\s+)?(const|let|var|function)\\s+(${dirName}|${fileName})\\b`,
@@ -112,6 +113,10 @@ function ownAddress(code: string, id: string): string | null {
   }
   return out
 }
+
+/** `import.meta.resolve('specifier')` (the quote and the specifier captured). */
+const resolveCall = (meta: string) =>
+  new RegExp(`${meta.replace('.', '\\.')}\\.resolve\\((['"])([^'"\\n]+)\\1\\)`, 'g')
 
 /**
  * The package.json of every package a bundled file is in: its `exports` decide what the sources would
@@ -145,8 +150,15 @@ export async function buildBundle(dir = bundleDir): Promise<number> {
       {
         name: 'own-address',
         // No code moves to another line: the lines of the map stay the sources' (`map: null`).
-        transform: (code, id) => {
-          const out = ownAddress(code, id)
+        async transform(code, id) {
+          const meta = ['import', 'meta'].join('.')
+          const resolved = new Map<string, string>()
+          for (const [, , specifier] of code.matchAll(resolveCall(meta))) {
+            const found = specifier === undefined ? null : await this.resolve(specifier, id)
+            if (specifier !== undefined && found !== null && isAbsolute(found.id))
+              resolved.set(specifier, pathToFileURL(found.id).href)
+          }
+          const out = ownAddress(code, id, resolved)
           return out === null ? null : { code: out, map: null }
         },
         // Every module the build read, a file that only re-exports (and so is in no chunk) included.

@@ -603,7 +603,10 @@ for (const target of dbTargets()) {
       const attempt = () =>
         post(`/v1/environments/${envId}/deployments`, { artifactRef: 'ghcr.io/acme/shop:q0' })
       let refused = await attempt()
-      for (let i = 0; i < 100 && refused.statusCode === 404; i++) refused = await attempt()
+      for (let i = 0; i < 200 && refused.statusCode === 404; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50))
+        refused = await attempt()
+      }
       expect(refused.statusCode).toBe(409)
       expect(refused.json().detail).toMatch(/has no deploy\.yaml recorded/)
       // A client that records and deploys at once: its manifest arrives while the deploy waits.

@@ -41,4 +41,18 @@ describe('the PGlite driver', () => {
     // A burst that never let the loop turn would leave the counter at its first turn or none.
     expect(turnsDuring).toBeGreaterThan(3)
   })
+
+  it('lets the event loop turn while one caller runs statement after statement', async () => {
+    let turnsDuring = 0
+    let over = false
+    const count = () => {
+      if (over) return
+      turnsDuring++
+      setImmediate(count)
+    }
+    setImmediate(count)
+    for (let i = 0; i < 400; i++) await driver.admin((s) => s.query('SELECT pg_sleep(0.0001)'))
+    over = true
+    expect(turnsDuring).toBeGreaterThan(3)
+  })
 })

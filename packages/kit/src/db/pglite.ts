@@ -17,26 +17,27 @@ export interface PGliteOptions {
  */
 function createSerialQueue(sliceMs = 5) {
   let tail: Promise<unknown> = Promise.resolve()
-  let waiting = 0
-  // When the tasks in hand began to run on end (the queue was empty, or the loop last had its turn).
-  let since = performance.now()
-  const turn = () =>
-    new Promise<void>((resolve) =>
-      setImmediate(() => {
-        since = performance.now()
-        resolve()
-      }),
-    )
+  // A slice: tasks run since the event loop last turned. It begins with the first task after a turn,
+  // whether the tasks come from many callers at once or from one that awaits each before the next.
+  let since = 0
+  let inSlice = false
+  const begin = () => {
+    if (inSlice) return
+    inSlice = true
+    since = performance.now()
+    setImmediate(() => {
+      inSlice = false
+    })
+  }
+  const turn = () => new Promise<void>((resolve) => setImmediate(resolve))
   return <T>(task: () => Promise<T>): Promise<T> => {
-    if (waiting === 0) since = performance.now()
-    waiting++
     const result = tail.then(async () => {
-      try {
-        if (performance.now() - since > sliceMs) await turn()
-        return await task()
-      } finally {
-        waiting--
+      begin()
+      if (performance.now() - since > sliceMs) {
+        await turn()
+        begin()
       }
+      return task()
     })
     tail = result.catch(() => undefined)
     return result
