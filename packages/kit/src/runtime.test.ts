@@ -15,7 +15,12 @@ const config = parseConfig(CoreConfig, { PORT: '0' })
 const log = createLogger({ level: 'silent' })
 
 /** Starts contexts the way `rxt-deploy up` does: on `database`, with the Postgres log as the bus. */
-const startOn = async (database: Database, contexts: ContextDefinition[], version = '1') =>
+const startOn = async (
+  database: Database,
+  contexts: ContextDefinition[],
+  version = '1',
+  background: 'at-start' | 'after-listen' = 'at-start',
+) =>
   startRuntime({
     contexts,
     config,
@@ -25,6 +30,7 @@ const startOn = async (database: Database, contexts: ContextDefinition[], versio
     catalog,
     mode: 'embedded',
     version,
+    background,
   })
 
 function counterContext(name: string, events: string[]) {
@@ -139,9 +145,14 @@ describe('runtime readiness', () => {
   })
 })
 
+/** A runtime on a fresh PGlite whose background work waits for `listen`, as `up` starts one. */
+const startAfterListen = async (contexts: ContextDefinition[]) => {
+  const database = await openDatabase({ kind: 'pglite' }, log)
+  return { runtime: await startOn(database, contexts, '1', 'after-listen'), database }
+}
+
 describe('a runtime whose background work starts once it listens', () => {
   it('answers /healthz at once and /readyz 503 until its consumers and jobs run, and a job runs only then', async () => {
-    const database = await openDatabase({ kind: 'pglite' }, log)
     const turns: string[] = []
     const jobs = defineContext({
       name: 'jobs',
@@ -149,17 +160,7 @@ describe('a runtime whose background work starts once it listens', () => {
         { name: 'tick', everyMs: 60_000, atStart: true, run: async () => void turns.push('tick') },
       ],
     })
-    const runtime = await startRuntime({
-      contexts: [jobs],
-      config,
-      log,
-      database,
-      transport: await createPostgresLog({ database }),
-      catalog,
-      mode: 'embedded',
-      version: '1',
-      background: 'after-listen',
-    })
+    const { runtime, database } = await startAfterListen([jobs])
     try {
       expect((await runtime.app.inject({ url: '/healthz' })).statusCode).toBe(200)
       const starting = await runtime.app.inject({ url: '/readyz' })
@@ -179,22 +180,7 @@ describe('a runtime whose background work starts once it listens', () => {
 })
 
 describe("a context's ready work", () => {
-  const start = async (ready: () => Promise<void>) => {
-    const database = await openDatabase({ kind: 'pglite' }, log)
-    const context = defineContext({ name: 'warming', ready })
-    const runtime = await startRuntime({
-      contexts: [context],
-      config,
-      log,
-      database,
-      transport: await createPostgresLog({ database }),
-      catalog,
-      mode: 'embedded',
-      version: '1',
-      background: 'after-listen',
-    })
-    return { runtime, database }
-  }
+  const start = (ready: () => Promise<void>) => startAfterListen([defineContext({ name: 'warming', ready })])
 
   it('runs once the port is open, before the consumers start and before /readyz answers', async () => {
     const order: string[] = []
